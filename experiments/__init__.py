@@ -1,0 +1,1 @@
+"""The command line, reports, plots and (later) experiment configs, runner and dashboard."""

@@ -1,0 +1,137 @@
+"""Figures (PNG) drawn with matplotlib's non-interactive Agg backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from hardware_catalog import Accelerator, Catalog, Workload  # noqa: E402
+from market import roofline  # noqa: E402
+from market.evaluation import maturity_of  # noqa: E402
+
+PHASE_MARKERS = {"train": "s", "prefill": "^", "decode": "o", "serve": "D"}
+
+
+def operating_points(
+    catalog: Catalog,
+    chips: Sequence[Accelerator],
+    workloads: Sequence[Workload],
+    precision: str,
+    phases: Sequence[str],
+    batches: Sequence[int],
+    input_tokens: int,
+    output_tokens: int,
+) -> pd.DataFrame:
+    """Arithmetic intensity and achieved FLOP/s of each (chip, workload, phase, batch) point."""
+    chip_arr = roofline.chip_arrays(chips, precision, catalog.efficiency, maturity_of(catalog, chips), axis=0, ndim=3)
+    model_arr = roofline.model_arrays(workloads, axis=1, ndim=3)
+    batch_arr = np.asarray(batches, dtype=float).reshape(1, 1, -1)
+    rows = []
+    for phase in phases:
+        res = roofline.evaluate(
+            phase,
+            model_arr,
+            chip_arr,
+            batch_arr,
+            precision=precision,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
+        flops = _achieved_flops(phase, res, model_arr, chip_arr)
+        shape = res.tokens_per_second.shape
+        for c, w, b in np.ndindex(shape):
+            if res.feasible[c, w, b] and (phase != "train" or b == 0):
+                rows.append(
+                    {
+                        "chip": chips[c].id,
+                        "workload": workloads[w].id,
+                        "phase": phase,
+                        "batch": int(res.batch[c, w, b]),
+                        "intensity": float(res.arithmetic_intensity[c, w, b]),
+                        "achieved_flops": float(flops[c, w, b]),
+                        "bound": res.bound_name((c, w, b)),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _achieved_flops(phase, res, model_arr, chip_arr):
+    """Useful FLOP/s per chip at each point (the y-position on the roofline chart)."""
+    if phase == "train":
+        return res.tokens_per_second_per_chip * roofline.training_flop_per_token(model_arr)
+    busy = res.compute_s  # compute time at the efficiency cap, so FLOP = compute_s x peak x mfu
+    flop = busy * chip_arr.peak_flops * chip_arr.mfu_infer
+    return flop / (res.latency_s * res.chips)
+
+
+def roofline_chart(catalog: Catalog, chips, workloads, path: Path, *, precision="bf16", phases=None,
+                   batches=(1, 16, 256), input_tokens=512, output_tokens=256) -> Path:
+    """Classic log-log roofline: attainable FLOP/s vs arithmetic intensity, with operating points."""
+    phases = phases or ("train", "prefill", "decode")
+    fig, ax = plt.subplots(figsize=(10, 6.5))
+    intensity = np.logspace(-1, 4.5, 300)
+    colours = plt.get_cmap("tab10")
+    for i, chip in enumerate(chips):
+        peak = chip.peak_flops(precision)
+        bandwidth = chip.hbm_tbps * 1e12
+        ax.loglog(intensity, np.minimum(peak, intensity * bandwidth), color=colours(i % 10), lw=2,
+                  label=f"{chip.id}: {peak / 1e12:.0f} TFLOP/s, {chip.hbm_tbps:.2f} TB/s (ridge {peak / bandwidth:.0f})")
+    points = operating_points(catalog, chips, workloads, precision, phases, batches, input_tokens, output_tokens)
+    for i, chip in enumerate(chips):
+        mine = points[points["chip"] == chip.id]
+        for phase, group in mine.groupby("phase"):
+            ax.scatter(group["intensity"].clip(upper=intensity[-1]), group["achieved_flops"], marker=PHASE_MARKERS[phase],
+                       color=colours(i % 10), edgecolor="black", s=45, zorder=3)
+    for phase in phases:
+        ax.scatter([], [], marker=PHASE_MARKERS[phase], color="white", edgecolor="black", label=f"{phase} points")
+    names = ", ".join(w.id for w in workloads)
+    ax.set_title(f"Roofline ({precision}) with operating points of {names}\n"
+                 f"decode/prefill at batch {', '.join(map(str, batches))}; training plotted at its compute roof")
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of HBM traffic)")
+    ax.set_ylabel("attainable FLOP/s per chip")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def cost_per_token_chart(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Bar chart of USD per million tokens by chip (one bar group per workload)."""
+    table = frame.pivot_table(index="chip", columns="workload", values="usd_per_million_tokens")
+    table = table.loc[table.min(axis=1).sort_values().index]
+    fig, ax = plt.subplots(figsize=(11, 5.5))
+    table.plot.bar(ax=ax, logy=True, width=0.8)
+    ax.set_ylabel("USD per million output tokens (log)")
+    ax.set_title(title)
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def throughput_vs_batch_chart(frame: pd.DataFrame, path: Path, title: str) -> Path:
+    """Decode tokens/s per chip against batch size, one line per chip (log-log)."""
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for chip, group in frame[frame["feasible"]].groupby("chip"):
+        ax.loglog(group["batch"], group["tokens_per_second_per_chip"], marker="o", ms=3, label=chip)
+    ax.set_xlabel("batch size (sequences)")
+    ax.set_ylabel("decode tokens/s per chip")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,37 @@
+"""The hardware catalog: sourced data files (accelerators, vendors, workloads, roadmaps, TCO and
+roofline efficiency defaults) and the loader that validates them into typed records. Knows no Mesa."""
+
+from .loader import DATA_DIR, Catalog, load_catalog
+from .records import (
+    PRECISIONS,
+    Accelerator,
+    CatalogError,
+    EfficiencyParams,
+    MeasurementCase,
+    Roadmap,
+    TCOParams,
+    UnknownIdError,
+    UnsupportedPrecisionError,
+    Vendor,
+    Workload,
+)
+from .roadmap import add_months, next_generation
+
+__all__ = [
+    "DATA_DIR",
+    "PRECISIONS",
+    "Accelerator",
+    "Catalog",
+    "CatalogError",
+    "EfficiencyParams",
+    "MeasurementCase",
+    "Roadmap",
+    "TCOParams",
+    "UnknownIdError",
+    "UnsupportedPrecisionError",
+    "Vendor",
+    "Workload",
+    "add_months",
+    "load_catalog",
+    "next_generation",
+]

@@ -1,0 +1,401 @@
+"""Load and validate the catalog's TOML files into typed records.
+
+`load_catalog()` reads `hardware_catalog/data/` (or another folder with the same files) and returns a
+`Catalog`. Every problem raises `CatalogError` naming the file, the row id and the field.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, fields as dataclass_fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .records import (
+    PRECISIONS,
+    VENDOR_KINDS,
+    Accelerator,
+    CatalogError,
+    EfficiencyParams,
+    MeasurementCase,
+    Roadmap,
+    TCOParams,
+    UnknownIdError,
+    Vendor,
+    Workload,
+)
+from .schema import (
+    Field,
+    fraction,
+    kebab_id,
+    non_empty,
+    non_negative,
+    one_of,
+    open_fraction,
+    parse_table,
+    positive,
+    year_month,
+)
+
+DATA_DIR = Path(__file__).parent / "data"
+
+# Dense peak figures above these (TFLOP/s, TOPS for int8) look like 2:4-sparse marketing numbers for
+# any chip in the catalog's time span (the densest 2025 parts: B200 2,250 BF16, MI355X ~2,517 BF16).
+PLAUSIBLE_DENSE_TFLOPS: dict[str, float] = {"bf16": 3000.0, "fp8": 6000.0, "int8": 6000.0, "fp4": 12000.0}
+
+_SOURCED = [Field("source", "str", check=non_empty), Field("source_date", "str", check=year_month)]
+
+ACCELERATOR_FIELDS = [
+    Field("id", "str", check=kebab_id),
+    Field("vendor", "str", check=non_empty),
+    Field("name", "str", check=non_empty),
+    Field("release", "str", check=year_month),
+    Field("tflops", "table"),
+    Field("hbm_gb", "float", check=positive),
+    Field("hbm_tbps", "float", check=positive),
+    Field("interconnect_gbps", "float", check=positive),
+    Field("max_group", "int", check=positive),
+    Field("tdp_w", "float", check=positive),
+    Field("process_node", "str", check=non_empty),
+    *_SOURCED,
+    Field("manufacturing_cost_usd", "float", check=positive),
+    Field("manufacturing_cost_estimate", "bool"),
+    Field("manufacturing_cost_source", "str", check=non_empty),
+    Field("manufacturing_cost_date", "str", check=year_month),
+    Field("launch_price_usd", "float", check=positive),
+    Field("launch_price_estimate", "bool"),
+    Field("launch_price_source", "str", check=non_empty),
+    Field("launch_price_date", "str", check=year_month),
+]
+
+VENDOR_FIELDS = [
+    Field("id", "str", check=kebab_id),
+    Field("name", "str", check=non_empty),
+    Field("kind", "str", check=one_of(VENDOR_KINDS)),
+    Field("software_maturity", "float", check=fraction),
+    Field("software_maturity_estimate", "bool"),
+    Field("cadence_months", "float", check=positive),
+    Field("cadence_source", "str", check=non_empty),
+    Field("packaging_share", "float", check=non_negative),
+    *_SOURCED,
+]
+
+WORKLOAD_FIELDS = [
+    Field("id", "str", check=kebab_id),
+    Field("name", "str", check=non_empty),
+    Field("params_total", "float", check=positive),
+    Field("params_active", "float", check=positive),
+    Field("params_expert", "float", required=False, default=0.0, check=non_negative),
+    Field("experts", "int", required=False, default=1, check=positive),
+    Field("experts_per_token", "int", required=False, default=1, check=positive),
+    Field("n_layers", "int", check=positive),
+    Field("d_model", "int", check=positive),
+    Field("n_heads", "int", check=positive),
+    Field("n_kv_heads", "int", check=positive),
+    Field("head_dim", "int", check=positive),
+    Field("train_seq_len", "int", check=positive),
+    *_SOURCED,
+]
+
+ROADMAP_FIELDS = [
+    Field("flops_growth", "float", check=positive),
+    Field("bandwidth_growth", "float", check=positive),
+    Field("capacity_growth", "float", check=positive),
+    Field("cost_growth", "float", check=positive),
+    Field("tdp_growth", "float", check=positive),
+    Field("interconnect_growth", "float", check=positive),
+    *_SOURCED,
+]
+
+EFFICIENCY_FIELDS = [
+    Field("mfu_train", "float", check=open_fraction),
+    Field("mfu_infer", "float", check=open_fraction),
+    Field("mbu", "float", check=open_fraction),
+    Field("maturity_sensitivity", "float", check=fraction),
+    Field("allreduce_latency_us", "float", check=non_negative),
+    Field("usable_memory_fraction", "float", check=open_fraction),
+    *_SOURCED,
+]
+
+PHASES = ("train", "prefill", "decode", "serve")
+METRICS = (
+    "output_tokens_per_s_per_chip",
+    "output_tokens_per_s",
+    "output_tokens_per_s_system",
+    "latency_ms",
+    "achieved_tflops_per_chip",
+    "mfu",
+)
+
+MEASUREMENT_FIELDS = [
+    Field("id", "str", check=non_empty),
+    Field("chip", "str", check=non_empty),
+    Field("tensor_parallel", "int", check=positive),
+    Field("system_chips", "int", required=False, default=0, check=non_negative),
+    Field("workload", "str", check=non_empty),
+    Field("precision", "str", check=one_of(PRECISIONS)),
+    Field("phase", "str", check=one_of(PHASES)),
+    Field("batch", "str"),  # replaced below: int or "max"
+    Field("input_tokens", "int", check=non_negative),
+    Field("output_tokens", "int", check=non_negative),
+    Field("metric", "str", check=one_of(METRICS)),
+    Field("measured", "float", check=positive),
+    Field("fit", "bool"),
+    Field("note", "str", required=False, default=""),
+    Field("relative_to", "str", required=False, default=""),
+    *_SOURCED,
+]
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a syntax error becomes a CatalogError naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _rows(doc: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    rows = doc.get(key)
+    extra = set(doc) - {key}
+    if extra:
+        raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(sorted(extra))} (expected [[{key}]])")
+    if not isinstance(rows, list) or not rows:
+        raise CatalogError(f"{path}: expected at least one [[{key}]] table")
+    return rows
+
+
+def _where(path: Path, kind: str, row: Any, index: int) -> str:
+    row_id = row.get("id") if isinstance(row, dict) else None
+    return f"{path}: {kind} '{row_id}'" if isinstance(row_id, str) else f"{path}: {kind} #{index + 1}"
+
+
+def _unique(ids: Iterable[str], path: Path, kind: str) -> None:
+    seen: set[str] = set()
+    for row_id in ids:
+        if row_id in seen:
+            raise CatalogError(f"{path}: {kind} '{row_id}': field 'id': duplicate id")
+        seen.add(row_id)
+
+
+def parse_vendors(path: Path) -> dict[str, Vendor]:
+    rows = _rows(read_toml(path), "vendor", path)
+    parsed = [parse_table(row, VENDOR_FIELDS, _where(path, "vendor", row, i)) for i, row in enumerate(rows)]
+    _unique((p["id"] for p in parsed), path, "vendor")
+    total = sum(p["packaging_share"] for p in parsed)
+    if total <= 0:
+        raise CatalogError(f"{path}: field 'packaging_share': shares sum to {total}, must be > 0")
+    for p in parsed:
+        p["packaging_share"] /= total
+    return {p["id"]: Vendor(**p) for p in parsed}
+
+
+def _parse_tflops(value: dict[str, Any], where: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for precision, figure in value.items():
+        name = f"tflops.{precision}"
+        if precision not in PRECISIONS:
+            raise CatalogError(f"{where}: field '{name}': unknown precision (known: {', '.join(PRECISIONS)})")
+        if isinstance(figure, bool) or not isinstance(figure, int | float) or not math.isfinite(figure):
+            raise CatalogError(f"{where}: field '{name}': must be a finite number, got {figure!r}")
+        if figure <= 0:
+            raise CatalogError(f"{where}: field '{name}': must be > 0, got {figure}")
+        bound = PLAUSIBLE_DENSE_TFLOPS[precision]
+        if figure > bound:
+            raise CatalogError(
+                f"{where}: field '{name}': {figure} TFLOP/s exceeds the dense plausibility bound {bound}; "
+                "is it a 2:4-sparse figure? the catalog takes dense figures only"
+            )
+        out[precision] = float(figure)
+    if "bf16" not in out:
+        raise CatalogError(f"{where}: field 'tflops.bf16': missing (every chip needs a 16-bit rate)")
+    return out
+
+
+def parse_accelerators(path: Path, vendors: dict[str, Vendor]) -> dict[str, Accelerator]:
+    rows = _rows(read_toml(path), "accelerator", path)
+    out: dict[str, Accelerator] = {}
+    for i, row in enumerate(rows):
+        where = _where(path, "accelerator", row, i)
+        p = parse_table(row, ACCELERATOR_FIELDS, where)
+        if p["vendor"] not in vendors:
+            raise CatalogError(f"{where}: field 'vendor': unknown vendor '{p['vendor']}' (known: {', '.join(vendors)})")
+        p["tflops"] = _parse_tflops(p["tflops"], where)
+        if p["id"] in out:
+            raise CatalogError(f"{where}: field 'id': duplicate id")
+        out[p["id"]] = Accelerator(**p)
+    return out
+
+
+def parse_workloads(path: Path) -> dict[str, Workload]:
+    rows = _rows(read_toml(path), "workload", path)
+    out: dict[str, Workload] = {}
+    for i, row in enumerate(rows):
+        where = _where(path, "workload", row, i)
+        p = parse_table(row, WORKLOAD_FIELDS, where)
+        problems = [
+            ("params_active", p["params_active"] > p["params_total"], "must not exceed params_total"),
+            ("params_expert", p["params_expert"] >= p["params_total"], "must be below params_total"),
+            ("experts_per_token", p["experts_per_token"] > p["experts"], "must not exceed experts"),
+            ("n_kv_heads", p["n_heads"] % p["n_kv_heads"] != 0, "must divide n_heads"),
+            ("params_expert", p["experts"] > 1 and p["params_expert"] <= 0, "a mixture of experts needs params_expert > 0"),
+        ]
+        for name, bad, message in problems:
+            if bad:
+                raise CatalogError(f"{where}: field '{name}': {message}")
+        if p["id"] in out:
+            raise CatalogError(f"{where}: field 'id': duplicate id")
+        out[p["id"]] = Workload(**p)
+    return out
+
+
+def parse_roadmaps(path: Path, vendors: dict[str, Vendor]) -> dict[str, Roadmap]:
+    """Return one Roadmap per vendor: its own entry, else `[default]`."""
+    doc = read_toml(path)
+    extra = set(doc) - {"default", "vendor"}
+    if extra:
+        raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(sorted(extra))} (expected [default], [vendor.ID])")
+    if "default" not in doc:
+        raise CatalogError(f"{path}: missing [default] table")
+    default = Roadmap(**parse_table(doc["default"], ROADMAP_FIELDS, f"{path}: roadmap 'default'"))
+    out = {vid: default for vid in vendors}
+    for vid, table in doc.get("vendor", {}).items():
+        if vid not in vendors:
+            raise CatalogError(f"{path}: roadmap '{vid}': unknown vendor (known: {', '.join(vendors)})")
+        out[vid] = Roadmap(**parse_table(table, ROADMAP_FIELDS, f"{path}: roadmap '{vid}'"))
+    return out
+
+
+def parse_efficiency(path: Path) -> EfficiencyParams:
+    doc = read_toml(path)
+    return EfficiencyParams(**parse_table(doc.get("efficiency"), EFFICIENCY_FIELDS, f"{path}: [efficiency]"))
+
+
+def parse_tco(path: Path) -> TCOParams:
+    doc = read_toml(path)
+    names = [f.name for f in dataclass_fields(TCOParams) if f.name != "sources"]
+    entry = [
+        Field("value", "float", check=non_negative),
+        Field("source", "str", check=non_empty),
+        Field("date", "str", check=year_month),
+        Field("estimate", "bool"),
+    ]
+    unknown = set(doc) - set(names)
+    if unknown:
+        raise CatalogError(f"{path}: unknown field(s) {', '.join(sorted(unknown))} (known: {', '.join(names)})")
+    values, sources = {}, {}
+    for name in names:
+        if name not in doc:
+            raise CatalogError(f"{path}: field '{name}': missing")
+        p = parse_table(doc[name], entry, f"{path}: [{name}]")
+        values[name], sources[name] = p["value"], p["source"]
+    for name in ("depreciation_years", "pue", "utilisation"):
+        if values[name] <= 0:
+            raise CatalogError(f"{path}: [{name}]: field 'value': must be > 0, got {values[name]}")
+    if values["utilisation"] > 1:
+        raise CatalogError(f"{path}: [utilisation]: field 'value': must be <= 1, got {values['utilisation']}")
+    return TCOParams(**values, sources=sources)
+
+
+def parse_measurements(path: Path, catalog: Catalog) -> list[MeasurementCase]:
+    rows = _rows(read_toml(path), "case", path)
+    out = []
+    for i, row in enumerate(rows):
+        where = _where(path, "case", row, i)
+        batch = row.get("batch") if isinstance(row, dict) else None
+        if isinstance(row, dict) and "batch" in row:
+            row = {**row, "batch": "max"}  # checked by hand just below
+        p = parse_table(row, MEASUREMENT_FIELDS, where)
+        if batch != "max" and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise CatalogError(f"{where}: field 'batch': must be a positive integer or \"max\", got {batch!r}")
+        p["batch"] = batch
+        for name, lookup in (("chip", catalog.accelerator), ("workload", catalog.workload)):
+            try:
+                lookup(p[name])
+            except UnknownIdError as exc:
+                raise CatalogError(f"{where}: field '{name}': {exc}") from None
+        out.append(MeasurementCase(**p))
+    _unique((c.id for c in out), path, "case")
+    ids = {c.id for c in out}
+    for case in out:
+        if case.relative_to and (case.relative_to not in ids or case.relative_to == case.id):
+            raise CatalogError(f"{path}: case '{case.id}': field 'relative_to': unknown case '{case.relative_to}'")
+    return out
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All catalog records, keyed by id."""
+
+    accelerators: dict[str, Accelerator]
+    vendors: dict[str, Vendor]
+    workloads: dict[str, Workload]
+    roadmaps: dict[str, Roadmap]
+    efficiency: EfficiencyParams
+    tco: TCOParams
+    data_dir: Path
+
+    def accelerator(self, chip_id: str) -> Accelerator:
+        try:
+            return self.accelerators[chip_id]
+        except KeyError:
+            raise UnknownIdError("chip", chip_id, sorted(self.accelerators)) from None
+
+    def workload(self, workload_id: str) -> Workload:
+        try:
+            return self.workloads[workload_id]
+        except KeyError:
+            raise UnknownIdError("model", workload_id, sorted(self.workloads)) from None
+
+    def vendor(self, vendor_id: str) -> Vendor:
+        try:
+            return self.vendors[vendor_id]
+        except KeyError:
+            raise UnknownIdError("vendor", vendor_id, sorted(self.vendors)) from None
+
+    def measurements(self) -> list[MeasurementCase]:
+        return parse_measurements(self.data_dir / "measurements.toml", self)
+
+    def accelerators_frame(self) -> pd.DataFrame:
+        """One row per chip with peak figures flattened (tflops_bf16, ...) and the vendor's maturity."""
+        records = []
+        for chip in self.accelerators.values():
+            row = {k: v for k, v in chip.__dict__.items() if k != "tflops"}
+            for precision in PRECISIONS:
+                row[f"tflops_{precision}"] = chip.tflops.get(precision, float("nan"))
+            row["software_maturity"] = self.vendors[chip.vendor].software_maturity
+            records.append(row)
+        return pd.DataFrame.from_records(records)
+
+
+def load_catalog(data_dir: str | Path | None = None) -> Catalog:
+    """Load and validate every catalog file in `data_dir` (default: the packaged data)."""
+    if data_dir is None:
+        return _default_catalog()
+    return _load(Path(data_dir))
+
+
+@lru_cache(maxsize=1)
+def _default_catalog() -> Catalog:
+    return _load(DATA_DIR)
+
+
+def _load(folder: Path) -> Catalog:
+    vendors = parse_vendors(folder / "vendors.toml")
+    return Catalog(
+        accelerators=parse_accelerators(folder / "accelerators.toml", vendors),
+        vendors=vendors,
+        workloads=parse_workloads(folder / "workloads.toml"),
+        roadmaps=parse_roadmaps(folder / "roadmaps.toml", vendors),
+        efficiency=parse_efficiency(folder / "efficiency.toml"),
+        tco=parse_tco(folder / "tco.toml"),
+        data_dir=folder,
+    )

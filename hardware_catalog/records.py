@@ -1,0 +1,194 @@
+"""Typed records of the hardware catalog.
+
+Units are SI unless the field name says otherwise: `tflops` are 10^12 FLOP/s (dense), `hbm_gb` 10^9
+bytes, `hbm_tbps` 10^12 bytes/s, `interconnect_gbps` 10^9 bytes/s summed over both directions,
+`tdp_w` watts, prices and costs nominal USD, cadences months.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PRECISIONS: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
+VENDOR_KINDS: tuple[str, ...] = ("merchant_gpu", "merchant_accelerator", "hyperscaler_inhouse", "startup")
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator model (a chip SKU) with its dense peak figures and economics."""
+
+    id: str
+    vendor: str
+    name: str
+    release: str  # YYYY-MM
+    tflops: dict[str, float]  # dense TFLOP/s (TOPS for int8) by precision
+    hbm_gb: float
+    hbm_tbps: float
+    interconnect_gbps: float
+    max_group: int
+    tdp_w: float
+    process_node: str
+    source: str
+    source_date: str
+    manufacturing_cost_usd: float
+    manufacturing_cost_estimate: bool
+    manufacturing_cost_source: str
+    manufacturing_cost_date: str
+    launch_price_usd: float
+    launch_price_estimate: bool
+    launch_price_source: str
+    launch_price_date: str
+    generation: int = 0  # 0 for catalog chips; n for the n-th roadmap generation after them
+
+    @property
+    def release_month_index(self) -> int:
+        """Months since January of year 0 (for ordering releases)."""
+        year, month = self.release.split("-")
+        return int(year) * 12 + int(month) - 1
+
+    def peak_flops(self, precision: str) -> float:
+        """Dense peak FLOP/s at `precision`; raises UnsupportedPrecisionError if the chip lacks it."""
+        if precision not in self.tflops:
+            raise UnsupportedPrecisionError(self.id, precision, tuple(self.tflops))
+        return self.tflops[precision] * 1e12
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """A chip vendor and the starting state of its software ecosystem and supply."""
+
+    id: str
+    name: str
+    kind: str
+    software_maturity: float  # [0, 1] at the start of a run
+    software_maturity_estimate: bool
+    cadence_months: float
+    cadence_source: str
+    packaging_share: float  # normalised share of leading-edge packaging/HBM capacity
+    source: str
+    source_date: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A reference model: parameter counts and the shapes that size its KV cache."""
+
+    id: str
+    name: str
+    params_total: float
+    params_active: float
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    train_seq_len: int
+    source: str
+    source_date: str
+    params_expert: float = 0.0
+    experts: int = 1
+    experts_per_token: int = 1
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 1
+
+    def kv_bytes_per_token(self, bytes_per_element: float) -> float:
+        """KV-cache bytes one token adds (K and V, all layers)."""
+        return 2.0 * self.n_layers * self.n_kv_heads * self.head_dim * bytes_per_element
+
+
+@dataclass(frozen=True)
+class Roadmap:
+    """Per-generation growth factors used to derive a vendor's next chips."""
+
+    flops_growth: float
+    bandwidth_growth: float
+    capacity_growth: float
+    cost_growth: float
+    tdp_growth: float
+    interconnect_growth: float
+    source: str
+    source_date: str
+
+
+@dataclass(frozen=True)
+class EfficiencyParams:
+    """Roofline efficiency factors (fractions of peak) and the tensor-parallel latency.
+
+    A chip's factor is `cap * (1 - maturity_sensitivity * (1 - software_maturity))`.
+    """
+
+    mfu_train: float  # model FLOP utilisation cap for training
+    mfu_infer: float  # FLOP utilisation cap for prefill/decode matrix work
+    mbu: float  # memory-bandwidth utilisation cap
+    maturity_sensitivity: float  # in [0, 1]: how much immature software costs
+    allreduce_latency_us: float  # fixed time per tensor-parallel all-reduce, microseconds
+    usable_memory_fraction: float  # share of HBM usable for weights + KV cache
+    source: str = ""
+    source_date: str = ""
+
+    def maturity_factor(self, software_maturity):
+        """Multiplier in (0, 1] on every efficiency cap; works on floats and numpy arrays."""
+        return 1.0 - self.maturity_sensitivity * (1.0 - software_maturity)
+
+
+@dataclass(frozen=True)
+class MeasurementCase:
+    """One published measurement the roofline is calibrated against."""
+
+    id: str
+    chip: str
+    tensor_parallel: int
+    workload: str
+    precision: str
+    phase: str
+    batch: int | str  # int or "max"
+    input_tokens: int
+    output_tokens: int
+    metric: str
+    measured: float
+    fit: bool
+    source: str
+    source_date: str
+    system_chips: int = 0
+    note: str = ""
+    relative_to: str = ""  # fit the ratio of this case to another (their shared unknowns cancel)
+
+
+@dataclass(frozen=True)
+class TCOParams:
+    """Cloud total-cost-of-ownership assumptions (see hardware_catalog/data/tco.toml)."""
+
+    depreciation_years: float
+    cost_of_capital: float  # per year
+    system_overhead_fraction: float  # server + network capex as a fraction of chip price
+    host_power_fraction: float  # server power on top of accelerator TDP
+    pue: float
+    usd_per_kwh: float
+    hosting_usd_per_kw_month: float
+    utilisation: float  # billed fraction of hours
+    cloud_markup: float  # rental price = hourly cost / utilisation * (1 + markup)
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+class CatalogError(ValueError):
+    """A catalog file or record is invalid; the message names the file, the row and the field."""
+
+
+class UnknownIdError(KeyError):
+    """An id (chip, vendor, workload) that the catalog does not hold."""
+
+    def __init__(self, kind: str, given: str, valid: list[str] | tuple[str, ...]):
+        self.kind, self.given, self.valid = kind, given, tuple(valid)
+        super().__init__(f"unknown {kind} '{given}'; valid: {', '.join(self.valid)}")
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return self.args[0]
+
+
+class UnsupportedPrecisionError(ValueError):
+    """A chip asked for a precision it has no peak figure for."""
+
+    def __init__(self, chip: str, precision: str, available: tuple[str, ...]):
+        super().__init__(f"chip '{chip}' has no {precision} rate; it supports: {', '.join(available)}")

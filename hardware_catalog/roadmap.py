@@ -1,0 +1,47 @@
+"""Derive a vendor's future generations from its newest chip and its roadmap factors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .records import Accelerator, Roadmap
+
+
+def add_months(year_month: str, months: int) -> str:
+    """`"2024-12"` plus 14 months is `"2026-02"`."""
+    year, month = (int(part) for part in year_month.split("-"))
+    index = year * 12 + (month - 1) + int(months)
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def next_generation(chip: Accelerator, roadmap: Roadmap, cadence_months: float) -> Accelerator:
+    """The generation after `chip`: every figure grows by its roadmap factor, release by the cadence.
+
+    The derived chip keeps the parent's precisions and scale-up domain; its cost and launch price
+    grow by `cost_growth` (the launch price is only a reference point: market prices are chosen by
+    the vendor agent). Derived figures are marked as estimates.
+    """
+    generation = chip.generation + 1
+    stem = chip.id.split("+")[0]
+    note = f"roadmap-derived generation {generation} after {stem} ({roadmap.source})"
+    return replace(
+        chip,
+        id=f"{stem}+{generation}",
+        name=f"{chip.vendor} next gen {generation} (after {stem})",
+        release=add_months(chip.release, round(cadence_months)),
+        tflops={p: v * roadmap.flops_growth for p, v in chip.tflops.items()},
+        hbm_gb=chip.hbm_gb * roadmap.capacity_growth,
+        hbm_tbps=chip.hbm_tbps * roadmap.bandwidth_growth,
+        interconnect_gbps=chip.interconnect_gbps * roadmap.interconnect_growth,
+        tdp_w=chip.tdp_w * roadmap.tdp_growth,
+        process_node="next node (derived)",
+        source=note,
+        source_date=roadmap.source_date,
+        manufacturing_cost_usd=chip.manufacturing_cost_usd * roadmap.cost_growth,
+        manufacturing_cost_estimate=True,
+        manufacturing_cost_source=note,
+        launch_price_usd=chip.launch_price_usd * roadmap.cost_growth,
+        launch_price_estimate=True,
+        launch_price_source=note,
+        generation=generation,
+    )

@@ -1,0 +1,434 @@
+"""Vectorised roofline model of LLM training and inference on accelerators.
+
+Pure numpy: every function takes arrays that broadcast against each other (typically chips on one
+axis, workloads on another, batch sizes and tensor-parallel degrees on others) and returns arrays.
+No Mesa, no pandas. Units: FLOP, FLOP/s, bytes, bytes/s, seconds, tokens.
+
+Model (DESIGN.md section 4):
+- training: 6 N_active FLOP per token plus the attention term 12 L H d_h S (PaLM's MFU convention);
+  time = FLOP / (peak x MFU_train). The chips a run needs hold 16 bytes of state per parameter.
+- prefill of b prompts of I tokens on a tensor-parallel group of k chips:
+  FLOP = b (2 N_active I + 2 L H d_h I^2); bytes = weights read + KV written;
+  time = max(FLOP / (k peak MFU_infer), bytes / (k bandwidth MBU)) + all-reduce time.
+- decode, one step at batch b with context c: FLOP = b (2 N_active + 4 L H d_h c);
+  bytes = weights read + b c (KV bytes per token); same max(...) + all-reduce form.
+- serve (I input, O output tokens): prefill (which yields the first token), then O - 1 decode steps
+  at contexts I + 1 ... I + O - 1, summed in closed form (each step time is the max of two lines in c).
+- weights read: all of a dense model; for a mixture of experts the shared part plus the expected
+  fraction of experts that `t` routed tokens touch, 1 - (1 - top_k / E)^t.
+- tensor parallelism: 2 all-reduces of the activations per layer; ring all-reduce time
+  = latency + 2 (k - 1) / k x message / link bandwidth (one direction).
+- memory: weights + KV cache for b sequences at the longest context must fit in
+  k x HBM x usable fraction; without a given k, the smallest power of two that fits is chosen, up
+  to the chip's scale-up domain (`max_group`); beyond it the point is infeasible and reported so.
+- the binding bound of a point is the largest of its compute, memory and interconnect times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hardware_catalog.records import Accelerator, EfficiencyParams, UnsupportedPrecisionError, Workload
+
+BYTES_PER_PARAM: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
+# KV cache: 16-bit at bf16, 8-bit at fp8/int8 (as TensorRT-LLM's FP8 KV cache); fp4 keeps an fp8 cache.
+KV_BYTES_PER_ELEMENT: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 1.0}
+ACTIVATION_BYTES = 2.0  # tensor-parallel all-reduces move 16-bit activations
+# Mixed-precision Adam: 16-bit weights and gradients (4 B) + fp32 master weights, momentum, variance
+# (12 B) per parameter (Rajbhandari et al., ZeRO, 2020).
+TRAINING_STATE_BYTES_PER_PARAM = 16.0
+MAX_BATCH = 4096  # upper bound for "largest batch that fits"
+
+PHASES = ("train", "prefill", "decode", "serve")
+BOUNDS = ("compute", "memory", "interconnect")
+# Infeasibility codes in RooflineResult.infeasible_reason
+FEASIBLE, NO_PRECISION, NO_FIT = 0, 1, 2
+INFEASIBLE_REASONS = ("", "precision not supported by the chip", "weights + KV cache do not fit the allowed group")
+
+
+@dataclass(frozen=True)
+class ChipArrays:
+    """Chip figures as broadcastable float arrays (SI units)."""
+
+    peak_flops: np.ndarray  # FLOP/s at the evaluated precision; NaN where the chip lacks it
+    hbm_bytes: np.ndarray  # bytes per chip
+    hbm_bandwidth: np.ndarray  # bytes/s per chip
+    link_bandwidth: np.ndarray  # bytes/s per chip, one direction
+    max_group: np.ndarray  # chips in the scale-up domain
+    mfu_train: np.ndarray  # fraction of peak
+    mfu_infer: np.ndarray  # fraction of peak
+    mbu: np.ndarray  # fraction of peak bandwidth
+    allreduce_latency: float  # seconds per all-reduce
+    usable_memory_fraction: float
+
+
+@dataclass(frozen=True)
+class ModelArrays:
+    """Workload figures as broadcastable float arrays."""
+
+    params_total: np.ndarray
+    params_active: np.ndarray
+    params_expert: np.ndarray
+    experts: np.ndarray
+    experts_per_token: np.ndarray
+    n_layers: np.ndarray
+    d_model: np.ndarray
+    attention_width: np.ndarray  # n_heads x head_dim
+    kv_width: np.ndarray  # n_kv_heads x head_dim
+    train_seq_len: np.ndarray
+
+
+def _on_axis(values: Sequence[float], axis: int, ndim: int) -> np.ndarray:
+    shape = [1] * ndim
+    shape[axis] = len(values)
+    return np.asarray(values, dtype=float).reshape(shape)
+
+
+def chip_arrays(
+    chips: Sequence[Accelerator],
+    precision: str,
+    efficiency: EfficiencyParams,
+    maturity: Mapping[str, float] | Sequence[float],
+    axis: int = 0,
+    ndim: int = 1,
+) -> ChipArrays:
+    """Stack `chips` along `axis` of an `ndim`-dimensional grid.
+
+    `maturity` is software maturity in [0, 1] per vendor id (mapping) or per chip (sequence); each
+    efficiency cap is scaled by `efficiency.maturity_factor(maturity)`.
+    """
+    if isinstance(maturity, Mapping):
+        maturity = [maturity[c.vendor] for c in chips]
+    factor = efficiency.maturity_factor(np.asarray(maturity, dtype=float))
+    col = lambda values: _on_axis(values, axis, ndim)  # noqa: E731
+    return ChipArrays(
+        peak_flops=col([c.tflops.get(precision, np.nan) * 1e12 for c in chips]),
+        hbm_bytes=col([c.hbm_gb * 1e9 for c in chips]),
+        hbm_bandwidth=col([c.hbm_tbps * 1e12 for c in chips]),
+        link_bandwidth=col([c.interconnect_gbps * 1e9 / 2.0 for c in chips]),
+        max_group=col([c.max_group for c in chips]),
+        mfu_train=col(efficiency.mfu_train * factor),
+        mfu_infer=col(efficiency.mfu_infer * factor),
+        mbu=col(efficiency.mbu * factor),
+        allreduce_latency=efficiency.allreduce_latency_us * 1e-6,
+        usable_memory_fraction=efficiency.usable_memory_fraction,
+    )
+
+
+def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) -> ModelArrays:
+    """Stack `workloads` along `axis` of an `ndim`-dimensional grid."""
+    col = lambda attr: _on_axis([getattr(w, attr) for w in workloads], axis, ndim)  # noqa: E731
+    return ModelArrays(
+        params_total=col("params_total"),
+        params_active=col("params_active"),
+        params_expert=col("params_expert"),
+        experts=col("experts"),
+        experts_per_token=col("experts_per_token"),
+        n_layers=col("n_layers"),
+        d_model=col("d_model"),
+        attention_width=_on_axis([w.n_heads * w.head_dim for w in workloads], axis, ndim),
+        kv_width=_on_axis([w.n_kv_heads * w.head_dim for w in workloads], axis, ndim),
+        train_seq_len=col("train_seq_len"),
+    )
+
+
+def check_precision(chips: Sequence[Accelerator], precision: str) -> None:
+    """Raise UnsupportedPrecisionError for the first chip lacking `precision` (single-chip callers)."""
+    for chip in chips:
+        chip.peak_flops(precision)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks
+
+
+def kv_bytes_per_token(model: ModelArrays, kv_bytes: float) -> np.ndarray:
+    """KV-cache bytes one token of context occupies (K and V, all layers)."""
+    return 2.0 * model.n_layers * model.kv_width * kv_bytes
+
+
+def weight_bytes(model: ModelArrays, bytes_per_param: float) -> np.ndarray:
+    """Bytes to hold all weights."""
+    return model.params_total * bytes_per_param
+
+
+def weight_bytes_read(model: ModelArrays, routed_tokens, bytes_per_param: float) -> np.ndarray:
+    """Weight bytes a forward pass over `routed_tokens` tokens reads from memory.
+
+    Dense models read everything; a mixture of experts reads its shared weights plus the expected
+    share of routed experts touched: 1 - (1 - top_k / E) ** tokens.
+    """
+    untouched = (1.0 - model.experts_per_token / model.experts) ** np.asarray(routed_tokens, dtype=float)
+    touched = np.where(model.experts > 1, 1.0 - untouched, 1.0)
+    return (model.params_total - model.params_expert + model.params_expert * touched) * bytes_per_param
+
+
+def allreduce_time(message_bytes, group, link_bandwidth, latency: float) -> np.ndarray:
+    """Seconds for one ring all-reduce of `message_bytes` over `group` chips (0 for one chip)."""
+    group = np.asarray(group, dtype=float)
+    ring = latency + 2.0 * (group - 1.0) / group * message_bytes / link_bandwidth
+    return np.where(group > 1, ring, 0.0)
+
+
+def memory_required(model: ModelArrays, batch, context, bytes_per_param: float, kv_bytes: float) -> np.ndarray:
+    """Bytes of weights plus the KV cache of `batch` sequences at `context` tokens."""
+    return weight_bytes(model, bytes_per_param) + np.asarray(batch) * np.asarray(context) * kv_bytes_per_token(
+        model, kv_bytes
+    )
+
+
+def smallest_group(required_bytes, chip: ChipArrays, limit=None) -> np.ndarray:
+    """Smallest power-of-two number of chips whose usable HBM holds `required_bytes`.
+
+    NaN where even `limit` chips (default: the chip's scale-up domain `max_group`) are too few.
+    """
+    per_chip = chip.hbm_bytes * chip.usable_memory_fraction
+    need = np.maximum(np.asarray(required_bytes, dtype=float) / per_chip, 1.0)
+    group = 2.0 ** np.ceil(np.log2(need) - 1e-12)
+    limit = chip.max_group if limit is None else limit
+    return np.where(group <= limit, group, np.nan)
+
+
+def largest_batch(model: ModelArrays, chip: ChipArrays, group, context, bytes_per_param: float, kv_bytes: float):
+    """Largest batch (sequences at `context` tokens) whose KV cache fits next to the weights, <= MAX_BATCH.
+
+    0 where not even one sequence fits.
+    """
+    free = np.asarray(group) * chip.hbm_bytes * chip.usable_memory_fraction - weight_bytes(model, bytes_per_param)
+    per_sequence = np.asarray(context, dtype=float) * kv_bytes_per_token(model, kv_bytes)
+    batch = np.floor(np.maximum(free, 0.0) / per_sequence)
+    return np.minimum(batch, MAX_BATCH)
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """Seconds spent on compute, memory traffic and tensor-parallel communication for one step."""
+
+    compute: np.ndarray
+    memory: np.ndarray
+    interconnect: np.ndarray
+
+    @property
+    def total(self) -> np.ndarray:
+        return np.maximum(self.compute, self.memory) + self.interconnect
+
+
+def decode_step_times(model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float) -> StepTimes:
+    """One decode step: each of `batch` sequences with `context` cached tokens emits one token."""
+    batch = np.asarray(batch, dtype=float)
+    flop = batch * (2.0 * model.params_active + 4.0 * model.n_layers * model.attention_width * context)
+    moved = weight_bytes_read(model, batch, bytes_per_param) + batch * context * kv_bytes_per_token(model, kv_bytes)
+    message = batch * model.d_model * ACTIVATION_BYTES
+    return StepTimes(
+        compute=flop / (group * chip.peak_flops * chip.mfu_infer),
+        memory=moved / (group * chip.hbm_bandwidth * chip.mbu),
+        interconnect=2.0 * model.n_layers * allreduce_time(message, group, chip.link_bandwidth, chip.allreduce_latency),
+    )
+
+
+def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float) -> StepTimes:
+    """Prefill of `batch` prompts of `prompt_tokens` tokens (causal attention)."""
+    batch = np.asarray(batch, dtype=float)
+    prompt = np.asarray(prompt_tokens, dtype=float)
+    tokens = batch * prompt
+    flop = batch * (2.0 * model.params_active * prompt + 2.0 * model.n_layers * model.attention_width * prompt**2)
+    moved = weight_bytes_read(model, tokens, bytes_per_param) + tokens * kv_bytes_per_token(model, kv_bytes)
+    message = tokens * model.d_model * ACTIVATION_BYTES
+    return StepTimes(
+        compute=flop / (group * chip.peak_flops * chip.mfu_infer),
+        memory=moved / (group * chip.hbm_bandwidth * chip.mbu),
+        interconnect=2.0 * model.n_layers * allreduce_time(message, group, chip.link_bandwidth, chip.allreduce_latency),
+    )
+
+
+def training_flop_per_token(model: ModelArrays) -> np.ndarray:
+    """Model FLOP per trained token: 6 N_active + 12 L H d_h S (forward and backward)."""
+    return 6.0 * model.params_active + 12.0 * model.n_layers * model.attention_width * model.train_seq_len
+
+
+def _line_sum(intercept, slope, lo, hi):
+    """Sum of intercept + slope * j over integers lo <= j <= hi (0 for an empty range)."""
+    count = np.maximum(hi - lo + 1.0, 0.0)
+    return count * intercept + slope * count * (lo + hi) / 2.0
+
+
+def sum_of_max_lines(a1, b1, a2, b2, lo, hi):
+    """Sum over integers lo <= j <= hi of max(a1 + b1 j, a2 + b2 j), vectorised and in closed form."""
+    a1, b1, a2, b2, lo, hi = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (a1, b1, a2, b2, lo, hi)))
+    d0, d1 = a1 - a2, b1 - b2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = -d0 / d1
+        # split: first integer of the second segment; the first segment uses `first` line
+        split = np.where(d1 > 0, np.ceil(root), np.where(d1 < 0, np.floor(root) + 1.0, hi + 1.0))
+    split = np.clip(np.nan_to_num(split, nan=hi + 1.0, posinf=hi + 1.0, neginf=lo), lo, hi + 1.0)
+    line1_first = (d1 < 0) | ((d1 == 0) & (d0 >= 0))
+    fa, fb = np.where(line1_first, a1, a2), np.where(line1_first, b1, b2)
+    sa, sb = np.where(line1_first, a2, a1), np.where(line1_first, b2, b1)
+    return _line_sum(fa, fb, lo, split - 1.0) + _line_sum(sa, sb, split, hi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase evaluation
+
+
+@dataclass(frozen=True)
+class RooflineResult:
+    """Outputs of `evaluate`, all arrays of the broadcast shape. Infeasible points hold NaN."""
+
+    phase: str
+    tokens_per_second: np.ndarray  # whole group (prefill: prompt tokens; decode/serve: output; train: trained)
+    tokens_per_second_per_chip: np.ndarray
+    latency_s: np.ndarray  # prefill: time to first token; decode: per output token; serve: whole request;
+    #                        train: one optimiser step of `batch` sequences on `chips`
+    bound: np.ndarray  # index into BOUNDS, -1 where infeasible
+    chips: np.ndarray  # group size used
+    batch: np.ndarray
+    feasible: np.ndarray  # bool
+    infeasible_reason: np.ndarray  # FEASIBLE, NO_PRECISION or NO_FIT
+    compute_s: np.ndarray  # time components summed over the phase (serve: over all steps)
+    memory_s: np.ndarray
+    interconnect_s: np.ndarray
+    arithmetic_intensity: np.ndarray  # FLOP per byte of memory traffic (decode/prefill/serve-decode step)
+
+    def bound_name(self, index=()) -> str:
+        code = int(np.asarray(self.bound)[index])
+        return BOUNDS[code] if code >= 0 else "infeasible"
+
+
+def _context_for_memory(phase: str, input_tokens, output_tokens):
+    if phase == "prefill":
+        return np.asarray(input_tokens, dtype=float)
+    if phase == "decode":
+        return np.asarray(input_tokens, dtype=float) + 1.0
+    return np.asarray(input_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
+
+
+def evaluate(
+    phase: str,
+    model: ModelArrays,
+    chip: ChipArrays,
+    batch=1,
+    *,
+    precision: str,
+    group=None,
+    input_tokens=128,
+    output_tokens=128,
+) -> RooflineResult:
+    """Evaluate `phase` on every broadcast point of (model, chip, batch, group, lengths).
+
+    batch: sequences per step; None means the largest batch that fits (inference phases).
+    group: tensor-parallel chips; None means the smallest power of two that fits (for training, the
+        chips needed to hold the training state). For decode, `input_tokens` is the context already
+        in the KV cache; for serve, a request is `input_tokens` in and `output_tokens` out.
+    """
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase '{phase}'; valid: {', '.join(PHASES)}")
+    bpp, kvb = BYTES_PER_PARAM[precision], KV_BYTES_PER_ELEMENT[precision]
+    supported = np.isfinite(chip.peak_flops)
+    if phase == "train":
+        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported)
+
+    context = _context_for_memory(phase, input_tokens, output_tokens)
+    if group is None:
+        fit_batch = 1.0 if batch is None else batch
+        group = smallest_group(memory_required(model, fit_batch, context, bpp, kvb), chip)
+    else:
+        group = np.asarray(group, dtype=float)
+        fits = memory_required(model, 1.0 if batch is None else batch, context, bpp, kvb) <= (
+            group * chip.hbm_bytes * chip.usable_memory_fraction
+        )
+        group = np.where(fits & (group <= chip.max_group), group, np.nan)
+    if batch is None:
+        batch = largest_batch(model, chip, group, context, bpp, kvb)
+        batch = np.where(batch >= 1, batch, np.nan)
+    batch = np.asarray(batch, dtype=float)
+
+    if phase == "prefill":
+        times = prefill_times(model, chip, batch, input_tokens, group, bpp, kvb)
+        seconds = times.total
+        produced = batch * np.asarray(input_tokens, dtype=float)
+        compute_s, memory_s, comm_s = times.compute, times.memory, times.interconnect
+        flop_per_byte = times.compute * chip.peak_flops * chip.mfu_infer / (times.memory * chip.hbm_bandwidth * chip.mbu)
+    elif phase == "decode":
+        times = decode_step_times(model, chip, batch, np.asarray(input_tokens, dtype=float), group, bpp, kvb)
+        seconds = times.total
+        produced = batch
+        compute_s, memory_s, comm_s = times.compute, times.memory, times.interconnect
+        flop_per_byte = times.compute * chip.peak_flops * chip.mfu_infer / (times.memory * chip.hbm_bandwidth * chip.mbu)
+    else:  # serve
+        inp = np.asarray(input_tokens, dtype=float)
+        out = np.asarray(output_tokens, dtype=float)
+        pre = prefill_times(model, chip, batch, inp, group, bpp, kvb)
+        at0 = decode_step_times(model, chip, batch, 0.0, group, bpp, kvb)
+        at1 = decode_step_times(model, chip, batch, 1.0, group, bpp, kvb)
+        c1, m1 = at1.compute - at0.compute, at1.memory - at0.memory  # per token of context
+        lo, hi = inp + 1.0, inp + out - 1.0  # decode contexts after the prefill's first token
+        steps = np.maximum(out - 1.0, 0.0)
+        decode_total = sum_of_max_lines(at0.compute, c1, at0.memory, m1, lo, hi) + steps * at0.interconnect
+        seconds = pre.total + decode_total
+        produced = batch * out
+        compute_s = pre.compute + _line_sum(at0.compute, c1, lo, hi)
+        memory_s = pre.memory + _line_sum(at0.memory, m1, lo, hi)
+        comm_s = pre.interconnect + steps * at0.interconnect
+        mid = inp + out / 2.0
+        flop_per_byte = (at0.compute + c1 * mid) * chip.peak_flops * chip.mfu_infer / (
+            (at0.memory + m1 * mid) * chip.hbm_bandwidth * chip.mbu
+        )
+
+    return _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported)
+
+
+def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
+    flop_per_token = training_flop_per_token(model)
+    per_chip = chip.peak_flops * chip.mfu_train / flop_per_token
+    state = model.params_total * TRAINING_STATE_BYTES_PER_PARAM
+    if group is None:
+        group = smallest_group(state, chip, limit=np.inf)
+    else:
+        group = np.asarray(group, dtype=float)
+        group = np.where(state <= group * chip.hbm_bytes * chip.usable_memory_fraction, group, np.nan)
+    batch = np.asarray(batch, dtype=float)
+    tokens_per_step = batch * model.train_seq_len
+    compute_s = tokens_per_step * flop_per_token / (group * chip.peak_flops * chip.mfu_train)
+    zero = np.zeros_like(compute_s)
+    return _finish(
+        "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf), supported
+    )
+
+
+def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported):
+    shape = np.broadcast_shapes(*(np.shape(x) for x in (produced, seconds, group, batch, supported)))
+    b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
+    group, batch, seconds = b(group), b(batch), b(seconds)
+    supported = np.broadcast_to(supported, shape)
+    fits = np.isfinite(group) & np.isfinite(batch)
+    feasible = supported & fits & np.isfinite(seconds)
+    reason = np.where(~supported, NO_PRECISION, np.where(~fits, NO_FIT, FEASIBLE)).astype(np.int8)
+    nan = lambda x: np.where(feasible, b(x), np.nan)  # noqa: E731
+    tps = nan(b(produced) / seconds)
+    parts = np.stack([b(compute_s), b(memory_s), b(comm_s)])
+    bound = np.where(feasible, np.argmax(np.nan_to_num(parts, nan=-1.0), axis=0), -1).astype(np.int8)
+    return RooflineResult(
+        phase=phase,
+        tokens_per_second=tps,
+        tokens_per_second_per_chip=tps / np.where(feasible, group, np.nan),
+        latency_s=nan(seconds),
+        bound=bound,
+        chips=np.where(feasible, group, np.nan),
+        batch=np.where(feasible, batch, np.nan),
+        feasible=feasible,
+        infeasible_reason=reason,
+        compute_s=nan(compute_s),
+        memory_s=nan(memory_s),
+        interconnect_s=nan(comm_s),
+        arithmetic_intensity=nan(flop_per_byte),
+    )
+
+
+def ridge_point(chip: ChipArrays) -> np.ndarray:
+    """Arithmetic intensity (FLOP/byte) where the chip turns from memory- to compute-bound at peak."""
+    return chip.peak_flops / chip.hbm_bandwidth
+

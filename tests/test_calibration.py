@@ -1,0 +1,51 @@
+"""The roofline's calibration: stored defaults are the fit, and its error is reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hardware_catalog import load_catalog
+from market import calibration
+
+CATALOG = load_catalog()
+
+
+def test_stored_efficiency_is_the_fit_of_the_measurements():
+    fitted, _ = calibration.fit_efficiency(CATALOG)
+    for name in calibration.FITTED:
+        assert getattr(fitted, name) == pytest.approx(getattr(CATALOG.efficiency, name), rel=0.02, abs=1e-3), name
+
+
+def test_few_shared_parameters_for_many_cases():
+    cases = CATALOG.measurements()
+    assert len(calibration.FITTED) <= 5 < sum(c.fit for c in cases)
+
+
+def test_table_reports_every_case_and_its_error():
+    table = calibration.calibration_table(CATALOG)
+    assert list(table["id"]) == [c.id for c in CATALOG.measurements()]
+    assert np.isfinite(table["predicted"]).all()
+    plain = table[table["fit_on"] == "value"]
+    expected = (plain["predicted"] - plain["measured"]) / plain["measured"] * 100
+    assert np.allclose(plain["error_pct"], expected)
+    mdape = calibration.median_abs_pct_error(table)
+    assert mdape == pytest.approx(table[table["fit"]]["abs_error_pct"].median())
+    # regression guard on the fit's quality (the figure itself is reported by `compute-market calibration`)
+    assert mdape < 20
+
+
+def test_format_table_prints_the_median_error():
+    text = calibration.format_table(calibration.calibration_table(CATALOG), CATALOG.efficiency)
+    assert "median absolute percentage error, fitted cases" in text
+    assert "C11" in text and "ratio to C9" in text
+
+
+def test_written_efficiency_reads_back(tmp_path):
+    path = tmp_path / "efficiency.toml"
+    calibration.write_efficiency(CATALOG.efficiency, path)
+    from hardware_catalog.loader import parse_efficiency
+
+    again = parse_efficiency(path)
+    for name in (*calibration.FITTED, "usable_memory_fraction"):
+        assert getattr(again, name) == pytest.approx(getattr(CATALOG.efficiency, name), rel=1e-5)

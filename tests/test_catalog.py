@@ -1,0 +1,170 @@
+"""Catalog contents, provenance, and the validator's error messages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hardware_catalog import DATA_DIR, CatalogError, UnknownIdError, load_catalog, next_generation
+
+CATALOG = load_catalog()
+
+REQUIRED_CHIPS = {
+    "a100-40gb", "a100-80gb", "h100-sxm", "h200", "b200", "mi300x", "mi325x", "gaudi2", "gaudi3",
+    "tpu-v5e", "tpu-v5p", "tpu-v6e", "trainium2",
+}
+REQUIRED_WORKLOADS = {"llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3-70b", "llama-3.1-405b", "mixtral-8x7b"}
+
+
+def test_required_ids_are_present():
+    assert REQUIRED_CHIPS <= set(CATALOG.accelerators)
+    assert {"groq-lpu", "cerebras-wse3"} & set(CATALOG.accelerators)
+    assert REQUIRED_WORKLOADS <= set(CATALOG.workloads)
+    assert {"nvidia", "amd", "intel", "google", "aws"} <= set(CATALOG.vendors)
+    assert any(v.kind == "startup" for v in CATALOG.vendors.values())
+
+
+def test_every_row_is_sourced_and_dated():
+    for chip in CATALOG.accelerators.values():
+        for field in ("source", "manufacturing_cost_source", "launch_price_source"):
+            assert getattr(chip, field).strip(), (chip.id, field)
+        assert isinstance(chip.manufacturing_cost_estimate, bool)
+        assert isinstance(chip.launch_price_estimate, bool)
+    for record in (*CATALOG.vendors.values(), *CATALOG.workloads.values(), *CATALOG.roadmaps.values()):
+        assert record.source.strip() and len(record.source_date) == 7
+    assert all(CATALOG.tco.sources.values())
+
+
+def test_figures_match_the_reference_table():
+    h100 = CATALOG.accelerator("h100-sxm")
+    assert h100.tflops["bf16"] == 989.4 and h100.hbm_tbps == 3.35 and h100.hbm_gb == 80
+    mi300x = CATALOG.accelerator("mi300x")
+    assert mi300x.tflops["fp8"] == 2614.9 and mi300x.hbm_gb == 192
+    mixtral = CATALOG.workload("mixtral-8x7b")
+    assert mixtral.is_moe and mixtral.params_active < mixtral.params_total / 3
+    # Llama-2-70B KV cache: 2 x 80 layers x 8 heads x 128 x 2 bytes = 320 KiB per token
+    assert CATALOG.workload("llama-2-70b").kv_bytes_per_token(2) == 327_680
+
+
+def test_packaging_shares_are_normalised():
+    assert sum(v.packaging_share for v in CATALOG.vendors.values()) == pytest.approx(1.0)
+    assert max(CATALOG.vendors.values(), key=lambda v: v.packaging_share).id == "nvidia"
+
+
+def test_unknown_ids_list_the_valid_ones():
+    with pytest.raises(UnknownIdError, match="unknown chip 'h900'; valid: a100-40gb"):
+        CATALOG.accelerator("h900")
+    with pytest.raises(UnknownIdError, match="unknown model 'gpt-5'"):
+        CATALOG.workload("gpt-5")
+
+
+def test_precision_a_chip_lacks_is_an_error():
+    with pytest.raises(ValueError, match="chip 'tpu-v5e' has no fp8 rate"):
+        CATALOG.accelerator("tpu-v5e").peak_flops("fp8")
+
+
+def test_roadmap_grows_flops_faster_than_bandwidth():
+    for vendor, roadmap in CATALOG.roadmaps.items():
+        assert roadmap.flops_growth > roadmap.bandwidth_growth, vendor
+    b200 = CATALOG.accelerator("b200")
+    nxt = next_generation(b200, CATALOG.roadmaps["nvidia"], CATALOG.vendors["nvidia"].cadence_months)
+    assert nxt.id == "b200+1" and nxt.generation == 1 and nxt.release == "2027-02"
+    ridge = lambda c: c.tflops["bf16"] / c.hbm_tbps  # noqa: E731
+    assert ridge(nxt) > ridge(b200)
+    assert nxt.manufacturing_cost_estimate and nxt.launch_price_estimate
+    assert next_generation(nxt, CATALOG.roadmaps["nvidia"], 26).id == "b200+2"
+
+
+# --- validator: each bad case names the file, the row id and the field -------------------------
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "data"
+    shutil.copytree(DATA_DIR, folder)
+    return folder
+
+
+def _edit(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, count))
+
+
+H100_BLOCK_START = 'id = "h100-sxm"'
+
+BAD_ACCELERATORS = [
+    ("hbm_tbps = 3.35", "hbm_tbps = -3.35", "h100-sxm", "hbm_tbps", "must be > 0"),
+    ("hbm_tbps = 3.35", "hbm_tbps = 0", "h100-sxm", "hbm_tbps", "must be > 0"),
+    ("hbm_tbps = 3.35", "hbm_tbps = nan", "h100-sxm", "hbm_tbps", "must be finite"),
+    ("hbm_tbps = 3.35", 'hbm_tbps = "fast"', "h100-sxm", "hbm_tbps", "must be a number"),
+    ("bf16 = 2250.0", "bf16 = 4500.0", "b200", "tflops.bf16", "sparse"),
+    ('source = "NVIDIA H100 Tensor Core GPU datasheet"\n', "", "h100-sxm", "source", "missing"),
+    ('source = "NVIDIA H100 Tensor Core GPU datasheet"', 'source = " "', "h100-sxm", "source", "must not be empty"),
+    ('vendor = "amd"', 'vendor = "amdx"', "mi300x", "vendor", "unknown vendor 'amdx'"),
+    ('id = "h200"', 'id = "h100-sxm"', "h100-sxm", "id", "duplicate id"),
+    ('release = "2022-09"', 'release = "Sept 2022"', "h100-sxm", "release", "YYYY-MM"),
+    ("tdp_w = 700", "tdp_w = 700\nwatts = 3", "h100-sxm", "watts", "unknown field"),
+    ("fp8 = 1979.0, int8", "fp6 = 1979.0, int8", "h100-sxm", "tflops.fp6", "unknown precision"),
+    ("launch_price_estimate = false", "launch_price_estimate = 0", "a100-80gb", "launch_price_estimate", "true or false"),
+]
+
+
+@pytest.mark.parametrize("old,new,row,field,message", BAD_ACCELERATORS)
+def test_bad_accelerator_rows_are_rejected(data_copy, old, new, row, field, message):
+    path = data_copy / "accelerators.toml"
+    _edit(path, old, new)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(data_copy)
+    text = str(err.value)
+    assert str(path) in text and f"'{row}'" in text and f"field '{field}'" in text and message in text, text
+    assert "\n" not in text
+
+
+def test_malformed_toml_names_the_file(data_copy):
+    path = data_copy / "workloads.toml"
+    _edit(path, 'n_layers = 32', 'n_layers = = 32')
+    with pytest.raises(CatalogError, match=r"workloads.toml: not valid TOML"):
+        load_catalog(data_copy)
+
+
+@pytest.mark.parametrize(
+    "old,new,field,message",
+    [
+        ("params_active = 12.9e9", "params_active = 50e9", "params_active", "must not exceed params_total"),
+        ("experts_per_token = 2", "experts_per_token = 9", "experts_per_token", "must not exceed experts"),
+        ("n_kv_heads = 8\nhead_dim = 128\ntrain_seq_len = 4096\nsource = \"Jiang",
+         "n_kv_heads = 7\nhead_dim = 128\ntrain_seq_len = 4096\nsource = \"Jiang", "n_kv_heads", "must divide n_heads"),
+    ],
+)
+def test_bad_workload_rows_are_rejected(data_copy, old, new, field, message):
+    _edit(data_copy / "workloads.toml", old, new)
+    with pytest.raises(CatalogError, match=rf"mixtral-8x7b'.*field '{field}': {message}"):
+        load_catalog(data_copy)
+
+
+def test_bad_vendor_and_roadmap_rows_are_rejected(data_copy):
+    _edit(data_copy / "vendors.toml", "software_maturity = 0.55", "software_maturity = 1.5")
+    with pytest.raises(CatalogError, match=r"vendor 'amd': field 'software_maturity': must be in \[0, 1\]"):
+        load_catalog(data_copy)
+
+
+def test_roadmap_for_unknown_vendor_is_rejected(data_copy):
+    _edit(data_copy / "roadmaps.toml", "[vendor.amd]", "[vendor.nvidai]")
+    with pytest.raises(CatalogError, match=r"roadmap 'nvidai': unknown vendor"):
+        load_catalog(data_copy)
+
+
+def test_bad_tco_value_is_rejected(data_copy):
+    _edit(data_copy / "tco.toml", "value = 0.80", "value = 1.8")
+    with pytest.raises(CatalogError, match=r"tco.toml: \[utilisation\]: field 'value': must be <= 1"):
+        load_catalog(data_copy)
+
+
+def test_measurement_with_unknown_chip_is_rejected(data_copy):
+    _edit(data_copy / "measurements.toml", 'chip = "gaudi2"', 'chip = "gaudi9"')
+    catalog = load_catalog(data_copy)
+    with pytest.raises(CatalogError, match=r"measurements.toml: case 'C5': field 'chip': unknown chip 'gaudi9'"):
+        catalog.measurements()

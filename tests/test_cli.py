@@ -1,0 +1,141 @@
+"""The compute-market command line: outputs, JSON keys and clean errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from hardware_catalog import DATA_DIR
+from experiments.cli import main
+
+JSON_KEYS = {
+    "tokens_per_second", "tokens_per_second_per_chip", "latency_ms", "bound", "chips", "batch",
+    "usd_per_million_tokens", "feasible",
+}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_catalog_table_and_json(capsys):
+    code, out, _ = run(capsys, "catalog")
+    assert code == 0 and "h100-sxm" in out and "989" in out
+    code, out, _ = run(capsys, "catalog", "--json")
+    records = json.loads(out)
+    assert code == 0 and {r["id"] for r in records} >= {"b200", "mi300x", "trainium2"}
+    assert all(r["source"] and r["source_date"] for r in records)
+
+
+@pytest.mark.parametrize("phase", ["train", "prefill", "decode", "serve"])
+def test_roofline_json_has_the_documented_keys(capsys, phase):
+    code, out, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-2-70b", "--phase", phase,
+                       "--precision", "fp8", "--json")
+    rec = json.loads(out)
+    assert code == 0 and JSON_KEYS <= set(rec)
+    assert rec["feasible"] and rec["bound"] in {"compute", "memory", "interconnect"}
+    assert rec["tokens_per_second"] == pytest.approx(rec["tokens_per_second_per_chip"] * rec["chips"])
+    assert rec["usd_per_million_tokens"] > 0
+
+
+def test_decode_batch1_70b_on_h100_is_memory_bound_via_cli(capsys):
+    _, out, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-2-70b", "--phase", "decode",
+                    "--precision", "fp8", "--json")
+    assert json.loads(out)["bound"] == "memory"
+
+
+def test_batch_max_and_tensor_parallel(capsys):
+    _, out, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-2-70b", "--phase", "serve",
+                    "--batch", "max", "--precision", "fp8", "--tensor-parallel", "4", "--input-tokens", "2048", "--json")
+    rec = json.loads(out)
+    assert rec["chips"] == 4 and rec["batch"] > 100
+    _, out2, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-2-70b", "--phase", "serve",
+                     "--batch", "max", "--precision", "fp8", "--tensor-parallel", "8", "--input-tokens", "2048", "--json")
+    assert json.loads(out2)["batch"] > rec["batch"]
+
+
+def test_infeasible_point_is_reported_not_priced(capsys):
+    code, out, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-3.1-405b", "--phase", "decode",
+                       "--json")
+    rec = json.loads(out)
+    assert code == 0 and rec["feasible"] is False and rec["usd_per_million_tokens"] is None
+    code, out, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-3.1-405b", "--phase", "decode")
+    assert "infeasible" in out
+
+
+def test_human_output(capsys):
+    code, out, _ = run(capsys, "roofline", "--chip", "mi300x", "--model", "llama-2-7b", "--phase", "decode")
+    assert code == 0 and "bound:" in out and "per million output tokens" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["roofline", "--chip", "h900", "--model", "llama-2-7b", "--phase", "decode"],
+         "unknown chip 'h900'; valid: a100-40gb, a100-80gb"),
+        (["roofline", "--chip", "h100-sxm", "--model", "gpt-9", "--phase", "decode"], "unknown model 'gpt-9'; valid:"),
+        (["roofline", "--chip", "tpu-v5e", "--model", "llama-2-7b", "--phase", "decode", "--precision", "fp8"],
+         "chip 'tpu-v5e' has no fp8 rate"),
+        (["roofline", "--chip", "h100-sxm", "--model", "llama-2-7b", "--phase", "train", "--batch", "max"],
+         "--batch max applies to inference phases"),
+        (["roofline", "--chip", "h100-sxm", "--model", "llama-2-7b"], "--phase is required"),
+        (["calibration", "--write"], "--write needs --fit"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and err.count("\n") == 1 and out == ""
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "lots"])
+def test_bad_batch_is_an_argparse_error(capsys, value):
+    with pytest.raises(SystemExit) as exc:
+        main(["roofline", "--chip", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode", "--batch", value])
+    assert exc.value.code == 2
+    assert "--batch" in capsys.readouterr().err
+
+
+def test_broken_catalog_dir_is_a_clean_error(capsys, tmp_path):
+    folder = tmp_path / "data"
+    shutil.copytree(DATA_DIR, folder)
+    path = folder / "accelerators.toml"
+    path.write_text(path.read_text().replace("hbm_tbps = 3.35", "hbm_tbps = -1", 1))
+    code, out, err = run(capsys, "--catalog-dir", str(folder), "catalog")
+    assert code == 2 and "accelerators.toml: accelerator 'h100-sxm': field 'hbm_tbps': must be > 0" in err
+
+
+def test_plot_writes_a_png(capsys, tmp_path):
+    target = tmp_path / "roof.png"
+    code, _, _ = run(capsys, "roofline", "--chip", "h100-sxm,mi300x,tpu-v6e", "--model", "llama-2-70b,llama-2-7b",
+                     "--plot", str(target))
+    assert code == 0 and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_calibration_prints_table_and_json(capsys):
+    code, out, _ = run(capsys, "calibration")
+    assert code == 0 and "median absolute percentage error" in out
+    code, out, _ = run(capsys, "calibration", "--json")
+    payload = json.loads(out)
+    assert len(payload["cases"]) == 11 and payload["median_abs_pct_error_fitted"] > 0
+
+
+def test_baseline_writes_a_complete_folder(capsys, tmp_path):
+    out_dir = tmp_path / "baseline"
+    code, _, _ = run(capsys, "baseline", "--out", str(out_dir))
+    assert code == 0
+    for name in ("summary.md", "catalog.csv", "roofline_grid.csv", "calibration.csv", "figures/roofline.png",
+                 "figures/usd_per_million_tokens.png", "figures/decode_throughput_vs_batch.png"):
+        assert (out_dir / name).stat().st_size > 0, name
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".baseline")]  # no temporary left behind
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "roofline", "--chip", "nope", "--model",
+                           "llama-2-7b", "--phase", "decode"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown chip 'nope'" in proc.stderr

@@ -1,0 +1,215 @@
+"""The vectorised roofline against the per-point reference, and its physical sanity."""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import numpy as np
+import pytest
+
+import reference_roofline as ref
+from hardware_catalog import load_catalog
+from market import roofline
+from market.evaluation import evaluate_grid
+
+CATALOG = load_catalog()
+
+CHIP_KEYS = ("peak_flops", "hbm_bytes", "hbm_bandwidth", "link_bandwidth", "max_group", "mfu_train", "mfu_infer", "mbu")
+MODEL_KEYS = (
+    "params_total", "params_active", "params_expert", "experts", "experts_per_token",
+    "n_layers", "d_model", "attention_width", "kv_width", "train_seq_len",
+)
+
+
+def random_points(rng: np.random.Generator, n: int):
+    """n random but physically shaped (chip, model) pairs as dicts and as stacked arrays."""
+    chips, models = [], []
+    for _ in range(n):
+        chips.append({
+            "peak_flops": rng.uniform(1e14, 5e15),
+            "hbm_bytes": rng.uniform(16e9, 300e9),
+            "hbm_bandwidth": rng.uniform(0.5e12, 10e12),
+            "link_bandwidth": rng.uniform(50e9, 1e12),
+            "max_group": float(2 ** rng.integers(0, 8)),
+            "mfu_train": rng.uniform(0.2, 0.6),
+            "mfu_infer": rng.uniform(0.2, 0.8),
+            "mbu": rng.uniform(0.4, 0.95),
+        })
+        moe = rng.random() < 0.4
+        layers = int(rng.integers(16, 128))
+        heads = int(2 ** rng.integers(4, 8))
+        head_dim = 128
+        kv_heads = int(heads // 2 ** rng.integers(0, 4))
+        total = rng.uniform(1e9, 500e9)
+        experts = int(rng.integers(4, 65)) if moe else 1
+        top_k = int(rng.integers(1, 3)) if moe else 1
+        expert_params = total * rng.uniform(0.6, 0.95) if moe else 0.0
+        active = total - expert_params + expert_params * top_k / experts if moe else total
+        models.append({
+            "params_total": total, "params_active": active, "params_expert": expert_params,
+            "experts": float(experts), "experts_per_token": float(top_k), "n_layers": float(layers),
+            "d_model": float(heads * head_dim), "attention_width": float(heads * head_dim),
+            "kv_width": float(kv_heads * head_dim), "train_seq_len": float(2 ** rng.integers(11, 14)),
+        })
+    return chips, models
+
+
+def as_arrays(chips, models, latency, usable):
+    chip_arr = roofline.ChipArrays(
+        **{k: np.array([c[k] for c in chips]) for k in CHIP_KEYS},
+        allreduce_latency=latency, usable_memory_fraction=usable,
+    )
+    model_arr = roofline.ModelArrays(**{k: np.array([m[k] for m in models]) for k in MODEL_KEYS})
+    return chip_arr, model_arr
+
+
+@pytest.mark.parametrize("phase", roofline.PHASES)
+@pytest.mark.parametrize("precision", ["bf16", "fp8", "fp4"])
+@pytest.mark.parametrize("given_group", [False, True])
+def test_vectorised_matches_reference_on_random_inputs(phase, precision, given_group):
+    rng = np.random.default_rng(zlib.crc32(f"{phase}-{precision}-{given_group}".encode()))
+    n = 120
+    chips, models = random_points(rng, n)
+    latency, usable = rng.uniform(0, 50e-6), 0.9
+    batch = rng.integers(1, 512, size=n).astype(float)
+    inp = rng.integers(1, 2048, size=n).astype(float)
+    out = rng.integers(1, 200, size=n).astype(float)
+    group = 2.0 ** rng.integers(0, 8, size=n) if given_group and phase != "train" else None
+    chip_arr, model_arr = as_arrays(chips, models, latency, usable)
+    res = roofline.evaluate(phase, model_arr, chip_arr, batch, precision=precision, group=group,
+                            input_tokens=inp, output_tokens=out)
+    for c in chips:
+        c.update(allreduce_latency=latency, usable=usable)
+    feasible_seen = 0
+    for i in range(n):
+        expected = ref.evaluate_point(phase, chips[i], models[i], int(batch[i]), int(inp[i]), int(out[i]), precision,
+                                      None if group is None else int(group[i]))
+        if expected is None:
+            assert not res.feasible[i], f"point {i} should be infeasible"
+            assert np.isnan(res.tokens_per_second[i])
+            continue
+        feasible_seen += 1
+        assert res.feasible[i]
+        assert res.chips[i] == expected["chips"]
+        assert res.tokens_per_second[i] == pytest.approx(expected["tokens_per_second"], rel=1e-9)
+        assert res.latency_s[i] == pytest.approx(expected["latency_s"], rel=1e-9)
+        assert res.bound_name(i) == expected["bound"]
+    assert feasible_seen >= n // 6, "the random inputs should exercise feasible points"
+
+
+def test_sum_of_max_lines_matches_loop():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        a1, b1, a2, b2 = rng.normal(size=4) * [10, 1, 10, 1]
+        if rng.random() < 0.2:
+            b2 = b1  # parallel lines
+        lo = int(rng.integers(-5, 50))
+        hi = lo + int(rng.integers(-2, 80))
+        expected = sum(max(a1 + b1 * j, a2 + b2 * j) for j in range(lo, hi + 1))
+        assert roofline.sum_of_max_lines(a1, b1, a2, b2, lo, hi) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+def _point(chip, model, phase, batch=1, precision="bf16", **kw):
+    grid = evaluate_grid(CATALOG, [CATALOG.accelerator(chip)], [CATALOG.workload(model)], phase,
+                         batches=None if batch is None else [batch], precision=precision, **kw)
+    return grid.result, (0, 0, 0)
+
+
+def test_batch1_decode_of_70b_on_h100_is_memory_bound():
+    res, at = _point("h100-sxm", "llama-2-70b", "decode", 1, precision="fp8", input_tokens=512)
+    assert res.bound_name(at) == "memory"
+    # bandwidth-bound: tokens/s is about bandwidth x MBU / weight bytes, far below the compute roof
+    assert res.memory_s[at] > 20 * res.compute_s[at]
+
+
+def test_large_batch_prefill_is_compute_bound():
+    for chip in ("h100-sxm", "mi300x", "b200", "tpu-v5p"):
+        res, at = _point(chip, "llama-2-13b", "prefill", 8, input_tokens=2048)
+        assert res.bound_name(at) == "compute", chip
+
+
+def test_decode_crosses_to_compute_bound_at_large_batch():
+    """Seed document: the H100 crossover from bandwidth- to compute-bound decode is a few hundred."""
+    chip = CATALOG.accelerator("h100-sxm")
+    grid = evaluate_grid(CATALOG, [chip], [CATALOG.workload("llama-2-7b")], "decode",
+                         batches=[2**i for i in range(11)], input_tokens=1)
+    bounds = [grid.result.bound_name((0, 0, i)) for i in range(11)]
+    first_compute = bounds.index("compute")
+    assert bounds[:first_compute] == ["memory"] * first_compute
+    assert 64 <= 2**first_compute <= 1024
+
+
+def test_doubling_bandwidth_never_lowers_decode_throughput():
+    rng = np.random.default_rng(3)
+    chips, models = random_points(rng, 200)
+    chip_arr, model_arr = as_arrays(chips, models, 10e-6, 0.9)
+    faster = dataclasses.replace(chip_arr, hbm_bandwidth=chip_arr.hbm_bandwidth * 2)
+    batch = rng.integers(1, 1024, size=200).astype(float)
+    for phase in ("decode", "serve", "prefill"):
+        slow = roofline.evaluate(phase, model_arr, chip_arr, batch, precision="bf16", input_tokens=256, output_tokens=64)
+        fast = roofline.evaluate(phase, model_arr, faster, batch, precision="bf16", input_tokens=256, output_tokens=64)
+        ok = slow.feasible
+        assert ok.sum() > 20
+        assert np.all(fast.tokens_per_second[ok] >= slow.tokens_per_second[ok] * (1 - 1e-12))
+    assert np.any(fast.tokens_per_second[ok] > slow.tokens_per_second[ok] * 1.1)  # and it helps somewhere
+
+
+def test_model_larger_than_one_chip_needs_more_chips():
+    res, at = _point("h100-sxm", "llama-2-70b", "decode", 1, precision="bf16")  # 138 GB of weights
+    assert res.chips[at] == 2
+    res, at = _point("mi300x", "llama-2-70b", "decode", 1, precision="bf16")  # 192 GB holds it
+    assert res.chips[at] == 1
+    res, at = _point("h100-sxm", "llama-3.1-405b", "decode", 1, precision="bf16")  # 812 GB > 8 x 80 GB
+    assert not res.feasible[at]
+    assert res.infeasible_reason[at] == roofline.NO_FIT
+    res, at = _point("h100-sxm", "llama-3.1-405b", "decode", 1, precision="fp8")  # 406 GB on 8
+    assert res.chips[at] == 8
+
+
+def test_unsupported_precision_is_infeasible_in_grids():
+    res, at = _point("tpu-v5e", "llama-2-7b", "decode", 1, precision="fp8")
+    assert not res.feasible[at] and res.infeasible_reason[at] == roofline.NO_PRECISION
+
+
+def test_moe_reads_fewer_weight_bytes_at_small_batch():
+    mixtral = roofline.model_arrays([CATALOG.workload("mixtral-8x7b")])
+    one = roofline.weight_bytes_read(mixtral, 1, 2.0)[0]
+    many = roofline.weight_bytes_read(mixtral, 4096, 2.0)[0]
+    assert one == pytest.approx((46.7e9 - 45.1e9 + 45.1e9 * 2 / 8) * 2)
+    assert many == pytest.approx(46.7e9 * 2, rel=1e-6)
+
+
+def test_largest_batch_fills_memory_and_one_more_does_not_fit():
+    res, at = _point("h100-sxm", "llama-2-70b", "serve", None, precision="fp8", input_tokens=512, output_tokens=256)
+    b = res.batch[at]
+    chips = res.chips[at]
+    chip = roofline.chip_arrays([CATALOG.accelerator("h100-sxm")], "fp8", CATALOG.efficiency, [0.95])
+    model = roofline.model_arrays([CATALOG.workload("llama-2-70b")])
+    capacity = chips * chip.hbm_bytes[0] * chip.usable_memory_fraction
+    assert roofline.memory_required(model, b, 768, 1.0, 1.0)[0] <= capacity
+    assert roofline.memory_required(model, b + 1, 768, 1.0, 1.0)[0] > capacity
+
+
+def test_tensor_parallel_adds_interconnect_time_and_splits_memory_time():
+    one, at = _point("mi300x", "llama-2-70b", "decode", 1, precision="fp8", group=1)
+    four, _ = _point("mi300x", "llama-2-70b", "decode", 1, precision="fp8", group=4)
+    assert one.interconnect_s[at] == 0 and four.interconnect_s[at] > 0
+    assert four.memory_s[at] == pytest.approx(one.memory_s[at] / 4)
+
+
+def test_lower_software_maturity_lowers_throughput():
+    chip = [CATALOG.accelerator("mi300x")]
+    model = roofline.model_arrays([CATALOG.workload("llama-2-70b")])
+    mature = roofline.chip_arrays(chip, "fp8", CATALOG.efficiency, [0.95])
+    immature = roofline.chip_arrays(chip, "fp8", CATALOG.efficiency, [0.3])
+    a = roofline.evaluate("serve", model, mature, 64, precision="fp8")
+    b = roofline.evaluate("serve", model, immature, 64, precision="fp8")
+    assert CATALOG.efficiency.maturity_sensitivity > 0
+    assert b.tokens_per_second[0] < a.tokens_per_second[0]
+
+
+def test_unknown_phase_is_an_error():
+    chip = roofline.chip_arrays([CATALOG.accelerator("h100-sxm")], "bf16", CATALOG.efficiency, [1.0])
+    with pytest.raises(ValueError, match="unknown phase"):
+        roofline.evaluate("inference", roofline.model_arrays([CATALOG.workload("llama-2-7b")]), chip, precision="bf16")
