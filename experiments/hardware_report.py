@@ -111,7 +111,7 @@ def write_hardware_report(catalog: Catalog, out: Path) -> Path:
                              figures / "roofline.png", precision="bf16")
         serve = grid[(grid.phase == "serve") & (grid.precision == "bf16") & grid.feasible]
         plots.cost_per_token_chart(serve, figures / "usd_per_million_tokens.png",
-                                   f"Serving cost, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out, largest batch that fits")
+                                   f"Serving cost, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out, cheapest tensor-parallel group, largest batch")
         decode = grid[(grid.phase == "decode") & (grid.precision == "bf16") & (grid.workload == "llama-2-70b")]
         decode = decode[decode.chip.isin(PLOT_CHIPS)]
         plots.throughput_vs_batch_chart(decode, figures / "decode_throughput_vs_batch.png",
