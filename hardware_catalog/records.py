@@ -100,7 +100,7 @@ class Workload:
 
 @dataclass(frozen=True)
 class Roadmap:
-    """Per-generation growth factors used to derive a vendor's next chips."""
+    """Per-year growth factors used to derive a vendor's next chips."""
 
     flops_growth: float
     bandwidth_growth: float

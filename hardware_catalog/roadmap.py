@@ -15,32 +15,34 @@ def add_months(year_month: str, months: int) -> str:
 
 
 def next_generation(chip: Accelerator, roadmap: Roadmap, cadence_months: float) -> Accelerator:
-    """The generation after `chip`: every figure grows by its roadmap factor, release by the cadence.
+    """The generation after `chip`, released `cadence_months` later.
 
-    The derived chip keeps the parent's precisions and scale-up domain; its cost and launch price
+    Roadmap factors are per year: each figure is multiplied by factor ** (cadence_months / 12). The
+    derived chip keeps the parent's precisions and scale-up domain; its cost and launch price
     grow by `cost_growth` (the launch price is only a reference point: market prices are chosen by
     the vendor agent). Derived figures are marked as estimates.
     """
     generation = chip.generation + 1
     stem = chip.id.split("+")[0]
     note = f"roadmap-derived generation {generation} after {stem} ({roadmap.source})"
+    years = cadence_months / 12.0
     return replace(
         chip,
         id=f"{stem}+{generation}",
         name=f"{chip.vendor} next gen {generation} (after {stem})",
         release=add_months(chip.release, round(cadence_months)),
-        tflops={p: v * roadmap.flops_growth for p, v in chip.tflops.items()},
-        hbm_gb=chip.hbm_gb * roadmap.capacity_growth,
-        hbm_tbps=chip.hbm_tbps * roadmap.bandwidth_growth,
-        interconnect_gbps=chip.interconnect_gbps * roadmap.interconnect_growth,
-        tdp_w=chip.tdp_w * roadmap.tdp_growth,
+        tflops={p: v * roadmap.flops_growth**years for p, v in chip.tflops.items()},
+        hbm_gb=chip.hbm_gb * roadmap.capacity_growth**years,
+        hbm_tbps=chip.hbm_tbps * roadmap.bandwidth_growth**years,
+        interconnect_gbps=chip.interconnect_gbps * roadmap.interconnect_growth**years,
+        tdp_w=chip.tdp_w * roadmap.tdp_growth**years,
         process_node="next node (derived)",
         source=note,
         source_date=roadmap.source_date,
-        manufacturing_cost_usd=chip.manufacturing_cost_usd * roadmap.cost_growth,
+        manufacturing_cost_usd=chip.manufacturing_cost_usd * roadmap.cost_growth**years,
         manufacturing_cost_estimate=True,
         manufacturing_cost_source=note,
-        launch_price_usd=chip.launch_price_usd * roadmap.cost_growth,
+        launch_price_usd=chip.launch_price_usd * roadmap.cost_growth**years,
         launch_price_estimate=True,
         launch_price_source=note,
         generation=generation,

@@ -70,7 +70,8 @@ def test_roadmap_grows_flops_faster_than_bandwidth():
         assert roadmap.flops_growth > roadmap.bandwidth_growth, vendor
     b200 = CATALOG.accelerator("b200")
     nxt = next_generation(b200, CATALOG.roadmaps["nvidia"], CATALOG.vendors["nvidia"].cadence_months)
-    assert nxt.id == "b200+1" and nxt.generation == 1 and nxt.release == "2027-02"
+    assert nxt.id == "b200+1" and nxt.generation == 1 and nxt.release == "2025-12"
+    assert nxt.tflops["bf16"] == pytest.approx(2250 * CATALOG.roadmaps["nvidia"].flops_growth)  # one year
     ridge = lambda c: c.tflops["bf16"] / c.hbm_tbps  # noqa: E731
     assert ridge(nxt) > ridge(b200)
     assert nxt.manufacturing_cost_estimate and nxt.launch_price_estimate
