@@ -1,0 +1,95 @@
+"""Hyperscaler: owns a fleet of accelerators, buys chips (capex) to meet its own and rented demand,
+rents compute to labs, and may start an in-house silicon programme."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import mesa
+
+
+class Hyperscaler(mesa.Agent):
+    """A cloud. Fleet in chips by chip id; useful work in H100-equivalents (HEq); money in USD/month."""
+
+    def __init__(self, model: mesa.Model, spec, cash: float, operating_cash_flow: float, internal_demand_heq: float):
+        super().__init__(model)
+        self.spec = spec
+        self.hyperscaler_id = spec.id
+        self.internal_share = spec.internal_share
+        self.inhouse_vendor = spec.inhouse_vendor  # vendor id of its own chips, "" if none
+        self.programme_ready_month: int | None = None  # when a programme decided in-run delivers
+        self.fleet: dict[str, float] = {}
+        self.paid: dict[str, float] = {}  # average USD paid per chip, by chip id
+        self.cash = cash
+        self.operating_cash_flow = operating_cash_flow  # USD/month from the rest of the business at t=0
+        self.internal_demand0 = internal_demand_heq
+        self.internal_demand = internal_demand_heq
+        self.demand_index = 1.0  # growth of its own AI demand since the start
+        self.rental_demand = 0.0  # HEq labs wanted last month
+        self.rental_supplied = 0.0  # HEq-hours rented out last month
+        self.rental_price = float("nan")  # USD per HEq-hour
+        self.rental_revenue = 0.0
+        self.capex = 0.0  # USD spent on chips this month
+        self.planned_capex = 0.0
+        self.internal_fraction = spec.internal_share  # share of capex for its own AI work
+        self.vendor_spend: deque[dict[str, float]] = deque(maxlen=12)
+        self.bankrupt = False
+
+    # --- fleet -------------------------------------------------------------------------------------
+
+    def add_chips(self, chip_id: str, units: float, unit_price: float) -> None:
+        held = self.fleet.get(chip_id, 0.0)
+        if units <= 0:
+            return
+        self.paid[chip_id] = (self.paid.get(chip_id, 0.0) * held + unit_price * units) / (held + units)
+        self.fleet[chip_id] = held + units
+
+    def retire(self, monthly_rate: float) -> None:
+        """Exponential retirement of the fleet (1 / depreciation life per month)."""
+        for chip_id in self.fleet:
+            self.fleet[chip_id] *= 1.0 - monthly_rate
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, month: int, config) -> tuple[float, float]:
+        """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
+
+        Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand grows at
+        `internal_demand_growth` and responds to the cost of new capacity with elasticity eta
+        (`cost_ratio` = today's cost per useful work / the starting one). Spend closes part of the gap
+        (`capex_response`) and never exceeds cash.
+        """
+        self.demand_index *= 1.0 + config.growth_at(config.internal_demand_growth_start, config.internal_demand_growth_end, month)
+        self.internal_demand = self.internal_demand0 * self.demand_index * cost_ratio ** (-config.demand_elasticity)
+        target = (self.internal_demand + self.rental_demand) / config.capex_utilisation_target
+        desired = max(0.0, target - fleet_heq) * capex_per_heq
+        self.planned_capex = self.planned_capex + config.capex_response * (desired - self.planned_capex)
+        demand = self.internal_demand + self.rental_demand
+        internal = self.internal_demand / demand if demand > 0 else 1.0
+        return max(0.0, min(self.planned_capex, self.cash)), internal
+
+    def pay_for_chips(self, amounts_by_vendor: dict[str, float]) -> None:
+        total = sum(amounts_by_vendor.values())
+        self.cash -= total
+        self.capex = total
+        self.vendor_spend.append(amounts_by_vendor)
+
+    def trailing_spend(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for month in self.vendor_spend:
+            for vendor, amount in month.items():
+                out[vendor] = out.get(vendor, 0.0) + amount
+        return out
+
+    def wants_inhouse_programme(self, threshold: float, merchant_vendors: set[str]) -> bool:
+        """Start a custom-silicon programme when 12-month spend with one merchant vendor passes `threshold`."""
+        if self.inhouse_vendor or self.programme_ready_month is not None or not self.spec.can_design_chips:
+            return False
+        spend = self.trailing_spend()
+        return any(spend.get(v, 0.0) > threshold for v in merchant_vendors)
+
+    def settle_month(self, running_cost: float) -> None:
+        """Operating cash flow (growing with its AI demand) in, fleet running costs out; flag bankruptcy."""
+        self.cash += self.operating_cash_flow * self.demand_index + self.rental_revenue - running_cost
+        if self.cash < 0:
+            self.bankrupt = True

@@ -1,0 +1,157 @@
+"""Typed configuration of the market model, with defaults and where each default comes from.
+
+All money is nominal USD; all rates are per month unless the name says otherwise. The TOML front end
+(experiments) validates files into these objects. No key sets a vendor's margin: margins are chosen
+by the vendor agents (only the numerical bounds of their search grid are configurable).
+
+Defaults marked (cal) were chosen so the baseline's *emergent* outputs land near
+../shared/reference/calibration_targets.md; they are behavioural parameters, not outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class HyperscalerSpec:
+    """A cloud: its starting AI accelerator budget and who it is."""
+
+    id: str
+    name: str
+    budget_share: float  # share of the starting hyperscaler accelerator budget
+    internal_share: float  # share of its demand that is its own AI work (the rest is rented to labs)
+    inhouse_vendor: str = ""  # vendor id of an existing in-house chip programme ("" if none)
+    can_design_chips: bool = False  # may start a custom-silicon programme during the run
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """A group of AI labs with the same starting profile."""
+
+    prefix: str
+    count: int
+    cash_usd: float  # starting cash of each lab
+    revenue_usd: float  # starting monthly revenue of each lab
+    frontier: bool
+
+
+# TrendForce 2024 shares of high-end AI servers (MSFT 20.2%, GOOG 16.6%, AWS 16%, META 10.8%) [2];
+# Oracle and CoreWeave shares and internal-use shares are estimates.
+DEFAULT_HYPERSCALERS = (
+    HyperscalerSpec("microsoft", "Microsoft Azure", 0.202, 0.35, can_design_chips=True),
+    HyperscalerSpec("google", "Google Cloud", 0.166, 0.60, inhouse_vendor="google", can_design_chips=True),
+    HyperscalerSpec("aws", "Amazon Web Services", 0.160, 0.25, inhouse_vendor="aws", can_design_chips=True),
+    HyperscalerSpec("meta", "Meta", 0.108, 1.00, can_design_chips=True),
+    HyperscalerSpec("oracle", "Oracle Cloud", 0.060, 0.05),
+    HyperscalerSpec("coreweave", "CoreWeave (neocloud)", 0.050, 0.0),
+)
+
+# Stylised lab population (est): a few frontier labs with billions, many smaller ones.
+DEFAULT_LABS = (
+    LabSpec("frontier", 4, cash_usd=6e9, revenue_usd=1.0e8, frontier=True),
+    LabSpec("scaleup", 8, cash_usd=8e8, revenue_usd=1.0e7, frontier=False),
+    LabSpec("small", 14, cash_usd=1e8, revenue_usd=1.0e6, frontier=False),
+)
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Everything the ComputeMarket model needs besides the hardware catalog and the seed."""
+
+    months: int = 120
+    start: str = "2023-01"
+
+    # --- buyers' choice among chips (logit over USD per useful work) ---------------------------
+    price_sensitivity: float = 3.0  # alpha: utility = -alpha log(USD per useful work) ... (cal)
+    switching_cost: float = 3.5  # utility lost per unit of (1 - vendor software maturity) (cal)
+    # A hyperscaler buys for two purposes: its own AI work (its own chips carry no switching cost:
+    # it co-designs their software) and capacity it rents to labs (which must suit labs' software).
+    choice_noise: float = 0.15  # s.d. of monthly buyer-chip utility shocks
+    offered_generations: int = 2  # each vendor sells its newest n chips
+
+    # --- demand ---------------------------------------------------------------------------------
+    # Hyperscaler accelerator spend at the start: NVIDIA data-centre revenue Q1 FY24 (Feb-Apr 2023)
+    # $4.28B a quarter, about $1.4B a month, plus TPUs and others: ~$1.8B a month (der).
+    start_budget_usd: float = 1.8e9
+    # Monthly growth of hyperscalers' own AI demand, falling linearly from the boom to maturity: 4.5%/mo
+    # (~70%/yr, as big-four capex +63% 2024 and +67% 2025, filings via press [2]) to 1%/mo (est).
+    internal_demand_growth_start: float = 0.045
+    internal_demand_growth_end: float = 0.01
+    capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
+    capex_response: float = 0.5  # how strongly capex follows unmet rental demand (cal)
+    demand_elasticity: float = 1.2  # eta: internal useful-work demand ~ cost^-eta (est; > 1: elastic)
+    inference_share_start: float = 0.35  # hyperscaler workload mix, share of inference (est)
+    inference_share_end: float = 0.75
+    lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
+    lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
+    lab_funding_multiple: float = 10.0  # round size = annualised revenue x multiple (est)
+    lab_adoption_growth_start: float = 0.04  # monthly growth of lab revenue from AI adoption, falling
+    lab_adoption_growth_end: float = 0.01  # linearly over the run (est; lab revenues ~tripled a year 2023-24 [2])
+
+    # --- supply ---------------------------------------------------------------------------------
+    # Advanced-packaging/HBM capacity in HBM-GB-equivalents a month (a chip uses max(HBM GB, 16)).
+    # Chosen (cal) so 2023-24 is supply-constrained, as the CoWoS shortage was; growth by year:
+    # CoWoS +2.4x 2024, +80% 2025 (Bernstein via press, 2nd); from then on +20%/yr plus investment
+    # that responds to unfilled orders (suppliers build when order books exceed capacity).
+    start_capacity_hbm_gb: float = 1.2e7
+    capacity_growth_by_year: tuple[float, ...] = (1.4, 0.8, 0.2)  # 2024, 2025, then every later year
+    capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
+    capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
+    allocation_memory: float = 0.85  # allocation_t+1 = m * allocation_t + (1 - m) * order share_t
+    min_packaging_units_per_chip: float = 16.0
+
+    # --- vendors --------------------------------------------------------------------------------
+    margin_grid_min: float = 0.02  # numerical bounds of the best-response search, not a target
+    margin_grid_max: float = 0.95
+    margin_grid_points: int = 94
+    margin_adjustment: float = 0.5  # share of the gap to the best response closed each month
+    rd_share_of_gross_profit: float = 0.2  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
+    opex_share_of_revenue: float = 0.05  # SG&A (est)
+
+    # --- software ecosystems (maturity in [0, 1]) -----------------------------------------------
+    maturity_learning: float = 0.03  # monthly gain per unit of sqrt(installed-base share) x (1 - M)
+    maturity_rd: float = 0.01  # monthly gain per unit of log10(1 + R&D / $100M) x (1 - M)
+    maturity_decay: float = 0.004  # monthly loss x M x (1 - installed-base share): unused stacks rot
+    open_stack_floor: float = 0.0  # scenario lever: every stack is at least this mature
+
+    # --- in-house silicon ------------------------------------------------------------------------
+    inhouse_enabled: bool = True
+    # A programme starts when trailing-12-month spend with one merchant vendor passes the threshold (est),
+    # and delivers after the delay (est: Maia announced 2023-11 after a ~2019 start; MTIA v1 2023).
+    inhouse_threshold_usd: float = 5e9
+    inhouse_delay_months: int = 30
+    inhouse_start_maturity: float = 0.35
+    design_partner_margin: float = 0.6  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
+
+    # --- rationing --------------------------------------------------------------------------------
+    rationing: str = "proportional"  # "proportional" or "largest_first"
+
+    # --- data collection --------------------------------------------------------------------------
+    agent_report_interval: int = 12  # months between agent-level snapshots
+
+    hyperscalers: tuple[HyperscalerSpec, ...] = DEFAULT_HYPERSCALERS
+    labs: tuple[LabSpec, ...] = DEFAULT_LABS
+    vendors_disabled: tuple[str, ...] = field(default_factory=tuple)
+
+    def growth_at(self, start: float, end: float, month: int) -> float:
+        """A monthly growth rate falling linearly from `start` (month 0) to `end` (last month)."""
+        progress = min(1.0, month / max(self.months - 1, 1))
+        return start + (end - start) * progress
+
+    def __post_init__(self):
+        checks = [
+            ("months", self.months >= 1, "must be >= 1"),
+            ("price_sensitivity", self.price_sensitivity > 0, "must be > 0"),
+            ("switching_cost", self.switching_cost >= 0, "must be >= 0"),
+            ("start_capacity_hbm_gb", self.start_capacity_hbm_gb > 0, "must be > 0"),
+            ("capacity_scale", self.capacity_scale > 0, "must be > 0"),
+            ("margin_grid_min", 0 <= self.margin_grid_min < self.margin_grid_max < 1, "need 0 <= min < max < 1"),
+            ("margin_adjustment", 0 < self.margin_adjustment <= 1, "must be in (0, 1]"),
+            ("rationing", self.rationing in ("proportional", "largest_first"), "must be proportional or largest_first"),
+            ("open_stack_floor", 0 <= self.open_stack_floor <= 1, "must be in [0, 1]"),
+            ("agent_report_interval", self.agent_report_interval >= 1, "must be >= 1"),
+        ]
+        for name, ok, message in checks:
+            if not ok:
+                raise ValueError(f"market config field '{name}': {message}, got {getattr(self, name)!r}")

@@ -1,0 +1,519 @@
+"""ComputeMarket: the monthly Mesa model of the AI compute economy.
+
+One step = one month, in the order of DESIGN.md section 6:
+1. vendor_phase    vendors extend their product lines, receive packaging capacity and choose margins
+                   (a best response over a grid of margins, vectorised over vendors x margins x buyers x chips);
+2. buyer_phase     hyperscalers size their capex and choose chips by a logit over USD per useful work;
+3. clearing_phase  orders are filled from stock and capacity (rationing rule configurable), unfilled budget
+                   spills once to the buyers' remaining options, the rest is backlog; trades go to the ledger;
+4. rental_phase    labs rent compute from hyperscalers, turn it into capability, revenue and funding;
+5. ecosystem_phase software maturity follows installed base and R&D; packaging allocations follow orders;
+                   in-house silicon programmes start and deliver; fleets depreciate;
+6. data collection (Mesa DataCollector: model series every month, agent snapshots at an interval).
+
+Randomness comes only from `self.rng` (numpy Generator seeded through Mesa's `rng=`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from agents.chip_vendor import ChipVendor, inhouse_first_chip
+from agents.hyperscaler import Hyperscaler
+from agents.lab import Lab
+from hardware_catalog import Accelerator, Catalog, add_months, load_catalog
+
+from . import choice, clearing, performance, pricing, vendor_pricing
+from .config import MarketConfig
+from .ledger import Ledger
+
+SAFETY_STOCK = 0.05  # vendors keep 5% of a month's sales in stock (est)
+INHOUSE_TEMPLATE = "trainium2"
+PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
+
+
+class ComputeMarket(mesa.Model):
+    """The compute market. `config` (MarketConfig) and `rng` (a seed) define a run completely."""
+
+    def __init__(self, config: MarketConfig | None = None, *, catalog: Catalog | None = None, rng=None, **overrides):
+        super().__init__(rng=rng)
+        if config is None:
+            config = MarketConfig(**overrides)
+        elif overrides:
+            config = MarketConfig(**{**config.__dict__, **overrides})
+        self.config = config
+        self.catalog = catalog or load_catalog()
+        self.month = 0
+        self.ledger = Ledger()
+        self.tco = self.catalog.tco
+        self.capital_per_price = (
+            (1.0 + self.tco.system_overhead_fraction)
+            * pricing.capital_recovery_factor(self.tco.cost_of_capital, self.tco.depreciation_years)
+            / pricing.HOURS_PER_YEAR
+        )
+        self.chip_index: dict[str, Accelerator] = {}
+        self._setup_vendors()
+        self._setup_reference()
+        self._setup_hyperscalers()
+        self._setup_labs()
+        self.capacity = config.start_capacity_hbm_gb * config.capacity_scale
+        self.vendor_records: list[dict] = []
+        self.offer_records: list[dict] = []
+        self.stats: dict[str, float] = {}
+        self.events: list[str] = []
+        self._collector = self._make_collector()
+
+    # ------------------------------------------------------------------------------ set-up
+
+    @property
+    def date(self) -> str:
+        return add_months(self.config.start, self.month)
+
+    def _setup_vendors(self) -> None:
+        cfg, cat = self.config, self.catalog
+        owners = {h.inhouse_vendor: h.id for h in cfg.hyperscalers if h.inhouse_vendor}
+        self.vendors: dict[str, ChipVendor] = {}
+        for vid, record in cat.vendors.items():
+            if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse_enabled):
+                continue
+            chips = [c for c in cat.accelerators.values() if c.vendor == vid]
+            self.vendors[vid] = ChipVendor(
+                self, vid, record.name, record.kind, chips, cat.roadmaps[vid], record.cadence_months,
+                record.software_maturity, record.packaging_share, owner=owners.get(vid, ""),
+            )
+        self._normalise_allocations()
+        # every vendor id a run can have (in-house programmes that may start), for fixed report columns
+        self.potential_vendor_ids = list(self.vendors) + [
+            f"{h.id}-silicon" for h in cfg.hyperscalers if not h.inhouse_vendor and cfg.inhouse_enabled
+        ]
+
+    def _normalise_allocations(self) -> None:
+        total = sum(v.allocation for v in self.vendors.values())
+        for v in self.vendors.values():
+            v.allocation /= total
+
+    def _setup_reference(self) -> None:
+        cat = self.catalog
+        self.reference_workload = cat.workload(performance.REFERENCE_WORKLOAD)
+        ref = [cat.accelerator(performance.REFERENCE_CHIP)]
+        maturity = [cat.vendors["nvidia"].software_maturity]
+        self.ref_train = performance.training_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
+        self.ref_serve = performance.serving_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
+
+    def _setup_hyperscalers(self) -> None:
+        cfg, cat = self.config, self.catalog
+        a100, h100 = cat.accelerator("a100-80gb"), cat.accelerator("h100-sxm")
+        self.hyperscalers: list[Hyperscaler] = []
+        for spec in cfg.hyperscalers:
+            budget = spec.budget_share * cfg.start_budget_usd
+            h = Hyperscaler(self, spec, cash=24.0 * budget, operating_cash_flow=1.5 * budget, internal_demand_heq=0.0)
+            h.planned_capex = budget
+            fleet_value = 18.0 * budget  # installed base worth 18 months of the starting budget (est)
+            mix = [(a100, 0.7), (h100, 0.3)]
+            if spec.inhouse_vendor in self.vendors:
+                own = [c for c in self.vendors[spec.inhouse_vendor].chips if c.release <= cfg.start]
+                if own:
+                    mix = [(own[-1], 0.5), (a100, 0.35), (h100, 0.15)]
+            for chip, share in mix:
+                price = self._list_price(chip)
+                h.add_chips(chip.id, fleet_value * share / price, price)
+                self.chip_index[chip.id] = chip
+            self.hyperscalers.append(h)
+        rates = self._rates(list(self.chip_index.values()))
+        for h in self.hyperscalers:
+            heq = self._fleet_heq(h, rates, self._inference_share())
+            h.internal_demand0 = h.internal_share * heq * cfg.capex_utilisation_target
+            h.rental_demand = (1.0 - h.internal_share) * heq * cfg.capex_utilisation_target
+
+    def _setup_labs(self) -> None:
+        self.labs: list[Lab] = []
+        n_h = len(self.hyperscalers)
+        for spec in self.config.labs:
+            for i in range(spec.count):
+                affinity = self.rng.normal(0.0, 0.5, size=n_h)
+                self.labs.append(Lab(self, f"{spec.prefix}-{i + 1}", spec.frontier, spec.cash_usd, spec.revenue_usd, affinity))
+
+    def _list_price(self, chip: Accelerator) -> float:
+        vendor = self.vendors.get(chip.vendor)
+        if vendor is not None and not vendor.prices_strategically:
+            return vendor.unit_price(chip, self.config.design_partner_margin)
+        return chip.launch_price_usd
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _inference_share(self) -> float:
+        cfg = self.config
+        progress = self.month / max(cfg.months - 1, 1)
+        return cfg.inference_share_start + (cfg.inference_share_end - cfg.inference_share_start) * progress
+
+    def _effective_maturity(self, vendor_id: str) -> float:
+        vendor = self.vendors.get(vendor_id)
+        maturity = vendor.maturity if vendor else self.catalog.vendors[vendor_id].software_maturity
+        return max(maturity, self.config.open_stack_floor)
+
+    def _rates(self, chips: list[Accelerator]) -> dict[str, tuple[float, float]]:
+        """(training, serving) throughput of each chip relative to the reference H100."""
+        maturity = [self._effective_maturity(c.vendor) for c in chips]
+        eff = self.catalog.efficiency
+        train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
+        serve = performance.serving_rates(chips, maturity, self.reference_workload, eff) / self.ref_serve
+        return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}
+
+    def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
+        return sum(units * float(choice.work_rate(*rates[cid], inference_share)) for cid, units in h.fleet.items())
+
+    def _packaging_units(self, chip: Accelerator) -> float:
+        return max(chip.hbm_gb, self.config.min_packaging_units_per_chip)
+
+    def capacity_total(self) -> float:
+        """Industry packaging capacity this month (HBM-GB equivalents)."""
+        return self.capacity
+
+    def grow_capacity(self, order_units: float) -> None:
+        """Scheduled growth for the sourced years, then a base rate plus investment that responds to
+        orders in excess of capacity (capped at +8% a month)."""
+        cfg = self.config
+        growth = cfg.capacity_growth_by_year
+        yearly = growth[min(self.month // 12, len(growth) - 1)]
+        monthly = (1.0 + yearly) ** (1.0 / 12.0) - 1.0
+        if self.month // 12 >= len(growth) - 1:
+            excess = max(0.0, order_units / self.capacity - 1.0)
+            monthly += min(0.08, cfg.capacity_investment_response * excess / 12.0)
+        self.capacity *= 1.0 + monthly
+
+    # ------------------------------------------------------------------------------ the month
+
+    def step(self) -> None:
+        self.events_month: list[str] = []
+        for v in self.vendors.values():
+            v.reset_month()
+        self.vendor_phase()
+        self.buyer_phase()
+        self.clearing_phase()
+        self.rental_phase()
+        self.ecosystem_phase()
+        self._record_month()
+        self._collector.collect(self)
+        if self.month % self.config.agent_report_interval == 0:
+            self._agent_collector.collect(self)
+        self.month += 1
+
+    # 1 ----------------------------------------------------------------------------------------
+    def vendor_phase(self) -> None:
+        cfg = self.config
+        self.offers: list[Accelerator] = []
+        self.offer_vendor: list[ChipVendor] = []
+        for v in self.vendors.values():
+            for chip in v.product_line(self.date, cfg.offered_generations):
+                self.offers.append(chip)
+                self.offer_vendor.append(v)
+                self.chip_index[chip.id] = chip
+        vendor_list = list(self.vendors.values())
+        self.vendor_pos = {v.vendor_id: i for i, v in enumerate(vendor_list)}
+        k = len(self.offers)
+        self.owner_idx = np.array([self.vendor_pos[v.vendor_id] for v in self.offer_vendor])
+        self.unit_cost = np.array([c.manufacturing_cost_usd for c in self.offers])
+        self.units_per_chip = np.array([self._packaging_units(c) for c in self.offers])
+        self.running_cost = np.array(
+            [pricing.hourly_cost(0.0, c.tdp_w, self.tco).total for c in self.offers]
+        )
+        self.offer_maturity = np.array([self._effective_maturity(c.vendor) for c in self.offers])
+        self.rates = self._rates(list(self.chip_index.values()))
+        train = np.array([self.rates[c.id][0] for c in self.offers])
+        serve = np.array([self.rates[c.id][1] for c in self.offers])
+        self.inference_share = self._inference_share()
+        rows = len(self.hyperscalers) * len(PURPOSES)  # row 2i: hyperscaler i's own work; 2i + 1: rentals
+        self.work = np.tile(choice.work_rate(train, serve, self.inference_share), (rows, 1))
+        merchant = np.array([v.owner == "" for v in self.offer_vendor])
+        owner_of = np.array([v.owner for v in self.offer_vendor])
+        own = np.repeat(np.array([owner_of == h.hyperscaler_id for h in self.hyperscalers]).reshape(-1, k), 2, axis=0)
+        self.available = merchant[None, :] | own
+        internal_row = (np.arange(rows) % 2 == 0)[:, None]
+        self.switching = np.where(internal_row & own, 0.0, cfg.switching_cost)
+
+        capacity = self.capacity_total()
+        self.capacity_units = np.array([v.allocation * capacity for v in vendor_list])
+        stock_units = np.zeros(len(vendor_list))
+        for chip, v in zip(self.offers, self.offer_vendor, strict=True):
+            stock_units[self.vendor_pos[v.vendor_id]] += v.inventory.get(chip.id, 0.0) * self._packaging_units(chip)
+
+        last_prices = np.array([v.unit_price(c, cfg.design_partner_margin) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
+        expected_spend = np.array([max(h.planned_capex, 1.0) * f for h in self.hyperscalers
+                                   for f in (h.internal_fraction, 1.0 - h.internal_fraction)])
+        problem = vendor_pricing.PricingProblem(
+            unit_cost=self.unit_cost, price=last_prices, owner=self.owner_idx, capital_per_price=self.capital_per_price,
+            running_cost=self.running_cost, work=self.work, maturity=self.offer_maturity, available=self.available,
+            spend=expected_spend, capacity_units=self.capacity_units + stock_units, units_per_chip=self.units_per_chip,
+        )
+        pricing_vendors = [i for i, v in enumerate(vendor_list) if v.prices_strategically]
+        grid = np.linspace(cfg.margin_grid_min, cfg.margin_grid_max, cfg.margin_grid_points)
+        best, _ = vendor_pricing.best_response_margins(problem, grid, pricing_vendors, alpha=cfg.price_sensitivity,
+                                                       switching_cost=self.switching)
+        for i, margin in zip(pricing_vendors, best, strict=True):
+            vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
+        self.prices = np.array([v.unit_price(c, cfg.design_partner_margin) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
+
+    # 2 ----------------------------------------------------------------------------------------
+    def _utilities(self, available, shocks):
+        hourly = self.capital_per_price * self.prices + self.running_cost
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost_per_work = hourly[None, :] / self.work
+        return choice.utility(cost_per_work, self.offer_maturity, available, alpha=self.config.price_sensitivity,
+                              switching_cost=self.switching, shocks=shocks)
+
+    def buyer_phase(self) -> None:
+        cfg = self.config
+        shape = self.work.shape
+        self.shocks = self.rng.normal(0.0, cfg.choice_noise, size=shape)
+        u = self._utilities(self.available, self.shocks)
+        self.choice_shares = choice.logit_shares(u)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            capex_per_heq = np.nansum(self.choice_shares * self.prices[None, :] / self.work, axis=1)
+            cost_per_heq_hour = choice.price_index(u - self.shocks, cfg.price_sensitivity)
+        if not hasattr(self, "_cost_per_heq_hour0"):
+            self._cost_per_heq_hour0 = cost_per_heq_hour
+        cost_ratio = cost_per_heq_hour / self._cost_per_heq_hour0
+        self.spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
+        for i, h in enumerate(self.hyperscalers):
+            fleet = self._fleet_heq(h, self.rates, self.inference_share)
+            # capacity cost and own-demand cost response are judged on the rows for its own work
+            total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.month, cfg)
+            h.internal_fraction = internal
+            self.spend[2 * i], self.spend[2 * i + 1] = total * internal, total * (1.0 - internal)
+        self.cost_per_heq_hour = cost_per_heq_hour
+
+    # 3 ----------------------------------------------------------------------------------------
+    def clearing_phase(self) -> None:
+        cfg = self.config
+        k = self.work.shape[1]
+        orders = self.spend[:, None] * self.choice_shares / self.prices[None, :]
+        # supply per chip: stock + the vendor's capacity shared by its chips' order mix
+        order_units = orders.sum(axis=0) * self.units_per_chip
+        supply = np.zeros(k)
+        for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
+            own = self.owner_idx == self.owner_idx[j]
+            total = order_units[own].sum()
+            mix = order_units[j] / total if total > 0 else 1.0 / own.sum()
+            supply[j] = v.inventory.get(chip.id, 0.0) + self.capacity_units[self.owner_idx[j]] * mix / self.units_per_chip[j]
+        v_orders_units = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))
+        priority = self.spend
+        filled = clearing.ration(orders, supply, cfg.rationing, priority)
+        # one spill-over round: unspent budget goes to chips with supply left
+        left = supply - filled.sum(axis=0)
+        unspent = self.spend - (filled * self.prices[None, :]).sum(axis=1)
+        open_chips = self.available & (left[None, :] > 1e-9)
+        u = self._utilities(open_chips, self.shocks)
+        spill_orders = np.maximum(unspent, 0.0)[:, None] * choice.logit_shares(u) / self.prices[None, :]
+        filled = filled + clearing.ration(spill_orders, left, cfg.rationing, priority)
+        self.filled = filled
+        self.orders = orders
+        # deliver, pay, record
+        sold = filled.sum(axis=0)
+        amounts = filled * self.prices[None, :]
+        vendor_ids = np.array([v.vendor_id for v in self.offer_vendor])
+        for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
+            own = self.owner_idx == self.owner_idx[j]
+            total = order_units[own].sum()
+            mix = order_units[j] / total if total > 0 else 1.0 / own.sum()
+            v.ship(chip, sold[j], self.prices[j], self.capacity_units[self.owner_idx[j]] * mix / self.units_per_chip[j], SAFETY_STOCK)
+            v.backlog_units += max(0.0, orders[:, j].sum() - filled[:, j].sum())
+        for v in self.vendors.values():
+            v.orders_units = v_orders_units[self.vendor_pos[v.vendor_id]]
+        per_buyer = filled.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
+        per_buyer_amount = amounts.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
+        for i, h in enumerate(self.hyperscalers):
+            by_vendor: dict[str, float] = {}
+            for j, chip in enumerate(self.offers):
+                if per_buyer[i, j] > 0:
+                    h.add_chips(chip.id, per_buyer[i, j], self.prices[j])
+                    by_vendor[vendor_ids[j]] = by_vendor.get(vendor_ids[j], 0.0) + per_buyer_amount[i, j]
+            h.pay_for_chips(by_vendor)
+            self.ledger.record(self.month, [h.hyperscaler_id] * k, vendor_ids, [c.id for c in self.offers], per_buyer[i], self.prices)
+        for v in self.vendors.values():
+            v.close_month(cfg.rd_share_of_gross_profit, cfg.opex_share_of_revenue)
+
+    # 4 ----------------------------------------------------------------------------------------
+    def rental_phase(self) -> None:
+        cfg = self.config
+        hours = pricing.HOURS_PER_MONTH
+        n_h = len(self.hyperscalers)
+        supply = np.zeros(n_h)
+        price = np.full(n_h, np.inf)
+        running = np.zeros(n_h)
+        for i, h in enumerate(self.hyperscalers):
+            heq = self._fleet_heq(h, self.rates, self.inference_share)
+            cost = sum(pricing.hourly_cost(h.paid[c], self.chip_index[c].tdp_w, self.tco).total * u for c, u in h.fleet.items())
+            running[i] = sum(
+                (pricing.hourly_cost(0.0, self.chip_index[c].tdp_w, self.tco).total) * u for c, u in h.fleet.items()
+            ) * hours
+            # labs rent what the cloud's own work leaves free (clouds with no rental business rent nothing)
+            supply[i] = max(0.0, heq - h.internal_demand) * hours if h.internal_share < 1.0 else 0.0
+            if supply[i] > 0 and heq > 0:
+                price[i] = float(pricing.rental_price(cost / heq, self.tco))
+            h.rental_price = price[i]
+        budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in self.labs])
+        affinity = np.array([lab.affinity for lab in self.labs])
+        shocks = self.rng.normal(0.0, cfg.choice_noise, size=affinity.shape)
+        with np.errstate(divide="ignore"):
+            u = np.where(np.isfinite(price)[None, :], -cfg.price_sensitivity * np.log(price)[None, :] + affinity + shocks, -np.inf)
+        shares = choice.logit_shares(u)
+        with np.errstate(invalid="ignore"):
+            wanted = np.where(np.isfinite(price)[None, :], budgets[:, None] * shares / price[None, :], 0.0)  # HEq-hours
+        got = clearing.ration(wanted, supply, "proportional")
+        paid = np.where(got > 0, got * np.where(np.isfinite(price), price, 0.0)[None, :], 0.0)
+        for li, lab in enumerate(self.labs):
+            lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
+            lab.update_business(self.month, cfg, self.rng)
+        for i, h in enumerate(self.hyperscalers):
+            h.rental_demand = float(wanted[:, i].sum()) / hours
+            h.rental_supplied = float(got[:, i].sum())
+            h.rental_revenue = float(paid[:, i].sum())
+            h.settle_month(running[i])
+        self.rental_paid = float(paid.sum())
+        self.rental_wanted = float(wanted.sum())
+        self.rental_got = float(got.sum())
+
+    # 5 ----------------------------------------------------------------------------------------
+    def installed_base_by_vendor(self) -> dict[str, float]:
+        out = {vid: 0.0 for vid in self.vendors}
+        for h in self.hyperscalers:
+            for cid, units in h.fleet.items():
+                vid = self.chip_index[cid].vendor
+                if vid in out:
+                    out[vid] += units
+        return out
+
+    def ecosystem_phase(self) -> None:
+        cfg = self.config
+        base = self.installed_base_by_vendor()
+        total = sum(base.values()) or 1.0
+        for v in self.vendors.values():
+            v.update_maturity(base[v.vendor_id] / total, cfg.maturity_learning, cfg.maturity_rd, cfg.maturity_decay)
+        orders = {v.vendor_id: v.orders_units for v in self.vendors.values()}
+        total_orders = sum(orders.values())
+        self.grow_capacity(total_orders)
+        if total_orders > 0:
+            for v in self.vendors.values():
+                v.allocation = cfg.allocation_memory * v.allocation + (1 - cfg.allocation_memory) * orders[v.vendor_id] / total_orders
+            self._normalise_allocations()
+        if cfg.inhouse_enabled:
+            merchants = {v.vendor_id for v in self.vendors.values() if v.prices_strategically}
+            for h in self.hyperscalers:
+                if h.wants_inhouse_programme(cfg.inhouse_threshold_usd, merchants):
+                    h.programme_ready_month = self.month + cfg.inhouse_delay_months
+                    self.events.append(f"{self.date}: {h.hyperscaler_id} starts an in-house silicon programme")
+                if h.programme_ready_month is not None and h.programme_ready_month <= self.month and not h.inhouse_vendor:
+                    self._launch_inhouse(h)
+        for h in self.hyperscalers:
+            h.retire(1.0 / (12.0 * self.tco.depreciation_years))
+
+    def _launch_inhouse(self, h: Hyperscaler) -> None:
+        cfg, cat = self.config, self.catalog
+        vid = f"{h.hyperscaler_id}-silicon"
+        release = add_months(self.date, 1)
+        first = inhouse_first_chip(cat.accelerator(INHOUSE_TEMPLATE), cat.roadmaps.get("aws"), vid, release)
+        vendor = ChipVendor(self, vid, f"{h.spec.name} silicon", "hyperscaler_inhouse", [first], cat.roadmaps["aws"],
+                            18.0, cfg.inhouse_start_maturity, 0.02, owner=h.hyperscaler_id)
+        for v in self.vendors.values():
+            v.allocation *= 0.98
+        self.vendors[vid] = vendor
+        self._normalise_allocations()
+        h.inhouse_vendor = vid
+        self.events.append(f"{self.date}: {vid} delivers its first chip {first.id}")
+
+    # 6 ----------------------------------------------------------------------------------------
+    def _record_month(self) -> None:
+        revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}
+        total_rev = sum(revenue.values())
+        units = {v.vendor_id: v.units_sold for v in self.vendors.values()}
+        flops = {v.vendor_id: v.flops_sold for v in self.vendors.values()}
+        total_units, total_flops = sum(units.values()), sum(flops.values())
+        base = self.installed_base_by_vendor()
+        for v in self.vendors.values():
+            vid = v.vendor_id
+            self.vendor_records.append({
+                "month": self.month, "date": self.date, "vendor": vid, "kind": v.kind,
+                "revenue": v.revenue, "units": v.units_sold, "flops_shipped": v.flops_sold,
+                "revenue_share": v.revenue / total_rev if total_rev else np.nan,
+                "unit_share": v.units_sold / total_units if total_units else np.nan,
+                "flops_share": v.flops_sold / total_flops if total_flops else np.nan,
+                "gross_margin": v.gross_margin, "margin_posted": v.margin if v.prices_strategically else np.nan,
+                "maturity": v.maturity, "allocation": v.allocation, "units_made": v.units_made,
+                "inventory": sum(v.inventory.values()), "backlog_units": v.backlog_units,
+                "cash": v.cash, "rd_spend": v.rd_spend, "installed_base": base.get(vid, 0.0),
+            })
+        shares = np.array([r / total_rev for r in revenue.values()]) if total_rev else np.array([np.nan])
+        sold = self.filled.sum(axis=0)
+        usd_mtok, usd_eflop = np.nan, np.nan
+        if sold.sum() > 0:
+            rent = pricing.rental_price(pricing.hourly_cost(self.prices, [c.tdp_w for c in self.offers], self.tco).total, self.tco)
+            serve = np.array([self.rates[c.id][1] for c in self.offers]) * self.ref_serve
+            train = np.array([self.rates[c.id][0] for c in self.offers]) * self.ref_train
+            flop_per_token = 6 * self.reference_workload.params_active
+            ok = (serve > 0) & (sold > 0)
+            usd_mtok = float(np.average(pricing.usd_per_million_tokens(rent[ok], 1, serve[ok]), weights=sold[ok]))
+            ok = (train > 0) & (sold > 0)
+            usd_eflop = float(np.average(pricing.usd_per_exaflop(rent[ok], train[ok] * flop_per_token), weights=sold[ok]))
+        self.stats = {
+            "month": self.month,
+            "date": self.date,
+            "chip_revenue": total_rev,
+            "chip_units": total_units,
+            "hhi_revenue": float(np.nansum(shares**2)),
+            "usd_per_million_tokens": usd_mtok,
+            "usd_per_exaflop_training": usd_eflop,
+            "capacity_hbm_gb": self.capacity_total(),
+            "capex_total": float(self.spend.sum()),
+            "backlog_units": float(sum(v.backlog_units for v in self.vendors.values())),
+            "rental_revenue": self.rental_paid,
+            "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
+            "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
+            "lab_cash": float(sum(lab.cash for lab in self.labs)),
+            "inference_share": self.inference_share,
+        }
+        for vid in self.potential_vendor_ids:
+            v = self.vendors.get(vid)
+            self.stats[f"revenue_share_{vid}"] = (v.revenue / total_rev if (v and total_rev) else 0.0)
+            self.stats[f"gross_margin_{vid}"] = v.gross_margin if v else np.nan
+        for h in self.hyperscalers:
+            self.stats[f"capex_{h.hyperscaler_id}"] = h.capex
+
+    def _make_collector(self) -> mesa.DataCollector:
+        keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
+                "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
+                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share"]
+        keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
+        keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]
+        keys += [f"capex_{h.hyperscaler_id}" for h in self.hyperscalers]
+        reporters = {key: (lambda m, key=key: m.stats.get(key, np.nan)) for key in keys}
+        self._agent_collector = mesa.DataCollector(agent_reporters={
+            "kind": lambda a: type(a).__name__,
+            "cash": lambda a: getattr(a, "cash", np.nan),
+            "maturity": lambda a: getattr(a, "maturity", np.nan),
+            "capability": lambda a: getattr(a, "capability", np.nan),
+        })
+        return mesa.DataCollector(model_reporters=reporters)
+
+    # ------------------------------------------------------------------------------ outputs
+
+    def run(self, months: int | None = None, progress=None) -> None:
+        for _ in range(months or self.config.months):
+            self.step()
+            if progress is not None:
+                progress(self.month)
+
+    def model_table(self) -> pd.DataFrame:
+        return self._collector.get_model_vars_dataframe().reset_index(drop=True)
+
+    def vendor_table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.vendor_records)
+
+    def agent_table(self) -> pd.DataFrame:
+        return self._agent_collector.get_agent_vars_dataframe()
+
+    def offers_table(self) -> Mapping[str, float]:
+        return {c.id: float(p) for c, p in zip(self.offers, self.prices, strict=True)}

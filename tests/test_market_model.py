@@ -1,0 +1,187 @@
+"""The ComputeMarket model: invariants, determinism and the mechanisms behind emergent share and margins.
+
+Mechanism tests compare means over several seeds and assert direction and a minimum size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware_catalog import load_catalog
+from market.config import MarketConfig
+from market.model import ComputeMarket
+
+SEEDS = (11, 12, 13)
+MONTHS = 72
+CATALOG = load_catalog()
+
+
+@lru_cache(maxsize=None)
+def run(seed: int, months: int = MONTHS, catalog_variant: str = "", **overrides) -> ComputeMarket:
+    catalog = VARIANTS[catalog_variant]() if catalog_variant else CATALOG
+    model = ComputeMarket(MarketConfig(months=months, **overrides), catalog=catalog, rng=seed)
+    model.run()
+    return model
+
+
+def equal_hardware_challenger():
+    """AMD's chips replaced by clones of NVIDIA's (same specs, cost, release); AMD keeps its software."""
+    clones = {}
+    for chip in CATALOG.accelerators.values():
+        if chip.vendor == "amd":
+            continue
+        clones[chip.id] = chip
+        if chip.vendor == "nvidia":
+            clones[f"{chip.id}-clone"] = dataclasses.replace(chip, id=f"{chip.id}-clone", vendor="amd")
+    return dataclasses.replace(CATALOG, accelerators=clones,
+                               roadmaps={**CATALOG.roadmaps, "amd": CATALOG.roadmaps["nvidia"]},
+                               vendors={**CATALOG.vendors, "amd": dataclasses.replace(
+                                   CATALOG.vendors["amd"], cadence_months=CATALOG.vendors["nvidia"].cadence_months)})
+
+
+def cheaper_chips():
+    """Every chip costs half as much to make."""
+    return dataclasses.replace(CATALOG, accelerators={
+        cid: dataclasses.replace(c, manufacturing_cost_usd=c.manufacturing_cost_usd / 2, launch_price_usd=c.launch_price_usd / 2)
+        for cid, c in CATALOG.accelerators.items()})
+
+
+VARIANTS = {"equal_hardware": equal_hardware_challenger, "cheaper": cheaper_chips}
+
+
+def vendor_mean(model: ComputeMarket, vendor: str, column: str, months=slice(None)) -> float:
+    table = model.vendor_table()
+    rows = table[table.vendor == vendor].set_index("month")[column]
+    return float(rows.loc[months].mean())
+
+
+def mean_over_seeds(fn, **kwargs) -> float:
+    return float(np.mean([fn(run(seed, **kwargs)) for seed in SEEDS]))
+
+
+# --- invariants ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def baseline() -> ComputeMarket:
+    return run(7, 120)
+
+
+def test_ledger_balances_every_month(baseline):
+    ledger = baseline.ledger.frame()
+    vendors = baseline.vendor_table()
+    paid = ledger.groupby("month")["amount"].sum()
+    received = vendors.groupby("month")["revenue"].sum()
+    pd.testing.assert_series_equal(paid, received.loc[paid.index], check_names=False, rtol=1e-9)
+    by_seller = ledger.groupby("seller")["amount"].sum()
+    by_vendor = vendors.groupby("vendor")["revenue"].sum()
+    for vendor, amount in by_seller.items():
+        assert amount == pytest.approx(by_vendor[vendor], rel=1e-9)
+    capex = baseline.model_table()
+    for h in baseline.hyperscalers:
+        assert ledger[ledger.buyer == h.hyperscaler_id]["amount"].sum() == pytest.approx(capex[f"capex_{h.hyperscaler_id}"].sum(), rel=1e-9)
+
+
+def test_units_are_conserved(baseline):
+    ledger = baseline.ledger.frame()
+    for v in baseline.vendors.values():
+        held = sum(v.inventory.values())
+        assert v.made_total == pytest.approx(v.sold_total + held, rel=1e-9)
+        assert all(units >= 0 for units in v.inventory.values())
+        assert ledger[ledger.seller == v.vendor_id]["units"].sum() == pytest.approx(v.sold_total, rel=1e-9)
+    table = baseline.vendor_table()
+    assert (table["units"] <= table["units_made"] + table.groupby("vendor")["inventory"].shift(fill_value=0) + 1e-6).all()
+
+
+def test_fleets_hold_what_was_bought_less_retirements(baseline):
+    bought = baseline.ledger.frame().groupby("buyer")["units"].sum()
+    for h in baseline.hyperscalers:
+        assert sum(h.fleet.values()) < bought.get(h.hyperscaler_id, 0) + 1e9  # bounded by purchases + start fleet
+        assert all(u >= 0 for u in h.fleet.values())
+
+
+def test_no_negative_cash_without_bankruptcy(baseline):
+    for h in baseline.hyperscalers:
+        assert h.cash >= 0 or h.bankrupt
+    assert all(lab.cash >= 0 for lab in baseline.labs)
+    assert (baseline.vendor_table()["cash"] >= 0).all()
+
+
+def test_same_seed_same_tables_and_different_seed_differs():
+    a, b = ComputeMarket(MarketConfig(months=24), rng=5), ComputeMarket(MarketConfig(months=24), rng=5)
+    a.run(), b.run()
+    pd.testing.assert_frame_equal(a.model_table(), b.model_table())
+    pd.testing.assert_frame_equal(a.vendor_table(), b.vendor_table())
+    pd.testing.assert_frame_equal(a.ledger.frame(), b.ledger.frame())
+    c = ComputeMarket(MarketConfig(months=24), rng=6)
+    c.run()
+    assert not a.vendor_table()["revenue"].equals(c.vendor_table()["revenue"])
+
+
+def test_outputs_have_the_documented_series(baseline):
+    table = baseline.model_table()
+    assert len(table) == 120
+    for column in ("hhi_revenue", "usd_per_million_tokens", "usd_per_exaflop_training", "revenue_share_nvidia",
+                   "gross_margin_nvidia", "capex_microsoft"):
+        assert column in table and table[column].notna().sum() > 100, column
+    shares = baseline.vendor_table().groupby("month")[["revenue_share", "unit_share", "flops_share"]].sum()
+    assert np.allclose(shares.iloc[1:], 1.0)
+    assert baseline.agent_table().index.get_level_values(0).nunique() == 10  # every 12 months
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="market config field 'rationing'"):
+        MarketConfig(rationing="lottery")
+    with pytest.raises(ValueError, match="market config field 'capacity_scale'"):
+        MarketConfig(capacity_scale=-1.0)
+
+
+# --- emergent outcomes and mechanisms ---------------------------------------------------------
+
+
+def test_leader_keeps_high_share_and_margin_and_revenue_share_above_compute_share(baseline):
+    assert vendor_mean(baseline, "nvidia", "revenue_share", slice(0, 35)) > 0.6
+    assert vendor_mean(baseline, "nvidia", "revenue_share") > vendor_mean(baseline, "nvidia", "flops_share")
+    assert vendor_mean(baseline, "nvidia", "gross_margin") > vendor_mean(baseline, "amd", "gross_margin") + 0.1
+
+
+def test_zero_switching_cost_lowers_leader_share_and_margin():
+    share = lambda m: vendor_mean(m, "nvidia", "revenue_share")  # noqa: E731
+    margin = lambda m: vendor_mean(m, "nvidia", "gross_margin")  # noqa: E731
+    assert mean_over_seeds(share, switching_cost=0.0) < mean_over_seeds(share) - 0.05
+    assert mean_over_seeds(margin, switching_cost=0.0) < mean_over_seeds(margin) - 0.03
+
+
+def test_halving_packaging_capacity_raises_prices_and_leader_margin():
+    price = lambda m: float(m.model_table()["usd_per_million_tokens"].mean())  # noqa: E731
+    margin = lambda m: vendor_mean(m, "nvidia", "gross_margin")  # noqa: E731
+    assert mean_over_seeds(price, capacity_scale=0.5) > 1.1 * mean_over_seeds(price)
+    assert mean_over_seeds(margin, capacity_scale=0.5) > mean_over_seeds(margin) + 0.03
+
+
+def test_equal_hardware_with_immature_software_prices_lower_than_the_leader():
+    gap = lambda m: vendor_mean(m, "nvidia", "margin_posted") - vendor_mean(m, "amd", "margin_posted")  # noqa: E731
+    assert mean_over_seeds(gap, catalog_variant="equal_hardware") > 0.05
+
+
+def test_inhouse_silicon_takes_share_from_merchants_over_time():
+    def merchant_share(m, months):
+        table = m.vendor_table()
+        merchant = table[table.kind != "hyperscaler_inhouse"].groupby("month")["revenue_share"].sum()
+        return float(merchant.loc[months].mean())
+
+    early = mean_over_seeds(lambda m: merchant_share(m, slice(0, 23)), months=120)
+    late = mean_over_seeds(lambda m: merchant_share(m, slice(96, 119)), months=120)
+    late_off = mean_over_seeds(lambda m: merchant_share(m, slice(96, 119)), months=120, inhouse_enabled=False)
+    assert late < early - 0.02
+    assert late_off == pytest.approx(1.0) and late < late_off - 0.05
+
+
+def test_cheaper_compute_raises_the_quantity_bought():
+    flops = lambda m: float(m.vendor_table()["flops_shipped"].sum())  # noqa: E731
+    assert mean_over_seeds(flops, catalog_variant="cheaper") > 1.1 * mean_over_seeds(flops)
