@@ -83,8 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="with --fit: save them as the catalog defaults")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("baseline", help="the main job: hardware and roofline baseline report with figures")
+    p = sub.add_parser("baseline", help="the main job: the baseline market ensemble plus the hardware report")
     p.add_argument("--out", type=Path, default=Path("results/baseline"), help="output folder (replaced atomically)")
+    p.add_argument("--seeds", type=_positive_int, default=8, help="number of seeds (0 .. N-1)")
+    p.add_argument("--months", type=_positive_int, default=120)
+    p.add_argument("--workers", type=_positive_int, default=2, help="worker processes")
+
+    p = sub.add_parser("hardware-report", help="catalog, roofline grid, costs per token and calibration with figures")
+    p.add_argument("--out", type=Path, default=Path("results/hardware"), help="output folder (replaced atomically)")
     return parser
 
 
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         catalog = load_catalog(args.catalog_dir)
         handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
-                   "baseline": cmd_baseline}[args.command]
+                   "baseline": cmd_baseline, "hardware-report": cmd_hardware_report}[args.command]
         return handler(args, catalog)
     except (UsageError, CatalogError, UnknownIdError, UnsupportedPrecisionError) as exc:
         print(f"compute-market: error: {exc}", file=sys.stderr)
@@ -273,11 +279,34 @@ def cmd_calibration(args, catalog) -> int:
     return 0
 
 
-def cmd_baseline(args, catalog) -> int:
+def cmd_hardware_report(args, catalog) -> int:
     from experiments.hardware_report import write_hardware_report
 
     path = write_hardware_report(catalog, args.out)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_baseline(args, catalog) -> int:
+    from experiments.hardware_report import write_hardware_files
+    from experiments.market_report import METRIC_NOTES, print_progress, run_ensemble, write_market_files
+    from experiments.output import atomic_directory
+    from market.config import MarketConfig
+
+    if args.catalog_dir is not None:
+        raise UsageError("baseline uses the packaged catalog; --catalog-dir applies to catalog, roofline, calibration")
+    config = MarketConfig(months=args.months)
+    seeds = list(range(args.seeds))
+    print(f"baseline market: {len(seeds)} seeds x {config.months} months, {args.workers} workers", file=sys.stderr)
+    results = run_ensemble(config, seeds, workers=min(args.workers, len(seeds)), progress=print_progress)
+    with atomic_directory(args.out) as tmp:
+        summary = write_market_files(results, config, tmp)
+        (tmp / "hardware").mkdir()
+        write_hardware_files(catalog, tmp / "hardware")
+    print(f"{'metric':<36} {'mean':>10} {'5%':>10} {'95%':>10}")
+    for name, stats in summary["metrics"].items():
+        print(f"{name:<36} {stats['mean']:10.4g} {stats['p05']:10.4g} {stats['p95']:10.4g}  {METRIC_NOTES.get(name, '')}")
+    print(f"wrote {args.out / 'summary.md'}")
     return 0
 
 

@@ -6,11 +6,8 @@ never leaves a folder that looks complete.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from hardware_catalog import Catalog
@@ -18,6 +15,7 @@ from market import calibration
 from market.evaluation import evaluate_cheapest_group, evaluate_grid, grid_frame
 
 from . import plots
+from .output import atomic_directory
 
 DECODE_BATCHES = tuple(2**i for i in range(11))  # 1 .. 1024
 SERVE_INPUT, SERVE_OUTPUT = 512, 256
@@ -93,35 +91,29 @@ def _summary(catalog: Catalog, grid: pd.DataFrame, table: pd.DataFrame) -> str:
 
 def write_hardware_report(catalog: Catalog, out: Path) -> Path:
     """Write the report folder `out` atomically; returns its summary path."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        figures = tmp / "figures"
-        figures.mkdir()
-        catalog.accelerators_frame().to_csv(tmp / "catalog.csv", index=False)
-        grid = roofline_grid(catalog)
-        grid.to_csv(tmp / "roofline_grid.csv", index=False)
-        table = calibration.calibration_table(catalog)
-        table.to_csv(tmp / "calibration.csv", index=False)
-        (tmp / "calibration.txt").write_text(calibration.format_table(table, catalog.efficiency) + "\n")
+    with atomic_directory(out) as tmp:
+        write_hardware_files(catalog, tmp)
+    return Path(out) / "summary.md"
 
-        chips = [catalog.accelerator(c) for c in PLOT_CHIPS]
-        plots.roofline_chart(catalog, chips, [catalog.workload("llama-3-70b"), catalog.workload("llama-2-7b")],
-                             figures / "roofline.png", precision="bf16")
-        serve = grid[(grid.phase == "serve") & (grid.precision == "bf16") & grid.feasible]
-        plots.cost_per_token_chart(serve, figures / "usd_per_million_tokens.png",
-                                   f"Serving cost, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out, cheapest tensor-parallel group, largest batch")
-        decode = grid[(grid.phase == "decode") & (grid.precision == "bf16") & (grid.workload == "llama-2-70b")]
-        decode = decode[decode.chip.isin(PLOT_CHIPS)]
-        plots.throughput_vs_batch_chart(decode, figures / "decode_throughput_vs_batch.png",
-                                        f"Llama-2-70B decode, bf16, context {SERVE_INPUT}: tokens/s per chip vs batch")
-        (tmp / "summary.md").write_text(_summary(catalog, grid, table))
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    assert np.isfinite(calibration.median_abs_pct_error(table))
-    return out / "summary.md"
+
+def write_hardware_files(catalog: Catalog, folder: Path) -> None:
+    """Write the report's tables, figures and summary into an existing `folder`."""
+    figures = folder / "figures"
+    figures.mkdir(exist_ok=True)
+    catalog.accelerators_frame().to_csv(folder / "catalog.csv", index=False)
+    grid = roofline_grid(catalog)
+    grid.to_csv(folder / "roofline_grid.csv", index=False)
+    table = calibration.calibration_table(catalog)
+    table.to_csv(folder / "calibration.csv", index=False)
+    (folder / "calibration.txt").write_text(calibration.format_table(table, catalog.efficiency) + "\n")
+    chips = [catalog.accelerator(c) for c in PLOT_CHIPS]
+    plots.roofline_chart(catalog, chips, [catalog.workload("llama-3-70b"), catalog.workload("llama-2-7b")],
+                         figures / "roofline.png", precision="bf16")
+    serve = grid[(grid.phase == "serve") & (grid.precision == "bf16") & grid.feasible]
+    plots.cost_per_token_chart(serve, figures / "usd_per_million_tokens.png",
+                               f"Serving cost, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out, cheapest tensor-parallel group, largest batch")
+    decode = grid[(grid.phase == "decode") & (grid.precision == "bf16") & (grid.workload == "llama-2-70b")]
+    decode = decode[decode.chip.isin(PLOT_CHIPS)]
+    plots.throughput_vs_batch_chart(decode, figures / "decode_throughput_vs_batch.png",
+                                    f"Llama-2-70B decode, bf16, context {SERVE_INPUT}: tokens/s per chip vs batch")
+    (folder / "summary.md").write_text(_summary(catalog, grid, table))

@@ -135,3 +135,75 @@ def throughput_vs_batch_chart(frame: pd.DataFrame, path: Path, title: str) -> Pa
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _month_axis(ax, frame: pd.DataFrame) -> None:
+    """Label the x axis with dates (YYYY-MM) every 12 months."""
+    dates = frame.drop_duplicates("month").set_index("month")["date"]
+    ticks = [m for m in dates.index if m % 12 == 0]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([dates[m] for m in ticks], rotation=45, ha="right")
+    ax.grid(True, alpha=0.3)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def vendor_band_chart(vendor_tables: pd.DataFrame, column: str, vendors, path: Path, title: str) -> Path:
+    """Per vendor: the monthly mean of `column` over seeds, with a 5-95% band."""
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for vendor in vendors:
+        rows = vendor_tables[vendor_tables.vendor == vendor].groupby("month")[column]
+        mean, lo, hi = rows.mean(), rows.quantile(0.05), rows.quantile(0.95)
+        if mean.notna().sum() == 0:
+            continue
+        line, = ax.plot(mean.index, mean.values, label=vendor)
+        ax.fill_between(mean.index, lo.values, hi.values, color=line.get_color(), alpha=0.2)
+    _month_axis(ax, vendor_tables)
+    ax.set_title(title)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
+def stacked_share_chart(vendor_tables: pd.DataFrame, column: str, path: Path, title: str) -> Path:
+    """Stacked area of the mean (over seeds) of a share column, by vendor."""
+    table = vendor_tables.pivot_table(index="month", columns="vendor", values=column, aggfunc="mean").fillna(0.0)
+    table = table[table.mean().sort_values(ascending=False).index]
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    ax.stackplot(table.index, table.T.values, labels=table.columns, alpha=0.85)
+    ax.set_ylim(0, 1)
+    _month_axis(ax, vendor_tables)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left", ncol=3)
+    return _save(fig, path)
+
+
+def series_band_chart(model_tables: pd.DataFrame, columns, path: Path, title: str, logy: bool = False) -> Path:
+    """Model-level series: monthly mean over seeds with a 5-95% band."""
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for column in columns:
+        rows = model_tables.groupby("month")[column]
+        mean = rows.mean()
+        line, = ax.plot(mean.index, mean.values, label=column)
+        ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(), alpha=0.2)
+    if logy:
+        ax.set_yscale("log")
+    _month_axis(ax, model_tables)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def stacked_series_chart(model_tables: pd.DataFrame, columns, path: Path, title: str) -> Path:
+    """Stacked area of several model-level series (mean over seeds)."""
+    means = model_tables.groupby("month")[list(columns)].mean()
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    ax.stackplot(means.index, means.T.values, labels=[c.removeprefix("capex_") for c in columns], alpha=0.85)
+    _month_axis(ax, model_tables)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)

@@ -218,9 +218,7 @@ class ComputeMarket(mesa.Model):
         self.owner_idx = np.array([self.vendor_pos[v.vendor_id] for v in self.offer_vendor])
         self.unit_cost = np.array([c.manufacturing_cost_usd for c in self.offers])
         self.units_per_chip = np.array([self._packaging_units(c) for c in self.offers])
-        self.running_cost = np.array(
-            [pricing.hourly_cost(0.0, c.tdp_w, self.tco).total for c in self.offers]
-        )
+        self.running_cost = pricing.hourly_cost(0.0, np.array([c.tdp_w for c in self.offers]), self.tco).total
         self.offer_maturity = np.array([self._effective_maturity(c.vendor) for c in self.offers])
         self.rates = self._rates(list(self.chip_index.values()))
         train = np.array([self.rates[c.id][0] for c in self.offers])
@@ -346,10 +344,12 @@ class ComputeMarket(mesa.Model):
         running = np.zeros(n_h)
         for i, h in enumerate(self.hyperscalers):
             heq = self._fleet_heq(h, self.rates, self.inference_share)
-            cost = sum(pricing.hourly_cost(h.paid[c], self.chip_index[c].tdp_w, self.tco).total * u for c, u in h.fleet.items())
-            running[i] = sum(
-                (pricing.hourly_cost(0.0, self.chip_index[c].tdp_w, self.tco).total) * u for c, u in h.fleet.items()
-            ) * hours
+            units = np.fromiter(h.fleet.values(), dtype=float)
+            paid = np.array([h.paid[c] for c in h.fleet])
+            tdp = np.array([self.chip_index[c].tdp_w for c in h.fleet])
+            per_chip = pricing.hourly_cost(paid, tdp, self.tco)
+            cost = float((per_chip.total * units).sum())  # USD per fleet-hour, capital included
+            running[i] = float(((per_chip.power + per_chip.hosting) * units).sum()) * hours
             # labs rent what the cloud's own work leaves free (clouds with no rental business rent nothing)
             supply[i] = max(0.0, heq - h.internal_demand) * hours if h.internal_share < 1.0 else 0.0
             if supply[i] > 0 and heq > 0:

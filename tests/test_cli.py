@@ -125,9 +125,9 @@ def test_calibration_prints_table_and_json(capsys):
     assert len(payload["cases"]) == 11 and payload["median_abs_pct_error_fitted"] > 0
 
 
-def test_baseline_writes_a_complete_folder(capsys, tmp_path):
+def test_hardware_report_writes_a_complete_folder(capsys, tmp_path):
     out_dir = tmp_path / "baseline"
-    code, _, _ = run(capsys, "baseline", "--out", str(out_dir))
+    code, _, _ = run(capsys, "hardware-report", "--out", str(out_dir))
     assert code == 0
     for name in ("summary.md", "catalog.csv", "roofline_grid.csv", "calibration.csv", "figures/roofline.png",
                  "figures/usd_per_million_tokens.png", "figures/decode_throughput_vs_batch.png"):
@@ -139,3 +139,32 @@ def test_console_script_runs():
     proc = subprocess.run([sys.executable, "-m", "experiments.cli", "roofline", "--chip", "nope", "--model",
                            "llama-2-7b", "--phase", "decode"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown chip 'nope'" in proc.stderr
+
+
+def test_baseline_market_run_writes_tables_figures_and_summary(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(capsys, "baseline", "--out", str(out_dir), "--seeds", "2", "--months", "24", "--workers", "1")
+    assert code == 0 and "seeds 2/2 done" in err and "leader_revenue_share_y1" in out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    for name in ("leader_revenue_share_y1", "leader_revenue_share_final", "leader_gross_margin_mean",
+                 "challenger_gross_margin_mean", "hhi_revenue_final", "usd_per_million_tokens_final"):
+        stats = summary["metrics"][name]
+        assert stats["p05"] <= stats["mean"] <= stats["p95"], name
+    for name in ("model_monthly.csv", "vendors_monthly.csv", "ledger_monthly.csv", "summary.md",
+                 "figures/revenue_share.png", "figures/gross_margin.png", "figures/hhi.png",
+                 "figures/price_per_token.png", "figures/capex_by_hyperscaler.png", "hardware/summary.md"):
+        assert (out_dir / name).stat().st_size > 0, name
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+
+
+def test_interrupted_baseline_leaves_no_folder(capsys, tmp_path, monkeypatch):
+    import experiments.market_report as report
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "write_market_files", boom)
+    with pytest.raises(RuntimeError):
+        main(["baseline", "--out", str(tmp_path / "run"), "--seeds", "1", "--months", "3", "--workers", "1"])
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,187 @@
+"""The baseline market run: an ensemble of seeds, headline metrics with spread, tables and figures."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from market.config import MarketConfig
+from market.model import ComputeMarket
+
+from . import plots
+
+BOOM_MONTHS = 36  # the first three years (2023-2025 in the default run): the AI capex boom
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    model_table: pd.DataFrame
+    vendor_table: pd.DataFrame
+    ledger_monthly: pd.DataFrame
+    events: list[str]
+    metrics: dict[str, float]
+    seconds: float
+
+
+def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> dict[str, float]:
+    """Headline figures of one run. The leader is the vendor with the largest revenue share in the first
+    12 months; "final" is the last 12 months; challengers are the other merchant vendors."""
+    t = vendor_table
+    first = t[t.month < 12].groupby("vendor")["revenue"].sum()
+    leader = first.idxmax()
+    cutoff = t.month.max() - 11
+    lead = t[t.vendor == leader]
+    merchant = t[(t.kind != "hyperscaler_inhouse") & (t.vendor != leader)]
+    weighted = lambda rows: float((rows.gross_margin * rows.revenue).sum() / rows.revenue[rows.gross_margin.notna()].sum())  # noqa: E731
+    inhouse = t[t.kind == "hyperscaler_inhouse"].groupby("month")["revenue_share"].sum()
+    final = model_table[model_table.month >= model_table.month.max() - 11]
+    return {
+        "leader_revenue_share_y1": float(lead[lead.month < 12].revenue.sum() / t[t.month < 12].revenue.sum()),
+        "leader_revenue_share_final": float(lead[lead.month >= cutoff].revenue.sum() / t[t.month >= cutoff].revenue.sum()),
+        "leader_gross_margin_mean": weighted(lead),
+        "leader_gross_margin_boom": weighted(lead[lead.month < BOOM_MONTHS]),
+        "challenger_gross_margin_mean": weighted(merchant),
+        "challenger_gross_margin_boom": weighted(merchant[merchant.month < BOOM_MONTHS]),
+        "leader_revenue_minus_flops_share": float((lead.revenue_share - lead.flops_share).mean()),
+        "inhouse_revenue_share_y1": float(inhouse.loc[inhouse.index < 12].mean()),
+        "inhouse_revenue_share_final": float(inhouse.loc[inhouse.index >= cutoff].mean()),
+        "hhi_revenue_final": float(final.hhi_revenue.mean()),
+        "usd_per_million_tokens_y1": float(model_table[model_table.month < 12].usd_per_million_tokens.mean()),
+        "usd_per_million_tokens_final": float(final.usd_per_million_tokens.mean()),
+        "chip_revenue_y1_usd": float(model_table[model_table.month < 12].chip_revenue.sum()),
+        "chip_revenue_final_usd": float(final.chip_revenue.sum()),
+    }
+
+
+def run_seed(config: MarketConfig, seed: int) -> SeedResult:
+    start = time.perf_counter()
+    model = ComputeMarket(config, rng=seed)
+    model.run()
+    model_table = model.model_table()
+    vendor_table = model.vendor_table()
+    ledger = model.ledger.frame()
+    monthly = ledger.groupby(["month", "buyer", "seller"], as_index=False)[["units", "amount"]].sum()
+    return SeedResult(seed, model_table, vendor_table, monthly, list(model.events),
+                      headline_metrics(model_table, vendor_table), time.perf_counter() - start)
+
+
+def run_ensemble(config: MarketConfig, seeds: Sequence[int], workers: int = 1,
+                 progress: Callable[[int, int, float], None] | None = None) -> list[SeedResult]:
+    """Run every seed (in `workers` processes); results in seed order."""
+    start = time.perf_counter()
+    results: list[SeedResult] = []
+    if workers <= 1 or len(seeds) == 1:
+        for seed in seeds:
+            results.append(run_seed(config, seed))
+            if progress:
+                progress(len(results), len(seeds), time.perf_counter() - start)
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(run_seed, config, seed) for seed in seeds]
+        for future in futures:
+            results.append(future.result())
+            if progress:
+                progress(len(results), len(seeds), time.perf_counter() - start)
+    return results
+
+
+def print_progress(done: int, total: int, elapsed: float) -> None:
+    left = elapsed / done * (total - done)
+    print(f"\r  seeds {done}/{total} done, {elapsed:.0f}s elapsed, ~{left:.0f}s left", end="" if done < total else "\n",
+          file=sys.stderr, flush=True)
+
+
+def summarise(results: Sequence[SeedResult]) -> dict[str, dict[str, float]]:
+    """Mean and 5th/95th percentiles of each headline metric over seeds."""
+    frame = pd.DataFrame([r.metrics for r in results])
+    return {name: {"mean": float(col.mean()), "p05": float(col.quantile(0.05)), "p95": float(col.quantile(0.95))}
+            for name, col in frame.items()}
+
+
+def _concat(results, attribute: str) -> pd.DataFrame:
+    return pd.concat([getattr(r, attribute).assign(seed=r.seed) for r in results], ignore_index=True)
+
+
+def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path) -> dict:
+    """Write tables (CSV), figures (PNG), summary.json and summary.md into an existing `folder`."""
+    figures = folder / "figures"
+    figures.mkdir(exist_ok=True)
+    model_tables = _concat(results, "model_table")
+    vendor_tables = _concat(results, "vendor_table")
+    model_tables.to_csv(folder / "model_monthly.csv", index=False)
+    vendor_tables.to_csv(folder / "vendors_monthly.csv", index=False)
+    _concat(results, "ledger_monthly").to_csv(folder / "ledger_monthly.csv", index=False)
+    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_csv(folder / "metrics_by_seed.csv", index=False)
+    (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
+    metrics = summarise(results)
+    summary = {"seeds": [r.seed for r in results], "months": config.months, "start": config.start, "metrics": metrics}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+
+    merchants = sorted(vendor_tables[vendor_tables.kind != "hyperscaler_inhouse"].vendor.unique())
+    plots.stacked_share_chart(vendor_tables, "revenue_share", figures / "revenue_share.png",
+                              "Revenue share by vendor (mean over seeds)")
+    plots.vendor_band_chart(vendor_tables, "gross_margin", merchants, figures / "gross_margin.png",
+                            "Gross margin by merchant vendor (mean, 5-95% over seeds)")
+    plots.vendor_band_chart(vendor_tables, "maturity", sorted(vendor_tables.vendor.unique()), figures / "software_maturity.png",
+                            "Software ecosystem maturity (mean, 5-95% over seeds)")
+    plots.series_band_chart(model_tables, ["hhi_revenue"], figures / "hhi.png", "Revenue HHI of chip vendors")
+    plots.series_band_chart(model_tables, ["usd_per_million_tokens"], figures / "price_per_token.png",
+                            "USD per million Llama-3-70B output tokens on chips sold that month (rental-equivalent)",
+                            logy=True)
+    plots.series_band_chart(model_tables, ["usd_per_exaflop_training"], figures / "price_per_training_flop.png",
+                            "USD per 1e18 training FLOP on chips sold that month (rental-equivalent)", logy=True)
+    capex_cols = [c for c in model_tables.columns if c.startswith("capex_") and c != "capex_total"]
+    plots.stacked_series_chart(model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
+                               "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
+    (folder / "summary.md").write_text(_summary_md(metrics, results, config))
+    return summary
+
+
+METRIC_NOTES = {
+    "leader_revenue_share_y1": "leader's revenue share, first 12 months",
+    "leader_revenue_share_final": "leader's revenue share, last 12 months",
+    "leader_gross_margin_mean": "leader's gross margin, whole run (revenue-weighted)",
+    "leader_gross_margin_boom": f"leader's gross margin, first {BOOM_MONTHS} months",
+    "challenger_gross_margin_mean": "other merchant vendors' gross margin, whole run",
+    "challenger_gross_margin_boom": f"other merchant vendors' gross margin, first {BOOM_MONTHS} months",
+    "leader_revenue_minus_flops_share": "leader's revenue share minus its FLOP/s share (mean)",
+    "inhouse_revenue_share_y1": "in-house (custom) silicon share of chip value, first 12 months",
+    "inhouse_revenue_share_final": "in-house silicon share of chip value, last 12 months",
+    "hhi_revenue_final": "Herfindahl index of vendor revenue, last 12 months",
+    "usd_per_million_tokens_y1": "USD per million output tokens, first 12 months",
+    "usd_per_million_tokens_final": "USD per million output tokens, last 12 months",
+    "chip_revenue_y1_usd": "chip sales, first 12 months (USD)",
+    "chip_revenue_final_usd": "chip sales, last 12 months (USD)",
+}
+
+
+def _summary_md(metrics, results, config) -> str:
+    lines = [
+        "# compute-market: baseline market run",
+        "",
+        f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from {config.start}.",
+        "All figures are emergent outputs of the agents' decisions (see README, Model).",
+        "",
+        "| metric | mean | 5% | 95% | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, stats in metrics.items():
+        lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | {METRIC_NOTES.get(name, '')} |")
+    lines += [
+        "",
+        "Figures: figures/revenue_share.png, gross_margin.png, hhi.png, price_per_token.png,",
+        "price_per_training_flop.png, capex_by_hyperscaler.png, software_maturity.png.",
+        "Tables: model_monthly.csv, vendors_monthly.csv, ledger_monthly.csv, metrics_by_seed.csv; events.txt.",
+        "The hardware baseline (catalog, roofline, calibration) is in hardware/.",
+        "",
+    ]
+    return "\n".join(lines)
