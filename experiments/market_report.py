@@ -17,6 +17,7 @@ from market.config import MarketConfig
 from market.model import ComputeMarket
 
 from . import plots
+from .venture_analysis import deal_cohort, powerlaw_fit, venture_metrics
 
 BOOM_MONTHS = 36  # the first three years (2023-2025 in the default run): the AI capex boom
 
@@ -30,6 +31,11 @@ class SeedResult:
     events: list[str]
     metrics: dict[str, float]
     seconds: float
+    deals: pd.DataFrame | None = None
+    funds: pd.DataFrame | None = None
+    startups: pd.DataFrame | None = None
+    network: pd.DataFrame | None = None  # yearly edge lists
+    reputation: dict | None = None
 
 
 def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> dict[str, float]:
@@ -70,8 +76,16 @@ def run_seed(config: MarketConfig, seed: int) -> SeedResult:
     vendor_table = model.vendor_table()
     ledger = model.ledger.frame()
     monthly = ledger.groupby(["month", "buyer", "seller"], as_index=False)[["units", "amount"]].sum()
-    return SeedResult(seed, model_table, vendor_table, monthly, list(model.events),
-                      headline_metrics(model_table, vendor_table), time.perf_counter() - start)
+    metrics = headline_metrics(model_table, vendor_table)
+    result = SeedResult(seed, model_table, vendor_table, monthly, list(model.events), metrics, 0.0)
+    if model.venture is not None:
+        v = model.venture
+        result.deals, result.funds, result.startups = v.deal_table(), v.fund_table(), v.startup_table()
+        result.network = pd.concat(v.snapshots, ignore_index=True) if v.snapshots else pd.DataFrame()
+        result.reputation = {f.firm_index: f.reputation for f in v.firms}
+        metrics.update(venture_metrics(result.deals, result.funds, result.startups))
+    result.seconds = time.perf_counter() - start
+    return result
 
 
 def run_ensemble(config: MarketConfig, seeds: Sequence[int], workers: int = 1,
@@ -142,8 +156,28 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     capex_cols = [c for c in model_tables.columns if c.startswith("capex_") and c != "capex_total"]
     plots.stacked_series_chart(model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
                                "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
+    if results[0].deals is not None:
+        _write_venture(results, folder, figures)
     (folder / "summary.md").write_text(_summary_md(metrics, results, config))
     return summary
+
+
+def _write_venture(results: Sequence[SeedResult], folder: Path, figures: Path) -> None:
+    """Deal, fund and startup tables (all seeds), yearly network edge lists, and the venture figures."""
+    _concat(results, "deals").to_csv(folder / "deals.csv", index=False)
+    _concat(results, "funds").to_csv(folder / "funds.csv", index=False)
+    _concat(results, "startups").to_csv(folder / "startups.csv", index=False)
+    _concat(results, "network").to_csv(folder / "network_edges_yearly.csv", index=False)
+    first = results[0]
+    cohort = deal_cohort(first.deals)
+    plots.multiples_ccdf_chart(cohort.multiple, powerlaw_fit(cohort.multiple.to_numpy()), figures / "deal_multiples_ccdf.png",
+                               f"Deal multiples, rounds of the first 6 years (seed {first.seed})")
+    last_year = first.network[first.network.year == first.network.year.max()] if len(first.network) else first.network
+    plots.network_chart(last_year, first.reputation, figures / "syndication_network.png",
+                        f"Syndication network, final year, largest component (seed {first.seed}); size = reputation")
+    funds = _concat(results, "funds")
+    plots.centrality_returns_chart(funds[(funds.vintage <= 48) & (funds.called > 0)], figures / "centrality_vs_returns.png",
+                                   "Fund TVPI vs firm centrality at vintage (funds of the first 4 years, all seeds)")
 
 
 METRIC_NOTES = {
@@ -161,6 +195,24 @@ METRIC_NOTES = {
     "usd_per_million_tokens_final": "USD per million output tokens, last 12 months",
     "chip_revenue_y1_usd": "chip sales, first 12 months (USD)",
     "chip_revenue_final_usd": "chip sales, last 12 months (USD)",
+    "deals": "VC rounds over the run",
+    "deals_below_1x_share": "share of rounds (first 6 years) returning < 1x",
+    "deals_10x_plus_share": "share of rounds (first 6 years) returning >= 10x",
+    "top5pct_deal_return_share": "share of value returned by the top 5% of rounds",
+    "powerlaw_alpha": "power-law exponent of deal multiples (powerlaw package)",
+    "powerlaw_xmin": "lower bound of the power-law tail",
+    "powerlaw_ks": "KS distance of the power-law fit",
+    "powerlaw_vs_lognormal_loglik_ratio": "normalised log-likelihood ratio, power law vs lognormal (> 0 favours power law)",
+    "powerlaw_vs_lognormal_p": "p-value of that comparison",
+    "powerlaw_vs_exponential_loglik_ratio": "normalised log-likelihood ratio, power law vs exponential",
+    "powerlaw_vs_exponential_p": "p-value of that comparison",
+    "powerlaw_tail_n": "rounds in the fitted tail",
+    "syndicated_round_share": "share of rounds with two or more VC firms",
+    "centrality_return_spearman": "rank correlation of firm centrality at vintage and fund TVPI (funds of years 1-4)",
+    "fund_tvpi_median": "median TVPI of funds of years 1-4",
+    "funded_startups": "startups that raised at least one round",
+    "exits": "startups acquired or listed",
+    "ipos": "startups listed",
 }
 
 
@@ -180,7 +232,9 @@ def _summary_md(metrics, results, config) -> str:
         "",
         "Figures: figures/revenue_share.png, gross_margin.png, hhi.png, price_per_token.png,",
         "price_per_training_flop.png, capex_by_hyperscaler.png, software_maturity.png.",
-        "Tables: model_monthly.csv, vendors_monthly.csv, ledger_monthly.csv, metrics_by_seed.csv; events.txt.",
+        "deal_multiples_ccdf.png, syndication_network.png, centrality_vs_returns.png.",
+        "Tables: model_monthly.csv, vendors_monthly.csv, ledger_monthly.csv, deals.csv, funds.csv, startups.csv,",
+        "network_edges_yearly.csv, metrics_by_seed.csv; events.txt.",
         "The hardware baseline (catalog, roofline, calibration) is in hardware/.",
         "",
     ]

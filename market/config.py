@@ -56,6 +56,46 @@ DEFAULT_LABS = (
 
 
 @dataclass(frozen=True)
+class VentureConfig:
+    """The venture side: startups, VC firms and their syndication network. Money in USD.
+
+    Growth, selection and syndication parameters are estimates chosen (cal) so the baseline's emergent
+    deal outcomes land near the venture targets of ../shared/reference/calibration_targets.md.
+    """
+
+    enabled: bool = True
+    firms: int = 200  # VC firms (each raises successive funds)
+    startups_per_month: float = 60.0  # mean of a Poisson number of new startups seeking seed money
+    information_advantage: bool = True  # the loop switch: network and reputation sharpen signals and deal flow
+    lp_pool_usd_per_year: float = 1.2e10  # LP commitments available to the funds raised each year (est, scaled)
+    rate_premium: float = 0.0  # scenario lever: higher rates cut LP appetite and exit multiples
+    fund_cycle_months: int = 36  # a firm raises its next fund this long after the previous one
+    investment_period_months: int = 48
+    fund_life_months: int = 120
+    fee_rate_per_year: float = 0.02  # management fee on committed capital (the 2 of "2 and 20")
+    reserve_share: float = 0.5  # share of a fund kept for follow-on rounds
+    quality_sigma: float = 1.0  # s.d. of startups' log latent quality (skewed, lognormal quality)
+    signal_noise: float = 1.2  # s.d. of a firm's signal of log quality without information advantage
+    information_gain: float = 6.0  # signal noise divided by (1 + gain x information advantage)
+    deal_flow_gain: float = 6.0  # deal-flow weight 1 + gain x information advantage
+    candidates_per_deal: int = 6  # firms that see each deal
+    seed_bar: float = 1.0  # a firm offers when its signal of log quality exceeds this bar
+    growth_drift: float = 0.05  # monthly log-revenue drift of an average startup (before the volatility drag)
+    quality_drift: float = 0.05  # extra drift per unit of log quality
+    value_add_drift: float = 0.005  # extra drift from a lead with the top reputation (scaled by its rank)
+    growth_volatility: float = 0.20  # monthly s.d. of log revenue
+    # growth fades with scale: drift x max(0, 1 - ln(ARR / first ARR) / ln(saturation ARR / first ARR))
+    saturation_arr_usd: float = 1e9
+    max_cheque_share: float = 0.015  # a lead puts at most this share of its fund into one first cheque
+    compute_cost_share: float = 0.35  # inference compute as a share of revenue at the starting rental price
+    base_compute_usd: float = 2.0e4  # monthly compute of a pre-scale product at the starting rental price
+    revenue_multiple: float = 12.0  # exit and pricing multiple of annualised revenue at the start
+    centrality_interval: int = 12  # months between network-metric computations
+    edge_decay_per_year: float = 0.3  # unused syndication ties fade
+    syndicate_max: int = 4  # co-investors a lead may invite
+
+
+@dataclass(frozen=True)
 class MarketConfig:
     """Everything the ComputeMarket model needs besides the hardware catalog and the seed."""
 
@@ -124,12 +164,15 @@ class MarketConfig:
     inhouse_start_maturity: float = 0.35
     design_partner_margin: float = 0.6  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
 
+    startup_compute_price_scale: float = 1.0  # scenario lever: multiplies the rental price startups pay
+
     # --- rationing --------------------------------------------------------------------------------
     rationing: str = "proportional"  # "proportional" or "largest_first"
 
     # --- data collection --------------------------------------------------------------------------
     agent_report_interval: int = 12  # months between agent-level snapshots
 
+    venture: VentureConfig = field(default_factory=VentureConfig)
     hyperscalers: tuple[HyperscalerSpec, ...] = DEFAULT_HYPERSCALERS
     labs: tuple[LabSpec, ...] = DEFAULT_LABS
     vendors_disabled: tuple[str, ...] = field(default_factory=tuple)

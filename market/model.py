@@ -30,10 +30,13 @@ from hardware_catalog import Accelerator, Catalog, add_months, load_catalog
 from . import choice, clearing, performance, pricing, vendor_pricing
 from .config import MarketConfig
 from .ledger import Ledger
+from .venture import VenturePhase
 
 SAFETY_STOCK = 0.05  # vendors keep 5% of a month's sales in stock (est)
 INHOUSE_TEMPLATE = "trainium2"
-PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
+PURPOSES = ("internal", "rental")
+VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
+                  "startup_burn", "compute_spend")  # each hyperscaler buys for its own AI work and for rental to labs
 
 
 class ComputeMarket(mesa.Model):
@@ -61,6 +64,9 @@ class ComputeMarket(mesa.Model):
         self._setup_hyperscalers()
         self._setup_labs()
         self.capacity = config.start_capacity_hbm_gb * config.capacity_scale
+        self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
+        self._lab_revenue_history: list[float] = []
+        self._rental_price0: float | None = None
         self.vendor_records: list[dict] = []
         self.offer_records: list[dict] = []
         self.stats: dict[str, float] = {}
@@ -196,6 +202,7 @@ class ComputeMarket(mesa.Model):
         self.clearing_phase()
         self.rental_phase()
         self.ecosystem_phase()
+        self.venture_phase()
         self._record_month()
         self._collector.collect(self)
         if self.month % self.config.agent_report_interval == 0:
@@ -426,6 +433,30 @@ class ComputeMarket(mesa.Model):
         self.events.append(f"{self.date}: {vid} delivers its first chip {first.id}")
 
     # 6 ----------------------------------------------------------------------------------------
+    def rental_price_index(self) -> float:
+        """Mean rental price per HEq-hour across clouds that rent, relative to month 0."""
+        prices = [h.rental_price for h in self.hyperscalers if np.isfinite(h.rental_price)]
+        price = float(np.mean(prices))
+        if self._rental_price0 is None:
+            self._rental_price0 = price
+        return price / self._rental_price0
+
+    def venture_phase(self) -> None:
+        """Startups and VC syndicates; startups' compute spend is paid to the clouds that rent."""
+        lab_revenue = float(sum(lab.revenue for lab in self.labs))
+        self._lab_revenue_history.append(lab_revenue)
+        if self.venture is None:
+            return
+        history = self._lab_revenue_history
+        growth = history[-1] / history[-13] - 1.0 if len(history) > 12 else 0.0
+        self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
+        spend = self.venture.month_stats["compute_spend"]
+        supplied = np.array([h.rental_supplied for h in self.hyperscalers])
+        if spend > 0 and supplied.sum() > 0:
+            for h, share in zip(self.hyperscalers, supplied / supplied.sum(), strict=True):
+                h.cash += spend * share
+                h.rental_revenue += spend * share
+
     def _record_month(self) -> None:
         revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}
         total_rev = sum(revenue.values())
@@ -481,6 +512,10 @@ class ComputeMarket(mesa.Model):
             self.stats[f"gross_margin_{vid}"] = v.gross_margin if v else np.nan
         for h in self.hyperscalers:
             self.stats[f"capex_{h.hyperscaler_id}"] = h.capex
+        if self.venture is not None:
+            vs = self.venture.month_stats
+            for key in VENTURE_SERIES:
+                self.stats[key] = vs.get(key, np.nan)
 
     def _make_collector(self) -> mesa.DataCollector:
         keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
@@ -489,6 +524,8 @@ class ComputeMarket(mesa.Model):
         keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
         keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]
         keys += [f"capex_{h.hyperscaler_id}" for h in self.hyperscalers]
+        if self.venture is not None:
+            keys += list(VENTURE_SERIES)
         reporters = {key: (lambda m, key=key: m.stats.get(key, np.nan)) for key in keys}
         self._agent_collector = mesa.DataCollector(agent_reporters={
             "kind": lambda a: type(a).__name__,

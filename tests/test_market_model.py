@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from hardware_catalog import load_catalog
-from market.config import MarketConfig
+from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
 
 SEEDS = (11, 12, 13)
@@ -22,9 +22,11 @@ CATALOG = load_catalog()
 
 
 @lru_cache(maxsize=None)
-def run(seed: int, months: int = MONTHS, catalog_variant: str = "", **overrides) -> ComputeMarket:
+def run(seed: int, months: int = MONTHS, catalog_variant: str = "", venture: bool = False, **overrides) -> ComputeMarket:
+    """A run of the chip market; the venture side (tested in test_venture.py) only when asked."""
     catalog = VARIANTS[catalog_variant]() if catalog_variant else CATALOG
-    model = ComputeMarket(MarketConfig(months=months, **overrides), catalog=catalog, rng=seed)
+    config = MarketConfig(months=months, venture=VentureConfig(enabled=venture), **overrides)
+    model = ComputeMarket(config, catalog=catalog, rng=seed)
     model.run()
     return model
 
@@ -69,7 +71,7 @@ def mean_over_seeds(fn, **kwargs) -> float:
 
 @pytest.fixture(scope="module")
 def baseline() -> ComputeMarket:
-    return run(7, 120)
+    return run(7, 120, venture=True)  # invariants hold with every phase on
 
 
 def test_ledger_balances_every_month(baseline):

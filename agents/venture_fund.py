@@ -1,0 +1,107 @@
+"""VentureFund: a VC firm raising successive funds, investing, charging fees, distributing exits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mesa
+
+
+@dataclass
+class Fund:
+    """One fund (vintage) of a firm. USD; months are model months.
+
+    Capital is called exactly when it is invested or charged as fees, so at every moment
+    committed = called + uncalled and called = invested + fees (+ cash, always 0 here).
+    """
+
+    firm: int
+    vintage: int
+    committed: float
+    invested_new: float = 0.0  # first cheques
+    invested_follow_on: float = 0.0
+    fees: float = 0.0
+    distributions: float = 0.0
+    cash_flows: list[tuple[int, float]] = field(default_factory=list)  # (month, +distribution / -call)
+
+    @property
+    def invested(self) -> float:
+        return self.invested_new + self.invested_follow_on
+
+    @property
+    def called(self) -> float:
+        return self.invested + self.fees
+
+    @property
+    def uncalled(self) -> float:
+        return self.committed - self.called
+
+    def call(self, month: int, amount: float) -> None:
+        self.cash_flows.append((month, -amount))
+
+
+class VentureFund(mesa.Agent):
+    """A VC firm. Its `funds` are its vintages; `reputation` is an exponentially weighted exit record."""
+
+    def __init__(self, model: mesa.Model, firm_index: int, name: str) -> None:
+        super().__init__(model)
+        self.firm_index = firm_index
+        self.name = name
+        self.reputation = 0.0
+        self.funds: list[Fund] = []
+        self.next_raise = 0  # month of the next fundraise
+        self.centrality = {"degree": 0.0, "eigenvector": 0.0, "betweenness": 0.0}
+        self.information_advantage = 0.0
+        self.alive = True
+
+    @property
+    def current(self) -> Fund | None:
+        return self.funds[-1] if self.funds else None
+
+    @staticmethod
+    def fees_to_come(fund: Fund, config) -> float:
+        """Fees the fund will still charge over its life (kept uncalled for them)."""
+        return max(0.0, fund.committed * config.fee_rate_per_year * config.fund_life_months / 12.0 - fund.fees)
+
+    def new_cheque_capacity(self, month: int, config) -> float:
+        """USD the current fund can still put into first cheques (within its investment period)."""
+        fund = self.current
+        if fund is None or month - fund.vintage >= config.investment_period_months:
+            return 0.0
+        budget = (fund.committed - fund.fees - self.fees_to_come(fund, config)) * (1.0 - config.reserve_share)
+        return max(0.0, min(budget - fund.invested_new, fund.uncalled - self.fees_to_come(fund, config)))
+
+    def follow_on_capacity(self, fund: Fund, month: int, config) -> float:
+        """USD a fund can put into follow-on rounds: what is uncalled, less fees to come and less the
+        first-cheque budget it still keeps (if it is the firm's fund in its investment period)."""
+        keep = self.new_cheque_capacity(month, config) if fund is self.current else 0.0
+        return max(0.0, fund.uncalled - self.fees_to_come(fund, config) - keep)
+
+    def invest(self, fund: Fund, month: int, amount: float, follow_on: bool) -> None:
+        if amount > fund.uncalled + 1e-6:
+            raise ValueError(f"fund {self.name}/{fund.vintage} cannot invest {amount:.0f} with {fund.uncalled:.0f} uncalled")
+        if follow_on:
+            fund.invested_follow_on += amount
+        else:
+            fund.invested_new += amount
+        fund.call(month, amount)
+
+    def charge_fees(self, month: int, config) -> None:
+        """Monthly management fee on committed capital over each fund's life."""
+        for fund in self.funds:
+            if month - fund.vintage < config.fund_life_months:
+                fee = min(fund.committed * config.fee_rate_per_year / 12.0, fund.uncalled)
+                fund.fees += fee
+                fund.call(month, fee)
+
+    def distribute(self, fund: Fund, month: int, amount: float) -> None:
+        fund.distributions += amount
+        fund.cash_flows.append((month, amount))
+
+    def record_exit(self, large: bool, weight: float = 1.0) -> None:
+        """Reputation counts large exits (IPOs, big acquisitions) of the firm's portfolio."""
+        if large:
+            self.reputation += weight
+
+    def decay_reputation(self, monthly_decay: float) -> None:
+        self.reputation *= 1.0 - monthly_decay

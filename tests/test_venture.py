@@ -1,0 +1,163 @@
+"""The venture side: fund accounting, cap tables, syndicates, the reputation loop and its levers."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from experiments.venture_analysis import centrality_return_spearman, powerlaw_fit, venture_metrics
+from market.config import MarketConfig, VentureConfig
+from market.model import ComputeMarket
+from market.venture import irr
+
+
+@lru_cache(maxsize=None)
+def run(seed: int, months: int = 120, **venture) -> ComputeMarket:
+    model = ComputeMarket(MarketConfig(months=months, venture=VentureConfig(**venture)), rng=seed)
+    model.run()
+    return model
+
+
+@pytest.fixture(scope="module")
+def model() -> ComputeMarket:
+    return run(3, 72)
+
+
+# --- invariants ------------------------------------------------------------------------------
+
+
+def test_fund_accounting_closes(model):
+    v = model.venture
+    expected_distributions: dict[tuple[int, int], float] = {}
+    for e in v.exits:
+        for holder, amount in v.startups[e["startup"]].payout(e["value"]).items():
+            expected_distributions[holder] = expected_distributions.get(holder, 0.0) + amount
+    cheques: dict[tuple[int, int], float] = {}
+    for _deal, holder, _shares, amount in v.holdings:
+        cheques[holder] = cheques.get(holder, 0.0) + amount
+    funds = 0
+    for firm in v.firms:
+        for fund in firm.funds:
+            holder = (firm.firm_index, fund.vintage)
+            assert fund.committed == pytest.approx(fund.called + fund.uncalled)
+            assert fund.called == pytest.approx(fund.invested + fund.fees)  # cash is always 0: calls on demand
+            assert fund.uncalled >= -1e-6
+            assert fund.invested == pytest.approx(cheques.get(holder, 0.0))
+            # distributions come only from exits
+            assert fund.distributions == pytest.approx(expected_distributions.get(holder, 0.0), abs=1e-6)
+            flows = sum(amount for _, amount in fund.cash_flows)
+            assert flows == pytest.approx(fund.distributions - fund.called)
+            funds += 1
+    assert funds > 200
+
+
+def test_ownership_never_exceeds_100_percent(model):
+    for s in model.venture.startups:
+        investors = sum(s.cap_table.values())
+        assert investors <= s.total_shares * (1 + 1e-12)
+        assert s.total_shares == pytest.approx(s.FOUNDER_SHARES + investors)
+        assert sum(s.ownership(h) for h in s.cap_table) <= 1.0 + 1e-12
+
+
+def test_every_deal_has_a_lead_in_its_syndicate_and_adds_up(model):
+    deals = model.venture.deal_table()
+    assert len(deals) > 1000
+    assert deals["lead"].notna().all()
+    assert all(lead in syndicate for lead, syndicate in zip(deals["lead"], deals["syndicate"], strict=True))
+    per_deal = pd.DataFrame(model.venture.holdings, columns=["deal", "holder", "shares", "amount"]).groupby("deal")["amount"].sum()
+    assert np.allclose(per_deal.loc[deals["deal"]].to_numpy(), deals["amount"].to_numpy())
+    assert (deals["multiple"] >= 0).all()
+    deployed = model.model_table()["vc_deployed"].sum()
+    assert deployed == pytest.approx(deals["amount"].sum())
+
+
+def test_dead_startups_return_nothing_and_exits_pay_pro_rata(model):
+    deals = model.venture.deal_table()
+    assert (deals.loc[deals.outcome == "dead", "value"] == 0).all()
+    assert (deals.loc[deals.outcome == "ipo", "multiple"] > 0).all()
+
+
+def test_same_seed_same_deals():
+    a = ComputeMarket(MarketConfig(months=24), rng=4)
+    b = ComputeMarket(MarketConfig(months=24), rng=4)
+    a.run(), b.run()
+    pd.testing.assert_frame_equal(a.venture.deal_table(), b.venture.deal_table())
+    pd.testing.assert_frame_equal(a.venture.fund_table(), b.venture.fund_table())
+
+
+def test_irr_of_known_flows():
+    # -100 now, +121 after 24 months: 10% a year
+    assert irr([(0, -100.0), (24, 121.0)], 0.0, 24) == pytest.approx(0.10, rel=1e-6)
+    assert np.isnan(irr([(0, -100.0)], 0.0, 12))  # nothing back: undefined
+
+
+# --- analyses -------------------------------------------------------------------------------
+
+
+def test_powerlaw_fit_recovers_a_known_exponent():
+    rng = np.random.default_rng(0)
+    sample = (rng.pareto(1.5, 4000) + 1.0) * 2.0  # density exponent 2.5 above xmin 2
+    fit = powerlaw_fit(sample)
+    assert fit["powerlaw_alpha"] == pytest.approx(2.5, abs=0.15)
+    assert fit["powerlaw_vs_exponential_loglik_ratio"] > 0
+
+
+def test_venture_metrics_on_the_model_are_in_range(model):
+    v = model.venture
+    metrics = venture_metrics(v.deal_table(), v.fund_table(), v.startup_table())
+    for key in ("deals_below_1x_share", "deals_10x_plus_share", "top5pct_deal_return_share", "syndicated_round_share"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["funded_startups"] > 0 and metrics["exits"] > 0
+
+
+# --- the reputation loop and its levers -------------------------------------------------------
+
+LOOP_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def test_better_networked_funds_earn_more_and_the_switch_weakens_it():
+    on = [centrality_return_spearman(run(seed).venture.fund_table()) for seed in LOOP_SEEDS]
+    off = [centrality_return_spearman(run(seed, information_advantage=False).venture.fund_table()) for seed in LOOP_SEEDS]
+    assert np.mean(on) > 0.12  # returns rise with lagged centrality
+    assert np.mean(on) > np.mean(off) + 0.02  # and the loop's switch flattens the relationship
+
+
+def test_information_advantage_buys_better_startups_only_with_the_loop_on():
+    def lead_quality_correlation(model):
+        v = model.venture
+        seeds = v.deal_table().query("stage == 'seed'")
+        ia = np.array([v.firms[lead].information_advantage for lead in seeds["lead"]])
+        quality = np.log([v.startups[i].quality for i in seeds["startup"]])
+        return spearmanr(ia, quality).statistic
+
+    on = np.mean([lead_quality_correlation(run(seed, 60)) for seed in (1, 2)])
+    off = np.mean([lead_quality_correlation(run(seed, 60, information_advantage=False)) for seed in (1, 2)])
+    assert on > off + 0.15
+
+
+def test_smaller_lp_pool_funds_fewer_startups():
+    funded = lambda m: int((m.venture.startup_table()["rounds"] > 0).sum())  # noqa: E731
+    base = np.mean([funded(run(seed, 60)) for seed in (1, 2)])
+    squeeze = np.mean([funded(run(seed, 60, lp_pool_usd_per_year=3e9)) for seed in (1, 2)])
+    assert squeeze < 0.85 * base
+
+
+def test_more_expensive_compute_raises_burn_and_failures():
+    def burn_and_failure(model):
+        table = model.model_table()
+        startups = model.venture.startup_table()
+        funded = startups[startups.rounds > 0]
+        return table["startup_burn"].sum(), (funded.status == "dead").mean()
+
+    cheap = [burn_and_failure(run(seed, 60)) for seed in (1, 2)]
+    dear = []
+    for seed in (1, 2):
+        model = ComputeMarket(MarketConfig(months=60, startup_compute_price_scale=3.0), rng=seed)
+        model.run()
+        dear.append(burn_and_failure(model))
+    assert np.mean([d[0] for d in dear]) > 1.1 * np.mean([c[0] for c in cheap])
+    assert np.mean([d[1] for d in dear]) > np.mean([c[1] for c in cheap]) + 0.02
