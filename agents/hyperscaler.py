@@ -51,7 +51,8 @@ class Hyperscaler(mesa.Agent):
 
     # --- decisions -----------------------------------------------------------------------------
 
-    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, month: int, config) -> tuple[float, float]:
+    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, month: int, config,
+                   demand_factor: float = 1.0) -> tuple[float, float]:
         """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
 
         Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand grows at
@@ -60,7 +61,8 @@ class Hyperscaler(mesa.Agent):
         (`capex_response`) and never exceeds cash.
         """
         self.demand_index *= 1.0 + config.growth_at(config.internal_demand_growth_start, config.internal_demand_growth_end, month)
-        self.internal_demand = self.internal_demand0 * self.demand_index * cost_ratio ** (-config.demand_elasticity)
+        self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor
+                                * cost_ratio ** (-config.demand_elasticity))
         target = (self.internal_demand + self.rental_demand) / config.capex_utilisation_target
         desired = max(0.0, target - fleet_heq) * capex_per_heq
         self.planned_capex = self.planned_capex + config.capex_response * (desired - self.planned_capex)
@@ -90,6 +92,7 @@ class Hyperscaler(mesa.Agent):
 
     def settle_month(self, running_cost: float) -> None:
         """Operating cash flow (growing with its AI demand) in, fleet running costs out; flag bankruptcy."""
-        self.cash += self.operating_cash_flow * self.demand_index + self.rental_revenue - running_cost
+        self.cash += (self.operating_cash_flow * self.demand_index + self.spec.subsidy_usd_per_month
+                      + self.rental_revenue - running_cost)
         if self.cash < 0:
             self.bankrupt = True

@@ -21,6 +21,8 @@ from hardware_catalog import (
     UnsupportedPrecisionError,
     load_catalog,
 )
+from experiments.config import ConfigError, load_experiment, resolved_values, with_value
+from experiments.runner import BackendUnavailable
 from market import calibration, roofline
 from market.evaluation import evaluate_grid
 
@@ -83,11 +85,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", action="store_true", help="with --fit: save them as the catalog defaults")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("baseline", help="the main job: the baseline market ensemble plus the hardware report")
-    p.add_argument("--out", type=Path, default=Path("results/baseline"), help="output folder (replaced atomically)")
-    p.add_argument("--seeds", type=_positive_int, default=8, help="number of seeds (0 .. N-1)")
-    p.add_argument("--months", type=_positive_int, default=120)
-    p.add_argument("--workers", type=_positive_int, default=2, help="worker processes")
+    p = sub.add_parser("run", help="run a config's seed ensemble into a run directory (the main job)")
+    p.add_argument("config", type=Path)
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_positive_int, help="number of seeds (first_seed ...)")
+    seeds.add_argument("--seed", type=_non_negative_int, help="one seed")
+    p.add_argument("--months", type=_positive_int)
+    p.add_argument("--out", type=Path, help="run directory (default: results/<config name>)")
+    p.add_argument("--workers", type=_positive_int, default=2)
+    p.add_argument("--backend", choices=("local", "dask"), default="local")
+    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+
+    p = sub.add_parser("compare", help="run scenarios with the same seeds; differences from the first, with 90% intervals")
+    p.add_argument("configs", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, default=Path("results/compare"))
+    p.add_argument("--seeds", type=_positive_int)
+    p.add_argument("--months", type=_positive_int)
+    p.add_argument("--workers", type=_positive_int, default=2)
+
+    p = sub.add_parser("sweep", help="a grid over config values, one row per point")
+    p.add_argument("config", type=Path)
+    p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...")
+    p.add_argument("--out", type=Path, default=Path("results/sweep"))
+    p.add_argument("--seeds", type=_positive_int)
+    p.add_argument("--months", type=_positive_int)
+    p.add_argument("--workers", type=_positive_int, default=2)
+
+    p = sub.add_parser("report", help="regenerate figures and summaries of a run directory from its tables")
+    p.add_argument("run_dir", type=Path)
+
+    p = sub.add_parser("validate", help="check a config and print its resolved values")
+    p.add_argument("config", type=Path)
 
     p = sub.add_parser("hardware-report", help="catalog, roofline grid, costs per token and calibration with figures")
     p.add_argument("--out", type=Path, default=Path("results/hardware"), help="output folder (replaced atomically)")
@@ -100,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         catalog = load_catalog(args.catalog_dir)
         handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
-                   "baseline": cmd_baseline, "hardware-report": cmd_hardware_report}[args.command]
+                   "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
+                   "sweep": cmd_sweep, "report": cmd_report, "validate": cmd_validate}[args.command]
         return handler(args, catalog)
-    except (UsageError, CatalogError, UnknownIdError, UnsupportedPrecisionError) as exc:
+    except (UsageError, CatalogError, UnknownIdError, UnsupportedPrecisionError, ConfigError, BackendUnavailable) as exc:
         print(f"compute-market: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -287,26 +316,118 @@ def cmd_hardware_report(args, catalog) -> int:
     return 0
 
 
-def cmd_baseline(args, catalog) -> int:
-    from experiments.hardware_report import write_hardware_files
-    from experiments.market_report import METRIC_NOTES, print_progress, run_ensemble, write_market_files
-    from experiments.output import atomic_directory
-    from market.config import MarketConfig
+def _print_metrics(summary: dict) -> None:
+    from experiments.market_report import METRIC_NOTES
 
-    if args.catalog_dir is not None:
-        raise UsageError("baseline uses the packaged catalog; --catalog-dir applies to catalog, roofline, calibration")
-    config = MarketConfig(months=args.months)
-    seeds = list(range(args.seeds))
-    print(f"baseline market: {len(seeds)} seeds x {config.months} months, {args.workers} workers", file=sys.stderr)
-    results = run_ensemble(config, seeds, workers=min(args.workers, len(seeds)), progress=print_progress)
-    with atomic_directory(args.out) as tmp:
-        summary = write_market_files(results, config, tmp)
-        (tmp / "hardware").mkdir()
-        write_hardware_files(catalog, tmp / "hardware")
     print(f"{'metric':<36} {'mean':>10} {'5%':>10} {'95%':>10}")
     for name, stats in summary["metrics"].items():
         print(f"{name:<36} {stats['mean']:10.4g} {stats['p05']:10.4g} {stats['p95']:10.4g}  {METRIC_NOTES.get(name, '')}")
-    print(f"wrote {args.out / 'summary.md'}")
+
+
+def _seeds(args, experiment) -> tuple[int, ...]:
+    if getattr(args, "seed", None) is not None:
+        return (args.seed,)
+    if args.seeds:
+        return tuple(range(experiment.seeds[0], experiment.seeds[0] + args.seeds))
+    return experiment.seeds
+
+
+def _ensemble(experiment, out, args, seeds) -> Path:
+    from experiments.market_report import print_progress
+    from experiments.runner import run_experiment
+
+    print(f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
+          f"{args.workers} workers, {getattr(args, 'backend', 'local')} backend -> {out}", file=sys.stderr)
+    return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=args.workers,
+                          backend=getattr(args, "backend", "local"), scheduler=getattr(args, "scheduler", None),
+                          command=" ".join(sys.argv), on_progress=print_progress)
+
+
+def cmd_run(args, catalog) -> int:
+    experiment = load_experiment(args.config, catalog)
+    out = args.out or Path("results") / experiment.name
+    run_dir = _ensemble(experiment, out, args, _seeds(args, experiment))
+    _print_metrics(json.loads((run_dir / "summary.json").read_text()))
+    print(f"wrote {run_dir / 'summary.md'}")
+    return 0
+
+
+def cmd_compare(args, catalog) -> int:
+    from experiments.compare import compare_runs, comparison_figure
+
+    experiments = [load_experiment(path, catalog) for path in args.configs]  # validate all before running any
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise UsageError(f"configs need distinct file names, got {', '.join(names)}")
+    seeds = _seeds(args, experiments[0])
+    dirs = [_ensemble(e, args.out / e.name, args, seeds) for e in experiments]
+    table = compare_runs(dirs)
+    table.to_csv(args.out / "comparison.csv", index=False)
+    comparison_figure(dirs, args.out / "comparison.png")
+    print(f"differences from {names[0]} (mean over {len(seeds)} paired seeds, bootstrap 90% interval):")
+    for row in table.itertuples():
+        flag = "*" if row.excludes_zero else " "
+        print(f"{row.scenario:<22} {row.metric:<38} {row.difference:+11.4g}  [{row.p05:+.4g}, {row.p95:+.4g}] {flag}")
+    print(f"* interval excludes zero. wrote {args.out / 'comparison.csv'} and comparison.png")
+    return 0
+
+
+def _parse_set(text: str) -> tuple[str, list]:
+    import tomllib
+
+    path, sep, values = text.partition("=")
+    if not sep or not path or not values:
+        raise UsageError(f"--set takes PATH=V1,V2,..., got '{text}'")
+    parsed = []
+    for raw in values.split(","):
+        try:
+            parsed.append(tomllib.loads(f"v = {raw.strip()}")["v"])  # TOML literals: numbers, booleans, "strings"
+        except tomllib.TOMLDecodeError:
+            parsed.append(raw.strip())
+    return path.strip(), parsed
+
+
+def cmd_sweep(args, catalog) -> int:
+    import itertools
+
+    import pandas as pd
+
+    experiment = load_experiment(args.config, catalog)
+    grid = [_parse_set(text) for text in args.sets]
+    points = []
+    for values in itertools.product(*(vals for _, vals in grid)):
+        point = experiment
+        for (path, _), value in zip(grid, values, strict=True):
+            point = with_value(point, path, value)  # validated like the file itself
+        points.append((dict(zip([p for p, _ in grid], values, strict=True)), point))
+    seeds = _seeds(args, experiment)
+    rows = []
+    for i, (values, point) in enumerate(points):
+        run_dir = _ensemble(point, args.out / f"point-{i:03d}", args, seeds)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        rows.append({**values, **{name: stats["mean"] for name, stats in summary["metrics"].items()}})
+    table = pd.DataFrame(rows)
+    table.to_csv(args.out / "sweep.csv", index=False)
+    print(table.to_string(index=False, max_cols=12))
+    print(f"wrote {args.out / 'sweep.csv'}")
+    return 0
+
+
+def cmd_report(args, catalog) -> int:
+    from experiments.runner import report
+
+    if not (args.run_dir / "manifest.json").exists():
+        raise UsageError(f"{args.run_dir}: not a complete run directory (no manifest.json)")
+    summary = report(args.run_dir)
+    _print_metrics(summary)
+    print(f"rewrote figures and summaries in {args.run_dir}")
+    return 0
+
+
+def cmd_validate(args, catalog) -> int:
+    experiment = load_experiment(args.config, catalog)
+    print(json.dumps(resolved_values(experiment), indent=2, default=str))
+    print(f"{args.config}: valid", file=sys.stderr)
     return 0
 
 

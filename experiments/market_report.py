@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,9 +67,9 @@ def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> d
     }
 
 
-def run_seed(config: MarketConfig, seed: int) -> SeedResult:
+def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
     start = time.perf_counter()
-    model = ComputeMarket(config, rng=seed)
+    model = ComputeMarket(config, catalog=catalog, rng=seed)
     model.run()
     model_table = model.model_table()
     vendor_table = model.vendor_table()
@@ -86,26 +85,6 @@ def run_seed(config: MarketConfig, seed: int) -> SeedResult:
         metrics.update(venture_metrics(result.deals, result.funds, result.startups))
     result.seconds = time.perf_counter() - start
     return result
-
-
-def run_ensemble(config: MarketConfig, seeds: Sequence[int], workers: int = 1,
-                 progress: Callable[[int, int, float], None] | None = None) -> list[SeedResult]:
-    """Run every seed (in `workers` processes); results in seed order."""
-    start = time.perf_counter()
-    results: list[SeedResult] = []
-    if workers <= 1 or len(seeds) == 1:
-        for seed in seeds:
-            results.append(run_seed(config, seed))
-            if progress:
-                progress(len(results), len(seeds), time.perf_counter() - start)
-        return results
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_seed, config, seed) for seed in seeds]
-        for future in futures:
-            results.append(future.result())
-            if progress:
-                progress(len(results), len(seeds), time.perf_counter() - start)
-    return results
 
 
 def print_progress(done: int, total: int, elapsed: float) -> None:
@@ -126,15 +105,15 @@ def _concat(results, attribute: str) -> pd.DataFrame:
 
 
 def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path) -> dict:
-    """Write tables (CSV), figures (PNG), summary.json and summary.md into an existing `folder`."""
+    """Write tables (Parquet), figures (PNG), summary.json and summary.md into an existing `folder`."""
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     model_tables = _concat(results, "model_table")
     vendor_tables = _concat(results, "vendor_table")
-    model_tables.to_csv(folder / "model_monthly.csv", index=False)
-    vendor_tables.to_csv(folder / "vendors_monthly.csv", index=False)
-    _concat(results, "ledger_monthly").to_csv(folder / "ledger_monthly.csv", index=False)
-    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_csv(folder / "metrics_by_seed.csv", index=False)
+    model_tables.to_parquet(folder / "model_monthly.parquet", index=False)
+    vendor_tables.to_parquet(folder / "vendors_monthly.parquet", index=False)
+    _concat(results, "ledger_monthly").to_parquet(folder / "ledger_monthly.parquet", index=False)
+    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet", index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
     metrics = summarise(results)
     summary = {"seeds": [r.seed for r in results], "months": config.months, "start": config.start, "metrics": metrics}
@@ -164,10 +143,10 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
 
 def _write_venture(results: Sequence[SeedResult], folder: Path, figures: Path) -> None:
     """Deal, fund and startup tables (all seeds), yearly network edge lists, and the venture figures."""
-    _concat(results, "deals").to_csv(folder / "deals.csv", index=False)
-    _concat(results, "funds").to_csv(folder / "funds.csv", index=False)
-    _concat(results, "startups").to_csv(folder / "startups.csv", index=False)
-    _concat(results, "network").to_csv(folder / "network_edges_yearly.csv", index=False)
+    _concat(results, "deals").to_parquet(folder / "deals.parquet", index=False)
+    _concat(results, "funds").to_parquet(folder / "funds.parquet", index=False)
+    _concat(results, "startups").to_parquet(folder / "startups.parquet", index=False)
+    _concat(results, "network").to_parquet(folder / "network_edges_yearly.parquet", index=False)
     first = results[0]
     cohort = deal_cohort(first.deals)
     plots.multiples_ccdf_chart(cohort.multiple, powerlaw_fit(cohort.multiple.to_numpy()), figures / "deal_multiples_ccdf.png",
@@ -233,9 +212,8 @@ def _summary_md(metrics, results, config) -> str:
         "Figures: figures/revenue_share.png, gross_margin.png, hhi.png, price_per_token.png,",
         "price_per_training_flop.png, capex_by_hyperscaler.png, software_maturity.png.",
         "deal_multiples_ccdf.png, syndication_network.png, centrality_vs_returns.png.",
-        "Tables: model_monthly.csv, vendors_monthly.csv, ledger_monthly.csv, deals.csv, funds.csv, startups.csv,",
-        "network_edges_yearly.csv, metrics_by_seed.csv; events.txt.",
-        "The hardware baseline (catalog, roofline, calibration) is in hardware/.",
+        "Tables (Parquet): model_monthly, vendors_monthly, ledger_monthly, deals, funds, startups,",
+        "network_edges_yearly, metrics_by_seed; per-seed tables in seeds/; events.txt; manifest.json.",
         "",
     ]
     return "\n".join(lines)

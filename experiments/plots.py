@@ -259,3 +259,20 @@ def centrality_returns_chart(funds: pd.DataFrame, path: Path, title: str) -> Pat
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
+
+
+def scenario_bands_chart(tables: dict, columns, path: Path) -> Path:
+    """Key monthly series of several scenarios: mean over seeds with 5-95% bands, one panel each."""
+    columns = [c for c in columns if all(c in t for t in tables.values())]
+    fig, axes = plt.subplots(len(columns), 1, figsize=(10, 2.6 * len(columns)), sharex=True, squeeze=False)
+    for ax, column in zip(axes[:, 0], columns, strict=True):
+        for name, table in tables.items():
+            rows = table.groupby("month")[column]
+            mean = rows.mean()
+            line, = ax.plot(mean.index, mean.values, label=name)
+            ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(), alpha=0.15)
+        ax.set_title(column, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].legend(fontsize=7, ncol=3)
+    _month_axis(axes[-1, 0], next(iter(tables.values())))
+    return _save(fig, path)

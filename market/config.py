@@ -23,6 +23,8 @@ class HyperscalerSpec:
     internal_share: float  # share of its demand that is its own AI work (the rest is rented to labs)
     inhouse_vendor: str = ""  # vendor id of an existing in-house chip programme ("" if none)
     can_design_chips: bool = False  # may start a custom-silicon programme during the run
+    region: str = "us"  # for export controls
+    subsidy_usd_per_month: float = 0.0  # public money on top of operating cash flow (sovereign compute)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ DEFAULT_HYPERSCALERS = (
     HyperscalerSpec("meta", "Meta", 0.108, 1.00, can_design_chips=True),
     HyperscalerSpec("oracle", "Oracle Cloud", 0.060, 0.05),
     HyperscalerSpec("coreweave", "CoreWeave (neocloud)", 0.050, 0.0),
+    # Chinese clouds in aggregate (est: China ~10-15% of NVIDIA data-centre revenue before 2023 controls);
+    # they design accelerators too (Alibaba, Baidu Kunlun)
+    HyperscalerSpec("china-cloud", "Chinese clouds (aggregate)", 0.060, 0.6, region="cn", can_design_chips=True),
 )
 
 # Stylised lab population (est): a few frontier labs with billions, many smaller ones.
@@ -153,7 +158,9 @@ class MarketConfig:
     maturity_learning: float = 0.03  # monthly gain per unit of sqrt(installed-base share) x (1 - M)
     maturity_rd: float = 0.01  # monthly gain per unit of log10(1 + R&D / $100M) x (1 - M)
     maturity_decay: float = 0.004  # monthly loss x M x (1 - installed-base share): unused stacks rot
-    open_stack_floor: float = 0.0  # scenario lever: every stack is at least this mature
+    open_stack_floor: float = 0.0  # policy lever: an open stack makes every stack at least this mature...
+    open_stack_start: str = ""  # ...from this month (YYYY-MM; "" = from the start)...
+    open_stack_ramp_months: int = 24  # ...reached linearly over this many months
 
     # --- in-house silicon ------------------------------------------------------------------------
     inhouse_enabled: bool = True
@@ -165,6 +172,18 @@ class MarketConfig:
     design_partner_margin: float = 0.6  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
 
     startup_compute_price_scale: float = 1.0  # scenario lever: multiplies the rental price startups pay
+
+    # --- policy levers (all off by default) ------------------------------------------------------
+    export_control_regions: tuple[str, ...] = ()  # buyer regions cut off from merchant chips at or above...
+    export_control_min_tflops: float = 600.0  # ...this dense bf16 TFLOP/s (H100-class and up)...
+    export_control_start: str = ""  # ...from this month
+    price_cap_vendor: str = ""  # a vendor whose gross margin is capped (antitrust remedy)...
+    price_cap_margin: float = 0.95  # ...at this ceiling...
+    price_cap_start: str = ""  # ...from this month
+    demand_shock_start: str = ""  # a bust: from this month...
+    demand_shock_months: int = 12  # ...for this long...
+    demand_shock_scale: float = 1.0  # ...own AI demand of clouds and lab revenue are multiplied by this
+    serving_workload: str = "llama-3-70b"  # the model buyers serve (a small one: the on-device shift)
 
     # --- rationing --------------------------------------------------------------------------------
     rationing: str = "proportional"  # "proportional" or "largest_first"
@@ -182,6 +201,10 @@ class MarketConfig:
         progress = min(1.0, month / max(self.months - 1, 1))
         return start + (end - start) * progress
 
+    def active(self, start: str, date: str) -> bool:
+        """Whether a policy that starts at `start` (YYYY-MM, "" = the run's start) is on at `date`."""
+        return date >= (start or self.start)
+
     def __post_init__(self):
         checks = [
             ("months", self.months >= 1, "must be >= 1"),
@@ -193,6 +216,9 @@ class MarketConfig:
             ("margin_adjustment", 0 < self.margin_adjustment <= 1, "must be in (0, 1]"),
             ("rationing", self.rationing in ("proportional", "largest_first"), "must be proportional or largest_first"),
             ("open_stack_floor", 0 <= self.open_stack_floor <= 1, "must be in [0, 1]"),
+            ("price_cap_margin", 0 < self.price_cap_margin < 1, "must be in (0, 1)"),
+            ("demand_shock_scale", self.demand_shock_scale > 0, "must be > 0"),
+            ("open_stack_ramp_months", self.open_stack_ramp_months >= 1, "must be >= 1"),
             ("agent_report_interval", self.agent_report_interval >= 1, "must be >= 1"),
         ]
         for name, ok, message in checks:

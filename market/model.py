@@ -105,10 +105,11 @@ class ComputeMarket(mesa.Model):
     def _setup_reference(self) -> None:
         cat = self.catalog
         self.reference_workload = cat.workload(performance.REFERENCE_WORKLOAD)
+        self.serving_workload = cat.workload(self.config.serving_workload)
         ref = [cat.accelerator(performance.REFERENCE_CHIP)]
         maturity = [cat.vendors["nvidia"].software_maturity]
         self.ref_train = performance.training_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
-        self.ref_serve = performance.serving_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
+        self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
 
     def _setup_hyperscalers(self) -> None:
         cfg, cat = self.config, self.catalog
@@ -159,14 +160,31 @@ class ComputeMarket(mesa.Model):
     def _effective_maturity(self, vendor_id: str) -> float:
         vendor = self.vendors.get(vendor_id)
         maturity = vendor.maturity if vendor else self.catalog.vendors[vendor_id].software_maturity
-        return max(maturity, self.config.open_stack_floor)
+        return max(maturity, self.open_stack_floor())
+
+    def open_stack_floor(self) -> float:
+        """Maturity every stack reaches through an open software stack (0 unless the policy is on)."""
+        cfg = self.config
+        if cfg.open_stack_floor <= 0 or not cfg.active(cfg.open_stack_start, self.date):
+            return 0.0
+        start = cfg.open_stack_start or cfg.start
+        elapsed = (int(self.date[:4]) - int(start[:4])) * 12 + int(self.date[5:]) - int(start[5:]) + 1
+        return cfg.open_stack_floor * min(1.0, elapsed / cfg.open_stack_ramp_months)
+
+    def demand_factor(self) -> float:
+        """Multiplier on clouds' own AI demand and labs' revenue: below 1 during a demand shock."""
+        cfg = self.config
+        if cfg.demand_shock_scale == 1.0 or not cfg.demand_shock_start or not cfg.active(cfg.demand_shock_start, self.date):
+            return 1.0
+        end = add_months(cfg.demand_shock_start, cfg.demand_shock_months)
+        return cfg.demand_shock_scale if self.date < end else 1.0
 
     def _rates(self, chips: list[Accelerator]) -> dict[str, tuple[float, float]]:
         """(training, serving) throughput of each chip relative to the reference H100."""
         maturity = [self._effective_maturity(c.vendor) for c in chips]
         eff = self.catalog.efficiency
         train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
-        serve = performance.serving_rates(chips, maturity, self.reference_workload, eff) / self.ref_serve
+        serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
         return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}
 
     def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
@@ -237,6 +255,10 @@ class ComputeMarket(mesa.Model):
         owner_of = np.array([v.owner for v in self.offer_vendor])
         own = np.repeat(np.array([owner_of == h.hyperscaler_id for h in self.hyperscalers]).reshape(-1, k), 2, axis=0)
         self.available = merchant[None, :] | own
+        if cfg.export_control_regions and cfg.active(cfg.export_control_start, self.date):
+            controlled = merchant & (np.array([c.tflops["bf16"] for c in self.offers]) >= cfg.export_control_min_tflops)
+            region = np.repeat([h.spec.region in cfg.export_control_regions for h in self.hyperscalers], 2)
+            self.available = self.available & ~(region[:, None] & controlled[None, :])
         internal_row = (np.arange(rows) % 2 == 0)[:, None]
         self.switching = np.where(internal_row & own, 0.0, cfg.switching_cost)
 
@@ -258,8 +280,11 @@ class ComputeMarket(mesa.Model):
         grid = np.linspace(cfg.margin_grid_min, cfg.margin_grid_max, cfg.margin_grid_points)
         best, _ = vendor_pricing.best_response_margins(problem, grid, pricing_vendors, alpha=cfg.price_sensitivity,
                                                        switching_cost=self.switching)
+        capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, self.date)
         for i, margin in zip(pricing_vendors, best, strict=True):
             vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
+            if capped and vendor_list[i].vendor_id == cfg.price_cap_vendor:
+                vendor_list[i].margin = min(vendor_list[i].margin, cfg.price_cap_margin)
         self.prices = np.array([v.unit_price(c, cfg.design_partner_margin) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
 
     # 2 ----------------------------------------------------------------------------------------
@@ -286,7 +311,8 @@ class ComputeMarket(mesa.Model):
         for i, h in enumerate(self.hyperscalers):
             fleet = self._fleet_heq(h, self.rates, self.inference_share)
             # capacity cost and own-demand cost response are judged on the rows for its own work
-            total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.month, cfg)
+            total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.month, cfg,
+                                           self.demand_factor())
             h.internal_fraction = internal
             self.spend[2 * i], self.spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         self.cost_per_heq_hour = cost_per_heq_hour
@@ -374,7 +400,7 @@ class ComputeMarket(mesa.Model):
         paid = np.where(got > 0, got * np.where(np.isfinite(price), price, 0.0)[None, :], 0.0)
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
-            lab.update_business(self.month, cfg, self.rng)
+            lab.update_business(self.month, cfg, self.rng, self.demand_factor())
         for i, h in enumerate(self.hyperscalers):
             h.rental_demand = float(wanted[:, i].sum()) / hours
             h.rental_supplied = float(got[:, i].sum())
@@ -485,10 +511,10 @@ class ComputeMarket(mesa.Model):
             serve = np.array([self.rates[c.id][1] for c in self.offers]) * self.ref_serve
             train = np.array([self.rates[c.id][0] for c in self.offers]) * self.ref_train
             flop_per_token = 6 * self.reference_workload.params_active
-            ok = (serve > 0) & (sold > 0)
-            usd_mtok = float(np.average(pricing.usd_per_million_tokens(rent[ok], 1, serve[ok]), weights=sold[ok]))
-            ok = (train > 0) & (sold > 0)
-            usd_eflop = float(np.average(pricing.usd_per_exaflop(rent[ok], train[ok] * flop_per_token), weights=sold[ok]))
+            # market price of reference work: what the chips sold this month cost to rent per hour, over
+            # the work they do per hour (a ratio of totals, so a chip that does little work adds little)
+            usd_mtok = float(pricing.usd_per_million_tokens((rent * sold).sum(), 1, (serve * sold).sum()))
+            usd_eflop = float(pricing.usd_per_exaflop((rent * sold).sum(), (train * flop_per_token * sold).sum()))
         self.stats = {
             "month": self.month,
             "date": self.date,

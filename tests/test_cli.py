@@ -12,6 +12,8 @@ import pytest
 from hardware_catalog import DATA_DIR
 from experiments.cli import main
 
+BASELINE = DATA_DIR.parents[1] / "experiments" / "configs" / "baseline.toml"
+
 JSON_KEYS = {
     "tokens_per_second", "tokens_per_second_per_chip", "latency_ms", "bound", "chips", "batch",
     "usd_per_million_tokens", "feasible",
@@ -141,9 +143,11 @@ def test_console_script_runs():
     assert proc.returncode == 2 and "unknown chip 'nope'" in proc.stderr
 
 
-def test_baseline_market_run_writes_tables_figures_and_summary(capsys, tmp_path):
+def test_run_writes_tables_figures_and_summary(capsys, tmp_path):
+    config = tmp_path / "short.toml"
+    config.write_text(f'extends = "{BASELINE}"\n[simulation]\nmonths = 24\nseeds = 2\n')
     out_dir = tmp_path / "run"
-    code, out, err = run(capsys, "baseline", "--out", str(out_dir), "--seeds", "2", "--months", "24", "--workers", "1")
+    code, out, err = run(capsys, "run", str(config), "--out", str(out_dir), "--workers", "1")
     assert code == 0 and "seeds 2/2 done" in err and "leader_revenue_share_y1" in out
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["seeds"] == [0, 1]
@@ -151,20 +155,23 @@ def test_baseline_market_run_writes_tables_figures_and_summary(capsys, tmp_path)
                  "challenger_gross_margin_mean", "hhi_revenue_final", "usd_per_million_tokens_final"):
         stats = summary["metrics"][name]
         assert stats["p05"] <= stats["mean"] <= stats["p95"], name
-    for name in ("model_monthly.csv", "vendors_monthly.csv", "ledger_monthly.csv", "summary.md",
-                 "figures/revenue_share.png", "figures/gross_margin.png", "figures/hhi.png",
-                 "figures/price_per_token.png", "figures/capex_by_hyperscaler.png", "hardware/summary.md"):
+    for name in ("model_monthly.parquet", "vendors_monthly.parquet", "ledger_monthly.parquet", "deals.parquet",
+                 "funds.parquet", "summary.md", "manifest.json", "figures/revenue_share.png", "figures/gross_margin.png",
+                 "figures/hhi.png", "figures/price_per_token.png", "figures/capex_by_hyperscaler.png",
+                 "figures/deal_multiples_ccdf.png", "figures/syndication_network.png"):
         assert (out_dir / name).stat().st_size > 0, name
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".run")]
+    assert not (tmp_path / "run.partial").exists()
 
 
-def test_interrupted_baseline_leaves_no_folder(capsys, tmp_path, monkeypatch):
-    import experiments.market_report as report
+def test_failed_run_leaves_no_complete_looking_folder(capsys, tmp_path, monkeypatch):
+    import experiments.runner as runner
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report, "write_market_files", boom)
+    monkeypatch.setattr(runner, "write_market_files", boom)
+    config = tmp_path / "one.toml"
+    config.write_text(f'extends = "{BASELINE}"\n[simulation]\nmonths = 3\nseeds = 1\n')
     with pytest.raises(RuntimeError):
-        main(["baseline", "--out", str(tmp_path / "run"), "--seeds", "1", "--months", "3", "--workers", "1"])
-    assert list(tmp_path.iterdir()) == []
+        main(["run", str(config), "--out", str(tmp_path / "run"), "--workers", "1"])
+    assert not (tmp_path / "run").exists()  # only the resumable .partial folder remains

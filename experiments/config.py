@@ -1,0 +1,331 @@
+"""Experiment configs: TOML files validated into typed objects.
+
+A config file has these tables (all optional except where a base provides them):
+
+    extends = "baseline.toml"        # another config (relative path); its values are the defaults
+    [simulation]  months, start (YYYY-MM), seeds (replicates: seeds first_seed .. first_seed+seeds-1), first_seed
+    [market]      any MarketConfig field (price_sensitivity, switching_cost, capacity_scale, ...)
+    [policy]      the policy levers of MarketConfig (export controls, price cap, open stack, demand shock, ...)
+    [venture]     any VentureConfig field
+    [[hyperscalers]] / [[labs]]   replace the buyer populations (HyperscalerSpec / LabSpec fields)
+    [hardware.chips.ID]           override numeric fields of a catalog chip (hbm_tbps, tdp_w, ...)
+    [vendors.ID]                  override software_maturity, cadence_months or packaging_share of a vendor
+
+Every problem (unknown key, wrong type, out-of-range value, NaN/inf, unknown chip/vendor/workload id,
+a missing or cyclic `extends`) raises ConfigError "<file>: <dotted.path>: <problem>". Nothing in a
+config is evaluated as code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardware_catalog import Catalog, load_catalog
+from market.config import HyperscalerSpec, LabSpec, MarketConfig, VentureConfig
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class ConfigError(ValueError):
+    """An invalid experiment config; the message names the file and the dotted field path."""
+
+
+POLICY_FIELDS = (
+    "open_stack_floor", "open_stack_start", "open_stack_ramp_months",
+    "export_control_regions", "export_control_min_tflops", "export_control_start",
+    "price_cap_vendor", "price_cap_margin", "price_cap_start",
+    "demand_shock_start", "demand_shock_months", "demand_shock_scale",
+    "serving_workload", "startup_compute_price_scale",
+)
+STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start")  # set through other tables
+CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group")
+VENDOR_OVERRIDES = ("software_maturity", "cadence_months", "packaging_share")
+
+# Range rules by field name (anything not listed: finite numbers; counts >= 0).
+FRACTIONS = {"inference_share_start", "inference_share_end", "capex_utilisation_target", "allocation_memory",
+             "margin_grid_min", "margin_grid_max", "rd_share_of_gross_profit", "opex_share_of_revenue",
+             "open_stack_floor", "reserve_share", "design_partner_margin", "inhouse_start_maturity",
+             "internal_share", "budget_share", "margin_adjustment", "software_maturity", "packaging_share",
+             "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year"}
+POSITIVE = {"months", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
+            "demand_elasticity", "lab_runway_months", "firms", "fund_cycle_months", "investment_period_months",
+            "fund_life_months", "quality_sigma", "signal_noise", "growth_volatility", "revenue_multiple",
+            "centrality_interval", "candidates_per_deal", "saturation_arr_usd", "agent_report_interval",
+            "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd",
+            "launch_price_usd", "max_group", "demand_shock_scale", "startup_compute_price_scale",
+            "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months"}
+
+# Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
+UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
+         "count": 100_000, "margin_grid_points": 10_000, "candidates_per_deal": 1000, "syndicate_max": 1000,
+         "agent_report_interval": 1200, "centrality_interval": 1200, "max_group": 2**20,
+         "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
+         "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A resolved config: what to simulate, with which seeds, on which (possibly overridden) catalog."""
+
+    name: str
+    path: str
+    market: MarketConfig
+    seeds: tuple[int, ...]
+    chip_overrides: dict[str, dict[str, float]]
+    vendor_overrides: dict[str, dict[str, float]]
+    raw: dict[str, Any]  # the merged TOML tables, for the manifest
+
+    def catalog(self) -> Catalog:
+        """The packaged catalog with this config's hardware and vendor overrides applied."""
+        return apply_overrides(load_catalog(), self.chip_overrides, self.vendor_overrides)
+
+
+def apply_overrides(catalog: Catalog, chips: dict, vendors: dict) -> Catalog:
+    if not chips and not vendors:
+        return catalog
+    accelerators = dict(catalog.accelerators)
+    for cid, fields in chips.items():
+        accelerators[cid] = dataclasses.replace(accelerators[cid], **fields)
+    vendor_records = dict(catalog.vendors)
+    for vid, fields in vendors.items():
+        vendor_records[vid] = dataclasses.replace(vendor_records[vid], **fields)
+    return dataclasses.replace(catalog, accelerators=accelerators, vendors=vendor_records)
+
+
+# ---------------------------------------------------------------------------------------------- loading
+
+
+def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """Read `path` and everything it extends, merged (the file's own values win)."""
+    if path in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path))
+        raise ConfigError(f"{chain[-1]}: extends: cyclic extends ({cycle})")
+    try:
+        with open(path, "rb") as handle:
+            doc = tomllib.load(handle)
+    except FileNotFoundError:
+        where = f"{chain[-1]}: extends" if chain else f"{path}"
+        raise ConfigError(f"{where}: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    base = doc.pop("extends", None)
+    if base is None:
+        return {"__file__": str(path), **doc}
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends: must be a file name string, got {base!r}")
+    parent = _read((path.parent / base).resolve(), (*chain, path))
+    return {**_merge(parent, doc), "__file__": str(path)}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value  # scalars and arrays of tables replace the base's
+    return out
+
+
+def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experiment:
+    """Read, merge, validate and resolve a config file."""
+    path = Path(path).resolve()
+    doc = _read(path, ())
+    file = doc.pop("__file__")
+    catalog = catalog or load_catalog()
+    return _resolve(path, doc, catalog, file)
+
+
+def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
+    err = lambda where, message: ConfigError(f"{file}: {where}: {message}")  # noqa: E731
+    known = {"simulation", "market", "policy", "venture", "hyperscalers", "labs", "hardware", "vendors"}
+    for key in doc:
+        if key not in known:
+            raise err(key, f"unknown table or key (known: extends, {', '.join(sorted(known))})")
+    sim = _table(doc, "simulation", err)
+    for key in sim:
+        if key not in ("months", "start", "seeds", "first_seed"):
+            raise err(f"simulation.{key}", "unknown key (known: months, start, seeds, first_seed)")
+    market_fields = {f.name: f for f in dataclasses.fields(MarketConfig)}
+    kwargs: dict[str, Any] = {}
+    if "months" in sim:
+        kwargs["months"] = _value(sim["months"], int, "simulation.months", err)
+    if "start" in sim:
+        kwargs["start"] = _value(sim["start"], str, "simulation.start", err)
+    for table in ("market", "policy"):
+        for key, value in _table(doc, table, err).items():
+            where = f"{table}.{key}"
+            allowed = POLICY_FIELDS if table == "policy" else [n for n in market_fields if n not in STRUCTURED and n not in POLICY_FIELDS]
+            if key not in allowed:
+                raise err(where, f"unknown key (known: {', '.join(sorted(allowed))})")
+            kwargs[key] = _value(value, _hint(MarketConfig, key), where, err)
+    venture = {}
+    for key, value in _table(doc, "venture", err).items():
+        fields = {f.name for f in dataclasses.fields(VentureConfig)}
+        if key not in fields:
+            raise err(f"venture.{key}", f"unknown key (known: {', '.join(sorted(fields))})")
+        venture[key] = _value(value, _hint(VentureConfig, key), f"venture.{key}", err)
+    kwargs["venture"] = VentureConfig(**venture)
+    for table, cls in (("hyperscalers", HyperscalerSpec), ("labs", LabSpec)):
+        if table in doc:
+            rows = doc[table]
+            if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+                raise err(table, "must be a non-empty array of tables ([[" + table + "]])")
+            kwargs[table] = tuple(_record(cls, row, f"{table}[{i}]", err) for i, row in enumerate(rows))
+    _check_ids(kwargs, catalog, err)
+    try:
+        market = MarketConfig(**kwargs)
+    except ValueError as exc:  # MarketConfig's own cross-field checks
+        match = re.search(r"field '([a-z_]+)'", str(exc))
+        field = match.group(1) if match else "market"
+        table = "policy" if field in POLICY_FIELDS else "market"
+        raise err(f"{table}.{field}", str(exc).split(": ", 1)[-1]) from None
+    seeds = _value(sim.get("seeds", 8), int, "simulation.seeds", err)
+    first = _value(sim.get("first_seed", 0), int, "simulation.first_seed", err)
+    if first < 0:
+        raise err("simulation.first_seed", f"must be >= 0, got {first}")
+    chips = _overrides(doc, ("hardware", "chips"), catalog.accelerators, CHIP_OVERRIDES, err, "chip")
+    vendors = _overrides(doc, ("vendors",), catalog.vendors, VENDOR_OVERRIDES, err, "vendor")
+    raw = {k: v for k, v in doc.items()}
+    return Experiment(path.stem, str(path), market, tuple(range(first, first + seeds)), chips, vendors, raw)
+
+
+def _table(doc, name, err) -> dict:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise err(name, f"must be a table, got {value!r}")
+    return value
+
+
+def _hint(cls, name):
+    return typing.get_type_hints(cls)[name]
+
+
+def _value(value: Any, hint, where: str, err):
+    """Check a TOML value against a type hint and the range rules of its field name."""
+    name = where.split(".")[-1].split("[")[0]
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        if not isinstance(value, list):
+            raise err(where, f"must be an array, got {value!r}")
+        return tuple(_value(v, inner, f"{where}[{i}]", err) for i, v in enumerate(value))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise err(where, f"must be true or false, got {value!r}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise err(where, f"must be a string, got {value!r}")
+        if (name.endswith("_start") or name == "start") and value and not _MONTH.match(value):
+            raise err(where, f"must be YYYY-MM, got '{value}'")
+        return value
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise err(where, f"must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise err(where, f"must be finite, got {value}")
+        written = value  # errors quote the value as written in the file
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise err(where, f"must be a whole number, got {written}")
+            value = int(value)
+        else:
+            value = float(value)
+        if name in POSITIVE and value <= 0:
+            raise err(where, f"must be > 0, got {written}")
+        if name in FRACTIONS and not 0 <= value <= 1:
+            raise err(where, f"must be in [0, 1], got {written}")
+        if value < 0 and name not in ("growth_drift",):
+            raise err(where, f"must be >= 0, got {written}")
+        if name in UPPER and value > UPPER[name]:
+            raise err(where, f"must be <= {UPPER[name]}, got {written}")
+        return value
+    raise err(where, f"unsupported type {hint}")
+
+
+def _record(cls, row: dict, where: str, err):
+    hints = typing.get_type_hints(cls)
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    for key in row:
+        if key not in hints:
+            raise err(f"{where}.{key}", f"unknown key (known: {', '.join(hints)})")
+    for key in required:
+        if key not in row:
+            raise err(f"{where}.{key}", "missing")
+    return cls(**{k: _value(v, hints[k], f"{where}.{k}", err) for k, v in row.items()})
+
+
+def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
+    if "serving_workload" in kwargs and kwargs["serving_workload"] not in catalog.workloads:
+        raise err("policy.serving_workload", f"unknown workload '{kwargs['serving_workload']}'; valid: {', '.join(sorted(catalog.workloads))}")
+    vendor = kwargs.get("price_cap_vendor", "")
+    if vendor and vendor not in catalog.vendors:
+        raise err("policy.price_cap_vendor", f"unknown vendor '{vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
+    for i, spec in enumerate(kwargs.get("hyperscalers", ())):
+        if spec.inhouse_vendor and spec.inhouse_vendor not in catalog.vendors:
+            raise err(f"hyperscalers[{i}].inhouse_vendor", f"unknown vendor '{spec.inhouse_vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
+    names = [spec.id for spec in kwargs.get("hyperscalers", ())]
+    if len(names) != len(set(names)):
+        raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
+
+
+def _overrides(doc, keys, records, allowed, err, kind) -> dict[str, dict[str, float]]:
+    table = doc
+    for key in keys:
+        table = table.get(key, {}) if isinstance(table, dict) else {}
+    prefix = ".".join(keys)
+    if not isinstance(table, dict):
+        raise err(prefix, "must be a table")
+    if keys == ("hardware", "chips"):
+        extra = set(doc.get("hardware", {})) - {"chips"}
+        if extra:
+            raise err(f"hardware.{sorted(extra)[0]}", "unknown key (known: chips)")
+    out: dict[str, dict[str, float]] = {}
+    for rid, fields in table.items():
+        where = f"{prefix}.{rid}"
+        if rid not in records:
+            raise err(where, f"unknown {kind} '{rid}'; valid: {', '.join(sorted(records))}")
+        if not isinstance(fields, dict):
+            raise err(where, "must be a table")
+        out[rid] = {}
+        for key, value in fields.items():
+            if key not in allowed:
+                raise err(f"{where}.{key}", f"not overridable (allowed: {', '.join(allowed)})")
+            hint = int if key == "max_group" else float
+            out[rid][key] = _value(value, hint, f"{where}.{key}", err)
+    return out
+
+
+def resolved_values(experiment: Experiment) -> dict[str, Any]:
+    """Every resolved value (JSON-friendly), for `validate` and the manifest."""
+    market = dataclasses.asdict(experiment.market)
+    return {
+        "name": experiment.name,
+        "file": experiment.path,
+        "seeds": list(experiment.seeds),
+        "market": market,
+        "hardware": {"chips": experiment.chip_overrides},
+        "vendors": experiment.vendor_overrides,
+    }
+
+
+def with_value(experiment: Experiment, dotted: str, value: Any) -> Experiment:
+    """A copy with one value changed, validated as if written in the file (for sweeps)."""
+    table, _, key = dotted.partition(".")
+    if not key:
+        raise ConfigError(f"{experiment.path}: {dotted}: sweep paths look like table.key (e.g. market.switching_cost)")
+    doc = _merge(experiment.raw, {table: _nest(key, value)})
+    return _resolve(Path(experiment.path), doc, load_catalog(), experiment.path)
+
+
+def _nest(dotted: str, value):
+    head, _, rest = dotted.partition(".")
+    return {head: _nest(rest, value) if rest else value}
