@@ -60,6 +60,14 @@ _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "a whole number >= 0")
 
 
+def _ensemble_options(p: argparse.ArgumentParser, out: Path) -> None:
+    """Options shared by the commands that run several ensembles."""
+    p.add_argument("--out", type=Path, default=out)
+    p.add_argument("--seeds", type=_positive_int)
+    p.add_argument("--months", type=_positive_int)
+    p.add_argument("--workers", type=_positive_int, default=2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="compute-market", description="Agent-based simulation of the AI compute economy.")
     parser.add_argument("--catalog-dir", type=Path, default=None, help="read catalog TOML files from this folder")
@@ -98,18 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="run scenarios with the same seeds; differences from the first, with 90% intervals")
     p.add_argument("configs", type=Path, nargs="+")
-    p.add_argument("--out", type=Path, default=Path("results/compare"))
-    p.add_argument("--seeds", type=_positive_int)
-    p.add_argument("--months", type=_positive_int)
-    p.add_argument("--workers", type=_positive_int, default=2)
+    _ensemble_options(p, Path("results/compare"))
 
     p = sub.add_parser("sweep", help="a grid over config values, one row per point")
     p.add_argument("config", type=Path)
     p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...")
-    p.add_argument("--out", type=Path, default=Path("results/sweep"))
-    p.add_argument("--seeds", type=_positive_int)
-    p.add_argument("--months", type=_positive_int)
-    p.add_argument("--workers", type=_positive_int, default=2)
+    _ensemble_options(p, Path("results/sweep"))
 
     p = sub.add_parser("report", help="regenerate figures and summaries of a run directory from its tables")
     p.add_argument("run_dir", type=Path)
