@@ -16,8 +16,6 @@ Randomness comes only from `self.rng` (numpy Generator seeded through Mesa's `rn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import mesa
 import numpy as np
 import pandas as pd
@@ -577,6 +575,3 @@ class ComputeMarket(mesa.Model):
 
     def agent_table(self) -> pd.DataFrame:
         return self._agent_collector.get_agent_vars_dataframe()
-
-    def offers_table(self) -> Mapping[str, float]:
-        return {c.id: float(p) for c, p in zip(self.offers, self.prices, strict=True)}

@@ -426,9 +426,3 @@ def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s,
         interconnect_s=nan(comm_s),
         arithmetic_intensity=nan(flop_per_byte),
     )
-
-
-def ridge_point(chip: ChipArrays) -> np.ndarray:
-    """Arithmetic intensity (FLOP/byte) where the chip turns from memory- to compute-bound at peak."""
-    return chip.peak_flops / chip.hbm_bandwidth
-
