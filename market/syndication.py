@@ -10,6 +10,7 @@ from itertools import combinations
 
 import networkx as nx
 import numpy as np
+from scipy.sparse.linalg import eigsh
 
 BETWEENNESS_SAMPLES = 64
 
@@ -43,8 +44,13 @@ def centralities(graph: nx.Graph, seed: int) -> dict[str, np.ndarray]:
     if graph.number_of_edges() > 0:
         giant = graph.subgraph(max(nx.connected_components(graph), key=len))
         if giant.number_of_nodes() > 2:
-            for node, value in nx.eigenvector_centrality_numpy(giant, weight="weight").items():
-                eigen[node] = abs(value)
+            nodes = sorted(giant.nodes)
+            adjacency = nx.to_scipy_sparse_array(giant, nodelist=nodes, weight="weight", dtype=float)
+            # leading eigenvector of the symmetric weighted adjacency; a fixed start vector keeps it
+            # bit-for-bit reproducible (networkx's numpy variant lets ARPACK start at random)
+            _, vector = eigsh(adjacency, k=1, which="LA", v0=np.ones(len(nodes)))
+            vector = np.abs(vector[:, 0])
+            eigen[nodes] = vector / np.linalg.norm(vector)
     between = np.zeros(n)
     if graph.number_of_edges() > 0:
         k = min(BETWEENNESS_SAMPLES, n)

@@ -148,7 +148,7 @@ def test_same_seeds_identical_parquet_across_runs_and_backends(tmp_path, capsys)
         first = pd.read_parquet(runs[0] / f"{table}.parquet")
         assert len(first) > 0
         for other in runs[1:]:
-            pd.testing.assert_frame_equal(first, pd.read_parquet(other / f"{table}.parquet"))
+            pd.testing.assert_frame_equal(first, pd.read_parquet(other / f"{table}.parquet"), check_exact=True)
     manifest = json.loads((runs[2] / "manifest.json").read_text())
     assert manifest["seeds"] == [0, 1] and manifest["backend"] == "dask" and "mesa" in manifest["packages"]
 

@@ -117,9 +117,9 @@ def test_no_negative_cash_without_bankruptcy(baseline):
 def test_same_seed_same_tables_and_different_seed_differs():
     a, b = ComputeMarket(MarketConfig(months=24), rng=5), ComputeMarket(MarketConfig(months=24), rng=5)
     a.run(), b.run()
-    pd.testing.assert_frame_equal(a.model_table(), b.model_table())
-    pd.testing.assert_frame_equal(a.vendor_table(), b.vendor_table())
-    pd.testing.assert_frame_equal(a.ledger.frame(), b.ledger.frame())
+    pd.testing.assert_frame_equal(a.model_table(), b.model_table(), check_exact=True)
+    pd.testing.assert_frame_equal(a.vendor_table(), b.vendor_table(), check_exact=True)
+    pd.testing.assert_frame_equal(a.ledger.frame(), b.ledger.frame(), check_exact=True)
     c = ComputeMarket(MarketConfig(months=24), rng=6)
     c.run()
     assert not a.vendor_table()["revenue"].equals(c.vendor_table()["revenue"])
