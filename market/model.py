@@ -322,12 +322,13 @@ class ComputeMarket(mesa.Model):
         orders = self.spend[:, None] * self.choice_shares / self.prices[None, :]
         # supply per chip: stock + the vendor's capacity shared by its chips' order mix
         order_units = orders.sum(axis=0) * self.units_per_chip
-        supply = np.zeros(k)
-        for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
-            own = self.owner_idx == self.owner_idx[j]
-            total = order_units[own].sum()
-            mix = order_units[j] / total if total > 0 else 1.0 / own.sum()
-            supply[j] = v.inventory.get(chip.id, 0.0) + self.capacity_units[self.owner_idx[j]] * mix / self.units_per_chip[j]
+        # each chip gets its vendor's capacity in proportion to its share of that vendor's orders
+        vendor_orders = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))[self.owner_idx]
+        chips_of_vendor = np.bincount(self.owner_idx, minlength=len(self.vendors))[self.owner_idx]
+        mix = np.where(vendor_orders > 0, order_units / np.where(vendor_orders > 0, vendor_orders, 1.0), 1.0 / chips_of_vendor)
+        capacity_chips = self.capacity_units[self.owner_idx] * mix / self.units_per_chip
+        stock = np.array([v.inventory.get(chip.id, 0.0) for chip, v in zip(self.offers, self.offer_vendor, strict=True)])
+        supply = stock + capacity_chips
         v_orders_units = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))
         priority = self.spend
         filled = clearing.ration(orders, supply, cfg.rationing, priority)
@@ -345,10 +346,7 @@ class ComputeMarket(mesa.Model):
         amounts = filled * self.prices[None, :]
         vendor_ids = np.array([v.vendor_id for v in self.offer_vendor])
         for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
-            own = self.owner_idx == self.owner_idx[j]
-            total = order_units[own].sum()
-            mix = order_units[j] / total if total > 0 else 1.0 / own.sum()
-            v.ship(chip, sold[j], self.prices[j], self.capacity_units[self.owner_idx[j]] * mix / self.units_per_chip[j], SAFETY_STOCK)
+            v.ship(chip, sold[j], self.prices[j], capacity_chips[j], SAFETY_STOCK)
             v.backlog_units += max(0.0, orders[:, j].sum() - filled[:, j].sum())
         for v in self.vendors.values():
             v.orders_units = v_orders_units[self.vendor_pos[v.vendor_id]]
