@@ -4,6 +4,7 @@ and invests in its software ecosystem."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import mesa
 
@@ -133,7 +134,6 @@ def inhouse_first_chip(template: Accelerator, roadmap: Roadmap, vendor_id: str, 
     """A hyperscaler's first custom chip: `template` carried forward along `roadmap` to `release`."""
     months = (int(release[:4]) * 12 + int(release[5:]) - 1) - template.release_month_index
     chip = next_generation(template, roadmap, max(months, 0))
-    return chip.__class__(**{**chip.__dict__, "id": f"{vendor_id}-1", "vendor": vendor_id, "generation": 0,
-                             "name": f"{vendor_id} custom accelerator 1", "release": release,
-                             "source": f"derived: {template.id} carried along the default roadmap to {release}"})
+    return replace(chip, id=f"{vendor_id}-1", vendor=vendor_id, generation=0, name=f"{vendor_id} custom accelerator 1",
+                   release=release, source=f"derived: {template.id} carried along its roadmap to {release}")
 

@@ -26,10 +26,6 @@ class Startup(mesa.Agent):
         self.rounds = 0
         self.status = "alive"  # alive | acquired | ipo | dead
 
-    @property
-    def stage(self) -> str:
-        return STAGES[min(self.rounds, len(STAGES) - 1)]
-
     def issue(self, holder: tuple[int, int], amount: float, pre_money: float) -> float:
         """Sell new shares worth `amount` at `pre_money`; returns the shares issued."""
         price = pre_money / self.total_shares

@@ -52,6 +52,7 @@ class VentureFund(mesa.Agent):
         self.next_raise = 0  # month of the next fundraise
         self.centrality = {"degree": 0.0, "eigenvector": 0.0, "betweenness": 0.0}
         self.information_advantage = 0.0
+        self.centrality_history: list[tuple[int, float]] = []  # (month, eigenvector centrality)
         self.alive = True
 
     @property

@@ -32,9 +32,9 @@ from .venture import VenturePhase
 
 SAFETY_STOCK = 0.05  # vendors keep 5% of a month's sales in stock (est)
 INHOUSE_TEMPLATE = "trainium2"
-PURPOSES = ("internal", "rental")
+PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
 VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
-                  "startup_burn", "compute_spend")  # each hyperscaler buys for its own AI work and for rental to labs
+                  "startup_burn", "compute_spend")
 
 
 class ComputeMarket(mesa.Model):
@@ -65,6 +65,7 @@ class ComputeMarket(mesa.Model):
         self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
+        self._cost_per_heq_hour0: np.ndarray | None = None  # buyers' cost of useful work in month 0
         self.vendor_records: list[dict] = []
         self.offer_records: list[dict] = []
         self.stats: dict[str, float] = {}
@@ -262,9 +263,8 @@ class ComputeMarket(mesa.Model):
 
         capacity = self.capacity_total()
         self.capacity_units = np.array([v.allocation * capacity for v in vendor_list])
-        stock_units = np.zeros(len(vendor_list))
-        for chip, v in zip(self.offers, self.offer_vendor, strict=True):
-            stock_units[self.vendor_pos[v.vendor_id]] += v.inventory.get(chip.id, 0.0) * self._packaging_units(chip)
+        self.stock = np.array([v.inventory.get(c.id, 0.0) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
+        stock_units = np.bincount(self.owner_idx, weights=self.stock * self.units_per_chip, minlength=len(vendor_list))
 
         last_prices = np.array([v.unit_price(c, cfg.design_partner_margin) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
         expected_spend = np.array([max(h.planned_capex, 1.0) * f for h in self.hyperscalers
@@ -302,7 +302,7 @@ class ComputeMarket(mesa.Model):
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(self.choice_shares * self.prices[None, :] / self.work, axis=1)
             cost_per_heq_hour = choice.price_index(u - self.shocks, cfg.price_sensitivity)
-        if not hasattr(self, "_cost_per_heq_hour0"):
+        if self._cost_per_heq_hour0 is None:
             self._cost_per_heq_hour0 = cost_per_heq_hour
         cost_ratio = cost_per_heq_hour / self._cost_per_heq_hour0
         self.spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
@@ -327,8 +327,7 @@ class ComputeMarket(mesa.Model):
         chips_of_vendor = np.bincount(self.owner_idx, minlength=len(self.vendors))[self.owner_idx]
         mix = np.where(vendor_orders > 0, order_units / np.where(vendor_orders > 0, vendor_orders, 1.0), 1.0 / chips_of_vendor)
         capacity_chips = self.capacity_units[self.owner_idx] * mix / self.units_per_chip
-        stock = np.array([v.inventory.get(chip.id, 0.0) for chip, v in zip(self.offers, self.offer_vendor, strict=True)])
-        supply = stock + capacity_chips
+        supply = self.stock + capacity_chips
         v_orders_units = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))
         priority = self.spend
         filled = clearing.ration(orders, supply, cfg.rationing, priority)
@@ -444,8 +443,10 @@ class ComputeMarket(mesa.Model):
         cfg, cat = self.config, self.catalog
         vid = f"{h.hyperscaler_id}-silicon"
         release = add_months(self.date, 1)
-        first = inhouse_first_chip(cat.accelerator(INHOUSE_TEMPLATE), cat.roadmaps.get("aws"), vid, release)
-        vendor = ChipVendor(self, vid, f"{h.spec.name} silicon", "hyperscaler_inhouse", [first], cat.roadmaps["aws"],
+        template = cat.accelerator(INHOUSE_TEMPLATE)
+        roadmap = cat.roadmaps[template.vendor]
+        first = inhouse_first_chip(template, roadmap, vid, release)
+        vendor = ChipVendor(self, vid, f"{h.spec.name} silicon", "hyperscaler_inhouse", [first], roadmap,
                             18.0, cfg.inhouse_start_maturity, 0.02, owner=h.hyperscaler_id)
         for v in self.vendors.values():
             v.allocation *= 0.98

@@ -128,7 +128,7 @@ class VenturePhase:
         for i, firm in enumerate(self.firms):
             firm.centrality = {k: float(v[i]) for k, v in c.items()}
             firm.information_advantage = float(self.ia[i])
-            firm.centrality_history = getattr(firm, "centrality_history", []) + [(month, firm.centrality["eigenvector"])]
+            firm.centrality_history.append((month, firm.centrality["eigenvector"]))
 
     def _raise_funds(self, month: int) -> None:
         cfg = self.config
@@ -361,7 +361,7 @@ class VenturePhase:
     def fund_table(self) -> pd.DataFrame:
         rows = []
         for firm in self.firms:
-            history = getattr(firm, "centrality_history", [])
+            history = firm.centrality_history
             for fund in firm.funds:
                 nav = self._nav(fund)
                 # centrality from the last computation at or before the vintage (pre-run funds: the
