@@ -1,7 +1,9 @@
 """The `compute-market` command line.
 
-Subcommands: catalog, roofline, calibration, baseline. Bad input (unknown ids, unsupported
-precision, invalid catalog files) prints one line `compute-market: error: ...` and exits 2.
+Every expected failure ends as one line `compute-market: error: ...` on stderr naming the file, folder
+or option, with exit 2 (bad input); Ctrl-C ends as one `compute-market: interrupted: ...` line saying
+what was kept and how to resume, exit 130. An unexpected failure is one line too (exit 1); `--debug`
+shows the traceback instead. Output piped into a reader that stops early (`| head`) ends quietly (141).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -21,16 +24,34 @@ from hardware_catalog import (
     UnsupportedPrecisionError,
     load_catalog,
 )
-from experiments.config import ConfigError, load_experiment, resolved_values, with_value
-from experiments.runner import BackendUnavailable
+from experiments.config import UPPER, ConfigError, load_experiment, resolved_values, with_value
+from experiments.errors import Interrupted, UsageError
 from market import calibration, roofline
 from market.evaluation import evaluate_grid
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+MAX_WORKERS = 256
+MIN_SEEDS_FOR_STARS = 5  # below this many paired seeds a bootstrap interval says little: no stars
 
 
-class UsageError(Exception):
-    """Bad input from the user: reported on one line, exit 2."""
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in the house style (and the same class for every subcommand)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"compute-market: error: {message} (see '{self.prog} --help')\n")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends '(default: X)' to an option's help where X says something (not None, False or already stated)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _ids(text: str) -> list[str]:
@@ -38,11 +59,11 @@ def _ids(text: str) -> list[str]:
 
 
 def _batch(text: str) -> int | str:
-    return text if text == "max" else _int_at_least(1, "a positive integer or 'max'")(text)
+    return text if text == "max" else _int_between(1, 2**20, "a positive integer or 'max'")(text)
 
 
-def _int_at_least(minimum: int, words: str):
-    """An argparse type: a whole number >= `minimum`."""
+def _int_between(minimum: int, maximum: int, words: str):
+    """An argparse type: a whole number in [minimum, maximum] (the same bounds as the config keys)."""
 
     def parse(text: str) -> int:
         try:
@@ -51,91 +72,164 @@ def _int_at_least(minimum: int, words: str):
             value = None
         if value is None or value < minimum:
             raise argparse.ArgumentTypeError(f"must be {words}, got '{text}'")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got '{text}'")
         return value
 
     return parse
 
 
-_positive_int = _int_at_least(1, "a positive integer")
-_non_negative_int = _int_at_least(0, "a whole number >= 0")
+_positive_int = _int_between(1, 2**31 - 1, "a positive integer")
+_non_negative_int = _int_between(0, 2**31 - 1, "a whole number >= 0")
+_months = _int_between(1, UPPER["months"], "a positive number of months")
+_seed_count = _int_between(1, UPPER["seeds"], "a positive number of seeds")
+_seed = _int_between(0, UPPER["first_seed"], "a whole number >= 0")
+_workers = _int_between(1, MAX_WORKERS, "a positive number of worker processes")
 
 
-def _ensemble_options(p: argparse.ArgumentParser, out: Path) -> None:
+def _ensemble_options(p: argparse.ArgumentParser, out: Path, what: str) -> None:
     """Options shared by the commands that run several ensembles."""
-    p.add_argument("--out", type=Path, default=out)
-    p.add_argument("--seeds", type=_positive_int)
-    p.add_argument("--months", type=_positive_int)
-    p.add_argument("--workers", type=_positive_int, default=2)
+    p.add_argument("--out", type=Path, default=out, help=f"folder for {what} (made if absent; a folder compute-market "
+                   "did not make is never written into)")
+    p.add_argument("--seeds", type=_seed_count, help="number of seeds, counted from the config's first_seed "
+                   "(default: the config's simulation.seeds)")
+    p.add_argument("--months", type=_months, help="months to simulate, from the config's start "
+                   "(default: the config's simulation.months; at most 1200)")
+    p.add_argument("--workers", type=_workers, default=2, help="worker processes (seeds run in parallel)")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes, or a Dask distributed cluster")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="compute-market", description="Agent-based simulation of the AI compute economy.")
-    parser.add_argument("--catalog-dir", type=Path, default=None, help="read catalog TOML files from this folder")
-    sub = parser.add_subparsers(dest="command", required=True)
+    fmt = HelpFormatter
+    parser = Parser(prog="compute-market", formatter_class=fmt,
+                    description="Agent-based simulation of the AI compute economy. "
+                                "Start with: compute-market run experiments/configs/baseline.toml")
+    parser.add_argument("--catalog-dir", type=Path, default=None,
+                        help="read the hardware catalog's TOML files from this folder instead of the packaged ones "
+                             "(used by every command, runs included)")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("catalog", help="table of accelerators in the hardware catalog")
-    p.add_argument("--json", action="store_true", help="print the records as JSON")
+    p = sub.add_parser("catalog", formatter_class=fmt, help="table of accelerators in the hardware catalog")
+    p.add_argument("--json", action="store_true", help="print the records (with sources) as JSON")
 
-    p = sub.add_parser("roofline", help="throughput, latency, bound and cost of a workload on a chip")
-    p.add_argument("--chip", required=True, help="chip id (comma-separate several for --plot)")
+    p = sub.add_parser("roofline", formatter_class=fmt, help="throughput, latency, bound and cost of a workload on a chip")
+    p.add_argument("--chip", required=True, help="chip id (comma-separate several for --plot); see 'catalog'")
     p.add_argument("--model", required=True, help="workload id (comma-separate several for --plot)")
     p.add_argument("--phase", choices=roofline.PHASES, help="required unless --plot is given")
     p.add_argument("--batch", type=_batch, default=1, help="sequences per step, or 'max' (largest that fits)")
-    p.add_argument("--precision", choices=PRECISIONS, default="bf16")
-    p.add_argument("--tensor-parallel", type=_positive_int, default=None, help="chips in the group (default: smallest that fits)")
-    p.add_argument("--input-tokens", type=_non_negative_int, default=128, help="prompt tokens (decode: context already cached)")
+    p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="number format of weights and math")
+    p.add_argument("--tensor-parallel", type=_positive_int, default=None,
+                   help="chips in the group (default: smallest that fits)")
+    p.add_argument("--input-tokens", type=_non_negative_int, default=128,
+                   help="prompt tokens (decode: context already cached)")
     p.add_argument("--output-tokens", type=_positive_int, default=128, help="generated tokens per request (serve)")
     p.add_argument("--json", action="store_true", help="print one JSON object per chip")
     p.add_argument("--plot", type=Path, default=None, help="write a roofline chart (PNG) of the chips and models")
 
-    p = sub.add_parser("calibration", help="roofline predictions vs published measurements")
+    p = sub.add_parser("calibration", formatter_class=fmt, help="roofline predictions vs published measurements")
     p.add_argument("--fit", action="store_true", help="re-fit the efficiency factors before reporting")
     p.add_argument("--write", action="store_true", help="with --fit: save them as the catalog defaults")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
 
-    p = sub.add_parser("run", help="run a config's seed ensemble into a run directory (the main job)")
-    p.add_argument("config", type=Path)
+    p = sub.add_parser("run", formatter_class=fmt, help="run a config's seed ensemble into a run directory (the main job)")
+    p.add_argument("config", type=Path, help="experiment config (TOML), e.g. experiments/configs/baseline.toml")
     seeds = p.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=_positive_int, help="number of seeds (first_seed ...)")
-    seeds.add_argument("--seed", type=_non_negative_int, help="one seed")
-    p.add_argument("--months", type=_positive_int)
-    p.add_argument("--out", type=Path, help="run directory (default: results/<config name>)")
-    p.add_argument("--workers", type=_positive_int, default=2)
-    p.add_argument("--backend", choices=("local", "dask"), default="local")
-    p.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
+    seeds.add_argument("--seeds", type=_seed_count, help="number of seeds, counted from the config's first_seed "
+                       "(default: the config's simulation.seeds)")
+    seeds.add_argument("--seed", type=_seed, help="run this one seed only")
+    p.add_argument("--months", type=_months, help="months to simulate from the config's start "
+                   "(default: the config's simulation.months; at most 1200)")
+    p.add_argument("--out", type=Path, help="run directory (default: results/<config name>, or results/<name>-2, -3, "
+                   "... when that holds a different run)")
+    p.add_argument("--force", action="store_true", help="replace a run directory of compute-market's that holds a "
+                   "run of different inputs (never a folder it did not make)")
+    p.add_argument("--workers", type=_workers, default=2, help="worker processes (seeds run in parallel)")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes, or a Dask distributed cluster")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
 
-    p = sub.add_parser("compare", help="run scenarios with the same seeds; differences from the first, with 90% intervals")
-    p.add_argument("configs", type=Path, nargs="+")
-    _ensemble_options(p, Path("results/compare"))
+    p = sub.add_parser("compare", formatter_class=fmt,
+                       help="run scenarios with the same seeds; differences from the first, with 90%% intervals")
+    p.add_argument("configs", type=Path, nargs="+", help="configs; the first is the base the others are compared with")
+    _ensemble_options(p, Path("results/compare"), "one run directory per config plus comparison.csv/png")
+    p.add_argument("--force", action="store_true", help="replace scenario run directories that hold runs of "
+                   "different inputs")
 
-    p = sub.add_parser("sweep", help="a grid over config values, one row per point")
-    p.add_argument("config", type=Path)
-    p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...")
-    _ensemble_options(p, Path("results/sweep"))
+    p = sub.add_parser("sweep", formatter_class=fmt, help="a grid over config values, one row per point")
+    p.add_argument("config", type=Path, help="the config the grid varies")
+    p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
+                   help="a config key and its values, e.g. market.switching_cost=0,1.75,3.5 (repeat for a grid)")
+    _ensemble_options(p, Path("results/sweep"), "one run directory per point (named by its inputs' hash) plus sweep.csv")
 
-    p = sub.add_parser("report", help="regenerate figures and summaries of a run directory from its tables")
-    p.add_argument("run_dir", type=Path)
+    p = sub.add_parser("report", formatter_class=fmt, help="redraw figures and summaries of a run directory from its tables")
+    p.add_argument("run_dir", type=Path, help="a complete run directory")
 
-    p = sub.add_parser("validate", help="check a config and print its resolved values")
-    p.add_argument("config", type=Path)
+    p = sub.add_parser("show", formatter_class=fmt, help="print a run's summary; export its tables as CSV")
+    p.add_argument("run_dir", type=Path, help="a complete run directory")
+    p.add_argument("--csv", type=Path, default=None, help="write every table of the run as CSV into this new folder")
 
-    p = sub.add_parser("hardware-report", help="catalog, roofline grid, costs per token and calibration with figures")
-    p.add_argument("--out", type=Path, default=Path("results/hardware"), help="output folder (replaced atomically)")
+    p = sub.add_parser("validate", formatter_class=fmt, help="check a config and print its resolved values")
+    p.add_argument("config", type=Path, help="experiment config (TOML)")
+
+    p = sub.add_parser("hardware-report", formatter_class=fmt,
+                       help="catalog, roofline grid, costs per token and calibration with figures")
+    p.add_argument("--out", type=Path, default=Path("results/hardware"),
+                   help="output folder: new, empty, or an earlier hardware report (replaced atomically)")
     return parser
+
+
+EXPECTED = (UsageError, CatalogError, UnknownIdError, UnsupportedPrecisionError, ConfigError)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        catalog = load_catalog(args.catalog_dir)
-        handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
-                   "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
-                   "sweep": cmd_sweep, "report": cmd_report, "validate": cmd_validate}[args.command]
-        return handler(args, catalog)
-    except (UsageError, CatalogError, UnknownIdError, UnsupportedPrecisionError, ConfigError, BackendUnavailable) as exc:
-        print(f"compute-market: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        code = _dispatch(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing failed, so end quietly as Unix tools do, with the exit
+        # status of a process stopped by SIGPIPE, and silence the flush Python would attempt at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Interrupted as exc:
+        return _fail(str(exc), EXIT_INTERRUPTED, "interrupted")
+    except KeyboardInterrupt:
+        return _fail("stopped before finishing; results already stored are kept and nothing half-written was left: "
+                     "run the same command again", EXIT_INTERRUPTED, "interrupted")
+    except Exception as exc:
+        if args.debug:
+            raise
+        if isinstance(exc, EXPECTED):
+            return _fail(str(exc), EXIT_USAGE)
+        if isinstance(exc, OSError):
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _fail(f"{where}{exc.strerror or exc}", EXIT_USAGE)
+        if isinstance(exc, RecursionError):
+            return _fail("input nested too deeply (recursion limit); simplify it", EXIT_USAGE)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return _fail(f"internal error ({type(exc).__name__}: {first}); please report it, "
+                     f"and re-run with --debug for the traceback", EXIT_INTERNAL)
+
+
+def _fail(message: str, code: int, word: str = "error") -> int:
+    from experiments.progress import end_progress_line
+
+    end_progress_line()
+    print(f"compute-market: {word}: {message}", file=sys.stderr)
+    return code
+
+
+def _dispatch(args) -> int:
+    catalog = load_catalog(args.catalog_dir)
+    handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
+               "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
+               "sweep": cmd_sweep, "report": cmd_report, "show": cmd_show, "validate": cmd_validate}[args.command]
+    return handler(args, catalog)
 
 
 # ------------------------------------------------------------------------------------------
@@ -334,27 +428,45 @@ def _seeds(args, experiment) -> tuple[int, ...]:
     return experiment.seeds
 
 
-def _ensemble(experiment, out, args, seeds) -> Path:
-    from experiments.market_report import print_progress
+def _note(text: str) -> None:
+    print(f"compute-market: note: {text}", file=sys.stderr)
+
+
+def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
+    from experiments.progress import print_progress
     from experiments.runner import run_experiment
 
-    print(f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
-          f"{args.workers} workers, {getattr(args, 'backend', 'local')} backend -> {out}", file=sys.stderr)
+    banner = (f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
+              f"{args.workers} workers, {args.backend} backend")
     return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=args.workers,
-                          backend=getattr(args, "backend", "local"), scheduler=getattr(args, "scheduler", None),
-                          command=" ".join(sys.argv), on_progress=print_progress)
+                          backend=args.backend, scheduler=args.scheduler, command=" ".join(sys.argv),
+                          on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
+                          default_out=default_out, on_start=lambda run_dir: print(f"{banner} -> {run_dir}", file=sys.stderr))
 
 
 def cmd_run(args, catalog) -> int:
     experiment = load_experiment(args.config, catalog)
-    out = args.out or Path("results") / experiment.name
-    run_dir = _ensemble(experiment, out, args, _seeds(args, experiment))
-    _print_metrics(json.loads((run_dir / "summary.json").read_text()))
+    default = Path("results") / experiment.name if args.out is None else None
+    run_dir = _ensemble(experiment, args.out, args, _seeds(args, experiment), default_out=default)
+    from experiments.runner import read_stored
+
+    _print_metrics(read_stored(run_dir / "summary.json", lambda p: json.loads(p.read_text())))
     print(f"wrote {run_dir / 'summary.md'}")
     return 0
 
 
+def _check_targets(pairs, args) -> None:
+    """Check every run target of a multi-run command before running any (refusals cost no computation)."""
+    from experiments import rundir
+    from experiments.runner import effective_config, run_inputs
+
+    for experiment, out, seeds in pairs:
+        inputs = run_inputs(experiment, effective_config(experiment, args.months), seeds, experiment.catalog())
+        rundir.check_run_target(out, inputs, force=getattr(args, "force", False))
+
+
 def cmd_compare(args, catalog) -> int:
+    from experiments import rundir
     from experiments.compare import compare_runs, comparison_figure
 
     experiments = [load_experiment(path, catalog) for path in args.configs]  # validate all before running any
@@ -362,15 +474,26 @@ def cmd_compare(args, catalog) -> int:
     if len(set(names)) != len(names):
         raise UsageError(f"configs need distinct file names, got {', '.join(names)}")
     seeds = _seeds(args, experiments[0])
-    dirs = [_ensemble(e, args.out / e.name, args, seeds) for e in experiments]
-    table = compare_runs(dirs)
-    table.to_csv(args.out / "comparison.csv", index=False)
-    comparison_figure(dirs, args.out / "comparison.png")
+    out = Path(os.path.abspath(args.out))
+    rundir.check_collection(out, "compare")
+    _check_targets([(e, out / e.name, seeds) for e in experiments], args)
+    rundir.prepare_collection(out, "compare")
+    dirs = [_ensemble(e, out / e.name, args, seeds) for e in experiments]
+    table = compare_runs(dirs, min_seeds_for_significance=MIN_SEEDS_FOR_STARS)
+    rundir.atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
+    comparison_figure(dirs, out / "comparison.png")
+    rundir.seal(out, "compare", None, [*names, "comparison.csv", "comparison.png"])
     print(f"differences from {names[0]} (mean over {len(seeds)} paired seeds, bootstrap 90% interval):")
     for row in table.itertuples():
-        flag = "*" if row.excludes_zero else " "
+        flag = "*" if row.significant else " "
         print(f"{row.scenario:<22} {row.metric:<38} {row.difference:+11.4g}  [{row.p05:+.4g}, {row.p95:+.4g}] {flag}")
-    print(f"* interval excludes zero. wrote {args.out / 'comparison.csv'} and comparison.png")
+    if len(seeds) < MIN_SEEDS_FOR_STARS:
+        print(f"compute-market: warning: only {len(seeds)} paired seed(s): intervals from fewer than "
+              f"{MIN_SEEDS_FOR_STARS} seeds are unreliable, so no difference is starred; use --seeds 8 or more",
+              file=sys.stderr)
+    else:
+        print("* interval excludes zero.")
+    print(f"wrote {out / 'comparison.csv'} and comparison.png")
     return 0
 
 
@@ -389,40 +512,74 @@ def _parse_set(text: str) -> tuple[str, list]:
     return path.strip(), parsed
 
 
+# --set paths that a flag also sets: giving both would label points with values they did not run with
+FLAG_OF_SET = {"simulation.months": "--months", "simulation.seeds": "--seeds", "simulation.first_seed": "--seeds"}
+
+
+def _check_set_conflicts(grid, args) -> None:
+    paths = [path for path, _ in grid]
+    for path in paths:
+        if paths.count(path) > 1:
+            raise UsageError(f"--set {path}: given more than once; list all its values in one --set")
+        flag = FLAG_OF_SET.get(path)
+        if flag and getattr(args, flag.removeprefix("--")) is not None:
+            raise UsageError(f"--set {path} and {flag} both set the same thing; use one of them")
+
+
 def cmd_sweep(args, catalog) -> int:
     import itertools
 
     import pandas as pd
 
+    from experiments import rundir
+    from experiments.runner import effective_config, read_stored, run_inputs
+
     experiment = load_experiment(args.config, catalog)
     grid = [_parse_set(text) for text in args.sets]
+    _check_set_conflicts(grid, args)
+    out = Path(os.path.abspath(args.out))
+    rundir.check_collection(out, "sweep")
     points = []
     for values in itertools.product(*(vals for _, vals in grid)):
         point = experiment
         for (path, _), value in zip(grid, values, strict=True):
             point = with_value(point, path, value)  # validated like the file itself
-        points.append((dict(zip([p for p, _ in grid], values, strict=True)), point))
-    seeds = _seeds(args, experiment)
+        seeds = _seeds(args, point)
+        inputs = run_inputs(point, effective_config(point, args.months), seeds, point.catalog())
+        # a point's folder is named by the hash of all its inputs, so a folder can only ever hold its own values
+        points.append((dict(zip([p for p, _ in grid], values, strict=True)), point, seeds, out / f"point-{inputs['hash'][:12]}"))
+    _check_targets([(point, folder, seeds) for _, point, seeds, folder in points], args)
+    rundir.prepare_collection(out, "sweep")
     rows = []
-    for i, (values, point) in enumerate(points):
-        run_dir = _ensemble(point, args.out / f"point-{i:03d}", args, seeds)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        rows.append({**values, **{name: stats["mean"] for name, stats in summary["metrics"].items()}})
+    for values, point, seeds, folder in points:
+        run_dir = _ensemble(point, folder, args, seeds)
+        summary = read_stored(run_dir / "summary.json", lambda p: json.loads(p.read_text()))
+        rows.append({**values, "run_dir": run_dir.name,
+                     **{name: stats["mean"] for name, stats in summary["metrics"].items()}})
     table = pd.DataFrame(rows)
-    table.to_csv(args.out / "sweep.csv", index=False)
-    print(table.to_string(index=False, max_cols=12))
-    print(f"wrote {args.out / 'sweep.csv'}")
+    rundir.atomic_write_text(out / "sweep.csv", table.to_csv(index=False))
+    rundir.seal(out, "sweep", None, [folder.name for *_, folder in points] + ["sweep.csv"])
+    print(table.drop(columns="run_dir").to_string(index=False, max_cols=12))
+    print(f"wrote {out / 'sweep.csv'} (earlier points stay in {out} and are reused when asked for again)")
     return 0
 
 
 def cmd_report(args, catalog) -> int:
     from experiments.runner import report
 
-    if not (args.run_dir / "manifest.json").exists():
-        raise UsageError(f"{args.run_dir}: not a complete run directory (no manifest.json)")
     summary = report(args.run_dir)
     _print_metrics(summary)
     print(f"rewrote figures and summaries in {args.run_dir}")
+    return 0
+
+
+def cmd_show(args, catalog) -> int:
+    from experiments.show import export_csv, show_run
+
+    print(show_run(args.run_dir))
+    if args.csv is not None:
+        written = export_csv(args.run_dir, args.csv)
+        print(f"wrote {len(written)} tables as CSV to {args.csv}: {', '.join(written)}")
     return 0
 
 

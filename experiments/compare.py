@@ -26,9 +26,16 @@ def bootstrap_interval(differences: np.ndarray, level: float = 0.9, seed: int = 
     return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
 
 
-def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
-    """One row per (scenario, metric): base and scenario means, the mean paired difference and its 90% interval."""
-    metrics = [pd.read_parquet(Path(d) / "metrics_by_seed.parquet").set_index("seed") for d in run_dirs]
+def compare_runs(run_dirs: list[Path], min_seeds_for_significance: int = 5) -> pd.DataFrame:
+    """One row per (scenario, metric): base and scenario means, the mean paired difference and its 90% interval.
+
+    `excludes_zero` says whether the interval excludes 0; `significant` says so only with at least
+    `min_seeds_for_significance` paired seeds (a bootstrap over one or two seeds excludes 0 for any difference).
+    With a single seed there is no interval (NaN).
+    """
+    from .runner import read_stored
+
+    metrics = [read_stored(Path(d) / "metrics_by_seed.parquet", pd.read_parquet).set_index("seed") for d in run_dirs]
     base = metrics[0]
     rows = []
     for folder, other in zip(run_dirs[1:], metrics[1:], strict=True):
@@ -37,16 +44,19 @@ def compare_runs(run_dirs: list[Path]) -> pd.DataFrame:
             if metric not in other.columns:
                 continue
             diff = (other.loc[seeds, metric] - base.loc[seeds, metric]).to_numpy(dtype=float)
-            lo, hi = bootstrap_interval(diff)
+            lo, hi = bootstrap_interval(diff) if len(seeds) > 1 else (float("nan"), float("nan"))
             rows.append({
                 "scenario": Path(folder).name, "metric": metric, "seeds": len(seeds),
                 "base_mean": float(base.loc[seeds, metric].mean()), "scenario_mean": float(other.loc[seeds, metric].mean()),
                 "difference": float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan"),
                 "p05": lo, "p95": hi, "excludes_zero": bool(lo > 0 or hi < 0),
+                "significant": bool((lo > 0 or hi < 0) and len(seeds) >= min_seeds_for_significance),
             })
     return pd.DataFrame(rows)
 
 
 def comparison_figure(run_dirs: list[Path], path: Path) -> Path:
-    tables = {Path(d).name: pd.read_parquet(Path(d) / "model_monthly.parquet") for d in run_dirs}
+    from .runner import read_stored
+
+    tables = {Path(d).name: read_stored(Path(d) / "model_monthly.parquet", pd.read_parquet) for d in run_dirs}
     return plots.scenario_bands_chart(tables, KEY_SERIES, path)

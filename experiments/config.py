@@ -70,6 +70,20 @@ UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_
          "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100}
 
 
+# Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting
+# (a budget of 1e308 simulated, then crashed drawing its figures).
+MAX_USD = 1e15
+# The catalog starts in 2020 (A100); a run that starts before any chip exists has nothing to trade.
+# Runs end at most 1200 months later, inside what pandas' and matplotlib's date axes represent.
+FIRST_START, LAST_START = "2020-01", "2100-12"
+FIRST_DATE, LAST_DATE = "2000-01", "2299-12"  # policy start dates (after the run's end: never active)
+MERCHANT_KINDS = ("merchant_gpu", "merchant_accelerator", "startup")
+
+
+def is_money(name: str) -> bool:
+    return name.endswith("_usd") or "_usd_" in name
+
+
 @dataclass(frozen=True)
 class Experiment:
     """A resolved config: what to simulate, with which seeds, on which (possibly overridden) catalog."""
@@ -81,10 +95,11 @@ class Experiment:
     chip_overrides: dict[str, dict[str, float]]
     vendor_overrides: dict[str, dict[str, float]]
     raw: dict[str, Any]  # the merged TOML tables, for the manifest
+    base_catalog: Catalog  # the catalog the config was validated against (packaged, or --catalog-dir)
 
     def catalog(self) -> Catalog:
-        """The packaged catalog with this config's hardware and vendor overrides applied."""
-        return apply_overrides(load_catalog(), self.chip_overrides, self.vendor_overrides)
+        """The base catalog with this config's hardware and vendor overrides applied."""
+        return apply_overrides(self.base_catalog, self.chip_overrides, self.vendor_overrides)
 
 
 def apply_overrides(catalog: Catalog, chips: dict, vendors: dict) -> Catalog:
@@ -102,17 +117,34 @@ def apply_overrides(catalog: Catalog, chips: dict, vendors: dict) -> Catalog:
 # ---------------------------------------------------------------------------------------------- loading
 
 
+MAX_EXTENDS_DEPTH = 32  # a longer chain is almost surely a mistake (and would exhaust the stack)
+
+
 def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     """Read `path` and everything it extends, merged (the file's own values win)."""
+    where = f"{chain[-1]}: extends" if chain else f"{path}"
     if path in chain:
         cycle = " -> ".join(str(p) for p in (*chain, path))
         raise ConfigError(f"{chain[-1]}: extends: cyclic extends ({cycle})")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ConfigError(f"{chain[0]}: extends: chain deeper than {MAX_EXTENDS_DEPTH} files (at {path}); "
+                          f"flatten it")
     try:
-        with open(path, "rb") as handle:
-            doc = tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError:
-        where = f"{chain[-1]}: extends" if chain else f"{path}"
         raise ConfigError(f"{where}: file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{where}: {path} is a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (as some Windows editors write) is accepted
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start}); a config is TOML text") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (it contains NUL bytes); a config is TOML text")
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     base = doc.pop("extends", None)
@@ -194,7 +226,7 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
     chips = _overrides(doc, ("hardware", "chips"), catalog.accelerators, CHIP_OVERRIDES, err, "chip")
     vendors = _overrides(doc, ("vendors",), catalog.vendors, VENDOR_OVERRIDES, err, "vendor")
     raw = {k: v for k, v in doc.items()}
-    return Experiment(path.stem, str(path), market, tuple(range(first, first + seeds)), chips, vendors, raw)
+    return Experiment(path.stem, str(path), market, tuple(range(first, first + seeds)), chips, vendors, raw, catalog)
 
 
 def _table(doc, name, err) -> dict:
@@ -224,8 +256,12 @@ def _value(value: Any, hint, where: str, err):
     if hint is str:
         if not isinstance(value, str):
             raise err(where, f"must be a string, got {value!r}")
-        if (name.endswith("_start") or name == "start") and value and not _MONTH.match(value):
-            raise err(where, f"must be YYYY-MM, got '{value}'")
+        if (name.endswith("_start") or name == "start") and value:
+            if not _MONTH.match(value):
+                raise err(where, f"must be YYYY-MM, got '{value}'")
+            low, high = (FIRST_START, LAST_START) if name == "start" else (FIRST_DATE, LAST_DATE)
+            if not low <= value <= high:
+                raise err(where, f"must be between {low} and {high}, got '{value}'")
         return value
     if hint in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -247,6 +283,8 @@ def _value(value: Any, hint, where: str, err):
             raise err(where, f"must be >= 0, got {written}")
         if name in UPPER and value > UPPER[name]:
             raise err(where, f"must be <= {UPPER[name]}, got {written}")
+        if is_money(name) and value > MAX_USD:
+            raise err(where, f"must be <= {MAX_USD:.0e} USD, got {written}")
         return value
     raise err(where, f"unsupported type {hint}")
 
@@ -275,6 +313,25 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
     names = [spec.id for spec in kwargs.get("hyperscalers", ())]
     if len(names) != len(set(names)):
         raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
+    _check_can_trade(kwargs, catalog, err)
+
+
+def _check_can_trade(kwargs: dict, catalog: Catalog, err) -> None:
+    """Reject a population that cannot trade before anything runs (it would simulate nothing, then fail)."""
+    defaults = MarketConfig()
+    clouds = kwargs.get("hyperscalers", defaults.hyperscalers)
+    if sum(spec.budget_share for spec in clouds) <= 0:
+        raise err("hyperscalers", "every budget_share is 0, so no cloud ever buys a chip; give at least one a share > 0")
+    disabled = kwargs.get("vendors_disabled", ())
+    for i, vid in enumerate(disabled):
+        if vid not in catalog.vendors:
+            raise err(f"market.vendors_disabled[{i}]", f"unknown vendor '{vid}'; valid: {', '.join(sorted(catalog.vendors))}")
+    start = kwargs.get("start", defaults.start)
+    sellers = [c for c in catalog.accelerators.values() if c.vendor not in disabled
+               and catalog.vendors[c.vendor].kind in MERCHANT_KINDS and c.release <= start]
+    if not sellers:
+        raise err("simulation.start" if "start" in kwargs else "market.vendors_disabled",
+                  f"no merchant chip is on the market at {start} with these vendors; nothing could be bought")
 
 
 def _overrides(doc, keys, records, allowed, err, kind) -> dict[str, dict[str, float]]:
@@ -323,7 +380,7 @@ def with_value(experiment: Experiment, dotted: str, value: Any) -> Experiment:
     if not key:
         raise ConfigError(f"{experiment.path}: {dotted}: sweep paths look like table.key (e.g. market.switching_cost)")
     doc = _merge(experiment.raw, {table: _nest(key, value)})
-    return _resolve(Path(experiment.path), doc, load_catalog(), experiment.path)
+    return _resolve(Path(experiment.path), doc, experiment.base_catalog, experiment.path)
 
 
 def _nest(dotted: str, value):

@@ -1,7 +1,8 @@
 """The hardware baseline report: catalog, roofline grid, cost per token, calibration, figures.
 
 Written into a temporary sibling folder and renamed into place at the end, so an interrupted run
-never leaves a folder that looks complete.
+never leaves a folder that looks complete. Only a new or empty folder, or an earlier hardware report
+holding nothing but its own files, is replaced (experiments.rundir).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from market import calibration
 from market.evaluation import evaluate_cheapest_group, evaluate_grid, grid_frame
 
 from . import plots
-from .output import atomic_directory
+from .rundir import atomic_directory
 
 DECODE_BATCHES = tuple(2**i for i in range(11))  # 1 .. 1024
 SERVE_INPUT, SERVE_OUTPUT = 512, 256
@@ -91,7 +92,7 @@ def _summary(catalog: Catalog, grid: pd.DataFrame, table: pd.DataFrame) -> str:
 
 def write_hardware_report(catalog: Catalog, out: Path) -> Path:
     """Write the report folder `out` atomically; returns its summary path."""
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, "hardware-report") as tmp:
         write_hardware_files(catalog, tmp)
     return Path(out) / "summary.md"
 

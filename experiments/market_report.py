@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from market.config import MarketConfig
@@ -85,12 +83,6 @@ def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
         metrics.update(venture_metrics(result.deals, result.funds, result.startups))
     result.seconds = time.perf_counter() - start
     return result
-
-
-def print_progress(done: int, total: int, elapsed: float) -> None:
-    left = elapsed / done * (total - done)
-    print(f"\r  seeds {done}/{total} done, {elapsed:.0f}s elapsed, ~{left:.0f}s left", end="" if done < total else "\n",
-          file=sys.stderr, flush=True)
 
 
 def summarise(results: Sequence[SeedResult]) -> dict[str, dict[str, float]]:
@@ -197,7 +189,7 @@ METRIC_NOTES = {
 
 def _summary_md(metrics, results, config) -> str:
     lines = [
-        "# compute-market: baseline market run",
+        "# compute-market run",
         "",
         f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from {config.start}.",
         "All figures are emergent outputs of the agents' decisions (see README, Model).",
@@ -207,13 +199,31 @@ def _summary_md(metrics, results, config) -> str:
     ]
     for name, stats in metrics.items():
         lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | {METRIC_NOTES.get(name, '')} |")
+    lines += ["", "## Figures", ""]
+    for name, caption in FIGURES:
+        if name in MARKET_FIGURES or results[0].deals is not None:
+            lines += [f"### {caption}", "", f"![{caption}](figures/{name})", ""]
     lines += [
+        "## Files",
         "",
-        "Figures: figures/revenue_share.png, gross_margin.png, hhi.png, price_per_token.png,",
-        "price_per_training_flop.png, capex_by_hyperscaler.png, software_maturity.png.",
-        "deal_multiples_ccdf.png, syndication_network.png, centrality_vs_returns.png.",
         "Tables (Parquet): model_monthly, vendors_monthly, ledger_monthly, deals, funds, startups,",
         "network_edges_yearly, metrics_by_seed; per-seed tables in seeds/; events.txt; manifest.json.",
+        "`compute-market show RUN_DIR --csv DIR` exports every table as CSV.",
         "",
     ]
     return "\n".join(lines)
+
+
+FIGURES = (
+    ("revenue_share.png", "Revenue share by vendor"),
+    ("gross_margin.png", "Gross margin by merchant vendor"),
+    ("software_maturity.png", "Software ecosystem maturity"),
+    ("hhi.png", "Revenue HHI of chip vendors"),
+    ("price_per_token.png", "USD per million output tokens"),
+    ("price_per_training_flop.png", "USD per 1e18 training FLOP"),
+    ("capex_by_hyperscaler.png", "Accelerator capex by hyperscaler"),
+    ("deal_multiples_ccdf.png", "Deal multiples (CCDF) and power-law fit"),
+    ("syndication_network.png", "Syndication network"),
+    ("centrality_vs_returns.png", "Fund TVPI vs firm centrality"),
+)
+MARKET_FIGURES = {name for name, _ in FIGURES[:7]}

@@ -18,6 +18,23 @@ from market.evaluation import maturity_of  # noqa: E402
 
 PHASE_MARKERS = {"train": "s", "prefill": "^", "decode": "o", "serve": "D"}
 
+# One colour per vendor in every chart (brand-like where a vendor has one). In-house programmes that
+# start during a run ("<cloud>-silicon") and any other vendor get a stable colour from their id.
+VENDOR_COLOURS = {
+    "nvidia": "#76b900", "amd": "#ed1c24", "intel": "#0071c5", "google": "#4285f4", "aws": "#ff9900",
+    "groq": "#8c564b", "microsoft-silicon": "#00a4ef", "meta-silicon": "#1c2b5a", "china-cloud-silicon": "#9467bd",
+    "oracle-silicon": "#c74634", "coreweave-silicon": "#17becf",
+}
+
+
+def vendor_colour(vendor: str) -> str:
+    """The colour of `vendor` in every chart: fixed for known vendors, stable (by id) for the rest."""
+    import zlib
+
+    if vendor in VENDOR_COLOURS:
+        return VENDOR_COLOURS[vendor]
+    return matplotlib.colors.to_hex(plt.get_cmap("tab20")(zlib.crc32(vendor.encode()) % 20))
+
 
 def operating_points(
     catalog: Catalog,
@@ -161,8 +178,8 @@ def vendor_band_chart(vendor_tables: pd.DataFrame, column: str, vendors, path: P
         mean, lo, hi = rows.mean(), rows.quantile(0.05), rows.quantile(0.95)
         if mean.notna().sum() == 0:
             continue
-        line, = ax.plot(mean.index, mean.values, label=vendor)
-        ax.fill_between(mean.index, lo.values, hi.values, color=line.get_color(), alpha=0.2)
+        ax.plot(mean.index, mean.values, label=vendor, color=vendor_colour(vendor))
+        ax.fill_between(mean.index, lo.values, hi.values, color=vendor_colour(vendor), alpha=0.2)
     _month_axis(ax, vendor_tables)
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=2)
@@ -174,7 +191,8 @@ def stacked_share_chart(vendor_tables: pd.DataFrame, column: str, path: Path, ti
     table = vendor_tables.pivot_table(index="month", columns="vendor", values=column, aggfunc="mean").fillna(0.0)
     table = table[table.mean().sort_values(ascending=False).index]
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    ax.stackplot(table.index, table.T.values, labels=table.columns, alpha=0.85)
+    ax.stackplot(table.index, table.T.values, labels=table.columns, colors=[vendor_colour(v) for v in table.columns],
+                 alpha=0.85)
     ax.set_ylim(0, 1)
     _month_axis(ax, vendor_tables)
     ax.set_title(title)

@@ -172,6 +172,11 @@ def test_failed_run_leaves_no_complete_looking_folder(capsys, tmp_path, monkeypa
     monkeypatch.setattr(runner, "write_market_files", boom)
     config = tmp_path / "one.toml"
     config.write_text(f'extends = "{BASELINE}"\n[simulation]\nmonths = 3\nseeds = 1\n')
-    with pytest.raises(RuntimeError):
-        main(["run", str(config), "--out", str(tmp_path / "run"), "--workers", "1"])
+    assert main(["run", str(config), "--out", str(tmp_path / "run"), "--workers", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("compute-market: error: internal error (RuntimeError: disk full)") and "--debug" in err
     assert not (tmp_path / "run").exists()  # only the resumable .partial folder remains
+    assert (tmp_path / "run.partial" / "seeds" / "seed-0000" / "metrics.json").exists()
+    assert not list((tmp_path / "run.partial").glob("*.parquet"))  # no half-written aggregate tables
+    with pytest.raises(RuntimeError):  # --debug shows the real exception
+        main(["--debug", "run", str(config), "--out", str(tmp_path / "run"), "--workers", "1"])

@@ -1,0 +1,24 @@
+"""Progress on stderr: one line rewritten in place while seeds finish."""
+
+from __future__ import annotations
+
+import sys
+
+_line_open = False  # a progress line has been started and not ended with a newline
+
+
+def print_progress(done: int, total: int, elapsed: float) -> None:
+    """'seeds 3/8 done, 12s elapsed, ~20s left', rewritten in place until the last seed."""
+    global _line_open
+    left = elapsed / done * (total - done)
+    print(f"\r  seeds {done}/{total} done, {elapsed:.0f}s elapsed, ~{left:.0f}s left", end="" if done < total else "\n",
+          file=sys.stderr, flush=True)
+    _line_open = done < total
+
+
+def end_progress_line() -> None:
+    """End an open progress line, so that a message printed next starts on its own line."""
+    global _line_open
+    if _line_open:
+        print(file=sys.stderr, flush=True)
+        _line_open = False
