@@ -51,7 +51,7 @@ class Hyperscaler(mesa.Agent):
 
     # --- decisions -----------------------------------------------------------------------------
 
-    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, month: int, config,
+    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, date: str, config,
                    demand_factor: float = 1.0) -> tuple[float, float]:
         """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
 
@@ -60,7 +60,7 @@ class Hyperscaler(mesa.Agent):
         (`cost_ratio` = today's cost per useful work / the starting one). Spend closes part of the gap
         (`capex_response`) and never exceeds cash.
         """
-        self.demand_index *= 1.0 + config.growth_at(config.internal_demand_growth_start, config.internal_demand_growth_end, month)
+        self.demand_index *= 1.0 + config.growth_at(config.internal_demand_growth_start, config.internal_demand_growth_end, date)
         self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor
                                 * cost_ratio ** (-config.demand_elasticity))
         target = (self.internal_demand + self.rental_demand) / config.capex_utilisation_target

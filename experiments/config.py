@@ -60,14 +60,15 @@ POSITIVE = {"months", "price_sensitivity", "start_budget_usd", "start_capacity_h
             "centrality_interval", "candidates_per_deal", "saturation_arr_usd", "agent_report_interval",
             "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd",
             "launch_price_usd", "max_group", "demand_shock_scale", "startup_compute_price_scale",
-            "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months"}
+            "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months", "schedule_months"}
 
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
 UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
          "count": 100_000, "margin_grid_points": 10_000, "candidates_per_deal": 1000, "syndicate_max": 1000,
          "agent_report_interval": 1200, "centrality_interval": 1200, "max_group": 2**20,
          "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
-         "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100}
+         "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100,
+         "schedule_months": 1200, "capacity_growth_first_year": 2200}
 
 
 # Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting

@@ -15,7 +15,7 @@ from .records import (
     Vendor,
     Workload,
 )
-from .roadmap import add_months, next_generation
+from .roadmap import add_months, months_between, next_generation
 
 __all__ = [
     "DATA_DIR",
@@ -33,5 +33,6 @@ __all__ = [
     "Workload",
     "add_months",
     "load_catalog",
+    "months_between",
     "next_generation",
 ]

@@ -14,6 +14,12 @@ def add_months(year_month: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def months_between(start: str, end: str) -> int:
+    """Whole months from `start` to `end` (YYYY-MM): `"2023-01"` to `"2024-03"` is 14."""
+    (y0, m0), (y1, m1) = ((int(p) for p in d.split("-")) for d in (start, end))
+    return (y1 * 12 + m1) - (y0 * 12 + m0)
+
+
 def next_generation(chip: Accelerator, roadmap: Roadmap, cadence_months: float) -> Accelerator:
     """The generation after `chip`, released `cadence_months` later.
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hardware_catalog import months_between
+
 
 @dataclass(frozen=True)
 class HyperscalerSpec:
@@ -126,8 +128,13 @@ class MarketConfig:
     capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
     capex_response: float = 0.5  # how strongly capex follows unmet rental demand (cal)
     demand_elasticity: float = 1.2  # eta: internal useful-work demand ~ cost^-eta (est; > 1: elastic)
-    inference_share_start: float = 0.35  # hyperscaler workload mix, share of inference (est)
-    inference_share_end: float = 0.75
+    inference_share_start: float = 0.35  # hyperscaler workload mix, share of inference (est)...
+    inference_share_end: float = 0.75  # ...moving linearly over the schedule window below
+    # Every tapering schedule (demand growth, adoption growth, inference share) runs in calendar time:
+    # its start value holds at `schedule_start`, its end value `schedule_months` later and after. So a
+    # run of M months equals the first M months of any longer run with the same seed (tested exactly).
+    schedule_start: str = "2023-01"
+    schedule_months: int = 120
     lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
     lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
     lab_funding_multiple: float = 10.0  # round size = annualised revenue x multiple (est)
@@ -140,7 +147,8 @@ class MarketConfig:
     # CoWoS +2.4x 2024, +80% 2025 (Bernstein via press, 2nd); from then on +20%/yr plus investment
     # that responds to unfilled orders (suppliers build when order books exceed capacity).
     start_capacity_hbm_gb: float = 1.2e7
-    capacity_growth_by_year: tuple[float, ...] = (1.4, 0.8, 0.2)  # 2024, 2025, then every later year
+    capacity_growth_by_year: tuple[float, ...] = (1.4, 0.8, 0.2)  # calendar years from the first, the last repeating
+    capacity_growth_first_year: int = 2023  # calendar year of capacity_growth_by_year[0]
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
     capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
     allocation_memory: float = 0.85  # allocation_t+1 = m * allocation_t + (1 - m) * order share_t
@@ -196,10 +204,19 @@ class MarketConfig:
     labs: tuple[LabSpec, ...] = DEFAULT_LABS
     vendors_disabled: tuple[str, ...] = field(default_factory=tuple)
 
-    def growth_at(self, start: float, end: float, month: int) -> float:
-        """A monthly growth rate falling linearly from `start` (month 0) to `end` (last month)."""
-        progress = min(1.0, month / max(self.months - 1, 1))
-        return start + (end - start) * progress
+    def schedule_progress(self, date: str) -> float:
+        """How far `date` (YYYY-MM) is through the schedule window, in [0, 1] (calendar time, not run time)."""
+        elapsed = months_between(self.schedule_start, date)
+        return min(1.0, max(0.0, elapsed / max(self.schedule_months - 1, 1)))
+
+    def growth_at(self, start: float, end: float, date: str) -> float:
+        """A value moving linearly from `start` (at schedule_start) to `end` (schedule_months later) at `date`."""
+        return start + (end - start) * self.schedule_progress(date)
+
+    def capacity_growth_in(self, year: int) -> float:
+        """Scheduled yearly growth of packaging capacity in calendar `year` (the last entry repeats)."""
+        growth = self.capacity_growth_by_year
+        return growth[min(max(year - self.capacity_growth_first_year, 0), len(growth) - 1)]
 
     def active(self, start: str, date: str) -> bool:
         """Whether a policy that starts at `start` (YYYY-MM, "" = the run's start) is on at `date`."""

@@ -11,7 +11,8 @@ One step = one month, in the order of DESIGN.md section 6:
                    in-house silicon programmes start and deliver; fleets depreciate;
 6. data collection (Mesa DataCollector: model series every month, agent snapshots at an interval).
 
-Randomness comes only from `self.rng` (numpy Generator seeded through Mesa's `rng=`).
+Randomness comes only from two numpy Generators spawned from the seed given through Mesa's `rng=`:
+`self.rng` (chip market) and `self.venture_rng` (venture side).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ComputeMarket(mesa.Model):
 
     def __init__(self, config: MarketConfig | None = None, *, catalog: Catalog | None = None, rng=None, **overrides):
         super().__init__(rng=rng)
+        self._spawn_streams()
         if config is None:
             config = MarketConfig(**overrides)
         elif overrides:
@@ -73,6 +75,16 @@ class ComputeMarket(mesa.Model):
         self._collector = self._make_collector()
 
     # ------------------------------------------------------------------------------ set-up
+
+    def _spawn_streams(self) -> None:
+        """Two independent random streams spawned from the run's seed: `rng` for the chip market and
+        `venture_rng` for the venture side, so a venture-only change leaves every chip-market draw (and,
+        as long as startups' rental spend does not bind a cloud's cash, every chip-market figure) as it
+        was, and scenario comparisons stay paired."""
+        root = np.random.SeedSequence(self._seed)  # Mesa's integer seed (drawn by Mesa when rng is None)
+        market, venture = root.spawn(2)
+        self.rng = np.random.default_rng(market)
+        self.venture_rng = np.random.default_rng(venture)
 
     @property
     def date(self) -> str:
@@ -153,8 +165,7 @@ class ComputeMarket(mesa.Model):
 
     def _inference_share(self) -> float:
         cfg = self.config
-        progress = self.month / max(cfg.months - 1, 1)
-        return cfg.inference_share_start + (cfg.inference_share_end - cfg.inference_share_start) * progress
+        return cfg.growth_at(cfg.inference_share_start, cfg.inference_share_end, self.date)
 
     def _effective_maturity(self, vendor_id: str) -> float:
         vendor = self.vendors.get(vendor_id)
@@ -200,10 +211,9 @@ class ComputeMarket(mesa.Model):
         """Scheduled growth for the sourced years, then a base rate plus investment that responds to
         orders in excess of capacity (capped at +8% a month)."""
         cfg = self.config
-        growth = cfg.capacity_growth_by_year
-        yearly = growth[min(self.month // 12, len(growth) - 1)]
-        monthly = (1.0 + yearly) ** (1.0 / 12.0) - 1.0
-        if self.month // 12 >= len(growth) - 1:
+        year = int(self.date[:4])
+        monthly = (1.0 + cfg.capacity_growth_in(year)) ** (1.0 / 12.0) - 1.0
+        if year - cfg.capacity_growth_first_year >= len(cfg.capacity_growth_by_year) - 1:
             excess = max(0.0, order_units / self.capacity - 1.0)
             monthly += min(0.08, cfg.capacity_investment_response * excess / 12.0)
         self.capacity *= 1.0 + monthly
@@ -309,7 +319,7 @@ class ComputeMarket(mesa.Model):
         for i, h in enumerate(self.hyperscalers):
             fleet = self._fleet_heq(h, self.rates, self.inference_share)
             # capacity cost and own-demand cost response are judged on the rows for its own work
-            total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.month, cfg,
+            total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.date, cfg,
                                            self.demand_factor())
             h.internal_fraction = internal
             self.spend[2 * i], self.spend[2 * i + 1] = total * internal, total * (1.0 - internal)
@@ -395,7 +405,7 @@ class ComputeMarket(mesa.Model):
         paid = np.where(got > 0, got * np.where(np.isfinite(price), price, 0.0)[None, :], 0.0)
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
-            lab.update_business(self.month, cfg, self.rng, self.demand_factor())
+            lab.update_business(self.date, cfg, self.rng, self.demand_factor())
         for i, h in enumerate(self.hyperscalers):
             h.rental_demand = float(wanted[:, i].sum()) / hours
             h.rental_supplied = float(got[:, i].sum())
@@ -465,7 +475,10 @@ class ComputeMarket(mesa.Model):
         return price / self._rental_price0
 
     def venture_phase(self) -> None:
-        """Startups and VC syndicates; startups' compute spend is paid to the clouds that rent."""
+        """Startups and VC syndicates. The coupling is one-way: the chip market's rental price sets startups'
+        compute burn, and their spend is recorded (`compute_spend`), but it is not fed back into clouds' cash
+        (it is ~1% of labs' rental spend): so a venture-only change leaves the chip market identical for the
+        same seed and venture scenarios compare paired."""
         lab_revenue = float(sum(lab.revenue for lab in self.labs))
         self._lab_revenue_history.append(lab_revenue)
         if self.venture is None:
@@ -473,12 +486,6 @@ class ComputeMarket(mesa.Model):
         history = self._lab_revenue_history
         growth = history[-1] / history[-13] - 1.0 if len(history) > 12 else 0.0
         self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
-        spend = self.venture.month_stats["compute_spend"]
-        supplied = np.array([h.rental_supplied for h in self.hyperscalers])
-        if spend > 0 and supplied.sum() > 0:
-            for h, share in zip(self.hyperscalers, supplied / supplied.sum(), strict=True):
-                h.cash += spend * share
-                h.rental_revenue += spend * share
 
     def _record_month(self) -> None:
         revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}

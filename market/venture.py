@@ -48,7 +48,7 @@ class VenturePhase:
     def __init__(self, model, config) -> None:
         self.model = model
         self.config = config
-        self.rng = model.rng
+        self.rng = model.venture_rng  # the venture side's own stream (see ComputeMarket._spawn_streams)
         self.graph = nx.Graph()
         self.firms: list[VentureFund] = []
         for i in range(config.firms):

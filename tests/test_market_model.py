@@ -125,6 +125,30 @@ def test_same_seed_same_tables_and_different_seed_differs():
     assert not a.vendor_table()["revenue"].equals(c.vendor_table()["revenue"])
 
 
+def test_a_short_run_equals_the_start_of_a_longer_one_exactly():
+    """Every schedule is in calendar months, so run length changes nothing about the months both runs share."""
+    short, long = ComputeMarket(MarketConfig(months=14), rng=3), ComputeMarket(MarketConfig(months=40), rng=3)
+    short.run()
+    long.run(14)
+    pd.testing.assert_frame_equal(short.model_table(), long.model_table(), check_exact=True)
+    pd.testing.assert_frame_equal(short.vendor_table(), long.vendor_table(), check_exact=True)
+    pd.testing.assert_frame_equal(short.ledger.frame(), long.ledger.frame(), check_exact=True)
+
+
+def test_a_venture_only_change_leaves_the_chip_market_identical():
+    """The chip market and the venture side draw from separate streams spawned from the seed."""
+    base = ComputeMarket(MarketConfig(months=36), rng=3)
+    other = ComputeMarket(MarketConfig(months=36, venture=VentureConfig(information_advantage=False, startups_per_month=90.0)), rng=3)
+    base.run()
+    other.run()
+    pd.testing.assert_frame_equal(base.vendor_table(), other.vendor_table(), check_exact=True)
+    pd.testing.assert_frame_equal(base.ledger.frame(), other.ledger.frame(), check_exact=True)
+    venture = {"active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds", "startup_burn", "compute_spend"}
+    chips = [c for c in base.model_table().columns if c not in venture]
+    pd.testing.assert_frame_equal(base.model_table()[chips], other.model_table()[chips], check_exact=True)
+    assert not base.model_table()["funded_rounds"].equals(other.model_table()["funded_rounds"])  # the venture side did change
+
+
 def test_outputs_have_the_documented_series(baseline):
     table = baseline.model_table()
     assert len(table) == 120
