@@ -4,6 +4,7 @@ and invests in its software ecosystem."""
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import replace
 
 import mesa
@@ -50,6 +51,15 @@ class ChipVendor(mesa.Agent):
         self.cash = 0.0
         self.made_total = 0.0
         self.sold_total = 0.0
+        # Supply with commitments: packaging/HBM/wafer orders placed `lead time` months ahead (packaging
+        # units per month, oldest first), the vendor's record of orders received (packaging units), and
+        # the inventory reserve it books against excess stock and excess commitments (USD).
+        self.pipeline: deque[float] = deque()
+        self.seeded = False
+        self.order_history: deque[float] = deque(maxlen=6)
+        self.chip_orders: dict[str, deque[float]] = {}
+        self.reserve = 0.0
+        self.writedown_total = 0.0
         self.reset_month()
 
     @property
@@ -65,8 +75,18 @@ class ChipVendor(mesa.Agent):
         self.orders_units = 0.0  # packaging units ordered (before rationing)
         self.backlog_units = 0.0  # chips ordered but not delivered
         self.rd_spend = 0.0
+        self.writedown = 0.0  # USD charged to cost of sales this month for excess inventory and commitments
+        self.production_units = 0.0  # packaging units of committed supply that arrive this month
+        self.on_market = False  # whether it has a chip on sale this month
 
     # --- products and prices -----------------------------------------------------------------
+
+    def launches_within(self, month: str, months: int) -> bool:
+        """Whether a chip of its line is released after `month` and within `months` of it."""
+        from hardware_catalog import add_months
+
+        horizon = add_months(month, months)
+        return any(month < c.release <= horizon for c in self.chips)
 
     def product_line(self, month: str, generations: int) -> list[Accelerator]:
         """The newest `generations` chips released by `month` (YYYY-MM), extending the roadmap as needed."""
@@ -87,16 +107,95 @@ class ChipVendor(mesa.Agent):
 
     # --- production and sales ------------------------------------------------------------------
 
-    def ship(self, chip: Accelerator, units: float, unit_price: float, capacity_chips: float, safety_stock: float) -> float:
-        """Sell `units` of `chip` from stock and this month's production; returns chips produced.
+    # --- supply with commitments ------------------------------------------------------------------
 
-        Production tops up what stock cannot cover plus a safety stock, within `capacity_chips`; chips
-        made = chips sold + chips held, by construction of this bookkeeping (tested).
+    @property
+    def supply_committed(self) -> bool:
+        """False until its first month of orders: supply before then was booked before the run."""
+        return self.seeded
+
+    def receive_supply(self, capacity_units: float) -> float:
+        """This month's committed supply (packaging units), capped by the packaging it is allocated. In its
+        first month (before the run's history starts) it may use all of its allocation."""
+        committed = self.pipeline.popleft() if self.pipeline else capacity_units
+        self.production_units = min(committed, capacity_units)
+        return self.production_units
+
+    def demand_forecast(self) -> tuple[float, float]:
+        """(recent monthly orders, monthly trend) in packaging units: the mean of the last three months and
+        its growth against the three before, per month, bounded to [-5%, +5%] (adaptive expectations)."""
+        history = list(self.order_history)
+        recent = sum(history[-3:]) / max(len(history[-3:]), 1)
+        before = history[:-3]
+        if before and sum(before) > 0 and recent > 0:
+            trend = (recent / (sum(before) / len(before))) ** (1.0 / 3.0)
+        else:
+            trend = 1.0
+        return recent, min(1.05, max(0.95, trend))
+
+    def commit_supply(self, lead_time: int, headroom: float, launch_floor: float = 0.0, stock_units: float = 0.0) -> float:
+        """Order supply for the month `lead_time` ahead from its own demand forecast (a decision it cannot
+        undo later: a demand drop turns it into inventory). Stock beyond a headroom of one month's orders
+        (`stock_units`, packaging units held) is worked off over the lead time, so a glut is not re-ordered
+        (an order-up-to rule). A vendor with a chip launching within the lead time books at least
+        `launch_floor` units for it. Returns the packaging units committed."""
+        recent, trend = self.demand_forecast()
+        if not self.seeded:  # the months already booked before the run matched the demand it first sees
+            self.pipeline = deque([recent * (1.0 + headroom)] * (lead_time - 1))
+            self.seeded = True
+        excess_stock = max(0.0, stock_units - headroom * recent)
+        committed = max(recent * trend**lead_time * (1.0 + headroom) - excess_stock / lead_time, launch_floor, 0.0)
+        self.pipeline.append(committed)
+        return committed
+
+    def chip_forecast(self, chip_id: str, current: float) -> float:
+        """Expected monthly orders of a chip (chips): the mean of its last six months, or `current` if new."""
+        history = self.chip_orders.get(chip_id)
+        return sum(history) / len(history) if history else current
+
+    def record_orders(self, order_units: float, chip_units: dict[str, float]) -> None:
+        """Remember this month's orders (packaging units, and chips per chip id) for forecasts and reserves."""
+        self.orders_units = order_units
+        self.order_history.append(order_units)
+        for cid, units in chip_units.items():
+            self.chip_orders.setdefault(cid, deque(maxlen=6)).append(units)
+
+    def book_reserve(self, offered: set[str], chips: dict, units_per_chip, cover_months: float, lead_time: int,
+                     headroom: float) -> float:
+        """Re-value the inventory reserve and charge its change to cost of sales (a release is negative).
+
+        Reserve (USD) = cost of the inventory beyond `cover_months` of forecast sales of each chip (all of it
+        for a chip no longer offered) + cost of committed supply beyond what the current forecast expects to
+        sell over the lead time (with the same headroom the vendor orders with). This is how a demand drop or
+        an export rule turns committed supply into a write-down, so that booked gross margin falls below the
+        margin the vendor priced at; when demand recovers the reserve is released.
+        """
+        reserve = 0.0
+        for cid, held in self.inventory.items():
+            if held <= 0:
+                continue
+            orders = self.chip_orders.get(cid)
+            monthly = sum(orders) / len(orders) if (orders and cid in offered) else 0.0
+            reserve += max(0.0, held - cover_months * monthly) * chips[cid].manufacturing_cost_usd
+        recent, trend = self.demand_forecast()  # the forecast it orders with
+        pipeline = sum(self.pipeline)
+        if pipeline > 0 and offered:
+            expected = (1.0 + headroom) * recent * sum(trend**k for k in range(1, lead_time + 1))
+            cost_per_unit = sum(chips[c].manufacturing_cost_usd / units_per_chip(chips[c]) for c in offered) / len(offered)
+            reserve += max(0.0, pipeline - expected) * cost_per_unit
+        self.writedown = reserve - self.reserve
+        self.reserve = reserve
+        self.writedown_total += self.writedown
+        return self.writedown
+
+    def ship(self, chip: Accelerator, units: float, unit_price: float, produced: float) -> None:
+        """Sell `units` of `chip` from stock and this month's (committed) production of `produced` chips.
+
+        Whatever is made and not sold is held: chips made = chips sold + chips held (tested).
         """
         held = self.inventory.get(chip.id, 0.0)
-        if units > held + capacity_chips * (1 + 1e-9):
-            raise ValueError(f"{self.vendor_id}: cannot ship {units} x {chip.id} with {held} held + {capacity_chips} capacity")
-        produced = min(capacity_chips, max(0.0, units - held) + safety_stock * units)
+        if units > (held + produced) * (1 + 1e-9) + 1e-6:
+            raise ValueError(f"{self.vendor_id}: cannot ship {units} x {chip.id} with {held} held + {produced} made")
         self.inventory[chip.id] = max(0.0, held + produced - units)  # clears float dust below zero
         self.made_total += produced
         self.sold_total += units
@@ -106,20 +205,25 @@ class ChipVendor(mesa.Agent):
         self.cogs += units * chip.manufacturing_cost_usd
         self.flops_sold += units * chip.tflops["bf16"] * 1e12
         self.cash += units * unit_price - produced * chip.manufacturing_cost_usd
-        return produced
 
     def close_month(self, rd_share: float, opex_share: float) -> None:
-        """Pay operating expenses and R&D (a share of gross profit) from cash."""
-        gross_profit = self.revenue - self.cogs
+        """Pay operating expenses and R&D (a share of booked gross profit) from cash."""
+        gross_profit = self.revenue - self.cogs - self.writedown
         self.rd_spend = rd_share * max(gross_profit, 0.0)
         self.cash -= self.rd_spend + opex_share * self.revenue
 
     @property
     def gross_margin(self) -> float:
-        """Realised gross margin this month (NaN without sales or for in-house suppliers)."""
+        """Booked gross margin this month: (revenue - cost of chips sold - write-downs) / revenue.
+        NaN without sales or for in-house suppliers."""
         if self.revenue <= 0 or not self.prices_strategically:
             return math.nan
-        return (self.revenue - self.cogs) / self.revenue
+        return (self.revenue - self.cogs - self.writedown) / self.revenue
+
+    @property
+    def margin_posted(self) -> float:
+        """The margin it priced at this month; NaN with no chip on the market (nothing was priced)."""
+        return self.margin if (self.prices_strategically and self.on_market) else math.nan
 
     # --- software ecosystem ------------------------------------------------------------------
 

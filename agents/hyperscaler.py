@@ -25,6 +25,7 @@ class Hyperscaler(mesa.Agent):
         self.internal_demand0 = internal_demand_heq
         self.internal_demand = internal_demand_heq
         self.demand_index = 1.0  # growth of its own AI demand since the start
+        self.expected_cost_ratio = 1.0  # its expectation of cost per useful work relative to the start
         self.rental_demand = 0.0  # HEq labs wanted last month
         self.rental_supplied = 0.0  # HEq-hours rented out last month
         self.rental_price = float("nan")  # USD per HEq-hour
@@ -33,7 +34,13 @@ class Hyperscaler(mesa.Agent):
         self.planned_capex = 0.0
         self.internal_fraction = spec.internal_share  # share of capex for its own AI work
         self.vendor_spend: deque[dict[str, float]] = deque(maxlen=12)
-        self.bankrupt = False
+        self.bankrupt = False  # insolvent: stops buying for good (see ComputeMarket.resolve_insolvencies)
+        self.debt_written_off = 0.0  # USD its lenders lost
+        self.start_units = 0.0  # chips in its fleet at the start
+        self.units_retired = 0.0  # chips retired since the start
+        self.units_sold_on = 0.0  # chips sold to another cloud (an insolvent cloud's fleet)
+        self.units_taken_over = 0.0  # chips bought from an insolvent cloud
+        self.retirement_rate = 0.0  # share of the fleet retired a month (set by the model's ecosystem phase)
 
     # --- fleet -------------------------------------------------------------------------------------
 
@@ -46,6 +53,8 @@ class Hyperscaler(mesa.Agent):
 
     def retire(self, monthly_rate: float) -> None:
         """Exponential retirement of the fleet (1 / depreciation life per month)."""
+        self.retirement_rate = monthly_rate
+        self.units_retired += sum(self.fleet.values()) * monthly_rate
         for chip_id in self.fleet:
             self.fleet[chip_id] *= 1.0 - monthly_rate
 
@@ -57,17 +66,28 @@ class Hyperscaler(mesa.Agent):
 
         Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand grows at
         `internal_demand_growth` and responds to the cost of new capacity with elasticity eta
-        (`cost_ratio` = today's cost per useful work / the starting one). Spend closes part of the gap
-        (`capex_response`) and never exceeds cash.
+        (`cost_ratio` = today's cost per useful work / the starting one). The response is to the cost it
+        expects, which follows the observed ratio over `capex_adjustment_months` (adaptive expectations: a
+        launch that cuts the cost of new capacity raises planned work over months, not in one). Spend closes
+        part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys nothing.
         """
-        self.demand_index *= 1.0 + config.growth_at(config.internal_demand_growth_start, config.internal_demand_growth_end, date)
+        self.demand_index *= 1.0 + config.adoption_growth(config.internal_demand_growth_start, config.internal_demand_growth_end, date)
+        self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(config.capex_adjustment_months, 1.0)
+        previous = self.internal_demand
         self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor
-                                * cost_ratio ** (-config.demand_elasticity))
+                                * self.expected_cost_ratio ** (-config.demand_elasticity))
         target = (self.internal_demand + self.rental_demand) / config.capex_utilisation_target
-        desired = max(0.0, target - fleet_heq) * capex_per_heq
+        # stock adjustment: replace retirements, follow the target's growth, close the gap over the
+        # adjustment time (ordering the whole gap every month would make capex oscillate)
+        growth = max(0.0, self.internal_demand - previous) / config.capex_utilisation_target
+        retirements = fleet_heq * self.retirement_rate
+        wanted_heq = (target - fleet_heq) / config.capex_adjustment_months + growth + retirements
+        desired = max(0.0, wanted_heq) * capex_per_heq
         self.planned_capex = self.planned_capex + config.capex_response * (desired - self.planned_capex)
         demand = self.internal_demand + self.rental_demand
         internal = self.internal_demand / demand if demand > 0 else 1.0
+        if self.bankrupt:
+            return 0.0, internal
         return max(0.0, min(self.planned_capex, self.cash)), internal
 
     def pay_for_chips(self, amounts_by_vendor: dict[str, float]) -> None:
@@ -91,8 +111,33 @@ class Hyperscaler(mesa.Agent):
         return any(spend.get(v, 0.0) > threshold for v in merchant_vendors)
 
     def settle_month(self, running_cost: float) -> None:
-        """Operating cash flow (growing with its AI demand) in, fleet running costs out; flag bankruptcy."""
+        """Operating cash flow (growing with its AI demand) in; fleet running costs and debt service out. A
+        cloud that ends the month with negative cash is insolvent (the model then winds it up)."""
         self.cash += (self.operating_cash_flow * self.demand_index + self.spec.subsidy_usd_per_month
-                      + self.rental_revenue - running_cost)
+                      + self.rental_revenue - running_cost - self.spec.debt_service_usd_per_month)
         if self.cash < 0:
             self.bankrupt = True
+
+    def sell_fleet_to(self, buyer: Hyperscaler, price_share: float) -> float:
+        """Sell its whole fleet to `buyer` at `price_share` of what it paid (as much as the buyer's cash covers,
+        pro rata); the proceeds go to its lenders, who write off the rest of its debt. Returns USD paid."""
+        value = sum(units * self.paid[cid] for cid, units in self.fleet.items()) * price_share
+        share = min(1.0, max(buyer.cash, 0.0) / value) if value > 0 else 0.0
+        for cid, units in list(self.fleet.items()):
+            moved = units * share
+            if moved > 0:
+                buyer.add_chips(cid, moved, self.paid[cid] * price_share)
+                buyer.units_taken_over += moved
+                self.units_sold_on += moved
+                self.fleet[cid] = units - moved
+        paid = value * share
+        buyer.cash -= paid
+        self.cash += paid
+        self.write_off_debt()
+        return paid
+
+    def write_off_debt(self) -> None:
+        """Lenders take what negative cash remains as a loss; the cloud goes on with none."""
+        if self.cash < 0:
+            self.debt_written_off += -self.cash
+            self.cash = 0.0

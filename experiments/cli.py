@@ -171,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, help="a complete run directory")
     p.add_argument("--csv", type=Path, default=None, help="write every table of the run as CSV into this new folder")
 
+    p = sub.add_parser("calibrate-history", formatter_class=fmt,
+                       help="fit the behavioural parameters to the observed 2023 - mid-2025 path (simulated moments)")
+    p.add_argument("--seeds", type=_seed_count, default=3, help="seeds per evaluation (common random numbers)")
+    p.add_argument("--max-evals", type=_int_between(1, 100_000, "a positive number"), default=250,
+                   help="most objective evaluations of the Nelder-Mead search")
+    p.add_argument("--write", action="store_true", help="save the fitted values as the model's defaults "
+                   "(hardware_catalog/data/history_calibration.toml)")
+
     p = sub.add_parser("validate", formatter_class=fmt, help="check a config and print its resolved values")
     p.add_argument("config", type=Path, help="experiment config (TOML)")
 
@@ -228,7 +236,8 @@ def _dispatch(args) -> int:
     catalog = load_catalog(args.catalog_dir)
     handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
                "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
-               "sweep": cmd_sweep, "report": cmd_report, "show": cmd_show, "validate": cmd_validate}[args.command]
+               "sweep": cmd_sweep, "report": cmd_report, "show": cmd_show, "validate": cmd_validate,
+               "calibrate-history": cmd_calibrate_history}[args.command]
     return handler(args, catalog)
 
 
@@ -580,6 +589,41 @@ def cmd_show(args, catalog) -> int:
     if args.csv is not None:
         written = export_csv(args.run_dir, args.csv)
         print(f"wrote {len(written)} tables as CSV to {args.csv}: {', '.join(written)}")
+    return 0
+
+
+def cmd_calibrate_history(args, catalog) -> int:
+    import time
+
+    from experiments.calibrate_history import PARAMETERS, calibrate, write_calibration
+    from experiments.history_fit import format_fit_table
+    from hardware_catalog.loader import HISTORY_CALIBRATION
+
+    seeds = tuple(range(args.seeds))
+    moments = [o for o in catalog.history if o.fit]
+    print(f"fitting {len(PARAMETERS)} parameters ({', '.join(p.name for p in PARAMETERS)}) to {len(moments)} "
+          f"moments over {len(seeds)} seeds, at most {args.max_evals} evaluations", file=sys.stderr)
+    clock = time.perf_counter()
+
+    def progress(n: int, value: float, _values: dict) -> None:
+        print(f"\r  evaluation {n}/{args.max_evals}: objective {value:.4g}, {time.perf_counter() - clock:.0f}s elapsed",
+              end="", file=sys.stderr, flush=True)
+
+    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress)
+    print(file=sys.stderr)
+    print(f"objective (sum of squared log distances to the observed bands): {fit.start_objective:.4g} at the "
+          f"current defaults -> {fit.objective:.4g} after {fit.evaluations} evaluations")
+    for p in PARAMETERS:
+        edge = " (at a bound)" if min(abs(fit.values[p.name] - p.low), abs(fit.values[p.name] - p.high)) < 1e-6 * (p.high - p.low) + 1e-12 else ""
+        print(f"  {p.name:<32} {fit.values[p.name]:.4g}  [{p.low:g}, {p.high:g}]{edge}  {p.why}")
+    covered = fit.table[fit.table["simulated"].notna()]
+    print(format_fit_table(covered))
+    print(f"{int(covered.in_band.sum())} of {len(covered)} observations in band; "
+          f"fitted moments in band: {int(covered[covered.fit].in_band.sum())} of {int(covered.fit.sum())}")
+    if args.write:
+        path = catalog.data_dir / HISTORY_CALIBRATION
+        write_calibration(fit, path, seeds)
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

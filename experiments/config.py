@@ -53,14 +53,16 @@ FRACTIONS = {"inference_share_start", "inference_share_end", "capex_utilisation_
              "margin_grid_min", "margin_grid_max", "rd_share_of_gross_profit", "opex_share_of_revenue",
              "open_stack_floor", "reserve_share", "design_partner_margin", "inhouse_start_maturity",
              "internal_share", "budget_share", "margin_adjustment", "software_maturity", "packaging_share",
-             "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year"}
+             "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year", "supply_headroom",
+             "distressed_sale_share"}
 POSITIVE = {"months", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
             "demand_elasticity", "lab_runway_months", "firms", "fund_cycle_months", "investment_period_months",
             "fund_life_months", "quality_sigma", "signal_noise", "growth_volatility", "revenue_multiple",
             "centrality_interval", "candidates_per_deal", "saturation_arr_usd", "agent_report_interval",
             "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd",
             "launch_price_usd", "max_group", "demand_shock_scale", "startup_compute_price_scale",
-            "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months", "schedule_months"}
+            "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months", "schedule_months",
+            "capex_adjustment_months", "inventory_cover_months", "adoption_growth_decay_months"}
 
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
 UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
@@ -68,7 +70,8 @@ UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_
          "agent_report_interval": 1200, "centrality_interval": 1200, "max_group": 2**20,
          "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
          "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100,
-         "schedule_months": 1200, "capacity_growth_first_year": 2200}
+         "schedule_months": 1200, "capacity_growth_first_year": 2200, "supply_lead_time_months": 36,
+         "capex_adjustment_months": 120, "inventory_cover_months": 120, "adoption_growth_decay_months": 1200}
 
 
 # Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting

@@ -14,6 +14,9 @@ from market.config import MarketConfig
 from market.model import ComputeMarket
 
 from . import plots
+from hardware_catalog.records import HISTORY_END
+
+from .history_fit import fit_table, format_fit_table, quarterly, quarterly_panels
 from .venture_analysis import deal_cohort, powerlaw_fit, venture_metrics
 
 BOOM_MONTHS = 36  # the first three years (2023-2025 in the default run): the AI capex boom
@@ -33,6 +36,7 @@ class SeedResult:
     startups: pd.DataFrame | None = None
     network: pd.DataFrame | None = None  # yearly edge lists
     reputation: dict | None = None
+    chip_table: pd.DataFrame | None = None  # per month and chip: price, units, revenue
 
 
 def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> dict[str, float]:
@@ -74,7 +78,8 @@ def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
     ledger = model.ledger.frame()
     monthly = ledger.groupby(["month", "buyer", "seller"], as_index=False)[["units", "amount"]].sum()
     metrics = headline_metrics(model_table, vendor_table)
-    result = SeedResult(seed, model_table, vendor_table, monthly, list(model.events), metrics, 0.0)
+    result = SeedResult(seed, model_table, vendor_table, monthly, list(model.events), metrics, 0.0,
+                        chip_table=model.chip_table())
     if model.venture is not None:
         v = model.venture
         result.deals, result.funds, result.startups = v.deal_table(), v.fund_table(), v.startup_table()
@@ -96,8 +101,10 @@ def _concat(results, attribute: str) -> pd.DataFrame:
     return pd.concat([getattr(r, attribute).assign(seed=r.seed) for r in results], ignore_index=True)
 
 
-def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path) -> dict:
-    """Write tables (Parquet), figures (PNG), summary.json and summary.md into an existing `folder`."""
+def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=()) -> dict:
+    """Write tables (Parquet), figures (PNG), summary.json and summary.md into an existing `folder`.
+
+    `observations` (the catalog's history) are compared with the run where it covers their periods."""
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     model_tables = _concat(results, "model_table")
@@ -105,6 +112,18 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     model_tables.to_parquet(folder / "model_monthly.parquet", index=False)
     vendor_tables.to_parquet(folder / "vendors_monthly.parquet", index=False)
     _concat(results, "ledger_monthly").to_parquet(folder / "ledger_monthly.parquet", index=False)
+    has_chips = all(r.chip_table is not None for r in results)
+    if has_chips:
+        _concat(results, "chip_table").to_parquet(folder / "chips_monthly.parquet", index=False)
+    quarterly(vendor_tables).to_parquet(folder / "vendors_quarterly.parquet", index=False)
+    history = None
+    if observations and has_chips:
+        history = fit_table(observations, [(r.model_table, r.vendor_table, r.chip_table) for r in results])
+        history.to_csv(folder / "history_fit.csv", index=False)
+        panels = pd.concat([quarterly_panels(r.model_table, r.vendor_table).assign(seed=r.seed) for r in results])
+        plots.history_fit_chart(panels, observations, HISTORY_END, figures / "history_fit.png",
+                                f"Observed 2023 - mid-2025 (points) and the model (bands, {len(results)} seeds); "
+                                f"shaded: fitting window, after it: forecast")
     pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet", index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
     metrics = summarise(results)
@@ -129,7 +148,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
                                "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
     if results[0].deals is not None:
         _write_venture(results, folder, figures)
-    (folder / "summary.md").write_text(_summary_md(metrics, results, config))
+    (folder / "summary.md").write_text(_summary_md(metrics, results, config, history))
     return summary
 
 
@@ -187,7 +206,7 @@ METRIC_NOTES = {
 }
 
 
-def _summary_md(metrics, results, config) -> str:
+def _summary_md(metrics, results, config, history=None) -> str:
     lines = [
         "# compute-market run",
         "",
@@ -199,6 +218,13 @@ def _summary_md(metrics, results, config) -> str:
     ]
     for name, stats in metrics.items():
         lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | {METRIC_NOTES.get(name, '')} |")
+    if history is not None and history["simulated"].notna().any():
+        covered = history[history["simulated"].notna()]
+        lines += ["", "## History 2023 - mid-2025: observed vs the model", "",
+                  f"{int(covered.in_band.sum())} of {len(covered)} observations the run covers are in band "
+                  f"(the source's range; else +-5 points for a margin, +-25% for other point figures). "
+                  f"Misses are reported, not hidden.", "",
+                  "![History fit](figures/history_fit.png)", "", format_fit_table(covered), ""]
     lines += ["", "## Figures", ""]
     for name, caption in FIGURES:
         if name in MARKET_FIGURES or results[0].deals is not None:

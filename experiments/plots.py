@@ -294,3 +294,56 @@ def scenario_bands_chart(tables: dict, columns, path: Path) -> Path:
     axes[0, 0].legend(fontsize=7, ncol=3)
     _month_axis(axes[-1, 0], next(iter(tables.values())))
     return _save(fig, path)
+
+
+HISTORY_PANELS = (
+    ("nvidia revenue, USD per quarter", "vendor_revenue", "nvidia"),
+    ("nvidia booked gross margin", "vendor_gross_margin", "nvidia"),
+    ("amd revenue, USD per quarter", "vendor_revenue", "amd"),
+    ("custom silicon revenue, USD per quarter", "custom_revenue", "custom"),
+    ("big-four accelerator capex, USD per quarter", "capex", "big-four"),
+    ("rental price, USD per H100-hour", "rental_price", "h100-sxm"),
+)
+
+
+def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, path: Path, title: str) -> Path:
+    """Observed points over simulated 5-95% bands, per panel; the fitting window shaded, the forecast after it.
+
+    `quarters`: one row per seed and calendar quarter (column `quarter_start`, YYYY-MM) with columns named
+    like the panels' series (`vendor_revenue:nvidia`, ...). Observed flows are scaled to a quarter.
+    """
+    from hardware_catalog import months_between
+
+    fig, axes = plt.subplots(3, 2, figsize=(13, 11), squeeze=False)
+    first = quarters["quarter_start"].min()
+    x_of = lambda date: months_between(first, date)  # noqa: E731
+    for ax, (label, series, subject) in zip(axes.ravel(), HISTORY_PANELS, strict=True):
+        column = f"{series}:{subject}"
+        if column in quarters:
+            grouped = quarters.groupby("quarter_start")[column]
+            xs = [x_of(q) + 1.5 for q in grouped.mean().index]
+            ax.plot(xs, grouped.mean().values, color="#1f77b4", label="model (mean over seeds)")
+            ax.fill_between(xs, grouped.quantile(0.05).values, grouped.quantile(0.95).values, color="#1f77b4", alpha=0.2,
+                            label="model 5-95%")
+        points = [o for o in observations if o.series == series and o.subject == subject]
+        for o in points:
+            months = months_between(o.period_start, o.period_end) + 1
+            scale = 3.0 / months if series in ("vendor_revenue", "custom_revenue", "capex") else 1.0
+            mid = (x_of(o.period_start) + x_of(o.period_end) + 1) / 2
+            y = o.value * scale
+            marker = "o" if o.fit else "s"
+            ax.errorbar([mid], [y], xerr=[[months / 2], [months / 2]],
+                        yerr=None if not np.isfinite(o.low) else [[y - o.low * scale], [o.high * scale - y]],
+                        fmt=marker, color="black" if o.fit else "grey", ms=5, capsize=2)
+        ax.axvspan(0, x_of(window_end) + 1, color="#ffd92f", alpha=0.15, lw=0)
+        ax.set_title(label, fontsize=10)
+        ticks = [m for m in range(0, int(ax.get_xlim()[1]) + 1, 12)]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([str(int(first[:4]) + m // 12) for m in ticks])
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].plot([], [], "ko", label="observed (fitted)")
+    axes[0, 0].plot([], [], "s", color="grey", label="observed (context)")
+    axes[0, 0].fill_between([], [], [], color="#ffd92f", alpha=0.3, label="fitting window; forecast after")
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)

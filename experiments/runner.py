@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from hardware_catalog import Catalog
+from hardware_catalog import Catalog, load_catalog
 from market.config import MarketConfig
 
 from . import rundir
@@ -42,6 +42,7 @@ SEED_TABLES = {
     "funds": "funds.parquet",
     "startups": "startups.parquet",
     "network": "network.parquet",
+    "chip_table": "chips.parquet",
 }
 PACKAGES = ("compute-market", "mesa", "numpy", "pandas", "networkx", "matplotlib", "scipy", "powerlaw", "pyarrow")
 
@@ -286,7 +287,7 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     staging = partial / ".tmp-results"  # aggregate files appear in the run folder only once all are written
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    write_results(results, config, staging)
+    write_results(results, config, staging, experiment.base_catalog.history)
     values = resolved_values(experiment)
     manifest = {
         "name": experiment.name,
@@ -310,9 +311,9 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     partial.rename(out)
 
 
-def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path) -> dict:
+def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=()) -> dict:
     """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report)."""
-    return write_market_files(results, config, folder)
+    return write_market_files(results, config, folder, observations)
 
 
 def _move_up(staging: Path, folder: Path) -> list[str]:
@@ -343,11 +344,13 @@ def report(folder: Path) -> dict:
         raise UsageError(f"{folder / 'manifest.json'}: damaged (config or seeds missing); "
                          f"re-run the command that made it with --force") from None
     results = [load_seed(seed_dir(folder / "seeds", s)) for s in seeds]
+    catalog_dir = manifest.get("catalog")
+    history = load_catalog(catalog_dir).history if catalog_dir and Path(catalog_dir).is_dir() else load_catalog().history
     staging = folder / ".tmp-report"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        summary = write_results(results, config, staging)
+        summary = write_results(results, config, staging, history)
         written = _move_up(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -17,11 +17,16 @@ from typing import Any
 import pandas as pd
 
 from .records import (
+    HISTORY_END,
+    HISTORY_SERIES,
+    HISTORY_STATS,
+    HISTORY_TAGS,
     PRECISIONS,
     VENDOR_KINDS,
     Accelerator,
     CatalogError,
     EfficiencyParams,
+    HistoryObservation,
     MeasurementCase,
     Roadmap,
     TCOParams,
@@ -82,6 +87,8 @@ VENDOR_FIELDS = [
     Field("cadence_months", "float", check=positive),
     Field("cadence_source", "str", check=non_empty),
     Field("packaging_share", "float", check=non_negative),
+    Field("unit_cost_factor", "float", required=False, default=1.0, check=positive),
+    Field("unit_cost_source", "str", required=False, default=""),
     *_SOURCED,
 ]
 
@@ -148,6 +155,23 @@ MEASUREMENT_FIELDS = [
     Field("fit", "bool"),
     Field("note", "str", required=False, default=""),
     Field("relative_to", "str", required=False, default=""),
+    *_SOURCED,
+]
+
+
+HISTORY_FIELDS = [
+    Field("id", "str", check=kebab_id),
+    Field("series", "str", check=one_of(tuple(HISTORY_SERIES))),
+    Field("subject", "str", check=non_empty),
+    Field("period_start", "str", check=year_month),
+    Field("period_end", "str", check=year_month),
+    Field("stat", "str", check=one_of(HISTORY_STATS)),
+    Field("value", "float", check=positive),
+    Field("low", "float", required=False, default=math.nan, check=positive),
+    Field("high", "float", required=False, default=math.nan, check=positive),
+    Field("tag", "str", check=one_of(HISTORY_TAGS)),
+    Field("fit", "bool"),
+    Field("note", "str", required=False, default=""),
     *_SOURCED,
 ]
 
@@ -305,6 +329,27 @@ def parse_tco(path: Path) -> TCOParams:
     return TCOParams(**values, sources=sources)
 
 
+def parse_history(path: Path) -> tuple[HistoryObservation, ...]:
+    """The observed path the baseline is compared with; periods must lie in order and inside the window."""
+    rows = _rows(read_toml(path), "observation", path)
+    out = []
+    for i, row in enumerate(rows):
+        where = _where(path, "observation", row, i)
+        p = parse_table(row, HISTORY_FIELDS, where)
+        if p["period_end"] < p["period_start"]:
+            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is before period_start {p['period_start']}")
+        if p["period_end"] > HISTORY_END:
+            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is after the window's end {HISTORY_END}")
+        low, high = p["low"], p["high"]
+        if math.isfinite(low) != math.isfinite(high) or (math.isfinite(low) and not low <= p["value"] <= high):
+            raise CatalogError(f"{where}: field 'low': low and high go together and must bracket value {p['value']}")
+        if p["series"] == "vendor_gross_margin" and not p["value"] < 1:
+            raise CatalogError(f"{where}: field 'value': a gross margin must be < 1, got {p['value']}")
+        out.append(HistoryObservation(**p))
+    _unique((o.id for o in out), path, "observation")
+    return tuple(out)
+
+
 def parse_measurements(path: Path, catalog: Catalog) -> list[MeasurementCase]:
     rows = _rows(read_toml(path), "case", path)
     out = []
@@ -342,6 +387,7 @@ class Catalog:
     efficiency: EfficiencyParams
     tco: TCOParams
     data_dir: Path
+    history: tuple[HistoryObservation, ...] = ()  # the observed 2023 - mid-2025 path (history.toml)
 
     def accelerator(self, chip_id: str) -> Accelerator:
         try:
@@ -376,6 +422,23 @@ class Catalog:
         return pd.DataFrame.from_records(records)
 
 
+HISTORY_CALIBRATION = "history_calibration.toml"
+
+
+def load_history_calibration(data_dir: str | Path | None = None) -> dict[str, float]:
+    """Behavioural parameters fitted to the history (name -> value); {} when none have been fitted yet."""
+    path = Path(data_dir or DATA_DIR) / HISTORY_CALIBRATION
+    if not path.exists():
+        return {}
+    values = read_toml(path).get("values", {})
+    out = {}
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise CatalogError(f"{path}: [values]: field '{name}': must be a positive number, got {value!r}")
+        out[name] = float(value)
+    return out
+
+
 def load_catalog(data_dir: str | Path | None = None) -> Catalog:
     """Load and validate every catalog file in `data_dir` (default: the packaged data)."""
     if data_dir is None:
@@ -398,4 +461,5 @@ def _load(folder: Path) -> Catalog:
         efficiency=parse_efficiency(folder / "efficiency.toml"),
         tco=parse_tco(folder / "tco.toml"),
         data_dir=folder,
+        history=parse_history(folder / "history.toml"),
     )

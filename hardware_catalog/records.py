@@ -67,6 +67,10 @@ class Vendor:
     packaging_share: float  # normalised share of leading-edge packaging/HBM capacity
     source: str
     source_date: str
+    # cost of a shipped unit relative to the chip's bill of materials (die, HBM, packaging): boards,
+    # NVLink switches and other system content sold with it, yields and warranty (derived where sourced)
+    unit_cost_factor: float = 1.0
+    unit_cost_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,44 @@ class MeasurementCase:
     system_chips: int = 0
     note: str = ""
     relative_to: str = ""  # fit the ratio of this case to another (their shared unknowns cancel)
+
+
+# What a history observation measures (hardware_catalog/data/history.toml), with its unit.
+HISTORY_SERIES: dict[str, str] = {
+    "vendor_revenue": "USD over the period (a vendor's accelerator revenue)",
+    "vendor_gross_margin": "fraction (booked gross margin, revenue-weighted over the period)",
+    "vendor_units": "chips sold over the period",
+    "custom_revenue": "USD over the period (revenue of custom / in-house accelerators)",
+    "capex": "USD over the period",
+    "capex_growth": "fraction (growth of accelerator capex over the period against the year before)",
+    "chip_price": "USD per chip (average selling price over the period)",
+    "rental_price": "USD per chip-hour (mean over the period)",
+    "installed_power_gw": "GW of accelerator TDP installed, at the period's end",
+    "lab_revenue_annualised": "USD per year (monthly revenue x 12, at the period's end)",
+}
+HISTORY_STATS = ("sum", "mean", "last", "weighted", "growth")
+HISTORY_TAGS = ("P", "2", "E", "D")
+HISTORY_END = "2025-06"  # the calibration window ends here: nothing later is an observation
+
+
+@dataclass(frozen=True)
+class HistoryObservation:
+    """One sourced figure of the observed 2023 - mid-2025 path (see history.toml for the conventions)."""
+
+    id: str
+    series: str
+    subject: str
+    period_start: str
+    period_end: str
+    stat: str
+    value: float
+    tag: str
+    fit: bool
+    source: str
+    source_date: str
+    low: float = float("nan")
+    high: float = float("nan")
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,15 @@ Defaults marked (cal) were chosen so the baseline's *emergent* outputs land near
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from hardware_catalog import months_between
+from hardware_catalog.loader import load_history_calibration
+
+# Behavioural parameters fitted to the observed 2023 - mid-2025 path (`compute-market calibrate-history
+# --write` writes hardware_catalog/data/history_calibration.toml); the literal beside each is the pre-fit value.
+FITTED = load_history_calibration()
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class HyperscalerSpec:
     can_design_chips: bool = False  # may start a custom-silicon programme during the run
     region: str = "us"  # for export controls
     subsidy_usd_per_month: float = 0.0  # public money on top of operating cash flow (sovereign compute)
+    debt_service_usd_per_month: float = 0.0  # interest and repayments to lenders outside the model (neocloud debt)
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,9 @@ DEFAULT_HYPERSCALERS = (
 
 # Stylised lab population (est): a few frontier labs with billions, many smaller ones.
 DEFAULT_LABS = (
-    LabSpec("frontier", 4, cash_usd=6e9, revenue_usd=1.0e8, frontier=True),
+    # frontier revenue: ~$0.5B annualised across the four at the start of 2023 (est: OpenAI ~$1.3B annualised
+    # by Oct 2023 and ~$2B by Dec 2023 after growing all year; Anthropic far smaller; history_2023_2025.md s8)
+    LabSpec("frontier", 4, cash_usd=6e9, revenue_usd=1.0e7, frontier=True),
     LabSpec("scaleup", 8, cash_usd=8e8, revenue_usd=1.0e7, frontier=False),
     LabSpec("small", 14, cash_usd=1e8, revenue_usd=1.0e6, frontier=False),
 )
@@ -110,8 +119,8 @@ class MarketConfig:
     start: str = "2023-01"
 
     # --- buyers' choice among chips (logit over USD per useful work) ---------------------------
-    price_sensitivity: float = 3.0  # alpha: utility = -alpha log(USD per useful work) ... (cal)
-    switching_cost: float = 3.5  # utility lost per unit of (1 - vendor software maturity) (cal)
+    price_sensitivity: float = FITTED.get("price_sensitivity", 3.0)  # alpha: utility = -alpha log(USD per useful work) ... (cal)
+    switching_cost: float = FITTED.get("switching_cost", 3.5)  # utility lost per unit of (1 - vendor software maturity) (cal)
     # A hyperscaler buys for two purposes: its own AI work (its own chips carry no switching cost:
     # it co-designs their software) and capacity it rents to labs (which must suit labs' software).
     choice_noise: float = 0.15  # s.d. of monthly buyer-chip utility shocks
@@ -121,12 +130,15 @@ class MarketConfig:
     # Hyperscaler accelerator spend at the start: NVIDIA data-centre revenue Q1 FY24 (Feb-Apr 2023)
     # $4.28B a quarter, about $1.4B a month, plus TPUs and others: ~$1.8B a month (der).
     start_budget_usd: float = 1.8e9
-    # Monthly growth of hyperscalers' own AI demand, falling linearly from the boom to maturity: 4.5%/mo
-    # (~70%/yr, as big-four capex +63% 2024 and +67% 2025, filings via press [2]) to 1%/mo (est).
-    internal_demand_growth_start: float = 0.045
+    # Monthly growth of hyperscalers' own AI demand, decaying from the boom to maturity: from 4.5%/mo
+    # (~70%/yr, as big-four capex +63% 2024 and +67% 2025, filings via press [2]) towards 1%/mo (est),
+    # the excess over the end rate shrinking by 1/e every `adoption_growth_decay_months` (calendar time).
+    internal_demand_growth_start: float = FITTED.get("internal_demand_growth_start", 0.045)
     internal_demand_growth_end: float = 0.01
+    adoption_growth_decay_months: float = FITTED.get("adoption_growth_decay_months", 40.0)
     capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
-    capex_response: float = 0.5  # how strongly capex follows unmet rental demand (cal)
+    capex_response: float = 0.5  # share of the gap between planned and desired capex closed each month (cal)
+    capex_adjustment_months: float = 6.0  # months over which a cloud closes the gap between fleet and target (est)
     demand_elasticity: float = 1.2  # eta: internal useful-work demand ~ cost^-eta (est; > 1: elastic)
     inference_share_start: float = 0.35  # hyperscaler workload mix, share of inference (est)...
     inference_share_end: float = 0.75  # ...moving linearly over the schedule window below
@@ -137,22 +149,30 @@ class MarketConfig:
     schedule_months: int = 120
     lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
     lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
-    lab_funding_multiple: float = 10.0  # round size = annualised revenue x multiple (est)
-    lab_adoption_growth_start: float = 0.04  # monthly growth of lab revenue from AI adoption, falling
-    lab_adoption_growth_end: float = 0.01  # linearly over the run (est; lab revenues ~tripled a year 2023-24 [2])
+    lab_funding_multiple: float = FITTED.get("lab_funding_multiple", 10.0)  # round size = annualised revenue x multiple (est)
+    lab_adoption_growth_start: float = FITTED.get("lab_adoption_growth_start", 0.04)  # monthly growth of lab revenue from AI adoption,
+    lab_adoption_growth_end: float = 0.01  # decaying like clouds' own demand (est; lab revenues ~tripled a year 2023-24 [2])
 
     # --- supply ---------------------------------------------------------------------------------
     # Advanced-packaging/HBM capacity in HBM-GB-equivalents a month (a chip uses max(HBM GB, 16)).
-    # Chosen (cal) so 2023-24 is supply-constrained, as the CoWoS shortage was; growth by year:
-    # CoWoS +2.4x 2024, +80% 2025 (Bernstein via press, 2nd); from then on +20%/yr plus investment
-    # that responds to unfilled orders (suppliers build when order books exceed capacity).
-    start_capacity_hbm_gb: float = 1.2e7
-    capacity_growth_by_year: tuple[float, ...] = (1.4, 0.8, 0.2)  # calendar years from the first, the last repeating
+    # Fitted (see calibrate-history) so 2023-24 can be supply-constrained, as the CoWoS shortage was;
+    # growth by calendar year: 2023 +100% (est: TSMC set out to double CoWoS output during 2023), 2024 +140%
+    # (CoWoS 2.4x, Bernstein via press, 2nd), 2025 +80% (same source); from then on +20%/yr (est) plus
+    # investment that responds to unfilled orders (suppliers build when order books exceed capacity).
+    start_capacity_hbm_gb: float = FITTED.get("start_capacity_hbm_gb", 1.2e7)
+    capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)  # calendar years from the first, the last repeating
     capacity_growth_first_year: int = 2023  # calendar year of capacity_growth_by_year[0]
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
     capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
     allocation_memory: float = 0.85  # allocation_t+1 = m * allocation_t + (1 - m) * order share_t
     min_packaging_units_per_chip: float = 16.0
+    # Supply with commitments: vendors order wafers, HBM and packaging this many months ahead, from their
+    # own demand forecasts (est: CoWoS and HBM are booked two to three quarters ahead; NVIDIA reports
+    # multi-quarter purchase obligations in its 10-K), with some headroom; a reserve is booked against
+    # inventory beyond a few months of forecast sales and against commitments beyond forecast orders.
+    supply_lead_time_months: int = 0  # 0: make to order (see the note on the baseline in the README)
+    supply_headroom: float = 0.05
+    inventory_cover_months: float = 3.0
 
     # --- vendors --------------------------------------------------------------------------------
     margin_grid_min: float = 0.02  # numerical bounds of the best-response search, not a target
@@ -180,6 +200,10 @@ class MarketConfig:
     design_partner_margin: float = 0.6  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
 
     startup_compute_price_scale: float = 1.0  # scenario lever: multiplies the rental price startups pay
+    # A cloud whose cash goes negative is insolvent: it stops buying chips for good, its fleet is sold to
+    # the solvent cloud with the most cash at this share of what it paid (est: distressed GPU sales), and
+    # what the sale does not cover is written off by its lenders (outside the model).
+    distressed_sale_share: float = 0.5
 
     # --- policy levers (all off by default) ------------------------------------------------------
     export_control_regions: tuple[str, ...] = ()  # buyer regions cut off from merchant chips at or above...
@@ -213,6 +237,12 @@ class MarketConfig:
         """A value moving linearly from `start` (at schedule_start) to `end` (schedule_months later) at `date`."""
         return start + (end - start) * self.schedule_progress(date)
 
+    def adoption_growth(self, start: float, end: float, date: str) -> float:
+        """Monthly growth from AI adoption at `date`: `start` at schedule_start, decaying exponentially towards
+        `end` with time constant `adoption_growth_decay_months` (calendar time, like every schedule)."""
+        elapsed = max(0, months_between(self.schedule_start, date))
+        return end + (start - end) * math.exp(-elapsed / self.adoption_growth_decay_months)
+
     def capacity_growth_in(self, year: int) -> float:
         """Scheduled yearly growth of packaging capacity in calendar `year` (the last entry repeats)."""
         growth = self.capacity_growth_by_year
@@ -229,6 +259,7 @@ class MarketConfig:
             ("switching_cost", self.switching_cost >= 0, "must be >= 0"),
             ("start_capacity_hbm_gb", self.start_capacity_hbm_gb > 0, "must be > 0"),
             ("capacity_scale", self.capacity_scale > 0, "must be > 0"),
+            ("adoption_growth_decay_months", self.adoption_growth_decay_months > 0, "must be > 0"),
             ("margin_grid_min", 0 <= self.margin_grid_min < self.margin_grid_max < 1, "need 0 <= min < max < 1"),
             ("margin_adjustment", 0 < self.margin_adjustment <= 1, "must be in (0, 1]"),
             ("rationing", self.rationing in ("proportional", "largest_first"), "must be proportional or largest_first"),

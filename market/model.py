@@ -17,6 +17,8 @@ Randomness comes only from two numpy Generators spawned from the seed given thro
 
 from __future__ import annotations
 
+import dataclasses
+
 import mesa
 import numpy as np
 import pandas as pd
@@ -31,7 +33,6 @@ from .config import MarketConfig
 from .ledger import Ledger
 from .venture import VenturePhase
 
-SAFETY_STOCK = 0.05  # vendors keep 5% of a month's sales in stock (est)
 INHOUSE_TEMPLATE = "trainium2"
 PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
 VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
@@ -69,6 +70,7 @@ class ComputeMarket(mesa.Model):
         self._rental_price0: float | None = None
         self._cost_per_heq_hour0: np.ndarray | None = None  # buyers' cost of useful work in month 0
         self.vendor_records: list[dict] = []
+        self.chip_records: list[dict] = []
         self.offer_records: list[dict] = []
         self.stats: dict[str, float] = {}
         self.events: list[str] = []
@@ -97,7 +99,9 @@ class ComputeMarket(mesa.Model):
         for vid, record in cat.vendors.items():
             if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse_enabled):
                 continue
-            chips = [c for c in cat.accelerators.values() if c.vendor == vid]
+            chips = [c if record.unit_cost_factor == 1.0 else
+                     dataclasses.replace(c, manufacturing_cost_usd=c.manufacturing_cost_usd * record.unit_cost_factor)
+                     for c in cat.accelerators.values() if c.vendor == vid]  # the cost of a shipped unit
             self.vendors[vid] = ChipVendor(
                 self, vid, record.name, record.kind, chips, cat.roadmaps[vid], record.cadence_months,
                 record.software_maturity, record.packaging_share, owner=owners.get(vid, ""),
@@ -130,7 +134,10 @@ class ComputeMarket(mesa.Model):
             budget = spec.budget_share * cfg.start_budget_usd
             h = Hyperscaler(self, spec, cash=24.0 * budget, operating_cash_flow=1.5 * budget, internal_demand_heq=0.0)
             h.planned_capex = budget
-            fleet_value = 18.0 * budget  # installed base worth 18 months of the starting budget (est)
+            # installed base at the end of 2022: what was bought over a depreciation life, NVIDIA data-centre
+            # revenue FY21-FY23 $6.7B + $10.6B + $15.0B = $32.3B (10-K filings; includes networking, leaves out
+            # TPUs and others: der, est) = ~18 months of the starting budget
+            fleet_value = 18.0 * budget
             mix = [(a100, 0.7), (h100, 0.3)]
             if spec.inhouse_vendor in self.vendors:
                 own = [c for c in self.vendors[spec.inhouse_vendor].chips if c.release <= cfg.start]
@@ -140,6 +147,7 @@ class ComputeMarket(mesa.Model):
                 price = self._list_price(chip)
                 h.add_chips(chip.id, fleet_value * share / price, price)
                 self.chip_index[chip.id] = chip
+            h.start_units = sum(h.fleet.values())
             self.hyperscalers.append(h)
         rates = self._rates(list(self.chip_index.values()))
         for h in self.hyperscalers:
@@ -242,7 +250,9 @@ class ComputeMarket(mesa.Model):
         self.offers: list[Accelerator] = []
         self.offer_vendor: list[ChipVendor] = []
         for v in self.vendors.values():
-            for chip in v.product_line(self.date, cfg.offered_generations):
+            line = v.product_line(self.date, cfg.offered_generations)
+            v.on_market = bool(line)
+            for chip in line:
                 self.offers.append(chip)
                 self.offer_vendor.append(v)
                 self.chip_index[chip.id] = chip
@@ -272,7 +282,8 @@ class ComputeMarket(mesa.Model):
         self.switching = np.where(internal_row & own, 0.0, cfg.switching_cost)
 
         capacity = self.capacity_total()
-        self.capacity_units = np.array([v.allocation * capacity for v in vendor_list])
+        # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
+        self.capacity_units = np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list])
         self.stock = np.array([v.inventory.get(c.id, 0.0) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
         stock_units = np.bincount(self.owner_idx, weights=self.stock * self.units_per_chip, minlength=len(vendor_list))
 
@@ -332,11 +343,20 @@ class ComputeMarket(mesa.Model):
         orders = self.spend[:, None] * self.choice_shares / self.prices[None, :]
         # supply per chip: stock + the vendor's capacity shared by its chips' order mix
         order_units = orders.sum(axis=0) * self.units_per_chip
-        # each chip gets its vendor's capacity in proportion to its share of that vendor's orders
-        vendor_orders = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))[self.owner_idx]
+        # each chip gets its vendor's committed supply in proportion to the vendor's forecast of its orders
+        # (the last three months; this month's orders for a chip with no history), so production cannot
+        # follow a sudden change in the mix (an export rule on one chip, say) within the month
+        planned = np.array([v.chip_forecast(c.id, order_units[j] / self.units_per_chip[j])
+                            for j, (c, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True))]) * self.units_per_chip
+        vendor_planned = np.bincount(self.owner_idx, weights=planned, minlength=len(self.vendors))[self.owner_idx]
         chips_of_vendor = np.bincount(self.owner_idx, minlength=len(self.vendors))[self.owner_idx]
-        mix = np.where(vendor_orders > 0, order_units / np.where(vendor_orders > 0, vendor_orders, 1.0), 1.0 / chips_of_vendor)
+        mix = np.where(vendor_planned > 0, planned / np.where(vendor_planned > 0, vendor_planned, 1.0), 1.0 / chips_of_vendor)
         capacity_chips = self.capacity_units[self.owner_idx] * mix / self.units_per_chip
+        # a vendor's first month, or any month with no lead time: it makes to order (plus headroom) within its
+        # allocation, as its supply for that month was booked before the run against the demand it now sees
+        first = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in self.offer_vendor])
+        ordered = orders.sum(axis=0)
+        capacity_chips = np.where(first, np.minimum(capacity_chips, ordered * (1.0 + cfg.supply_headroom)), capacity_chips)
         supply = self.stock + capacity_chips
         v_orders_units = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))
         priority = self.spend
@@ -354,11 +374,23 @@ class ComputeMarket(mesa.Model):
         sold = filled.sum(axis=0)
         amounts = filled * self.prices[None, :]
         vendor_ids = np.array([v.vendor_id for v in self.offer_vendor])
+        ordered_chips = orders.sum(axis=0)
         for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
-            v.ship(chip, sold[j], self.prices[j], capacity_chips[j], SAFETY_STOCK)
-            v.backlog_units += max(0.0, orders[:, j].sum() - filled[:, j].sum())
+            v.ship(chip, sold[j], self.prices[j], capacity_chips[j])
+            v.backlog_units += max(0.0, ordered_chips[j] - filled[:, j].sum())
+        offered = {c.id for c in self.offers}
         for v in self.vendors.values():
-            v.orders_units = v_orders_units[self.vendor_pos[v.vendor_id]]
+            mine = {c.id: float(ordered_chips[j]) for j, c in enumerate(self.offers) if self.offer_vendor[j] is v}
+            v.record_orders(float(v_orders_units[self.vendor_pos[v.vendor_id]]), mine)
+            v.book_reserve(offered & set(mine), self.chip_index, self._packaging_units, cfg.inventory_cover_months,
+                           cfg.supply_lead_time_months, cfg.supply_headroom)
+            # a merchant with nothing on sale has no orders to forecast from: it books its packaging allocation
+            # for its first launch (a vendor already selling forecasts from the orders of its current line)
+            launch = v.prices_strategically and not v.on_market and v.launches_within(self.date, cfg.supply_lead_time_months)
+            floor = v.allocation * self.capacity if launch else 0.0
+            if cfg.supply_lead_time_months > 0:
+                held = sum(units * self._packaging_units(self.chip_index[cid]) for cid, units in v.inventory.items())
+                v.commit_supply(cfg.supply_lead_time_months, cfg.supply_headroom, floor, held)
         per_buyer = filled.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
         per_buyer_amount = amounts.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
         for i, h in enumerate(self.hyperscalers):
@@ -411,9 +443,26 @@ class ComputeMarket(mesa.Model):
             h.rental_supplied = float(got[:, i].sum())
             h.rental_revenue = float(paid[:, i].sum())
             h.settle_month(running[i])
+        self.resolve_insolvencies()
         self.rental_paid = float(paid.sum())
         self.rental_wanted = float(wanted.sum())
         self.rental_got = float(got.sum())
+
+    def resolve_insolvencies(self) -> None:
+        """A cloud that became insolvent this month sells its fleet to the solvent cloud with the most cash at a
+        distressed price; its lenders write off the rest. Money and chips move between agents, none is made."""
+        for h in self.hyperscalers:
+            if not h.bankrupt or h.cash >= 0:
+                continue
+            solvent = [b for b in self.hyperscalers if not b.bankrupt and b.cash > 0]
+            if solvent and sum(h.fleet.values()) > 0:
+                buyer = max(solvent, key=lambda b: b.cash)
+                paid = h.sell_fleet_to(buyer, self.config.distressed_sale_share)
+                self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; {buyer.hyperscaler_id} buys its "
+                                   f"fleet for ${paid / 1e9:.2f}B, lenders write off ${h.debt_written_off / 1e9:.2f}B")
+            else:
+                h.write_off_debt()
+                self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; lenders write off ${h.debt_written_off / 1e9:.2f}B")
 
     # 5 ----------------------------------------------------------------------------------------
     def installed_base_by_vendor(self) -> dict[str, float]:
@@ -423,6 +472,15 @@ class ComputeMarket(mesa.Model):
                 vid = self.chip_index[cid].vendor
                 if vid in out:
                     out[vid] += units
+        return out
+
+    def installed_power_by_vendor(self) -> dict[str, float]:
+        """GW of accelerator TDP installed in clouds' fleets, by vendor."""
+        out: dict[str, float] = {}
+        for h in self.hyperscalers:
+            for cid, units in h.fleet.items():
+                chip = self.chip_index[cid]
+                out[chip.vendor] = out.get(chip.vendor, 0.0) + units * chip.tdp_w / 1e9
         return out
 
     def ecosystem_phase(self) -> None:
@@ -494,6 +552,7 @@ class ComputeMarket(mesa.Model):
         flops = {v.vendor_id: v.flops_sold for v in self.vendors.values()}
         total_units, total_flops = sum(units.values()), sum(flops.values())
         base = self.installed_base_by_vendor()
+        power = self.installed_power_by_vendor()
         for v in self.vendors.values():
             vid = v.vendor_id
             self.vendor_records.append({
@@ -502,13 +561,20 @@ class ComputeMarket(mesa.Model):
                 "revenue_share": v.revenue / total_rev if total_rev else np.nan,
                 "unit_share": v.units_sold / total_units if total_units else np.nan,
                 "flops_share": v.flops_sold / total_flops if total_flops else np.nan,
-                "gross_margin": v.gross_margin, "margin_posted": v.margin if v.prices_strategically else np.nan,
+                "gross_margin": v.gross_margin, "margin_posted": v.margin_posted, "writedown": v.writedown,
+                "reserve": v.reserve, "installed_power_gw": power.get(vid, 0.0),
                 "maturity": v.maturity, "allocation": v.allocation, "units_made": v.units_made,
                 "inventory": sum(v.inventory.values()), "backlog_units": v.backlog_units,
                 "cash": v.cash, "rd_spend": v.rd_spend, "installed_base": base.get(vid, 0.0),
             })
         shares = np.array([r / total_rev for r in revenue.values()]) if total_rev else np.array([np.nan])
         sold = self.filled.sum(axis=0)
+        for j, chip in enumerate(self.offers):
+            self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
+                                      "price": float(self.prices[j]), "units": float(sold[j]),
+                                      "revenue": float(sold[j] * self.prices[j]), "cost": chip.manufacturing_cost_usd})
+        renting = [(h.rental_price, h.rental_supplied) for h in self.hyperscalers if np.isfinite(h.rental_price) and h.rental_supplied > 0]
+        rental_price = (sum(p * q for p, q in renting) / sum(q for _, q in renting)) if renting else np.nan
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
             rent = pricing.rental_price(pricing.hourly_cost(self.prices, [c.tdp_w for c in self.offers], self.tco).total, self.tco)
@@ -533,6 +599,10 @@ class ComputeMarket(mesa.Model):
             "rental_revenue": self.rental_paid,
             "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
             "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
+            "frontier_lab_revenue": float(sum(lab.revenue for lab in self.labs if lab.frontier)),
+            "rental_price_heq_hour": rental_price,
+            "writedowns": float(sum(v.writedown for v in self.vendors.values())),
+            "installed_power_gw": float(sum(power.values())),
             "lab_cash": float(sum(lab.cash for lab in self.labs)),
             "inference_share": self.inference_share,
         }
@@ -550,7 +620,8 @@ class ComputeMarket(mesa.Model):
     def _make_collector(self) -> mesa.DataCollector:
         keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
                 "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
-                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share"]
+                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue",
+                "rental_price_heq_hour", "writedowns", "installed_power_gw"]
         keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
         keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]
         keys += [f"capex_{h.hyperscaler_id}" for h in self.hyperscalers]
@@ -578,6 +649,10 @@ class ComputeMarket(mesa.Model):
 
     def vendor_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.vendor_records)
+
+    def chip_table(self) -> pd.DataFrame:
+        """Per month and chip on sale: price (USD), units sold, revenue and unit cost."""
+        return pd.DataFrame(self.chip_records)
 
     def agent_table(self) -> pd.DataFrame:
         return self._agent_collector.get_agent_vars_dataframe()

@@ -32,7 +32,8 @@ def run(seed: int, months: int = MONTHS, catalog_variant: str = "", venture: boo
 
 
 def equal_hardware_challenger():
-    """AMD's chips replaced by clones of NVIDIA's (same specs, cost, release); AMD keeps its software."""
+    """AMD's chips replaced by clones of NVIDIA's (same specs, cost of a shipped unit, release); AMD keeps its
+    software."""
     clones = {}
     for chip in CATALOG.accelerators.values():
         if chip.vendor == "amd":
@@ -43,7 +44,8 @@ def equal_hardware_challenger():
     return dataclasses.replace(CATALOG, accelerators=clones,
                                roadmaps={**CATALOG.roadmaps, "amd": CATALOG.roadmaps["nvidia"]},
                                vendors={**CATALOG.vendors, "amd": dataclasses.replace(
-                                   CATALOG.vendors["amd"], cadence_months=CATALOG.vendors["nvidia"].cadence_months)})
+                                   CATALOG.vendors["amd"], cadence_months=CATALOG.vendors["nvidia"].cadence_months,
+                                   unit_cost_factor=CATALOG.vendors["nvidia"].unit_cost_factor)})
 
 
 def cheaper_chips():
@@ -101,17 +103,51 @@ def test_units_are_conserved(baseline):
 
 
 def test_fleets_hold_what_was_bought_less_retirements(baseline):
+    """Exactly: starting fleet + chips bought - chips retired (+ taken over - sold on, in an insolvency)."""
     bought = baseline.ledger.frame().groupby("buyer")["units"].sum()
     for h in baseline.hyperscalers:
-        assert sum(h.fleet.values()) < bought.get(h.hyperscaler_id, 0) + 1e9  # bounded by purchases + start fleet
+        expected = (h.start_units + bought.get(h.hyperscaler_id, 0.0) - h.units_retired
+                    + h.units_taken_over - h.units_sold_on)
+        assert sum(h.fleet.values()) == pytest.approx(expected, rel=1e-9)
+        assert h.units_retired > 0.1 * h.start_units  # six years of depreciation retire a good part of it
         assert all(u >= 0 for u in h.fleet.values())
 
 
-def test_no_negative_cash_without_bankruptcy(baseline):
+def test_no_negative_cash_is_carried_and_solvent_agents_stay_solvent(baseline):
     for h in baseline.hyperscalers:
-        assert h.cash >= 0 or h.bankrupt
+        assert h.cash >= 0
+        assert not h.bankrupt and h.debt_written_off == 0.0
     assert all(lab.cash >= 0 for lab in baseline.labs)
     assert (baseline.vendor_table()["cash"] >= 0).all()
+
+
+def test_an_insolvent_neocloud_stops_buying_and_its_fleet_and_debt_are_dealt_with():
+    """A neocloud paying $2B a month in debt service runs out of cash: from then on it buys nothing, the
+    solvent cloud with the most cash takes its fleet at a distressed price, and its lenders write off the rest."""
+    clouds = tuple(dataclasses.replace(s, debt_service_usd_per_month=2e9) if s.id == "coreweave" else s
+                   for s in MarketConfig().hyperscalers)
+    model = ComputeMarket(MarketConfig(months=24, hyperscalers=clouds, venture=VentureConfig(enabled=False)),
+                          catalog=CATALOG, rng=5)
+    cash_path, fleet_path = [], []
+    neo = next(h for h in model.hyperscalers if h.hyperscaler_id == "coreweave")
+    for _ in range(24):
+        model.step()
+        cash_path.append(neo.cash)
+        fleet_path.append(sum(neo.fleet.values()))
+    assert neo.bankrupt and neo.debt_written_off > 0
+    ledger = model.ledger.frame()
+    insolvent_month = next(m for m in range(24) if fleet_path[m] < 1e-6)
+    later = ledger[(ledger.buyer == "coreweave") & (ledger.month > insolvent_month)]
+    assert later.units.sum() == 0, "an insolvent cloud kept buying"
+    assert min(cash_path) >= 0  # negative cash is never carried: the sale and the write-off settle it
+    taken = [h for h in model.hyperscalers if h.units_taken_over > 0]
+    assert len(taken) == 1 and taken[0].units_taken_over == pytest.approx(neo.units_sold_on, rel=1e-12)
+    assert any("coreweave is insolvent" in e for e in model.events)
+    # chips are conserved across the sale
+    bought = ledger.groupby("buyer")["units"].sum()
+    for h in model.hyperscalers:
+        expected = h.start_units + bought.get(h.hyperscaler_id, 0.0) - h.units_retired + h.units_taken_over - h.units_sold_on
+        assert sum(h.fleet.values()) == pytest.approx(expected, rel=1e-9, abs=1e-6)
 
 
 def test_same_seed_same_tables_and_different_seed_differs():
@@ -173,7 +209,11 @@ def test_bad_config_is_rejected():
 def test_leader_keeps_high_share_and_margin_and_revenue_share_above_compute_share(baseline):
     assert vendor_mean(baseline, "nvidia", "revenue_share", slice(0, 35)) > 0.6
     assert vendor_mean(baseline, "nvidia", "revenue_share") > vendor_mean(baseline, "nvidia", "flops_share")
-    assert vendor_mean(baseline, "nvidia", "gross_margin") > vendor_mean(baseline, "amd", "gross_margin") + 0.1
+    # in the observed window (2023 - mid-2025) by a wide margin; over ten years the forecast narrows the gap
+    # (in-house silicon and AMD's maturity catch up) but the leader still earns more
+    observed = slice(0, 29)
+    assert vendor_mean(baseline, "nvidia", "gross_margin", observed) > vendor_mean(baseline, "amd", "gross_margin", observed) + 0.1
+    assert vendor_mean(baseline, "nvidia", "gross_margin") > vendor_mean(baseline, "amd", "gross_margin")
 
 
 def test_zero_switching_cost_lowers_leader_share_and_margin():

@@ -1,0 +1,192 @@
+"""Fit a handful of behavioural parameters to the observed 2023 - mid-2025 path (method of simulated moments).
+
+The moments are the `fit = true` observations of hardware_catalog/data/history.toml. For a parameter vector
+theta, the chip market is simulated over the fitting window for a fixed set of seeds (common random
+numbers, so the objective is a deterministic function of theta) and each moment's seed-mean is compared
+with its observation. The objective is the sum of squared log distances to each observation's band (zero
+inside it; a point figure's band is the point itself), identity-weighted.
+
+Search: Nelder-Mead (scipy.optimize.minimize) on the parameters scaled to [0, 1] within their bounds. The
+simulated objective is piecewise smooth at best (rationing, argmax choices and integer launch dates make
+kinks), so a derivative-free simplex search is the fitting tool; bounds are enforced by clipping.
+Fitted values are written to hardware_catalog/data/history_calibration.toml (with `--write`), from which
+MarketConfig takes its defaults.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hardware_catalog import Catalog, HistoryObservation, months_between
+from hardware_catalog.records import HISTORY_END
+from market.config import MarketConfig, VentureConfig
+from market.model import ComputeMarket
+
+from .history_fit import band, fit_table, simulated_moment
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A fitted behavioural parameter: its MarketConfig field, bounds and why it is free."""
+
+    name: str
+    low: float
+    high: float
+    why: str
+
+
+# At most a handful, shared across every moment (never one knob per target).
+PARAMETERS = (
+    Parameter("internal_demand_growth_start", 0.02, 0.30, "monthly growth of clouds' own AI demand in early 2023"),
+    Parameter("adoption_growth_decay_months", 6.0, 120.0, "months for the excess adoption growth to fall by 1/e"),
+    Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
+    Parameter("switching_cost", 0.5, 10.0, "utility lost per unit of software immaturity (lock-in)"),
+    # bounded by the units shipped: NVIDIA's 1.3M high-end GPUs of 2023 (Epoch AI) at ~80 GB each, with its 63%
+    # packaging share and capacity doubling over the year, need ~1e7 HBM-GB a month in January 2023 (der);
+    # the range allows 0.8x to 3x that, so the fit cannot buy its way out of the 2023 shortage
+    Parameter("start_capacity_hbm_gb", 8e6, 3e7, "packaging/HBM capacity at the start (HBM-GB equivalents a month)"),
+    Parameter("lab_adoption_growth_start", 0.02, 0.15, "monthly growth of labs' revenue from adoption in early 2023"),
+    Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
+)
+
+
+def window_months(start: str) -> int:
+    """Months from `start` to the end of the fitting window (June 2025), inclusive."""
+    return months_between(start, HISTORY_END) + 1
+
+
+def simulate(config: MarketConfig, catalog: Catalog, seeds: Sequence[int]) -> list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
+    """The chip market (venture side off: it does not feed back) over the window, per seed."""
+    out = []
+    for seed in seeds:
+        model = ComputeMarket(config, catalog=catalog, rng=seed)
+        model.run()
+        out.append((model.model_table(), model.vendor_table(), model.chip_table()))
+    return out
+
+
+def distance(value: float, obs: HistoryObservation) -> float:
+    """Log distance of a simulated figure to the observation's band (0 inside); a large penalty if missing."""
+    if not (math.isfinite(value) and value > 0):
+        return 5.0
+    if math.isfinite(obs.low):
+        low, high = obs.low, obs.high
+    else:
+        low = high = obs.value
+    if value < low:
+        return math.log(low / value)
+    if value > high:
+        return math.log(value / high)
+    return 0.0
+
+
+def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
+              seeds: Sequence[int]) -> float:
+    config = replace(base, **values)
+    runs = simulate(config, catalog, seeds)
+    total = 0.0
+    for obs in moments:
+        sims = [simulated_moment(obs, *tables) for tables in runs]
+        finite = [s for s in sims if math.isfinite(s)]
+        total += distance(float(np.mean(finite)) if finite else math.nan, obs) ** 2
+    return total
+
+
+@dataclass
+class Fit:
+    values: dict[str, float]
+    objective: float
+    start_objective: float
+    evaluations: int
+    table: pd.DataFrame
+
+
+def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
+              max_evaluations: int = 120, parameters: Sequence[Parameter] = PARAMETERS,
+              on_step: Callable[[int, float, dict], None] | None = None) -> Fit:
+    """Nelder-Mead over the scaled parameters; returns the best values and the fit table at them."""
+    from scipy.optimize import minimize
+
+    start_config = base or MarketConfig()
+    base = replace(start_config, months=window_months(start_config.start), venture=VentureConfig(enabled=False))
+    moments = [o for o in catalog.history if o.fit]
+    lows = np.array([p.low for p in parameters])
+    highs = np.array([p.high for p in parameters])
+
+    def values_of(x: np.ndarray) -> dict[str, float]:
+        clipped = np.clip(x, 0.0, 1.0)
+        return {p.name: float(lo + c * (hi - lo)) for p, lo, hi, c in zip(parameters, lows, highs, clipped, strict=True)}
+
+    cache: dict[tuple, float] = {}
+    count = [0]
+
+    def f(x: np.ndarray) -> float:
+        key = tuple(np.round(np.clip(x, 0, 1), 6))
+        if key not in cache:
+            cache[key] = objective(values_of(np.array(key)), base, catalog, moments, seeds)
+            count[0] += 1
+            if on_step:
+                on_step(count[0], cache[key], values_of(np.array(key)))
+        return cache[key]
+
+    x0 = np.clip((np.array([getattr(base, p.name) for p in parameters]) - lows) / (highs - lows), 0.0, 1.0)
+    start_objective = f(x0)
+    result = minimize(f, x0, method="Nelder-Mead",
+                      options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4, "initial_simplex": _simplex(x0)})
+    best = values_of(result.x)
+    runs = simulate(replace(base, **best), catalog, seeds)
+    table = fit_table(catalog.history, runs)
+    return Fit(best, float(result.fun), start_objective, count[0], table)
+
+
+def _simplex(x0: np.ndarray, step: float = 0.15) -> np.ndarray:
+    """A starting simplex that moves each scaled parameter by `step` (towards the middle of its range)."""
+    points = [x0]
+    for i in range(len(x0)):
+        point = x0.copy()
+        point[i] = point[i] + step if point[i] + step <= 1.0 else point[i] - step
+        points.append(point)
+    return np.array(points)
+
+
+CALIBRATION_FILE = "history_calibration.toml"
+
+
+def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
+    """Save the fitted values (and how they were found) as MarketConfig's defaults."""
+    lines = [
+        "# Behavioural parameters fitted to the observed 2023 - mid-2025 path by",
+        "# `compute-market calibrate-history --write` (method of simulated moments, Nelder-Mead; see",
+        "# experiments/calibrate_history.py). MarketConfig takes its defaults for these fields from here.",
+        "",
+        "[fit]",
+        f'method = "simulated moments, identity weights, Nelder-Mead over {len(fit.values)} parameters"',
+        f"seeds = {list(seeds)}",
+        f"objective = {fit.objective:.6g}",
+        f"objective_at_start = {fit.start_objective:.6g}",
+        f"evaluations = {fit.evaluations}",
+        f'source_date = "{date.today():%Y-%m}"',
+        "",
+        "[values]",
+    ]
+    lines += [f"{name} = {value:.6g}" for name, value in fit.values.items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def read_calibration(path: Path) -> dict[str, float]:
+    """The fitted values in `path` ({} if the file does not exist)."""
+    if not Path(path).exists():
+        return {}
+    with open(path, "rb") as handle:
+        return {k: float(v) for k, v in tomllib.load(handle).get("values", {}).items()}
+
+
+__all__ = ["PARAMETERS", "Fit", "band", "calibrate", "read_calibration", "write_calibration"]

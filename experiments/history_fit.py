@@ -1,0 +1,171 @@
+"""The baseline against the observed 2023 - mid-2025 path: simulated moments, fit table and figure.
+
+Each observation of `hardware_catalog/data/history.toml` names a series, a subject, a period of calendar
+months and how monthly values are summarised over it. `simulated_moment` computes the same quantity from
+one seed's tables; `fit_table` gathers every observation with the simulated mean and 5-95% over seeds,
+the error and whether the observation's band (the source's range; else +-5 points for a margin and +-25%
+for other point figures) holds the mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from hardware_catalog import HistoryObservation
+
+POINT_TOLERANCE = 0.25  # a point figure counts as reproduced within +-25% (the issue's bar for revenue)
+BIG_FOUR = ("microsoft", "google", "aws", "meta")
+# Broadcom's AI revenue is its custom-accelerator business (Google's TPUs, Meta's MTIA) plus AI networking;
+# AWS designs Trainium with Marvell/Alchip and Microsoft Maia with GUC, so their chips are not in it.
+BROADCOM_DESIGNED = ("google", "meta-silicon")
+
+
+def _in_period(table: pd.DataFrame, obs: HistoryObservation) -> pd.DataFrame:
+    return table[(table["date"] >= obs.period_start) & (table["date"] <= obs.period_end)]
+
+
+def _covers(table: pd.DataFrame, obs: HistoryObservation) -> bool:
+    """Whether the run covers the whole period (a period that starts before the run cannot be compared)."""
+    dates = table["date"]
+    return len(dates) > 0 and dates.min() <= obs.period_start and dates.max() >= obs.period_end
+
+
+def simulated_moment(obs: HistoryObservation, model_table: pd.DataFrame, vendor_table: pd.DataFrame,
+                     chip_table: pd.DataFrame) -> float:
+    """The model's figure for `obs` from one seed's monthly tables (NaN where the run does not cover it)."""
+    if not _covers(model_table, obs):
+        return math.nan
+    series = obs.series
+    if series in ("vendor_revenue", "vendor_units", "vendor_gross_margin", "installed_power_gw"):
+        rows = _in_period(vendor_table[vendor_table["vendor"] == obs.subject], obs)
+        if series == "vendor_revenue":
+            return float(rows["revenue"].sum())
+        if series == "vendor_units":
+            return float(rows["units"].sum())
+        if series == "installed_power_gw":
+            return float(rows["installed_power_gw"].iloc[-1]) if len(rows) else math.nan
+        booked = rows["revenue"] * rows["gross_margin"]
+        revenue = rows["revenue"][rows["gross_margin"].notna()].sum()
+        return float(booked.sum() / revenue) if revenue > 0 else math.nan
+    if series == "custom_revenue":
+        rows = _in_period(vendor_table[vendor_table["vendor"].isin(BROADCOM_DESIGNED)], obs)
+        return float(rows["revenue"].sum())
+    if series in ("capex", "capex_growth"):
+        columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in model_table]
+        spend = model_table.set_index("date")[columns].sum(axis=1)
+        now = spend[(spend.index >= obs.period_start) & (spend.index <= obs.period_end)].sum()
+        if series == "capex":
+            return float(now)
+        start = f"{int(obs.period_start[:4]) - 1}{obs.period_start[4:]}"
+        end = f"{int(obs.period_end[:4]) - 1}{obs.period_end[4:]}"
+        before = spend[(spend.index >= start) & (spend.index <= end)]
+        if len(before) < 12 and obs.period_end[5:] == "12":
+            return math.nan
+        return float(now / before.sum() - 1.0) if before.sum() > 0 else math.nan
+    if series == "chip_price":
+        rows = _in_period(chip_table[chip_table["chip"] == obs.subject], obs)
+        units = rows["units"].sum()
+        return float(rows["revenue"].sum() / units) if units > 0 else (float(rows["price"].mean()) if len(rows) else math.nan)
+    if series == "rental_price":
+        rows = _in_period(model_table, obs)
+        return float(rows["rental_price_heq_hour"].mean())
+    if series == "lab_revenue_annualised":
+        rows = _in_period(model_table, obs)
+        return float(rows["frontier_lab_revenue"].iloc[-1] * 12.0) if len(rows) else math.nan
+    raise ValueError(f"history observation '{obs.id}': no simulated moment for series '{series}'")
+
+
+MARGIN_TOLERANCE = 0.05  # a gross margin counts as reproduced within +-5 points
+
+
+def band(obs: HistoryObservation) -> tuple[float, float]:
+    """The range a simulated figure should fall in: the source's own range, else +-5 points for a margin
+    and +-25% for any other point figure."""
+    if math.isfinite(obs.low) and math.isfinite(obs.high):
+        return obs.low, obs.high
+    if obs.series == "vendor_gross_margin":
+        return obs.value - MARGIN_TOLERANCE, obs.value + MARGIN_TOLERANCE
+    return obs.value * (1 - POINT_TOLERANCE), obs.value * (1 + POINT_TOLERANCE)
+
+
+def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per observation: observed, simulated mean and 5-95% over seeds, log error, in band or not."""
+    rows = []
+    for obs in observations:
+        values = np.array([simulated_moment(obs, *tables) for tables in seeds], dtype=float)
+        finite = values[np.isfinite(values)]
+        mean = float(finite.mean()) if finite.size else math.nan
+        low, high = band(obs)
+        rows.append({
+            "id": obs.id, "series": obs.series, "subject": obs.subject, "period": f"{obs.period_start}..{obs.period_end}",
+            "observed": obs.value, "low": low, "high": high, "simulated": mean,
+            "p05": float(np.quantile(finite, 0.05)) if finite.size else math.nan,
+            "p95": float(np.quantile(finite, 0.95)) if finite.size else math.nan,
+            "log_error": math.log(mean / obs.value) if mean > 0 else math.nan,
+            "in_band": bool(low <= mean <= high) if math.isfinite(mean) else False,
+            "fit": obs.fit, "tag": obs.tag, "source": obs.source, "note": obs.note,
+        })
+    return pd.DataFrame(rows)
+
+
+def format_fit_table(table: pd.DataFrame) -> str:
+    """Markdown: every observation, observed vs simulated (mean, 5-95%), the error and a verdict."""
+    lines = ["| observation | period | observed | simulated mean [5%, 95%] | error | verdict | fitted |",
+             "|---|---|---|---|---|---|---|"]
+    for row in table.itertuples():
+        error = f"{math.expm1(row.log_error):+.0%}" if math.isfinite(row.log_error) else "n/a"
+        verdict = "in band" if row.in_band else ("not covered" if not math.isfinite(row.simulated) else "MISS")
+        lines.append(f"| {row.id} | {row.period} | {_fmt(row.observed)} | {_fmt(row.simulated)} "
+                     f"[{_fmt(row.p05)}, {_fmt(row.p95)}] | {error} | {verdict} | {'yes' if row.fit else 'no'} |")
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    if abs(value) >= 1e9:
+        return f"${value / 1e9:.1f}B"
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def quarterly(vendor_table: pd.DataFrame) -> pd.DataFrame:
+    """Revenue, units, write-downs and booked/posted margin per vendor and calendar quarter."""
+    t = vendor_table.assign(quarter=vendor_table["date"].str[:4] + "-Q" + ((vendor_table["date"].str[5:7].astype(int) - 1) // 3 + 1).astype(str))
+    t = t.assign(booked=t["revenue"] * t["gross_margin"].fillna(0.0), posted=t["revenue"] * t["margin_posted"].fillna(0.0))
+    g = t.groupby(["quarter", "vendor"], as_index=False).agg(revenue=("revenue", "sum"), units=("units", "sum"),
+                                                             writedown=("writedown", "sum"), booked=("booked", "sum"),
+                                                             posted=("posted", "sum"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["gross_margin"] = np.where(g["revenue"] > 0, g["booked"] / g["revenue"], np.nan)
+        g["margin_posted"] = np.where(g["revenue"] > 0, g["posted"] / g["revenue"], np.nan)
+    return g.drop(columns=["booked", "posted"])
+
+
+def quarterly_panels(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> pd.DataFrame:
+    """One seed's calendar-quarter figures for the history chart (columns `series:subject`)."""
+    def quarter_start(dates: pd.Series) -> pd.Series:
+        month = (dates.str[5:7].astype(int) - 1) // 3 * 3 + 1
+        return dates.str[:4] + "-" + month.map(lambda m: f"{m:02d}")
+
+    v = vendor_table.assign(quarter_start=quarter_start(vendor_table["date"]))
+    v = v.assign(booked=v["revenue"] * v["gross_margin"].fillna(0.0), priced=v["revenue"].where(v["gross_margin"].notna(), 0.0))
+    out = pd.DataFrame({"quarter_start": sorted(v["quarter_start"].unique())}).set_index("quarter_start")
+    for vendor in ("nvidia", "amd"):
+        rows = v[v["vendor"] == vendor].groupby("quarter_start")
+        out[f"vendor_revenue:{vendor}"] = rows["revenue"].sum()
+        if vendor == "nvidia":
+            out["vendor_gross_margin:nvidia"] = rows["booked"].sum() / rows["priced"].sum().replace(0.0, np.nan)
+    out["custom_revenue:custom"] = v[v["kind"] == "hyperscaler_inhouse"].groupby("quarter_start")["revenue"].sum()
+    m = model_table.assign(quarter_start=quarter_start(model_table["date"]))
+    columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in m]
+    out["capex:big-four"] = m.groupby("quarter_start")[columns].sum().sum(axis=1)
+    out["rental_price:h100-sxm"] = m.groupby("quarter_start")["rental_price_heq_hour"].mean()
+    return out.fillna({"custom_revenue:custom": 0.0}).reset_index()

@@ -1,0 +1,101 @@
+"""The observed 2023 - mid-2025 path: its data file is validated like the catalog, the model's figure for each
+observation is computed from the run's tables, and calibrate-history runs end to end."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments.calibrate_history import distance, read_calibration
+from experiments.history_fit import BROADCOM_DESIGNED, fit_table, simulated_moment
+from hardware_catalog import load_catalog
+from hardware_catalog.loader import CatalogError, parse_history
+from hardware_catalog.records import HISTORY_END
+from market.config import MarketConfig, VentureConfig
+from market.model import ComputeMarket
+
+CATALOG = load_catalog()
+DATA = Path(__file__).resolve().parents[1] / "hardware_catalog" / "data"
+
+
+def test_every_observation_has_a_source_a_date_and_lies_in_the_window():
+    history = CATALOG.history
+    assert len(history) >= 30
+    assert sum(o.fit for o in history) <= len(history)
+    for obs in history:
+        assert obs.source and obs.source_date, obs.id
+        assert obs.period_start <= obs.period_end <= HISTORY_END, obs.id
+        assert math.isfinite(obs.value) and obs.value > 0, obs.id
+
+
+@pytest.mark.parametrize("edit, field", [
+    (("period_end = \"2024-01\"", "period_end = \"2025-09\""), "period_end"),
+    (("value = 4.28e9", "value = nan"), "value"),
+    (("stat = \"sum\"", "stat = \"median\""), "stat"),
+])
+def test_a_malformed_observation_is_rejected_naming_the_file_and_field(tmp_path, edit, field):
+    text = (DATA / "history.toml").read_text()
+    old, new = edit
+    assert old in text
+    bad = tmp_path / "history.toml"
+    bad.write_text(text.replace(old, new, 1))
+    with pytest.raises(CatalogError) as info:
+        parse_history(bad)
+    message = str(info.value)
+    assert "history.toml" in message and field in message and "\n" not in message
+
+
+def test_simulated_moments_are_computed_from_the_run_tables():
+    config = MarketConfig(months=30, venture=VentureConfig(enabled=False))
+    model = ComputeMarket(config, catalog=CATALOG, rng=3)
+    model.run()
+    tables = (model.model_table(), model.vendor_table(), model.chip_table())
+    by_id = {o.id: o for o in CATALOG.history}
+    vt = tables[1]
+    q = by_id["nvidia-dc-revenue-q1fy25"]
+    rows = vt[(vt.vendor == "nvidia") & (vt.date >= q.period_start) & (vt.date <= q.period_end)]
+    assert simulated_moment(q, *tables) == pytest.approx(rows.revenue.sum())
+    custom = by_id["broadcom-ai-revenue-fy24"]
+    rows = vt[vt.vendor.isin(BROADCOM_DESIGNED) & (vt.date >= custom.period_start) & (vt.date <= custom.period_end)]
+    assert simulated_moment(custom, *tables) == pytest.approx(rows.revenue.sum())
+    # an observation the run does not reach is reported as not covered, never as a zero
+    short = ComputeMarket(MarketConfig(months=6, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=3)
+    short.run()
+    assert math.isnan(simulated_moment(q, short.model_table(), short.vendor_table(), short.chip_table()))
+    table = fit_table(CATALOG.history, [tables])
+    assert set(table.columns) >= {"id", "observed", "simulated", "low", "high", "in_band"}
+    assert table.loc[table.id == q.id, "simulated"].iloc[0] == pytest.approx(simulated_moment(q, *tables))
+
+
+def test_distance_is_zero_inside_a_band_and_log_outside():
+    obs = next(o for o in CATALOG.history if math.isfinite(o.low))
+    assert distance((obs.low + obs.high) / 2, obs) == 0.0
+    assert distance(obs.high * math.e, obs) == pytest.approx(1.0)
+    assert distance(math.nan, obs) > 1.0
+
+
+def test_the_fitted_values_are_read_back_and_are_config_defaults():
+    fitted = read_calibration(DATA / "history_calibration.toml")
+    assert fitted, "the baseline's behavioural parameters come from the history calibration"
+    defaults = MarketConfig()
+    for name, value in fitted.items():
+        assert getattr(defaults, name) == pytest.approx(value)
+
+
+def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
+    packaged = (DATA / "history_calibration.toml").read_text()
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    (data / "history_calibration.toml").unlink()
+    done = subprocess.run([sys.executable, "-m", "experiments.cli", "--catalog-dir", str(data), "calibrate-history",
+                           "--seeds", "1", "--max-evals", "3", "--write"], capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "nvidia-dc-revenue-q1fy25" in done.stdout and ("in band" in done.stdout or "MISS" in done.stdout)
+    written = read_calibration(data / "history_calibration.toml")
+    assert set(written) >= {"price_sensitivity", "switching_cost"}
+    assert (DATA / "history_calibration.toml").read_text() == packaged  # --write went to the --catalog-dir only

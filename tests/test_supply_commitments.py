@@ -1,0 +1,116 @@
+"""Supply with commitments: committed supply that cannot be sold becomes a write-down, so booked gross margin
+falls below the margin the vendor priced at; posted margins are missing while a vendor has nothing to sell.
+
+Each mechanism test compares means over seeds against a run that differs in one lever only.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import pytest
+
+from hardware_catalog import load_catalog
+from market.config import MarketConfig, VentureConfig
+from market.model import ComputeMarket
+
+CATALOG = load_catalog()
+SEEDS = (1, 2, 3)
+MONTHS = 24  # 2023-01 .. 2024-12
+SHOCK = {"demand_shock_start": "2024-01", "demand_shock_months": 6, "demand_shock_scale": 0.5}
+SHOCK_QUARTER = ("2024-01", "2024-03")
+
+
+@cache
+def run(seed: int, **overrides) -> ComputeMarket:
+    config = MarketConfig(months=MONTHS, venture=VentureConfig(enabled=False), **overrides)
+    model = ComputeMarket(config, catalog=CATALOG, rng=seed)
+    model.run()
+    return model
+
+
+def quarter_margins(model: ComputeMarket, vendor: str = "nvidia") -> tuple[float, float]:
+    """(booked, posted) gross margin of `vendor` over the shock quarter: revenue-weighted booked margin
+    (revenue - cost of sales - write-downs) / revenue, and the mean posted margin."""
+    vt = model.vendor_table()
+    q = vt[(vt.vendor == vendor) & (vt.date >= SHOCK_QUARTER[0]) & (vt.date <= SHOCK_QUARTER[1])]
+    booked = float((q.gross_margin * q.revenue).sum() / q.revenue.sum())
+    return booked, float(q.margin_posted.mean())
+
+
+def writedowns(model: ComputeMarket, vendor: str, start: str, end: str) -> float:
+    vt = model.vendor_table()
+    rows = vt[(vt.vendor == vendor) & (vt.date >= start) & (vt.date <= end)]
+    return float(rows.writedown.sum())
+
+
+def test_a_demand_cut_with_committed_supply_is_written_down_so_booked_margin_falls_more_than_posted():
+    lead = {"supply_lead_time_months": 6}
+    base = np.array([quarter_margins(run(s, **lead)) for s in SEEDS])
+    shock = np.array([quarter_margins(run(s, **lead, **SHOCK)) for s in SEEDS])
+    booked_drop, posted_drop = (base - shock).mean(axis=0)
+    assert booked_drop >= 0.08, f"booked margin fell only {booked_drop:.3f}"
+    assert posted_drop < booked_drop - 0.04, f"posted fell {posted_drop:.3f}, booked {booked_drop:.3f}"
+    assert np.mean([writedowns(run(s, **lead, **SHOCK), "nvidia", *SHOCK_QUARTER) for s in SEEDS]) > 0
+
+
+def test_make_to_order_writes_down_little_and_books_the_posted_margin():
+    """Without a lead time only the small safety stock can be left over: the shock quarter's write-down is a
+    fraction of the one with committed supply, and in months without one the booked margin is the posted one."""
+    made_to_order = np.mean([writedowns(run(s, supply_lead_time_months=0, **SHOCK), "nvidia", *SHOCK_QUARTER) for s in SEEDS])
+    committed = np.mean([writedowns(run(s, supply_lead_time_months=6, **SHOCK), "nvidia", *SHOCK_QUARTER) for s in SEEDS])
+    assert committed > 1e8 and made_to_order < 0.2 * committed, (made_to_order, committed)
+    for s in SEEDS:
+        vt = run(s, supply_lead_time_months=0, **SHOCK).vendor_table()
+        quiet = vt[(vt.vendor == "nvidia") & (vt.revenue > 0) & (vt.writedown == 0)]
+        assert len(quiet) > 12
+        np.testing.assert_allclose(quiet.gross_margin, quiet.margin_posted, rtol=1e-9)
+
+
+def test_longer_lead_times_deepen_the_fall_in_booked_margin():
+    """The shock quarter's booked margin, against the same lead time without the shock, falls further the
+    earlier supply had to be committed (0: made to order, 3 and 6 months)."""
+    def drop(lead: int) -> float:
+        base = np.mean([quarter_margins(run(s, supply_lead_time_months=lead))[0] for s in SEEDS])
+        return base - np.mean([quarter_margins(run(s, supply_lead_time_months=lead, **SHOCK))[0] for s in SEEDS])
+
+    drops = {lead: drop(lead) for lead in (0, 3, 6)}
+    assert drops[0] < drops[3] < drops[6], drops
+    assert drops[6] > drops[0] + 0.08, drops
+
+
+def test_an_export_rule_turns_its_vendors_committed_supply_into_a_write_down():
+    """A rule that takes H100-class chips (>= 900 dense TFLOP/s) off every buyer's list from January 2024 leaves
+    NVIDIA with the supply it committed for them: a write-down with a lead time, next to none made to order."""
+    rule = {"export_control_regions": ("us", "cn"), "export_control_start": "2024-01", "export_control_min_tflops": 900.0}
+    window = ("2024-01", "2024-06")
+
+    def charged(lead: int, **extra) -> float:
+        return float(np.mean([writedowns(run(s, supply_lead_time_months=lead, **extra), "nvidia", *window) for s in SEEDS]))
+
+    assert charged(6, **rule) > charged(6) + 1e9
+    assert charged(0, **rule) < 0.1 * charged(6, **rule)
+
+
+def test_a_vendor_with_nothing_on_sale_posts_no_margin():
+    """AMD's first data-centre chip in the catalog (MI300X) is released 2023-12: before then it prices nothing."""
+    vt = run(1).vendor_table()
+    amd = vt[vt.vendor == "amd"].set_index("date")
+    assert amd.loc["2023-01":"2023-11", "margin_posted"].isna().all()
+    assert amd.loc["2023-01":"2023-11", "gross_margin"].isna().all()
+    assert amd.loc["2024-01":, "margin_posted"].notna().all()
+
+
+def test_booked_margin_equals_revenue_less_cost_and_write_downs():
+    model = run(2, supply_lead_time_months=6, **SHOCK)
+    vt = model.vendor_table()
+    nv = vt[(vt.vendor == "nvidia") & (vt.revenue > 0)]
+    ledger = model.ledger.frame()
+    for _, row in nv.iterrows():
+        month = ledger[(ledger.seller == "nvidia") & (ledger.month == row.month)]
+        assert float((month.units * month.unit_price).sum()) == pytest.approx(row.revenue, rel=1e-9)
+    assert math.isfinite(float(nv.writedown.sum()))
+    reserve_path = nv.reserve.to_numpy()
+    np.testing.assert_allclose(np.diff(reserve_path), nv.writedown.to_numpy()[1:], rtol=1e-9, atol=1.0)
