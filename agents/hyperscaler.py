@@ -71,7 +71,7 @@ class Hyperscaler(mesa.Agent):
         launch that cuts the cost of new capacity raises planned work over months, not in one). Spend closes
         part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys nothing.
         """
-        self.demand_index *= 1.0 + config.adoption_growth(config.internal_demand_growth_start, config.internal_demand_growth_end, date)
+        self.demand_index *= 1.0 + config.boom_growth(config.ai_boom_scale, config.internal_demand_growth_end, date)
         self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(config.capex_adjustment_months, 1.0)
         previous = self.internal_demand
         self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor

@@ -48,7 +48,7 @@ class Lab(mesa.Agent):
     def update_business(self, date: str, config, rng, demand_factor: float = 1.0) -> None:
         """Revenue follows capability and market adoption (scaled in a demand shock); funding comes
         when cash runs low."""
-        self.adoption *= 1.0 + config.adoption_growth(config.lab_adoption_growth_start, config.lab_adoption_growth_end, date)
+        self.adoption *= 1.0 + config.boom_growth(config.lab_boom_scale, config.lab_adoption_growth_end, date)
         self.revenue = self.revenue0 * self.adoption * demand_factor * 2.0 ** (config.lab_revenue_elasticity * self.capability)
         self.cash += self.revenue
         self.funding_raised = 0.0

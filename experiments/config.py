@@ -62,7 +62,7 @@ POSITIVE = {"months", "price_sensitivity", "start_budget_usd", "start_capacity_h
             "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd",
             "launch_price_usd", "max_group", "demand_shock_scale", "startup_compute_price_scale",
             "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months", "schedule_months",
-            "capex_adjustment_months", "inventory_cover_months", "adoption_growth_decay_months"}
+            "capex_adjustment_months", "inventory_cover_months", "ai_boom_width_months"}
 
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
 UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
@@ -71,7 +71,8 @@ UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_
          "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
          "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100,
          "schedule_months": 1200, "capacity_growth_first_year": 2200, "supply_lead_time_months": 36,
-         "capex_adjustment_months": 120, "inventory_cover_months": 120, "adoption_growth_decay_months": 1200}
+         "capex_adjustment_months": 120, "inventory_cover_months": 120, "ai_boom_width_months": 1200,
+         "ai_boom_midpoint_months": 1200, "ai_boom_scale": 1000, "lab_boom_scale": 1000}
 
 
 # Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting

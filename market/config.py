@@ -130,12 +130,15 @@ class MarketConfig:
     # Hyperscaler accelerator spend at the start: NVIDIA data-centre revenue Q1 FY24 (Feb-Apr 2023)
     # $4.28B a quarter, about $1.4B a month, plus TPUs and others: ~$1.8B a month (der).
     start_budget_usd: float = 1.8e9
-    # Monthly growth of hyperscalers' own AI demand, decaying from the boom to maturity: from 4.5%/mo
-    # (~70%/yr, as big-four capex +63% 2024 and +67% 2025, filings via press [2]) towards 1%/mo (est),
-    # the excess over the end rate shrinking by 1/e every `adoption_growth_decay_months` (calendar time).
-    internal_demand_growth_start: float = FITTED.get("internal_demand_growth_start", 0.045)
+    # Clouds' own AI demand follows the AI boom: a logistic S-curve in calendar time on top of a trend. Its
+    # index is trend^t x (1 + scale x s((t - midpoint) / width)) / (1 + scale x s(-midpoint / width)), t in
+    # months from schedule_start, s the logistic function: growth starts modest (early 2023), peaks near the
+    # midpoint and fades to the trend. Scale, midpoint and width are fitted to the observed 2023 - mid-2025
+    # path (calibrate-history); the trend, 1%/mo (~13%/yr), is an estimate of growth after the boom.
+    ai_boom_scale: float = FITTED.get("ai_boom_scale", 10.0)
+    ai_boom_midpoint_months: float = FITTED.get("ai_boom_midpoint_months", 18.0)
+    ai_boom_width_months: float = FITTED.get("ai_boom_width_months", 6.0)
     internal_demand_growth_end: float = 0.01
-    adoption_growth_decay_months: float = FITTED.get("adoption_growth_decay_months", 40.0)
     capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
     capex_response: float = 0.5  # share of the gap between planned and desired capex closed each month (cal)
     capex_adjustment_months: float = 6.0  # months over which a cloud closes the gap between fleet and target (est)
@@ -150,8 +153,10 @@ class MarketConfig:
     lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
     lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
     lab_funding_multiple: float = FITTED.get("lab_funding_multiple", 10.0)  # round size = annualised revenue x multiple (est)
-    lab_adoption_growth_start: float = FITTED.get("lab_adoption_growth_start", 0.04)  # monthly growth of lab revenue from AI adoption,
-    lab_adoption_growth_end: float = 0.01  # decaying like clouds' own demand (est; lab revenues ~tripled a year 2023-24 [2])
+    # labs' revenue from AI adoption rides the same boom (same midpoint and width) with its own scale (fitted:
+    # frontier-lab revenue ~$0.5B -> $2B -> $7B annualised, end-2022 -> end-2023 -> end-2024 [2]) and trend
+    lab_boom_scale: float = FITTED.get("lab_boom_scale", 20.0)
+    lab_adoption_growth_end: float = 0.01
 
     # --- supply ---------------------------------------------------------------------------------
     # Advanced-packaging/HBM capacity in HBM-GB-equivalents a month (a chip uses max(HBM GB, 16)).
@@ -237,11 +242,16 @@ class MarketConfig:
         """A value moving linearly from `start` (at schedule_start) to `end` (schedule_months later) at `date`."""
         return start + (end - start) * self.schedule_progress(date)
 
-    def adoption_growth(self, start: float, end: float, date: str) -> float:
-        """Monthly growth from AI adoption at `date`: `start` at schedule_start, decaying exponentially towards
-        `end` with time constant `adoption_growth_decay_months` (calendar time, like every schedule)."""
-        elapsed = max(0, months_between(self.schedule_start, date))
-        return end + (start - end) * math.exp(-elapsed / self.adoption_growth_decay_months)
+    def boom_growth(self, scale: float, trend: float, date: str) -> float:
+        """Monthly growth at `date` of an index that follows the AI boom's logistic S-curve (`scale`, and the
+        shared ai_boom_midpoint_months / ai_boom_width_months) on top of a monthly `trend` (calendar time)."""
+        t = max(0, months_between(self.schedule_start, date))
+
+        def level(month: float) -> float:
+            x = (month - self.ai_boom_midpoint_months) / self.ai_boom_width_months
+            return 1.0 + scale / (1.0 + math.exp(-x)) if x > -700 else 1.0
+
+        return (1.0 + trend) * level(t + 1) / level(t) - 1.0
 
     def capacity_growth_in(self, year: int) -> float:
         """Scheduled yearly growth of packaging capacity in calendar `year` (the last entry repeats)."""
@@ -259,7 +269,9 @@ class MarketConfig:
             ("switching_cost", self.switching_cost >= 0, "must be >= 0"),
             ("start_capacity_hbm_gb", self.start_capacity_hbm_gb > 0, "must be > 0"),
             ("capacity_scale", self.capacity_scale > 0, "must be > 0"),
-            ("adoption_growth_decay_months", self.adoption_growth_decay_months > 0, "must be > 0"),
+            ("ai_boom_width_months", self.ai_boom_width_months > 0, "must be > 0"),
+            ("ai_boom_scale", self.ai_boom_scale >= 0, "must be >= 0"),
+            ("lab_boom_scale", self.lab_boom_scale >= 0, "must be >= 0"),
             ("margin_grid_min", 0 <= self.margin_grid_min < self.margin_grid_max < 1, "need 0 <= min < max < 1"),
             ("margin_adjustment", 0 < self.margin_adjustment <= 1, "must be in (0, 1]"),
             ("rationing", self.rationing in ("proportional", "largest_first"), "must be proportional or largest_first"),

@@ -147,12 +147,23 @@ class ComputeMarket(mesa.Model):
                 price = self._list_price(chip)
                 h.add_chips(chip.id, fleet_value * share / price, price)
                 self.chip_index[chip.id] = chip
-            h.start_units = sum(h.fleet.values())
             self.hyperscalers.append(h)
         rates = self._rates(list(self.chip_index.values()))
+        # The budget shares (TrendForce) are shares of high-end AI servers, i.e. of installed compute rather than
+        # of money: each cloud's fleet is scaled so that its share of useful work (HEq) equals its budget share,
+        # keeping the industry's total. (Valued at list prices, a TPU-heavy fleet would otherwise hold ~30% of
+        # the work for a 17% share.)
+        heqs = np.array([self._fleet_heq(h, rates, self._inference_share()) for h in self.hyperscalers])
+        shares = np.array([h.spec.budget_share for h in self.hyperscalers])
+        if shares.sum() > 0 and heqs.sum() > 0:
+            for h, heq, share in zip(self.hyperscalers, heqs, shares, strict=True):
+                scale = (share / shares.sum()) * heqs.sum() / heq if heq > 0 else 0.0
+                h.fleet = {cid: units * scale for cid, units in h.fleet.items()}
         for h in self.hyperscalers:
+            h.start_units = sum(h.fleet.values())
             heq = self._fleet_heq(h, rates, self._inference_share())
             h.internal_demand0 = h.internal_share * heq * cfg.capex_utilisation_target
+            h.internal_demand = h.internal_demand0  # last month's demand: month 1's growth is growth, not the stock
             h.rental_demand = (1.0 - h.internal_share) * heq * cfg.capex_utilisation_target
 
     def _setup_labs(self) -> None:
