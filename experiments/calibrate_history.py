@@ -50,10 +50,7 @@ PARAMETERS = (
     Parameter("ai_boom_width_months", 2.0, 24.0, "the boom's time scale (logistic width)"),
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
     Parameter("switching_cost", 0.5, 10.0, "utility lost per unit of software immaturity (lock-in)"),
-    # bounded by the units shipped: NVIDIA's 1.3M high-end GPUs of 2023 (Epoch AI) at ~80 GB each, with its 63%
-    # packaging share and capacity doubling over the year, need ~1e7 HBM-GB a month in January 2023 (der);
-    # the range allows 0.8x to 3x that, so the fit cannot buy its way out of the 2023 shortage
-    Parameter("start_capacity_hbm_gb", 8e6, 3e7, "packaging/HBM capacity at the start (HBM-GB equivalents a month)"),
+    Parameter("internal_demand_growth_end", 0.0, 0.05, "monthly trend growth of clouds' own AI demand beyond the boom"),
     Parameter("lab_boom_scale", 1.0, 100.0, "how many times labs' revenue from adoption grows beyond trend in the boom"),
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
 )

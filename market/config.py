@@ -138,7 +138,7 @@ class MarketConfig:
     ai_boom_scale: float = FITTED.get("ai_boom_scale", 10.0)
     ai_boom_midpoint_months: float = FITTED.get("ai_boom_midpoint_months", 18.0)
     ai_boom_width_months: float = FITTED.get("ai_boom_width_months", 6.0)
-    internal_demand_growth_end: float = 0.01
+    internal_demand_growth_end: float = FITTED.get("internal_demand_growth_end", 0.01)
     capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
     capex_response: float = 0.5  # share of the gap between planned and desired capex closed each month (cal)
     capex_adjustment_months: float = 6.0  # months over which a cloud closes the gap between fleet and target (est)
@@ -160,11 +160,13 @@ class MarketConfig:
 
     # --- supply ---------------------------------------------------------------------------------
     # Advanced-packaging/HBM capacity in HBM-GB-equivalents a month (a chip uses max(HBM GB, 16)).
-    # Fitted (see calibrate-history) so 2023-24 can be supply-constrained, as the CoWoS shortage was;
-    # growth by calendar year: 2023 +100% (est: TSMC set out to double CoWoS output during 2023), 2024 +140%
+    # Growth by calendar year: 2023 +100% (est: TSMC set out to double CoWoS output during 2023), 2024 +140%
     # (CoWoS 2.4x, Bernstein via press, 2nd), 2025 +80% (same source); from then on +20%/yr (est) plus
     # investment that responds to unfilled orders (suppliers build when order books exceed capacity).
-    start_capacity_hbm_gb: float = FITTED.get("start_capacity_hbm_gb", 1.2e7)
+    # 3e7: the top of the range the units shipped allow (0.8x - 3x the ~1e7 HBM-GB a month that Epoch AI's
+    # 1.3M NVIDIA GPUs of 2023 imply at ~80 GB, a 63% share and capacity doubling in the year; der); an
+    # earlier history fit, free within that range, went to its top, so it is held there and no longer fitted
+    start_capacity_hbm_gb: float = 3e7
     capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)  # calendar years from the first, the last repeating
     capacity_growth_first_year: int = 2023  # calendar year of capacity_growth_by_year[0]
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
