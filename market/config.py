@@ -4,8 +4,11 @@ All money is nominal USD; all rates are per month unless the name says otherwise
 (experiments) validates files into these objects. No key sets a vendor's margin: margins are chosen
 by the vendor agents (only the numerical bounds of their search grid are configurable).
 
-Defaults marked (cal) were chosen so the baseline's *emergent* outputs land near
-../shared/reference/calibration_targets.md; they are behavioural parameters, not outputs.
+Defaults read from FITTED (price sensitivity, switching cost, the AI boom's scale, midpoint and width, the
+trend growth of clouds' own demand, labs' boom scale and funding multiple) are fitted to the observed
+2023 - mid-2025 path by `compute-market calibrate-history` (hardware_catalog/data/history_calibration.toml);
+defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
+behavioural parameters, never outputs.
 """
 
 from __future__ import annotations
@@ -119,8 +122,8 @@ class MarketConfig:
     start: str = "2023-01"
 
     # --- buyers' choice among chips (logit over USD per useful work) ---------------------------
-    price_sensitivity: float = FITTED.get("price_sensitivity", 3.0)  # alpha: utility = -alpha log(USD per useful work) ... (cal)
-    switching_cost: float = FITTED.get("switching_cost", 3.5)  # utility lost per unit of (1 - vendor software maturity) (cal)
+    price_sensitivity: float = FITTED.get("price_sensitivity", 3.0)  # alpha: utility = -alpha log(USD per useful work) ... (fitted)
+    switching_cost: float = FITTED.get("switching_cost", 3.5)  # utility lost per unit of (1 - vendor software maturity) (fitted)
     # A hyperscaler buys for two purposes: its own AI work (its own chips carry no switching cost:
     # it co-designs their software) and capacity it rents to labs (which must suit labs' software).
     choice_noise: float = 0.15  # s.d. of monthly buyer-chip utility shocks
