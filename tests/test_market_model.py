@@ -209,11 +209,10 @@ def test_bad_config_is_rejected():
 def test_leader_keeps_high_share_and_margin_and_revenue_share_above_compute_share(baseline):
     assert vendor_mean(baseline, "nvidia", "revenue_share", slice(0, 35)) > 0.6
     assert vendor_mean(baseline, "nvidia", "revenue_share") > vendor_mean(baseline, "nvidia", "flops_share")
-    # in the observed window (2023 - mid-2025) by a wide margin; over ten years the forecast narrows the gap
-    # (in-house silicon and AMD's maturity catch up) but the leader still earns more
+    # over ten years, and in the observed window (2023 - mid-2025) alone
+    assert vendor_mean(baseline, "nvidia", "gross_margin") > vendor_mean(baseline, "amd", "gross_margin") + 0.1
     observed = slice(0, 29)
     assert vendor_mean(baseline, "nvidia", "gross_margin", observed) > vendor_mean(baseline, "amd", "gross_margin", observed) + 0.1
-    assert vendor_mean(baseline, "nvidia", "gross_margin") > vendor_mean(baseline, "amd", "gross_margin")
 
 
 def test_zero_switching_cost_lowers_leader_share_and_margin():
