@@ -580,12 +580,14 @@ class ComputeMarket(mesa.Model):
             })
         shares = np.array([r / total_rev for r in revenue.values()]) if total_rev else np.array([np.nan])
         sold = self.filled.sum(axis=0)
-        for j, chip in enumerate(self.offers):
-            self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
-                                      "price": float(self.prices[j]), "units": float(sold[j]),
-                                      "revenue": float(sold[j] * self.prices[j]), "cost": chip.manufacturing_cost_usd})
         renting = [(h.rental_price, h.rental_supplied) for h in self.hyperscalers if np.isfinite(h.rental_price) and h.rental_supplied > 0]
         rental_price = (sum(p * q for p, q in renting) / sum(q for _, q in renting)) if renting else np.nan
+        for j, chip in enumerate(self.offers):
+            # rental price of an hour of this chip: the market's price per HEq-hour x the HEq it does on the mix
+            self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
+                                      "price": float(self.prices[j]), "units": float(sold[j]),
+                                      "revenue": float(sold[j] * self.prices[j]), "cost": chip.manufacturing_cost_usd,
+                                      "rental_price_hour": float(rental_price * self.work[1, j])})
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
             rent = pricing.rental_price(pricing.hourly_cost(self.prices, [c.tdp_w for c in self.offers], self.tco).total, self.tco)

@@ -99,3 +99,16 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     written = read_calibration(data / "history_calibration.toml")
     assert set(written) >= {"price_sensitivity", "switching_cost"}
     assert (DATA / "history_calibration.toml").read_text() == packaged  # --write went to the --catalog-dir only
+
+
+def test_chip_rental_prices_follow_the_work_each_chip_does():
+    """An hour of a chip rents for the market's price per H100-equivalent hour times the work it does, so in
+    any month a B200 hour costs more than an H200 hour, and an H200 hour more than a Gaudi 2 hour."""
+    model = ComputeMarket(MarketConfig(months=30, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=4)
+    model.run()
+    ct = model.chip_table().set_index(["date", "chip"])["rental_price_hour"]
+    month = "2025-03"
+    assert ct[(month, "b200")] > ct[(month, "h200")] > ct[(month, "gaudi2")] > 0
+    mt = model.model_table().set_index("date")
+    ratio = ct[(month, "h200")] / mt.loc[month, "rental_price_heq_hour"]
+    assert 1.0 < ratio < 3.0  # an H200 does more than an H100's work, not several times it
