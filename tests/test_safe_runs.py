@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from experiments.cli import build_parser, main
@@ -449,6 +449,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["run", "run", "interrupt", "sweep", "f
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(OPS)
+@example(ops=[("sweep", "a", "d1"), ("run", "a", "d1")])  # a sweep point at the default, then a run of it
 def test_random_command_sequences_never_lose_files_or_mislabel_results(tmp_path_factory, capsys, monkeypatch, ops):
     import experiments.runner as runner
 
@@ -468,7 +469,8 @@ def test_random_command_sequences_never_lose_files_or_mislabel_results(tmp_path_
         if op == "force":
             argv.append("--force")
         if op == "sweep":
-            argv = ["sweep", str(configs["a"]), "--set", f"market.switching_cost={3.5 if variant == 'a' else 0.5}",
+            default = MarketConfig().switching_cost  # variant "a" runs with the default (fitted) switching cost
+            argv = ["sweep", str(configs["a"]), "--set", f"market.switching_cost={default if variant == 'a' else 0.5}",
                     "--out", str(out), "--workers", "1"]
         code = main(argv)
         monkeypatch.setattr(runner, "run_seed_to_dir", original)
@@ -481,7 +483,7 @@ def test_random_command_sequences_never_lose_files_or_mislabel_results(tmp_path_
             assert metrics(out) == clean[variant]
         if code == 0 and op == "sweep":
             for row in pd.read_csv(out / "sweep.csv").itertuples():
-                expected = "a" if row[1] == 3.5 else "b"
+                expected = "a" if row[1] == MarketConfig().switching_cost else "b"
                 assert row.leader_revenue_share_y1 == mean_of(clean[expected], "leader_revenue_share_y1")
         assert snapshot(user) == before
 
