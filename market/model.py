@@ -29,6 +29,7 @@ from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog
 
 from . import choice, clearing, performance, pricing, vendor_pricing
+from .capacity import next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
 from .venture import VenturePhase
@@ -227,15 +228,8 @@ class ComputeMarket(mesa.Model):
         return self.capacity
 
     def grow_capacity(self, order_units: float) -> None:
-        """Scheduled growth for the sourced years, then a base rate plus investment that responds to
-        orders in excess of capacity (capped at +8% a month)."""
-        cfg = self.config
-        year = int(self.date[:4])
-        monthly = (1.0 + cfg.capacity_growth_in(year)) ** (1.0 / 12.0) - 1.0
-        if year - cfg.capacity_growth_first_year >= len(cfg.capacity_growth_by_year) - 1:
-            excess = max(0.0, order_units / self.capacity - 1.0)
-            monthly += min(0.08, cfg.capacity_investment_response * excess / 12.0)
-        self.capacity *= 1.0 + monthly
+        """This month's capacity growth (market/capacity.py), given the packaging units ordered."""
+        self.capacity = next_capacity(self.capacity, self.date, order_units, self.config)
 
     # ------------------------------------------------------------------------------ the month
 

@@ -84,3 +84,19 @@ def test_scarcity_raises_the_best_response_margin():
 def test_no_switching_cost_means_symmetric_competition():
     margins = best(two_vendor_problem(maturity=(0.95, 0.5)), switching_cost=0.0)
     assert margins[0] == pytest.approx(margins[1])
+
+
+def test_capacity_follows_the_yearly_schedule_then_invests_against_unfilled_orders():
+    from market.capacity import MAX_INVESTMENT_GROWTH, next_capacity
+    from market.config import MarketConfig
+
+    config = MarketConfig()  # growth by year 2023, 2024, 2025 and on: +100%, +140%, +80%, +20%
+    capacity = 1.0
+    for month in range(1, 13):
+        capacity = next_capacity(capacity, f"2024-{month:02d}", order_units=1e9, config=config)
+    assert capacity == pytest.approx(2.4)  # a scheduled year ignores orders
+    base = next_capacity(1.0, "2026-03", order_units=1.0, config=config)
+    assert base == pytest.approx(1.2 ** (1 / 12))
+    short = next_capacity(1.0, "2026-03", order_units=1.5, config=config)
+    assert short == pytest.approx(base + config.capacity_investment_response * 0.5 / 12)
+    assert next_capacity(1.0, "2026-03", order_units=1e6, config=config) == pytest.approx(base + MAX_INVESTMENT_GROWTH)
