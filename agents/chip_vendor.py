@@ -55,11 +55,10 @@ class ChipVendor(mesa.Agent):
         # units per month, oldest first), the vendor's record of orders received (packaging units), and
         # the inventory reserve it books against excess stock and excess commitments (USD).
         self.pipeline: deque[float] = deque()
-        self.seeded = False
+        self.supply_committed = False  # False until its first commitment: supply before then was booked before the run
         self.order_history: deque[float] = deque(maxlen=6)
         self.chip_orders: dict[str, deque[float]] = {}
         self.reserve = 0.0
-        self.writedown_total = 0.0
         self.reset_month()
 
     @property
@@ -109,11 +108,6 @@ class ChipVendor(mesa.Agent):
 
     # --- supply with commitments ------------------------------------------------------------------
 
-    @property
-    def supply_committed(self) -> bool:
-        """False until its first month of orders: supply before then was booked before the run."""
-        return self.seeded
-
     def receive_supply(self, capacity_units: float) -> float:
         """This month's committed supply (packaging units), capped by the packaging it is allocated. In its
         first month (before the run's history starts) it may use all of its allocation."""
@@ -140,9 +134,9 @@ class ChipVendor(mesa.Agent):
         (an order-up-to rule). A vendor with a chip launching within the lead time books at least
         `launch_floor` units for it. Returns the packaging units committed."""
         recent, trend = self.demand_forecast()
-        if not self.seeded:  # the months already booked before the run matched the demand it first sees
+        if not self.supply_committed:  # the months already booked before the run matched the demand it first sees
             self.pipeline = deque([recent * (1.0 + headroom)] * (lead_time - 1))
-            self.seeded = True
+            self.supply_committed = True
         excess_stock = max(0.0, stock_units - headroom * recent)
         committed = max(recent * trend**lead_time * (1.0 + headroom) - excess_stock / lead_time, launch_floor, 0.0)
         self.pipeline.append(committed)
@@ -185,7 +179,6 @@ class ChipVendor(mesa.Agent):
             reserve += max(0.0, pipeline - expected) * cost_per_unit
         self.writedown = reserve - self.reserve
         self.reserve = reserve
-        self.writedown_total += self.writedown
         return self.writedown
 
     def ship(self, chip: Accelerator, units: float, unit_price: float, produced: float) -> None:

@@ -346,8 +346,9 @@ class ComputeMarket(mesa.Model):
         cfg = self.config
         k = self.work.shape[1]
         orders = self.spend[:, None] * self.choice_shares / self.prices[None, :]
+        ordered = orders.sum(axis=0)  # chips ordered, per chip
         # supply per chip: stock + the vendor's capacity shared by its chips' order mix
-        order_units = orders.sum(axis=0) * self.units_per_chip
+        order_units = ordered * self.units_per_chip
         # each chip gets its vendor's committed supply in proportion to the vendor's forecast of its orders
         # (the last three months; this month's orders for a chip with no history), so production cannot
         # follow a sudden change in the mix (an export rule on one chip, say) within the month
@@ -360,7 +361,6 @@ class ComputeMarket(mesa.Model):
         # a vendor's first month, or any month with no lead time: it makes to order (plus headroom) within its
         # allocation, as its supply for that month was booked before the run against the demand it now sees
         first = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in self.offer_vendor])
-        ordered = orders.sum(axis=0)
         capacity_chips = np.where(first, np.minimum(capacity_chips, ordered * (1.0 + cfg.supply_headroom)), capacity_chips)
         supply = self.stock + capacity_chips
         v_orders_units = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))
@@ -379,13 +379,12 @@ class ComputeMarket(mesa.Model):
         sold = filled.sum(axis=0)
         amounts = filled * self.prices[None, :]
         vendor_ids = np.array([v.vendor_id for v in self.offer_vendor])
-        ordered_chips = orders.sum(axis=0)
         for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
             v.ship(chip, sold[j], self.prices[j], capacity_chips[j])
-            v.backlog_units += max(0.0, ordered_chips[j] - filled[:, j].sum())
+            v.backlog_units += max(0.0, ordered[j] - filled[:, j].sum())
         offered = {c.id for c in self.offers}
         for v in self.vendors.values():
-            mine = {c.id: float(ordered_chips[j]) for j, c in enumerate(self.offers) if self.offer_vendor[j] is v}
+            mine = {c.id: float(ordered[j]) for j, c in enumerate(self.offers) if self.offer_vendor[j] is v}
             v.record_orders(float(v_orders_units[self.vendor_pos[v.vendor_id]]), mine)
             v.book_reserve(offered & set(mine), self.chip_index, self._packaging_units, cfg.inventory_cover_months,
                            cfg.supply_lead_time_months, cfg.supply_headroom)
@@ -470,23 +469,23 @@ class ComputeMarket(mesa.Model):
                 self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; lenders write off ${h.debt_written_off / 1e9:.2f}B")
 
     # 5 ----------------------------------------------------------------------------------------
-    def installed_base_by_vendor(self) -> dict[str, float]:
-        out = {vid: 0.0 for vid in self.vendors}
-        for h in self.hyperscalers:
-            for cid, units in h.fleet.items():
-                vid = self.chip_index[cid].vendor
-                if vid in out:
-                    out[vid] += units
-        return out
-
-    def installed_power_by_vendor(self) -> dict[str, float]:
-        """GW of accelerator TDP installed in clouds' fleets, by vendor."""
+    def _installed_by_vendor(self, amount) -> dict[str, float]:
+        """Sum over clouds' fleets of `amount(chip, units)`, by the chip's vendor."""
         out: dict[str, float] = {}
         for h in self.hyperscalers:
             for cid, units in h.fleet.items():
                 chip = self.chip_index[cid]
-                out[chip.vendor] = out.get(chip.vendor, 0.0) + units * chip.tdp_w / 1e9
+                out[chip.vendor] = out.get(chip.vendor, 0.0) + amount(chip, units)
         return out
+
+    def installed_base_by_vendor(self) -> dict[str, float]:
+        """Chips installed in clouds' fleets, for each vendor in the market."""
+        units = self._installed_by_vendor(lambda chip, units: units)
+        return {vid: units.get(vid, 0.0) for vid in self.vendors}
+
+    def installed_power_by_vendor(self) -> dict[str, float]:
+        """GW of accelerator TDP installed in clouds' fleets, by vendor."""
+        return self._installed_by_vendor(lambda chip, units: units * chip.tdp_w / 1e9)
 
     def ecosystem_phase(self) -> None:
         cfg = self.config
