@@ -24,6 +24,20 @@ BIG_FOUR = ("microsoft", "google", "aws", "meta")
 BROADCOM_DESIGNED = ("google", "meta-silicon")
 
 
+def custom_silicon(vendor_table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the in-house chips that Broadcom's AI revenue stands for (BROADCOM_DESIGNED)."""
+    return vendor_table[vendor_table["vendor"].isin(BROADCOM_DESIGNED)]
+
+
+def _margin_weights(table: pd.DataFrame, margin: str) -> pd.DataFrame:
+    """`table` with `<margin>_booked` (revenue x margin) and `<margin>_priced` (revenue of the months the margin
+    is defined): summed over any grouping, their ratio is the revenue-weighted margin, and a vendor with no
+    margin (an in-house supplier) stays without one instead of showing 0."""
+    defined = table[margin].notna()
+    return table.assign(**{f"{margin}_booked": (table["revenue"] * table[margin]).where(defined, 0.0),
+                           f"{margin}_priced": table["revenue"].where(defined, 0.0)})
+
+
 def _in_period(table: pd.DataFrame, obs: HistoryObservation) -> pd.DataFrame:
     return table[(table["date"] >= obs.period_start) & (table["date"] <= obs.period_end)]
 
@@ -48,11 +62,11 @@ def simulated_moment(obs: HistoryObservation, model_table: pd.DataFrame, vendor_
             return float(rows["units"].sum())
         if series == "installed_power_gw":
             return float(rows["installed_power_gw"].iloc[-1]) if len(rows) else math.nan
-        booked = rows["revenue"] * rows["gross_margin"]
-        revenue = rows["revenue"][rows["gross_margin"].notna()].sum()
-        return float(booked.sum() / revenue) if revenue > 0 else math.nan
+        rows = _margin_weights(rows, "gross_margin")
+        priced = rows["gross_margin_priced"].sum()
+        return float(rows["gross_margin_booked"].sum() / priced) if priced > 0 else math.nan
     if series == "custom_revenue":
-        rows = _in_period(vendor_table[vendor_table["vendor"].isin(BROADCOM_DESIGNED)], obs)
+        rows = _in_period(custom_silicon(vendor_table), obs)
         return float(rows["revenue"].sum())
     if series in ("capex", "capex_growth"):
         columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in model_table]
@@ -137,16 +151,18 @@ def _fmt(value: float) -> str:
 
 
 def quarterly(vendor_table: pd.DataFrame) -> pd.DataFrame:
-    """Revenue, units, write-downs and booked/posted margin per vendor and calendar quarter."""
+    """Revenue, units, write-downs and booked/posted margin per vendor and calendar quarter (margins are
+    revenue-weighted, and missing for vendors that price nothing, such as in-house suppliers)."""
     t = vendor_table.assign(quarter=vendor_table["date"].str[:4] + "-Q" + ((vendor_table["date"].str[5:7].astype(int) - 1) // 3 + 1).astype(str))
-    t = t.assign(booked=t["revenue"] * t["gross_margin"].fillna(0.0), posted=t["revenue"] * t["margin_posted"].fillna(0.0))
+    t = _margin_weights(_margin_weights(t, "gross_margin"), "margin_posted")
+    parts = ["gross_margin_booked", "gross_margin_priced", "margin_posted_booked", "margin_posted_priced"]
     g = t.groupby(["quarter", "vendor"], as_index=False).agg(revenue=("revenue", "sum"), units=("units", "sum"),
-                                                             writedown=("writedown", "sum"), booked=("booked", "sum"),
-                                                             posted=("posted", "sum"))
+                                                             writedown=("writedown", "sum"), **{c: (c, "sum") for c in parts})
     with np.errstate(invalid="ignore", divide="ignore"):
-        g["gross_margin"] = np.where(g["revenue"] > 0, g["booked"] / g["revenue"], np.nan)
-        g["margin_posted"] = np.where(g["revenue"] > 0, g["posted"] / g["revenue"], np.nan)
-    return g.drop(columns=["booked", "posted"])
+        for margin in ("gross_margin", "margin_posted"):
+            priced = g[f"{margin}_priced"]
+            g[margin] = np.where(priced > 0, g[f"{margin}_booked"] / priced.where(priced > 0, 1.0), np.nan)
+    return g.drop(columns=parts)
 
 
 def quarterly_panels(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> pd.DataFrame:
@@ -155,15 +171,14 @@ def quarterly_panels(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> p
         month = (dates.str[5:7].astype(int) - 1) // 3 * 3 + 1
         return dates.str[:4] + "-" + month.map(lambda m: f"{m:02d}")
 
-    v = vendor_table.assign(quarter_start=quarter_start(vendor_table["date"]))
-    v = v.assign(booked=v["revenue"] * v["gross_margin"].fillna(0.0), priced=v["revenue"].where(v["gross_margin"].notna(), 0.0))
+    v = _margin_weights(vendor_table.assign(quarter_start=quarter_start(vendor_table["date"])), "gross_margin")
     out = pd.DataFrame({"quarter_start": sorted(v["quarter_start"].unique())}).set_index("quarter_start")
     for vendor in ("nvidia", "amd"):
         rows = v[v["vendor"] == vendor].groupby("quarter_start")
         out[f"vendor_revenue:{vendor}"] = rows["revenue"].sum()
         if vendor == "nvidia":
-            out["vendor_gross_margin:nvidia"] = rows["booked"].sum() / rows["priced"].sum().replace(0.0, np.nan)
-    out["custom_revenue:custom"] = v[v["kind"] == "hyperscaler_inhouse"].groupby("quarter_start")["revenue"].sum()
+            out["vendor_gross_margin:nvidia"] = rows["gross_margin_booked"].sum() / rows["gross_margin_priced"].sum().replace(0.0, np.nan)
+    out["custom_revenue:custom"] = custom_silicon(v).groupby("quarter_start")["revenue"].sum()
     m = model_table.assign(quarter_start=quarter_start(model_table["date"]))
     columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in m]
     out["capex:big-four"] = m.groupby("quarter_start")[columns].sum().sum(axis=1)

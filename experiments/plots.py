@@ -300,7 +300,7 @@ HISTORY_PANELS = (
     ("nvidia revenue, USD per quarter", "vendor_revenue", "nvidia"),
     ("nvidia booked gross margin", "vendor_gross_margin", "nvidia"),
     ("amd revenue, USD per quarter", "vendor_revenue", "amd"),
-    ("custom silicon revenue, USD per quarter", "custom_revenue", "custom"),
+    ("custom silicon designed with Broadcom (TPU, MTIA), USD per quarter", "custom_revenue", "custom"),
     ("big-four accelerator capex, USD per quarter", "capex", "big-four"),
     ("rental price, USD per H100-hour", "rental_price", "h100-sxm"),
 )

@@ -112,3 +112,25 @@ def test_chip_rental_prices_follow_the_work_each_chip_does():
     mt = model.model_table().set_index("date")
     ratio = ct[(month, "h200")] / mt.loc[month, "rental_price_heq_hour"]
     assert 1.0 < ratio < 3.0  # an H200 does more than an H100's work, not several times it
+
+
+def test_quarterly_margins_are_revenue_weighted_and_missing_for_vendors_that_price_nothing():
+    from experiments.history_fit import custom_silicon, quarterly, quarterly_panels
+
+    model = ComputeMarket(MarketConfig(months=30, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=3)
+    model.run()
+    mt, vt = model.model_table(), model.vendor_table()
+    q = quarterly(vt).set_index(["quarter", "vendor"])
+    assert q.loc[("2024-Q2", "google"), "revenue"] > 0  # TPUs sell, but Google prices no margin on them
+    assert math.isnan(q.loc[("2024-Q2", "google"), "gross_margin"])
+    assert math.isnan(q.loc[("2024-Q2", "google"), "margin_posted"])
+    months = vt[(vt.vendor == "nvidia") & (vt.date >= "2024-04") & (vt.date <= "2024-06")]
+    expected = (months.revenue * months.gross_margin).sum() / months.revenue.sum()
+    assert q.loc[("2024-Q2", "nvidia"), "gross_margin"] == pytest.approx(expected)
+    # the chart's custom-silicon panel is the same selection as the moment it is drawn against: Broadcom's
+    # designs, not AWS's Trainium (on sale from December 2024)
+    panels = quarterly_panels(mt, vt).set_index("quarter_start")
+    in_quarter = lambda t: t[(t.date >= "2025-01") & (t.date <= "2025-03")]  # noqa: E731
+    assert panels.loc["2025-01", "custom_revenue:custom"] == pytest.approx(in_quarter(custom_silicon(vt)).revenue.sum())
+    assert in_quarter(vt[vt.vendor == "aws"]).revenue.sum() > 0
+    assert panels.loc["2025-01", "custom_revenue:custom"] < in_quarter(vt[vt.kind == "hyperscaler_inhouse"]).revenue.sum()
