@@ -16,7 +16,6 @@ MarketConfig takes its defaults.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -30,7 +29,7 @@ from hardware_catalog.records import HISTORY_END
 from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
 
-from .history_fit import band, fit_table, simulated_moment
+from .history_fit import fit_table, simulated_moment
 
 
 @dataclass(frozen=True)
@@ -43,14 +42,15 @@ class Parameter:
     why: str
 
 
-# At most a handful, shared across every moment (never one knob per target).
+# At most a handful, shared across every moment (never one knob per target). Lower bounds are positive:
+# the catalog loader accepts only positive fitted values, so a fit at a bound must still load.
 PARAMETERS = (
     Parameter("ai_boom_scale", 1.0, 60.0, "how many times clouds' own AI demand grows beyond trend in the boom"),
-    Parameter("ai_boom_midpoint_months", 0.0, 48.0, "months from January 2023 to the boom's steepest point"),
+    Parameter("ai_boom_midpoint_months", 1.0, 48.0, "months from January 2023 to the boom's steepest point"),
     Parameter("ai_boom_width_months", 2.0, 24.0, "the boom's time scale (logistic width)"),
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
     Parameter("switching_cost", 0.5, 10.0, "utility lost per unit of software immaturity (lock-in)"),
-    Parameter("internal_demand_growth_end", 0.0, 0.05, "monthly trend growth of clouds' own AI demand beyond the boom"),
+    Parameter("internal_demand_growth_end", 0.001, 0.05, "monthly trend growth of clouds' own AI demand beyond the boom"),
     Parameter("lab_boom_scale", 1.0, 100.0, "how many times labs' revenue from adoption grows beyond trend in the boom"),
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
 )
@@ -155,11 +155,9 @@ def _simplex(x0: np.ndarray, step: float = 0.15) -> np.ndarray:
     return np.array(points)
 
 
-CALIBRATION_FILE = "history_calibration.toml"
-
-
 def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
-    """Save the fitted values (and how they were found) as MarketConfig's defaults."""
+    """Save the fitted values (and how they were found) as MarketConfig's defaults; read back by
+    hardware_catalog.loader.load_history_calibration."""
     lines = [
         "# Behavioural parameters fitted to the observed 2023 - mid-2025 path by",
         "# `compute-market calibrate-history --write` (method of simulated moments, Nelder-Mead; see",
@@ -179,12 +177,4 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def read_calibration(path: Path) -> dict[str, float]:
-    """The fitted values in `path` ({} if the file does not exist)."""
-    if not Path(path).exists():
-        return {}
-    with open(path, "rb") as handle:
-        return {k: float(v) for k, v in tomllib.load(handle).get("values", {}).items()}
-
-
-__all__ = ["PARAMETERS", "Fit", "band", "calibrate", "read_calibration", "write_calibration"]
+__all__ = ["PARAMETERS", "Fit", "calibrate", "write_calibration"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from experiments.calibrate_history import distance, read_calibration
+from experiments.calibrate_history import PARAMETERS, Fit, distance, write_calibration
 from experiments.history_fit import BROADCOM_DESIGNED, fit_table, simulated_moment
 from hardware_catalog import load_catalog
-from hardware_catalog.loader import CatalogError, parse_history
+from hardware_catalog.loader import CatalogError, load_history_calibration, parse_history
 from hardware_catalog.records import HISTORY_END
 from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
@@ -80,7 +80,7 @@ def test_distance_is_zero_inside_a_band_and_log_outside():
 
 
 def test_the_fitted_values_are_read_back_and_are_config_defaults():
-    fitted = read_calibration(DATA / "history_calibration.toml")
+    fitted = load_history_calibration(DATA)
     assert fitted, "the baseline's behavioural parameters come from the history calibration"
     defaults = MarketConfig()
     for name, value in fitted.items():
@@ -96,7 +96,7 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
                            "--seeds", "1", "--max-evals", "3", "--write"], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "nvidia-dc-revenue-q1fy25" in done.stdout and ("in band" in done.stdout or "MISS" in done.stdout)
-    written = read_calibration(data / "history_calibration.toml")
+    written = load_history_calibration(data)
     assert set(written) >= {"price_sensitivity", "switching_cost"}
     assert (DATA / "history_calibration.toml").read_text() == packaged  # --write went to the --catalog-dir only
 
@@ -134,3 +134,11 @@ def test_quarterly_margins_are_revenue_weighted_and_missing_for_vendors_that_pri
     assert panels.loc["2025-01", "custom_revenue:custom"] == pytest.approx(in_quarter(custom_silicon(vt)).revenue.sum())
     assert in_quarter(vt[vt.vendor == "aws"]).revenue.sum() > 0
     assert panels.loc["2025-01", "custom_revenue:custom"] < in_quarter(vt[vt.kind == "hyperscaler_inhouse"]).revenue.sum()
+
+
+def test_a_fit_at_its_bounds_writes_a_file_the_catalog_loads(tmp_path):
+    """MarketConfig reads the fitted values at import, so a fit that ends on a bound must still load."""
+    for edge in ("low", "high"):
+        values = {p.name: getattr(p, edge) for p in PARAMETERS}
+        write_calibration(Fit(values, 1.0, 2.0, 3, None), tmp_path / "history_calibration.toml", (0, 1))
+        assert load_history_calibration(tmp_path) == pytest.approx(values)
