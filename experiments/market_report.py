@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from hardware_catalog.records import HISTORY_END
 from market.config import MarketConfig
 from market.model import ComputeMarket
 
 from . import plots
-from hardware_catalog.records import HISTORY_END
-
 from .history_fit import fit_table, format_fit_table, quarterly, quarterly_panels
 from .venture_analysis import deal_cohort, powerlaw_fit, venture_metrics
 
