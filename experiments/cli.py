@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.config import UPPER, ConfigError, load_experiment, resolved_values, with_value
+from experiments.errors import Interrupted, UsageError
 from hardware_catalog import (
     PRECISIONS,
     CatalogError,
@@ -24,8 +26,6 @@ from hardware_catalog import (
     UnsupportedPrecisionError,
     load_catalog,
 )
-from experiments.config import UPPER, ConfigError, load_experiment, resolved_values, with_value
-from experiments.errors import Interrupted, UsageError
 from market import calibration, roofline
 from market.evaluation import evaluate_grid
 
@@ -182,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", formatter_class=fmt, help="check a config and print its resolved values")
     p.add_argument("config", type=Path, help="experiment config (TOML)")
 
+    p = sub.add_parser("dashboard", formatter_class=fmt,
+                       help="the teaching dashboard in your browser (presets, levers, lessons); Ctrl-C stops it")
+    p.add_argument("--preset", default="baseline", help="scenario preset to open (a config name in experiments/configs)")
+    p.add_argument("--port", type=_int_between(1, 65535, "a port number"), default=8765, help="port to serve on")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; 0.0.0.0 shares it on your network (a classroom), with a warning")
+
     p = sub.add_parser("hardware-report", formatter_class=fmt,
                        help="catalog, roofline grid, costs per token and calibration with figures")
     p.add_argument("--out", type=Path, default=Path("results/hardware"),
@@ -237,7 +244,7 @@ def _dispatch(args) -> int:
     handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
                "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
                "sweep": cmd_sweep, "report": cmd_report, "show": cmd_show, "validate": cmd_validate,
-               "calibrate-history": cmd_calibrate_history}[args.command]
+               "calibrate-history": cmd_calibrate_history, "dashboard": cmd_dashboard}[args.command]
     return handler(args, catalog)
 
 
@@ -624,6 +631,52 @@ def cmd_calibrate_history(args, catalog) -> int:
         path = catalog.data_dir / HISTORY_CALIBRATION
         write_calibration(fit, path, seeds)
         print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_dashboard(args, catalog) -> int:
+    """Serve experiments/dashboard/app.py with Solara until Ctrl-C. Writes nothing."""
+    import importlib.util
+    import socket
+    import subprocess
+
+    from experiments.dashboard import session
+
+    if args.catalog_dir is not None:
+        raise UsageError("--catalog-dir: the dashboard runs the presets on the packaged catalog; "
+                         "use 'compute-market run CONFIG --catalog-dir DIR' for another catalog")
+    if args.preset not in session.PRESETS:
+        raise UsageError(f"--preset: unknown preset {args.preset!r}; choose one of {', '.join(session.PRESETS)}")
+    if importlib.util.find_spec("solara") is None:
+        raise UsageError("the dashboard needs Solara, which is not installed in this environment: "
+                         "run 'bash .ci/install' (or pip install -e '.[dashboard]')")
+    with socket.socket() as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise UsageError(f"--port {args.port} on {args.host}: cannot listen there ({exc.strerror or exc}); "
+                             "pick another with --port") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"compute-market: warning: listening on {args.host}: anyone who can reach this machine on port "
+              f"{args.port} can open the dashboard (each browser gets its own run)", file=sys.stderr)
+    app = Path(__file__).resolve().parent / "dashboard" / "app.py"
+    env = {**os.environ, "COMPUTE_MARKET_PRESET": args.preset, "PYTHONWARNINGS": "ignore::UserWarning"}  # Solara's http cookie notice
+    print(f"compute-market dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops it)", file=sys.stderr)
+    server = subprocess.Popen([sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
+                               "--port", str(args.port), "--production", "--no-open"], env=env)
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        print("compute-market: dashboard stopped (Ctrl-C); it wrote nothing; run the same command to start it again",
+              file=sys.stderr)
+        return 0
+    if code != 0:
+        raise UsageError(f"the dashboard server exited with status {code}; see its messages above")
     return 0
 
 

@@ -1,0 +1,206 @@
+"""The dashboard's views as matplotlib figures: pure functions of the run's tables (and of a ghost run to
+compare with), so the page, the PNG download and the tests draw the same thing.
+
+Time axes are in calendar years over the whole run horizon (they do not rescale as the run advances);
+events (launches, in-house programmes, policies, shocks, write-downs) are dotted lines on them.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from experiments.plots import vendor_colour
+
+GHOST_ALPHA = 0.25
+MIN_DEALS_FOR_FIT = 200  # below this a power-law tail fit says little; the CCDF is drawn without it
+
+
+def _years(months, start: str) -> np.ndarray:
+    return int(start[:4]) + (int(start[5:7]) - 1) / 12.0 + np.asarray(months, dtype=float) / 12.0
+
+
+def _frame_axes(ax, start: str, months: int, events, ylabel: str, *, label_events: bool) -> None:
+    """Fixed time axis over the run's horizon, with events as dotted lines (one collection: cheap to draw; the
+    page lists the events with their dates under the figure). Rotated labels on the lines cost ~20 ms each."""
+    ax.set_xlim(_years(0, start), _years(months, start))
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if not events:
+        return
+    xs = _years([month for month, _ in events], start)
+    ax.vlines(xs, 0, 1, transform=ax.get_xaxis_transform(), colors="grey", lw=0.8 if label_events else 0.6,
+              linestyles=":", zorder=0)
+
+
+def _figure(rows: int, height: float = 3.0) -> tuple[Figure, list]:
+    """A column of `rows` panels with a fixed layout (a layout engine would double the drawing time)."""
+    fig = Figure(figsize=(10, height * rows))
+    total = height * rows
+    fig.subplots_adjust(left=0.08, right=0.93, top=1.0 - 0.35 / total, bottom=0.45 / total, hspace=0.55)
+    axes = [fig.add_subplot(rows, 1, i + 1) for i in range(rows)]
+    return fig, axes
+
+
+def _vendor_lines(ax, vendors: pd.DataFrame, column: str, start: str, *, ghost=False, style="-", label=True):
+    if vendors is None or vendors.empty:
+        return
+    for vendor, rows in vendors.groupby("vendor", sort=False):
+        values = rows[column].to_numpy(dtype=float)
+        if np.all(~np.isfinite(values) | (values == 0)):
+            continue
+        kwargs = {"color": vendor_colour(vendor), "ls": style}
+        if ghost:
+            kwargs.update(alpha=GHOST_ALPHA, lw=3.0)
+        else:
+            kwargs.update(lw=1.6, label=vendor if label else None)
+        ax.plot(_years(rows["month"], start), values, **kwargs)
+
+
+def market_figure(vendors: pd.DataFrame, start: str, months: int, events, ghost_vendors=None, ghost_label="") -> Figure:
+    """Revenue share and gross margin (booked, solid; posted, dashed) by vendor."""
+    fig, (share, margin) = _figure(2)
+    merchants = vendors[vendors["kind"] != "hyperscaler_inhouse"] if not vendors.empty else vendors
+    if ghost_vendors is not None:
+        _vendor_lines(share, ghost_vendors, "revenue_share", start, ghost=True)
+        _vendor_lines(margin, ghost_vendors[ghost_vendors["kind"] != "hyperscaler_inhouse"], "gross_margin", start, ghost=True)
+    _vendor_lines(share, vendors, "revenue_share", start)
+    _vendor_lines(margin, merchants, "gross_margin", start, label=False)
+    _vendor_lines(margin, merchants, "margin_posted", start, style="--", label=False)
+    share.set_ylim(0, 1)
+    margin.set_ylim(-0.2, 1)
+    share.set_title("Share of chip revenue by vendor" + (f"  (wide faint lines: {ghost_label})" if ghost_vendors is not None else ""))
+    margin.set_title("Gross margin: booked (solid, after write-downs) and posted (dashed, what the vendor priced at)")
+    _frame_axes(share, start, months, events, "share of revenue", label_events=True)
+    _frame_axes(margin, start, months, events, "gross margin", label_events=False)
+    if share.get_legend_handles_labels()[0]:  # vendor colours, the same in both panels
+        share.legend(fontsize=7, ncol=4, loc="lower left")
+    margin.plot([], [], color="black", lw=1.6, label="booked")
+    margin.plot([], [], color="black", lw=1.6, ls="--", label="posted")
+    margin.legend(fontsize=7, ncol=2, loc="lower left")
+    margin.set_xlabel("year")
+    return fig
+
+
+def _series(ax, monthly: pd.DataFrame, column: str, start: str, scale: float, label: str, colour: str, ghost=None):
+    if ghost is not None and column in ghost:
+        ax.plot(_years(ghost["month"], start), ghost[column] * scale, color=colour, alpha=GHOST_ALPHA, lw=3.0)
+    if not monthly.empty and column in monthly:
+        ax.plot(_years(monthly["month"], start), monthly[column] * scale, color=colour, lw=1.8, label=label)
+
+
+def prices_figure(monthly: pd.DataFrame, start: str, months: int, events, ghost=None, ghost_label="") -> Figure:
+    """Price of serving a million tokens and of renting an H100-equivalent hour."""
+    fig, (tokens, rental) = _figure(2)
+    _series(tokens, monthly, "usd_per_million_tokens", start, 1.0, "USD per million tokens (reference model)", "#1f77b4", ghost)
+    _series(rental, monthly, "rental_price_heq_hour", start, 1.0, "USD per H100-equivalent hour (cloud rental)", "#d62728", ghost)
+    tokens.set_title("Price per million tokens served" + (f"  (faint: {ghost_label})" if ghost is not None else ""))
+    rental.set_title("Rental price per H100-equivalent hour")
+    for ax in (tokens, rental):
+        ax.set_ylim(bottom=0)
+    _frame_axes(tokens, start, months, events, "USD / million tokens", label_events=True)
+    _frame_axes(rental, start, months, events, "USD / hour", label_events=False)
+    rental.set_xlabel("year")
+    return fig
+
+
+def supply_figure(monthly: pd.DataFrame, vendors: pd.DataFrame, start: str, months: int, events, ghost=None,
+                  ghost_label="") -> Figure:
+    """Packaging capacity, backlog, inventory and write-downs."""
+    fig, (capacity, backlog, stock) = _figure(3, height=2.4)
+    _series(capacity, monthly, "capacity_hbm_gb", start, 1e-6, "capacity", "#2ca02c", ghost)
+    _series(backlog, monthly, "backlog_units", start, 1e-3, "backlog", "#ff7f0e", ghost)
+    if not vendors.empty:
+        held = vendors.groupby("month")[["inventory", "writedown"]].sum().reset_index()
+        stock.plot(_years(held["month"], start), held["inventory"] * 1e-3, color="#9467bd", lw=1.8, label="chips held (thousands)")
+        twin = stock.twinx()
+        twin.fill_between(_years(held["month"], start), 0, held["writedown"].clip(lower=0) * 1e-9, step="mid",
+                          color="#8c564b", alpha=0.5, label="write-downs (USD B / month)")  # one artist, not a bar each
+        twin.set_ylabel("write-downs, USD B")
+    capacity.set_title("Advanced-packaging / HBM capacity" + (f"  (faint: {ghost_label})" if ghost is not None else ""))
+    backlog.set_title("Chips ordered but not delivered (backlog)")
+    stock.set_title("Vendors' inventory and write-downs")
+    _frame_axes(capacity, start, months, events, "million HBM-GB / month", label_events=True)
+    _frame_axes(backlog, start, months, events, "thousand chips", label_events=False)
+    _frame_axes(stock, start, months, events, "thousand chips", label_events=False)
+    stock.set_xlabel("year")
+    return fig
+
+
+def capex_figure(monthly: pd.DataFrame, clouds, start: str, months: int, events, ghost=None, ghost_label="") -> Figure:
+    """Accelerator capex by cloud (USD billion per month) and the accelerator power installed (GW)."""
+    fig, (ax, power) = _figure(2)
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    for i, cloud in enumerate(clouds):
+        _series(ax, monthly, f"capex_{cloud}", start, 1e-9, cloud, palette[i % len(palette)], ghost)
+    _series(power, monthly, "installed_power_gw", start, 1.0, "installed accelerator TDP", "#bcbd22", ghost)
+    ax.set_title("Accelerator capex by cloud" + (f"  (faint: {ghost_label})" if ghost is not None else ""))
+    power.set_title("Accelerator power installed in clouds' fleets (chip TDP, before cooling and hosts)")
+    for panel in (ax, power):
+        panel.set_ylim(bottom=0)
+    _frame_axes(ax, start, months, events, "USD billion / month", label_events=True)
+    _frame_axes(power, start, months, events, "GW", label_events=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncol=4, loc="upper left")
+    power.set_xlabel("year")
+    return fig
+
+
+def giant_component(graph: nx.Graph) -> nx.Graph:
+    """The largest connected component (empty graph if there are no edges)."""
+    if graph.number_of_edges() == 0:
+        return nx.Graph()
+    return graph.subgraph(max(nx.connected_components(graph), key=len)).copy()
+
+
+def network_layout(giant: nx.Graph, seed: int = 0) -> dict:
+    """Spring layout positions (the costly part: the page computes it once per network snapshot)."""
+    return nx.spring_layout(giant, seed=seed, weight="weight", iterations=30) if giant.number_of_nodes() else {}
+
+
+def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: str) -> Figure:
+    """The syndication network's largest component, node size and colour by reputation."""
+    fig = Figure(figsize=(6, 6), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    nodes = [n for n in giant.nodes if n in positions]
+    if nodes:
+        xy = np.array([positions[n] for n in nodes])
+        for u, v in giant.edges:
+            if u in positions and v in positions:
+                ax.plot(*np.array([positions[u], positions[v]]).T, color="grey", lw=0.3, alpha=0.3, zorder=0)
+        rep = np.array([reputation.get(n, 0.0) for n in nodes])
+        sc = ax.scatter(xy[:, 0], xy[:, 1], s=10 + 40 * rep, c=rep, cmap="viridis", zorder=1)
+        fig.colorbar(sc, ax=ax, shrink=0.6, label="reputation")
+    else:
+        ax.text(0.5, 0.5, "no syndicates yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title, fontsize=10)
+    ax.axis("off")
+    return fig
+
+
+def ccdf_figure(multiples: np.ndarray, fit: dict | None, title: str) -> Figure:
+    """Log-log CCDF of deal multiples, with the fitted power-law tail when there are enough deals."""
+    fig = Figure(figsize=(6, 6), layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.sort(np.asarray(multiples, dtype=float))
+    x = x[x > 0]
+    if len(x):
+        ccdf = 1.0 - np.arange(len(x)) / len(x)
+        ax.loglog(x, ccdf, ".", ms=3, alpha=0.5, label=f"{len(x)} deals with value > 0")
+        alpha, xmin = (fit or {}).get("powerlaw_alpha"), (fit or {}).get("powerlaw_xmin")
+        if alpha and np.isfinite(alpha):
+            tail = x[x >= xmin]
+            ax.loglog(tail, len(tail) / len(x) * (tail / xmin) ** (1.0 - alpha), "r-", lw=2,
+                      label=f"power-law tail: alpha = {alpha:.2f} from x = {xmin:.2f}")
+        elif len(x) < MIN_DEALS_FOR_FIT:
+            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes, fontsize=8)
+        ax.legend(fontsize=8, loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no deals yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("deal multiple (value now / invested; living companies at last round)")
+    ax.set_ylabel("share of deals with multiple >= x")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig

@@ -1,0 +1,248 @@
+"""The teaching dashboard without a browser: settings and levers, the model it builds, exports, the lesson
+files, and the Solara page rendered in process (solara.render), as Mesa tests its own visualisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.dashboard import figures, lessons, session
+
+SHORT = 6  # months: enough for every series to exist
+
+
+def run(settings: session.Settings, months: int = SHORT) -> session.DashboardMarket:
+    model = session.DashboardMarket(settings)
+    for _ in range(months):
+        model.step()
+    return model
+
+
+# ---------------------------------------------------------------------------------------- settings
+
+def test_presets_are_the_configs():
+    assert set(session.PRESETS) == {p.stem for p in session.CONFIG_DIR.glob("*.toml")}
+    assert "baseline" in session.PRESETS and len(session.PRESETS) == 9
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"preset": "nope"}, "unknown preset"),
+    ({"capacity": -1.0}, "capacity"),
+    ({"capacity": 0.0}, "above 0"),
+    ({"lock_in": float("nan")}, "lock_in"),
+    ({"price_cap": "0.3"}, "price_cap"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_settings_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        session.Settings(**bad)
+
+
+def test_levers_are_relative_to_the_preset():
+    base, _ = session.load_preset("hbm_shortage")
+    cfg = session.build_config(session.Settings(preset="hbm_shortage", capacity=0.5, lock_in=2.0, lp_pool=0.5,
+                                                demand_growth=1.5))
+    assert cfg.capacity_scale == pytest.approx(0.5 * base.market.capacity_scale) == pytest.approx(0.25)
+    assert cfg.switching_cost == pytest.approx(2.0 * base.market.switching_cost)
+    assert cfg.venture.lp_pool_usd_per_year == pytest.approx(0.5 * base.market.venture.lp_pool_usd_per_year)
+    assert cfg.ai_boom_scale == pytest.approx(1.5 * base.market.ai_boom_scale)
+    assert cfg.lab_boom_scale == pytest.approx(1.5 * base.market.lab_boom_scale)
+
+
+def test_neutral_levers_reproduce_the_preset_exactly():
+    for preset in session.PRESETS:
+        experiment, _ = session.load_preset(preset)
+        cfg = session.build_config(session.Settings(preset=preset, months=experiment.market.months))
+        assert cfg == experiment.market, preset
+
+
+def test_choice_levers():
+    on = session.build_config(session.Settings(export_controls=session.EXPORT_CONTROL_CHOICES[1]))
+    assert on.export_control_regions == ("cn",) and on.export_control_start == "2023-10"
+    off = session.build_config(session.Settings(preset="export_controls", export_controls="off"))
+    assert off.export_control_regions == ()
+    assert session.build_config(session.Settings(preset="price_cap", price_cap="none")).price_cap_vendor == ""
+    capped = session.build_config(session.Settings(price_cap="0.45"))
+    assert (capped.price_cap_vendor, capped.price_cap_margin, capped.price_cap_start) == ("nvidia", 0.45, "2026-01")
+    assert session.build_config(session.Settings(vc_loop="off")).venture.information_advantage is False
+
+
+def test_ghost_is_the_preset_without_levers_or_else_the_baseline():
+    plain = session.Settings(preset="hbm_shortage", seed=3)
+    assert session.ghost_settings(plain) == session.Settings(preset="baseline", seed=3)
+    moved = dataclasses.replace(plain, capacity=2.0)
+    assert session.ghost_settings(moved) == plain
+    assert session.ghost_label(moved) == "hbm_shortage without levers"
+
+
+# ---------------------------------------------------------------------------------------- the model
+
+def test_same_settings_and_seed_replay_exactly_and_seeds_differ():
+    a = run(session.Settings(seed=5)).model_table()
+    b = run(session.Settings(seed=5)).model_table()
+    c = run(session.Settings(seed=6)).model_table()
+    pd.testing.assert_frame_equal(a, b)
+    assert not a["chip_revenue"].equals(c["chip_revenue"])
+
+
+def test_ghost_without_the_venture_side_has_the_same_chip_market():
+    settings = session.Settings(preset="hbm_shortage", months=30, seed=4)
+    monthly, vendors = session.ghost_run(settings)
+    full = run(settings, months=30)
+    pd.testing.assert_frame_equal(vendors, full.vendor_table())
+    shared = [c for c in monthly.columns if c in full.model_table().columns]
+    pd.testing.assert_frame_equal(monthly[shared], full.model_table()[shared])
+
+
+def test_model_stops_at_the_horizon():
+    model = session.DashboardMarket(session.Settings(months=3))
+    for _ in range(5):
+        model.step()
+    assert model.month == 3 and model.running is False
+
+
+def test_reset_reads_the_current_settings():
+    class Box:  # what the page passes: a reactive holding Settings
+        value = session.Settings(preset="price_cap", seed=2)
+    model = session.DashboardMarket(Box)
+    assert model.settings == Box.value and model.config.price_cap_vendor == "nvidia"
+
+
+def test_export_holds_one_row_per_month_with_vendor_columns():
+    model = run(session.Settings(seed=1))
+    table = session.export_table(model)
+    assert len(table) == SHORT and list(table["month"]) == list(range(SHORT))
+    assert {"preset", "seed", "revenue_nvidia", "gross_margin_nvidia", "margin_posted_amd"} <= set(table.columns)
+    assert table["chip_revenue"].to_numpy() == pytest.approx(model.model_table()["chip_revenue"].to_numpy())
+    assert session.export_table(session.DashboardMarket(session.Settings())).empty
+
+
+def test_timeline_events_name_policies_and_launches():
+    model = run(session.Settings(preset="export_controls"), months=14)
+    labels = [label for _, label in session.timeline_events(model)]
+    assert "export controls" in labels
+    assert any(label.endswith("launch") for label in labels)
+    assert all(0 <= month < model.month for month, _ in session.timeline_events(model))
+
+
+def test_figures_draw_empty_and_running_models():
+    empty = session.DashboardMarket(session.Settings())
+    model = run(session.Settings())
+    from experiments.dashboard import app
+    for m in (empty, model):
+        for tab in app.CHART_TABS[:4]:
+            assert app.png_bytes(app.chart(m, tab, False)).startswith(b"\x89PNG")
+    giant = figures.giant_component(model.venture.graph)
+    figures.network_figure(giant, figures.network_layout(giant), {}, "network")
+    figures.ccdf_figure(np.array([0.5, 1.0, 3.0]), None, "ccdf")
+
+
+# ---------------------------------------------------------------------------------------- texts
+
+LESSON_SECTIONS = ("The question", "Predict first", "Run and watch", "What the model shows", "Things to try",
+                   "Real-world figures")
+INFO_SECTIONS = ("What is it?", "How it works", "How to use it", "Things to notice", "Things to try",
+                 "Extending the model")
+
+
+def test_lessons_cover_the_topics_with_every_section():
+    all_lessons = lessons.all_lessons()
+    assert len(all_lessons) >= 5
+    for lesson in all_lessons:
+        assert lesson.preset in session.PRESETS, lesson.slug
+        headings = re.findall(r"^## (.+)$", lesson.text, flags=re.MULTILINE)
+        for section in LESSON_SECTIONS:
+            assert any(h.startswith(section) for h in headings), (lesson.slug, section)
+        figures_part = lesson.text.split("## Real-world figures", 1)[1]
+        assert re.search(r"\(.*(19|20)\d\d.*\)", figures_part), f"{lesson.slug}: real-world figures need dated sources"
+    text = " ".join(lesson.text.lower() for lesson in all_lessons)
+    for topic in ("lock-in", "open software stack", "hbm", "export control", "power law"):
+        assert topic in text, topic
+
+
+def test_every_preset_has_an_info_page_and_the_glossary_has_the_terms():
+    for preset in session.PRESETS:
+        page = lessons.info_page(preset)
+        for section in INFO_SECTIONS:
+            assert f"## {section}" in page, (preset, section)
+    glossary = lessons.glossary()
+    for term in ("Roofline", "MFU", "HBM", "CoWoS", "Gross margin", "TVPI", "Syndicate", "Eigenvector centrality"):
+        assert f"**{term}" in glossary, term
+
+
+def test_a_lesson_without_a_preset_line_is_refused(tmp_path):
+    bad = tmp_path / "x.md"
+    bad.write_text("# Title\n\ntext\n")
+    with pytest.raises(ValueError, match="preset: NAME"):
+        lessons.read_lesson(bad)
+
+
+# ---------------------------------------------------------------------------------------- the page
+
+solara = pytest.importorskip("solara", reason="the dashboard extra (Solara) is not installed")
+
+
+@pytest.fixture()
+def page():
+    import ipyvuetify as v
+
+    from experiments.dashboard import app
+
+    _, rc = solara.render(solara.AppLayout(children=[app.Page()]), handle_error=False)
+
+    def button(label):
+        return next(b for b in rc.find(v.Btn).widgets if label in [c for c in b.children if isinstance(c, str)])
+
+    def monitor(name="month"):
+        return rc.find(v.Html, class_=f"monitor-{name}").widget.children[0]
+
+    yield rc, button, monitor
+    rc.close()
+
+
+def test_page_steps_the_model(page):
+    _, button, monitor = page
+    assert "not started" in monitor()
+    button("Step").click()
+    button("Step").click()
+    assert monitor() == "2023-02"
+
+
+def test_preset_button_loads_the_preset_and_resets_levers(page):
+    import ipyvuetify as v
+
+    rc, button, monitor = page
+    button("Step").click()
+    button("hbm shortage").click()
+    assert "not started" in monitor()
+    assert button("hbm shortage").color == "primary" and button("baseline").color != "primary"
+    sliders = rc.find(v.Slider).widgets
+    assert all(s.v_model == 1.0 for s in sliders if s.label == "")
+
+
+def test_lever_restarts_the_run_with_its_value(page):
+    import ipyvuetify as v
+
+    rc, button, monitor = page
+    button("Step").click()
+    slider = next(s for s in rc.find(v.Slider).widgets if s.label == "" and s.min == 0.25)  # capacity
+    slider.v_model = 0.5
+    assert "not started" in monitor()
+    rc.find(v.Html, children=["Packaging / HBM capacity x preset: 0.50"]).assert_single()
+
+
+def test_lessons_tab_renders_a_lesson(page):
+    import ipyvuetify as v
+
+    rc, _, _ = page
+    rc.find(v.Tabs).widget.v_model = 5  # Lessons
+    first = lessons.all_lessons()[0]
+    assert rc.find(v.Btn, children=[f"Load this lesson's preset ({first.preset}) - loaded"]).widgets or \
+        rc.find(v.Btn, children=[f"Load this lesson's preset ({first.preset})"]).widgets
+    templates = [getattr(w.template, "template", w.template) or "" for w in rc.find(v.VuetifyTemplate).widgets]
+    rendered = [html for html in templates if "solara-markdown" in html]
+    assert any(first.title in html for html in rendered)

@@ -1,0 +1,213 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by playwright), against the real app
+served by `solara run` on 127.0.0.1, with no internet: the page must load its front-end files from the
+install (.ci/solara-assets). Skipped, saying why, only where no browser can be had.
+
+Set COMPUTE_MARKET_SCREENSHOTS=DIR to keep the screenshots (the README's come from here).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "experiments" / "dashboard" / "app.py"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STEP_TIMEOUT_MS = 60_000
+
+pytest.importorskip("solara", reason="the dashboard extra (Solara) is not installed: run bash .ci/install")
+pytest.importorskip("playwright", reason="playwright is not installed: run bash .ci/install")
+if CHROMIUM is None:
+    pytest.skip("no chromium on PATH: install Debian's 'chromium' package (.ci/install does, as root)",
+                allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("dashboard") / "server.log"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "solara", "run", str(APP), "--host", "127.0.0.1", "--port",
+                                 str(port), "--production", "--no-open"], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=ROOT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"the dashboard server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.missing_assets = []
+    page.on("response", lambda r: page.missing_assets.append(f"{r.status} {r.url}")
+            if "/_solara/cdn/" in r.url and r.status >= 400 else None)
+    page.on("requestfailed", lambda r: page.missing_assets.append(f"failed {r.url}") if "/_solara/" in r.url else None)
+    page.goto(url, timeout=STEP_TIMEOUT_MS)
+    page.get_by_role("button", name="Step").wait_for(timeout=120_000)  # the kernel and websocket are up
+    return page
+
+
+@pytest.fixture()
+def page(browser, server):
+    page = open_page(browser, server)
+    yield page
+    page.context.close()
+
+
+def month(page) -> str:
+    return page.locator(".monitor-month").inner_text()
+
+
+def step(page, times: int = 1) -> None:
+    """Press Step and wait until the page shows the next month (a step is not done until it is drawn)."""
+    for _ in range(times):
+        before = month(page)
+        page.get_by_role("button", name="Step").click()
+        expect(page.locator(".monitor-month")).not_to_have_text(before, timeout=STEP_TIMEOUT_MS)
+    page.wait_for_timeout(300)
+
+
+def chart_png(page) -> bytes:
+    return page.locator(".solara-content-main img").first.screenshot()
+
+
+def load_preset(page, preset: str) -> None:
+    page.get_by_role("button", name=preset.replace("_", " "), exact=True).click()
+    expect(page.locator(".monitor-month")).to_contain_text("not started", timeout=STEP_TIMEOUT_MS)
+
+
+def download_csv(page) -> pd.DataFrame:
+    with page.expect_download(timeout=STEP_TIMEOUT_MS) as info:
+        page.get_by_role("button", name="Series (CSV)").click()
+    return pd.read_csv(io.BytesIO(Path(info.value.path()).read_bytes()))
+
+
+def keep_screenshot(page, name: str) -> None:
+    folder = os.environ.get("COMPUTE_MARKET_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name))
+
+
+def test_page_loads_offline_with_every_front_end_file_installed(page):
+    expect(page.get_by_text("compute-market: the AI compute economy")).to_be_visible()
+    expect(page.locator(".monitor-month")).to_contain_text("not started")
+    assert page.missing_assets == [], "front-end files missing from the install (.ci/solara-assets)"
+
+
+def test_every_preset_steps_and_redraws(page):
+    from experiments.dashboard.session import PRESETS
+
+    for preset in PRESETS:
+        load_preset(page, preset)
+        step(page)
+        before = chart_png(page)
+        step(page, 2)
+        assert month(page) == "2023-03", preset
+        assert chart_png(page) != before, f"{preset}: the chart did not change after two steps"
+    assert page.missing_assets == []
+
+
+def test_capacity_lever_raises_the_price_of_compute(page):
+    months = 18
+    step(page, months)
+    preset_run = download_csv(page)
+    assert len(preset_run) == months and list(preset_run["month"]) == list(range(months))
+    assert (preset_run["preset"] == "baseline").all()
+    label = page.locator("span", has_text="Packaging / HBM capacity x preset")
+    slider = label.locator("xpath=following-sibling::*[1]").get_by_role("slider")
+    slider.focus()
+    for _ in range(10):  # 1.00 -> 0.50 in steps of 0.05
+        slider.press("ArrowLeft")
+    expect(page.get_by_text("Packaging / HBM capacity x preset: 0.50")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    expect(page.locator(".monitor-month")).to_contain_text("not started")
+    step(page, months)
+    halved = download_csv(page)
+    assert len(halved) == months
+    later = slice(6, months)  # the first months are served from the fleet and supply of end-2022
+    assert halved["rental_price_heq_hour"][later].mean() > preset_run["rental_price_heq_hour"][later].mean()
+    assert halved["capacity_hbm_gb"].iloc[0] == pytest.approx(0.5 * preset_run["capacity_hbm_gb"].iloc[0])
+    keep_screenshot(page, "dashboard-market.png")
+
+
+def test_two_sessions_are_independent(browser, server):
+    first, second = open_page(browser, server), open_page(browser, server)
+    try:
+        step(first, 3)
+        assert month(first) == "2023-03"
+        assert "not started" in month(second)
+        step(second)
+        assert month(second) == "2023-01" and month(first) == "2023-03"
+    finally:
+        first.context.close()
+        second.context.close()
+
+
+def test_lesson_and_views_render(page):
+    from experiments.dashboard.lessons import all_lessons
+
+    step(page, 14)
+    page.get_by_role("tab", name="Prices").click()
+    page.wait_for_timeout(1500)
+    keep_screenshot(page, "dashboard-prices.png")
+    page.get_by_role("tab", name="Venture").click()
+    ccdf = page.locator(".solara-content-main img").nth(1)
+    ccdf.wait_for(timeout=STEP_TIMEOUT_MS)
+    page.wait_for_timeout(1000)
+    first = ccdf.screenshot()
+    for _ in range(60):  # the power-law fit runs in the background, then its line is drawn over the CCDF
+        page.wait_for_timeout(1000)
+        if ccdf.screenshot() != first:
+            break
+    else:
+        pytest.fail("the deal-multiple CCDF never gained its power-law fit")
+    page.wait_for_timeout(500)
+    keep_screenshot(page, "dashboard-venture.png")
+    page.get_by_role("tab", name="Lessons").click()
+    first = all_lessons()[0]
+    expect(page.get_by_role("heading", name=first.title)).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    keep_screenshot(page, "dashboard-lesson.png")
+    assert page.missing_assets == []
