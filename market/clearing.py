@@ -1,4 +1,6 @@
-"""Clearing orders against supply: rationing rules. Pure numpy."""
+"""Clearing orders against supply: each chip's supply from its vendor's committed capacity, rationing
+rules, and the month's two-round clearing (first orders, then unspent budgets spill to chips with supply
+left). Pure numpy."""
 
 from __future__ import annotations
 
@@ -28,3 +30,29 @@ def ration(orders, supply, rule: str = "proportional", priority=None):
         filled[order] = filled_sorted
         return filled
     raise ValueError(f"unknown rationing rule '{rule}'; valid: {', '.join(RULES)}")
+
+
+def supply_from_capacity(capacity_units, owner, planned_units, units_per_chip, make_to_order, ordered, headroom):
+    """Chips each chip's vendor makes this month: its committed packaging units (V,) shared among its chips
+    (K,) in proportion to its forecast of their orders (`planned_units`, packaging units), so that production
+    cannot follow a sudden change in the mix within the month. Where `make_to_order` (a vendor's first month,
+    or no lead time), it makes at most what was ordered plus `headroom`."""
+    vendors = len(capacity_units)
+    vendor_planned = np.bincount(owner, weights=planned_units, minlength=vendors)[owner]
+    chips_of_vendor = np.bincount(owner, minlength=vendors)[owner]
+    mix = np.where(vendor_planned > 0, planned_units / np.where(vendor_planned > 0, vendor_planned, 1.0),
+                   1.0 / chips_of_vendor)
+    made = capacity_units[owner] * mix / units_per_chip
+    return np.where(make_to_order, np.minimum(made, ordered * (1.0 + headroom)), made)
+
+
+def clear_two_rounds(orders, supply, spend, prices, available, respread, rule: str = "proportional"):
+    """(R, K) chips filled: orders (R, K) against supply (K,), then one spill-over round in which each row's
+    unspent budget (USD) is spread by `respread(open)` -> (R, K) shares over the chips it may buy that have
+    supply left (`open`, bool (R, K)), and rationed against what is left."""
+    filled = ration(orders, supply, rule, spend)
+    left = supply - filled.sum(axis=0)
+    unspent = spend - (filled * prices[None, :]).sum(axis=1)
+    open_chips = available & (left[None, :] > 1e-9)
+    spill = np.maximum(unspent, 0.0)[:, None] * respread(open_chips) / prices[None, :]
+    return filled + ration(spill, left, rule, spend)

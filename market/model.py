@@ -1,14 +1,19 @@
 """ComputeMarket: the monthly Mesa model of the AI compute economy.
 
-One step = one month, in the order of DESIGN.md section 6:
-1. vendor_phase    vendors extend their product lines, receive packaging capacity and choose margins
-                   (a best response over a grid of margins, vectorised over vendors x margins x buyers x chips);
-2. buyer_phase     hyperscalers size their capex and choose chips by a logit over USD per useful work;
-3. clearing_phase  orders are filled from stock and capacity (rationing rule configurable), unfilled budget
-                   spills once to the buyers' remaining options, the rest is backlog; trades go to the ledger;
-4. rental_phase    labs rent compute from hyperscalers, turn it into capability, revenue and funding;
-5. ecosystem_phase software maturity follows installed base and R&D; packaging allocations follow orders;
-                   in-house silicon programmes start and deliver; fleets depreciate;
+One step = one month, in the order of DESIGN.md section 6. Phases hand each other explicit objects
+(market/offers.py) rather than attributes set mid-step:
+1. vendor_phase -> OfferBook   vendors extend their product lines, receive their committed supply and choose
+                   margins (a best response over a grid of margins, vectorised over vendors x margins x buyers x
+                   chips: market/vendor_pricing.py);
+2. buyer_phase(book) -> Orders hyperscalers size their capex (agents/hyperscaler.py) and split it over chips by
+                   a logit over USD per useful work (market/choice.py);
+3. clearing_phase(book, orders) -> Fills  orders are filled from stock and this month's supply, unfilled budget
+                   spills once to the buyers' remaining options, the rest is backlog (market/clearing.py);
+                   trades go to the ledger; vendors book reserves and commit future supply;
+4. rental_phase(book)  clouds offer spare compute and labs rent it (market/rental.py), then earn and raise money;
+5. ecosystem_phase software maturity follows installed base and R&D; packaging capacity grows
+                   (market/capacity.py) and allocations follow orders; in-house programmes start and deliver
+                   (market/inhouse.py); fleets depreciate;
 6. data collection (Mesa DataCollector: model series every month, agent snapshots at an interval).
 
 Randomness comes only from two numpy Generators spawned from the seed given through Mesa's `rng=`:
@@ -23,18 +28,18 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from agents.chip_vendor import ChipVendor, inhouse_first_chip
+from agents.chip_vendor import ChipVendor
 from agents.hyperscaler import Hyperscaler
 from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog
 
-from . import choice, clearing, performance, pricing, vendor_pricing
+from . import choice, clearing, inhouse, performance, pricing, rental, vendor_pricing
 from .capacity import next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
+from .offers import Fills, OfferBook, Orders
 from .venture import VenturePhase
 
-INHOUSE_TEMPLATE = "trainium2"
 PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
 VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
                   "startup_burn", "compute_spend")
@@ -234,13 +239,12 @@ class ComputeMarket(mesa.Model):
     # ------------------------------------------------------------------------------ the month
 
     def step(self) -> None:
-        self.events_month: list[str] = []
         for v in self.vendors.values():
             v.reset_month()
-        self.vendor_phase()
-        self.buyer_phase()
-        self.clearing_phase()
-        self.rental_phase()
+        self.book = self.vendor_phase()
+        self.orders = self.buyer_phase(self.book)
+        self.fills = self.clearing_phase(self.book, self.orders)
+        self.rental_phase(self.book)
         self.ecosystem_phase()
         self.venture_phase()
         self._record_month()
@@ -250,141 +254,141 @@ class ComputeMarket(mesa.Model):
         self.month += 1
 
     # 1 ----------------------------------------------------------------------------------------
-    def vendor_phase(self) -> None:
+    def vendor_phase(self) -> OfferBook:
+        """Vendors put their lines on sale, receive their committed supply and choose margins; returns the
+        month's offer book with prices."""
         cfg = self.config
-        self.offers: list[Accelerator] = []
-        self.offer_vendor: list[ChipVendor] = []
+        chips: list[Accelerator] = []
+        sellers: list[ChipVendor] = []
         for v in self.vendors.values():
             line = v.product_line(self.date, cfg.offered_generations)
             v.on_market = bool(line)
             for chip in line:
-                self.offers.append(chip)
-                self.offer_vendor.append(v)
+                chips.append(chip)
+                sellers.append(v)
                 self.chip_index[chip.id] = chip
         vendor_list = list(self.vendors.values())
         self.vendor_pos = {v.vendor_id: i for i, v in enumerate(vendor_list)}
-        k = len(self.offers)
-        self.owner_idx = np.array([self.vendor_pos[v.vendor_id] for v in self.offer_vendor])
-        self.unit_cost = np.array([c.manufacturing_cost_usd for c in self.offers])
-        self.units_per_chip = np.array([self._packaging_units(c) for c in self.offers])
-        self.running_cost = pricing.hourly_cost(0.0, np.array([c.tdp_w for c in self.offers]), self.tco).total
-        self.offer_maturity = np.array([self._effective_maturity(c.vendor) for c in self.offers])
-        self.rates = self._rates(list(self.chip_index.values()))
-        train = np.array([self.rates[c.id][0] for c in self.offers])
-        serve = np.array([self.rates[c.id][1] for c in self.offers])
-        self.inference_share = self._inference_share()
+        k = len(chips)
+        owner = np.array([self.vendor_pos[v.vendor_id] for v in sellers])
+        units_per_chip = np.array([self._packaging_units(c) for c in chips])
+        rates = self._rates(list(self.chip_index.values()))
+        train = np.array([rates[c.id][0] for c in chips])
+        serve = np.array([rates[c.id][1] for c in chips])
+        inference_share = self._inference_share()
         rows = len(self.hyperscalers) * len(PURPOSES)  # row 2i: hyperscaler i's own work; 2i + 1: rentals
-        self.work = np.tile(choice.work_rate(train, serve, self.inference_share), (rows, 1))
-        merchant = np.array([v.owner == "" for v in self.offer_vendor])
-        owner_of = np.array([v.owner for v in self.offer_vendor])
+        work = np.tile(choice.work_rate(train, serve, inference_share), (rows, 1))
+        merchant = np.array([v.owner == "" for v in sellers])
+        owner_of = np.array([v.owner for v in sellers])
         own = np.repeat(np.array([owner_of == h.hyperscaler_id for h in self.hyperscalers]).reshape(-1, k), 2, axis=0)
-        self.available = merchant[None, :] | own
+        available = merchant[None, :] | own
         if cfg.export_control_regions and cfg.active(cfg.export_control_start, self.date):
-            controlled = merchant & (np.array([c.tflops["bf16"] for c in self.offers]) >= cfg.export_control_min_tflops)
+            controlled = merchant & (np.array([c.tflops["bf16"] for c in chips]) >= cfg.export_control_min_tflops)
             region = np.repeat([h.spec.region in cfg.export_control_regions for h in self.hyperscalers], 2)
-            self.available = self.available & ~(region[:, None] & controlled[None, :])
+            available = available & ~(region[:, None] & controlled[None, :])
         internal_row = (np.arange(rows) % 2 == 0)[:, None]
-        self.switching = np.where(internal_row & own, 0.0, cfg.switching_cost)
-
         capacity = self.capacity_total()
-        # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
-        self.capacity_units = np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list])
-        self.stock = np.array([v.inventory.get(c.id, 0.0) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
-        stock_units = np.bincount(self.owner_idx, weights=self.stock * self.units_per_chip, minlength=len(vendor_list))
+        book = OfferBook(
+            chips=chips, sellers=sellers, owner=owner, unit_cost=np.array([c.manufacturing_cost_usd for c in chips]),
+            units_per_chip=units_per_chip,
+            running_cost=pricing.hourly_cost(0.0, np.array([c.tdp_w for c in chips]), self.tco).total,
+            maturity=np.array([self._effective_maturity(c.vendor) for c in chips]), rates=rates,
+            inference_share=inference_share, work=work, available=available,
+            switching=np.where(internal_row & own, 0.0, cfg.switching_cost),
+            # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
+            capacity_units=np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list]),
+            stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
+        )
+        stock_units = np.bincount(owner, weights=book.stock * units_per_chip, minlength=len(vendor_list))
 
-        last_prices = np.array([v.unit_price(c, cfg.design_partner_margin) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
+        last_prices = self._posted_prices(book)
         expected_spend = np.array([max(h.planned_capex, 1.0) * f for h in self.hyperscalers
                                    for f in (h.internal_fraction, 1.0 - h.internal_fraction)])
         problem = vendor_pricing.PricingProblem(
-            unit_cost=self.unit_cost, price=last_prices, owner=self.owner_idx, capital_per_price=self.capital_per_price,
-            running_cost=self.running_cost, work=self.work, maturity=self.offer_maturity, available=self.available,
-            spend=expected_spend, capacity_units=self.capacity_units + stock_units, units_per_chip=self.units_per_chip,
+            unit_cost=book.unit_cost, price=last_prices, owner=owner, capital_per_price=self.capital_per_price,
+            running_cost=book.running_cost, work=work, maturity=book.maturity, available=available,
+            spend=expected_spend, capacity_units=book.capacity_units + stock_units, units_per_chip=units_per_chip,
         )
         pricing_vendors = [i for i, v in enumerate(vendor_list) if v.prices_strategically]
         grid = np.linspace(cfg.margin_grid_min, cfg.margin_grid_max, cfg.margin_grid_points)
         best, _ = vendor_pricing.best_response_margins(problem, grid, pricing_vendors, alpha=cfg.price_sensitivity,
-                                                       switching_cost=self.switching)
+                                                       switching_cost=book.switching)
         capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, self.date)
         for i, margin in zip(pricing_vendors, best, strict=True):
             vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
             if capped and vendor_list[i].vendor_id == cfg.price_cap_vendor:
                 vendor_list[i].margin = min(vendor_list[i].margin, cfg.price_cap_margin)
-        self.prices = np.array([v.unit_price(c, cfg.design_partner_margin) for c, v in zip(self.offers, self.offer_vendor, strict=True)])
+        book.prices = self._posted_prices(book)
+        return book
+
+    def _posted_prices(self, book: OfferBook) -> np.ndarray:
+        """USD per chip at each seller's current margin (in-house chips at cost plus the design partner's)."""
+        return np.array([v.unit_price(c, self.config.design_partner_margin)
+                         for c, v in zip(book.chips, book.sellers, strict=True)])
 
     # 2 ----------------------------------------------------------------------------------------
-    def _utilities(self, available, shocks):
-        hourly = self.capital_per_price * self.prices + self.running_cost
+    def _utilities(self, book: OfferBook, available, shocks):
+        hourly = self.capital_per_price * book.prices + book.running_cost
         with np.errstate(divide="ignore", invalid="ignore"):
-            cost_per_work = hourly[None, :] / self.work
-        return choice.utility(cost_per_work, self.offer_maturity, available, alpha=self.config.price_sensitivity,
-                              switching_cost=self.switching, shocks=shocks)
+            cost_per_work = hourly[None, :] / book.work
+        return choice.utility(cost_per_work, book.maturity, available, alpha=self.config.price_sensitivity,
+                              switching_cost=book.switching, shocks=shocks)
 
-    def buyer_phase(self) -> None:
+    def buyer_phase(self, book: OfferBook) -> Orders:
+        """Clouds size their capex (the agents decide) and split it over the chips by the logit."""
         cfg = self.config
-        shape = self.work.shape
-        self.shocks = self.rng.normal(0.0, cfg.choice_noise, size=shape)
-        u = self._utilities(self.available, self.shocks)
-        self.choice_shares = choice.logit_shares(u)
+        shocks = self.rng.normal(0.0, cfg.choice_noise, size=book.work.shape)
+        u = self._utilities(book, book.available, shocks)
+        shares = choice.logit_shares(u)
         with np.errstate(divide="ignore", invalid="ignore"):
-            capex_per_heq = np.nansum(self.choice_shares * self.prices[None, :] / self.work, axis=1)
-            cost_per_heq_hour = choice.price_index(u - self.shocks, cfg.price_sensitivity)
+            capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
+            cost_per_heq_hour = choice.price_index(u - shocks, cfg.price_sensitivity)
         if self._cost_per_heq_hour0 is None:
             self._cost_per_heq_hour0 = cost_per_heq_hour
         cost_ratio = cost_per_heq_hour / self._cost_per_heq_hour0
-        self.spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
+        spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
         for i, h in enumerate(self.hyperscalers):
-            fleet = self._fleet_heq(h, self.rates, self.inference_share)
+            fleet = self._fleet_heq(h, book.rates, book.inference_share)
             # capacity cost and own-demand cost response are judged on the rows for its own work
             total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.date, cfg,
                                            self.demand_factor())
             h.internal_fraction = internal
-            self.spend[2 * i], self.spend[2 * i + 1] = total * internal, total * (1.0 - internal)
-        self.cost_per_heq_hour = cost_per_heq_hour
+            spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
+        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour)
 
     # 3 ----------------------------------------------------------------------------------------
-    def clearing_phase(self) -> None:
+    def clearing_phase(self, book: OfferBook, orders: Orders) -> Fills:
+        """Fill orders from stock and this month's supply, deliver and pay; vendors then record orders, book
+        reserves and commit future supply (their decisions)."""
         cfg = self.config
-        k = self.work.shape[1]
-        orders = self.spend[:, None] * self.choice_shares / self.prices[None, :]
-        ordered = orders.sum(axis=0)  # chips ordered, per chip
-        # supply per chip: stock + the vendor's capacity shared by its chips' order mix
-        order_units = ordered * self.units_per_chip
+        k = len(book)
+        chip_orders = orders.chips(book.prices)
+        ordered = chip_orders.sum(axis=0)  # chips ordered, per chip
+        order_units = ordered * book.units_per_chip
         # each chip gets its vendor's committed supply in proportion to the vendor's forecast of its orders
-        # (the last three months; this month's orders for a chip with no history), so production cannot
-        # follow a sudden change in the mix (an export rule on one chip, say) within the month
-        planned = np.array([v.chip_forecast(c.id, order_units[j] / self.units_per_chip[j])
-                            for j, (c, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True))]) * self.units_per_chip
-        vendor_planned = np.bincount(self.owner_idx, weights=planned, minlength=len(self.vendors))[self.owner_idx]
-        chips_of_vendor = np.bincount(self.owner_idx, minlength=len(self.vendors))[self.owner_idx]
-        mix = np.where(vendor_planned > 0, planned / np.where(vendor_planned > 0, vendor_planned, 1.0), 1.0 / chips_of_vendor)
-        capacity_chips = self.capacity_units[self.owner_idx] * mix / self.units_per_chip
+        # (the last three months; this month's orders for a chip with no history)
+        planned = np.array([v.chip_forecast(c.id, order_units[j] / book.units_per_chip[j])
+                            for j, (c, v) in enumerate(zip(book.chips, book.sellers, strict=True))]) * book.units_per_chip
         # a vendor's first month, or any month with no lead time: it makes to order (plus headroom) within its
         # allocation, as its supply for that month was booked before the run against the demand it now sees
-        first = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in self.offer_vendor])
-        capacity_chips = np.where(first, np.minimum(capacity_chips, ordered * (1.0 + cfg.supply_headroom)), capacity_chips)
-        supply = self.stock + capacity_chips
-        v_orders_units = np.bincount(self.owner_idx, weights=order_units, minlength=len(self.vendors))
-        priority = self.spend
-        filled = clearing.ration(orders, supply, cfg.rationing, priority)
-        # one spill-over round: unspent budget goes to chips with supply left
-        left = supply - filled.sum(axis=0)
-        unspent = self.spend - (filled * self.prices[None, :]).sum(axis=1)
-        open_chips = self.available & (left[None, :] > 1e-9)
-        u = self._utilities(open_chips, self.shocks)
-        spill_orders = np.maximum(unspent, 0.0)[:, None] * choice.logit_shares(u) / self.prices[None, :]
-        filled = filled + clearing.ration(spill_orders, left, cfg.rationing, priority)
-        self.filled = filled
-        self.orders = orders
+        make_to_order = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in book.sellers])
+        made = clearing.supply_from_capacity(book.capacity_units, book.owner, planned, book.units_per_chip,
+                                             make_to_order, ordered, cfg.supply_headroom)
+        filled = clearing.clear_two_rounds(
+            chip_orders, book.stock + made, orders.spend, book.prices, book.available,
+            lambda open_chips: choice.logit_shares(self._utilities(book, open_chips, orders.shocks)), cfg.rationing)
+        fills = Fills(ordered=ordered, filled=filled, made=made)
         # deliver, pay, record
-        sold = filled.sum(axis=0)
-        amounts = filled * self.prices[None, :]
-        vendor_ids = np.array([v.vendor_id for v in self.offer_vendor])
-        for j, (chip, v) in enumerate(zip(self.offers, self.offer_vendor, strict=True)):
-            v.ship(chip, sold[j], self.prices[j], capacity_chips[j])
+        sold = fills.sold
+        amounts = filled * book.prices[None, :]
+        vendor_ids = np.array([v.vendor_id for v in book.sellers])
+        for j, (chip, v) in enumerate(zip(book.chips, book.sellers, strict=True)):
+            v.ship(chip, sold[j], book.prices[j], made[j])
             v.backlog_units += max(0.0, ordered[j] - filled[:, j].sum())
-        offered = {c.id for c in self.offers}
+        v_orders_units = np.bincount(book.owner, weights=order_units, minlength=len(self.vendors))
+        offered = {c.id for c in book.chips}
         for v in self.vendors.values():
-            mine = {c.id: float(ordered[j]) for j, c in enumerate(self.offers) if self.offer_vendor[j] is v}
+            mine = {c.id: float(ordered[j]) for j, c in enumerate(book.chips) if book.sellers[j] is v}
             v.record_orders(float(v_orders_units[self.vendor_pos[v.vendor_id]]), mine)
             v.book_reserve(offered & set(mine), self.chip_index, self._packaging_units, cfg.inventory_cover_months,
                            cfg.supply_lead_time_months, cfg.supply_headroom)
@@ -399,17 +403,21 @@ class ComputeMarket(mesa.Model):
         per_buyer_amount = amounts.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
         for i, h in enumerate(self.hyperscalers):
             by_vendor: dict[str, float] = {}
-            for j, chip in enumerate(self.offers):
+            for j, chip in enumerate(book.chips):
                 if per_buyer[i, j] > 0:
-                    h.add_chips(chip.id, per_buyer[i, j], self.prices[j])
+                    h.add_chips(chip.id, per_buyer[i, j], book.prices[j])
                     by_vendor[vendor_ids[j]] = by_vendor.get(vendor_ids[j], 0.0) + per_buyer_amount[i, j]
             h.pay_for_chips(by_vendor)
-            self.ledger.record(self.month, [h.hyperscaler_id] * k, vendor_ids, [c.id for c in self.offers], per_buyer[i], self.prices)
+            self.ledger.record(self.month, [h.hyperscaler_id] * k, vendor_ids, [c.id for c in book.chips], per_buyer[i],
+                               book.prices)
         for v in self.vendors.values():
             v.close_month(cfg.rd_share_of_gross_profit, cfg.opex_share_of_revenue)
+        return fills
 
     # 4 ----------------------------------------------------------------------------------------
-    def rental_phase(self) -> None:
+    def rental_phase(self, book: OfferBook) -> None:
+        """Clouds post rental prices for the capacity their own work leaves free; labs rent (market/rental.py),
+        turn compute into revenue and funding; clouds settle the month."""
         cfg = self.config
         hours = pricing.HOURS_PER_MONTH
         n_h = len(self.hyperscalers)
@@ -417,28 +425,17 @@ class ComputeMarket(mesa.Model):
         price = np.full(n_h, np.inf)
         running = np.zeros(n_h)
         for i, h in enumerate(self.hyperscalers):
-            heq = self._fleet_heq(h, self.rates, self.inference_share)
+            heq = self._fleet_heq(h, book.rates, book.inference_share)
             units = np.fromiter(h.fleet.values(), dtype=float)
             paid = np.array([h.paid[c] for c in h.fleet])
             tdp = np.array([self.chip_index[c].tdp_w for c in h.fleet])
-            per_chip = pricing.hourly_cost(paid, tdp, self.tco)
-            cost = float((per_chip.total * units).sum())  # USD per fleet-hour, capital included
-            running[i] = float(((per_chip.power + per_chip.hosting) * units).sum()) * hours
-            # labs rent what the cloud's own work leaves free (clouds with no rental business rent nothing)
-            supply[i] = max(0.0, heq - h.internal_demand) * hours if h.internal_share < 1.0 else 0.0
-            if supply[i] > 0 and heq > 0:
-                price[i] = float(pricing.rental_price(cost / heq, self.tco))
+            supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
+                                                                 h.internal_share < 1.0, self.tco)
             h.rental_price = price[i]
         budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in self.labs])
         affinity = np.array([lab.affinity for lab in self.labs])
         shocks = self.rng.normal(0.0, cfg.choice_noise, size=affinity.shape)
-        with np.errstate(divide="ignore"):
-            u = np.where(np.isfinite(price)[None, :], -cfg.price_sensitivity * np.log(price)[None, :] + affinity + shocks, -np.inf)
-        shares = choice.logit_shares(u)
-        with np.errstate(invalid="ignore"):
-            wanted = np.where(np.isfinite(price)[None, :], budgets[:, None] * shares / price[None, :], 0.0)  # HEq-hours
-        got = clearing.ration(wanted, supply, "proportional")
-        paid = np.where(got > 0, got * np.where(np.isfinite(price), price, 0.0)[None, :], 0.0)
+        wanted, got, paid = rental.rent(budgets, affinity, shocks, price, supply, cfg.price_sensitivity)
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(self.date, cfg, self.rng, self.demand_factor())
@@ -501,31 +498,9 @@ class ComputeMarket(mesa.Model):
                 v.allocation = cfg.allocation_memory * v.allocation + (1 - cfg.allocation_memory) * orders[v.vendor_id] / total_orders
             self._normalise_allocations()
         if cfg.inhouse_enabled:
-            merchants = {v.vendor_id for v in self.vendors.values() if v.prices_strategically}
-            for h in self.hyperscalers:
-                if h.wants_inhouse_programme(cfg.inhouse_threshold_usd, merchants):
-                    h.programme_ready_month = self.month + cfg.inhouse_delay_months
-                    self.events.append(f"{self.date}: {h.hyperscaler_id} starts an in-house silicon programme")
-                if h.programme_ready_month is not None and h.programme_ready_month <= self.month and not h.inhouse_vendor:
-                    self._launch_inhouse(h)
+            inhouse.advance_programmes(self)
         for h in self.hyperscalers:
             h.retire(1.0 / (12.0 * self.tco.depreciation_years))
-
-    def _launch_inhouse(self, h: Hyperscaler) -> None:
-        cfg, cat = self.config, self.catalog
-        vid = f"{h.hyperscaler_id}-silicon"
-        release = add_months(self.date, 1)
-        template = cat.accelerator(INHOUSE_TEMPLATE)
-        roadmap = cat.roadmaps[template.vendor]
-        first = inhouse_first_chip(template, roadmap, vid, release)
-        vendor = ChipVendor(self, vid, f"{h.spec.name} silicon", "hyperscaler_inhouse", [first], roadmap,
-                            18.0, cfg.inhouse_start_maturity, 0.02, owner=h.hyperscaler_id)
-        for v in self.vendors.values():
-            v.allocation *= 0.98
-        self.vendors[vid] = vendor
-        self._normalise_allocations()
-        h.inhouse_vendor = vid
-        self.events.append(f"{self.date}: {vid} delivers its first chip {first.id}")
 
     # 6 ----------------------------------------------------------------------------------------
     def rental_price_index(self) -> float:
@@ -550,6 +525,7 @@ class ComputeMarket(mesa.Model):
         self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
 
     def _record_month(self) -> None:
+        book, fills = self.book, self.fills
         revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}
         total_rev = sum(revenue.values())
         units = {v.vendor_id: v.units_sold for v in self.vendors.values()}
@@ -572,20 +548,20 @@ class ComputeMarket(mesa.Model):
                 "cash": v.cash, "rd_spend": v.rd_spend, "installed_base": base.get(vid, 0.0),
             })
         shares = np.array([r / total_rev for r in revenue.values()]) if total_rev else np.array([np.nan])
-        sold = self.filled.sum(axis=0)
+        sold = fills.sold
         renting = [(h.rental_price, h.rental_supplied) for h in self.hyperscalers if np.isfinite(h.rental_price) and h.rental_supplied > 0]
         rental_price = (sum(p * q for p, q in renting) / sum(q for _, q in renting)) if renting else np.nan
-        for j, chip in enumerate(self.offers):
+        for j, chip in enumerate(book.chips):
             # rental price of an hour of this chip: the market's price per HEq-hour x the HEq it does on the mix
             self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
-                                      "price": float(self.prices[j]), "units": float(sold[j]),
-                                      "revenue": float(sold[j] * self.prices[j]), "cost": chip.manufacturing_cost_usd,
-                                      "rental_price_hour": float(rental_price * self.work[1, j])})
+                                      "price": float(book.prices[j]), "units": float(sold[j]),
+                                      "revenue": float(sold[j] * book.prices[j]), "cost": chip.manufacturing_cost_usd,
+                                      "rental_price_hour": float(rental_price * book.work[1, j])})
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
-            rent = pricing.rental_price(pricing.hourly_cost(self.prices, [c.tdp_w for c in self.offers], self.tco).total, self.tco)
-            serve = np.array([self.rates[c.id][1] for c in self.offers]) * self.ref_serve
-            train = np.array([self.rates[c.id][0] for c in self.offers]) * self.ref_train
+            rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
+            serve = np.array([book.rates[c.id][1] for c in book.chips]) * self.ref_serve
+            train = np.array([book.rates[c.id][0] for c in book.chips]) * self.ref_train
             flop_per_token = 6 * self.reference_workload.params_active
             # market price of reference work: what the chips sold this month cost to rent per hour, over
             # the work they do per hour (a ratio of totals, so a chip that does little work adds little)
@@ -600,7 +576,7 @@ class ComputeMarket(mesa.Model):
             "usd_per_million_tokens": usd_mtok,
             "usd_per_exaflop_training": usd_eflop,
             "capacity_hbm_gb": self.capacity_total(),
-            "capex_total": float(self.spend.sum()),
+            "capex_total": float(self.orders.spend.sum()),
             "backlog_units": float(sum(v.backlog_units for v in self.vendors.values())),
             "rental_revenue": self.rental_paid,
             "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
@@ -610,7 +586,7 @@ class ComputeMarket(mesa.Model):
             "writedowns": float(sum(v.writedown for v in self.vendors.values())),
             "installed_power_gw": float(sum(power.values())),
             "lab_cash": float(sum(lab.cash for lab in self.labs)),
-            "inference_share": self.inference_share,
+            "inference_share": book.inference_share,
         }
         for vid in self.potential_vendor_ids:
             v = self.vendors.get(vid)

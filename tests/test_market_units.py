@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from market import choice, clearing, vendor_pricing
+from market import choice, clearing, rental, vendor_pricing
 
 
 def test_logit_shares_sum_to_one_and_skip_unavailable():
@@ -100,3 +100,62 @@ def test_capacity_follows_the_yearly_schedule_then_invests_against_unfilled_orde
     short = next_capacity(1.0, "2026-03", order_units=1.5, config=config)
     assert short == pytest.approx(base + config.capacity_investment_response * 0.5 / 12)
     assert next_capacity(1.0, "2026-03", order_units=1e6, config=config) == pytest.approx(base + MAX_INVESTMENT_GROWTH)
+
+
+# --- the clearing and rental kernels (market/clearing.py, market/rental.py) -----------------------------------
+
+def test_supply_from_capacity_shares_each_vendors_units_by_its_forecast():
+    capacity_units = np.array([100.0, 30.0])  # two vendors
+    owner = np.array([0, 0, 1])
+    planned_units = np.array([60.0, 20.0, 0.0])  # vendor 1 has no forecast yet: an even split
+    units_per_chip = np.array([10.0, 5.0, 3.0])
+    made = clearing.supply_from_capacity(capacity_units, owner, planned_units, units_per_chip,
+                                         np.array([False, False, False]), np.zeros(3), 0.05)
+    assert made == pytest.approx([100 * 0.75 / 10, 100 * 0.25 / 5, 30 / 3])
+    to_order = clearing.supply_from_capacity(capacity_units, owner, planned_units, units_per_chip,
+                                             np.array([True, False, True]), np.array([2.0, 0.0, 1.0]), 0.05)
+    assert to_order == pytest.approx([2.1, 5.0, 1.05])
+
+
+def test_two_round_clearing_never_exceeds_supply_or_budgets():
+    rng = np.random.default_rng(3)
+    spend = rng.uniform(1e6, 1e8, size=4)
+    prices = rng.uniform(1e4, 4e4, size=5)
+    shares = choice.logit_shares(rng.normal(size=(4, 5)))
+    orders = spend[:, None] * shares / prices[None, :]
+    supply = orders.sum(axis=0) * rng.uniform(0.2, 1.5, size=5)
+    available = np.ones((4, 5), dtype=bool)
+    for rule in ("proportional", "largest_first"):
+        filled = clearing.clear_two_rounds(orders, supply, spend, prices, available,
+                                           lambda open_: choice.logit_shares(np.where(open_, 0.0, -np.inf)), rule)
+        assert (filled >= -1e-9).all()
+        assert (filled.sum(axis=0) <= supply * (1 + 1e-9)).all()
+        assert ((filled * prices).sum(axis=1) <= spend * (1 + 1e-9)).all()
+        assert (filled >= clearing.ration(orders, supply, rule, spend) - 1e-9).all()  # the spill only adds
+
+
+def test_rent_pays_for_what_is_rented_within_supply_and_budgets():
+    rng = np.random.default_rng(5)
+    budgets = rng.uniform(1e6, 1e8, size=6)
+    price = np.array([2.0, np.inf, 3.5])  # the second cloud offers nothing
+    supply = np.array([1e6, 0.0, 5e7])
+    wanted, got, paid = rental.rent(budgets, rng.normal(size=(6, 3)), np.zeros((6, 3)), price, supply, 3.0)
+    assert (wanted[:, 1] == 0).all() and (got[:, 1] == 0).all()
+    assert (got.sum(axis=0) <= supply * (1 + 1e-9)).all() and (got <= wanted * (1 + 1e-9)).all()
+    assert paid[:, [0, 2]] == pytest.approx(got[:, [0, 2]] * price[[0, 2]])
+    assert (paid.sum(axis=1) <= budgets * (1 + 1e-9)).all()
+
+
+def test_cloud_offer_rents_only_spare_compute_above_cost():
+    from hardware_catalog import load_catalog
+    from market import pricing
+
+    tco = load_catalog().tco
+    units, paid, tdp = np.array([1000.0]), np.array([25000.0]), np.array([700.0])
+    supply, price, running = rental.cloud_offer(units, paid, tdp, 1000.0, 400.0, True, tco)
+    assert supply == pytest.approx(600.0 * pricing.HOURS_PER_MONTH)
+    cost_per_heq = pricing.hourly_cost(paid, tdp, tco).total[0]
+    assert price > cost_per_heq and running > 0
+    none = rental.cloud_offer(units, paid, tdp, 1000.0, 1200.0, True, tco)
+    assert none[0] == 0.0 and none[1] == np.inf
+    assert rental.cloud_offer(units, paid, tdp, 1000.0, 0.0, False, tco)[0] == 0.0

@@ -1,0 +1,67 @@
+"""What the month's phases hand each other: the offer book (vendor phase), the orders (buyer phase) and the
+fills (clearing phase). Plain data; the arithmetic lives in the phases' pure-numpy modules.
+
+Shapes: K chips on sale, V vendors in the market, R buyer rows (row 2i: cloud i's own AI work; 2i + 1: the
+compute it buys to rent to labs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hardware_catalog import Accelerator
+
+
+@dataclass
+class OfferBook:
+    """The chips on sale this month, to whom, from whose supply, and (once vendors chose margins) at what
+    price. Built by the vendor phase."""
+
+    chips: list[Accelerator]  # (K,) chips on sale
+    sellers: list  # (K,) the ChipVendor agent selling each chip
+    owner: np.ndarray  # (K,) index of each chip's vendor among the model's vendors
+    unit_cost: np.ndarray  # (K,) USD manufacturing cost per chip
+    units_per_chip: np.ndarray  # (K,) packaging units (HBM-GB equivalents) one chip uses
+    running_cost: np.ndarray  # (K,) USD per chip-hour of power and hosting
+    maturity: np.ndarray  # (K,) software maturity of each chip's stack (after any open-stack floor)
+    rates: dict[str, tuple[float, float]]  # chip id -> (training, serving) throughput relative to the H100
+    inference_share: float  # share of inference in the clouds' workload mix this month
+    work: np.ndarray  # (R, K) useful work per chip-hour (H100-equivalents) for each buyer row
+    available: np.ndarray  # (R, K) bool: may buyer row r buy chip k (own chips, export rules)
+    switching: np.ndarray  # (R, K) switching cost per unit of immaturity (0 for a cloud's own chips for its own work)
+    capacity_units: np.ndarray  # (V,) packaging units of committed supply arriving this month
+    stock: np.ndarray  # (K,) chips held from earlier months
+    prices: np.ndarray | None = None  # (K,) USD per chip, set by the vendor phase after the margin choice
+
+    def __len__(self) -> int:
+        return len(self.chips)
+
+
+@dataclass(frozen=True)
+class Orders:
+    """What the buyers decided: budgets and how they split them (buyer phase)."""
+
+    spend: np.ndarray  # (R,) USD each buyer row spends on chips this month
+    shares: np.ndarray  # (R, K) expenditure shares over the chips (logit)
+    shocks: np.ndarray  # (R, K) this month's utility shocks (reused for the spill-over round)
+    cost_per_heq_hour: np.ndarray  # (R,) price index of a unit of useful work for each row
+
+    def chips(self, prices: np.ndarray) -> np.ndarray:
+        """(R, K) chips ordered at `prices`."""
+        return self.spend[:, None] * self.shares / prices[None, :]
+
+
+@dataclass(frozen=True)
+class Fills:
+    """What clearing delivered (clearing phase)."""
+
+    ordered: np.ndarray  # (K,) chips ordered (first round)
+    filled: np.ndarray  # (R, K) chips delivered to each buyer row, both rounds
+    made: np.ndarray  # (K,) chips produced this month (committed supply allocated to the chip)
+
+    @property
+    def sold(self) -> np.ndarray:
+        """(K,) chips delivered."""
+        return self.filled.sum(axis=0)

@@ -1,0 +1,45 @@
+"""The rental market: clouds offer the compute their own work leaves free at a price over its cost, and labs
+split their compute budgets over the clouds by a logit on price and their own affinity. Pure numpy.
+
+Units: compute in H100-equivalent hours (HEq-hours) per month; prices in USD per HEq-hour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import choice, clearing, pricing
+
+
+def cloud_offer(units, paid, tdp_w, fleet_heq: float, internal_demand: float, rents: bool, tco):
+    """(HEq-hours offered this month, USD per HEq-hour, USD of power and hosting this month) for one cloud.
+
+    units, paid, tdp_w: its fleet per chip type (chips, USD paid per chip, W). It offers what its fleet does
+    beyond its own demand (`internal_demand`, HEq) if it rents at all; the price is its full hourly cost per
+    HEq (capital at what it paid, power, hosting) with the rental markup (market/pricing.py), +inf if it
+    offers nothing.
+    """
+    hours = pricing.HOURS_PER_MONTH
+    per_chip = pricing.hourly_cost(paid, tdp_w, tco)
+    cost = float((per_chip.total * units).sum())  # USD per fleet-hour, capital included
+    running = float(((per_chip.power + per_chip.hosting) * units).sum()) * hours
+    supply = max(0.0, fleet_heq - internal_demand) * hours if rents else 0.0
+    price = float(pricing.rental_price(cost / fleet_heq, tco)) if (supply > 0 and fleet_heq > 0) else np.inf
+    return supply, price, running
+
+
+def rent(budgets, affinity, shocks, price, supply, alpha: float):
+    """(wanted, got, paid), each (L labs, H clouds): HEq-hours wanted and rented, and USD paid.
+
+    Lab l puts its budget (USD) on cloud h in proportion to exp(-alpha log price_h + affinity_lh + shock_lh);
+    clouds with no offer (price +inf) get nothing; over-subscribed clouds ration proportionally.
+    """
+    offered = np.isfinite(price)
+    with np.errstate(divide="ignore"):
+        u = np.where(offered[None, :], -alpha * np.log(price)[None, :] + affinity + shocks, -np.inf)
+    shares = choice.logit_shares(u)
+    with np.errstate(invalid="ignore"):
+        wanted = np.where(offered[None, :], budgets[:, None] * shares / price[None, :], 0.0)
+    got = clearing.ration(wanted, supply, "proportional")
+    paid = np.where(got > 0, got * np.where(offered, price, 0.0)[None, :], 0.0)
+    return wanted, got, paid
