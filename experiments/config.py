@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_catalog import Catalog, load_catalog
-from market.config import HyperscalerSpec, LabSpec, MarketConfig, VentureConfig
+from market.config import DealSpec, HyperscalerSpec, LabSpec, MarketConfig, VentureConfig
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -44,7 +44,7 @@ POLICY_FIELDS = (
     "demand_shock_start", "demand_shock_months", "demand_shock_scale",
     "serving_workload", "startup_compute_price_scale",
 )
-STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start")  # set through other tables
+STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start", "capacity_deals")  # set through other tables
 CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group")
 VENDOR_OVERRIDES = ("software_maturity", "cadence_months", "packaging_share")
 
@@ -55,7 +55,7 @@ FRACTIONS = {"inference_share_start", "inference_share_end", "capex_utilisation_
              "internal_share", "budget_share", "margin_adjustment", "software_maturity", "packaging_share",
              "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year", "supply_headroom",
              "distressed_sale_share"}
-POSITIVE = {"months", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
+POSITIVE = {"months", "gigawatts", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
             "demand_elasticity", "lab_runway_months", "firms", "fund_cycle_months", "investment_period_months",
             "fund_life_months", "quality_sigma", "signal_noise", "growth_volatility", "revenue_multiple",
             "centrality_interval", "candidates_per_deal", "saturation_arr_usd", "agent_report_interval",
@@ -65,7 +65,7 @@ POSITIVE = {"months", "price_sensitivity", "start_budget_usd", "start_capacity_h
             "capex_adjustment_months", "inventory_cover_months", "ai_boom_width_months"}
 
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
-UPPER = {"seeds": 10_000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
+UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
          "count": 100_000, "margin_grid_points": 10_000, "candidates_per_deal": 1000, "syndicate_max": 1000,
          "agent_report_interval": 1200, "centrality_interval": 1200, "max_group": 2**20,
          "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
@@ -182,7 +182,7 @@ def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experim
 
 def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
     err = lambda where, message: ConfigError(f"{file}: {where}: {message}")  # noqa: E731
-    known = {"simulation", "market", "policy", "venture", "hyperscalers", "labs", "hardware", "vendors"}
+    known = {"simulation", "market", "policy", "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
     for key in doc:
         if key not in known:
             raise err(key, f"unknown table or key (known: extends, {', '.join(sorted(known))})")
@@ -210,12 +210,13 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
             raise err(f"venture.{key}", f"unknown key (known: {', '.join(sorted(fields))})")
         venture[key] = _value(value, _hint(VentureConfig, key), f"venture.{key}", err)
     kwargs["venture"] = VentureConfig(**venture)
-    for table, cls in (("hyperscalers", HyperscalerSpec), ("labs", LabSpec)):
+    for table, cls in (("hyperscalers", HyperscalerSpec), ("labs", LabSpec), ("deals", DealSpec)):
         if table in doc:
             rows = doc[table]
             if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
                 raise err(table, "must be a non-empty array of tables ([[" + table + "]])")
-            kwargs[table] = tuple(_record(cls, row, f"{table}[{i}]", err) for i, row in enumerate(rows))
+            kwargs["capacity_deals" if table == "deals" else table] = tuple(
+                _record(cls, row, f"{table}[{i}]", err) for i, row in enumerate(rows))
     _check_ids(kwargs, catalog, err)
     try:
         market = MarketConfig(**kwargs)
@@ -318,6 +319,14 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
     names = [spec.id for spec in kwargs.get("hyperscalers", ())]
     if len(names) != len(set(names)):
         raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
+    clouds = names or [spec.id for spec in MarketConfig().hyperscalers]
+    disabled = kwargs.get("vendors_disabled", ())
+    for i, deal in enumerate(kwargs.get("capacity_deals", ())):
+        if deal.buyer not in clouds:
+            raise err(f"deals[{i}].buyer", f"unknown cloud '{deal.buyer}'; valid: {', '.join(clouds)}")
+        if deal.vendor not in catalog.vendors or deal.vendor in disabled:
+            valid = sorted(v for v in catalog.vendors if v not in disabled)
+            raise err(f"deals[{i}].vendor", f"unknown or disabled vendor '{deal.vendor}'; valid: {', '.join(valid)}")
     _check_can_trade(kwargs, catalog, err)
 
 

@@ -50,6 +50,22 @@ class LabSpec:
     frontier: bool
 
 
+@dataclass(frozen=True)
+class DealSpec:
+    """A multi-year capacity deal scripted as an event: from `start`, for `months`, the cloud `buyer` takes
+    `gigawatts` of facility power worth of `vendor`'s newest chip, spread evenly over the months (GW of data-
+    centre capacity, as such deals are announced: chip TDP x (1 + host power) x PUE, market/model.py). The
+    deal's orders are filled before any other order and are paid at the vendor's posted price; the cloud is
+    bound by them even above what it would have chosen to spend."""
+
+    name: str
+    buyer: str  # hyperscaler id
+    vendor: str  # vendor id
+    gigawatts: float  # GW of facility power over the deal's life
+    start: str  # YYYY-MM
+    months: int
+
+
 # TrendForce 2024 shares of high-end AI servers (MSFT 20.2%, GOOG 16.6%, AWS 16%, META 10.8%) [2];
 # Oracle and CoreWeave shares and internal-use shares are estimates.
 DEFAULT_HYPERSCALERS = (
@@ -236,6 +252,7 @@ class MarketConfig:
     venture: VentureConfig = field(default_factory=VentureConfig)
     hyperscalers: tuple[HyperscalerSpec, ...] = DEFAULT_HYPERSCALERS
     labs: tuple[LabSpec, ...] = DEFAULT_LABS
+    capacity_deals: tuple[DealSpec, ...] = ()  # scripted multi-year capacity deals ([[deals]] in a config)
     vendors_disabled: tuple[str, ...] = field(default_factory=tuple)
 
     def schedule_progress(self, date: str) -> float:

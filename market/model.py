@@ -354,7 +354,33 @@ class ComputeMarket(mesa.Model):
                                            self.demand_factor())
             h.internal_fraction = internal
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
-        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour)
+        committed = self._deal_orders(book)
+        if committed is not None:  # a deal binds: the row spends at least what its deals cost
+            spend = np.maximum(spend, (committed * book.prices[None, :]).sum(axis=1))
+        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour, committed=committed)
+
+    def _deal_orders(self, book: OfferBook) -> np.ndarray | None:
+        """(R, K) chips the scripted capacity deals active this month call for (None if no deal is active):
+        each deal's gigawatts spread evenly over its months, in its vendor's newest chip the buyer may buy,
+        counted at facility power (chip TDP x (1 + host power) x PUE)."""
+        cfg = self.config
+        active = [d for d in cfg.capacity_deals if d.start <= self.date < add_months(d.start, d.months)]
+        if not active:
+            return None
+        committed = np.zeros_like(book.work)
+        buyers = {h.hyperscaler_id: i for i, h in enumerate(self.hyperscalers)}
+        for deal in active:
+            row = 2 * buyers[deal.buyer]  # the cloud's own row: it uses (or resells) the capacity itself
+            candidates = [j for j, v in enumerate(book.sellers) if v.vendor_id == deal.vendor and book.available[row, j]]
+            if self.date == deal.start:
+                self.events.append(f"{self.date}: capacity deal {deal.name} starts: {deal.buyer} takes {deal.gigawatts:g} GW "
+                                   f"of {deal.vendor} chips over {deal.months} months")
+            if not candidates or self.hyperscalers[buyers[deal.buyer]].bankrupt:
+                continue
+            j = max(candidates, key=lambda c: book.chips[c].release)
+            facility_w = book.chips[j].tdp_w * (1.0 + self.tco.host_power_fraction) * self.tco.pue
+            committed[row, j] += deal.gigawatts * 1e9 / deal.months / facility_w
+        return committed
 
     # 3 ----------------------------------------------------------------------------------------
     def clearing_phase(self, book: OfferBook, orders: Orders) -> Fills:
@@ -374,9 +400,16 @@ class ComputeMarket(mesa.Model):
         make_to_order = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in book.sellers])
         made = clearing.supply_from_capacity(book.capacity_units, book.owner, planned, book.units_per_chip,
                                              make_to_order, ordered, cfg.supply_headroom)
-        filled = clearing.clear_two_rounds(
-            chip_orders, book.stock + made, orders.spend, book.prices, book.available,
-            lambda open_chips: choice.logit_shares(self._utilities(book, open_chips, orders.shocks)), cfg.rationing)
+        def respread(open_chips):  # the spill-over round: the same utilities over the chips with supply left
+            return choice.logit_shares(self._utilities(book, open_chips, orders.shocks))
+
+        if orders.committed is None:
+            filled = clearing.clear_two_rounds(chip_orders, book.stock + made, orders.spend, book.prices, book.available,
+                                               respread, cfg.rationing)
+        else:
+            free = orders.free_spend(book.prices)
+            filled = clearing.clear_with_commitments(orders.committed, orders.chosen(book.prices), book.stock + made,
+                                                     free, book.prices, book.available, respread, cfg.rationing)
         fills = Fills(ordered=ordered, filled=filled, made=made)
         # deliver, pay, record
         sold = fills.sold

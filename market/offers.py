@@ -47,10 +47,22 @@ class Orders:
     shares: np.ndarray  # (R, K) expenditure shares over the chips (logit)
     shocks: np.ndarray  # (R, K) this month's utility shocks (reused for the spill-over round)
     cost_per_heq_hour: np.ndarray  # (R,) price index of a unit of useful work for each row
+    committed: np.ndarray | None = None  # (R, K) chips under capacity deals (filled first), None without deals
+
+    def free_spend(self, prices: np.ndarray) -> np.ndarray:
+        """(R,) USD each row spends by its own choice: its spend less what its deals commit it to."""
+        if self.committed is None:
+            return self.spend
+        return self.spend - (self.committed * prices[None, :]).sum(axis=1)
+
+    def chosen(self, prices: np.ndarray) -> np.ndarray:
+        """(R, K) chips ordered by choice at `prices`: the free spend split by the logit shares."""
+        return self.free_spend(prices)[:, None] * self.shares / prices[None, :]
 
     def chips(self, prices: np.ndarray) -> np.ndarray:
-        """(R, K) chips ordered at `prices`."""
-        return self.spend[:, None] * self.shares / prices[None, :]
+        """(R, K) chips ordered at `prices`: deals' chips plus the chosen ones."""
+        chosen = self.chosen(prices)
+        return chosen if self.committed is None else self.committed + chosen
 
 
 @dataclass(frozen=True)

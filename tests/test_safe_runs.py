@@ -403,7 +403,9 @@ def _wait_for(predicate, seconds: float = 240) -> None:
 
 
 def test_ctrl_c_leaves_a_resumable_run_and_says_so(tmp_path):
-    config = tiny(tmp_path, months=24, seeds=4)
+    # enough work after the first seed is stored (5 more seeds of 48 months) that the signal cannot arrive
+    # after the run has finished, even on a loaded machine (4 seeds of 24 months once finished first there)
+    config = tiny(tmp_path, months=48, seeds=6)
     out = tmp_path / "run"
     proc = subprocess.Popen([*CLI, "run", str(config), "--out", str(out), "--workers", "2"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
