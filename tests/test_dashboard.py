@@ -246,3 +246,55 @@ def test_lessons_tab_renders_a_lesson(page):
     templates = [getattr(w.template, "template", w.template) or "" for w in rc.find(v.VuetifyTemplate).widgets]
     rendered = [html for html in templates if "solara-markdown" in html]
     assert any(first.title in html for html in rendered)
+
+
+# ---------------------------------------------------------------------------------------- the command
+
+def test_dashboard_command_refuses_bad_input_in_one_line(capsys):
+    from experiments.cli import main
+
+    assert main(["dashboard", "--preset", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown preset 'nope'" in err
+    packaged = str(session.CONFIG_DIR.parent.parent / "hardware_catalog" / "data")
+    assert main(["--catalog-dir", packaged, "dashboard"]) == 2
+    assert "--catalog-dir" in capsys.readouterr().err
+
+
+def test_dashboard_command_serves_the_page_and_stops_on_ctrl_c(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C reaches the child as at a terminal
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "dashboard", "--port", str(port)],
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+                                cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, "the dashboard did not start"
+                time.sleep(0.5)
+        assert "solara" in page.lower()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert err.strip().splitlines()[-1].startswith("compute-market: dashboard stopped (Ctrl-C)")
+    assert list(tmp_path.iterdir()) == []  # it wrote nothing
