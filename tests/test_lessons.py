@@ -1,0 +1,88 @@
+"""The lessons' claims about the model, checked in direction (not in the exact figures they quote, which
+come from three seeds of full runs): if a change to the model reverses a mechanism a lesson teaches, this
+fails and the lesson must be rewritten. Chip-market runs without the venture side (identical chip market)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from experiments.dashboard import session
+
+SEEDS = (0, 1)
+
+
+@functools.lru_cache(maxsize=None)
+def tables(settings: session.Settings):
+    model = session.DashboardMarket(settings, venture=False)
+    for _ in range(settings.months):
+        model.step()
+    return model.model_table(), model.vendor_table()
+
+
+def mean_over_seeds(fn, **settings) -> float:
+    return float(np.mean([fn(*tables(session.Settings(seed=seed, **settings))) for seed in SEEDS]))
+
+
+def margin(vendor: str, first: int, last: int):
+    """Revenue-weighted booked gross margin of `vendor` over months first..last-1."""
+    def measure(_, vendors):
+        rows = vendors[(vendors.vendor == vendor) & vendors.month.between(first, last - 1)]
+        return float((rows.revenue * rows.gross_margin).sum() / rows.revenue.sum())
+    return measure
+
+
+def series(column: str, first: int, last: int, how=np.nanmean):
+    return lambda monthly, _: float(how(monthly[column].to_numpy()[first:last]))
+
+
+YEAR_2024 = (12, 24)
+
+
+def test_lesson_1_lock_in_and_scarcity_hold_up_the_leaders_margin():
+    nvidia_2024 = margin("nvidia", *YEAR_2024)
+    base = mean_over_seeds(nvidia_2024, months=24)
+    assert mean_over_seeds(nvidia_2024, months=24, lock_in=0.0) < base - 0.05
+    assert mean_over_seeds(nvidia_2024, months=24, lock_in=2.0) > base + 0.05
+    share = series("revenue_share_nvidia", *YEAR_2024)
+    assert mean_over_seeds(share, months=24, lock_in=0.0) < mean_over_seeds(share, months=24) - 0.05
+    amd_2024 = margin("amd", *YEAR_2024)
+    assert mean_over_seeds(amd_2024, months=24, capacity=2.0) < mean_over_seeds(amd_2024, months=24) - 0.05
+
+
+def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_amd():
+    late = (108, 120)
+    share = series("revenue_share_nvidia", *late)
+    assert mean_over_seeds(share, preset="open_software_stack") < mean_over_seeds(share) - 0.05
+    amd = margin("amd", *late)
+    assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.03
+
+
+def test_lesson_3_a_shortage_raises_margins_and_the_rental_price_and_cuts_revenue():
+    for vendor in ("nvidia", "amd"):
+        m = margin(vendor, *YEAR_2024)
+        assert mean_over_seeds(m, months=24, preset="hbm_shortage") > mean_over_seeds(m, months=24) + 0.05, vendor
+    rent = series("rental_price_heq_hour", *YEAR_2024)
+    assert mean_over_seeds(rent, months=24, preset="hbm_shortage") > 1.2 * mean_over_seeds(rent, months=24)
+    revenue = series("chip_revenue", *YEAR_2024, how=np.sum)
+    assert mean_over_seeds(revenue, months=24, preset="hbm_shortage") < mean_over_seeds(revenue, months=24)
+
+
+def test_lesson_4_export_controls_cut_chip_revenue_but_barely_move_the_leaders_margin():
+    revenue = series("chip_revenue", *YEAR_2024, how=np.sum)
+    assert mean_over_seeds(revenue, months=24, preset="export_controls") < 0.97 * mean_over_seeds(revenue, months=24)
+    nvidia = margin("nvidia", *YEAR_2024)
+    assert mean_over_seeds(nvidia, months=24, preset="export_controls") == pytest.approx(
+        mean_over_seeds(nvidia, months=24), abs=0.03)
+
+
+def test_lesson_6_a_bust_collapses_revenue_and_opens_a_gap_between_booked_and_posted_margin():
+    revenue_2027 = series("chip_revenue", 48, 60, how=np.sum)
+    assert mean_over_seeds(revenue_2027, months=72, preset="demand_shock") < 0.5 * mean_over_seeds(revenue_2027, months=72)
+
+    def largest_gap(_, vendors):
+        rows = vendors[vendors.month.between(48, 60) & (vendors.kind != "hyperscaler_inhouse")]
+        return float(np.nanmax((rows.margin_posted - rows.gross_margin).to_numpy()))
+    assert mean_over_seeds(largest_gap, months=72, preset="demand_shock") > 0.2
