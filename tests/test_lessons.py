@@ -14,7 +14,7 @@ from experiments.dashboard import session
 SEEDS = (0, 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tables(settings: session.Settings):
     model = session.DashboardMarket(settings, venture=False)
     for _ in range(settings.months):
