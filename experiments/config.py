@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware_catalog import Catalog, load_catalog
-from market.config import DealSpec, HyperscalerSpec, LabSpec, MarketConfig, VentureConfig
+from market.config import DEFAULT_HYPERSCALERS, DealSpec, HyperscalerSpec, LabSpec, MarketConfig, VentureConfig
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -181,7 +181,7 @@ def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experim
 
 
 def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
-    err = lambda where, message: ConfigError(f"{file}: {where}: {message}")  # noqa: E731
+    err = lambda where, message: ConfigError(f"{file}: {where}: {message}")
     known = {"simulation", "market", "policy", "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
     for key in doc:
         if key not in known:
@@ -319,7 +319,7 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
     names = [spec.id for spec in kwargs.get("hyperscalers", ())]
     if len(names) != len(set(names)):
         raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
-    clouds = names or [spec.id for spec in MarketConfig().hyperscalers]
+    clouds = names or [spec.id for spec in DEFAULT_HYPERSCALERS]
     disabled = kwargs.get("vendors_disabled", ())
     for i, deal in enumerate(kwargs.get("capacity_deals", ())):
         if deal.buyer not in clouds:

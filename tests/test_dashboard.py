@@ -264,31 +264,17 @@ def test_dashboard_command_refuses_bad_input_in_one_line(capsys):
 def test_dashboard_command_serves_the_page_and_stops_on_ctrl_c(tmp_path):
     import os
     import signal
-    import socket
     import subprocess
     import sys
-    import time
-    import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C reaches the child as at a terminal
+    from serving import free_port, popen_as_at_a_terminal, wait_until_serving
+
+    port = free_port()
+    proc = popen_as_at_a_terminal([sys.executable, "-m", "experiments.cli", "dashboard", "--port", str(port)],
+                                  stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+                                  cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "dashboard", "--port", str(port)],
-                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
-                                cwd=tmp_path, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
-                break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, "the dashboard did not start"
-                time.sleep(0.5)
+        page = wait_until_serving(f"http://127.0.0.1:{port}/", proc)
         assert "solara" in page.lower()
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)

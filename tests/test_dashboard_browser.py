@@ -10,11 +10,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -34,17 +31,12 @@ if CHROMIUM is None:
                 allow_module_level=True)
 
 from playwright.sync_api import expect, sync_playwright
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serving import free_port, wait_until_serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("dashboard") / "server.log"
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     with open(log, "w") as out:
@@ -52,16 +44,11 @@ def server(tmp_path_factory):
                                  str(port), "--production", "--no-open"], stdout=out, stderr=subprocess.STDOUT, env=env,
                                 cwd=ROOT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"the dashboard server did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.5)
+    try:
+        wait_until_serving(url, proc)
+    except RuntimeError:
+        proc.kill()
+        pytest.fail(f"the dashboard server did not start: {log.read_text()[-2000:]}")
     yield url
     proc.terminate()
     try:

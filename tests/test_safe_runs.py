@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from serving import popen_as_at_a_terminal
 
 from experiments.cli import build_parser, main
 from hardware_catalog import DATA_DIR
@@ -402,22 +403,11 @@ def _wait_for(predicate, seconds: float = 240) -> None:
         time.sleep(0.1)
 
 
-def _popen_as_at_a_terminal(*args, **kwargs) -> subprocess.Popen:
-    """Start a child that gets Ctrl-C as a user at a terminal does. A shell that runs the test suite as a
-    background job starts it with SIGINT ignored, and an ignored signal stays ignored across exec (Python then
-    never raises KeyboardInterrupt); a handled one is reset to the default, so handle it while starting."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return subprocess.Popen(*args, **kwargs)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def test_ctrl_c_leaves_a_resumable_run_and_says_so(tmp_path):
     config = tiny(tmp_path, months=24, seeds=4)
     out = tmp_path / "run"
-    proc = _popen_as_at_a_terminal([*CLI, "run", str(config), "--out", str(out), "--workers", "2"], cwd=ROOT,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = popen_as_at_a_terminal([*CLI, "run", str(config), "--out", str(out), "--workers", "2"], cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     seeds = tmp_path / "run.partial" / "seeds"
     _wait_for(lambda: seeds.exists() and any(p.name.startswith("seed-") for p in seeds.iterdir()))
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the signal goes to the whole process group

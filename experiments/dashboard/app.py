@@ -45,11 +45,12 @@ def png_bytes(fig) -> bytes:
     return buffer.getvalue()
 
 
-def chart(model, tab: str, ghost: bool):
-    """The matplotlib figure of a chart tab for the model as it is now."""
+def chart(model, tab: str, ghost: bool, events=None):
+    """The matplotlib figure of a chart tab for the model as it is now (`events`: the run's timeline events,
+    computed here unless the caller has them)."""
     settings = model.settings
     start, months = model.config.start, settings.months
-    events = session.timeline_events(model)
+    events = session.timeline_events(model) if events is None else events
     monthly, vendors = session.model_series(model), session.vendor_series(model)
     ghost_monthly = ghost_vendors = None
     label = session.ghost_label(settings)
@@ -100,13 +101,13 @@ def Monitors(model):
 @solara.component
 def ChartTab(model, tab: str, ghost: bool):
     update_counter.get()  # a step changes the model, not its identity: re-render on every step
-    fig = chart(model, tab, ghost)
-    solara.FigureMatplotlib(fig, format="png", dpi=SCREEN_DPI, dependencies=[id(model), model.month, ghost, tab])
     events = session.timeline_events(model)
+    fig = chart(model, tab, ghost, events)
+    solara.FigureMatplotlib(fig, format="png", dpi=SCREEN_DPI, dependencies=[id(model), model.month, ghost, tab])
     if events:
         solara.Markdown("**Events** (dotted lines): " + "; ".join(
             f"{add_months(model.config.start, month)} {label}" for month, label in events), style={"font-size": "0.8rem"})
-    solara.FileDownload(lambda: png_bytes(chart(model, tab, ghost)),
+    solara.FileDownload(lambda: png_bytes(fig),
                         filename=f"{model.settings.preset}-{tab.lower()}-month{model.month}.png",
                         label="Download this figure (PNG)")
 

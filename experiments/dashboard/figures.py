@@ -22,17 +22,24 @@ def _years(months, start: str) -> np.ndarray:
     return int(start[:4]) + (int(start[5:7]) - 1) / 12.0 + np.asarray(months, dtype=float) / 12.0
 
 
-def _frame_axes(ax, start: str, months: int, events, ylabel: str, *, label_events: bool) -> None:
-    """Fixed time axis over the run's horizon, with events as dotted lines (one collection: cheap to draw; the
-    page lists the events with their dates under the figure). Rotated labels on the lines cost ~20 ms each."""
-    ax.set_xlim(_years(0, start), _years(months, start))
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if not events:
-        return
+def _frame_panels(axes, ylabels, start: str, months: int, events) -> None:
+    """A fixed time axis over the run's horizon on each panel of a column, with its y label, the events as
+    dotted lines (one collection per panel: cheap to draw; the page lists the events with their dates under
+    the figure; rotated labels on the lines cost ~20 ms each), and "year" under the last panel."""
     xs = _years([month for month, _ in events], start)
-    ax.vlines(xs, 0, 1, transform=ax.get_xaxis_transform(), colors="grey", lw=0.8 if label_events else 0.6,
-              linestyles=":", zorder=0)
+    for i, (ax, ylabel) in enumerate(zip(axes, ylabels, strict=True)):
+        ax.set_xlim(_years(0, start), _years(months, start))
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        if events:
+            ax.vlines(xs, 0, 1, transform=ax.get_xaxis_transform(), colors="grey", lw=0.8 if i == 0 else 0.6,
+                      linestyles=":", zorder=0)
+    axes[-1].set_xlabel("year")
+
+
+def _ghost_note(title: str, ghost, ghost_label: str) -> str:
+    """A panel title, naming the ghost run when one is drawn."""
+    return title + (f"  (faint: {ghost_label})" if ghost is not None else "")
 
 
 def _figure(rows: int, height: float = 3.0) -> tuple[Figure, list]:
@@ -71,16 +78,14 @@ def market_figure(vendors: pd.DataFrame, start: str, months: int, events, ghost_
     _vendor_lines(margin, merchants, "margin_posted", start, style="--", label=False)
     share.set_ylim(0, 1)
     margin.set_ylim(-0.2, 1)
-    share.set_title("Share of chip revenue by vendor" + (f"  (wide faint lines: {ghost_label})" if ghost_vendors is not None else ""))
+    share.set_title(_ghost_note("Share of chip revenue by vendor", ghost_vendors, ghost_label))
     margin.set_title("Gross margin: booked (solid, after write-downs) and posted (dashed, what the vendor priced at)")
-    _frame_axes(share, start, months, events, "share of revenue", label_events=True)
-    _frame_axes(margin, start, months, events, "gross margin", label_events=False)
+    _frame_panels((share, margin), ("share of revenue", "gross margin"), start, months, events)
     if share.get_legend_handles_labels()[0]:  # vendor colours, the same in both panels
         share.legend(fontsize=7, ncol=4, loc="lower left")
     margin.plot([], [], color="black", lw=1.6, label="booked")
     margin.plot([], [], color="black", lw=1.6, ls="--", label="posted")
     margin.legend(fontsize=7, ncol=2, loc="lower left")
-    margin.set_xlabel("year")
     return fig
 
 
@@ -96,13 +101,11 @@ def prices_figure(monthly: pd.DataFrame, start: str, months: int, events, ghost=
     fig, (tokens, rental) = _figure(2)
     _series(tokens, monthly, "usd_per_million_tokens", start, 1.0, "USD per million tokens (reference model)", "#1f77b4", ghost)
     _series(rental, monthly, "rental_price_heq_hour", start, 1.0, "USD per H100-equivalent hour (cloud rental)", "#d62728", ghost)
-    tokens.set_title("Price per million tokens served" + (f"  (faint: {ghost_label})" if ghost is not None else ""))
+    tokens.set_title(_ghost_note("Price per million tokens served", ghost, ghost_label))
     rental.set_title("Rental price per H100-equivalent hour")
     for ax in (tokens, rental):
         ax.set_ylim(bottom=0)
-    _frame_axes(tokens, start, months, events, "USD / million tokens", label_events=True)
-    _frame_axes(rental, start, months, events, "USD / hour", label_events=False)
-    rental.set_xlabel("year")
+    _frame_panels((tokens, rental), ("USD / million tokens", "USD / hour"), start, months, events)
     return fig
 
 
@@ -119,13 +122,11 @@ def supply_figure(monthly: pd.DataFrame, vendors: pd.DataFrame, start: str, mont
         twin.fill_between(_years(held["month"], start), 0, held["writedown"].clip(lower=0) * 1e-9, step="mid",
                           color="#8c564b", alpha=0.5, label="write-downs (USD B / month)")  # one artist, not a bar each
         twin.set_ylabel("write-downs, USD B")
-    capacity.set_title("Advanced-packaging / HBM capacity" + (f"  (faint: {ghost_label})" if ghost is not None else ""))
+    capacity.set_title(_ghost_note("Advanced-packaging / HBM capacity", ghost, ghost_label))
     backlog.set_title("Chips ordered but not delivered (backlog)")
     stock.set_title("Vendors' inventory and write-downs")
-    _frame_axes(capacity, start, months, events, "million HBM-GB / month", label_events=True)
-    _frame_axes(backlog, start, months, events, "thousand chips", label_events=False)
-    _frame_axes(stock, start, months, events, "thousand chips", label_events=False)
-    stock.set_xlabel("year")
+    _frame_panels((capacity, backlog, stock), ("million HBM-GB / month", "thousand chips", "thousand chips"), start,
+                  months, events)
     return fig
 
 
@@ -136,15 +137,13 @@ def capex_figure(monthly: pd.DataFrame, clouds, start: str, months: int, events,
     for i, cloud in enumerate(clouds):
         _series(ax, monthly, f"capex_{cloud}", start, 1e-9, cloud, palette[i % len(palette)], ghost)
     _series(power, monthly, "installed_power_gw", start, 1.0, "installed accelerator TDP", "#bcbd22", ghost)
-    ax.set_title("Accelerator capex by cloud" + (f"  (faint: {ghost_label})" if ghost is not None else ""))
+    ax.set_title(_ghost_note("Accelerator capex by cloud", ghost, ghost_label))
     power.set_title("Accelerator power installed in clouds' fleets (chip TDP, before cooling and hosts)")
     for panel in (ax, power):
         panel.set_ylim(bottom=0)
-    _frame_axes(ax, start, months, events, "USD billion / month", label_events=True)
-    _frame_axes(power, start, months, events, "GW", label_events=False)
+    _frame_panels((ax, power), ("USD billion / month", "GW"), start, months, events)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, ncol=4, loc="upper left")
-    power.set_xlabel("year")
     return fig
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.config import load_experiment
+from hardware_catalog import months_between
 from market.config import MarketConfig
 from market.model import ComputeMarket
 
@@ -66,8 +67,7 @@ class Settings:
 
     @property
     def levers_moved(self) -> bool:
-        neutral = Settings(preset=self.preset, seed=self.seed, months=self.months)
-        return self != neutral
+        return self != self.neutral()
 
     def neutral(self) -> Settings:
         """The same preset and seed with every lever as the preset has it."""
@@ -201,11 +201,10 @@ def timeline_events(model: ComputeMarket) -> list[tuple[int, str]]:
     """(month index, label) of what happened so far: chip launches, in-house programmes, insolvencies,
     policy starts and shocks from the config, and months with large write-downs."""
     cfg = model.config
-    start = cfg.start
     out: list[tuple[int, str]] = []
 
     def index(date: str) -> int:
-        return (int(date[:4]) - int(start[:4])) * 12 + int(date[5:7]) - int(start[5:7])
+        return months_between(cfg.start, date)
 
     for text in model.events:
         date, _, what = text.partition(": ")
@@ -224,7 +223,7 @@ def timeline_events(model: ComputeMarket) -> list[tuple[int, str]]:
             if 0 < at < model.month:
                 out.append((at, f"{chip.name} launch"))
     if model.vendor_records:
-        rows = pd.DataFrame(model.vendor_records)
+        rows = vendor_series(model)
         rows = rows[rows["kind"] != "hyperscaler_inhouse"]  # in-house suppliers have no margin to write down
         big = rows[rows["writedown"] > 0.05 * rows["revenue"].clip(lower=1.0)]
         for (month, vendor), _ in big.groupby(["month", "vendor"]):

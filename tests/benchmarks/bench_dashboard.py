@@ -13,16 +13,16 @@ import argparse
 import io
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from serving import free_port, wait_until_serving
 
 from experiments.dashboard import app, session
 
@@ -53,20 +53,13 @@ def in_browser(play_seconds: float) -> None:
     if chromium is None:
         print("no chromium: browser figures skipped")
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "solara", "run", str(ROOT / "experiments/dashboard/app.py"),
                                "--host", "127.0.0.1", "--port", str(port), "--production", "--no-open"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=5)
-                break
-            except OSError:
-                time.sleep(0.5)
+        wait_until_serving(url, server)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox", "--disable-gpu",
                                                                           "--disable-background-networking"])
