@@ -662,16 +662,22 @@ def cmd_dashboard(args, catalog) -> int:
     app = Path(__file__).resolve().parent / "dashboard" / "app.py"
     env = {**os.environ, "COMPUTE_MARKET_PRESET": args.preset, "PYTHONWARNINGS": "ignore::UserWarning"}  # Solara's http cookie notice
     print(f"compute-market dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops it)", file=sys.stderr)
+    # the server runs in its own session, so Ctrl-C reaches only this process, which stops the server itself
+    # (otherwise the server answers Ctrl-C with its own "Aborted." line before ours)
     server = subprocess.Popen([sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
-                               "--port", str(args.port), "--production", "--no-open"], env=env)
+                               "--port", str(args.port), "--production", "--no-open"], env=env, start_new_session=True)
     try:
         code = server.wait()
     except KeyboardInterrupt:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        code = None
+    finally:  # stopped before our last line, so nothing of the server's comes after it
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    if code is None:
         print("compute-market: dashboard stopped (Ctrl-C); it wrote nothing; run the same command to start it again",
               file=sys.stderr)
         return 0
