@@ -29,6 +29,7 @@ class Hyperscaler(mesa.Agent):
         self.rental_demand = 0.0  # HEq labs wanted last month
         self.rental_supplied = 0.0  # HEq-hours rented out last month
         self.rental_price = float("nan")  # USD per HEq-hour
+        self.rental_premium = 1.0  # its rental price over its cost-plus price (> 1 while labs want more than it offers)
         self.rental_revenue = 0.0
         self.capex = 0.0  # USD spent on chips this month
         self.planned_capex = 0.0
@@ -64,9 +65,10 @@ class Hyperscaler(mesa.Agent):
                    demand_factor: float = 1.0) -> tuple[float, float]:
         """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
 
-        Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand grows at
-        `internal_demand_growth` and responds to the cost of new capacity with elasticity eta
-        (`cost_ratio` = today's cost per useful work / the starting one). The response is to the cost it
+        Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand grows with the AI
+        boom and its trend and responds to the market's cost of useful work with elasticity eta (`cost_ratio`
+        = the cost of useful work in its market today / at the start, ComputeMarket.market_cost_ratio: AI
+        services are priced from what they cost the industry to produce). The response is to the cost it
         expects, which follows the observed ratio over `capex_adjustment_months` (adaptive expectations: a
         launch that cuts the cost of new capacity raises planned work over months, not in one). Spend closes
         part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys nothing.

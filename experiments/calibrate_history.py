@@ -3,8 +3,10 @@
 The moments are the `fit = true` observations of hardware_catalog/data/history.toml. For a parameter vector
 theta, the chip market is simulated over the fitting window for a fixed set of seeds (common random
 numbers, so the objective is a deterministic function of theta) and each moment's seed-mean is compared
-with its observation. The objective is the sum of squared log distances to each observation's band (zero
-inside it; a point figure's band is the point itself), identity-weighted.
+with its observation. The objective is the sum of squared distances to each observation (zero inside a
+source's range; a point figure's target is the point itself), each distance a log distance measured in
+units of the tolerance the fit table judges the observation by (a diagonal weighting: margins, known to
++-5 points, weigh as much as revenues known to +-25%).
 
 Search: Nelder-Mead (scipy.optimize.minimize) on the parameters scaled to [0, 1] within their bounds. The
 simulated objective is piecewise smooth at best (rationing, argmax choices and integer launch dates make
@@ -29,7 +31,7 @@ from hardware_catalog.records import HISTORY_END
 from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
 
-from .history_fit import fit_table, simulated_moment
+from .history_fit import band, fit_table, simulated_moment
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,11 @@ PARAMETERS = (
     Parameter("ai_boom_midpoint_months", 1.0, 48.0, "months from January 2023 to the boom's steepest point"),
     Parameter("ai_boom_width_months", 2.0, 24.0, "the boom's time scale (logistic width)"),
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
-    Parameter("switching_cost", 0.5, 10.0, "utility lost per unit of software immaturity (lock-in)"),
+    Parameter("switching_cost", 0.5, 12.0, "utility lost per unit of software immaturity (lock-in)"),
     Parameter("internal_demand_growth_end", 0.001, 0.05, "monthly trend growth of clouds' own AI demand beyond the boom"),
     Parameter("lab_boom_scale", 1.0, 100.0, "how many times labs' revenue from adoption grows beyond trend in the boom"),
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
+    Parameter("demand_elasticity", 0.3, 2.0, "how much more useful work clouds' own AI demand takes as its market's cost falls"),
 )
 
 
@@ -71,18 +74,31 @@ def simulate(config: MarketConfig, catalog: Catalog, seeds: Sequence[int]) -> li
     return out
 
 
+def tolerance(obs: HistoryObservation) -> float:
+    """The log half-width of the band an observation is judged by (experiments/history_fit.band), at least that
+    of a point figure of its kind (+-25%, or +-5 points for a margin): a source's narrow range (AMD's "> $5B",
+    read as $5.0-5.5B) says where the figure is, not that the model should be held to it ten times harder."""
+    low, high = band(obs)
+    point_low, point_high = band(replace(obs, low=math.nan, high=math.nan))
+    return max(math.log(high / low), math.log(point_high / point_low)) / 2.0
+
+
 def distance(value: float, obs: HistoryObservation) -> float:
-    """Log distance of a simulated figure to the observation's band (0 inside); a large penalty if missing."""
+    """How far a simulated figure is from the observation, in units of the observation's tolerance: the log
+    distance to the source's range (0 inside it) or to the point figure, over its `tolerance`. So a revenue 25% off and a margin 5 points off weigh the same; an unweighted log
+    distance would count a margin 10 points off (~0.13 in logs) as less than a revenue 15% off. A large
+    penalty if the figure is missing."""
     if not (math.isfinite(value) and value > 0):
-        return 5.0
+        return 10.0
+    scale = tolerance(obs)
     if math.isfinite(obs.low):
-        low, high = obs.low, obs.high
+        target_low, target_high = obs.low, obs.high
     else:
-        low = high = obs.value
-    if value < low:
-        return math.log(low / value)
-    if value > high:
-        return math.log(value / high)
+        target_low = target_high = obs.value
+    if value < target_low:
+        return math.log(target_low / value) / scale
+    if value > target_high:
+        return math.log(value / target_high) / scale
     return 0.0
 
 
@@ -164,7 +180,7 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
         "# experiments/calibrate_history.py). MarketConfig takes its defaults for these fields from here.",
         "",
         "[fit]",
-        f'method = "simulated moments, identity weights, Nelder-Mead over {len(fit.values)} parameters"',
+        f'method = "simulated moments, each distance in units of its tolerance, Nelder-Mead over {len(fit.values)} parameters"',
         f"seeds = {list(seeds)}",
         f"objective = {fit.objective:.6g}",
         f"objective_at_start = {fit.start_objective:.6g}",

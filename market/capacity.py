@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 MAX_INVESTMENT_GROWTH = 0.08  # at most +8% a month from investment on top of the base rate
 
 
@@ -19,3 +21,21 @@ def next_capacity(capacity: float, date: str, order_units: float, config) -> flo
         excess = max(0.0, order_units / capacity - 1.0)
         monthly += min(MAX_INVESTMENT_GROWTH, config.capacity_investment_response * excess / 12.0)
     return capacity * (1.0 + monthly)
+
+
+def next_allocations(allocation, orders, holding, memory: float):
+    """Packaging shares after a month (arrays over vendors, summing to 1).
+
+    A vendor's share follows its share of orders with memory m: a_t+1 = m a_t + (1 - m) x order share. A
+    vendor with a launch booked (`holding`: nothing on sale yet, its first chip due within the booking
+    horizon) keeps its share: packaging is contracted ahead of a launch, not won month by month from
+    orders it cannot yet receive; the others share the rest by their orders. With no orders, nothing moves.
+    """
+    allocation = np.asarray(allocation, dtype=float)
+    orders = np.where(holding, 0.0, np.asarray(orders, dtype=float))
+    if orders.sum() <= 0:
+        return allocation / allocation.sum()
+    free = 1.0 - allocation[holding].sum()
+    target = np.where(holding, allocation, free * orders / orders.sum())
+    out = memory * allocation + (1.0 - memory) * target
+    return out / out.sum()

@@ -84,7 +84,11 @@ DEFAULT_HYPERSCALERS = (
 DEFAULT_LABS = (
     # frontier revenue: ~$0.5B annualised across the four at the start of 2023 (est: OpenAI ~$1.3B annualised
     # by Oct 2023 and ~$2B by Dec 2023 after growing all year; Anthropic far smaller; history_2023_2025.md s8)
-    LabSpec("frontier", 4, cash_usd=6e9, revenue_usd=1.0e7, frontier=True),
+    # frontier cash at the start: ~$12B across the four (est: Microsoft's ~$10B investment in OpenAI, Jan 2023,
+    # much of it Azure credits drawn over years, Bloomberg/Semafor via press; Anthropic's ~$0.7B raised by early
+    # 2023 and Inflection's ~$0.2B, company announcements via press); was 6e9 each, which made labs want twice
+    # the rental capacity there was in January 2023 and NVIDIA's Feb-Apr 2023 revenue 34% too high
+    LabSpec("frontier", 4, cash_usd=3e9, revenue_usd=1.0e7, frontier=True),
     LabSpec("scaleup", 8, cash_usd=8e8, revenue_usd=1.0e7, frontier=False),
     LabSpec("small", 14, cash_usd=1e8, revenue_usd=1.0e6, frontier=False),
 )
@@ -161,7 +165,8 @@ class MarketConfig:
     capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
     capex_response: float = 0.5  # share of the gap between planned and desired capex closed each month (cal)
     capex_adjustment_months: float = 6.0  # months over which a cloud closes the gap between fleet and target (est)
-    demand_elasticity: float = 1.2  # eta: internal useful-work demand ~ cost^-eta (est; > 1: elastic)
+    # eta: clouds' own useful-work demand ~ (its market's cost of useful work)^-eta (fitted; > 1: elastic)
+    demand_elasticity: float = FITTED.get("demand_elasticity", 1.2)
     inference_share_start: float = 0.35  # hyperscaler workload mix, share of inference (est)...
     inference_share_end: float = 0.75  # ...moving linearly over the schedule window below
     # Every tapering schedule (demand growth, adoption growth, inference share) runs in calendar time:
@@ -169,6 +174,11 @@ class MarketConfig:
     # run of M months equals the first M months of any longer run with the same seed (tested exactly).
     schedule_start: str = "2023-01"
     schedule_months: int = 120
+    # Clouds raise rental prices above cost-plus while labs want more than they offer, closing this share of the
+    # (log) gap to the clearing price each month, and lower them as supply catches up (est: the same stickiness
+    # as vendors' margins, margin_adjustment; H100 rentals were $4-8/h in the 2023 shortage against ~$2-3 of
+    # cost-plus: ~$4.70 at launch, peaks above $8, neoclouds 2023, ../shared/reference/history_2023_2025.md s5 [E])
+    rental_price_adjustment: float = 0.5
     lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
     lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
     lab_funding_multiple: float = FITTED.get("lab_funding_multiple", 10.0)  # round size = annualised revenue x multiple (est)
@@ -191,6 +201,11 @@ class MarketConfig:
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
     capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
     allocation_memory: float = 0.85  # allocation_t+1 = m * allocation_t + (1 - m) * order share_t
+    # A merchant whose first chip is due within this many months keeps its packaging share while it has
+    # nothing on sale (est: CoWoS for a launch is contracted about a year ahead; TSMC's 2024 CoWoS was being
+    # booked by NVIDIA and AMD in mid-2023, DigiTimes via press), so a launch is not starved by the months
+    # in which it could take no orders.
+    launch_booking_months: int = 12
     min_packaging_units_per_chip: float = 16.0
     # Supply with commitments: vendors order wafers, HBM and packaging this many months ahead, from their
     # own demand forecasts (est: CoWoS and HBM are booked two to three quarters ahead; NVIDIA reports

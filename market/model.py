@@ -34,7 +34,7 @@ from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog
 
 from . import choice, clearing, inhouse, performance, pricing, rental, vendor_pricing
-from .capacity import next_capacity
+from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
 from .offers import Fills, OfferBook, Orders
@@ -343,14 +343,14 @@ class ComputeMarket(mesa.Model):
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
             cost_per_heq_hour = choice.price_index(u - shocks, cfg.price_sensitivity)
-        if self._cost_per_heq_hour0 is None:
-            self._cost_per_heq_hour0 = cost_per_heq_hour
-        cost_ratio = cost_per_heq_hour / self._cost_per_heq_hour0
+        fleets = np.array([self._fleet_heq(h, book.rates, book.inference_share) for h in self.hyperscalers])
+        market_cost = self.market_cost_ratio(cost_per_heq_hour[0::2], fleets)
         spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
         for i, h in enumerate(self.hyperscalers):
-            fleet = self._fleet_heq(h, book.rates, book.inference_share)
-            # capacity cost and own-demand cost response are judged on the rows for its own work
-            total, internal = h.plan_capex(fleet, float(capex_per_heq[2 * i]), float(cost_ratio[2 * i]), self.date, cfg,
+            # the cost of new capacity is judged on the row for its own work; its own AI demand answers to the
+            # market's cost of useful work (what AI services cost to produce across the industry sets their
+            # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
+            total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), self.date, cfg,
                                            self.demand_factor())
             h.internal_fraction = internal
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
@@ -358,6 +358,23 @@ class ComputeMarket(mesa.Model):
         if committed is not None:  # a deal binds: the row spends at least what its deals cost
             spend = np.maximum(spend, (committed * book.prices[None, :]).sum(axis=1))
         return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour, committed=committed)
+
+    def market_cost_ratio(self, own_cost_per_heq_hour: np.ndarray, fleets: np.ndarray) -> np.ndarray:
+        """(H,) the cost of useful work relative to month 0 in each cloud's market: the geometric mean, over the
+        clouds of its region (AI services markets are regional once export controls split the chip supply), of
+        each one's cost of new capacity for its own work (USD per HEq-hour, `own_cost_per_heq_hour`), weighted by
+        its fleet (HEq). Clouds that can buy nothing (an infinite cost) are left out."""
+        if self._cost_per_heq_hour0 is None:
+            self._cost_per_heq_hour0 = own_cost_per_heq_hour
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_ratio = np.log(own_cost_per_heq_hour / self._cost_per_heq_hour0)
+        regions = np.array([h.spec.region for h in self.hyperscalers])
+        out = np.ones(len(self.hyperscalers))
+        for region in set(regions):
+            usable = (regions == region) & np.isfinite(log_ratio) & (fleets > 0)
+            if usable.any():
+                out[regions == region] = np.exp(np.average(log_ratio[usable], weights=fleets[usable]))
+        return out
 
     def _deal_orders(self, book: OfferBook) -> np.ndarray | None:
         """(R, K) chips the scripted capacity deals active this month call for (None if no deal is active):
@@ -430,7 +447,9 @@ class ComputeMarket(mesa.Model):
             launch = v.prices_strategically and not v.on_market and v.launches_within(self.date, cfg.supply_lead_time_months)
             floor = v.allocation * self.capacity if launch else 0.0
             if cfg.supply_lead_time_months > 0:
-                held = sum(units * self._packaging_units(self.chip_index[cid]) for cid, units in v.inventory.items())
+                # stock it can still sell: chips taken off sale are reserved against, not a reason to order less
+                held = sum(units * self._packaging_units(self.chip_index[cid]) for cid, units in v.inventory.items()
+                           if cid in offered)
                 v.commit_supply(cfg.supply_lead_time_months, cfg.supply_headroom, floor, held)
         per_buyer = filled.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
         per_buyer_amount = amounts.reshape(len(self.hyperscalers), len(PURPOSES), k).sum(axis=1)
@@ -464,6 +483,7 @@ class ComputeMarket(mesa.Model):
             tdp = np.array([self.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
                                                                  h.internal_share < 1.0, self.tco)
+            price[i] *= h.rental_premium
             h.rental_price = price[i]
         budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in self.labs])
         affinity = np.array([lab.affinity for lab in self.labs])
@@ -476,6 +496,8 @@ class ComputeMarket(mesa.Model):
             h.rental_demand = float(wanted[:, i].sum()) / hours
             h.rental_supplied = float(got[:, i].sum())
             h.rental_revenue = float(paid[:, i].sum())
+            h.rental_premium = rental.scarcity_premium(h.rental_premium, float(wanted[:, i].sum()), float(supply[i]),
+                                                       cfg.rental_price_adjustment)
             h.settle_month(running[i])
         self.resolve_insolvencies()
         self.rental_paid = float(paid.sum())
@@ -526,10 +548,12 @@ class ComputeMarket(mesa.Model):
         orders = {v.vendor_id: v.orders_units for v in self.vendors.values()}
         total_orders = sum(orders.values())
         self.grow_capacity(total_orders)
-        if total_orders > 0:
-            for v in self.vendors.values():
-                v.allocation = cfg.allocation_memory * v.allocation + (1 - cfg.allocation_memory) * orders[v.vendor_id] / total_orders
-            self._normalise_allocations()
+        vendors = list(self.vendors.values())
+        holding = np.array([v.prices_strategically and not v.on_market
+                            and v.launches_within(self.date, cfg.launch_booking_months) for v in vendors])
+        shares = next_allocations([v.allocation for v in vendors], list(orders.values()), holding, cfg.allocation_memory)
+        for v, share in zip(vendors, shares, strict=True):
+            v.allocation = float(share)
         if cfg.inhouse_enabled:
             inhouse.advance_programmes(self)
         for h in self.hyperscalers:

@@ -1,10 +1,13 @@
-"""The rental market: clouds offer the compute their own work leaves free at a price over its cost, and labs
-split their compute budgets over the clouds by a logit on price and their own affinity. Pure numpy.
+"""The rental market: clouds offer the compute their own work leaves free at a price over its cost (raised while
+labs want more than they offer), and labs split their compute budgets over the clouds by a logit on price and
+their own affinity. Pure numpy.
 
 Units: compute in H100-equivalent hours (HEq-hours) per month; prices in USD per HEq-hour.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -43,3 +46,18 @@ def rent(budgets, affinity, shocks, price, supply, alpha: float):
     got = clearing.ration(wanted, supply, "proportional")
     paid = np.where(got > 0, got * np.where(offered, price, 0.0)[None, :], 0.0)
     return wanted, got, paid
+
+
+def scarcity_premium(premium: float, wanted: float, offered: float, adjustment: float) -> float:
+    """Next month's multiplier on a cloud's cost-plus rental price (>= 1).
+
+    Labs' budgets are fixed in USD, so the price that would clear a cloud whose offer (`offered`, HEq-hours)
+    falls short of what labs wanted at this month's price (`wanted`) is about price x wanted / offered. The
+    cloud moves a share `adjustment` of the way there in logs each month (prices are sticky), and back down
+    as supply catches up, never below its cost-plus price (premium 1). A cloud that offered nothing keeps it.
+    """
+    if offered <= 0 or not math.isfinite(premium):
+        return premium
+    if wanted <= 0:
+        return 1.0
+    return max(1.0, premium * (wanted / offered) ** adjustment)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.calibrate_history import PARAMETERS, Fit, distance, write_calibration
-from experiments.history_fit import BROADCOM_DESIGNED, fit_table, simulated_moment
+from experiments.calibrate_history import PARAMETERS, Fit, distance, tolerance, write_calibration
+from experiments.history_fit import BROADCOM_DESIGNED, band, fit_table, simulated_moment
 from hardware_catalog import load_catalog
 from hardware_catalog.loader import CatalogError, load_history_calibration, parse_history
 from hardware_catalog.records import HISTORY_END
@@ -72,11 +72,19 @@ def test_simulated_moments_are_computed_from_the_run_tables():
     assert table.loc[table.id == q.id, "simulated"].iloc[0] == pytest.approx(simulated_moment(q, *tables))
 
 
-def test_distance_is_zero_inside_a_band_and_log_outside():
+def test_distance_is_zero_inside_a_band_and_counts_tolerances_outside():
     obs = next(o for o in CATALOG.history if math.isfinite(o.low))
+    half_width = tolerance(obs)
+    assert half_width >= math.log(obs.high / obs.low) / 2
     assert distance((obs.low + obs.high) / 2, obs) == 0.0
-    assert distance(obs.high * math.e, obs) == pytest.approx(1.0)
-    assert distance(math.nan, obs) > 1.0
+    assert distance(obs.high * math.e, obs) == pytest.approx(1.0 / half_width)
+    assert distance(math.nan, obs) > 5.0
+    # a point revenue 25% high and a point margin 5 points high are both one tolerance away
+    revenue = next(o for o in CATALOG.history if o.series == "vendor_revenue" and not math.isfinite(o.low))
+    margin = next(o for o in CATALOG.history if o.series == "vendor_gross_margin" and not math.isfinite(o.low))
+    low, high = band(revenue)
+    assert distance(high, revenue) == pytest.approx(math.log(1.25) / (math.log(high / low) / 2))
+    assert 0.85 < distance(revenue.value * 1.25, revenue) < 1.0 and 0.85 < distance(margin.value + 0.05, margin) < 1.1
 
 
 def test_the_fitted_values_are_read_back_and_are_config_defaults():

@@ -159,3 +159,32 @@ def test_cloud_offer_rents_only_spare_compute_above_cost():
     none = rental.cloud_offer(units, paid, tdp, 1000.0, 1200.0, True, tco)
     assert none[0] == 0.0 and none[1] == np.inf
     assert rental.cloud_offer(units, paid, tdp, 1000.0, 0.0, False, tco)[0] == 0.0
+
+
+def test_rental_premium_rises_with_excess_demand_and_falls_back_to_cost_plus():
+    premium = 1.0
+    path = []
+    for wanted in (2.0, 2.0, 2.0, 1.0, 0.5, 0.5, 0.5, 0.5):  # HEq-hours labs want at the posted price, against 1.0 offered
+        premium = rental.scarcity_premium(premium, wanted, 1.0, 0.5)
+        path.append(premium)
+    assert path[0] == pytest.approx(2.0**0.5) and path[2] == pytest.approx(2.0**1.5)
+    assert path[3] == pytest.approx(path[2])  # demand met at this price: hold
+    assert path[4] == pytest.approx(2.0) and path[5] == pytest.approx(2.0**0.5)  # a glut takes it back down...
+    assert path[6] == pytest.approx(1.0) and path[7] == 1.0  # ...never below cost-plus
+    assert rental.scarcity_premium(1.7, 3.0, 0.0, 0.5) == 1.7  # offers nothing: nothing to learn
+    assert rental.scarcity_premium(1.7, 0.0, 1.0, 0.5) == 1.0
+    assert rental.scarcity_premium(1.0, 5.0, 1.0, 0.0) == 1.0  # adjustment 0: cost-plus pricing
+
+
+def test_a_booked_launch_keeps_its_packaging_share_while_others_follow_orders():
+    from market.capacity import next_allocations
+
+    allocation = np.array([0.6, 0.3, 0.1])
+    orders = np.array([80.0, 20.0, 0.0])  # vendor 2 has nothing on sale yet
+    free = next_allocations(allocation, orders, np.array([False, False, False]), 0.85)
+    booked = next_allocations(allocation, orders, np.array([False, False, True]), 0.85)
+    assert free.sum() == pytest.approx(1.0) and booked.sum() == pytest.approx(1.0)
+    assert free[2] == pytest.approx(0.085)  # without a booking its share decays with its (zero) orders
+    assert booked[2] == pytest.approx(0.1)  # with one it holds
+    assert booked[:2] == pytest.approx(0.85 * allocation[:2] + 0.15 * 0.9 * orders[:2] / 100.0)
+    assert next_allocations(allocation, np.zeros(3), np.array([False] * 3), 0.85) == pytest.approx(allocation)
