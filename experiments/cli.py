@@ -618,7 +618,7 @@ def cmd_calibrate_history(args, catalog) -> int:
 
     fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress)
     print(file=sys.stderr)
-    print(f"objective (sum of squared log distances to the observed bands): {fit.start_objective:.4g} at the "
+    print(f"objective (sum of squared distances to the observations, in units of their tolerance): {fit.start_objective:.4g} at the "
           f"current defaults -> {fit.objective:.4g} after {fit.evaluations} evaluations")
     for p in PARAMETERS:
         edge = " (at a bound)" if min(abs(fit.values[p.name] - p.low), abs(fit.values[p.name] - p.high)) < 1e-6 * (p.high - p.low) + 1e-12 else ""

@@ -90,6 +90,9 @@ def simulated_moment(obs: HistoryObservation, model_table: pd.DataFrame, vendor_
     if series == "lab_revenue_annualised":
         rows = _in_period(model_table, obs)
         return float(rows["frontier_lab_revenue"].iloc[-1] * 12.0) if len(rows) else math.nan
+    if series == "lab_power_gw":
+        rows = _in_period(model_table, obs)
+        return float(rows["frontier_lab_power_gw"].iloc[-1]) if len(rows) else math.nan
     raise ValueError(f"history observation '{obs.id}': no simulated moment for series '{series}'")
 
 

@@ -172,6 +172,7 @@ HISTORY_SERIES: dict[str, str] = {
     "rental_price": "USD per chip-hour (mean over the period)",
     "installed_power_gw": "GW of accelerator TDP installed, at the period's end",
     "lab_revenue_annualised": "USD per year (monthly revenue x 12, at the period's end)",
+    "lab_power_gw": "GW of data-centre power drawn by the frontier labs' compute, at the period's end",
 }
 HISTORY_STATS = ("sum", "mean", "last", "weighted", "growth")
 HISTORY_TAGS = ("P", "2", "E", "D")

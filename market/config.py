@@ -5,7 +5,7 @@ All money is nominal USD; all rates are per month unless the name says otherwise
 by the vendor agents (only the numerical bounds of their search grid are configurable).
 
 Defaults read from FITTED (price sensitivity, switching cost, the AI boom's scale, midpoint and width, the
-trend growth of clouds' own demand, labs' boom scale and funding multiple) are fitted to the observed
+labs' boom scale and funding multiple, demand elasticity, packaging-allocation memory) are fitted to the observed
 2023 - mid-2025 path by `compute-market calibrate-history` (hardware_catalog/data/history_calibration.toml);
 defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
 behavioural parameters, never outputs.
@@ -161,7 +161,7 @@ class MarketConfig:
     ai_boom_scale: float = FITTED.get("ai_boom_scale", 10.0)
     ai_boom_midpoint_months: float = FITTED.get("ai_boom_midpoint_months", 18.0)
     ai_boom_width_months: float = FITTED.get("ai_boom_width_months", 6.0)
-    internal_demand_growth_end: float = FITTED.get("internal_demand_growth_end", 0.01)
+    internal_demand_growth_end: float = 0.01  # ~13%/yr trend beyond the boom (est; not fitted: see calibrate_history)
     capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
     capex_response: float = 0.5  # share of the gap between planned and desired capex closed each month (cal)
     capex_adjustment_months: float = 6.0  # months over which a cloud closes the gap between fleet and target (est)
@@ -200,7 +200,9 @@ class MarketConfig:
     capacity_growth_first_year: int = 2023  # calendar year of capacity_growth_by_year[0]
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
     capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
-    allocation_memory: float = 0.85  # allocation_t+1 = m * allocation_t + (1 - m) * order share_t
+    # allocation_t+1 = m * allocation_t + (1 - m) * order share_t: packaging shares follow orders slowly, as
+    # CoWoS capacity is contracted ahead (TSMC allocates a year's capacity on customers' forecasts) (fitted)
+    allocation_memory: float = FITTED.get("allocation_memory", 0.85)
     # A merchant whose first chip is due within this many months keeps its packaging share while it has
     # nothing on sale (est: CoWoS for a launch is contracted about a year ahead; TSMC's 2024 CoWoS was being
     # booked by NVIDIA and AMD in mid-2023, DigiTimes via press), so a launch is not starved by the months

@@ -476,9 +476,14 @@ class ComputeMarket(mesa.Model):
         supply = np.zeros(n_h)
         price = np.full(n_h, np.inf)
         running = np.zeros(n_h)
+        maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         for i, h in enumerate(self.hyperscalers):
             heq = self._fleet_heq(h, book.rates, book.inference_share)
             units = np.fromiter(h.fleet.values(), dtype=float)
+            work = units * np.array([choice.work_rate(*book.rates[c], book.inference_share) for c in h.fleet])
+            if work.sum() > 0:
+                maturity[i] = float(np.average([self._effective_maturity(self.chip_index[c].vendor) for c in h.fleet],
+                                               weights=work))
             paid = np.array([h.paid[c] for c in h.fleet])
             tdp = np.array([self.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
@@ -488,7 +493,8 @@ class ComputeMarket(mesa.Model):
         budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in self.labs])
         affinity = np.array([lab.affinity for lab in self.labs])
         shocks = self.rng.normal(0.0, cfg.choice_noise, size=affinity.shape)
-        wanted, got, paid = rental.rent(budgets, affinity, shocks, price, supply, cfg.price_sensitivity)
+        wanted, got, paid = rental.rent(budgets, affinity, shocks, price, supply, cfg.price_sensitivity, maturity,
+                                        cfg.switching_cost)
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(self.date, cfg, self.rng, self.demand_factor())
@@ -568,6 +574,13 @@ class ComputeMarket(mesa.Model):
             self._rental_price0 = price
         return price / self._rental_price0
 
+    def frontier_lab_power_gw(self) -> float:
+        """GW of data-centre power the frontier labs' rented compute draws this month: HEq rented x the reference
+        H100's TDP x (1 + host power) x PUE (the way labs' compute is announced, e.g. OpenAI's ~0.6 GW in 2024)."""
+        heq = sum(lab.compute_month for lab in self.labs if lab.frontier) / pricing.HOURS_PER_MONTH
+        reference = self.catalog.accelerator(performance.REFERENCE_CHIP)
+        return heq * reference.tdp_w * (1.0 + self.tco.host_power_fraction) * self.tco.pue / 1e9
+
     def venture_phase(self) -> None:
         """Startups and VC syndicates. The coupling is one-way: the chip market's rental price sets startups'
         compute burn, and their spend is recorded (`compute_spend`), but it is not fed back into clouds' cash
@@ -639,6 +652,7 @@ class ComputeMarket(mesa.Model):
             "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
             "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
             "frontier_lab_revenue": float(sum(lab.revenue for lab in self.labs if lab.frontier)),
+            "frontier_lab_power_gw": self.frontier_lab_power_gw(),
             "rental_price_heq_hour": rental_price,
             "writedowns": float(sum(v.writedown for v in self.vendors.values())),
             "installed_power_gw": float(sum(power.values())),
@@ -659,7 +673,7 @@ class ComputeMarket(mesa.Model):
     def _make_collector(self) -> mesa.DataCollector:
         keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
                 "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
-                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue",
+                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue", "frontier_lab_power_gw",
                 "rental_price_heq_hour", "writedowns", "installed_power_gw"]
         keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
         keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]

@@ -31,15 +31,19 @@ def cloud_offer(units, paid, tdp_w, fleet_heq: float, internal_demand: float, re
     return supply, price, running
 
 
-def rent(budgets, affinity, shocks, price, supply, alpha: float):
+def rent(budgets, affinity, shocks, price, supply, alpha: float, maturity=1.0, switching_cost: float = 0.0):
     """(wanted, got, paid), each (L labs, H clouds): HEq-hours wanted and rented, and USD paid.
 
-    Lab l puts its budget (USD) on cloud h in proportion to exp(-alpha log price_h + affinity_lh + shock_lh);
-    clouds with no offer (price +inf) get nothing; over-subscribed clouds ration proportionally.
+    Lab l puts its budget (USD) on cloud h in proportion to
+    exp(-alpha log price_h - switching_cost (1 - maturity_h) + affinity_lh + shock_lh), where maturity_h is the
+    software maturity of the chips cloud h rents out (market/choice.py's lock-in, as for buyers of chips: a lab
+    renting TPUs ports its code to their stack); clouds with no offer (price +inf) get nothing; over-subscribed
+    clouds ration proportionally.
     """
     offered = np.isfinite(price)
+    software = -switching_cost * (1.0 - np.asarray(maturity, dtype=float))
     with np.errstate(divide="ignore"):
-        u = np.where(offered[None, :], -alpha * np.log(price)[None, :] + affinity + shocks, -np.inf)
+        u = np.where(offered[None, :], -alpha * np.log(price)[None, :] + software + affinity + shocks, -np.inf)
     shares = choice.logit_shares(u)
     with np.errstate(invalid="ignore"):
         wanted = np.where(offered[None, :], budgets[:, None] * shares / price[None, :], 0.0)

@@ -188,3 +188,15 @@ def test_a_booked_launch_keeps_its_packaging_share_while_others_follow_orders():
     assert booked[2] == pytest.approx(0.1)  # with one it holds
     assert booked[:2] == pytest.approx(0.85 * allocation[:2] + 0.15 * 0.9 * orders[:2] / 100.0)
     assert next_allocations(allocation, np.zeros(3), np.array([False] * 3), 0.85) == pytest.approx(allocation)
+
+
+def test_labs_rent_less_from_a_cloud_whose_chips_need_a_port():
+    budgets = np.full(4, 1e7)
+    price = np.array([2.0, 2.0])
+    supply = np.array([1e9, 1e9])
+    no_shocks = np.zeros((4, 2))
+    same, _, _ = rental.rent(budgets, no_shocks, no_shocks, price, supply, 3.0, np.array([0.95, 0.95]), 8.0)
+    assert same[:, 0] == pytest.approx(same[:, 1])
+    ported, _, paid = rental.rent(budgets, no_shocks, no_shocks, price, supply, 3.0, np.array([0.95, 0.6]), 8.0)
+    assert ported[:, 1].sum() < 0.1 * ported[:, 0].sum()  # exp(-8 x 0.35) ~ 0.06 of the other's weight
+    assert paid.sum(axis=1) == pytest.approx(budgets)  # the budget moves, it is not lost
