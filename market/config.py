@@ -78,6 +78,12 @@ DEFAULT_HYPERSCALERS = (
     # Chinese clouds in aggregate (est: China ~10-15% of NVIDIA data-centre revenue before 2023 controls);
     # they design accelerators too (Alibaba, Baidu Kunlun)
     HyperscalerSpec("china-cloud", "Chinese clouds (aggregate)", 0.060, 0.6, region="cn", can_design_chips=True),
+    # Everyone else who buys high-end AI servers: the shares above sum to 0.806 of the starting budget, and Omdia
+    # names only 1.5M of the 3.9M NVIDIA high-end GPUs of 2024 as bought by the big four, ByteDance and Tencent
+    # (../shared/reference/history_2023_2025.md s3, s6). The rest: neoclouds beyond CoreWeave, xAI and Tesla,
+    # sovereign and enterprise buyers. Share = 1 - the named shares (der); half for their own AI work (est);
+    # they design no chips.
+    HyperscalerSpec("other-buyers", "Other buyers (neoclouds, xAI, sovereigns, enterprises)", 0.194, 0.5),
 )
 
 # Stylised lab population (est): a few frontier labs with billions, many smaller ones.
