@@ -198,6 +198,7 @@ METRIC_NOTES = {
     "powerlaw_tail_n": "rounds in the fitted tail",
     "syndicated_round_share": "share of rounds with two or more VC firms",
     "centrality_return_spearman": "rank correlation of firm centrality at vintage and fund TVPI (funds of years 1-4)",
+    "centrality_return_p": "permutation p-value of that correlation: share of 2000 shuffles of TVPI reaching it",
     "fund_tvpi_median": "median TVPI of funds of years 1-4",
     "funded_startups": "startups that raised at least one round",
     "exits": "startups acquired or listed",

@@ -52,6 +52,25 @@ def centrality_return_spearman(funds: pd.DataFrame, vintage_max: int = FUND_VINT
     return float(spearmanr(old.centrality_at_vintage, old.tvpi).statistic)
 
 
+def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, vintage_max: int = FUND_VINTAGE_MAX) -> float:
+    """How often chance alone gives a centrality-return rank correlation at least as high as the run's: the share
+    of `permutations` random reassignments of the funds' TVPIs to their centralities (a one-sided permutation
+    test, with its own fixed generator so the figure is reproducible) whose Spearman reaches the observed one.
+    A small value means centrality carries information about returns beyond chance."""
+    old = funds[(funds.vintage <= vintage_max) & (funds.called > 0)]
+    if len(old) < 10:
+        return float("nan")
+    centrality = old.centrality_at_vintage.rank().to_numpy()
+    tvpi = old.tvpi.rank().to_numpy()
+    observed = np.corrcoef(centrality, tvpi)[0, 1]  # Spearman = Pearson on ranks
+    rng = np.random.default_rng(20070101)
+    shuffled = np.array([rng.permutation(tvpi) for _ in range(permutations)])
+    centred = centrality - centrality.mean()
+    null = (shuffled - shuffled.mean(axis=1, keepdims=True)) @ centred
+    null /= np.linalg.norm(shuffled - shuffled.mean(axis=1, keepdims=True), axis=1) * np.linalg.norm(centred)
+    return float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
+
+
 def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataFrame) -> dict[str, float]:
     """Headline venture figures of one run."""
     cohort = deal_cohort(deals)
@@ -67,6 +86,7 @@ def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataF
         **powerlaw_fit(multiples),
         "syndicated_round_share": float((deals.investors >= 2).mean()),
         "centrality_return_spearman": centrality_return_spearman(funds),
+        "centrality_return_p": centrality_return_p_value(funds),
         "fund_tvpi_median": float(old.tvpi.median()),
         "funded_startups": float((startups.rounds > 0).sum()),
         "exits": float(startups.status.isin(["ipo", "acquired"]).sum()),

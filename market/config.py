@@ -111,7 +111,12 @@ class VentureConfig:
     enabled: bool = True
     firms: int = 200  # VC firms (each raises successive funds)
     startups_per_month: float = 60.0  # mean of a Poisson number of new startups seeking seed money
-    information_advantage: bool = True  # the loop switch: network and reputation sharpen signals and deal flow
+    # The reputation loop's channels, each with its own switch (and one master switch for all four):
+    information_advantage: bool = True  # network and reputation sharpen signals and bring deal flow (and invitations)
+    founder_sorting: bool = True  # founders take the most reputable lead among the firms that offer (else any offer)
+    reputation_discount: bool = True  # a reputable lead prices the round lower, up to 12% at the top (Hsu 2004)
+    value_added: bool = True  # a reputable lead adds growth to the startups it leads (value_add_drift)
+    reputation_loop: bool = True  # master switch: False turns all four channels off
     lp_pool_usd_per_year: float = 1.2e10  # LP commitments available to the funds raised each year (est, scaled)
     rate_premium: float = 0.0  # scenario lever: higher rates cut LP appetite and exit multiples
     fund_cycle_months: int = 36  # a firm raises its next fund this long after the previous one

@@ -10,8 +10,10 @@ Startups grow revenue multiplicatively (drift from quality and the lead's value 
 burn cash on a team and on inference compute bought at the market's rental price, and exit (IPO or
 acquisition at revenue multiples that move with the AI market) or die when cash runs out. Exits pay
 investors pro rata; large exits build reputation. The loop (reputation and centrality -> better
-signals and deal flow -> better startups -> exits -> reputation) is switched off by
-`VentureConfig.information_advantage = False`.
+signals and deal flow -> better startups -> exits -> reputation) runs through four channels, each with a
+switch in VentureConfig: information_advantage (signals, deal flow, invitations), founder_sorting (founders
+pick reputable leads), reputation_discount (reputable leads price lower) and value_added (reputable leads add
+growth); reputation_loop = False turns all four off.
 
 Growth, burn and exit hazards are vectorised over the cohort; matching deals is a loop over the
 (tens of) rounds sought each month.
@@ -176,9 +178,14 @@ class VenturePhase:
         low_cash = self.cash < 6.0 * self.burn
         return np.flatnonzero(self.alive & (unfunded | (low_cash & (12.0 * self.revenue >= milestone))))
 
+    def channel(self, name: str) -> bool:
+        """Whether a channel of the reputation loop is on: its own switch and the master switch."""
+        return bool(getattr(self.config, name)) and self.config.reputation_loop
+
     def _seek_rounds(self, month: int, multiple: float) -> None:
         cfg = self.config
-        loop = cfg.information_advantage
+        loop = self.channel("information_advantage")
+        sorting, discount, value_added = (self.channel(c) for c in ("founder_sorting", "reputation_discount", "value_added"))
         rep_rank = self._rank(self.reputation)
         capacity = np.array([f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms])
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
@@ -209,9 +216,10 @@ class VenturePhase:
             offers = seen[signal > bar]
             if offers.size == 0:
                 continue
-            # founders prefer reputable leads
-            lead = int(offers[np.argmax(rep_rank[offers] + self.rng.normal(0.0, 0.15, size=offers.size))])
-            pre_money = max(2.5 * target, multiple * 12.0 * self.revenue[idx]) * (1.0 - 0.12 * rep_rank[lead])
+            # founders prefer reputable leads (sorting); without sorting any firm that offered may lead
+            preference = self.rng.normal(0.0, 0.15, size=offers.size)
+            lead = int(offers[np.argmax(rep_rank[offers] + preference if sorting else preference)])
+            pre_money = max(2.5 * target, multiple * 12.0 * self.revenue[idx]) * (1.0 - 0.12 * rep_rank[lead] * discount)
             cheques = self._syndicate(idx, lead, offers, target, capacity, month, loop, bar)
             amount = sum(cheques.values())
             if amount <= 0:
@@ -240,7 +248,7 @@ class VenturePhase:
             self.cash[idx] += amount
             if self.revenue[idx] == 0:
                 self.revenue[idx] = FIRST_REVENUE
-            self.bonus[idx] = max(self.bonus[idx], cfg.value_add_drift * rep_rank[lead])
+            self.bonus[idx] = max(self.bonus[idx], cfg.value_add_drift * rep_rank[lead] * value_added)
             self.month_stats["funded_rounds"] += 1
             self.month_stats["vc_deployed"] += amount
 
