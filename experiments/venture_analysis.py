@@ -71,6 +71,42 @@ def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, vin
     return float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
 
 
+def fund_metrics(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> dict[str, float]:
+    """Fund-level outcomes of the funds old enough to judge (vintage month <= vintage_max, capital called): the
+    median and 75th percentile TVPI, the shares above 2x and 3x, and persistence: the probability that a firm's
+    next fund lands in the top quartile of its vintage year given that this one did (and given that this one was
+    in the bottom quartile). Quartiles are ranked within vintage years (vintage month // 12)."""
+    old = funds[(funds.vintage <= vintage_max) & (funds.called > 0)].copy()
+    out = dict.fromkeys(("fund_tvpi_p75", "funds_above_2x_share", "funds_above_3x_share",
+                         "quartile_persistence_top", "quartile_persistence_bottom"), float("nan"))
+    if old.empty:
+        return out
+    out.update(fund_tvpi_p75=float(old.tvpi.quantile(0.75)), funds_above_2x_share=float((old.tvpi > 2).mean()),
+               funds_above_3x_share=float((old.tvpi > 3).mean()))
+    old["year"] = old.vintage // 12
+    old["quartile"] = old.groupby("year").tvpi.transform(lambda t: np.ceil(4 * t.rank(method="first") / len(t)))
+    nxt = old.sort_values(["firm", "vintage"]).groupby("firm").quartile.shift(-1)
+    pairs = old.assign(next_quartile=nxt).dropna(subset=["next_quartile"])
+    for name, quartile in (("quartile_persistence_top", 4), ("quartile_persistence_bottom", 1)):
+        given = pairs[pairs.quartile == quartile]
+        if len(given):
+            out[name] = float((given.next_quartile == 4).mean())
+    return out
+
+
+def realised_and_marked(deals: pd.DataFrame) -> dict[str, float]:
+    """Deal outcomes split into realised (exited or dead) and marked (still held at their last round, which puts
+    a step at exactly 1x in the CCDF): the share of the cohort still marked, and the shares below 1x and at 10x or
+    more among realised deals only."""
+    cohort = deal_cohort(deals)
+    realised = cohort[cohort.resolved]
+    return {
+        "deals_marked_share": float((~cohort.resolved).mean()) if len(cohort) else float("nan"),
+        "realised_deals_below_1x_share": float((realised.multiple < 1).mean()) if len(realised) else float("nan"),
+        "realised_deals_10x_plus_share": float((realised.multiple >= 10).mean()) if len(realised) else float("nan"),
+    }
+
+
 def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataFrame) -> dict[str, float]:
     """Headline venture figures of one run."""
     cohort = deal_cohort(deals)
@@ -88,6 +124,8 @@ def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataF
         "centrality_return_spearman": centrality_return_spearman(funds),
         "centrality_return_p": centrality_return_p_value(funds),
         "fund_tvpi_median": float(old.tvpi.median()),
+        **fund_metrics(funds),
+        **realised_and_marked(deals),
         "funded_startups": float((startups.rounds > 0).sum()),
         "exits": float(startups.status.isin(["ipo", "acquired"]).sum()),
         "ipos": float((startups.status == "ipo").sum()),

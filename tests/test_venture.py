@@ -215,3 +215,32 @@ def test_the_permutation_p_value_separates_a_real_relationship_from_chance():
     assert centrality_return_p_value(related) == centrality_return_p_value(related)  # its own fixed generator
     p_values = [centrality_return_p_value(base.assign(tvpi=np.random.default_rng(s).random(60)), 500) for s in range(40)]
     assert 0.02 <= np.mean(np.array(p_values) < 0.1) <= 0.25  # under no relationship, p < 0.1 about a tenth of the time
+
+
+def test_fund_metrics_count_quartiles_within_vintage_years_and_follow_each_firm_to_its_next_fund():
+    from experiments.venture_analysis import fund_metrics
+
+    # vintage year 0: four funds, firms 0-3 in quartiles 4, 3, 2, 1; vintage year 3: their next funds, where
+    # firm 0 (top before) is top again and firm 3 (bottom before) comes third
+    funds = pd.DataFrame({
+        "firm": [0, 1, 2, 3, 0, 1, 2, 3],
+        "vintage": [2, 3, 4, 5, 38, 39, 40, 41],
+        "called": 1.0,
+        "tvpi": [4.0, 2.5, 1.0, 0.4, 3.7, 0.5, 0.8, 3.5],
+    })
+    m = fund_metrics(funds)
+    assert m["funds_above_2x_share"] == 0.5 and m["funds_above_3x_share"] == 0.375
+    assert m["fund_tvpi_p75"] == pytest.approx(np.quantile(funds.tvpi, 0.75))
+    assert m["quartile_persistence_top"] == 1.0  # firm 0: top, then top again
+    assert m["quartile_persistence_bottom"] == 0.0  # firm 3: bottom, then third
+    assert np.isnan(fund_metrics(funds.assign(called=0.0))["fund_tvpi_p75"])
+
+
+def test_realised_and_marked_deals_are_counted_apart():
+    from experiments.venture_analysis import realised_and_marked
+
+    deals = pd.DataFrame({"month": [1, 2, 3, 4, 80], "multiple": [0.0, 12.0, 1.0, 1.0, 50.0],
+                          "resolved": [True, True, False, False, True]})
+    m = realised_and_marked(deals)  # the month-80 deal is outside the cohort
+    assert m["deals_marked_share"] == 0.5
+    assert m["realised_deals_below_1x_share"] == 0.5 and m["realised_deals_10x_plus_share"] == 0.5
