@@ -88,9 +88,9 @@ def tolerance(obs: HistoryObservation) -> float:
 
 def distance(value: float, obs: HistoryObservation) -> float:
     """How far a simulated figure is from the observation, in units of the observation's tolerance: the log
-    distance to the source's range (0 inside it) or to the point figure, over its `tolerance`. So a revenue 25% off and a margin 5 points off weigh the same; an unweighted log
-    distance would count a margin 10 points off (~0.13 in logs) as less than a revenue 15% off. A large
-    penalty if the figure is missing."""
+    distance to the source's range (0 inside it) or to the point figure, over its `tolerance`. So a revenue 25%
+    off and a margin 5 points off weigh the same; an unweighted log distance would count a margin 10 points off
+    (~0.13 in logs) as less than a revenue 15% off. A large penalty if the figure is missing."""
     if not (math.isfinite(value) and value > 0):
         return 10.0
     scale = tolerance(obs)

@@ -44,9 +44,14 @@ def powerlaw_fit(multiples: np.ndarray) -> dict[str, float]:
     return out
 
 
+def judged_funds(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> pd.DataFrame:
+    """The funds old enough to judge (vintage month <= vintage_max) that have called capital."""
+    return funds[(funds.vintage <= vintage_max) & (funds.called > 0)]
+
+
 def centrality_return_spearman(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> float:
     """Rank correlation between a fund's firm centrality at its vintage (lagged) and its TVPI."""
-    old = funds[(funds.vintage <= vintage_max) & (funds.called > 0)]
+    old = judged_funds(funds, vintage_max)
     if len(old) < 10:
         return float("nan")
     return float(spearmanr(old.centrality_at_vintage, old.tvpi).statistic)
@@ -57,17 +62,17 @@ def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, vin
     of `permutations` random reassignments of the funds' TVPIs to their centralities (a one-sided permutation
     test, with its own fixed generator so the figure is reproducible) whose Spearman reaches the observed one.
     A small value means centrality carries information about returns beyond chance."""
-    old = funds[(funds.vintage <= vintage_max) & (funds.called > 0)]
+    old = judged_funds(funds, vintage_max)
     if len(old) < 10:
         return float("nan")
     centrality = old.centrality_at_vintage.rank().to_numpy()
     tvpi = old.tvpi.rank().to_numpy()
     observed = np.corrcoef(centrality, tvpi)[0, 1]  # Spearman = Pearson on ranks
+    # a permutation keeps the mean and spread of the TVPI ranks, so centre both once and correlate by dot products
+    centred_centrality, centred_tvpi = centrality - centrality.mean(), tvpi - tvpi.mean()
     rng = np.random.default_rng(20070101)
-    shuffled = np.array([rng.permutation(tvpi) for _ in range(permutations)])
-    centred = centrality - centrality.mean()
-    null = (shuffled - shuffled.mean(axis=1, keepdims=True)) @ centred
-    null /= np.linalg.norm(shuffled - shuffled.mean(axis=1, keepdims=True), axis=1) * np.linalg.norm(centred)
+    shuffled = np.array([rng.permutation(centred_tvpi) for _ in range(permutations)])
+    null = shuffled @ centred_centrality / (np.linalg.norm(centred_tvpi) * np.linalg.norm(centred_centrality))
     return float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
 
 
@@ -75,14 +80,15 @@ def fund_metrics(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> di
     """Fund-level outcomes of the funds old enough to judge (vintage month <= vintage_max, capital called): the
     median and 75th percentile TVPI, the shares above 2x and 3x, and persistence: the probability that a firm's
     next fund lands in the top quartile of its vintage year given that this one did (and given that this one was
-    in the bottom quartile). Quartiles are ranked within vintage years (vintage month // 12)."""
-    old = funds[(funds.vintage <= vintage_max) & (funds.called > 0)].copy()
-    out = dict.fromkeys(("fund_tvpi_p75", "funds_above_2x_share", "funds_above_3x_share",
+    in the bottom quartile). Quartiles are ranked within vintage years (vintage month // 12). A judged fund set
+    with no funds gives NaN for every figure (a run too short to judge any fund)."""
+    old = judged_funds(funds, vintage_max).copy()
+    out = dict.fromkeys(("fund_tvpi_median", "fund_tvpi_p75", "funds_above_2x_share", "funds_above_3x_share",
                          "quartile_persistence_top", "quartile_persistence_bottom"), float("nan"))
     if old.empty:
         return out
-    out.update(fund_tvpi_p75=float(old.tvpi.quantile(0.75)), funds_above_2x_share=float((old.tvpi > 2).mean()),
-               funds_above_3x_share=float((old.tvpi > 3).mean()))
+    out.update(fund_tvpi_median=float(old.tvpi.median()), fund_tvpi_p75=float(old.tvpi.quantile(0.75)),
+               funds_above_2x_share=float((old.tvpi > 2).mean()), funds_above_3x_share=float((old.tvpi > 3).mean()))
     old["year"] = old.vintage // 12
     old["quartile"] = old.groupby("year").tvpi.transform(lambda t: np.ceil(4 * t.rank(method="first") / len(t)))
     nxt = old.sort_values(["firm", "vintage"]).groupby("firm").quartile.shift(-1)
@@ -113,7 +119,6 @@ def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataF
     multiples = cohort.multiple.to_numpy()
     value = np.sort(cohort.value.to_numpy())[::-1]
     top = max(1, int(round(0.05 * len(value))))
-    old = funds[(funds.vintage <= FUND_VINTAGE_MAX) & (funds.called > 0)]
     return {
         "deals": float(len(deals)),
         "deals_below_1x_share": float((multiples < 1).mean()),
@@ -123,7 +128,6 @@ def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataF
         "syndicated_round_share": float((deals.investors >= 2).mean()),
         "centrality_return_spearman": centrality_return_spearman(funds),
         "centrality_return_p": centrality_return_p_value(funds),
-        "fund_tvpi_median": float(old.tvpi.median()),
         **fund_metrics(funds),
         **realised_and_marked(deals),
         "funded_startups": float((startups.rounds > 0).sum()),

@@ -324,6 +324,8 @@ class MarketConfig:
             ("lab_boom_scale", self.lab_boom_scale >= 0, "must be >= 0"),
             ("margin_grid_min", 0 <= self.margin_grid_min < self.margin_grid_max < 1, "need 0 <= min < max < 1"),
             ("margin_adjustment", 0 < self.margin_adjustment <= 1, "must be in (0, 1]"),
+            ("rental_price_adjustment", 0 <= self.rental_price_adjustment <= 1, "must be in [0, 1]"),
+            ("launch_booking_months", self.launch_booking_months >= 0, "must be >= 0"),
             ("rationing", self.rationing in ("proportional", "largest_first"), "must be proportional or largest_first"),
             ("open_stack_floor", 0 <= self.open_stack_floor <= 1, "must be in [0, 1]"),
             ("price_cap_margin", 0 < self.price_cap_margin < 1, "must be in (0, 1)"),

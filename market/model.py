@@ -127,7 +127,8 @@ class ComputeMarket(mesa.Model):
         cat = self.catalog
         self.reference_workload = cat.workload(performance.REFERENCE_WORKLOAD)
         self.serving_workload = cat.workload(self.config.serving_workload)
-        ref = [cat.accelerator(performance.REFERENCE_CHIP)]
+        self.reference_chip = cat.accelerator(performance.REFERENCE_CHIP)
+        ref = [self.reference_chip]
         maturity = [cat.vendors["nvidia"].software_maturity]
         self.ref_train = performance.training_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
         self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
@@ -222,8 +223,13 @@ class ComputeMarket(mesa.Model):
         serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
         return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}
 
+    def _fleet_work(self, h: Hyperscaler, rates, inference_share: float) -> list:
+        """Useful work (HEq) of each chip type in `h`'s fleet, in fleet order (the products as they are: their sum,
+        `_fleet_heq`, then adds them exactly as it always has)."""
+        return [units * float(choice.work_rate(*rates[cid], inference_share)) for cid, units in h.fleet.items()]
+
     def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
-        return sum(units * float(choice.work_rate(*rates[cid], inference_share)) for cid, units in h.fleet.items())
+        return sum(self._fleet_work(h, rates, inference_share))
 
     def _packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.min_packaging_units_per_chip)
@@ -478,10 +484,10 @@ class ComputeMarket(mesa.Model):
         running = np.zeros(n_h)
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         for i, h in enumerate(self.hyperscalers):
-            heq = self._fleet_heq(h, book.rates, book.inference_share)
+            work = self._fleet_work(h, book.rates, book.inference_share)
+            heq = sum(work)
             units = np.fromiter(h.fleet.values(), dtype=float)
-            work = units * np.array([choice.work_rate(*book.rates[c], book.inference_share) for c in h.fleet])
-            if work.sum() > 0:
+            if heq > 0:
                 maturity[i] = float(np.average([self._effective_maturity(self.chip_index[c].vendor) for c in h.fleet],
                                                weights=work))
             paid = np.array([h.paid[c] for c in h.fleet])
@@ -578,8 +584,7 @@ class ComputeMarket(mesa.Model):
         """GW of data-centre power the frontier labs' rented compute draws this month: HEq rented x the reference
         H100's TDP x (1 + host power) x PUE (the way labs' compute is announced, e.g. OpenAI's ~0.6 GW in 2024)."""
         heq = sum(lab.compute_month for lab in self.labs if lab.frontier) / pricing.HOURS_PER_MONTH
-        reference = self.catalog.accelerator(performance.REFERENCE_CHIP)
-        return heq * reference.tdp_w * (1.0 + self.tco.host_power_fraction) * self.tco.pue / 1e9
+        return heq * self.reference_chip.tdp_w * (1.0 + self.tco.host_power_fraction) * self.tco.pue / 1e9
 
     def venture_phase(self) -> None:
         """Startups and VC syndicates. The coupling is one-way: the chip market's rental price sets startups'

@@ -7,8 +7,6 @@ Units: compute in H100-equivalent hours (HEq-hours) per month; prices in USD per
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import choice, clearing, pricing
@@ -60,7 +58,7 @@ def scarcity_premium(premium: float, wanted: float, offered: float, adjustment: 
     cloud moves a share `adjustment` of the way there in logs each month (prices are sticky), and back down
     as supply catches up, never below its cost-plus price (premium 1). A cloud that offered nothing keeps it.
     """
-    if offered <= 0 or not math.isfinite(premium):
+    if offered <= 0:
         return premium
     if wanted <= 0:
         return 1.0

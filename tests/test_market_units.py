@@ -200,3 +200,12 @@ def test_labs_rent_less_from_a_cloud_whose_chips_need_a_port():
     ported, _, paid = rental.rent(budgets, no_shocks, no_shocks, price, supply, 3.0, np.array([0.95, 0.6]), 8.0)
     assert ported[:, 1].sum() < 0.1 * ported[:, 0].sum()  # exp(-8 x 0.35) ~ 0.06 of the other's weight
     assert paid.sum(axis=1) == pytest.approx(budgets)  # the budget moves, it is not lost
+
+
+@pytest.mark.parametrize(("field", "value"), [("rental_price_adjustment", 1.5), ("rental_price_adjustment", -0.1),
+                                              ("launch_booking_months", -1)])
+def test_the_new_market_fields_refuse_values_outside_their_range(field, value):
+    from market.config import MarketConfig
+
+    with pytest.raises(ValueError, match=f"'{field}'"):
+        MarketConfig(**{field: value})

@@ -34,11 +34,11 @@ def run(seed: int, **overrides) -> ComputeMarket:
     return model
 
 
-def quarter_margins(model: ComputeMarket, vendor: str = "nvidia") -> tuple[float, float]:
-    """(booked, posted) gross margin of `vendor` over the shock quarter: revenue-weighted booked margin
-    (revenue - cost of sales - write-downs) / revenue, and the mean posted margin."""
+def quarter_margins(model: ComputeMarket, vendor: str = "nvidia", window: tuple[str, str] = SHOCK_QUARTER) -> tuple[float, float]:
+    """(booked, posted) gross margin of `vendor` over `window` (the shock quarter unless given): revenue-weighted
+    booked margin (revenue - cost of sales - write-downs) / revenue, and the mean posted margin."""
     vt = model.vendor_table()
-    q = vt[(vt.vendor == vendor) & (vt.date >= SHOCK_QUARTER[0]) & (vt.date <= SHOCK_QUARTER[1])]
+    q = vt[(vt.vendor == vendor) & (vt.date >= window[0]) & (vt.date <= window[1])]
     booked = float((q.gross_margin * q.revenue).sum() / q.revenue.sum())
     return booked, float(q.margin_posted.mean())
 
@@ -141,14 +141,10 @@ def test_a_cut_in_a_shortage_clears_the_backlog_before_it_leaves_stock():
         vt = model.vendor_table()
         return float(vt[(vt.vendor == "nvidia") & (vt.date >= quarter[0]) & (vt.date <= quarter[1])].backlog_units.mean())
 
-    def booked(model, window):
-        vt = model.vendor_table()
-        q = vt[(vt.vendor == "nvidia") & (vt.date >= window[0]) & (vt.date <= window[1])]
-        return float((q.gross_margin * q.revenue).sum() / q.revenue.sum())
-
     lead = {"supply_lead_time_months": 6}
     assert np.mean([backlog(run(s, **lead)) for s in SEEDS]) > 0
     assert np.mean([backlog(run(s, **lead, **early)) for s in SEEDS]) < np.mean([backlog(run(s, **lead)) for s in SEEDS])
-    early_drop = np.mean([booked(run(s, **lead), quarter) - booked(run(s, **lead, **early), quarter) for s in SEEDS])
-    july_drop = np.mean([booked(run(s, **lead), SHOCK_QUARTER) - booked(run(s, **lead, **SHOCK), SHOCK_QUARTER) for s in SEEDS])
+    early_drop = np.mean([quarter_margins(run(s, **lead), window=quarter)[0]
+                          - quarter_margins(run(s, **lead, **early), window=quarter)[0] for s in SEEDS])
+    july_drop = np.mean([quarter_margins(run(s, **lead))[0] - quarter_margins(run(s, **lead, **SHOCK))[0] for s in SEEDS])
     assert early_drop < 0.5 * july_drop, (early_drop, july_drop)
