@@ -29,6 +29,8 @@ from hardware_catalog import (
 from market import calibration, roofline
 from market.evaluation import evaluate_grid
 
+BASELINE_CONFIG = Path(__file__).parent / "configs" / "baseline.toml"
+
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
@@ -158,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace scenario run directories that hold runs of "
                    "different inputs")
 
+    p = sub.add_parser("validate-model", formatter_class=fmt,
+                       help="validation report: every stylized fact and history observation, pass or miss, and what "
+                            "switching each mechanism off does to them")
+    p.add_argument("config", type=Path, nargs="?", default=BASELINE_CONFIG,
+                   help="the config to validate (default: the packaged baseline)")
+    _ensemble_options(p, Path("results/validation"), "the report (validation.md/json, figures) and one run directory "
+                      "per variant")
+    p.add_argument("--force", action="store_true", help="replace variant run directories that hold runs of "
+                   "different inputs")
+
     p = sub.add_parser("sweep", formatter_class=fmt, help="a grid over config values, one row per point")
     p.add_argument("config", type=Path, help="the config the grid varies")
     p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
@@ -244,7 +256,8 @@ def _dispatch(args) -> int:
     handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
                "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
                "sweep": cmd_sweep, "report": cmd_report, "show": cmd_show, "validate": cmd_validate,
-               "calibrate-history": cmd_calibrate_history, "dashboard": cmd_dashboard}[args.command]
+               "calibrate-history": cmd_calibrate_history, "dashboard": cmd_dashboard,
+               "validate-model": cmd_validate_model}[args.command]
     return handler(args, catalog)
 
 
@@ -511,6 +524,63 @@ def cmd_compare(args, catalog) -> int:
         print("* interval excludes zero.")
     print(f"wrote {out / 'comparison.csv'} and comparison.png")
     return 0
+
+
+def cmd_validate_model(args, catalog) -> int:
+    import dataclasses
+    import time
+
+    from experiments import rundir, validation
+    from experiments.runner import effective_config, run_inputs
+
+    started = time.monotonic()
+    facts = validation.load_facts()
+    base = load_experiment(args.config, catalog)
+    variants = {"baseline": base}
+    for ablation in validation.ABLATIONS:
+        experiment = base
+        for path, value in ablation.settings:
+            experiment = with_value(experiment, path, value)
+        variants[ablation.id] = dataclasses.replace(experiment, name=f"{base.name}-{ablation.id}")
+    seeds = _seeds(args, base)
+    out = Path(os.path.abspath(args.out))
+    rundir.check_collection(out, "validation")
+    _check_targets([(e, out / name, seeds) for name, e in variants.items()], args)
+    reused = [name for name, e in variants.items()
+              if rundir.run_state(out / name, run_inputs(e, effective_config(e, args.months), seeds, e.catalog())) == "same"
+              and (out / name / "manifest.json").exists()]
+    rundir.prepare_collection(out, "validation")
+    runs = {}
+    for i, (name, experiment) in enumerate(variants.items(), start=1):
+        print(f"validate-model: ensemble {i} of {len(variants)}: {name}", file=sys.stderr)
+        runs[name] = validation.RunTables(_ensemble(experiment, out / name, args, seeds))
+    print("validate-model: computing the facts, the ablation table and the decomposition", file=sys.stderr)
+    decomposition = validation.decomposition(runs)
+    rows = validation.fact_rows(runs, facts, catalog, "baseline", decomposition)
+    ablations = validation.ablation_rows(rows, runs, facts, catalog)
+    runtime = time.monotonic() - started
+    text = validation.markdown(rows, ablations, decomposition, list(seeds), runtime, reused, str(args.config))
+    rundir.atomic_write_text(out / "validation.md", text)
+    payload = {"config": str(args.config), "seeds": list(seeds), "runtime_s": runtime, "reused": reused,
+               "facts": rows, "ablations": ablations, "decomposition": decomposition.to_dict(orient="records")}
+    rundir.atomic_write_text(out / "validation.json", json.dumps(_clean_tree(payload), indent=1))
+    validation.facts_figure(rows, out / "validation_facts.png")
+    validation.decomposition_figure(decomposition, out / "validation_decomposition.png")
+    rundir.seal(out, "validation", None, [*variants, "validation.md", "validation.json", "validation_facts.png",
+                                          "validation_decomposition.png"])
+    counts = validation.summary_counts(rows)
+    print(counts.to_string(index=False))
+    print(f"wrote {out / 'validation.md'} ({runtime / 60:.1f} min)")
+    return 0
+
+
+def _clean_tree(value):
+    """`_clean` applied through dicts and lists (for json.dumps)."""
+    if isinstance(value, dict):
+        return {k: _clean_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_tree(v) for v in value]
+    return _clean(value)
 
 
 def _parse_set(text: str) -> tuple[str, list]:

@@ -136,12 +136,13 @@ def format_fit_table(table: pd.DataFrame) -> str:
     for row in table.itertuples():
         error = f"{math.expm1(row.log_error):+.0%}" if math.isfinite(row.log_error) else "n/a"
         verdict = "in band" if row.in_band else ("not covered" if not math.isfinite(row.simulated) else "MISS")
-        lines.append(f"| {row.id} | {row.period} | {_fmt(row.observed)} | {_fmt(row.simulated)} "
-                     f"[{_fmt(row.p05)}, {_fmt(row.p95)}] | {error} | {verdict} | {'yes' if row.fit else 'no'} |")
+        lines.append(f"| {row.id} | {row.period} | {format_figure(row.observed)} | {format_figure(row.simulated)} "
+                     f"[{format_figure(row.p05)}, {format_figure(row.p95)}] | {error} | {verdict} | {'yes' if row.fit else 'no'} |")
     return "\n".join(lines)
 
 
-def _fmt(value: float) -> str:
+def format_figure(value: float) -> str:
+    """A figure for a table: $B for billions, M for millions, thousands separated, else 3 significant digits."""
     if not math.isfinite(value):
         return "n/a"
     if abs(value) >= 1e9:

@@ -347,3 +347,52 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
+
+
+def band_position(value: float, low: float, high: float) -> float:
+    """Where `value` lies relative to the band [low, high]: 0 at low, 1 at high; on a log scale when the band is
+    positive (revenues, prices: a miss by a factor counts alike above and below), linear otherwise."""
+    if low > 0 and value > 0:
+        return float(np.log(value / low) / np.log(high / low))
+    return float((value - low) / (high - low))
+
+
+def band_position_chart(rows: Sequence[dict], path: Path, limits: tuple[float, float] = (-2.0, 3.0)) -> Path:
+    """One line per fact (dicts with id, mean, p05, p95, low, high, verdict): its model figure placed in its band
+    (shaded, 0-1), a dot for the mean over seeds and a bar for 5-95%; misses in red; beyond the axis, an arrow."""
+    fig, ax = plt.subplots(figsize=(9, 0.24 * len(rows) + 1.2))
+    ax.axvspan(0.0, 1.0, color="#d9ead3", zorder=0, label="band")
+    lo_lim, hi_lim = limits
+    for i, row in enumerate(rows):
+        y = len(rows) - 1 - i
+        colour = "#c00000" if row["verdict"] == "MISS" else "#2b6cb0"
+        spread = [band_position(row[k], row["low"], row["high"]) for k in ("p05", "p95") if np.isfinite(row[k])]
+        if len(spread) == 2:
+            ax.plot(np.clip(spread, lo_lim, hi_lim), [y, y], color=colour, lw=2, alpha=0.6)
+        x = band_position(row["mean"], row["low"], row["high"])
+        marker = "o" if lo_lim <= x <= hi_lim else (">" if x > hi_lim else "<")
+        ax.plot([np.clip(x, lo_lim, hi_lim)], [y], marker=marker, color=colour, ms=5)
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels([r["id"] for r in reversed(rows)], fontsize=7)
+    ax.set_xlim(lo_lim - 0.1, hi_lim + 0.1)
+    ax.set_ylim(-1, len(rows))
+    ax.set_xlabel("model figure within the fact's band (0 = low end, 1 = high end; log scale for positive bands)")
+    ax.set_title("Validation: model (mean, 5-95% over seeds) against observed bands; misses in red")
+    return _save(fig, path)
+
+
+def decomposition_chart(table: pd.DataFrame, path: Path) -> Path:
+    """Centrality-return Spearman by variant (mean and 5-95% over seeds), with the pooled permutation p-value."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    x = np.arange(len(table))
+    ax.bar(x, table["mean"], color=["#2b6cb0"] + ["#9bb8d3"] * (len(table) - 1))
+    ax.errorbar(x, table["mean"], yerr=[table["mean"] - table["p05"], table["p95"] - table["mean"]], fmt="none",
+                ecolor="black", capsize=3)
+    for xi, (mean, p) in enumerate(zip(table["mean"], table["pooled_p"], strict=True)):
+        ax.annotate(f"p={p:.3f}", (xi, max(mean, 0)), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(table["variant"], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("Spearman (centrality, fund TVPI)")
+    ax.set_title("The reputation loop channel by channel (p: pooled permutation test)")
+    return _save(fig, path)

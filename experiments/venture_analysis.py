@@ -57,23 +57,59 @@ def centrality_return_spearman(funds: pd.DataFrame, vintage_max: int = FUND_VINT
     return float(spearmanr(old.centrality_at_vintage, old.tvpi).statistic)
 
 
-def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, vintage_max: int = FUND_VINTAGE_MAX) -> float:
-    """How often chance alone gives a centrality-return rank correlation at least as high as the run's: the share
-    of `permutations` random reassignments of the funds' TVPIs to their centralities (a one-sided permutation
-    test, with its own fixed generator so the figure is reproducible) whose Spearman reaches the observed one.
-    A small value means centrality carries information about returns beyond chance."""
+def _centrality_return_null(funds: pd.DataFrame, rng: np.random.Generator, permutations: int,
+                            vintage_max: int) -> tuple[float, np.ndarray] | None:
+    """(observed Spearman, Spearman of `permutations` random reassignments of the judged funds' TVPIs to their
+    centralities within each vintage year), or None with fewer than 10 judged funds.
+
+    TVPIs are shuffled only among funds of the same vintage year (vintage month // 12): later funds sit in a
+    denser network (higher centrality) and, with younger portfolios held at their last round, show higher TVPIs,
+    so a shuffle across years would credit centrality with a vintage effect (Hochberg, Ljungqvist & Lu 2007 hold
+    vintage year fixed for the same reason)."""
     old = judged_funds(funds, vintage_max)
     if len(old) < 10:
-        return float("nan")
+        return None
     centrality = old.centrality_at_vintage.rank().to_numpy()
     tvpi = old.tvpi.rank().to_numpy()
     observed = np.corrcoef(centrality, tvpi)[0, 1]  # Spearman = Pearson on ranks
     # a permutation keeps the mean and spread of the TVPI ranks, so centre both once and correlate by dot products
     centred_centrality, centred_tvpi = centrality - centrality.mean(), tvpi - tvpi.mean()
-    rng = np.random.default_rng(20070101)
-    shuffled = np.array([rng.permutation(centred_tvpi) for _ in range(permutations)])
+    shuffled = np.empty((permutations, len(old)))
+    years = (old.vintage.to_numpy() // 12).astype(int)
+    for year in np.unique(years):
+        members = np.flatnonzero(years == year)
+        shuffled[:, members] = rng.permuted(np.tile(centred_tvpi[members], (permutations, 1)), axis=1)
     null = shuffled @ centred_centrality / (np.linalg.norm(centred_tvpi) * np.linalg.norm(centred_centrality))
+    return float(observed), null
+
+
+def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, vintage_max: int = FUND_VINTAGE_MAX) -> float:
+    """How often chance alone gives a centrality-return rank correlation at least as high as the run's: the share
+    of `permutations` random reassignments of the funds' TVPIs to their centralities within vintage years (a
+    one-sided permutation test, with its own fixed generator so the figure is reproducible) whose Spearman
+    reaches the observed one. A small value means centrality carries information about returns beyond chance
+    and beyond the vintage year."""
+    result = _centrality_return_null(funds, np.random.default_rng(20070101), permutations, vintage_max)
+    if result is None:
+        return float("nan")
+    observed, null = result
     return float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
+
+
+def pooled_centrality_return_p_value(funds_by_seed: list[pd.DataFrame], permutations: int = 2000,
+                                     vintage_max: int = FUND_VINTAGE_MAX) -> tuple[float, float]:
+    """(mean Spearman over seeds, one-sided permutation p-value of that mean): TVPIs are reassigned at random
+    within each seed and vintage year (seeds are independent runs, so funds are exchangeable only within one;
+    vintage years as in `centrality_return_p_value`), and the p-value is
+    the share of reassignments whose mean Spearman over the seeds reaches the observed mean. Seeds with fewer
+    than 10 judged funds are left out; (NaN, NaN) if none is left."""
+    rng = np.random.default_rng(20070101)
+    results = [r for r in (_centrality_return_null(f, rng, permutations, vintage_max) for f in funds_by_seed) if r]
+    if not results:
+        return float("nan"), float("nan")
+    observed = float(np.mean([r[0] for r in results]))
+    null = np.mean([r[1] for r in results], axis=0)
+    return observed, float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
 
 
 def fund_metrics(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> dict[str, float]:
@@ -113,17 +149,22 @@ def realised_and_marked(deals: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def top_return_share(deals: pd.DataFrame, fraction: float) -> float:
+    """Share of the deals' total value (returns) produced by the best `fraction` of them (at least one deal)."""
+    value = np.sort(deals.value.to_numpy())[::-1]
+    top = max(1, int(round(fraction * len(value))))
+    return float(value[:top].sum() / value.sum()) if value.sum() > 0 else float("nan")
+
+
 def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataFrame) -> dict[str, float]:
     """Headline venture figures of one run."""
     cohort = deal_cohort(deals)
     multiples = cohort.multiple.to_numpy()
-    value = np.sort(cohort.value.to_numpy())[::-1]
-    top = max(1, int(round(0.05 * len(value))))
     return {
         "deals": float(len(deals)),
         "deals_below_1x_share": float((multiples < 1).mean()),
         "deals_10x_plus_share": float((multiples >= 10).mean()),
-        "top5pct_deal_return_share": float(value[:top].sum() / value.sum()) if value.sum() > 0 else float("nan"),
+        "top5pct_deal_return_share": top_return_share(cohort, 0.05),
         **powerlaw_fit(multiples),
         "syndicated_round_share": float((deals.investors >= 2).mean()),
         "centrality_return_spearman": centrality_return_spearman(funds),

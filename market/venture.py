@@ -41,6 +41,11 @@ IPO_ARR, IPO_HAZARD = 1.5e8, 0.04
 ACQUISITION_HAZARD = 0.006
 ACQUIHIRE_PROBABILITY, ACQUIHIRE_RECOVERY = 0.3, 0.15
 LARGE_EXIT_USD = 5e8
+# a lead with the top reputation prices a round this much lower (scaled by its reputation rank): offers from
+# high-reputation VCs come at a 10-14% lower valuation (Hsu 2004, J. Finance)
+REPUTATION_DISCOUNT_AT_TOP = 0.12
+# firms a lead asks at random for a syndicate when the network does not steer invitations (information channel off)
+RANDOM_INVITATIONS = 12
 REPUTATION_DECAY = 0.01  # per month: an exponentially weighted record of large exits
 
 
@@ -196,6 +201,7 @@ class VenturePhase:
         flow = 1.0 + (cfg.deal_flow_gain * self.ia[active] if loop else np.zeros(active.size))
         cumulative = np.cumsum(flow)
         self._top_reputation = list(np.argsort(-self.reputation)[:10])
+        self._active = active
         for idx in self._seekers():
             startup = self.startups[idx]
             if startup.rounds == 0 and month - startup.founded > 6:
@@ -219,7 +225,7 @@ class VenturePhase:
             # founders prefer reputable leads (sorting); without sorting any firm that offered may lead
             preference = self.rng.normal(0.0, 0.15, size=offers.size)
             lead = int(offers[np.argmax(rep_rank[offers] + preference if sorting else preference)])
-            pre_money = max(2.5 * target, multiple * 12.0 * self.revenue[idx]) * (1.0 - 0.12 * rep_rank[lead] * discount)
+            pre_money = max(2.5 * target, multiple * 12.0 * self.revenue[idx]) * (1.0 - REPUTATION_DISCOUNT_AT_TOP * rep_rank[lead] * discount)
             cheques = self._syndicate(idx, lead, offers, target, capacity, month, loop, bar)
             amount = sum(cheques.values())
             if amount <= 0:
@@ -269,11 +275,15 @@ class VenturePhase:
             room = firm.follow_on_capacity(fund, month, cfg)
             if holder not in cheques and min(want, room) > 0:
                 cheques[holder] = min(want, room)
-        # co-investors: the lead's strongest ties first, then other firms that offered, then reputable firms
-        ties = sorted(self.graph[lead].items(), key=lambda kv: -kv[1]["weight"]) if lead in self.graph else []
-        invited = [n for n, _ in ties] + [int(o) for o in offers if o != lead]
+        # co-investors: with the information channel on, the network brings deal flow: the lead's strongest ties
+        # first, then other firms that offered, then reputable firms. With it off, neither the network nor
+        # reputation steers invitations: the other firms that offered, then firms drawn at random
         if loop:
-            invited += self._top_reputation
+            ties = sorted(self.graph[lead].items(), key=lambda kv: -kv[1]["weight"]) if lead in self.graph else []
+            invited = [n for n, _ in ties] + [int(o) for o in offers if o != lead] + self._top_reputation
+        else:
+            strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
+            invited = [int(o) for o in offers if o != lead] + [int(f) for f in strangers]
         remaining = target - sum(cheques.values())
         added = 0
         for firm_index in dict.fromkeys(invited):
