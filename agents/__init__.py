@@ -1,2 +1,2 @@
-"""Mesa agent classes of the market (ChipVendor, Hyperscaler, Lab) and the venture side (Startup,
-VentureFund), one module each. They arrive with the market-model and venture issues."""
+"""Agent classes: the market's Mesa agents (ChipVendor, Hyperscaler, Lab) and the venture side's (VentureFund, one
+per VC firm, and StartupCohort, every startup of a run as arrays with their cap tables), one module each."""

@@ -1,47 +1,89 @@
-"""Startup: a company with latent quality that raises rounds from VC syndicates, rents inference
-compute, grows (or not), and exits or dies. Its numbers live in the cohort arrays of the venture
-phase (vectorised growth and burn); the agent holds its cap table and identity."""
+"""The startups of a run: companies with latent quality that raise rounds from VC syndicates, rent inference
+compute, grow (or not), and exit or die. They are one cohort of arrays (index = startup id) so that growth,
+burn and exits are vectorised; the cohort also owns each startup's cap table and makes the founders' one
+decision, which lead to take."""
 
 from __future__ import annotations
 
-import mesa
+import numpy as np
 
 STAGES = ("seed", "series_a", "series_b", "series_c", "series_d", "growth")
+FOUNDER_SHARES = 1.0e7  # shares are counted in units of the founders' 10M
 
 
-class Startup(mesa.Agent):
-    """One startup. `index` points into the cohort arrays; shares are counted in units of the founders' 10M."""
+class StartupCohort:
+    """Every startup founded in a run. Money in USD (revenue, burn: USD per month); shares in founders' units.
 
-    FOUNDER_SHARES = 1.0e7
+    Arrays by startup: `quality` (latent, unobserved by investors), `founded` (month), `revenue`, `cash`, `drift`
+    (monthly log-revenue drift), `bonus` (drift added by its lead), `alive`, `burn`, `rounds` (raised so far),
+    `raised`, `last_post_money`, `total_shares`; `status` (alive | acquired | ipo | dead) and `cap_tables`
+    ((firm index, fund vintage) -> shares) per startup.
+    """
 
-    def __init__(self, model: mesa.Model, index: int, quality: float, founded: int) -> None:
-        super().__init__(model)
-        self.index = index
-        self.quality = quality  # latent, unobserved by investors
-        self.founded = founded
-        self.cap_table: dict[tuple[int, int], float] = {}  # (firm index, fund vintage) -> shares
-        self.total_shares = self.FOUNDER_SHARES
-        self.last_post_money = 0.0
-        self.raised = 0.0
-        self.rounds = 0
-        self.status = "alive"  # alive | acquired | ipo | dead
+    def __init__(self) -> None:
+        self.quality = np.zeros(0)
+        self.founded = np.zeros(0, dtype=int)
+        self.revenue = np.zeros(0)
+        self.cash = np.zeros(0)
+        self.drift = np.zeros(0)
+        self.bonus = np.zeros(0)
+        self.alive = np.zeros(0, dtype=bool)
+        self.burn = np.zeros(0)
+        self.rounds = np.zeros(0, dtype=int)
+        self.raised = np.zeros(0)
+        self.last_post_money = np.zeros(0)
+        self.total_shares = np.zeros(0)
+        self.status: list[str] = []
+        self.cap_tables: list[dict[tuple[int, int], float]] = []
 
-    def issue(self, holder: tuple[int, int], amount: float, pre_money: float) -> float:
-        """Sell new shares worth `amount` at `pre_money`; returns the shares issued."""
-        price = pre_money / self.total_shares
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def found(self, log_quality: np.ndarray, month: int, drift: np.ndarray) -> None:
+        """Add startups of latent log quality `log_quality` founded in `month`, with their growth drifts."""
+        n = len(log_quality)
+        grow = lambda values, fill: np.concatenate([values, np.full(n, fill, dtype=values.dtype)])  # noqa: E731
+        self.quality = np.concatenate([self.quality, np.exp(log_quality)])
+        self.founded = grow(self.founded, month)
+        self.revenue, self.cash, self.bonus, self.burn = (grow(a, 0.0) for a in (self.revenue, self.cash, self.bonus, self.burn))
+        self.drift = np.concatenate([self.drift, drift])
+        self.alive = grow(self.alive, True)
+        self.rounds = grow(self.rounds, 0)
+        self.raised, self.last_post_money = grow(self.raised, 0.0), grow(self.last_post_money, 0.0)
+        self.total_shares = grow(self.total_shares, FOUNDER_SHARES)
+        self.status += ["alive"] * n
+        self.cap_tables += [{} for _ in range(n)]
+
+    def choose_lead(self, offers: np.ndarray, reputation_rank: np.ndarray, taste: np.ndarray, sorting: bool) -> int:
+        """The firm the founders take as lead among those that offered: the most reputable (with some personal
+        taste, `taste` per offer) when founders sort on reputation, else the one they like best."""
+        return int(offers[np.argmax(reputation_rank[offers] + taste if sorting else taste)])
+
+    def issue(self, i: int, holder: tuple[int, int], amount: float, pre_money: float) -> float:
+        """Startup `i` sells new shares worth `amount` (USD) to `holder` at `pre_money`; returns the shares."""
+        price = pre_money / self.total_shares[i]
         shares = amount / price
-        self.cap_table[holder] = self.cap_table.get(holder, 0.0) + shares
-        self.total_shares += shares
+        self.cap_tables[i][holder] = self.cap_tables[i].get(holder, 0.0) + shares
+        self.total_shares[i] += shares
         return shares
 
-    def close_round(self, pre_money: float, amount: float) -> None:
-        self.last_post_money = pre_money + amount
-        self.raised += amount
-        self.rounds += 1
+    def close_round(self, i: int, pre_money: float, amount: float) -> None:
+        self.last_post_money[i] = pre_money + amount
+        self.raised[i] += amount
+        self.rounds[i] += 1
 
-    def ownership(self, holder: tuple[int, int]) -> float:
-        return self.cap_table.get(holder, 0.0) / self.total_shares
+    def ownership(self, i: int, holder: tuple[int, int]) -> float:
+        return self.cap_tables[i].get(holder, 0.0) / self.total_shares[i]
 
-    def payout(self, value: float) -> dict[tuple[int, int], float]:
-        """Split an exit value among investors pro rata to shares (founders keep the rest)."""
-        return {holder: value * shares / self.total_shares for holder, shares in self.cap_table.items()}
+    def payout(self, i: int, value: float) -> dict[tuple[int, int], float]:
+        """Split an exit value (USD) among startup `i`'s investors pro rata to shares (founders keep the rest)."""
+        return {holder: value * shares / self.total_shares[i] for holder, shares in self.cap_tables[i].items()}
+
+    def end(self, i: int, status: str) -> None:
+        """Startup `i` exits (ipo, acquired) or dies."""
+        self.status[i] = status
+        self.alive[i] = False
+
+    def mark(self, i: int, shares: float) -> float:
+        """USD value of `shares` of living startup `i` at its last round's post-money valuation."""
+        return self.last_post_money[i] * shares / self.total_shares[i]

@@ -72,6 +72,41 @@ class VentureFund(mesa.Agent):
         budget = (fund.committed - fund.fees - self.fees_to_come(fund, config)) * (1.0 - config.reserve_share)
         return max(0.0, min(budget - fund.invested_new, fund.uncalled - self.fees_to_come(fund, config)))
 
+    # --- investment decisions ---------------------------------------------------------------
+
+    def signal_noise(self, config, informed: bool) -> float:
+        """S.d. of its signal of a startup's log quality: the base noise, cut by its information advantage when
+        the information channel is on."""
+        return config.signal_noise / (1.0 + (config.information_gain * self.information_advantage if informed else 0.0))
+
+    @staticmethod
+    def offers(signal: float, bar: float) -> bool:
+        """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar."""
+        return signal > bar
+
+    def pre_money(self, target: float, revenue: float, multiple: float, reputation_rank: float, discount: bool,
+                  discount_at_top: float) -> float:
+        """USD it values a startup at before a round of `target` USD as lead: the larger of 2.5x the round and
+        `multiple` x annualised revenue (USD a month x 12), less its reputation discount (scaled by its rank)."""
+        return max(2.5 * target, multiple * 12.0 * revenue) * (1.0 - discount_at_top * reputation_rank * discount)
+
+    def lead_cheque(self, target: float, capacity: float, config) -> float:
+        """USD it puts in as lead: the round, within its first-cheque capacity and its diversification limit."""
+        return min(target, capacity, config.max_cheque_share * self.current.committed)
+
+    def pro_rata(self, fund: Fund, ownership: float, target: float, month: int, config) -> float:
+        """USD `fund` puts into a new round of a startup it owns `ownership` of: its share, from what it can."""
+        return min(ownership * target, self.follow_on_capacity(fund, month, config))
+
+    def syndicate_cheque(self, log_quality: float, bar: float, remaining: float, target: float, month: int, config,
+                         informed: bool, rng) -> float:
+        """USD it puts into a round it is invited to (0 to decline): its own diligence (one signal draw from `rng`)
+        must clear the bar less 0.3 (the lead's backing), and a cheque under 5% of the round is not worth it."""
+        if log_quality + float(rng.normal(0.0, self.signal_noise(config, informed))) < bar - 0.3:
+            return 0.0
+        cheque = min(self.new_cheque_capacity(month, config), remaining, 0.5 * target)
+        return cheque if cheque >= 0.05 * target else 0.0
+
     def follow_on_capacity(self, fund: Fund, month: int, config) -> float:
         """USD a fund can put into follow-on rounds: what is uncalled, less fees to come and less the
         first-cheque budget it still keeps (if it is the firm's fund in its investment period)."""

@@ -15,8 +15,10 @@ switch in VentureConfig: information_advantage (signals, deal flow, invitations)
 pick reputable leads), reputation_discount (reputable leads price lower) and value_added (reputable leads add
 growth); reputation_loop = False turns all four off.
 
-Growth, burn and exit hazards are vectorised over the cohort; matching deals is a loop over the
-(tens of) rounds sought each month.
+Growth, burn and exit hazards are vectorised over the cohort (agents/startup.StartupCohort, which owns the
+startups' arrays and cap tables); matching deals is a loop over the (tens of) rounds sought each month, in
+which each decision is an agent's own method: a firm's signal, offer, price, lead cheque, pro rata and answer to
+an invitation (agents/venture_fund.VentureFund), the founders' choice of lead (StartupCohort.choose_lead).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from agents.startup import STAGES, Startup
+from agents.startup import STAGES, StartupCohort
 from agents.venture_fund import Fund, VentureFund
 
 from . import syndication
@@ -75,15 +77,7 @@ class VenturePhase:
             size = mean_size * float(self.rng.lognormal(-0.5, 1.0))
             firm.funds.append(Fund(firm.firm_index, vintage, size))
             firm.next_raise = vintage + config.fund_cycle_months
-        self.startups: list[Startup] = []
-        self.revenue = np.zeros(0)
-        self.cash = np.zeros(0)
-        self.drift = np.zeros(0)
-        self.bonus = np.zeros(0)
-        self.alive = np.zeros(0, dtype=bool)
-        self.burn = np.zeros(0)
-        self.rounds = np.zeros(0, dtype=int)  # rounds raised, by startup
-        self.raised = np.zeros(0)  # USD raised, by startup
+        self.startups = StartupCohort()
         self.deals: list[dict] = []
         self.holdings: list[tuple[int, tuple[int, int], float, float]] = []  # (deal id, holder, shares, amount)
         self.exits: list[dict] = []
@@ -127,7 +121,7 @@ class VenturePhase:
             self.snapshots.append(nx.to_pandas_edgelist(self.graph).assign(year=month // 12))
         if month % cfg.centrality_interval == 0:
             self._update_centrality(month)
-        self.month_stats["active_startups"] = int(self.alive.sum())
+        self.month_stats["active_startups"] = int(self.startups.alive.sum())
 
     def _update_centrality(self, month: int) -> None:
         c = syndication.centralities(self.graph, seed=int(self.rng.integers(2**31)))
@@ -163,34 +157,27 @@ class VenturePhase:
         if n == 0:
             return
         log_quality = self.rng.normal(0.0, cfg.quality_sigma, size=n)
-        start = len(self.startups)
-        for j in range(n):
-            self.startups.append(Startup(self.model, start + j, float(np.exp(log_quality[j])), month))
-        self.revenue = np.concatenate([self.revenue, np.zeros(n)])
-        self.cash = np.concatenate([self.cash, np.zeros(n)])
-        self.drift = np.concatenate([self.drift, cfg.growth_drift + cfg.quality_drift * log_quality])
-        self.bonus = np.concatenate([self.bonus, np.zeros(n)])
-        self.alive = np.concatenate([self.alive, np.ones(n, dtype=bool)])
-        self.burn = np.concatenate([self.burn, np.zeros(n)])
-        self.rounds = np.concatenate([self.rounds, np.zeros(n, dtype=int)])
-        self.raised = np.concatenate([self.raised, np.zeros(n)])
+        self.startups.found(log_quality, month, cfg.growth_drift + cfg.quality_drift * log_quality)
 
     def _seekers(self) -> np.ndarray:
         """Indices of living startups that need a round now and meet the next stage's milestone."""
-        rounds = self.rounds
-        milestone = np.asarray(MILESTONE_ARR)[np.minimum(rounds, len(MILESTONE_ARR) - 1)]
-        unfunded = rounds == 0
-        low_cash = self.cash < 6.0 * self.burn
-        return np.flatnonzero(self.alive & (unfunded | (low_cash & (12.0 * self.revenue >= milestone))))
+        c = self.startups
+        milestone = np.asarray(MILESTONE_ARR)[np.minimum(c.rounds, len(MILESTONE_ARR) - 1)]
+        unfunded = c.rounds == 0
+        low_cash = c.cash < 6.0 * c.burn
+        return np.flatnonzero(c.alive & (unfunded | (low_cash & (12.0 * c.revenue >= milestone))))
 
     def channel(self, name: str) -> bool:
         """Whether a channel of the reputation loop is on: its own switch and the master switch."""
         return bool(getattr(self.config, name)) and self.config.reputation_loop
 
     def _seek_rounds(self, month: int, multiple: float) -> None:
+        """Match this month's seekers with firms: deal flow, each firm's screen, the founders' choice of lead, the
+        lead's price and the syndicate (the decisions are the firms' and the founders' own methods)."""
         cfg = self.config
+        c = self.startups
         loop = self.channel("information_advantage")
-        sorting, discount, value_added = (self.channel(c) for c in ("founder_sorting", "reputation_discount", "value_added"))
+        sorting, discount, value_added = (self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added"))
         rep_rank = self._rank(self.reputation)
         capacity = np.array([f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms])
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
@@ -203,78 +190,76 @@ class VenturePhase:
         self._top_reputation = list(np.argsort(-self.reputation)[:10])
         self._active = active
         for idx in self._seekers():
-            startup = self.startups[idx]
-            if startup.rounds == 0 and month - startup.founded > 6:
-                self.alive[idx] = False  # never funded: the founders give up
-                startup.status = "dead"
+            if c.rounds[idx] == 0 and month - c.founded[idx] > 6:
+                c.end(idx, "dead")  # never funded: the founders give up
                 continue
-            stage = min(startup.rounds, len(ROUND_SIZE) - 1)
+            stage = min(int(c.rounds[idx]), len(ROUND_SIZE) - 1)
             target = ROUND_SIZE[stage] * float(self.rng.lognormal(0.0, 0.3))
             draws = active[np.searchsorted(cumulative, self.rng.random(4 * cfg.candidates_per_deal) * cumulative[-1])]
             draws = np.array(list(dict.fromkeys(draws.tolist())), dtype=int)  # distinct, in draw order
             seen = draws[capacity[draws] >= 0.2 * target][: cfg.candidates_per_deal]
             if seen.size == 0:
                 continue
-            k = seen.size
-            noise = cfg.signal_noise / (1.0 + (cfg.information_gain * self.ia[seen] if loop else 0.0))
-            signal = math.log(startup.quality) + self.rng.normal(0.0, 1.0, size=k) * noise
+            # each firm that sees the deal reads a noisy signal of its quality and offers if it clears the bar
+            log_quality = math.log(c.quality[idx])
+            noise = np.array([self.firms[f].signal_noise(cfg, loop) for f in seen])
+            signal = log_quality + self.rng.normal(0.0, 1.0, size=seen.size) * noise
             bar = cfg.seed_bar - 0.3 * stage
-            offers = seen[signal > bar]
+            offers = seen[[self.firms[f].offers(x, bar) for f, x in zip(seen, signal, strict=True)]]
             if offers.size == 0:
                 continue
-            # founders prefer reputable leads (sorting); without sorting any firm that offered may lead
-            preference = self.rng.normal(0.0, 0.15, size=offers.size)
-            lead = int(offers[np.argmax(rep_rank[offers] + preference if sorting else preference)])
-            pre_money = max(2.5 * target, multiple * 12.0 * self.revenue[idx]) * (1.0 - REPUTATION_DISCOUNT_AT_TOP * rep_rank[lead] * discount)
+            lead = c.choose_lead(offers, rep_rank, self.rng.normal(0.0, 0.15, size=offers.size), sorting)
+            pre_money = self.firms[lead].pre_money(target, c.revenue[idx], multiple, rep_rank[lead], discount,
+                                                   REPUTATION_DISCOUNT_AT_TOP)
             cheques = self._syndicate(idx, lead, offers, target, capacity, month, loop, bar)
             amount = sum(cheques.values())
             if amount <= 0:
                 continue
-            deal_id = len(self.deals)
-            members = []
-            for holder, cheque in cheques.items():
-                firm = self.firms[holder[0]]
-                fund = next(f for f in firm.funds if f.vintage == holder[1])
-                firm.invest(fund, month, cheque, follow_on=fund is not firm.current or holder in startup.cap_table)
-                shares = startup.issue(holder, cheque, pre_money)
-                self.portfolio.setdefault(holder, set()).add(int(idx))
-                self.holdings.append((deal_id, holder, shares, cheque))
-                members.append(holder[0])
-            for firm_index in set(members):  # only the investing firms' capacity changed
-                capacity[firm_index] = self.firms[firm_index].new_cheque_capacity(month, cfg)
-            startup.close_round(pre_money, amount)
-            self.rounds[idx] = startup.rounds
-            self.raised[idx] = startup.raised
-            syndication.add_syndicate(self.graph, members)
-            self.deals.append({
-                "deal": deal_id, "startup": int(idx), "month": month, "stage": STAGES[stage], "amount": amount,
-                "pre_money": pre_money, "lead": lead, "syndicate": sorted(set(members)),
-                "investors": len(set(members)), "lead_reputation_rank": float(rep_rank[lead]),
-            })
-            self.cash[idx] += amount
-            if self.revenue[idx] == 0:
-                self.revenue[idx] = FIRST_REVENUE
-            self.bonus[idx] = max(self.bonus[idx], cfg.value_add_drift * rep_rank[lead] * value_added)
-            self.month_stats["funded_rounds"] += 1
-            self.month_stats["vc_deployed"] += amount
+            self._close(idx, month, stage, lead, cheques, pre_money, amount, capacity, rep_rank[lead], value_added)
+
+    def _close(self, idx, month, stage, lead, cheques, pre_money, amount, capacity, lead_rank, value_added) -> None:
+        """Book a round: each cheque called from its fund, shares issued, the deal recorded, ties strengthened."""
+        cfg, c = self.config, self.startups
+        deal_id = len(self.deals)
+        members = []
+        for holder, cheque in cheques.items():
+            firm = self.firms[holder[0]]
+            fund = next(f for f in firm.funds if f.vintage == holder[1])
+            firm.invest(fund, month, cheque, follow_on=fund is not firm.current or holder in c.cap_tables[idx])
+            shares = c.issue(idx, holder, cheque, pre_money)
+            self.portfolio.setdefault(holder, set()).add(int(idx))
+            self.holdings.append((deal_id, holder, shares, cheque))
+            members.append(holder[0])
+        for firm_index in set(members):  # only the investing firms' capacity changed
+            capacity[firm_index] = self.firms[firm_index].new_cheque_capacity(month, cfg)
+        c.close_round(idx, pre_money, amount)
+        syndication.add_syndicate(self.graph, members)
+        self.deals.append({
+            "deal": deal_id, "startup": int(idx), "month": month, "stage": STAGES[stage], "amount": amount,
+            "pre_money": pre_money, "lead": lead, "syndicate": sorted(set(members)),
+            "investors": len(set(members)), "lead_reputation_rank": float(lead_rank),
+        })
+        c.cash[idx] += amount
+        if c.revenue[idx] == 0:
+            c.revenue[idx] = FIRST_REVENUE
+        c.bonus[idx] = max(c.bonus[idx], cfg.value_add_drift * lead_rank * value_added)
+        self.month_stats["funded_rounds"] += 1
+        self.month_stats["vc_deployed"] += amount
 
     def _syndicate(self, idx, lead, offers, target, capacity, month, loop, bar) -> dict:
         """Cheques by (firm, fund vintage): the lead, existing investors' pro rata, invited co-investors."""
-        cfg = self.config
-        startup = self.startups[idx]
+        cfg, c = self.config, self.startups
         cheques: dict[tuple[int, int], float] = {}
-        lead_fund = self.firms[lead].current
+        lead_firm = self.firms[lead]
         # the lead fills what its diversification limit allows; a round it cannot fill needs a syndicate
-        limit = cfg.max_cheque_share * lead_fund.committed
-        cheques[(lead, lead_fund.vintage)] = min(target, capacity[lead], limit)
+        cheques[(lead, lead_firm.current.vintage)] = lead_firm.lead_cheque(target, capacity[lead], cfg)
         # existing investors keep their share (pro rata) from their own fund's reserve
-        for holder in list(startup.cap_table):
+        for holder in list(c.cap_tables[idx]):
             firm = self.firms[holder[0]]
             fund = next(f for f in firm.funds if f.vintage == holder[1])
-            want = startup.ownership(holder) * target
-            room = firm.follow_on_capacity(fund, month, cfg)
-            if holder not in cheques and min(want, room) > 0:
-                cheques[holder] = min(want, room)
+            cheque = firm.pro_rata(fund, c.ownership(idx, holder), target, month, cfg)
+            if holder not in cheques and cheque > 0:
+                cheques[holder] = cheque
         # co-investors: with the information channel on, the network brings deal flow: the lead's strongest ties
         # first, then other firms that offered, then reputable firms. With it off, neither the network nor
         # reputation steers invitations: the other firms that offered, then firms drawn at random
@@ -286,6 +271,7 @@ class VenturePhase:
             invited = [int(o) for o in offers if o != lead] + [int(f) for f in strangers]
         remaining = target - sum(cheques.values())
         added = 0
+        log_quality = math.log(c.quality[idx])
         for firm_index in dict.fromkeys(invited):
             if remaining <= 0.05 * target or added >= cfg.syndicate_max:
                 break
@@ -295,84 +281,79 @@ class VenturePhase:
             holder = (firm_index, firm.current.vintage)
             if holder in cheques:
                 continue
-            # an invited firm does its own diligence (a lead's backing lowers its bar a little)
-            noise = cfg.signal_noise / (1.0 + (cfg.information_gain * self.ia[firm_index] if loop else 0.0))
-            if math.log(startup.quality) + float(self.rng.normal(0.0, noise)) < bar - 0.3:
-                continue
-            room = firm.new_cheque_capacity(month, cfg)
-            cheque = min(room, remaining, 0.5 * target)
-            if cheque >= 0.05 * target:
+            cheque = firm.syndicate_cheque(log_quality, bar, remaining, target, month, cfg, loop, self.rng)
+            if cheque > 0:
                 cheques[holder] = cheque
                 remaining -= cheque
                 added += 1
         return cheques
 
     def _grow_and_burn(self, rental_index: float) -> None:
-        cfg = self.config
-        live = self.alive & (self.revenue > 0)
+        cfg, c = self.config, self.startups
+        live = c.alive & (c.revenue > 0)
         shocks = self.rng.normal(0.0, cfg.growth_volatility, size=live.sum())
-        scale = np.log(np.maximum(self.revenue[live], FIRST_REVENUE) / FIRST_REVENUE)
+        scale = np.log(np.maximum(c.revenue[live], FIRST_REVENUE) / FIRST_REVENUE)
         fade = np.clip(1.0 - scale / math.log(cfg.saturation_arr_usd / (12.0 * FIRST_REVENUE)), 0.0, 1.0)
-        growth = (self.drift[live] + self.bonus[live]) * fade - 0.5 * cfg.growth_volatility**2 + shocks
-        self.revenue[live] *= np.exp(growth)
-        rounds = self.rounds
-        opex = np.asarray(OPEX)[np.clip(rounds - 1, 0, len(OPEX) - 1)]
-        compute = (cfg.base_compute_usd + cfg.compute_cost_share * self.revenue) * rental_index
-        self.burn = np.where(self.alive & (rounds > 0), opex + compute, 0.0)
-        self.cash += np.where(self.alive & (rounds > 0), self.revenue - self.burn, 0.0)
-        self.month_stats["compute_spend"] = float(np.where(self.alive & (rounds > 0), compute, 0.0).sum())
-        self.month_stats["startup_burn"] = float(self.burn.sum())
+        growth = (c.drift[live] + c.bonus[live]) * fade - 0.5 * cfg.growth_volatility**2 + shocks
+        c.revenue[live] *= np.exp(growth)
+        opex = np.asarray(OPEX)[np.clip(c.rounds - 1, 0, len(OPEX) - 1)]
+        compute = (cfg.base_compute_usd + cfg.compute_cost_share * c.revenue) * rental_index
+        funded = c.alive & (c.rounds > 0)
+        c.burn = np.where(funded, opex + compute, 0.0)
+        c.cash += np.where(funded, c.revenue - c.burn, 0.0)
+        self.month_stats["compute_spend"] = float(np.where(funded, compute, 0.0).sum())
+        self.month_stats["startup_burn"] = float(c.burn.sum())
 
     def _exits(self, month: int, multiple: float) -> None:
-        live = self.alive & (self.rounds > 0)
-        arr = 12.0 * self.revenue
-        draw = self.rng.random(size=len(self.startups))
+        c = self.startups
+        live = c.alive & (c.rounds > 0)
+        arr = 12.0 * c.revenue
+        draw = self.rng.random(size=len(c))
         ipo = live & (arr >= IPO_ARR) & (draw < IPO_HAZARD)
         acquired = live & ~ipo & (draw > 1.0 - ACQUISITION_HAZARD)
-        broke = live & ~ipo & ~acquired & (self.cash < 0)
-        value = np.zeros(len(self.startups))
+        broke = live & ~ipo & ~acquired & (c.cash < 0)
+        value = np.zeros(len(c))
         value[ipo] = multiple * arr[ipo] * self.rng.lognormal(0.0, 0.3, size=ipo.sum())
         value[acquired] = multiple * arr[acquired] * self.rng.lognormal(-0.3, 0.6, size=acquired.sum())
-        rescue = broke & (self.rng.random(size=len(self.startups)) < ACQUIHIRE_PROBABILITY)
-        value[rescue] = ACQUIHIRE_RECOVERY * self.raised[rescue]
+        rescue = broke & (self.rng.random(size=len(c)) < ACQUIHIRE_PROBABILITY)
+        value[rescue] = ACQUIHIRE_RECOVERY * c.raised[rescue]
         for idx in np.flatnonzero(ipo | acquired | broke):
-            startup = self.startups[idx]
-            startup.status = "ipo" if ipo[idx] else "acquired" if (acquired[idx] or rescue[idx]) else "dead"
-            self.alive[idx] = False
-            proceeds = startup.payout(float(value[idx]))
-            for holder, amount in proceeds.items():
+            status = "ipo" if ipo[idx] else "acquired" if (acquired[idx] or rescue[idx]) else "dead"
+            c.end(idx, status)
+            for holder, amount in c.payout(idx, float(value[idx])).items():
                 firm = self.firms[holder[0]]
                 fund = next(f for f in firm.funds if f.vintage == holder[1])
                 if amount > 0:
                     firm.distribute(fund, month, amount)
                 firm.record_exit(bool(ipo[idx]) or value[idx] >= LARGE_EXIT_USD)
-            self.exits.append({"startup": int(idx), "month": month, "status": startup.status, "value": float(value[idx])})
-            self.month_stats["exits" if startup.status != "dead" else "deaths"] += 1
+            self.exits.append({"startup": int(idx), "month": month, "status": status, "value": float(value[idx])})
+            self.month_stats["exits" if status != "dead" else "deaths"] += 1
 
     # ------------------------------------------------------------------------------ valuation and tables
 
     def _nav(self, fund: Fund) -> float:
         """Fund NAV: its stakes in living startups at their last post-money valuation."""
-        holder = (fund.firm, fund.vintage)
-        held = (self.startups[i] for i in self.portfolio.get(holder, ()))
-        return sum(s.last_post_money * s.ownership(holder) for s in held if s.status == "alive")
+        c, holder = self.startups, (fund.firm, fund.vintage)
+        return sum(c.last_post_money[i] * c.ownership(i, holder) for i in self.portfolio.get(holder, ())
+                   if c.status[i] == "alive")
 
     def deal_table(self) -> pd.DataFrame:
         """Every round with its syndicate and outcome: value now (exit proceeds or mark) and multiple."""
         deals = pd.DataFrame(self.deals)
         if deals.empty:
             return deals
+        c = self.startups
         exit_value = {e["startup"]: e["value"] for e in self.exits}
         value = np.zeros(len(deals))
         for deal_id, _holder, shares, _amount in self.holdings:
-            s = self.startups[self.deals[deal_id]["startup"]]
-            if s.status == "alive":
-                value[deal_id] += s.last_post_money * shares / s.total_shares
+            i = self.deals[deal_id]["startup"]
+            if c.status[i] == "alive":
+                value[deal_id] += c.mark(i, shares)
             else:
-                value[deal_id] += exit_value.get(s.index, 0.0) * shares / s.total_shares
+                value[deal_id] += exit_value.get(i, 0.0) * shares / c.total_shares[i]
         deals["value"] = value
         deals["multiple"] = value / deals["amount"]
-        deals["outcome"] = [self.startups[i].status for i in deals["startup"]]
+        deals["outcome"] = [c.status[i] for i in deals["startup"]]
         deals["resolved"] = deals["outcome"] != "alive"
         return deals
 
@@ -397,12 +378,13 @@ class VenturePhase:
         return pd.DataFrame(rows)
 
     def startup_table(self) -> pd.DataFrame:
-        exit_value = {e["startup"]: (e["value"], e["month"]) for e in self.exits}
+        c = self.startups
+        exits = {e["startup"]: (e["value"], e["month"]) for e in self.exits}
         return pd.DataFrame([{
-            "startup": s.index, "founded": s.founded, "quality": s.quality, "rounds": s.rounds, "raised": s.raised,
-            "status": s.status, "exit_value": exit_value.get(s.index, (np.nan, None))[0],
-            "exit_month": exit_value.get(s.index, (None, None))[1], "revenue_now": float(self.revenue[s.index]),
-        } for s in self.startups])
+            "startup": i, "founded": int(c.founded[i]), "quality": float(c.quality[i]), "rounds": int(c.rounds[i]),
+            "raised": float(c.raised[i]), "status": c.status[i], "exit_value": exits.get(i, (np.nan, None))[0],
+            "exit_month": exits.get(i, (None, None))[1], "revenue_now": float(c.revenue[i]),
+        } for i in range(len(c))])
 
 
 def irr(cash_flows: list[tuple[int, float]], terminal_value: float, month: int) -> float:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from agents.startup import FOUNDER_SHARES
 from experiments.venture_analysis import centrality_return_spearman, powerlaw_fit, venture_metrics
 from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
@@ -34,7 +35,7 @@ def test_fund_accounting_closes(model):
     v = model.venture
     expected_distributions: dict[tuple[int, int], float] = {}
     for e in v.exits:
-        for holder, amount in v.startups[e["startup"]].payout(e["value"]).items():
+        for holder, amount in v.startups.payout(e["startup"], e["value"]).items():
             expected_distributions[holder] = expected_distributions.get(holder, 0.0) + amount
     cheques: dict[tuple[int, int], float] = {}
     for _deal, holder, _shares, amount in v.holdings:
@@ -56,11 +57,12 @@ def test_fund_accounting_closes(model):
 
 
 def test_ownership_never_exceeds_100_percent(model):
-    for s in model.venture.startups:
-        investors = sum(s.cap_table.values())
-        assert investors <= s.total_shares * (1 + 1e-12)
-        assert s.total_shares == pytest.approx(s.FOUNDER_SHARES + investors)
-        assert sum(s.ownership(h) for h in s.cap_table) <= 1.0 + 1e-12
+    c = model.venture.startups
+    for i, cap_table in enumerate(c.cap_tables):
+        investors = sum(cap_table.values())
+        assert investors <= c.total_shares[i] * (1 + 1e-12)
+        assert c.total_shares[i] == pytest.approx(FOUNDER_SHARES + investors)
+        assert sum(c.ownership(i, h) for h in cap_table) <= 1.0 + 1e-12
 
 
 def test_every_deal_has_a_lead_in_its_syndicate_and_adds_up(model):
@@ -131,7 +133,7 @@ def test_information_advantage_buys_better_startups_only_with_the_loop_on():
         v = model.venture
         seeds = v.deal_table().query("stage == 'seed'")
         ia = np.array([v.firms[lead].information_advantage for lead in seeds["lead"]])
-        quality = np.log([v.startups[i].quality for i in seeds["startup"]])
+        quality = np.log(v.startups.quality[seeds["startup"].to_numpy()])
         return spearmanr(ia, quality).statistic
 
     on = np.mean([lead_quality_correlation(run(seed, 60)) for seed in (1, 2)])
@@ -196,7 +198,7 @@ def test_each_channel_switch_removes_what_it_names():
     deals_unsorted = run(4, 36, founder_sorting=False).venture.deal_table()
     # founders who pick the most reputable offer get higher-ranked leads than founders who pick any offer (0.57 vs 0.48)
     assert deals_on.lead_reputation_rank.mean() > deals_unsorted.lead_reputation_rank.mean() + 0.05
-    assert run(4, 36).venture.bonus.max() > 0 and run(4, 36, value_added=False).venture.bonus.max() == 0.0
+    assert run(4, 36).venture.startups.bonus.max() > 0 and run(4, 36, value_added=False).venture.startups.bonus.max() == 0.0
     # the discount: same deals flow but reputable leads no longer price lower, so pre-money valuations rise
     no_discount = run(4, 36, reputation_discount=False).venture.deal_table()
     assert no_discount.pre_money.median() > deals_on.pre_money.median()
