@@ -340,6 +340,10 @@ def roofline_points(args, catalog) -> list[dict]:
                 "interconnect_ms": _clean(float(r.interconnect_s[at]) * 1e3),
                 "price_per_chip_hour": _clean(float(grid.price_per_chip_hour[i, 0, 0])),
                 "usd_per_million_tokens": _clean(float(grid.usd_per_million_tokens[at])),
+                "power_w_per_chip": _clean(float(r.power_w[at])),
+                "joules_per_token": _clean(float(r.joules_per_token[at])),
+                "tokens_per_joule": _clean(float(r.tokens_per_joule[at])),
+                "joules_per_flop": _clean(float(r.joules_per_flop[at])),
             }
         )
         for key in ("batch", "chips"):
@@ -379,6 +383,8 @@ def _print_point(rec: dict) -> None:
           f"interconnect {rec['interconnect_ms']:,.2f} ms)")
     print(f"  rental price: ${rec['price_per_chip_hour']:.2f} per chip-hour (catalog price, default TCO)")
     print(f"  cost:         ${rec['usd_per_million_tokens']:,.3f} per million {kind} tokens")
+    print(f"  energy:       {rec['joules_per_token']:,.3g} J per {kind} token ({rec['tokens_per_joule']:,.3g} tokens/J) at "
+          f"{rec['power_w_per_chip']:,.0f} W per chip; {rec['joules_per_flop'] * 1e12:,.3g} J per TFLOP of model work")
 
 
 def cmd_roofline(args, catalog) -> int:

@@ -43,6 +43,7 @@ POLICY_FIELDS = (
     "price_cap_vendor", "price_cap_margin", "price_cap_start",
     "demand_shock_start", "demand_shock_months", "demand_shock_scale",
     "serving_workload", "startup_compute_price_scale",
+    "serving_shift_workload", "serving_shift_start", "serving_shift_months", "serving_shift_share",
 )
 STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start", "capacity_deals")  # set through other tables
 CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group")
@@ -53,7 +54,7 @@ FRACTIONS = {"inference_share_start", "inference_share_end", "capex_utilisation_
              "margin_grid_min", "margin_grid_max", "rd_share_of_gross_profit", "opex_share_of_revenue",
              "open_stack_floor", "reserve_share", "design_partner_margin", "inhouse_start_maturity",
              "internal_share", "budget_share", "margin_adjustment", "software_maturity", "packaging_share",
-             "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year", "supply_headroom",
+             "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year", "supply_headroom", "serving_shift_share",
              "distressed_sale_share"}
 POSITIVE = {"months", "gigawatts", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
             "demand_elasticity", "lab_runway_months", "firms", "fund_cycle_months", "investment_period_months",
@@ -308,8 +309,9 @@ def _record(cls, row: dict, where: str, err):
 
 
 def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
-    if "serving_workload" in kwargs and kwargs["serving_workload"] not in catalog.workloads:
-        raise err("policy.serving_workload", f"unknown workload '{kwargs['serving_workload']}'; valid: {', '.join(sorted(catalog.workloads))}")
+    for key in ("serving_workload", "serving_shift_workload"):
+        if kwargs.get(key) and kwargs[key] not in catalog.workloads:
+            raise err(f"policy.{key}", f"unknown workload '{kwargs[key]}'; valid: {', '.join(sorted(catalog.workloads))}")
     vendor = kwargs.get("price_cap_vendor", "")
     if vendor and vendor not in catalog.vendors:
         raise err("policy.price_cap_vendor", f"unknown vendor '{vendor}'; valid: {', '.join(sorted(catalog.vendors))}")

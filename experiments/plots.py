@@ -138,6 +138,29 @@ def cost_per_token_chart(frame: pd.DataFrame, path: Path, title: str) -> Path:
     return path
 
 
+def perf_per_watt_chart(serve: pd.DataFrame, train: pd.DataFrame, path: Path, title: str, note: str = "") -> Path:
+    """Energy efficiency by chip: serving tokens per joule (one bar group per workload) and training model
+    TFLOP per kJ, bars in each vendor's colour order."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [2, 1]})
+    table = serve.pivot_table(index="chip", columns="workload", values="tokens_per_joule")
+    table = table.loc[table.max(axis=1).sort_values(ascending=False).index]
+    table.plot.bar(ax=left, logy=True, width=0.8)
+    left.set_ylabel("output tokens per joule (log)")
+    left.set_title(title, fontsize=9)
+    left.grid(True, axis="y", which="both", alpha=0.3)
+    per_kj = train.groupby("chip")["joules_per_flop"].mean().rdiv(1e3 / 1e12).sort_values(ascending=False)
+    right.bar(per_kj.index, per_kj.values, color=[vendor_colour(v) for v in train.groupby("chip")["vendor"].first()[per_kj.index]])
+    right.set_ylabel("model TFLOP per kJ (training, bf16)")
+    right.set_title("Training energy efficiency", fontsize=9)
+    right.tick_params(axis="x", rotation=60)
+    right.grid(True, axis="y", alpha=0.3)
+    fig.text(0.01, 0.01, note, fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def throughput_vs_batch_chart(frame: pd.DataFrame, path: Path, title: str) -> Path:
     """Decode tokens/s per chip against batch size, one line per chip (log-log)."""
     fig, ax = plt.subplots(figsize=(10, 6))

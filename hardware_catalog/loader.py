@@ -106,6 +106,9 @@ WORKLOAD_FIELDS = [
     Field("n_kv_heads", "int", check=positive),
     Field("head_dim", "int", check=positive),
     Field("train_seq_len", "int", check=positive),
+    Field("attention_layers", "int", required=False, default=-1),
+    Field("kv_cache_elements", "float", required=False, default=0.0, check=non_negative),
+    Field("state_elements", "float", required=False, default=0.0, check=non_negative),
     *_SOURCED,
 ]
 
@@ -271,6 +274,9 @@ def parse_workloads(path: Path) -> dict[str, Workload]:
             ("experts_per_token", p["experts_per_token"] > p["experts"], "must not exceed experts"),
             ("n_kv_heads", p["n_heads"] % p["n_kv_heads"] != 0, "must divide n_heads"),
             ("params_expert", p["experts"] > 1 and p["params_expert"] <= 0, "a mixture of experts needs params_expert > 0"),
+            ("attention_layers", not -1 <= p["attention_layers"] <= p["n_layers"], "must be -1 (all) or 0..n_layers"),
+            ("state_elements", 0 <= p["attention_layers"] < p["n_layers"] and p["state_elements"] <= 0,
+             "recurrent (non-attention) layers need state_elements > 0"),
         ]
         for name, bad, message in problems:
             if bad:

@@ -92,14 +92,27 @@ class Workload:
     params_expert: float = 0.0
     experts: int = 1
     experts_per_token: int = 1
+    attention_layers: int = -1  # layers with attention and a KV cache (-1: all); the rest are recurrent
+    kv_cache_elements: float = 0.0  # elements cached per token per attention layer (0: 2 x n_kv_heads x head_dim)
+    state_elements: float = 0.0  # recurrent-state elements per sequence per recurrent layer
 
     @property
     def is_moe(self) -> bool:
         return self.experts > 1
 
+    @property
+    def kv_layers(self) -> int:
+        """Layers that keep a KV cache (attention layers)."""
+        return self.n_layers if self.attention_layers < 0 else self.attention_layers
+
+    @property
+    def kv_elements(self) -> float:
+        """KV-cache elements one token keeps per attention layer (latent attention caches fewer than K and V)."""
+        return self.kv_cache_elements or 2.0 * self.n_kv_heads * self.head_dim
+
     def kv_bytes_per_token(self, bytes_per_element: float) -> float:
-        """KV-cache bytes one token adds (K and V, all layers)."""
-        return 2.0 * self.n_layers * self.n_kv_heads * self.head_dim * bytes_per_element
+        """KV-cache bytes one token adds (all attention layers)."""
+        return self.kv_layers * self.kv_elements * bytes_per_element
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,12 @@ class MarketConfig:
     demand_shock_months: int = 12  # ...for this long...
     demand_shock_scale: float = 1.0  # ...own AI demand of clouds and lab revenue are multiplied by this
     serving_workload: str = "llama-3-70b"  # the model buyers serve (a small one: the on-device shift)
+    # An architecture shift: from `serving_shift_start` (YYYY-MM), buyers move this share of their serving to the
+    # model `serving_shift_workload` (a state-space or hybrid one, say), linearly over serving_shift_months
+    serving_shift_workload: str = ""
+    serving_shift_start: str = ""
+    serving_shift_months: int = 24
+    serving_shift_share: float = 0.7
 
     # --- rationing --------------------------------------------------------------------------------
     rationing: str = "proportional"  # "proportional" or "largest_first"
@@ -331,6 +337,8 @@ class MarketConfig:
             ("price_cap_margin", 0 < self.price_cap_margin < 1, "must be in (0, 1)"),
             ("demand_shock_scale", self.demand_shock_scale > 0, "must be > 0"),
             ("open_stack_ramp_months", self.open_stack_ramp_months >= 1, "must be >= 1"),
+            ("serving_shift_months", self.serving_shift_months >= 1, "must be >= 1"),
+            ("serving_shift_share", 0 <= self.serving_shift_share <= 1, "must be in [0, 1]"),
             ("agent_report_interval", self.agent_report_interval >= 1, "must be >= 1"),
         ]
         for name, ok, message in checks:

@@ -149,6 +149,10 @@ def grid_frame(grid: Grid) -> pd.DataFrame:
             "bound": [roofline.BOUNDS[b] if b >= 0 else "infeasible" for b in bound],
             "infeasible_reason": [roofline.INFEASIBLE_REASONS[x] for x in reason],
             "usd_per_million_tokens": flat(grid.usd_per_million_tokens),
+            "power_w_per_chip": flat(r.power_w),
+            "joules_per_token": flat(r.joules_per_token),
+            "tokens_per_joule": flat(r.tokens_per_joule),
+            "joules_per_flop": flat(r.joules_per_flop),
             "price_per_chip_hour": np.broadcast_to(grid.price_per_chip_hour, shape).ravel(),
         }
     )

@@ -31,7 +31,7 @@ import pandas as pd
 from agents.chip_vendor import ChipVendor
 from agents.hyperscaler import Hyperscaler
 from agents.lab import Lab
-from hardware_catalog import Accelerator, Catalog, add_months, load_catalog
+from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, months_between
 
 from . import choice, clearing, inhouse, performance, pricing, rental, vendor_pricing
 from .capacity import next_allocations, next_capacity
@@ -132,6 +132,10 @@ class ComputeMarket(mesa.Model):
         maturity = [cat.vendors["nvidia"].software_maturity]
         self.ref_train = performance.training_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
         self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
+        shift = self.config.serving_shift_workload
+        self.shift_workload = cat.workload(shift) if shift else None
+        if self.shift_workload is not None:
+            self.ref_serve_shift = performance.serving_rates(ref, maturity, self.shift_workload, cat.efficiency)[0]
 
     def _setup_hyperscalers(self) -> None:
         cfg, cat = self.config, self.catalog
@@ -221,7 +225,19 @@ class ComputeMarket(mesa.Model):
         eff = self.catalog.efficiency
         train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
         serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
+        shifted = self.serving_shift()
+        if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
+            moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
+            serve = (1.0 - shifted) * serve + shifted * moved
         return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}
+
+    def serving_shift(self) -> float:
+        """Share of buyers' serving moved to `serving_shift_workload` this month (0 without a shift)."""
+        cfg = self.config
+        if self.shift_workload is None or not cfg.active(cfg.serving_shift_start, self.date):
+            return 0.0
+        elapsed = months_between(cfg.serving_shift_start or cfg.start, self.date) + 1
+        return cfg.serving_shift_share * min(1.0, elapsed / cfg.serving_shift_months)
 
     def _fleet_work(self, h: Hyperscaler, rates, inference_share: float) -> list:
         """Useful work (HEq) of each chip type in `h`'s fleet, in fleet order (the products as they are: their sum,

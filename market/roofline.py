@@ -41,6 +41,12 @@ ACTIVATION_BYTES = 2.0  # tensor-parallel all-reduces move 16-bit activations
 # (12 B) per parameter (Rajbhandari et al., ZeRO, 2020).
 TRAINING_STATE_BYTES_PER_PARAM = 16.0
 MAX_BATCH = 4096  # upper bound for "largest batch that fits"
+# Power a chip draws, as a share of TDP: POWER_FLOOR while it streams memory with its compute units idle, rising
+# linearly with the share of the step its compute units are busy to TDP when compute-bound (training draws about
+# TDP). The floor is read from ML.ENERGY Benchmark v3.0 measurements on an H100 SXM: ~300 W of 700 W decoding at
+# batch 1 (memory-bound), ~600 W at batch 128 (via the vLLM semantic-router fleet simulator's power-model notes,
+# 2nd, 2025) (est: one chip's anchors stand for all).
+POWER_FLOOR = 0.43
 
 PHASES = ("train", "prefill", "decode", "serve")
 BOUNDS = ("compute", "memory", "interconnect")
@@ -63,6 +69,7 @@ class ChipArrays:
     mbu: np.ndarray  # fraction of peak bandwidth
     allreduce_latency: float  # seconds per all-reduce
     usable_memory_fraction: float
+    tdp_w: np.ndarray | float = np.nan  # W per chip (thermal design power)
 
 
 @dataclass(frozen=True)
@@ -77,8 +84,10 @@ class ModelArrays:
     n_layers: np.ndarray
     d_model: np.ndarray
     attention_width: np.ndarray  # n_heads x head_dim
-    kv_width: np.ndarray  # n_kv_heads x head_dim
+    kv_elements: np.ndarray  # KV-cache elements one token keeps per attention layer (K and V: 2 x n_kv_heads x head_dim)
     train_seq_len: np.ndarray
+    attention_layers: np.ndarray  # layers with attention (and a KV cache); the others are recurrent (state-space)
+    state_elements: np.ndarray  # recurrent-state elements one sequence keeps per recurrent layer (0: none)
 
 
 def _on_axis(values: Sequence[float], axis: int, ndim: int) -> np.ndarray:
@@ -115,6 +124,7 @@ def chip_arrays(
         mbu=col(efficiency.mbu * factor),
         allreduce_latency=efficiency.allreduce_latency_us * 1e-6,
         usable_memory_fraction=efficiency.usable_memory_fraction,
+        tdp_w=col([c.tdp_w for c in chips]),
     )
 
 
@@ -130,8 +140,10 @@ def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) ->
         n_layers=col("n_layers"),
         d_model=col("d_model"),
         attention_width=_on_axis([w.n_heads * w.head_dim for w in workloads], axis, ndim),
-        kv_width=_on_axis([w.n_kv_heads * w.head_dim for w in workloads], axis, ndim),
+        kv_elements=_on_axis([w.kv_elements for w in workloads], axis, ndim),
         train_seq_len=col("train_seq_len"),
+        attention_layers=_on_axis([w.kv_layers for w in workloads], axis, ndim),
+        state_elements=col("state_elements"),
     )
 
 
@@ -146,8 +158,14 @@ def check_precision(chips: Sequence[Accelerator], precision: str) -> None:
 
 
 def kv_bytes_per_token(model: ModelArrays, kv_bytes: float) -> np.ndarray:
-    """KV-cache bytes one token of context occupies (K and V, all layers)."""
-    return 2.0 * model.n_layers * model.kv_width * kv_bytes
+    """KV-cache bytes one token of context occupies (all attention layers)."""
+    return model.attention_layers * model.kv_elements * kv_bytes
+
+
+def state_bytes(model: ModelArrays, kv_bytes: float) -> np.ndarray:
+    """Recurrent-state bytes one sequence keeps (all recurrent layers, at the KV cache's precision); it does not
+    grow with context."""
+    return (model.n_layers - model.attention_layers) * model.state_elements * kv_bytes
 
 
 def weight_bytes(model: ModelArrays, bytes_per_param: float) -> np.ndarray:
@@ -174,10 +192,9 @@ def allreduce_time(message_bytes, group, link_bandwidth, latency: float) -> np.n
 
 
 def memory_required(model: ModelArrays, batch, context, bytes_per_param: float, kv_bytes: float) -> np.ndarray:
-    """Bytes of weights plus the KV cache of `batch` sequences at `context` tokens."""
-    return weight_bytes(model, bytes_per_param) + np.asarray(batch) * np.asarray(context) * kv_bytes_per_token(
-        model, kv_bytes
-    )
+    """Bytes of weights plus the KV cache and recurrent state of `batch` sequences at `context` tokens."""
+    per_sequence = np.asarray(context) * kv_bytes_per_token(model, kv_bytes) + state_bytes(model, kv_bytes)
+    return weight_bytes(model, bytes_per_param) + np.asarray(batch) * per_sequence
 
 
 def smallest_group(required_bytes, chip: ChipArrays, limit=None) -> np.ndarray:
@@ -198,7 +215,7 @@ def largest_batch(model: ModelArrays, chip: ChipArrays, group, context, bytes_pe
     0 where not even one sequence fits.
     """
     free = np.asarray(group) * chip.hbm_bytes * chip.usable_memory_fraction - weight_bytes(model, bytes_per_param)
-    per_sequence = np.asarray(context, dtype=float) * kv_bytes_per_token(model, kv_bytes)
+    per_sequence = np.asarray(context, dtype=float) * kv_bytes_per_token(model, kv_bytes) + state_bytes(model, kv_bytes)
     batch = np.floor(np.maximum(free, 0.0) / per_sequence)
     return np.minimum(batch, MAX_BATCH)
 
@@ -219,8 +236,10 @@ class StepTimes:
 def decode_step_times(model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float) -> StepTimes:
     """One decode step: each of `batch` sequences with `context` cached tokens emits one token."""
     batch = np.asarray(batch, dtype=float)
-    flop = batch * (2.0 * model.params_active + 4.0 * model.n_layers * model.attention_width * context)
-    moved = weight_bytes_read(model, batch, bytes_per_param) + batch * context * kv_bytes_per_token(model, kv_bytes)
+    flop = batch * (2.0 * model.params_active + 4.0 * model.attention_layers * model.attention_width * context)
+    # weights, the KV cache read, and each sequence's recurrent state read and written back
+    moved = (weight_bytes_read(model, batch, bytes_per_param) + batch * context * kv_bytes_per_token(model, kv_bytes)
+             + 2.0 * batch * state_bytes(model, kv_bytes))
     message = batch * model.d_model * ACTIVATION_BYTES
     return StepTimes(
         compute=flop / (group * chip.peak_flops * chip.mfu_infer),
@@ -234,8 +253,9 @@ def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: flo
     batch = np.asarray(batch, dtype=float)
     prompt = np.asarray(prompt_tokens, dtype=float)
     tokens = batch * prompt
-    flop = batch * (2.0 * model.params_active * prompt + 2.0 * model.n_layers * model.attention_width * prompt**2)
-    moved = weight_bytes_read(model, tokens, bytes_per_param) + tokens * kv_bytes_per_token(model, kv_bytes)
+    flop = batch * (2.0 * model.params_active * prompt + 2.0 * model.attention_layers * model.attention_width * prompt**2)
+    moved = (weight_bytes_read(model, tokens, bytes_per_param) + tokens * kv_bytes_per_token(model, kv_bytes)
+             + batch * state_bytes(model, kv_bytes))
     message = tokens * model.d_model * ACTIVATION_BYTES
     return StepTimes(
         compute=flop / (group * chip.peak_flops * chip.mfu_infer),
@@ -245,8 +265,8 @@ def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: flo
 
 
 def training_flop_per_token(model: ModelArrays) -> np.ndarray:
-    """Model FLOP per trained token: 6 N_active + 12 L H d_h S (forward and backward)."""
-    return 6.0 * model.params_active + 12.0 * model.n_layers * model.attention_width * model.train_seq_len
+    """Model FLOP per trained token: 6 N_active + 12 L_attn H d_h S (forward and backward; L_attn attention layers)."""
+    return 6.0 * model.params_active + 12.0 * model.attention_layers * model.attention_width * model.train_seq_len
 
 
 def _line_sum(intercept, slope, lo, hi):
@@ -292,6 +312,10 @@ class RooflineResult:
     memory_s: np.ndarray
     interconnect_s: np.ndarray
     arithmetic_intensity: np.ndarray  # FLOP per byte of memory traffic (decode/prefill/serve-decode step)
+    power_w: np.ndarray = None  # W per chip drawn while running the phase (POWER_FLOOR..1 x TDP)
+    joules_per_token: np.ndarray = None  # J per produced token, whole group
+    tokens_per_joule: np.ndarray = None
+    joules_per_flop: np.ndarray = None  # J per model FLOP done (training: per trained FLOP)
 
     def bound_name(self, index=()) -> str:
         code = int(np.asarray(self.bound)[index])
@@ -378,7 +402,9 @@ def evaluate(
             (at0.memory + m1 * mid) * chip.hbm_bandwidth * chip.mbu
         )
 
-    return _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported)
+    flop = compute_s * group * chip.peak_flops * chip.mfu_infer  # model FLOP done (compute_s is at the achieved rate)
+    return _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported,
+                   flop, chip.tdp_w)
 
 
 def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
@@ -395,11 +421,19 @@ def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
     compute_s = tokens_per_step * flop_per_token / (group * chip.peak_flops * chip.mfu_train)
     zero = np.zeros_like(compute_s)
     return _finish(
-        "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf), supported
+        "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf), supported,
+        tokens_per_step * flop_per_token, chip.tdp_w,
     )
 
 
-def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported):
+def chip_power(tdp_w, compute_s, seconds):
+    """W one chip draws over a phase: POWER_FLOOR x TDP, plus the rest of TDP in proportion to the share of the
+    time its compute units are busy (`compute_s` of `seconds`)."""
+    busy = np.clip(np.asarray(compute_s, dtype=float) / np.asarray(seconds, dtype=float), 0.0, 1.0)
+    return np.asarray(tdp_w, dtype=float) * (POWER_FLOOR + (1.0 - POWER_FLOOR) * busy)
+
+
+def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported, flop, tdp_w):
     shape = np.broadcast_shapes(*(np.shape(x) for x in (produced, seconds, group, batch, supported)))
     b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
     group, batch, seconds = b(group), b(batch), b(seconds)
@@ -411,6 +445,11 @@ def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s,
     tps = nan(b(produced) / seconds)
     parts = np.stack([b(compute_s), b(memory_s), b(comm_s)])
     bound = np.where(feasible, np.argmax(np.nan_to_num(parts, nan=-1.0), axis=0), -1).astype(np.int8)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = nan(chip_power(tdp_w, b(compute_s), seconds))
+        energy = power * group * seconds  # J per step (train) or per phase, whole group
+        joules_per_token = energy / b(produced)
+        joules_per_flop = energy / b(flop)
     return RooflineResult(
         phase=phase,
         tokens_per_second=tps,
@@ -425,4 +464,8 @@ def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s,
         memory_s=nan(memory_s),
         interconnect_s=nan(comm_s),
         arithmetic_intensity=nan(flop_per_byte),
+        power_w=power,
+        joules_per_token=joules_per_token,
+        tokens_per_joule=1.0 / joules_per_token,
+        joules_per_flop=joules_per_flop,
     )

@@ -13,7 +13,11 @@ ACT = 2.0
 
 
 def _kv_per_token(m, kv):
-    return 2.0 * m["n_layers"] * m["kv_width"] * kv
+    return m["attention_layers"] * m["kv_elements"] * kv
+
+
+def _state(m, kv):
+    return (m["n_layers"] - m["attention_layers"]) * m["state_elements"] * kv
 
 
 def _weights_read(m, tokens, bpp):
@@ -38,21 +42,21 @@ def _step(c, m, flop, moved, message, k):
 
 def decode_step(c, m, b, ctx, k, precision):
     bpp, kv = BYTES[precision]
-    flop = b * (2.0 * m["params_active"] + 4.0 * m["n_layers"] * m["attention_width"] * ctx)
-    moved = _weights_read(m, b, bpp) + b * ctx * _kv_per_token(m, kv)
+    flop = b * (2.0 * m["params_active"] + 4.0 * m["attention_layers"] * m["attention_width"] * ctx)
+    moved = _weights_read(m, b, bpp) + b * ctx * _kv_per_token(m, kv) + 2.0 * b * _state(m, kv)
     return _step(c, m, flop, moved, b * m["d_model"] * ACT, k)
 
 
 def prefill(c, m, b, prompt, k, precision):
     bpp, kv = BYTES[precision]
-    flop = b * (2.0 * m["params_active"] * prompt + 2.0 * m["n_layers"] * m["attention_width"] * prompt**2)
-    moved = _weights_read(m, b * prompt, bpp) + b * prompt * _kv_per_token(m, kv)
+    flop = b * (2.0 * m["params_active"] * prompt + 2.0 * m["attention_layers"] * m["attention_width"] * prompt**2)
+    moved = _weights_read(m, b * prompt, bpp) + b * prompt * _kv_per_token(m, kv) + b * _state(m, kv)
     return _step(c, m, flop, moved, b * prompt * m["d_model"] * ACT, k)
 
 
 def fits(c, m, b, context, k, precision):
     bpp, kv = BYTES[precision]
-    need = m["params_total"] * bpp + b * context * _kv_per_token(m, kv)
+    need = m["params_total"] * bpp + b * (context * _kv_per_token(m, kv) + _state(m, kv))
     return need <= k * c["hbm_bytes"] * c["usable"]
 
 
@@ -68,7 +72,7 @@ def smallest_group(c, m, b, context, precision):
 def evaluate_point(phase, c, m, b, inp, out, precision, k=None):
     """Returns dict(tokens_per_second, latency_s, bound, chips) or None when infeasible."""
     if phase == "train":
-        flop_per_token = 6.0 * m["params_active"] + 12.0 * m["n_layers"] * m["attention_width"] * m["train_seq_len"]
+        flop_per_token = 6.0 * m["params_active"] + 12.0 * m["attention_layers"] * m["attention_width"] * m["train_seq_len"]
         per_chip = c["peak_flops"] * c["mfu_train"] / flop_per_token
         state = m["params_total"] * 16.0
         k = 1

@@ -124,6 +124,17 @@ def test_bad_accelerator_rows_are_rejected(data_copy, old, new, row, field, mess
     assert "\n" not in text
 
 
+@pytest.mark.parametrize("old,new,field,message", [
+    ("attention_layers = 4  #", "attention_layers = 40  #", "attention_layers", "must be -1 (all) or 0..n_layers"),
+    ("state_elements = 155648", "state_elements = 0", "state_elements", "recurrent (non-attention) layers need"),
+])
+def test_a_hybrid_workload_needs_consistent_layers_and_state(data_copy, old, new, field, message):
+    _edit(data_copy / "workloads.toml", old, new)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(data_copy)
+    assert "jamba-v0.1" in str(err.value) and f"field '{field}'" in str(err.value) and message in str(err.value)
+
+
 def test_malformed_toml_names_the_file(data_copy):
     path = data_copy / "workloads.toml"
     _edit(path, 'n_layers = 32', 'n_layers = = 32')

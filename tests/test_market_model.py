@@ -250,3 +250,24 @@ def test_inhouse_silicon_takes_share_from_merchants_over_time():
 def test_cheaper_compute_raises_the_quantity_bought():
     flops = lambda m: float(m.vendor_table()["flops_shipped"].sum())  # noqa: E731
     assert mean_over_seeds(flops, catalog_variant="cheaper") > 1.1 * mean_over_seeds(flops)
+
+
+def test_a_serving_shift_moves_buyers_serving_work_to_the_new_model_over_its_ramp():
+    from market import performance
+
+    shift = {"serving_shift_workload": "jamba-v0.1", "serving_shift_start": "2023-03", "serving_shift_months": 4,
+             "serving_shift_share": 0.6}
+    base = ComputeMarket(MarketConfig(months=4), rng=0)
+    model = ComputeMarket(MarketConfig(months=4, **shift), rng=0)
+    chips = [model.catalog.accelerator(c) for c in ("h100-sxm", "mi300x", "tpu-v6e")]
+    assert model.serving_shift() == 0.0 and model._rates(chips) == base._rates(chips)  # before its start
+    model.step()
+    model.step()  # March 2023: the ramp's first month
+    assert model.date == "2023-03" and model.serving_shift() == pytest.approx(0.6 / 4)
+    maturity = [model._effective_maturity(c.vendor) for c in chips]
+    eff = model.catalog.efficiency
+    dense = performance.serving_rates(chips, maturity, model.serving_workload, eff) / model.ref_serve
+    hybrid = performance.serving_rates(chips, maturity, model.shift_workload, eff) / model.ref_serve_shift
+    expected = (1 - 0.15) * dense + 0.15 * hybrid
+    assert [s for _, s in model._rates(chips).values()] == pytest.approx(list(expected))
+    assert hybrid[1] / hybrid[0] < dense[1] / dense[0]  # the memory-rich MI300X's edge over the H100 shrinks

@@ -18,7 +18,7 @@ CATALOG = load_catalog()
 CHIP_KEYS = ("peak_flops", "hbm_bytes", "hbm_bandwidth", "link_bandwidth", "max_group", "mfu_train", "mfu_infer", "mbu")
 MODEL_KEYS = (
     "params_total", "params_active", "params_expert", "experts", "experts_per_token",
-    "n_layers", "d_model", "attention_width", "kv_width", "train_seq_len",
+    "n_layers", "d_model", "attention_width", "kv_elements", "train_seq_len", "attention_layers", "state_elements",
 )
 
 
@@ -50,7 +50,10 @@ def random_points(rng: np.random.Generator, n: int):
             "params_total": total, "params_active": active, "params_expert": expert_params,
             "experts": float(experts), "experts_per_token": float(top_k), "n_layers": float(layers),
             "d_model": float(heads * head_dim), "attention_width": float(heads * head_dim),
-            "kv_width": float(kv_heads * head_dim), "train_seq_len": float(2 ** rng.integers(11, 14)),
+            "kv_elements": float(2 * kv_heads * head_dim), "train_seq_len": float(2 ** rng.integers(11, 14)),
+            # a third are hybrids: attention in some layers, a recurrent state in the rest
+            "attention_layers": float(layers if rng.random() < 0.67 else rng.integers(0, layers)),
+            "state_elements": float(rng.uniform(1e4, 3e5)),
         })
     return chips, models
 
@@ -213,3 +216,71 @@ def test_unknown_phase_is_an_error():
     chip = roofline.chip_arrays([CATALOG.accelerator("h100-sxm")], "bf16", CATALOG.efficiency, [1.0])
     with pytest.raises(ValueError, match="unknown phase"):
         roofline.evaluate("inference", roofline.model_arrays([CATALOG.workload("llama-2-7b")]), chip, precision="bf16")
+
+
+# --- energy -----------------------------------------------------------------------------------------------
+
+
+def test_energy_per_token_falls_as_batch_grows():
+    batches = [1, 2, 4, 8, 16, 32, 64, 128]
+    for chip, model in (("h100-sxm", "llama-2-70b"), ("mi300x", "llama-3-70b"), ("b200", "llama-2-7b"), ("tpu-v6e", "llama-2-13b")):
+        grid = evaluate_grid(CATALOG, [CATALOG.accelerator(chip)], [CATALOG.workload(model)], "decode",
+                             batches=batches, precision="bf16", input_tokens=512)
+        energy = grid.result.joules_per_token[0, 0]
+        assert np.all(np.isfinite(energy)) and np.all(np.diff(energy) < 0), (chip, model, energy)
+
+
+def test_power_lies_between_the_floor_and_tdp_and_training_draws_tdp():
+    h100 = CATALOG.accelerator("h100-sxm")
+    small, at = _point("h100-sxm", "llama-2-70b", "decode", 1, precision="fp8", input_tokens=512)
+    large, _ = _point("h100-sxm", "llama-2-70b", "decode", None, precision="fp8", input_tokens=512)
+    floor = roofline.POWER_FLOOR * h100.tdp_w
+    assert floor <= small.power_w[at] < floor * 1.05  # memory-bound at batch 1: compute nearly idle
+    assert small.power_w[at] < large.power_w[at] <= h100.tdp_w
+    train, at = _point("h100-sxm", "llama-2-70b", "train", 1)
+    assert train.power_w[at] == pytest.approx(h100.tdp_w)
+    # a compute-bound training step: joules per FLOP = TDP / (peak x MFU)
+    mfu = CATALOG.efficiency.mfu_train * CATALOG.efficiency.maturity_factor(CATALOG.vendors["nvidia"].software_maturity)
+    assert train.joules_per_flop[at] == pytest.approx(h100.tdp_w / (h100.tflops["bf16"] * 1e12 * mfu))
+    assert train.tokens_per_joule[at] == pytest.approx(1.0 / train.joules_per_token[at])
+
+
+def test_energy_is_power_times_group_times_time_over_tokens():
+    res, at = _point("mi300x", "llama-3-70b", "serve", None, input_tokens=512, output_tokens=256)
+    produced = res.tokens_per_second[at] * res.latency_s[at]
+    assert res.joules_per_token[at] == pytest.approx(res.power_w[at] * res.chips[at] * res.latency_s[at] / produced)
+
+
+# --- architectures beyond the dense transformer --------------------------------------------------------------
+
+
+def _model(workload_id):
+    return roofline.model_arrays([CATALOG.workload(workload_id)])
+
+
+def test_a_recurrent_state_model_decode_memory_does_not_grow_with_context():
+    mamba = _model("mamba-2.8b")
+    short, long = (roofline.memory_required(mamba, 16, ctx, 2.0, 2.0) for ctx in (1_024, 131_072))
+    assert short == pytest.approx(long) and roofline.kv_bytes_per_token(mamba, 2.0) == 0
+    assert roofline.state_bytes(mamba, 2.0)[0] == 64 * 97_280 * 2.0  # fixed per sequence, all 64 layers
+    times = [_point("h100-sxm", "mamba-2.8b", "decode", 8, input_tokens=ctx)[0].latency_s[0, 0, 0] for ctx in (512, 65_536)]
+    assert times[0] == pytest.approx(times[1])  # the step reads the same state at any context
+    # a hybrid keeps a cache only in its attention layers (Jamba: 4 of 32), so its memory grows 8x slower
+    jamba = CATALOG.workload("jamba-v0.1")
+    assert jamba.kv_bytes_per_token(2.0) == 4 * 2 * 8 * 128 * 2.0
+    dense_equivalent = 2.0 * 32 * 8 * 128 * 2.0
+    assert jamba.kv_bytes_per_token(2.0) == dense_equivalent / 8
+
+
+def test_latent_attention_caches_its_compressed_latent_only():
+    deepseek = CATALOG.workload("deepseek-v3")
+    assert deepseek.kv_bytes_per_token(1.0) == 61 * 576  # not 2 x 128 heads x 192 per layer
+    assert roofline.kv_bytes_per_token(_model("deepseek-v3"), 1.0)[0] == 61 * 576
+
+
+def test_an_moe_reads_more_of_its_experts_as_the_batch_grows():
+    deepseek = _model("deepseek-v3")
+    reads = [float(roofline.weight_bytes_read(deepseek, b, 1.0)[0]) for b in (1, 8, 64, 512)]
+    assert np.all(np.diff(reads) > 0)
+    assert reads[0] == pytest.approx(37e9, rel=0.03)  # one token touches 8 of 256 experts: the active parameters
+    assert reads[-1] > 0.99 * 671e9  # 512 tokens touch nearly every expert

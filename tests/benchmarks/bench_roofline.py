@@ -42,8 +42,8 @@ def reference_inputs(catalog, chips, workloads):
     model_dicts = [{
         "params_total": w.params_total, "params_active": w.params_active, "params_expert": w.params_expert,
         "experts": w.experts, "experts_per_token": w.experts_per_token, "n_layers": w.n_layers,
-        "d_model": w.d_model, "attention_width": w.n_heads * w.head_dim, "kv_width": w.n_kv_heads * w.head_dim,
-        "train_seq_len": w.train_seq_len,
+        "d_model": w.d_model, "attention_width": w.n_heads * w.head_dim, "kv_elements": w.kv_elements,
+        "train_seq_len": w.train_seq_len, "attention_layers": w.kv_layers, "state_elements": w.state_elements,
     } for w in workloads]
     return chip_dicts, model_dicts
 
