@@ -170,6 +170,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace variant run directories that hold runs of "
                    "different inputs")
 
+    p = sub.add_parser("sensitivity", formatter_class=fmt,
+                       help="global sensitivity analysis: Morris screening or Sobol indices (SALib) of the headline "
+                            "metrics over a parameter set")
+    p.add_argument("config", type=Path, help="the config whose parameters are varied")
+    p.add_argument("--method", choices=("morris", "sobol"), default="morris",
+                   help="morris: elementary-effects screening (mu*, sigma); sobol: variance shares (S1, ST)")
+    p.add_argument("--param", dest="params", action="append", metavar="PATH=LOW:HIGH",
+                   help="a config key and its range, e.g. market.switching_cost=4:12 (repeat; default: the set in "
+                        "experiments/sensitivity_parameters.toml)")
+    p.add_argument("--trajectories", type=_int_between(2, 10_000, "a number of trajectories >= 2"), default=10,
+                   help="Morris trajectories (points = trajectories x (parameters + 1))")
+    p.add_argument("--samples", type=_int_between(2, 1_000_000, "a power of two >= 2"), default=64,
+                   help="Sobol base samples, a power of two (points = samples x (parameters + 2))")
+    _ensemble_options(p, Path("results/sensitivity"), "the analysis (indices.csv, points.csv, figures, summary.md) "
+                      "and its stored points (resumable)")
+    p.add_argument("--force", action="store_true", help="discard a stored analysis of different inputs in --out")
+
     p = sub.add_parser("sweep", formatter_class=fmt, help="a grid over config values, one row per point")
     p.add_argument("config", type=Path, help="the config the grid varies")
     p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
@@ -257,7 +274,7 @@ def _dispatch(args) -> int:
                "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
                "sweep": cmd_sweep, "report": cmd_report, "show": cmd_show, "validate": cmd_validate,
                "calibrate-history": cmd_calibrate_history, "dashboard": cmd_dashboard,
-               "validate-model": cmd_validate_model}[args.command]
+               "validate-model": cmd_validate_model, "sensitivity": cmd_sensitivity}[args.command]
     return handler(args, catalog)
 
 
@@ -577,6 +594,74 @@ def cmd_validate_model(args, catalog) -> int:
     counts = validation.summary_counts(rows)
     print(counts.to_string(index=False))
     print(f"wrote {out / 'validation.md'} ({runtime / 60:.1f} min)")
+    return 0
+
+
+def cmd_sensitivity(args, catalog) -> int:
+    import time
+
+    import pandas as pd
+
+    from experiments import rundir, sensitivity
+    from experiments.progress import print_progress
+    from experiments.runner import effective_config, run_inputs
+
+    started = time.monotonic()
+    experiment = load_experiment(args.config, catalog)
+    parameters = tuple(sensitivity.parse_param(p) for p in args.params) if args.params else sensitivity.load_parameters()
+    paths = [p.path for p in parameters]
+    if len(set(paths)) != len(paths):
+        raise UsageError("--param: each config key may be given once")
+    sensitivity.check_paths(experiment, parameters)
+    if args.method == "sobol" and args.samples & (args.samples - 1):
+        raise UsageError(f"--samples: Sobol needs a power of two, got {args.samples}")
+    if args.backend == "dask":
+        from experiments.runner import _require_dask
+
+        _require_dask()
+    seeds = tuple(range(experiment.seeds[0], experiment.seeds[0] + (args.seeds or 2)))
+    config = effective_config(experiment, args.months)
+    size = args.trajectories if args.method == "morris" else args.samples
+    context = run_inputs(experiment, config, seeds, experiment.catalog())["hash"]
+    record = sensitivity.design_record(args.method, parameters, size, seeds, config.months, context)
+    out = Path(os.path.abspath(args.out))
+    rundir.check_collection(out, "sensitivity")
+    stored = (out / "design.json")
+    if stored.exists():
+        previous = json.loads(stored.read_text())
+        if previous != json.loads(json.dumps(record)):
+            if not args.force:
+                raise UsageError(f"--out {out}: holds a sensitivity analysis of different inputs (method, parameters, "
+                                 f"seeds, months, config or code); use --force to replace it, or choose another --out")
+            rundir.check_replaceable(out, "sensitivity", why="--force: ")
+            for old in (out / "points").glob("point-*.json"):
+                old.unlink()
+    rundir.prepare_collection(out, "sensitivity")
+    rundir.atomic_write_text(stored, json.dumps(record, indent=1))
+    rundir.seal(out, "sensitivity", None, ["design.json", "points"])
+    X = sensitivity.design(args.method, parameters, size)
+    evaluate = sensitivity.ModelEvaluation(experiment, tuple(paths), args.months)
+    resumed = sum(sensitivity.stored_point(out, i, sensitivity.point_key(row, seeds, context)) is not None
+                  for i, row in enumerate(X))
+    print(f"sensitivity ({args.method}): {len(parameters)} parameters, {len(X)} points x {len(seeds)} seeds x "
+          f"{config.months} months, {args.workers} workers, {args.backend} backend -> {out}"
+          + (f" ({resumed} points already stored)" if resumed else ""), file=sys.stderr)
+    outputs = sensitivity.run_points(X, seeds, evaluate, out, context, workers=args.workers, backend=args.backend,
+                                     scheduler=args.scheduler,
+                                     on_progress=lambda d, t, e: print_progress(d, t, e, what="points"))
+    indices = sensitivity.analyse(args.method, parameters, X, outputs)
+    points = pd.concat([pd.DataFrame(X, columns=paths), outputs], axis=1)
+    rundir.atomic_write_text(out / "points.csv", points.to_csv(index=False))
+    rundir.atomic_write_text(out / "indices.csv", indices.to_csv(index=False))
+    written = sensitivity.figures(args.method, indices, out)
+    runtime = time.monotonic() - started
+    summary = sensitivity.summary_markdown(args.method, parameters, indices, len(X), len(seeds), config.months,
+                                           runtime, resumed, str(args.config))
+    rundir.atomic_write_text(out / "summary.md", summary)
+    rundir.seal(out, "sensitivity", None, ["points.csv", "indices.csv", "summary.md", *written])
+    for metric, names in sensitivity.top_parameters(args.method, indices).items():
+        print(f"{metric:<32} most sensitive to: {', '.join(names)}")
+    print(f"wrote {out / 'summary.md'} ({runtime / 60:.1f} min)")
     return 0
 
 

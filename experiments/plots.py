@@ -419,3 +419,43 @@ def decomposition_chart(table: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("Spearman (centrality, fund TVPI)")
     ax.set_title("The reputation loop channel by channel (p: pooled permutation test)")
     return _save(fig, path)
+
+
+def morris_chart(indices: pd.DataFrame, path: Path) -> Path:
+    """Morris screening: mu* (influence) against sigma (interactions, non-linearity), one panel per metric, each
+    parameter a labelled point; both axes scaled by the metric's largest mu*."""
+    metrics = list(dict.fromkeys(indices["metric"]))
+    cols = min(4, len(metrics))
+    rows = int(np.ceil(len(metrics) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, metric in zip(axes.ravel(), metrics, strict=False):
+        part = indices[indices["metric"] == metric]
+        scale = part["mu_star"].max() or 1.0
+        ax.scatter(part["mu_star"] / scale, part["sigma"] / scale, s=18)
+        for row in part.nlargest(4, "mu_star").itertuples():
+            ax.annotate(row.parameter.split(".", 1)[1], (row.mu_star / scale, row.sigma / scale), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("mu* / max mu*", fontsize=8)
+        ax.set_ylabel("sigma / max mu*", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    for ax in axes.ravel()[len(metrics):]:
+        ax.set_visible(False)
+    return _save(fig, path)
+
+
+def sensitivity_heatmap(indices: pd.DataFrame, key: str, path: Path) -> Path:
+    """Parameters x metrics: Sobol ST, or Morris mu* scaled by each metric's largest (1 = most influential)."""
+    table = indices.pivot(index="parameter", columns="metric", values=key)
+    if key == "mu_star":
+        table = table / table.max(axis=0).replace(0.0, 1.0)
+    table = table.loc[table.mean(axis=1).sort_values(ascending=False).index]
+    fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 4, 0.45 * len(table) + 2))
+    image = ax.imshow(table.to_numpy(dtype=float), cmap="viridis", aspect="auto", vmin=0.0)
+    ax.set_xticks(range(len(table.columns)))
+    ax.set_xticklabels(table.columns, rotation=35, ha="right", fontsize=8)
+    ax.set_yticks(range(len(table.index)))
+    ax.set_yticklabels(table.index, fontsize=8)
+    fig.colorbar(image, ax=ax, label="ST" if key == "ST" else "mu* / largest mu* of the metric")
+    ax.set_title("Which assumptions drive which outcomes", fontsize=10)
+    return _save(fig, path)

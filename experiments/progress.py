@@ -7,11 +7,12 @@ import sys
 _line_open = False  # a progress line has been started and not ended with a newline
 
 
-def print_progress(done: int, total: int, elapsed: float) -> None:
-    """'seeds 3/8 done, 12s elapsed, ~20s left', rewritten in place until the last seed."""
+def print_progress(done: int, total: int, elapsed: float, what: str = "seeds") -> None:
+    """'seeds 3/8 done, 12s elapsed, ~20s left' (or '~3.5 min left'), rewritten in place until the last one."""
     global _line_open
     left = elapsed / done * (total - done)
-    print(f"\r  seeds {done}/{total} done, {elapsed:.0f}s elapsed, ~{left:.0f}s left", end="" if done < total else "\n",
+    left_text = f"~{left:.0f}s left" if left < 120 else f"~{left / 60:.1f} min left"
+    print(f"\r  {what} {done}/{total} done, {elapsed:.0f}s elapsed, {left_text}", end="" if done < total else "\n",
           file=sys.stderr, flush=True)
     _line_open = done < total
 

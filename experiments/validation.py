@@ -24,7 +24,7 @@ import pandas as pd
 from hardware_catalog import Catalog
 from market.venture import REPUTATION_DISCOUNT_AT_TOP
 
-from .errors import UsageError
+from .errors import UsageError, require_range
 from .history_fit import BIG_FOUR, band, fit_table, format_figure
 from .runner import read_stored
 from .venture_analysis import deal_cohort, pooled_centrality_return_p_value, top_return_share
@@ -378,12 +378,7 @@ def load_facts(path: Path = FACTS_PATH) -> tuple[Fact, ...]:
             raise UsageError(f"{where}: field 'kind': '{row['kind']}' is not one of {', '.join(KINDS)}")
         if row["metric"] not in METRICS and row["metric"] not in CROSS_RUN_METRICS:
             raise UsageError(f"{where}: field 'metric': unknown metric '{row['metric']}'")
-        for name in ("low", "high"):
-            value = row.get(name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise UsageError(f"{where}: field '{name}': must be a finite number")
-        if not row["low"] < row["high"]:
-            raise UsageError(f"{where}: field 'low': must be below high ({row['low']} >= {row['high']})")
+        require_range(row, where)
         ablations = row.get("ablations", [])
         unknown = [a for a in ablations if a not in ABLATION_IDS] if isinstance(ablations, list) else ["(not a list)"]
         if unknown:
