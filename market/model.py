@@ -134,6 +134,7 @@ class ComputeMarket(mesa.Model):
         self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
         shift = self.config.serving_shift_workload
         self.shift_workload = cat.workload(shift) if shift else None
+        self.mix_tokens_per_second = None  # set by _rates while a serving shift is under way
         if self.shift_workload is not None:
             self.ref_serve_shift = performance.serving_rates(ref, maturity, self.shift_workload, cat.efficiency)[0]
 
@@ -228,7 +229,12 @@ class ComputeMarket(mesa.Model):
         shifted = self.serving_shift()
         if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
             moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
+            # tokens of the mix each chip serves per second (for the price per token actually served)
+            self.mix_tokens_per_second = {c.id: float(x) for c, x in zip(
+                chips, (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift, strict=True)}
             serve = (1.0 - shifted) * serve + shifted * moved
+        else:
+            self.mix_tokens_per_second = None
         return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}
 
     def serving_shift(self) -> float:
@@ -651,7 +657,10 @@ class ComputeMarket(mesa.Model):
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
             rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
-            serve = np.array([book.rates[c.id][1] for c in book.chips]) * self.ref_serve
+            if self.mix_tokens_per_second is None:
+                serve = np.array([book.rates[c.id][1] for c in book.chips]) * self.ref_serve
+            else:  # under a serving shift: tokens of the mix actually served, not dense-model equivalents
+                serve = np.array([self.mix_tokens_per_second[c.id] for c in book.chips])
             train = np.array([book.rates[c.id][0] for c in book.chips]) * self.ref_train
             flop_per_token = 6 * self.reference_workload.params_active
             # market price of reference work: what the chips sold this month cost to rent per hour, over
