@@ -38,6 +38,20 @@ def _margin_weights(table: pd.DataFrame, margin: str) -> pd.DataFrame:
                            f"{margin}_priced": table["revenue"].where(defined, 0.0)})
 
 
+def booked_margin(vendor_rows: pd.DataFrame) -> float:
+    """Revenue-weighted booked gross margin over `vendor_rows` (months of a vendor), counting only the months a
+    margin is defined; NaN if none is."""
+    rows = _margin_weights(vendor_rows, "gross_margin")
+    priced = rows["gross_margin_priced"].sum()
+    return float(rows["gross_margin_booked"].sum() / priced) if priced > 0 else math.nan
+
+
+def big_four_capex(model_table: pd.DataFrame) -> pd.Series:
+    """The four largest US clouds' accelerator capex (USD) by month, indexed by date (YYYY-MM)."""
+    columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in model_table]
+    return model_table.set_index("date")[columns].sum(axis=1)
+
+
 def _in_period(table: pd.DataFrame, obs: HistoryObservation) -> pd.DataFrame:
     return table[(table["date"] >= obs.period_start) & (table["date"] <= obs.period_end)]
 
@@ -62,15 +76,12 @@ def simulated_moment(obs: HistoryObservation, model_table: pd.DataFrame, vendor_
             return float(rows["units"].sum())
         if series == "installed_power_gw":
             return float(rows["installed_power_gw"].iloc[-1]) if len(rows) else math.nan
-        rows = _margin_weights(rows, "gross_margin")
-        priced = rows["gross_margin_priced"].sum()
-        return float(rows["gross_margin_booked"].sum() / priced) if priced > 0 else math.nan
+        return booked_margin(rows)
     if series == "custom_revenue":
         rows = _in_period(custom_silicon(vendor_table), obs)
         return float(rows["revenue"].sum())
     if series in ("capex", "capex_growth"):
-        columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in model_table]
-        spend = model_table.set_index("date")[columns].sum(axis=1)
+        spend = big_four_capex(model_table)
         now = spend[(spend.index >= obs.period_start) & (spend.index <= obs.period_end)].sum()
         if series == "capex":
             return float(now)

@@ -25,7 +25,7 @@ from hardware_catalog import Catalog
 from market.venture import REPUTATION_DISCOUNT_AT_TOP
 
 from .errors import UsageError, require_range
-from .history_fit import BIG_FOUR, band, fit_table, format_figure
+from .history_fit import BIG_FOUR, band, big_four_capex, booked_margin, fit_table, format_figure
 from .runner import read_stored
 from .venture_analysis import deal_cohort, pooled_centrality_return_p_value, top_return_share
 
@@ -172,9 +172,7 @@ def _share(table: pd.DataFrame, start: str, end: str, column: str, key: str, val
 
 
 def _booked_margin(vendors: pd.DataFrame, vendor: str, start: str, end: str) -> float:
-    rows = _between(vendors[vendors["vendor"] == vendor], start, end)
-    rows = rows[rows["gross_margin"].notna()]
-    return _ratio((rows["revenue"] * rows["gross_margin"]).sum(), rows["revenue"].sum())
+    return booked_margin(_between(vendors[vendors["vendor"] == vendor], start, end))
 
 
 def _asp(chips: pd.DataFrame, chip: str, start: str, end: str) -> float:
@@ -183,8 +181,8 @@ def _asp(chips: pd.DataFrame, chip: str, start: str, end: str) -> float:
 
 
 def _big_four_capex(model: pd.DataFrame, year: str) -> float:
-    rows = model[model["date"].str[:4] == year]
-    return float(rows[[f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in rows]].sum().sum())
+    spend = big_four_capex(model)
+    return float(spend[spend.index.str[:4] == year].sum())
 
 
 @metric("2023-12")
@@ -221,24 +219,17 @@ def nvidia_flops_share_q4_2025(t: RunTables, catalog: Catalog) -> pd.Series:
     return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2025-10", "2025-12", "flops_shipped", "vendor", "nvidia"))
 
 
-@metric("2024-01")
-def nvidia_margin_fy24(t: RunTables, catalog: Catalog) -> pd.Series:
-    return _by_seed(t, "vendors_monthly", lambda v: _booked_margin(v, "nvidia", "2023-02", "2024-01"))
+def _margin_metric(name: str, vendor: str, start: str, end: str) -> None:
+    """Register `name`: `vendor`'s revenue-weighted booked gross margin over start..end (YYYY-MM)."""
+    def f(t: RunTables, catalog: Catalog) -> pd.Series:
+        return _by_seed(t, "vendors_monthly", lambda v: _booked_margin(v, vendor, start, end))
+    f.__name__, f.__doc__ = name, f"{vendor}'s booked gross margin, {start}..{end}."
+    metric(end)(f)
 
 
-@metric("2025-01")
-def nvidia_margin_fy25(t: RunTables, catalog: Catalog) -> pd.Series:
-    return _by_seed(t, "vendors_monthly", lambda v: _booked_margin(v, "nvidia", "2024-02", "2025-01"))
-
-
-@metric("2026-01")
-def nvidia_margin_fy26(t: RunTables, catalog: Catalog) -> pd.Series:
-    return _by_seed(t, "vendors_monthly", lambda v: _booked_margin(v, "nvidia", "2025-02", "2026-01"))
-
-
-@metric("2024-12")
-def amd_margin_2024(t: RunTables, catalog: Catalog) -> pd.Series:
-    return _by_seed(t, "vendors_monthly", lambda v: _booked_margin(v, "amd", "2024-01", "2024-12"))
+for _args in (("nvidia_margin_fy24", "nvidia", "2023-02", "2024-01"), ("nvidia_margin_fy25", "nvidia", "2024-02", "2025-01"),
+              ("nvidia_margin_fy26", "nvidia", "2025-02", "2026-01"), ("amd_margin_2024", "amd", "2024-01", "2024-12")):
+    _margin_metric(*_args)
 
 
 @metric("2024-12")
