@@ -134,7 +134,6 @@ class ComputeMarket(mesa.Model):
         self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
         shift = self.config.serving_shift_workload
         self.shift_workload = cat.workload(shift) if shift else None
-        self.mix_tokens_per_second = None  # set by _rates while a serving shift is under way
         if self.shift_workload is not None:
             self.ref_serve_shift = performance.serving_rates(ref, maturity, self.shift_workload, cat.efficiency)[0]
 
@@ -222,20 +221,23 @@ class ComputeMarket(mesa.Model):
 
     def _rates(self, chips: list[Accelerator]) -> dict[str, tuple[float, float]]:
         """(training, serving) throughput of each chip relative to the reference H100."""
+        return self._rates_and_tokens(chips)[0]
+
+    def _rates_and_tokens(self, chips: list[Accelerator]) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
+        """`_rates`, and while a serving shift is under way the tokens of the serving mix each chip serves per second
+        (for the price per token actually served; None without a shift)."""
         maturity = [self._effective_maturity(c.vendor) for c in chips]
         eff = self.catalog.efficiency
         train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
         serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
+        tokens = None
         shifted = self.serving_shift()
         if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
             moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
-            # tokens of the mix each chip serves per second (for the price per token actually served)
-            self.mix_tokens_per_second = {c.id: float(x) for c, x in zip(
-                chips, (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift, strict=True)}
+            mix = (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift
+            tokens = {c.id: float(x) for c, x in zip(chips, mix, strict=True)}
             serve = (1.0 - shifted) * serve + shifted * moved
-        else:
-            self.mix_tokens_per_second = None
-        return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}
+        return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}, tokens
 
     def serving_shift(self) -> float:
         """Share of buyers' serving moved to `serving_shift_workload` this month (0 without a shift)."""
@@ -300,7 +302,7 @@ class ComputeMarket(mesa.Model):
         k = len(chips)
         owner = np.array([self.vendor_pos[v.vendor_id] for v in sellers])
         units_per_chip = np.array([self._packaging_units(c) for c in chips])
-        rates = self._rates(list(self.chip_index.values()))
+        rates, served_tokens = self._rates_and_tokens(list(self.chip_index.values()))
         train = np.array([rates[c.id][0] for c in chips])
         serve = np.array([rates[c.id][1] for c in chips])
         inference_share = self._inference_share()
@@ -321,6 +323,7 @@ class ComputeMarket(mesa.Model):
             units_per_chip=units_per_chip,
             running_cost=pricing.hourly_cost(0.0, np.array([c.tdp_w for c in chips]), self.tco).total,
             maturity=np.array([self._effective_maturity(c.vendor) for c in chips]), rates=rates,
+            served_tokens=served_tokens,
             inference_share=inference_share, work=work, available=available,
             switching=np.where(internal_row & own, 0.0, cfg.switching_cost),
             # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
@@ -657,10 +660,10 @@ class ComputeMarket(mesa.Model):
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
             rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
-            if self.mix_tokens_per_second is None:
+            if book.served_tokens is None:
                 serve = np.array([book.rates[c.id][1] for c in book.chips]) * self.ref_serve
             else:  # under a serving shift: tokens of the mix actually served, not dense-model equivalents
-                serve = np.array([self.mix_tokens_per_second[c.id] for c in book.chips])
+                serve = np.array([book.served_tokens[c.id] for c in book.chips])
             train = np.array([book.rates[c.id][0] for c in book.chips]) * self.ref_train
             flop_per_token = 6 * self.reference_workload.params_active
             # market price of reference work: what the chips sold this month cost to rent per hour, over

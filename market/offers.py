@@ -34,6 +34,8 @@ class OfferBook:
     capacity_units: np.ndarray  # (V,) packaging units of committed supply arriving this month
     stock: np.ndarray  # (K,) chips held from earlier months
     prices: np.ndarray | None = None  # (K,) USD per chip, set by the vendor phase after the margin choice
+    # chip id -> tokens of the serving mix it serves per second, while a serving shift is under way (else None)
+    served_tokens: dict[str, float] | None = None
 
     def __len__(self) -> int:
         return len(self.chips)

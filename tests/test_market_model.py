@@ -272,6 +272,6 @@ def test_a_serving_shift_moves_buyers_serving_work_to_the_new_model_over_its_ram
     assert [s for _, s in model._rates(chips).values()] == pytest.approx(list(expected))
     # the price per token counts tokens of the mix actually served (a hybrid serves many more per chip-hour)
     served = (1 - 0.15) * dense * model.ref_serve + 0.15 * hybrid * model.ref_serve_shift
-    assert list(model.mix_tokens_per_second.values()) == pytest.approx(list(served))
-    assert base.mix_tokens_per_second is None
+    assert list(model._rates_and_tokens(chips)[1].values()) == pytest.approx(list(served))
+    assert base._rates_and_tokens(chips)[1] is None
     assert hybrid[1] / hybrid[0] < dense[1] / dense[0]  # the memory-rich MI300X's edge over the H100 shrinks
