@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 
 import mesa
+import numpy as np
 
 
 class Hyperscaler(mesa.Agent):
@@ -42,6 +43,54 @@ class Hyperscaler(mesa.Agent):
         self.units_sold_on = 0.0  # chips sold to another cloud (an insolvent cloud's fleet)
         self.units_taken_over = 0.0  # chips bought from an insolvent cloud
         self.retirement_rate = 0.0  # share of the fleet retired a month (set by the model's ecosystem phase)
+        # data-centre power (facility W; market/power.py)
+        self.site_w = float("inf")  # site power energised (inf: power not modelled)
+        self.site_pipeline: deque[float] = deque()  # W allotted and under construction, arriving one entry a month
+        self.site_orders_w = 0.0  # W ordered and not yet allotted by the industry's supply
+        self.power_price = 0.0  # shadow price of power this month, USD per facility kWh (0: its sites have room)
+        self.idle_units = 0.0  # chips it owns that wait for power
+        self.planned_w: deque[float] = deque(maxlen=12)  # W a month its planned capex bought, the last 12 months
+
+    # --- data-centre power ---------------------------------------------------------------------
+
+    def start_sites(self, draw_w: float, start_reserve: float, monthly_w: float, lead_time: int) -> None:
+        """Sites at the start: its fleet's draw (W) with `start_reserve` of headroom, and `lead_time` months of
+        construction under way at `monthly_w` (W a month: what its plan before the run called for)."""
+        self.site_w = draw_w * (1.0 + start_reserve)
+        self.site_pipeline = deque([monthly_w] * lead_time)
+
+    def site_w_within(self, months: int) -> float:
+        """W of site power on line `months` from now (what is built plus what finishes by then)."""
+        return self.site_w + sum(list(self.site_pipeline)[:months])
+
+    def energise_sites(self) -> None:
+        """This month's finished construction comes on line."""
+        if self.site_pipeline:
+            self.site_w += self.site_pipeline.popleft()
+
+    def order_sites(self, draw_w: float, planned_w_per_month: float, lead_time: int, reserve: float) -> None:
+        """Order the site power (W) it expects to need: today's fleet draw (`draw_w`) plus the draw its planned
+        capex buys over `lead_time` months (`planned_w_per_month` today, extrapolated at its growth over the last
+        year), with a `reserve`, less what it has, is building and has on order. Orders wait for the industry's
+        supply (market/power.allocate_site_power)."""
+        self.planned_w.append(planned_w_per_month)
+        growth = 0.0
+        if len(self.planned_w) > 1 and self.planned_w[0] > 0:
+            growth = (self.planned_w[-1] / self.planned_w[0]) ** (1.0 / (len(self.planned_w) - 1)) - 1.0
+        growth = min(max(growth, 0.0), 0.1)  # it plans for growth, never for a fall; at most 10% a month
+        months = np.arange(1, lead_time + 1)
+        needed = (draw_w + planned_w_per_month * float(((1.0 + growth) ** months).sum())) * (1.0 + reserve)
+        self.site_orders_w += max(0.0, needed - self.site_w - sum(self.site_pipeline) - self.site_orders_w)
+
+    def build_sites(self, allotted_w: float, lead_time: int) -> None:
+        """Start building the site power the industry allotted it this month: on line after `lead_time` months."""
+        self.site_orders_w -= allotted_w
+        if lead_time <= 0:
+            self.site_w += allotted_w
+            return
+        while len(self.site_pipeline) < lead_time:
+            self.site_pipeline.append(0.0)
+        self.site_pipeline[lead_time - 1] += allotted_w
 
     # --- fleet -------------------------------------------------------------------------------------
 

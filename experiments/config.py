@@ -44,6 +44,7 @@ POLICY_FIELDS = (
     "demand_shock_start", "demand_shock_months", "demand_shock_scale",
     "serving_workload", "startup_compute_price_scale",
     "serving_shift_workload", "serving_shift_start", "serving_shift_months", "serving_shift_share",
+    "power_crunch_start", "power_crunch_scale",
 )
 STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start", "capacity_deals")  # set through other tables
 CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group")
@@ -63,7 +64,8 @@ POSITIVE = {"months", "gigawatts", "price_sensitivity", "start_budget_usd", "sta
             "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd",
             "launch_price_usd", "max_group", "demand_shock_scale", "startup_compute_price_scale",
             "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months", "schedule_months",
-            "capex_adjustment_months", "inventory_cover_months", "ai_boom_width_months"}
+            "capex_adjustment_months", "inventory_cover_months", "ai_boom_width_months",
+            "power_crunch_scale", "site_power_gw_per_year"}
 
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
 UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
@@ -73,7 +75,10 @@ UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 
          "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100,
          "schedule_months": 1200, "capacity_growth_first_year": 2200, "supply_lead_time_months": 36,
          "capex_adjustment_months": 120, "inventory_cover_months": 120, "ai_boom_width_months": 1200,
-         "ai_boom_midpoint_months": 1200, "ai_boom_scale": 1000, "lab_boom_scale": 1000}
+         "ai_boom_midpoint_months": 1200, "ai_boom_scale": 1000, "lab_boom_scale": 1000,
+         "site_lead_time_months": 120, "site_power_first_year": 2200, "site_power_gw_per_year": 1e4,
+         "power_crunch_scale": 100, "site_power_reserve": 100, "site_power_start_reserve": 1000,
+         "site_power_growth_per_year": 10}
 
 
 # Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting

@@ -65,7 +65,19 @@ def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> d
         "usd_per_million_tokens_final": float(final.usd_per_million_tokens.mean()),
         "chip_revenue_y1_usd": float(model_table[model_table.month < 12].chip_revenue.sum()),
         "chip_revenue_final_usd": float(final.chip_revenue.sum()),
+        **power_metrics(model_table),
     }
+
+
+def power_metrics(model_table: pd.DataFrame) -> dict[str, float]:
+    """Facility GW of the chips running at the end, and the share of cloud-months short of power in the last 12
+    months (NaN for a run made before the power model, or with it off)."""
+    short = [c for c in model_table.columns if c.startswith("power_short_") and c != "power_short_clouds"]
+    if "deployed_power_gw" not in model_table or not short or model_table.site_power_gw.isna().all():
+        return {"deployed_power_gw_final": float("nan"), "power_short_share_final": float("nan")}
+    final = model_table[model_table.month >= model_table.month.max() - 11]
+    return {"deployed_power_gw_final": float(model_table.deployed_power_gw.iloc[-1]),
+            "power_short_share_final": float(final[short].to_numpy().mean())}
 
 
 def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
@@ -145,6 +157,11 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     capex_cols = [c for c in model_tables.columns if c.startswith("capex_") and c != "capex_total"]
     plots.stacked_series_chart(model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
                                "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
+    power_cols = [c for c in model_tables.columns if c.startswith("power_gw_")]
+    if power_cols:
+        plots.stacked_series_chart(model_tables, power_cols, figures / "power_by_cloud.png",
+                                   "Data-centre power of the chips running, facility GW, by cloud (mean over seeds)",
+                                   prefix="power_gw_")
     if results[0].deals is not None:
         _write_venture(results, folder, figures)
     (folder / "summary.md").write_text(_summary_md(metrics, results, config, history))
@@ -184,6 +201,8 @@ METRIC_NOTES = {
     "usd_per_million_tokens_final": "USD per million output tokens, last 12 months",
     "chip_revenue_y1_usd": "chip sales, first 12 months (USD)",
     "chip_revenue_final_usd": "chip sales, last 12 months (USD)",
+    "deployed_power_gw_final": "facility GW of the chips running, last month",
+    "power_short_share_final": "share of cloud-months short of site power, last 12 months",
     "deals": "VC rounds over the run",
     "deals_below_1x_share": "share of rounds (first 6 years) returning < 1x",
     "deals_10x_plus_share": "share of rounds (first 6 years) returning >= 10x",
@@ -233,8 +252,11 @@ def _summary_md(metrics, results, config, history=None) -> str:
                   f"(the source's range; else +-5 points for a margin, +-25% for other point figures). "
                   f"Misses are reported, not hidden.", "",
                   "![History fit](figures/history_fit.png)", "", format_fit_table(covered), ""]
+    lines += _power_md(results)
     lines += ["", "## Figures", ""]
     for name, caption in FIGURES:
+        if name == "power_by_cloud.png" and not any(c.startswith("power_gw_") for c in results[0].model_table.columns):
+            continue
         if name in MARKET_FIGURES or results[0].deals is not None:
             lines += [f"### {caption}", "", f"![{caption}](figures/{name})", ""]
     lines += [
@@ -248,6 +270,25 @@ def _summary_md(metrics, results, config, history=None) -> str:
     return "\n".join(lines)
 
 
+def _power_md(results) -> list[str]:
+    """Per cloud: facility GW of the chips running at the end and months short of power (mean over seeds)."""
+    table = results[0].model_table
+    clouds = [c.removeprefix("power_short_") for c in table.columns if c.startswith("power_short_") and c != "power_short_clouds"]
+    if not clouds or table.site_power_gw.isna().all():
+        return []
+    lines = ["", "## Data-centre power", "",
+             "A cloud is short of power in a month when chips it owns wait for site power or it prices power in its",
+             "choice (market/power.py). Mean over seeds.", "",
+             "| cloud | GW running at the end | months short of power | of which after mid-2025 |", "|---|---|---|---|"]
+    for cloud in clouds:
+        end = sum(float(r.model_table[f"power_gw_{cloud}"].iloc[-1]) for r in results) / len(results)
+        short = [r.model_table[f"power_short_{cloud}"] for r in results]
+        months = sum(float(s.sum()) for s in short) / len(results)
+        later = sum(float(s[r.model_table.date > HISTORY_END].sum()) for s, r in zip(short, results, strict=True)) / len(results)
+        lines.append(f"| {cloud} | {end:.2f} | {months:.1f} | {later:.1f} |")
+    return lines
+
+
 FIGURES = (
     ("revenue_share.png", "Revenue share by vendor"),
     ("gross_margin.png", "Gross margin by merchant vendor"),
@@ -256,8 +297,9 @@ FIGURES = (
     ("price_per_token.png", "USD per million output tokens"),
     ("price_per_training_flop.png", "USD per 1e18 training FLOP"),
     ("capex_by_hyperscaler.png", "Accelerator capex by hyperscaler"),
+    ("power_by_cloud.png", "Data-centre power by cloud"),
     ("deal_multiples_ccdf.png", "Deal multiples (CCDF) and power-law fit"),
     ("syndication_network.png", "Syndication network"),
     ("centrality_vs_returns.png", "Fund TVPI vs firm centrality"),
 )
-MARKET_FIGURES = {name for name, _ in FIGURES[:7]}
+MARKET_FIGURES = {name for name, _ in FIGURES[:8]}

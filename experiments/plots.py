@@ -239,11 +239,11 @@ def series_band_chart(model_tables: pd.DataFrame, columns, path: Path, title: st
     return _save(fig, path)
 
 
-def stacked_series_chart(model_tables: pd.DataFrame, columns, path: Path, title: str) -> Path:
-    """Stacked area of several model-level series (mean over seeds)."""
+def stacked_series_chart(model_tables: pd.DataFrame, columns, path: Path, title: str, prefix: str = "capex_") -> Path:
+    """Stacked area of several model-level series (mean over seeds), labelled by column name without `prefix`."""
     means = model_tables.groupby("month")[list(columns)].mean()
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    ax.stackplot(means.index, means.T.values, labels=[c.removeprefix("capex_") for c in columns], alpha=0.85)
+    ax.stackplot(means.index, means.T.values, labels=[c.removeprefix(prefix) for c in columns], alpha=0.85)
     _month_axis(ax, model_tables)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")

@@ -228,6 +228,28 @@ class MarketConfig:
     supply_headroom: float = 0.05
     inventory_cover_months: float = 3.0
 
+    # --- data-centre power (market/power.py) ------------------------------------------------------
+    # Chips run only where a cloud has site power (facility W: TDP x (1 + host power) x PUE). A cloud orders new
+    # site power for the load it expects `site_lead_time_months` ahead plus a reserve; the industry can bring on
+    # only so much new site power a month (grid connections, construction), shared among clouds in proportion
+    # to their open orders; what a cloud is allotted is energised `site_lead_time_months` later. A cloud whose
+    # sites are full prices each chip's power envelope at a shadow price (USD per kWh) in its choice, and buys
+    # only what it can power; chips beyond its sites wait, idle, for power.
+    power_enabled: bool = True
+    site_lead_time_months: int = 6  # est: leased powered shells and retrofits ~6 months (2023-24 AI capacity was mostly leased), new builds 18-24
+    site_power_reserve: float = 0.15  # est: site power planned above the load a cloud expects at the lead time
+    # est: headroom at the end of 2022 over the AI fleet's own draw (existing halls that could take AI racks
+    # after a retrofit, and builds under way): the AI fleet drew ~1 GW of the ~20 GW of US data centres alone
+    # (LBNL, Dec 2024: 176 TWh in 2023); 2023's AI chips went into existing and leased space
+    site_power_start_reserve: float = 1.5
+    # New site power the industry can bring on for AI in its first calendar year, GW a year (est: IEA, Apr
+    # 2025, world data-centre use 415 TWh in 2024 -> ~945 TWh in 2030, ~+10 GW of average load a year, about
+    # half of it accelerated servers, at a ~0.6-0.7 load factor: ~7-8 GW of capacity a year), growing yearly by
+    # `site_power_growth_per_year` (est: LBNL's 74-132 GW of US data-centre load in 2028 from ~20 GW in 2023)
+    site_power_gw_per_year: float = 8.0
+    site_power_growth_per_year: float = 0.15
+    site_power_first_year: int = 2023  # calendar year of site_power_gw_per_year
+
     # --- vendors --------------------------------------------------------------------------------
     margin_grid_min: float = 0.02  # numerical bounds of the best-response search, not a target
     margin_grid_max: float = 0.95
@@ -276,6 +298,9 @@ class MarketConfig:
     serving_shift_start: str = ""
     serving_shift_months: int = 24
     serving_shift_share: float = 0.7
+    # A power crunch: from `power_crunch_start`, the industry's new site power a month is multiplied by this
+    power_crunch_start: str = ""
+    power_crunch_scale: float = 1.0
 
     # --- rationing --------------------------------------------------------------------------------
     rationing: str = "proportional"  # "proportional" or "largest_first"
@@ -314,6 +339,13 @@ class MarketConfig:
         growth = self.capacity_growth_by_year
         return growth[min(max(year - self.capacity_growth_first_year, 0), len(growth) - 1)]
 
+    def site_power_supply_w(self, date: str) -> float:
+        """W of new site power the industry can bring on for AI in the month `date` (calendar time)."""
+        year = max(int(date[:4]) - self.site_power_first_year, 0)
+        supply = self.site_power_gw_per_year * 1e9 / 12.0 * (1.0 + self.site_power_growth_per_year) ** year
+        return supply * (self.power_crunch_scale if self.power_crunch_start and self.active(self.power_crunch_start, date)
+                         else 1.0)
+
     def active(self, start: str, date: str) -> bool:
         """Whether a policy that starts at `start` (YYYY-MM, "" = the run's start) is on at `date`."""
         return date >= (start or self.start)
@@ -339,6 +371,8 @@ class MarketConfig:
             ("open_stack_ramp_months", self.open_stack_ramp_months >= 1, "must be >= 1"),
             ("serving_shift_months", self.serving_shift_months >= 1, "must be >= 1"),
             ("serving_shift_share", 0 <= self.serving_shift_share <= 1, "must be in [0, 1]"),
+            ("power_crunch_scale", self.power_crunch_scale > 0, "must be > 0"),
+            ("site_power_gw_per_year", self.site_power_gw_per_year > 0, "must be > 0"),
             ("agent_report_interval", self.agent_report_interval >= 1, "must be >= 1"),
         ]
         for name, ok, message in checks:

@@ -10,10 +10,12 @@ One step = one month, in the order of DESIGN.md section 6. Phases hand each othe
 3. clearing_phase(book, orders) -> Fills  orders are filled from stock and this month's supply, unfilled budget
                    spills once to the buyers' remaining options, the rest is backlog (market/clearing.py);
                    trades go to the ledger; vendors book reserves and commit future supply;
+   A cloud whose sites are full prices power in its choice and buys only what it can run (market/power.py);
 4. rental_phase(book)  clouds offer spare compute and labs rent it (market/rental.py), then earn and raise money;
 5. ecosystem_phase software maturity follows installed base and R&D; packaging capacity grows
                    (market/capacity.py) and allocations follow orders; in-house programmes start and deliver
-                   (market/inhouse.py); fleets depreciate;
+                   (market/inhouse.py); fleets depreciate; clouds' new site power comes on line and they order
+                   more, shared out of the industry's supply (market/power.py);
 6. data collection (Mesa DataCollector: model series every month, agent snapshots at an interval).
 
 Randomness comes only from two numpy Generators spawned from the seed given through Mesa's `rng=`:
@@ -33,13 +35,16 @@ from agents.hyperscaler import Hyperscaler
 from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, months_between
 
-from . import choice, clearing, inhouse, performance, pricing, rental, vendor_pricing
+from . import choice, clearing, inhouse, performance, power, pricing, rental, vendor_pricing
 from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
 from .offers import Fills, OfferBook, Orders
 from .venture import VenturePhase
 
+# chips bought this month go live over the next months (racking, networking, burn-in: est ~3 months from delivery),
+# so a cloud buys for the site power it will have by then
+DEPLOYMENT_MONTHS = 3
 PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
 VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
                   "startup_burn", "compute_spend")
@@ -170,6 +175,13 @@ class ComputeMarket(mesa.Model):
             for h, heq, share in zip(self.hyperscalers, heqs, shares, strict=True):
                 scale = (share / shares.sum()) * heqs.sum() / heq if heq > 0 else 0.0
                 h.fleet = {cid: units * scale for cid, units in h.fleet.items()}
+        if cfg.power_enabled:
+            # sites at the end of 2022: the fleet's draw with headroom, and construction under way for the plan
+            # of the time (the starting budget spent on H100s at list price, a month's worth a month)
+            h100_w = self._facility_w(h100.id)
+            for h in self.hyperscalers:
+                h.start_sites(self._fleet_draw_w(h), cfg.site_power_start_reserve,
+                              h.planned_capex / self._list_price(h100) * h100_w, cfg.site_lead_time_months)
         for h in self.hyperscalers:
             h.start_units = sum(h.fleet.values())
             heq = self._fleet_heq(h, rates, self._inference_share())
@@ -248,9 +260,31 @@ class ComputeMarket(mesa.Model):
         return cfg.serving_shift_share * min(1.0, elapsed / cfg.serving_shift_months)
 
     def _fleet_work(self, h: Hyperscaler, rates, inference_share: float) -> list:
-        """Useful work (HEq) of each chip type in `h`'s fleet, in fleet order (the products as they are: their sum,
-        `_fleet_heq`, then adds them exactly as it always has)."""
-        return [units * float(choice.work_rate(*rates[cid], inference_share)) for cid, units in h.fleet.items()]
+        """Useful work (HEq) of each chip type in `h`'s fleet that its sites can power, in fleet order (the products
+        as they are: their sum, `_fleet_heq`, then adds them exactly as it always has)."""
+        return self._running_fleet(h, rates, inference_share)[1]
+
+    def _running_fleet(self, h: Hyperscaler, rates, inference_share: float) -> tuple[list, list]:
+        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order."""
+        work = [float(choice.work_rate(*rates[cid], inference_share)) for cid in h.fleet]
+        units = self._powered_fleet(h, work)
+        return units, [u * w for u, w in zip(units, work, strict=True)]
+
+    def _powered_fleet(self, h: Hyperscaler, work: list[float]):
+        """Chips of each type in `h`'s fleet its sites can run (fleet order): all of them while they fit, else the
+        most work per watt first (market/power.powered_units; `work`: HEq per chip-hour, fleet order)."""
+        units = list(h.fleet.values())
+        if not self.config.power_enabled or self._fleet_draw_w(h) <= h.site_w:
+            return units
+        return power.powered_units(units, [self._facility_w(c) for c in h.fleet], work, h.site_w)
+
+    def _facility_w(self, chip_id: str) -> float:
+        """W at the facility meter of one chip (market/power.facility_watts)."""
+        return float(power.facility_watts(self.chip_index[chip_id].tdp_w, self.tco))
+
+    def _fleet_draw_w(self, h: Hyperscaler) -> float:
+        """W the whole of `h`'s fleet would draw running (idle chips included)."""
+        return sum(units * self._facility_w(cid) for cid, units in h.fleet.items())
 
     def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
         return sum(self._fleet_work(h, rates, inference_share))
@@ -322,6 +356,7 @@ class ComputeMarket(mesa.Model):
             chips=chips, sellers=sellers, owner=owner, unit_cost=np.array([c.manufacturing_cost_usd for c in chips]),
             units_per_chip=units_per_chip,
             running_cost=pricing.hourly_cost(0.0, np.array([c.tdp_w for c in chips]), self.tco).total,
+            facility_w=power.facility_watts([c.tdp_w for c in chips], self.tco),
             maturity=np.array([self._effective_maturity(c.vendor) for c in chips]), rates=rates,
             served_tokens=served_tokens,
             inference_share=inference_share, work=work, available=available,
@@ -337,7 +372,7 @@ class ComputeMarket(mesa.Model):
                                    for f in (h.internal_fraction, 1.0 - h.internal_fraction)])
         problem = vendor_pricing.PricingProblem(
             unit_cost=book.unit_cost, price=last_prices, owner=owner, capital_per_price=self.capital_per_price,
-            running_cost=book.running_cost, work=work, maturity=book.maturity, available=available,
+            running_cost=self._running_cost(book, self._last_power_price()), work=work, maturity=book.maturity, available=available,
             spend=expected_spend, capacity_units=book.capacity_units + stock_units, units_per_chip=units_per_chip,
         )
         pricing_vendors = [i for i, v in enumerate(vendor_list) if v.prices_strategically]
@@ -358,10 +393,23 @@ class ComputeMarket(mesa.Model):
                          for c, v in zip(book.chips, book.sellers, strict=True)])
 
     # 2 ----------------------------------------------------------------------------------------
-    def _utilities(self, book: OfferBook, available, shocks):
-        hourly = self.capital_per_price * book.prices + book.running_cost
+    def _last_power_price(self) -> np.ndarray | None:
+        """(R,) each buyer row's shadow price of power last month (USD per facility kWh), None if no cloud was short."""
+        prices = np.repeat([h.power_price for h in self.hyperscalers], len(PURPOSES))
+        return prices if prices.any() else None
+
+    @staticmethod
+    def _running_cost(book: OfferBook, power_price) -> np.ndarray:
+        """USD per chip-hour of power and hosting, (K,); with a shadow price of power (R,), plus each chip's power
+        envelope at that price, (R, K)."""
+        if power_price is None:
+            return book.running_cost
+        return book.running_cost[None, :] + power_price[:, None] * book.facility_w[None, :] / 1e3
+
+    def _utilities(self, book: OfferBook, available, shocks, power_price=None):
+        hourly = self.capital_per_price * book.prices + self._running_cost(book, power_price)
         with np.errstate(divide="ignore", invalid="ignore"):
-            cost_per_work = hourly[None, :] / book.work
+            cost_per_work = hourly / book.work  # (K,) or (R, K) over (R, K)
         return choice.utility(cost_per_work, book.maturity, available, alpha=self.config.price_sensitivity,
                               switching_cost=book.switching, shocks=shocks)
 
@@ -369,7 +417,8 @@ class ComputeMarket(mesa.Model):
         """Clouds size their capex (the agents decide) and split it over the chips by the logit."""
         cfg = self.config
         shocks = self.rng.normal(0.0, cfg.choice_noise, size=book.work.shape)
-        u = self._utilities(book, book.available, shocks)
+        # clouds judge the cost of useful work with power at last month's shadow price
+        u = self._utilities(book, book.available, shocks, self._last_power_price())
         shares = choice.logit_shares(u)
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
@@ -388,7 +437,42 @@ class ComputeMarket(mesa.Model):
         committed = self._deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost
             spend = np.maximum(spend, (committed * book.prices[None, :]).sum(axis=1))
-        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour, committed=committed)
+        power_price = None
+        if cfg.power_enabled:
+            spend, shares, power_price = self._fit_power(book, spend, shares, shocks, committed)
+        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour, committed=committed,
+                      power_price=power_price)
+
+    def _fit_power(self, book: OfferBook, spend, shares, shocks, committed):
+        """Each cloud buys only what its sites can run: where its planned purchases draw more than the power it has
+        free, it prices power at the shadow price that moves its choice to chips that fit (market/power.py), and
+        if even a watt's worth (the most a chip earns with it) does not make them fit, it spends less. Deals' chips
+        come first. Returns (spend (R,), shares (R, K), shadow price per row (R,) or None if no cloud is short)."""
+        n_h, rows = len(self.hyperscalers), len(PURPOSES)
+        watts = book.facility_w
+        committed_w = np.zeros(n_h) if committed is None else (committed @ watts).reshape(n_h, rows).sum(axis=1)
+        committed_usd = np.zeros_like(spend) if committed is None else committed @ book.prices
+        free_spend = spend - committed_usd
+        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self._fleet_draw_w(h)) for h in self.hyperscalers])
+        free_w = np.maximum(free_w - committed_w, 0.0)
+
+        def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh)
+            chosen = choice.logit_shares(self._utilities(book, book.available, shocks, np.repeat(price, rows)))
+            return power.power_bought(free_spend, chosen, book.prices, watts).reshape(n_h, rows).sum(axis=1)
+
+        # a kWh is worth at most what renting out the chip that earns most per watt brings in
+        rent_per_hour = pricing.rental_price(self.capital_per_price * book.prices + book.running_cost, self.tco)
+        ceiling = np.full(n_h, float(np.max(rent_per_hour / (watts / 1e3))))
+        price = power.shadow_power_price(needed, free_w, ceiling)
+        for h, p in zip(self.hyperscalers, price, strict=True):
+            h.power_price = float(p)
+        if not price.any():
+            return spend, shares, None
+        rows_price = np.repeat(price, rows)
+        shares = choice.logit_shares(self._utilities(book, book.available, shocks, rows_price))
+        need = needed(price)
+        fit = np.where(need > free_w, np.divide(free_w, need, out=np.zeros_like(need), where=need > 0), 1.0)
+        return committed_usd + free_spend * np.repeat(fit, rows), shares, rows_price
 
     def market_cost_ratio(self, own_cost_per_heq_hour: np.ndarray, fleets: np.ndarray) -> np.ndarray:
         """(H,) the cost of useful work relative to month 0 in each cloud's market: the geometric mean, over the
@@ -426,8 +510,7 @@ class ComputeMarket(mesa.Model):
             if not candidates or self.hyperscalers[buyers[deal.buyer]].bankrupt:
                 continue
             j = max(candidates, key=lambda c: book.chips[c].release)
-            facility_w = book.chips[j].tdp_w * (1.0 + self.tco.host_power_fraction) * self.tco.pue
-            committed[row, j] += deal.gigawatts * 1e9 / deal.months / facility_w
+            committed[row, j] += deal.gigawatts * 1e9 / deal.months / book.facility_w[j]
         return committed
 
     # 3 ----------------------------------------------------------------------------------------
@@ -449,7 +532,7 @@ class ComputeMarket(mesa.Model):
         made = clearing.supply_from_capacity(book.capacity_units, book.owner, planned, book.units_per_chip,
                                              make_to_order, ordered, cfg.supply_headroom)
         def respread(open_chips):  # the spill-over round: the same utilities over the chips with supply left
-            return choice.logit_shares(self._utilities(book, open_chips, orders.shocks))
+            return choice.logit_shares(self._utilities(book, open_chips, orders.shocks, orders.power_price))
 
         if orders.committed is None:
             filled = clearing.clear_two_rounds(chip_orders, book.stock + made, orders.spend, book.prices, book.available,
@@ -509,9 +592,10 @@ class ComputeMarket(mesa.Model):
         running = np.zeros(n_h)
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         for i, h in enumerate(self.hyperscalers):
-            work = self._fleet_work(h, book.rates, book.inference_share)
+            on, work = self._running_fleet(h, book.rates, book.inference_share)
             heq = sum(work)
-            units = np.fromiter(h.fleet.values(), dtype=float)
+            units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
+            h.idle_units = sum(h.fleet.values()) - float(units.sum()) if self._fleet_draw_w(h) > h.site_w else 0.0
             if heq > 0:
                 maturity[i] = float(np.average([self._effective_maturity(self.chip_index[c].vendor) for c in h.fleet],
                                                weights=work))
@@ -595,6 +679,26 @@ class ComputeMarket(mesa.Model):
             inhouse.advance_programmes(self)
         for h in self.hyperscalers:
             h.retire(1.0 / (12.0 * self.tco.depreciation_years))
+        if cfg.power_enabled:
+            self.build_sites()
+
+    def build_sites(self) -> None:
+        """Site power: construction finishing this month comes on line; each cloud orders what it expects to need
+        (its decision), and the industry's new site power this month is shared among the open orders."""
+        cfg, book, orders = self.config, self.book, self.orders
+        rows = len(PURPOSES)
+        # W per USD of what each cloud chose to buy this month (its planned capex, in watts)
+        w_per_usd = (orders.shares * (book.facility_w / book.prices)[None, :]).sum(axis=1).reshape(-1, rows)
+        spend = orders.spend.reshape(-1, rows)
+        for i, h in enumerate(self.hyperscalers):
+            h.energise_sites()
+            if h.bankrupt:
+                continue
+            mix = float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0 else float(w_per_usd[i].mean())
+            h.order_sites(self._fleet_draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months, cfg.site_power_reserve)
+        allotted = power.allocate_site_power([h.site_orders_w for h in self.hyperscalers], cfg.site_power_supply_w(self.date))
+        for h, watts in zip(self.hyperscalers, allotted, strict=True):
+            h.build_sites(float(watts), cfg.site_lead_time_months)
 
     # 6 ----------------------------------------------------------------------------------------
     def rental_price_index(self) -> float:
@@ -609,7 +713,7 @@ class ComputeMarket(mesa.Model):
         """GW of data-centre power the frontier labs' rented compute draws this month: HEq rented x the reference
         H100's TDP x (1 + host power) x PUE (the way labs' compute is announced, e.g. OpenAI's ~0.6 GW in 2024)."""
         heq = sum(lab.compute_month for lab in self.labs if lab.frontier) / pricing.HOURS_PER_MONTH
-        return heq * self.reference_chip.tdp_w * (1.0 + self.tco.host_power_fraction) * self.tco.pue / 1e9
+        return float(power.facility_watts(heq * self.reference_chip.tdp_w, self.tco)) / 1e9
 
     def venture_phase(self) -> None:
         """Startups and VC syndicates. The coupling is one-way: the chip market's rental price sets startups'
@@ -689,6 +793,7 @@ class ComputeMarket(mesa.Model):
             "rental_price_heq_hour": rental_price,
             "writedowns": float(sum(v.writedown for v in self.vendors.values())),
             "installed_power_gw": float(sum(power.values())),
+            **self._power_stats(book),
             "lab_cash": float(sum(lab.cash for lab in self.labs)),
             "inference_share": book.inference_share,
         }
@@ -698,19 +803,42 @@ class ComputeMarket(mesa.Model):
             self.stats[f"gross_margin_{vid}"] = v.gross_margin if v else np.nan
         for h in self.hyperscalers:
             self.stats[f"capex_{h.hyperscaler_id}"] = h.capex
+        for h, gw in zip(self.hyperscalers, self._deployed_gw, strict=True):
+            self.stats[f"power_gw_{h.hyperscaler_id}"] = gw
+            self.stats[f"power_short_{h.hyperscaler_id}"] = float(h.power_price > 0 or h.idle_units > 0)
         if self.venture is not None:
             vs = self.venture.month_stats
             for key in VENTURE_SERIES:
                 self.stats[key] = vs.get(key, np.nan)
 
+    def _power_stats(self, book: OfferBook) -> dict[str, float]:
+        """Data-centre power this month: site power on line, the facility GW of the chips running, chips waiting
+        for power and clouds short of it (NaN without the power model)."""
+        self._deployed_gw = []
+        for h in self.hyperscalers:
+            running = self._running_fleet(h, book.rates, book.inference_share)[0]
+            self._deployed_gw.append(sum(u * self._facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
+        if not self.config.power_enabled:
+            return {"site_power_gw": np.nan, "deployed_power_gw": float(sum(self._deployed_gw)),
+                    "chips_waiting_for_power": 0.0, "power_short_clouds": 0.0}
+        return {
+            "site_power_gw": float(sum(h.site_w for h in self.hyperscalers)) / 1e9,
+            "deployed_power_gw": float(sum(self._deployed_gw)),
+            "chips_waiting_for_power": float(sum(h.idle_units for h in self.hyperscalers)),
+            "power_short_clouds": float(sum(h.power_price > 0 or h.idle_units > 0 for h in self.hyperscalers)),
+        }
+
     def _make_collector(self) -> mesa.DataCollector:
         keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
                 "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
                 "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue", "frontier_lab_power_gw",
-                "rental_price_heq_hour", "writedowns", "installed_power_gw"]
+                "rental_price_heq_hour", "writedowns", "installed_power_gw", "site_power_gw", "deployed_power_gw",
+                "chips_waiting_for_power", "power_short_clouds"]
         keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
         keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]
         keys += [f"capex_{h.hyperscaler_id}" for h in self.hyperscalers]
+        keys += [f"power_gw_{h.hyperscaler_id}" for h in self.hyperscalers]
+        keys += [f"power_short_{h.hyperscaler_id}" for h in self.hyperscalers]
         if self.venture is not None:
             keys += list(VENTURE_SERIES)
         reporters = {key: (lambda m, key=key: m.stats.get(key, np.nan)) for key in keys}

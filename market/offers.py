@@ -25,6 +25,7 @@ class OfferBook:
     unit_cost: np.ndarray  # (K,) USD manufacturing cost per chip
     units_per_chip: np.ndarray  # (K,) packaging units (HBM-GB equivalents) one chip uses
     running_cost: np.ndarray  # (K,) USD per chip-hour of power and hosting
+    facility_w: np.ndarray  # (K,) W each chip draws at the facility meter (market/power.facility_watts)
     maturity: np.ndarray  # (K,) software maturity of each chip's stack (after any open-stack floor)
     rates: dict[str, tuple[float, float]]  # chip id -> (training, serving) throughput relative to the H100
     inference_share: float  # share of inference in the clouds' workload mix this month
@@ -50,6 +51,7 @@ class Orders:
     shocks: np.ndarray  # (R, K) this month's utility shocks (reused for the spill-over round)
     cost_per_heq_hour: np.ndarray  # (R,) price index of a unit of useful work for each row
     committed: np.ndarray | None = None  # (R, K) chips under capacity deals (filled first), None without deals
+    power_price: np.ndarray | None = None  # (R,) shadow price of power, USD per facility kWh (None: no cloud short)
 
     def free_spend(self, prices: np.ndarray) -> np.ndarray:
         """(R,) USD each row spends by its own choice: its spend less what its deals commit it to."""

@@ -1,0 +1,75 @@
+"""Data-centre power: what a chip draws at the meter, which chips a site can run, the shadow price of power for
+a buyer whose sites are full, and how the industry's new site power is shared among clouds. Pure numpy.
+
+Units: power in W at the facility meter (chip TDP x (1 + host power) x PUE) unless a name says kW, MW or GW;
+money in USD; the shadow price of power in USD per facility kWh.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def facility_watts(tdp_w, tco):
+    """W at the facility meter per chip: TDP x (1 + host power: CPUs, memory, NICs, fans) x PUE."""
+    return np.asarray(tdp_w, dtype=float) * (1.0 + tco.host_power_fraction) * tco.pue
+
+
+def powered_units(units, watts, work, capacity_w: float) -> np.ndarray:
+    """(K,) chips of each type a site of `capacity_w` (W) can run: a cloud whose fleet draws more than its sites
+    supply powers the chips with the most useful work per watt first (`work`, HEq per chip-hour, and `watts`, W per
+    chip, both (K,)); the rest wait for power. All of them run when the fleet fits (`units` returned as given)."""
+    units = np.asarray(units, dtype=float)
+    watts = np.asarray(watts, dtype=float)
+    draw = units * watts
+    if draw.sum() <= capacity_w:
+        return units
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_watt = np.where(watts > 0, np.asarray(work, dtype=float) / watts, np.inf)
+    order = np.argsort(-per_watt, kind="stable")
+    before = np.cumsum(draw[order]) - draw[order]  # W taken by chips with more work per watt
+    powered_draw = np.clip(max(capacity_w, 0.0) - before, 0.0, draw[order])
+    powered = np.empty_like(units)
+    powered[order] = np.divide(powered_draw, watts[order], out=np.zeros_like(powered_draw), where=watts[order] > 0)
+    return powered
+
+
+def power_bought(spend, shares, prices, watts) -> np.ndarray:
+    """(R,) W drawn by what each buyer row buys: spend (R,) USD split by `shares` (R, K) at `prices` (K,) USD per
+    chip, each chip drawing `watts` (K,) W."""
+    return np.asarray(spend, dtype=float) * (np.asarray(shares) * (watts / prices)[None, :]).sum(axis=1)
+
+
+def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40) -> np.ndarray:
+    """(H,) the shadow price of power (USD per facility kWh) for each cloud: 0 where what it plans to buy fits the
+    power it has free, else the lowest price at which, costing each chip's power envelope at that price, the
+    logit moves its budget to chips that fit (bisection), capped at `ceiling` (H,), beyond which a watt would
+    cost more than the best chip earns with it.
+
+    power_needed(prices) -> (H,) W that cloud h's planned purchases draw when power costs `prices` (H,); it must
+    fall as a cloud's price rises (chips with more work per watt gain shares). free_w: (H,) W free at its sites.
+    """
+    free_w = np.asarray(free_w, dtype=float)
+    ceiling = np.asarray(ceiling, dtype=float)
+    price = np.zeros_like(free_w)
+    short = power_needed(price) > free_w
+    if not short.any():
+        return price
+    low, high = np.zeros_like(free_w), np.where(short, ceiling, 0.0)
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        fits = power_needed(middle) <= free_w
+        high = np.where(short & fits, middle, high)
+        low = np.where(short & ~fits, middle, low)
+    return np.where(short, high, 0.0)
+
+
+def allocate_site_power(orders_w, supply_w: float) -> np.ndarray:
+    """(H,) W of new site power each cloud gets this month: the industry's new site power (`supply_w`: grid
+    connections and construction it can bring on) shared in proportion to clouds' open orders (`orders_w`, (H,)),
+    never more than a cloud ordered."""
+    orders_w = np.asarray(orders_w, dtype=float)
+    total = orders_w.sum()
+    if total <= supply_w or total <= 0:
+        return orders_w.copy()
+    return orders_w * (supply_w / total)

@@ -1,0 +1,151 @@
+"""Data-centre power (market/power.py and its use in the market): chips run only where there is site power, a
+cloud whose sites are full prices power in its choice, and a power crunch lowers deployed GW and moves demand to
+chips with more work per watt."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments.config import ConfigError, load_experiment
+from hardware_catalog import load_catalog
+from market import choice, power
+from market.config import MarketConfig
+from market.model import ComputeMarket
+
+CATALOG = load_catalog()
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+
+
+def test_facility_watts_adds_the_server_and_the_building():
+    tco = CATALOG.tco
+    assert power.facility_watts(700.0, tco) == pytest.approx(700.0 * (1 + tco.host_power_fraction) * tco.pue)
+
+
+def test_a_fleet_that_fits_runs_whole_and_one_that_does_not_runs_its_best_work_per_watt_first():
+    units = np.array([10.0, 10.0, 10.0])
+    watts = np.array([1000.0, 500.0, 2000.0])
+    work = np.array([1.0, 1.0, 4.0])  # work per watt: 1e-3, 2e-3, 2e-3
+    assert power.powered_units(units, watts, work, 1e9) is units
+    on = power.powered_units(units, watts, work, 26_000.0)
+    assert (on * watts).sum() == pytest.approx(26_000.0)
+    np.testing.assert_allclose(on, [1.0, 10.0, 10.0])  # the two efficient types whole, the rest in what is left
+    np.testing.assert_allclose(power.powered_units(units, watts, work, 0.0), 0.0)
+
+
+def test_site_power_is_shared_in_proportion_to_orders_and_never_beyond_them():
+    np.testing.assert_allclose(power.allocate_site_power([1.0, 3.0], 10.0), [1.0, 3.0])
+    shared = power.allocate_site_power([1.0, 3.0], 2.0)
+    np.testing.assert_allclose(shared, [0.5, 1.5])
+    np.testing.assert_allclose(power.allocate_site_power([0.0, 0.0], 2.0), [0.0, 0.0])
+
+
+def _two_chip_buyer():
+    """A buyer splitting $1M over two chips by a logit: chip 0 cheap and power-hungry, chip 1 dearer and frugal."""
+    prices = np.array([10_000.0, 20_000.0])
+    watts = np.array([2000.0, 500.0])
+    hourly = np.array([1.0, 1.2])  # USD per chip-hour before power
+
+    def shares(price):  # (H=1,) USD per kWh -> (1, K)
+        cost = hourly[None, :] + np.asarray(price)[:, None] * watts[None, :] / 1e3
+        u = -3.0 * np.log(cost)
+        return np.exp(u) / np.exp(u).sum(axis=1, keepdims=True)
+
+    def needed(price):
+        return power.power_bought(np.array([1e6]), shares(price), prices, watts)
+
+    return shares, needed
+
+
+def test_the_shadow_price_is_zero_with_room_and_just_enough_to_fit_without():
+    shares, needed = _two_chip_buyer()
+    roomy = needed(np.zeros(1)) * 2
+    assert power.shadow_power_price(needed, roomy, np.array([10.0]))[0] == 0.0
+    tight = needed(np.zeros(1)) * 0.7
+    price = power.shadow_power_price(needed, tight, np.array([10.0]))
+    assert price[0] > 0
+    assert needed(price)[0] <= tight[0] * (1 + 1e-9)
+    assert needed(price * 0.99)[0] > tight[0]  # the lowest such price
+    assert shares(price)[0, 1] > shares(np.zeros(1))[0, 1]  # the frugal chip gains share
+    # a constraint no price can meet stops at the ceiling (the buyer then spends less: ComputeMarket._fit_power)
+    assert power.shadow_power_price(needed, np.array([1.0]), np.array([0.5]))[0] == 0.5
+
+
+def _run(config: MarketConfig, seed: int = 0, months: int = 60):
+    """Run month by month, checking that no cloud runs more chips than its sites power; returns the model and, over
+    the months in which some cloud paid a shadow price for power, (work per watt of what the short clouds chose,
+    the same with power unpriced)."""
+    model = ComputeMarket(replace(config, months=months), catalog=CATALOG, rng=seed)
+    priced, unpriced = [], []
+    for _ in range(months):
+        model.step()
+        for h in model.hyperscalers:
+            running = model._running_fleet(h, model.book.rates, model.book.inference_share)[0]
+            draw = sum(u * model._facility_w(c) for u, c in zip(running, h.fleet, strict=True))
+            assert draw <= h.site_w * (1 + 1e-9), (model.date, h.hyperscaler_id)
+        orders, book = model.orders, model.book
+        if orders.power_price is not None:
+            short = orders.power_price > 0
+            plain = choice.logit_shares(model._utilities(book, book.available, orders.shocks))
+            for shares, out in ((orders.shares, priced), (plain, unpriced)):
+                chips = shares[short] / book.prices[None, :]  # chips bought per USD
+                out.append(float((chips * book.work[short]).sum() / (chips * book.facility_w[None, :]).sum()))
+    return model, np.array(priced), np.array(unpriced)
+
+
+def test_halving_site_power_lowers_deployed_gw_and_short_clouds_choose_more_work_per_watt():
+    base, _, _ = _run(MarketConfig())
+    crunch, priced, unpriced = _run(MarketConfig(power_crunch_start="2025-07", power_crunch_scale=0.5))
+    base_table, crunch_table = base.model_table(), crunch.model_table()
+    assert crunch_table.deployed_power_gw.iloc[-1] < 0.9 * base_table.deployed_power_gw.iloc[-1]
+    assert crunch_table.site_power_gw.iloc[-1] < base_table.site_power_gw.iloc[-1]
+    assert crunch_table.power_short_clouds.iloc[30:].mean() > base_table.power_short_clouds.iloc[30:].mean()
+    # a cloud that prices its power envelope buys chips that do more work per watt than it would otherwise
+    assert len(priced) >= 6
+    assert (priced > unpriced).all()
+    # before the crunch starts the two runs are the same
+    before = base_table.date < "2025-07"
+    np.testing.assert_array_equal(base_table[before].chip_revenue, crunch_table[before].chip_revenue)
+
+
+def test_without_the_power_model_sites_are_not_reported_and_nothing_waits():
+    model, priced, _ = _run(MarketConfig(power_enabled=False), months=24)
+    assert len(priced) == 0
+    table = model.model_table()
+    assert table.site_power_gw.isna().all()
+    assert (table.chips_waiting_for_power == 0).all()
+    assert (table.deployed_power_gw > 0).all()
+
+
+def test_sites_come_on_line_a_lead_time_after_they_are_allotted():
+    model = ComputeMarket(replace(MarketConfig(), months=3), catalog=CATALOG, rng=0)
+    h = model.hyperscalers[0]
+    lead = model.config.site_lead_time_months
+    assert len(h.site_pipeline) == lead  # construction under way at the start
+    h.site_pipeline = deque([0.0] * lead)
+    h.site_orders_w = 5e6
+    h.energise_sites()
+    h.build_sites(5e6, lead)
+    assert h.site_orders_w == 0.0
+    arrivals = []
+    for _ in range(lead):
+        before = h.site_w
+        h.energise_sites()
+        arrivals.append(h.site_w - before)
+    assert arrivals == [0.0] * (lead - 1) + [5e6]
+
+
+def test_the_power_crunch_scenario_validates_and_bad_values_are_one_line_errors(tmp_path):
+    exp = load_experiment(CONFIG_DIR / "power_crunch.toml")
+    assert exp.market.power_crunch_scale == 0.5 and exp.market.power_crunch_start == "2025-07"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'extends = "{CONFIG_DIR / "baseline.toml"}"\n[policy]\npower_crunch_scale = -1\n')
+    with pytest.raises(ConfigError, match=r"bad.toml: policy.power_crunch_scale: must be > 0"):
+        load_experiment(bad)
+    bad.write_text(f'extends = "{CONFIG_DIR / "baseline.toml"}"\n[market]\nsite_lead_time_months = 1.5\n')
+    with pytest.raises(ConfigError, match=r"market.site_lead_time_months: must be a whole number"):
+        load_experiment(bad)
