@@ -71,6 +71,7 @@ class ComputeMarket(mesa.Model):
             / pricing.HOURS_PER_YEAR
         )
         self.chip_index: dict[str, Accelerator] = {}
+        self._watts: dict[str, float] = {}  # facility W per chip, by chip id
         self._setup_vendors()
         self._setup_reference()
         self._setup_hyperscalers()
@@ -279,8 +280,11 @@ class ComputeMarket(mesa.Model):
         return power.powered_units(units, [self._facility_w(c) for c in h.fleet], work, h.site_w)
 
     def _facility_w(self, chip_id: str) -> float:
-        """W at the facility meter of one chip (market/power.facility_watts)."""
-        return float(power.facility_watts(self.chip_index[chip_id].tdp_w, self.tco))
+        """W at the facility meter of one chip (market/power.facility_watts; a chip's TDP never changes in a run)."""
+        watts = self._watts.get(chip_id)
+        if watts is None:
+            watts = self._watts[chip_id] = float(power.facility_watts(self.chip_index[chip_id].tdp_w, self.tco))
+        return watts
 
     def _fleet_draw_w(self, h: Hyperscaler) -> float:
         """W the whole of `h`'s fleet would draw running (idle chips included)."""
