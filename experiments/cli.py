@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="number format of weights and math")
     p.add_argument("--tensor-parallel", type=_positive_int, default=None,
                    help="chips in the group (default: smallest that fits)")
+    p.add_argument("--pipeline", type=_positive_int, default=None,
+                   help="pipeline stages among the group's chips (default: every chip for SRAM chips, else 1)")
     p.add_argument("--input-tokens", type=_non_negative_int, default=128,
                    help="prompt tokens (decode: context already cached)")
     p.add_argument("--output-tokens", type=_positive_int, default=128, help="generated tokens per request (serve)")
@@ -329,6 +331,7 @@ def roofline_points(args, catalog) -> list[dict]:
         batches=batches,
         precision=args.precision,
         group=args.tensor_parallel,
+        pipeline=args.pipeline,
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
     )
@@ -355,6 +358,7 @@ def roofline_points(args, catalog) -> list[dict]:
                 "compute_ms": _clean(float(r.compute_s[at]) * 1e3),
                 "memory_ms": _clean(float(r.memory_s[at]) * 1e3),
                 "interconnect_ms": _clean(float(r.interconnect_s[at]) * 1e3),
+                "overhead_ms": _clean(float(r.overhead_s[at]) * 1e3),
                 "price_per_chip_hour": _clean(float(grid.price_per_chip_hour[i, 0, 0])),
                 "usd_per_million_tokens": _clean(float(grid.usd_per_million_tokens[at])),
                 "power_w_per_chip": _clean(float(r.power_w[at])),
@@ -397,7 +401,7 @@ def _print_point(rec: dict) -> None:
           f"{rec['tokens_per_second_per_chip']:,.1f} per chip")
     print(f"  latency:      {rec['latency_ms']:,.2f} ms ({LATENCY_MEANING[phase]})")
     print(f"  bound:        {rec['bound']} (compute {rec['compute_ms']:,.2f} ms, memory {rec['memory_ms']:,.2f} ms, "
-          f"interconnect {rec['interconnect_ms']:,.2f} ms)")
+          f"interconnect {rec['interconnect_ms']:,.2f} ms, overheads {rec['overhead_ms']:,.2f} ms)")
     print(f"  rental price: ${rec['price_per_chip_hour']:.2f} per chip-hour (catalog price, default TCO)")
     print(f"  cost:         ${rec['usd_per_million_tokens']:,.3f} per million {kind} tokens")
     print(f"  energy:       {rec['joules_per_token']:,.3g} J per {kind} token ({rec['tokens_per_joule']:,.3g} tokens/J) at "

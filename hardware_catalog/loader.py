@@ -26,6 +26,7 @@ from .records import (
     Accelerator,
     CatalogError,
     EfficiencyParams,
+    Fabric,
     HistoryObservation,
     MeasurementCase,
     Roadmap,
@@ -127,9 +128,21 @@ EFFICIENCY_FIELDS = [
     Field("mfu_infer", "float", check=open_fraction),
     Field("mbu", "float", check=open_fraction),
     Field("maturity_sensitivity", "float", check=fraction),
-    Field("allreduce_latency_us", "float", check=non_negative),
+    Field("link_latency_us", "float", check=non_negative),
     Field("usable_memory_fraction", "float", check=open_fraction),
+    Field("mfu_train_tpu", "float", check=open_fraction),
+    Field("layer_overhead_us", "float", check=non_negative),
+    Field("prefill_layer_overhead_us", "float", check=non_negative),
+    Field("gqa_sharing", "float", check=fraction),
+    Field("sequence_overhead_us", "float", check=non_negative),
+    Field("mfu_infer_8bit", "float", check=open_fraction),
     *_SOURCED,
+]
+FABRIC_FIELDS = [
+    Field("latency_factor", "float", check=positive),
+    Field("switched", "bool"),
+    Field("vendors", "strings", required=False, default=[]),
+    Field("source", "str"),
 ]
 
 PHASES = ("train", "prefill", "decode", "serve")
@@ -158,6 +171,8 @@ MEASUREMENT_FIELDS = [
     Field("fit", "bool"),
     Field("note", "str", required=False, default=""),
     Field("relative_to", "str", required=False, default=""),
+    Field("pipeline", "int", required=False, default=0, check=non_negative),
+    Field("chips", "int", required=False, default=0, check=non_negative),
     *_SOURCED,
 ]
 
@@ -306,7 +321,12 @@ def parse_roadmaps(path: Path, vendors: dict[str, Vendor]) -> dict[str, Roadmap]
 
 def parse_efficiency(path: Path) -> EfficiencyParams:
     doc = read_toml(path)
-    return EfficiencyParams(**parse_table(doc.get("efficiency"), EFFICIENCY_FIELDS, f"{path}: [efficiency]"))
+    fabrics = []
+    for name, table in (doc.get("fabric") or {}).items():
+        values = parse_table(table, FABRIC_FIELDS, f"{path}: [fabric.{name}]")
+        fabrics.append(Fabric(name, values["latency_factor"], values["switched"], tuple(values["vendors"]), values["source"]))
+    return EfficiencyParams(**parse_table(doc.get("efficiency"), EFFICIENCY_FIELDS, f"{path}: [efficiency]"),
+                            fabrics=tuple(fabrics))
 
 
 def parse_tco(path: Path) -> TCOParams:

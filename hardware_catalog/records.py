@@ -130,24 +130,66 @@ class Roadmap:
 
 
 @dataclass(frozen=True)
-class EfficiencyParams:
-    """Roofline efficiency factors (fractions of peak) and the tensor-parallel latency.
+class Fabric:
+    """A scale-up interconnect: its per-step collective latency relative to NVLink's (`latency_factor`), whether
+    a switch connects every chip to every other (one-shot and two-shot all-reduces) or the chips form a ring or
+    torus (ring and tree all-reduces), and the vendors whose chips use it."""
 
-    A chip's factor is `cap * (1 - maturity_sensitivity * (1 - software_maturity))`.
+    name: str
+    latency_factor: float
+    switched: bool
+    vendors: tuple[str, ...]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class EfficiencyParams:
+    """Roofline efficiency factors (fractions of peak), fixed overheads and collective latencies.
+
+    A chip's factor is `cap * (1 - maturity_sensitivity * (1 - software_maturity))`; fixed overheads are divided by it.
     """
 
-    mfu_train: float  # model FLOP utilisation cap for training
+    mfu_train: float  # model FLOP utilisation cap for training (every platform without its own figure)
     mfu_infer: float  # FLOP utilisation cap for prefill/decode matrix work
     mbu: float  # memory-bandwidth utilisation cap
     maturity_sensitivity: float  # in [0, 1]: how much immature software costs
-    allreduce_latency_us: float  # fixed time per tensor-parallel all-reduce, microseconds
+    link_latency_us: float  # NVLink's latency per step of a collective, microseconds (other fabrics: x latency_factor)
     usable_memory_fraction: float  # share of HBM usable for weights + KV cache
+    mfu_train_tpu: float = float("nan")  # training MFU cap of Google's TPUs (NaN: mfu_train)
+    layer_overhead_us: float = 0.0  # fixed time per layer per decode step (kernel launches), microseconds
+    prefill_layer_overhead_us: float = 0.0  # fixed time per layer per prefill pass, microseconds
+    gqa_sharing: float = 1.0  # share of a grouped-query KV read decode attention shares among a group's query heads
+    sequence_overhead_us: float = 0.0  # fixed time per sequence per decode step (sampling, bookkeeping), microseconds
+    mfu_infer_8bit: float = float("nan")  # inference MFU cap at 8-bit and lower precisions (NaN: mfu_infer)
+    fabrics: tuple[Fabric, ...] = ()
     source: str = ""
     source_date: str = ""
 
     def maturity_factor(self, software_maturity):
         """Multiplier in (0, 1] on every efficiency cap; works on floats and numpy arrays."""
         return 1.0 - self.maturity_sensitivity * (1.0 - software_maturity)
+
+    def fabric(self, vendor: str) -> Fabric:
+        """The fabric a vendor's chips use (the one listing no vendors for any vendor not named)."""
+        for fabric in self.fabrics:
+            if vendor in fabric.vendors:
+                return fabric
+        for fabric in self.fabrics:
+            if not fabric.vendors:
+                return fabric
+        return Fabric("default", 1.0, True, ())
+
+    def inference_mfu(self, precision: str) -> float:
+        """Inference MFU cap at `precision` (8-bit and lower peaks are harder to reach)."""
+        if precision in ("fp8", "int8", "fp4") and self.mfu_infer_8bit == self.mfu_infer_8bit:
+            return self.mfu_infer_8bit
+        return self.mfu_infer
+
+    def training_mfu(self, vendor: str) -> float:
+        """Training MFU cap of a vendor's platform family."""
+        if vendor == "google" and self.mfu_train_tpu == self.mfu_train_tpu:
+            return self.mfu_train_tpu
+        return self.mfu_train
 
 
 @dataclass(frozen=True)
@@ -171,6 +213,8 @@ class MeasurementCase:
     system_chips: int = 0
     note: str = ""
     relative_to: str = ""  # fit the ratio of this case to another (their shared unknowns cancel)
+    pipeline: int = 0  # pipeline stages (0: the roofline's default, 1 for HBM chips, every chip for SRAM chips)
+    chips: int = 0  # chips serving one model copy when not tensor_parallel x pipeline (0: that product)
 
 
 # What a history observation measures (hardware_catalog/data/history.toml), with its unit.

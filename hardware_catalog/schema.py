@@ -24,7 +24,7 @@ _KEBAB = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$")
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # "str", "float", "int", "bool", "table"
+    kind: str  # "str", "float", "int", "bool", "table", "strings" (an array of strings)
     required: bool = True
     default: Any = None
     check: Check | None = None
@@ -73,6 +73,9 @@ def _typed(value: Any, kind: str) -> tuple[Any, str | None]:
         return (value, None) if isinstance(value, bool) else (value, f"must be true or false, got {value!r}")
     if kind == "table":
         return (value, None) if isinstance(value, Mapping) else (value, f"must be a table, got {value!r}")
+    if kind == "strings":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return (value, None) if ok else (value, f"must be an array of strings, got {value!r}")
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value, f"must be a number, got {value!r}"
     if not math.isfinite(value):

@@ -1,10 +1,14 @@
 """Calibrate the roofline's efficiency factors against published measurements.
 
-Five shared parameters are fitted (never one per case): the training MFU cap, the inference
-compute-utilisation cap, the memory-bandwidth-utilisation cap, how strongly immature software lowers
-all three, and the fixed latency of a tensor-parallel all-reduce. The fit minimises the sum of
-squared log errors over the cases marked `fit = true` (scipy's bounded least squares). The usable
-memory fraction is not fitted (0.9, the common serving-engine default, e.g. vLLM's
+Eleven shared parameters are fitted (per platform family, precision or fabric, never one per case): the
+training MFU cap of GPUs and of TPUs; the inference compute-utilisation cap at 16-bit and at 8-bit and lower;
+the memory-bandwidth-utilisation cap (bounded at 0.92, the best published batch-1 decode); how strongly
+immature software lowers the caps and raises the fixed overheads; NVLink's latency per step of a collective
+(other fabrics' latencies are fixed multiples of it, estimates in efficiency.toml); the fixed overhead per layer
+of a decode step and of a prefill pass; the serving overhead per sequence per decode step (scheduling,
+sampling, batching); and how far decode attention shares a grouped-query KV read among a group's query heads.
+The fit minimises the sum of squared log errors over the cases marked `fit = true` (scipy's bounded least
+squares). The usable memory fraction is not fitted (0.9, the common serving-engine default, e.g. vLLM's
 gpu_memory_utilization).
 """
 
@@ -24,9 +28,11 @@ from hardware_catalog import Catalog, EfficiencyParams, MeasurementCase
 
 from . import roofline
 
-FITTED = ("mfu_train", "mfu_infer", "mbu", "maturity_sensitivity", "allreduce_latency_us")
-LOWER = (0.05, 0.05, 0.2, 0.0, 0.0)
-UPPER = (0.9, 0.95, 0.98, 1.0, 200.0)
+FITTED = ("mfu_train", "mfu_train_tpu", "mfu_infer", "mfu_infer_8bit", "mbu", "maturity_sensitivity", "link_latency_us",
+          "layer_overhead_us", "prefill_layer_overhead_us",
+          "sequence_overhead_us", "gqa_sharing")
+LOWER = (0.05, 0.05, 0.05, 0.05, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+UPPER = (0.9, 0.9, 0.95, 0.95, 0.92, 1.0, 100.0, 500.0, 500.0, 200.0, 1.0)
 INFEASIBLE_PENALTY = 10.0  # log-error charged to a case the model cannot run at all
 
 
@@ -49,9 +55,10 @@ def predict(case: MeasurementCase, catalog: Catalog, efficiency: EfficiencyParam
         chip_arr,
         None if case.batch == "max" else case.batch,
         precision=case.precision,
-        group=case.tensor_parallel,
+        group=case.tensor_parallel * (case.pipeline or 1) if case.chips == 0 else case.chips,
         input_tokens=case.input_tokens,
         output_tokens=case.output_tokens,
+        pipeline=case.pipeline or None,
     )
     metric = {
         "output_tokens_per_s_per_chip": result.tokens_per_second_per_chip,
@@ -150,6 +157,12 @@ def write_efficiency(params: EfficiencyParams, path: Path) -> None:
         lines.append(f"{name} = {getattr(params, name):.6g}")
     lines.append(f'source = "{params.source}"')
     lines.append(f'source_date = "{params.source_date}"')
+    lines += ["", "# Scale-up fabrics (not fitted; NVLink's per-step latency is, the others are multiples of it, estimates)."]
+    for fabric in params.fabrics:
+        vendors = ", ".join(f'"{v}"' for v in fabric.vendors)
+        lines += [f"[fabric.{fabric.name}]", f"latency_factor = {fabric.latency_factor:g}",
+                  f"switched = {'true' if fabric.switched else 'false'}", f"vendors = [{vendors}]",
+                  f'source = "{fabric.source}"', ""]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # never write something the loader cannot read back
     tmp = path.with_suffix(".toml.tmp")

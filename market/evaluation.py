@@ -53,8 +53,10 @@ def evaluate_grid(
     input_tokens: int = 128,
     output_tokens: int = 128,
     efficiency: EfficiencyParams | None = None,
+    pipeline=None,
 ) -> Grid:
-    """Evaluate every chip x workload x batch point; `batches=None` means the largest batch that fits."""
+    """Evaluate every chip x workload x batch point; `batches=None` means the largest batch that fits; `pipeline`:
+    stages per group (None: the roofline's default, every chip a stage for SRAM chips, else 1)."""
     efficiency = catalog.efficiency if efficiency is None else efficiency
     chip_arr = roofline.chip_arrays(chips, precision, efficiency, maturity_of(catalog, chips), axis=0, ndim=3)
     model_arr = roofline.model_arrays(workloads, axis=1, ndim=3)
@@ -68,6 +70,7 @@ def evaluate_grid(
         group=group,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        pipeline=pipeline,
     )
     price = catalog_rental_price(catalog, chips).reshape(-1, 1, 1)
     usd = pricing.usd_per_million_tokens(price, result.chips, result.tokens_per_second)

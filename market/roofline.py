@@ -7,21 +7,32 @@ No Mesa, no pandas. Units: FLOP, FLOP/s, bytes, bytes/s, seconds, tokens.
 Model (DESIGN.md section 4):
 - training: 6 N_active FLOP per token plus the attention term 12 L H d_h S (PaLM's MFU convention);
   time = FLOP / (peak x MFU_train). The chips a run needs hold 16 bytes of state per parameter.
-- prefill of b prompts of I tokens on a tensor-parallel group of k chips:
+- prefill of b prompts of I tokens on g chips (t tensor-parallel x p pipeline stages):
   FLOP = b (2 N_active I + 2 L H d_h I^2); bytes = weights read + KV written;
-  time = max(FLOP / (k peak MFU_infer), bytes / (k bandwidth MBU)) + all-reduce time.
+  with T = max(FLOP / (g peak MFU_infer), bytes / (g bandwidth MBU)) and m = min(b, p) microbatches,
+  time = (m + p - 1) x (T / m + per-stage all-reduces + per-stage layer overheads + a hop between stages).
 - decode, one step at batch b with context c: FLOP = b (2 N_active + 4 L H d_h c);
-  bytes = weights read + b c (KV bytes per token); same max(...) + all-reduce form.
+  bytes = weights read + b c (KV bytes per token) x KV re-reads (a grouped-query cache is re-read by each
+  query head of a group as far as the attention kernel does not share the read); with the pipeline kept full across steps a step takes
+  (p / m) T + 2 L all-reduces of b / m sequences + L layer overheads + (p - 1) hops + a serving overhead
+  per sequence (scheduling, sampling, batching): at small batch a pipeline idles (the bubble: throughput
+  b / p of full).
 - serve (I input, O output tokens): prefill (which yields the first token), then O - 1 decode steps
   at contexts I + 1 ... I + O - 1, summed in closed form (each step time is the max of two lines in c).
 - weights read: all of a dense model; for a mixture of experts the shared part plus the expected
   fraction of experts that `t` routed tokens touch, 1 - (1 - top_k / E)^t.
-- tensor parallelism: 2 all-reduces of the activations per layer; ring all-reduce time
-  = latency + 2 (k - 1) / k x message / link bandwidth (one direction).
+- tensor parallelism: 2 all-reduces of the activations per layer, costed per fabric with a latency per
+  step (alpha) and the link bandwidth B, by the cheapest algorithm for the message size m: ring
+  2 (k - 1) alpha + 2 (k - 1) / k m / B, tree 2 log2(k) alpha + 2 m / B, and on a switched fabric (every
+  chip reaches every other) one-shot alpha + (k - 1) m / B and two-shot 2 alpha + 2 (k - 1) / k m / B.
+- pipeline parallelism: the default for chips holding their weights in on-chip SRAM (they hold layers,
+  not shards): all g chips are stages.
 - memory: weights + KV cache for b sequences at the longest context must fit in
   k x HBM x usable fraction; without a given k, the smallest power of two that fits is chosen, up
   to the chip's scale-up domain (`max_group`); beyond it the point is infeasible and reported so.
-- the binding bound of a point is the largest of its compute, memory and interconnect times.
+- fixed overheads: a time per layer per forward pass (kernel launches; one for prefill, one for decode) and
+  per sequence per decode step, divided by the software-maturity factor; they are the fourth bound.
+- the binding bound of a point is the largest of its compute, memory, interconnect and overhead times.
 """
 
 from __future__ import annotations
@@ -49,7 +60,8 @@ MAX_BATCH = 4096  # upper bound for "largest batch that fits"
 POWER_FLOOR = 0.43
 
 PHASES = ("train", "prefill", "decode", "serve")
-BOUNDS = ("compute", "memory", "interconnect")
+BOUNDS = ("compute", "memory", "interconnect", "overhead")
+SRAM_CHIP_BYTES = 1e9  # chips with less memory than this hold weights in on-chip SRAM: pipeline-parallel by default
 # Infeasibility codes in RooflineResult.infeasible_reason
 FEASIBLE, NO_PRECISION, NO_FIT = 0, 1, 2
 INFEASIBLE_REASONS = ("", "precision not supported by the chip", "weights + KV cache do not fit the allowed group")
@@ -67,9 +79,14 @@ class ChipArrays:
     mfu_train: np.ndarray  # fraction of peak
     mfu_infer: np.ndarray  # fraction of peak
     mbu: np.ndarray  # fraction of peak bandwidth
-    allreduce_latency: float  # seconds per all-reduce
+    link_latency: np.ndarray | float  # seconds per step of a collective on the chip's fabric
     usable_memory_fraction: float
     tdp_w: np.ndarray | float = np.nan  # W per chip (thermal design power)
+    switched: np.ndarray | bool = True  # fabric connects every chip to every other (one-shot / two-shot)
+    layer_overhead: np.ndarray | float = 0.0  # seconds per layer per decode step (kernel launches)
+    prefill_layer_overhead: np.ndarray | float = 0.0  # seconds per layer per prefill pass
+    gqa_sharing: float = 1.0  # share of a grouped-query KV read decode attention shares among the group's query heads
+    sequence_overhead: np.ndarray | float = 0.0  # seconds per sequence per decode step (scheduling, sampling, batching)
 
 
 @dataclass(frozen=True)
@@ -113,18 +130,24 @@ def chip_arrays(
         maturity = [maturity[c.vendor] for c in chips]
     factor = efficiency.maturity_factor(np.asarray(maturity, dtype=float))
     col = lambda values: _on_axis(values, axis, ndim)  # noqa: E731
+    fabrics = [efficiency.fabric(c.vendor) for c in chips]
     return ChipArrays(
         peak_flops=col([c.tflops.get(precision, np.nan) * 1e12 for c in chips]),
         hbm_bytes=col([c.hbm_gb * 1e9 for c in chips]),
         hbm_bandwidth=col([c.hbm_tbps * 1e12 for c in chips]),
         link_bandwidth=col([c.interconnect_gbps * 1e9 / 2.0 for c in chips]),
         max_group=col([c.max_group for c in chips]),
-        mfu_train=col(efficiency.mfu_train * factor),
-        mfu_infer=col(efficiency.mfu_infer * factor),
+        mfu_train=col(np.array([efficiency.training_mfu(c.vendor) for c in chips]) * factor),
+        mfu_infer=col(efficiency.inference_mfu(precision) * factor),
         mbu=col(efficiency.mbu * factor),
-        allreduce_latency=efficiency.allreduce_latency_us * 1e-6,
+        link_latency=col([efficiency.link_latency_us * 1e-6 * f.latency_factor for f in fabrics]),
         usable_memory_fraction=efficiency.usable_memory_fraction,
         tdp_w=col([c.tdp_w for c in chips]),
+        switched=col([f.switched for f in fabrics]).astype(bool),
+        layer_overhead=col(efficiency.layer_overhead_us * 1e-6 / factor),
+        prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 / factor),
+        gqa_sharing=efficiency.gqa_sharing,
+        sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 / factor),
     )
 
 
@@ -184,11 +207,29 @@ def weight_bytes_read(model: ModelArrays, routed_tokens, bytes_per_param: float)
     return (model.params_total - model.params_expert + model.params_expert * touched) * bytes_per_param
 
 
-def allreduce_time(message_bytes, group, link_bandwidth, latency: float) -> np.ndarray:
-    """Seconds for one ring all-reduce of `message_bytes` over `group` chips (0 for one chip)."""
-    group = np.asarray(group, dtype=float)
-    ring = latency + 2.0 * (group - 1.0) / group * message_bytes / link_bandwidth
-    return np.where(group > 1, ring, 0.0)
+def allreduce_time(message_bytes, group, link_bandwidth, latency, switched=True) -> np.ndarray:
+    """Seconds for one all-reduce of `message_bytes` over `group` chips (0 for one chip) by the cheapest
+    algorithm the fabric allows: ring or tree anywhere; one-shot or two-shot where a switch connects every chip
+    to every other (`switched`). `latency`: seconds per algorithm step; `link_bandwidth`: bytes/s one way."""
+    k = np.asarray(group, dtype=float)
+    per_byte = np.asarray(message_bytes, dtype=float) / link_bandwidth
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = (k - 1.0) / k
+        ring = 2.0 * (k - 1.0) * latency + 2.0 * share * per_byte
+        tree = 2.0 * np.ceil(np.log2(np.maximum(k, 1.0))) * latency + 2.0 * per_byte
+        one_shot = latency + (k - 1.0) * per_byte
+        two_shot = 2.0 * latency + 2.0 * share * per_byte
+    best = np.minimum(ring, tree)
+    best = np.where(switched, np.minimum(best, np.minimum(one_shot, two_shot)), best)
+    return np.where(k > 1, best, 0.0)
+
+
+def kv_rereads(model: ModelArrays, sharing) -> np.ndarray:
+    """Times decode attention reads each KV-cache byte: once when the query heads that share a KV head (grouped-
+    query attention, g = query heads per KV head) share the read, g times when each reads it alone; `sharing` in
+    [0, 1] interpolates (1 for kernels built for GQA, such as TensorRT-LLM's XQA)."""
+    group = np.maximum(2.0 * model.attention_width / np.where(model.kv_elements > 0, model.kv_elements, np.inf), 1.0)
+    return 1.0 + (group - 1.0) * (1.0 - sharing)
 
 
 def memory_required(model: ModelArrays, batch, context, bytes_per_param: float, kv_bytes: float) -> np.ndarray:
@@ -222,33 +263,64 @@ def largest_batch(model: ModelArrays, chip: ChipArrays, group, context, bytes_pe
 
 @dataclass(frozen=True)
 class StepTimes:
-    """Seconds spent on compute, memory traffic and tensor-parallel communication for one step."""
+    """Seconds of one step along its critical path: compute and memory traffic (the larger binds; a pipeline's
+    bubble included), collective communication and hops between stages, and fixed overheads. `busy` is the
+    time each chip's compute units work (for its power draw)."""
 
     compute: np.ndarray
     memory: np.ndarray
     interconnect: np.ndarray
+    overhead: np.ndarray
+    busy: np.ndarray
 
     @property
     def total(self) -> np.ndarray:
-        return np.maximum(self.compute, self.memory) + self.interconnect
+        return np.maximum(self.compute, self.memory) + self.interconnect + self.overhead
 
 
-def decode_step_times(model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float) -> StepTimes:
+def microbatches(batch, stages):
+    """Microbatches a pipeline of `stages` splits `batch` sequences into: as many as it has stages, at most."""
+    return np.minimum(np.asarray(batch, dtype=float), np.asarray(stages, dtype=float))
+
+
+def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool):
+    """A forward pass over all layers on `group` chips in `stages` pipeline stages: `flop` and `moved` bytes in
+    total, tensor-parallel all-reduces of `message` bytes (the whole batch's activations). fill: the pipeline is
+    filled and drained for this pass (prefill) rather than kept full across steps (decode)."""
+    group = np.asarray(group, dtype=float)
+    stages = np.asarray(stages, dtype=float)
+    tensor = group / stages
+    m = microbatches(batch, stages)
+    compute = flop / (group * chip.peak_flops * chip.mfu_infer)
+    memory = moved / (group * chip.hbm_bandwidth * chip.mbu)
+    collective = 2.0 * model.n_layers * allreduce_time(message / m, tensor, chip.link_bandwidth, chip.link_latency,
+                                                      chip.switched)
+    hops = (stages - 1.0) * chip.link_latency
+    layers = model.n_layers * (chip.prefill_layer_overhead if fill else chip.layer_overhead)
+    if fill:  # (m + p - 1) stage-times of one microbatch, each stage 1/p of the layers
+        scale = (m + stages - 1.0) / m
+        return StepTimes(scale * compute, scale * memory, (m + stages - 1.0) / stages * collective + hops,
+                         (m + stages - 1.0) / stages * layers, compute)
+    scale = stages / m  # kept full across steps: idle stages while b < p
+    return StepTimes(scale * compute, scale * memory, collective + hops, layers, compute)
+
+
+def decode_step_times(model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float, stages=1.0) -> StepTimes:
     """One decode step: each of `batch` sequences with `context` cached tokens emits one token."""
     batch = np.asarray(batch, dtype=float)
     flop = batch * (2.0 * model.params_active + 4.0 * model.attention_layers * model.attention_width * context)
-    # weights, the KV cache read, and each sequence's recurrent state read and written back
-    moved = (weight_bytes_read(model, batch, bytes_per_param) + batch * context * kv_bytes_per_token(model, kv_bytes)
+    # weights, the KV cache read (re-read by the query heads of a group as far as the attention kernel does not
+    # share it: kv_rereads), and each sequence's recurrent state read and written back
+    moved = (weight_bytes_read(model, batch, bytes_per_param)
+             + batch * context * kv_bytes_per_token(model, kv_bytes) * kv_rereads(model, chip.gqa_sharing)
              + 2.0 * batch * state_bytes(model, kv_bytes))
     message = batch * model.d_model * ACTIVATION_BYTES
-    return StepTimes(
-        compute=flop / (group * chip.peak_flops * chip.mfu_infer),
-        memory=moved / (group * chip.hbm_bandwidth * chip.mbu),
-        interconnect=2.0 * model.n_layers * allreduce_time(message, group, chip.link_bandwidth, chip.allreduce_latency),
-    )
+    step = _step(model, chip, flop, moved, message, group, stages, batch, fill=False)
+    per_step = batch * chip.sequence_overhead
+    return StepTimes(step.compute, step.memory, step.interconnect, step.overhead + per_step, step.busy)
 
 
-def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float) -> StepTimes:
+def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float, stages=1.0) -> StepTimes:
     """Prefill of `batch` prompts of `prompt_tokens` tokens (causal attention)."""
     batch = np.asarray(batch, dtype=float)
     prompt = np.asarray(prompt_tokens, dtype=float)
@@ -257,11 +329,7 @@ def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: flo
     moved = (weight_bytes_read(model, tokens, bytes_per_param) + tokens * kv_bytes_per_token(model, kv_bytes)
              + batch * state_bytes(model, kv_bytes))
     message = tokens * model.d_model * ACTIVATION_BYTES
-    return StepTimes(
-        compute=flop / (group * chip.peak_flops * chip.mfu_infer),
-        memory=moved / (group * chip.hbm_bandwidth * chip.mbu),
-        interconnect=2.0 * model.n_layers * allreduce_time(message, group, chip.link_bandwidth, chip.allreduce_latency),
-    )
+    return _step(model, chip, flop, moved, message, group, stages, batch, fill=True)
 
 
 def training_flop_per_token(model: ModelArrays) -> np.ndarray:
@@ -311,6 +379,7 @@ class RooflineResult:
     compute_s: np.ndarray  # time components summed over the phase (serve: over all steps)
     memory_s: np.ndarray
     interconnect_s: np.ndarray
+    overhead_s: np.ndarray  # fixed per-layer and per-step overheads
     arithmetic_intensity: np.ndarray  # FLOP per byte of memory traffic (decode/prefill/serve-decode step)
     power_w: np.ndarray = None  # W per chip drawn while running the phase (POWER_FLOOR..1 x TDP)
     joules_per_token: np.ndarray = None  # J per produced token, whole group
@@ -340,13 +409,16 @@ def evaluate(
     group=None,
     input_tokens=128,
     output_tokens=128,
+    pipeline=None,
 ) -> RooflineResult:
     """Evaluate `phase` on every broadcast point of (model, chip, batch, group, lengths).
 
     batch: sequences per step; None means the largest batch that fits (inference phases).
-    group: tensor-parallel chips; None means the smallest power of two that fits (for training, the
+    group: chips serving one model copy; None means the smallest power of two that fits (for training, the
         chips needed to hold the training state). For decode, `input_tokens` is the context already
         in the KV cache; for serve, a request is `input_tokens` in and `output_tokens` out.
+    pipeline: pipeline stages among the group's chips (the rest of the group is tensor-parallel within a
+        stage); None: 1, except for chips that hold weights in on-chip SRAM, where every chip is a stage.
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase '{phase}'; valid: {', '.join(PHASES)}")
@@ -365,46 +437,55 @@ def evaluate(
             group * chip.hbm_bytes * chip.usable_memory_fraction
         )
         group = np.where(fits & (group <= chip.max_group), group, np.nan)
+    if pipeline is None:
+        stages = np.where(chip.hbm_bytes < SRAM_CHIP_BYTES, group, 1.0)
+    else:
+        stages = np.asarray(pipeline, dtype=float)
+        group = np.where(np.mod(group, stages) == 0, group, np.nan)  # stages must split the group evenly
     if batch is None:
         batch = largest_batch(model, chip, group, context, bpp, kvb)
         batch = np.where(batch >= 1, batch, np.nan)
     batch = np.asarray(batch, dtype=float)
 
-    if phase == "prefill":
-        times = prefill_times(model, chip, batch, input_tokens, group, bpp, kvb)
+    def intensity(step):  # FLOP per byte of memory traffic
+        return step.compute * chip.peak_flops * chip.mfu_infer / (step.memory * chip.hbm_bandwidth * chip.mbu)
+
+    if phase in ("prefill", "decode"):
+        if phase == "prefill":
+            times = prefill_times(model, chip, batch, input_tokens, group, bpp, kvb, stages)
+            produced = batch * np.asarray(input_tokens, dtype=float)
+        else:
+            times = decode_step_times(model, chip, batch, np.asarray(input_tokens, dtype=float), group, bpp, kvb, stages)
+            produced = batch
         seconds = times.total
-        produced = batch * np.asarray(input_tokens, dtype=float)
-        compute_s, memory_s, comm_s = times.compute, times.memory, times.interconnect
-        flop_per_byte = times.compute * chip.peak_flops * chip.mfu_infer / (times.memory * chip.hbm_bandwidth * chip.mbu)
-    elif phase == "decode":
-        times = decode_step_times(model, chip, batch, np.asarray(input_tokens, dtype=float), group, bpp, kvb)
-        seconds = times.total
-        produced = batch
-        compute_s, memory_s, comm_s = times.compute, times.memory, times.interconnect
-        flop_per_byte = times.compute * chip.peak_flops * chip.mfu_infer / (times.memory * chip.hbm_bandwidth * chip.mbu)
+        compute_s, memory_s, comm_s, over_s, busy_s = times.compute, times.memory, times.interconnect, times.overhead, times.busy
+        flop_per_byte = intensity(times)
     else:  # serve
         inp = np.asarray(input_tokens, dtype=float)
         out = np.asarray(output_tokens, dtype=float)
-        pre = prefill_times(model, chip, batch, inp, group, bpp, kvb)
-        at0 = decode_step_times(model, chip, batch, 0.0, group, bpp, kvb)
-        at1 = decode_step_times(model, chip, batch, 1.0, group, bpp, kvb)
-        c1, m1 = at1.compute - at0.compute, at1.memory - at0.memory  # per token of context
+        pre = prefill_times(model, chip, batch, inp, group, bpp, kvb, stages)
+        at0 = decode_step_times(model, chip, batch, 0.0, group, bpp, kvb, stages)
+        at1 = decode_step_times(model, chip, batch, 1.0, group, bpp, kvb, stages)
+        c1, m1, busy1 = at1.compute - at0.compute, at1.memory - at0.memory, at1.busy - at0.busy  # per token of context
         lo, hi = inp + 1.0, inp + out - 1.0  # decode contexts after the prefill's first token
         steps = np.maximum(out - 1.0, 0.0)
-        decode_total = sum_of_max_lines(at0.compute, c1, at0.memory, m1, lo, hi) + steps * at0.interconnect
+        decode_total = (sum_of_max_lines(at0.compute, c1, at0.memory, m1, lo, hi)
+                        + steps * (at0.interconnect + at0.overhead))
         seconds = pre.total + decode_total
         produced = batch * out
         compute_s = pre.compute + _line_sum(at0.compute, c1, lo, hi)
         memory_s = pre.memory + _line_sum(at0.memory, m1, lo, hi)
         comm_s = pre.interconnect + steps * at0.interconnect
+        over_s = pre.overhead + steps * at0.overhead
+        busy_s = pre.busy + _line_sum(at0.busy, busy1, lo, hi)
         mid = inp + out / 2.0
         flop_per_byte = (at0.compute + c1 * mid) * chip.peak_flops * chip.mfu_infer / (
             (at0.memory + m1 * mid) * chip.hbm_bandwidth * chip.mbu
         )
 
-    flop = compute_s * group * chip.peak_flops * chip.mfu_infer  # model FLOP done (compute_s is at the achieved rate)
+    flop = busy_s * group * chip.peak_flops * chip.mfu_infer  # model FLOP done (busy_s is at the achieved rate)
     return _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported,
-                   flop, chip.tdp_w)
+                   flop, chip.tdp_w, over_s, busy_s)
 
 
 def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
@@ -422,7 +503,7 @@ def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
     zero = np.zeros_like(compute_s)
     return _finish(
         "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf), supported,
-        tokens_per_step * flop_per_token, chip.tdp_w,
+        tokens_per_step * flop_per_token, chip.tdp_w, zero, compute_s,
     )
 
 
@@ -433,7 +514,8 @@ def chip_power(tdp_w, compute_s, seconds):
     return np.asarray(tdp_w, dtype=float) * (POWER_FLOOR + (1.0 - POWER_FLOOR) * busy)
 
 
-def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported, flop, tdp_w):
+def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported, flop, tdp_w,
+            overhead_s, busy_s):
     shape = np.broadcast_shapes(*(np.shape(x) for x in (produced, seconds, group, batch, supported)))
     b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
     group, batch, seconds = b(group), b(batch), b(seconds)
@@ -443,10 +525,10 @@ def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s,
     reason = np.where(~supported, NO_PRECISION, np.where(~fits, NO_FIT, FEASIBLE)).astype(np.int8)
     nan = lambda x: np.where(feasible, b(x), np.nan)  # noqa: E731
     tps = nan(b(produced) / seconds)
-    parts = np.stack([b(compute_s), b(memory_s), b(comm_s)])
+    parts = np.stack([b(compute_s), b(memory_s), b(comm_s), b(overhead_s)])
     bound = np.where(feasible, np.argmax(np.nan_to_num(parts, nan=-1.0), axis=0), -1).astype(np.int8)
     with np.errstate(divide="ignore", invalid="ignore"):
-        power = nan(chip_power(tdp_w, b(compute_s), seconds))
+        power = nan(chip_power(tdp_w, b(busy_s), seconds))
         energy = power * group * seconds  # J per step (train) or per phase, whole group
         joules_per_token = energy / b(produced)
         joules_per_flop = energy / b(flop)
@@ -463,6 +545,7 @@ def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s,
         compute_s=nan(compute_s),
         memory_s=nan(memory_s),
         interconnect_s=nan(comm_s),
+        overhead_s=nan(overhead_s),
         arithmetic_intensity=nan(flop_per_byte),
         power_w=power,
         joules_per_token=joules_per_token,

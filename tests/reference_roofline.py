@@ -28,30 +28,55 @@ def _weights_read(m, tokens, bpp):
 
 
 def _allreduce(message, k, c):
+    """Cheapest all-reduce on the chip's fabric: ring or tree, plus one-shot and two-shot where switched."""
     if k <= 1:
         return 0.0
-    return c["allreduce_latency"] + 2.0 * (k - 1) / k * message / c["link_bandwidth"]
+    a, per_byte = c["link_latency"], message / c["link_bandwidth"]
+    options = [2 * (k - 1) * a + 2 * (k - 1) / k * per_byte, 2 * math.ceil(math.log2(k)) * a + 2 * per_byte]
+    if c["switched"]:
+        options += [a + (k - 1) * per_byte, 2 * a + 2 * (k - 1) / k * per_byte]
+    return min(options)
 
 
-def _step(c, m, flop, moved, message, k):
-    t_c = flop / (k * c["peak_flops"] * c["mfu_infer"])
-    t_m = moved / (k * c["hbm_bandwidth"] * c["mbu"])
-    t_x = 2.0 * m["n_layers"] * _allreduce(message, k, c)
-    return t_c, t_m, t_x
+def _pass(c, m, flop, moved, message, k, p, b, prefill):
+    """One forward pass over all layers on k chips in p pipeline stages (k / p tensor-parallel chips each),
+    b sequences in min(b, p) microbatches. Returns (compute, memory, interconnect, overhead, busy) along the
+    critical path, in seconds."""
+    mb = min(b, p)
+    t = k / p
+    compute = flop / (k * c["peak_flops"] * c["mfu_infer"])
+    memory = moved / (k * c["hbm_bandwidth"] * c["mbu"])
+    # one microbatch on one stage: its share of the work, its layers' all-reduces and overheads
+    stage_collective = 2 * (m["n_layers"] / p) * _allreduce(message / mb, t, c)
+    stage_overhead = (m["n_layers"] / p) * (c["prefill_layer_overhead"] if prefill else c["layer_overhead"])
+    hops = (p - 1) * c["link_latency"]
+    if prefill:  # fill and drain: mb + p - 1 stage-times on the critical path
+        n = mb + p - 1
+        return n * compute / mb, n * memory / mb, n * stage_collective + hops, n * stage_overhead, compute
+    # pipeline kept full across decode steps: each round every stage serves its microbatches; with fewer
+    # microbatches than stages, stages wait (p rounds of one microbatch's stage-time)
+    return (p * compute / mb, p * memory / mb, p * stage_collective + hops, p * stage_overhead + b * c["sequence_overhead"],
+            compute)
 
 
-def decode_step(c, m, b, ctx, k, precision):
+def _kv_rereads(m, sharing):
+    group = max(2.0 * m["attention_width"] / m["kv_elements"], 1.0) if m["kv_elements"] > 0 else 1.0
+    return 1.0 + (group - 1.0) * (1.0 - sharing)
+
+
+def decode_step(c, m, b, ctx, k, precision, p=1):
     bpp, kv = BYTES[precision]
     flop = b * (2.0 * m["params_active"] + 4.0 * m["attention_layers"] * m["attention_width"] * ctx)
-    moved = _weights_read(m, b, bpp) + b * ctx * _kv_per_token(m, kv) + 2.0 * b * _state(m, kv)
-    return _step(c, m, flop, moved, b * m["d_model"] * ACT, k)
+    moved = (_weights_read(m, b, bpp) + b * ctx * _kv_per_token(m, kv) * _kv_rereads(m, c["gqa_sharing"])
+             + 2.0 * b * _state(m, kv))
+    return _pass(c, m, flop, moved, b * m["d_model"] * ACT, k, p, b, prefill=False)
 
 
-def prefill(c, m, b, prompt, k, precision):
+def prefill(c, m, b, prompt, k, precision, p=1):
     bpp, kv = BYTES[precision]
     flop = b * (2.0 * m["params_active"] * prompt + 2.0 * m["attention_layers"] * m["attention_width"] * prompt**2)
     moved = _weights_read(m, b * prompt, bpp) + b * prompt * _kv_per_token(m, kv) + b * _state(m, kv)
-    return _step(c, m, flop, moved, b * prompt * m["d_model"] * ACT, k)
+    return _pass(c, m, flop, moved, b * prompt * m["d_model"] * ACT, k, p, b, prefill=True)
 
 
 def fits(c, m, b, context, k, precision):
@@ -69,7 +94,7 @@ def smallest_group(c, m, b, context, precision):
     return None
 
 
-def evaluate_point(phase, c, m, b, inp, out, precision, k=None):
+def evaluate_point(phase, c, m, b, inp, out, precision, k=None, p=None):
     """Returns dict(tokens_per_second, latency_s, bound, chips) or None when infeasible."""
     if phase == "train":
         flop_per_token = 6.0 * m["params_active"] + 12.0 * m["attention_layers"] * m["attention_width"] * m["train_seq_len"]
@@ -87,23 +112,32 @@ def evaluate_point(phase, c, m, b, inp, out, precision, k=None):
             return None
     elif k > c["max_group"] or not fits(c, m, b, context, k, precision):
         return None
+    if p is None:
+        p = k if c["hbm_bytes"] < 1e9 else 1
+    elif k % p:
+        return None
+
+    def total(parts):
+        tc, tm, tx, to, _ = parts
+        return max(tc, tm) + tx + to
+
     if phase == "prefill":
-        tc, tm, tx = prefill(c, m, b, inp, k, precision)
-        total, produced = max(tc, tm) + tx, b * inp
+        parts = prefill(c, m, b, inp, k, precision, p)
+        seconds, produced = total(parts), b * inp
     elif phase == "decode":
-        tc, tm, tx = decode_step(c, m, b, inp, k, precision)
-        total, produced = max(tc, tm) + tx, b
+        parts = decode_step(c, m, b, inp, k, precision, p)
+        seconds, produced = total(parts), b
     else:
-        tc, tm, tx = prefill(c, m, b, inp, k, precision)
-        total = max(tc, tm) + tx
+        parts = prefill(c, m, b, inp, k, precision, p)
+        seconds = total(parts)
         for ctx in range(inp + 1, inp + out):
-            sc, sm, sx = decode_step(c, m, b, ctx, k, precision)
-            total += max(sc, sm) + sx
-            tc, tm, tx = tc + sc, tm + sm, tx + sx
+            step = decode_step(c, m, b, ctx, k, precision, p)
+            seconds += total(step)
+            parts = tuple(x + y for x, y in zip(parts, step))
         produced = b * out
-    parts = {"compute": tc, "memory": tm, "interconnect": tx}
-    bound = max(parts, key=parts.get)
-    return {"tokens_per_second": produced / total, "latency_s": total, "bound": bound, "chips": k}
+    named = dict(zip(("compute", "memory", "interconnect", "overhead"), parts[:4]))
+    bound = max(named, key=named.get)
+    return {"tokens_per_second": produced / seconds, "latency_s": seconds, "bound": bound, "chips": k}
 
 
 def is_close(a, b, rel=1e-9):

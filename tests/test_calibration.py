@@ -18,8 +18,9 @@ def test_stored_efficiency_is_the_fit_of_the_measurements():
 
 
 def test_few_shared_parameters_for_many_cases():
+    """Shared parameters (per platform family, precision or fabric), fewer than the cases they are fitted to."""
     cases = CATALOG.measurements()
-    assert len(calibration.FITTED) <= 5 < sum(c.fit for c in cases)
+    assert len(calibration.FITTED) <= 12 < sum(c.fit for c in cases)
 
 
 def test_table_reports_every_case_and_its_error():

@@ -15,7 +15,8 @@ from market.evaluation import evaluate_grid
 
 CATALOG = load_catalog()
 
-CHIP_KEYS = ("peak_flops", "hbm_bytes", "hbm_bandwidth", "link_bandwidth", "max_group", "mfu_train", "mfu_infer", "mbu")
+CHIP_KEYS = ("peak_flops", "hbm_bytes", "hbm_bandwidth", "link_bandwidth", "max_group", "mfu_train", "mfu_infer", "mbu",
+             "link_latency", "switched", "layer_overhead", "prefill_layer_overhead", "sequence_overhead")
 MODEL_KEYS = (
     "params_total", "params_active", "params_expert", "experts", "experts_per_token",
     "n_layers", "d_model", "attention_width", "kv_elements", "train_seq_len", "attention_layers", "state_elements",
@@ -35,6 +36,11 @@ def random_points(rng: np.random.Generator, n: int):
             "mfu_train": rng.uniform(0.2, 0.6),
             "mfu_infer": rng.uniform(0.2, 0.8),
             "mbu": rng.uniform(0.4, 0.95),
+            "link_latency": rng.uniform(0, 50e-6),
+            "switched": bool(rng.random() < 0.5),
+            "layer_overhead": rng.uniform(0, 200e-6),
+            "prefill_layer_overhead": rng.uniform(0, 200e-6),
+            "sequence_overhead": rng.uniform(0, 30e-6),
         })
         moe = rng.random() < 0.4
         layers = int(rng.integers(16, 128))
@@ -58,10 +64,10 @@ def random_points(rng: np.random.Generator, n: int):
     return chips, models
 
 
-def as_arrays(chips, models, latency, usable):
+def as_arrays(chips, models, sharing, usable):
     chip_arr = roofline.ChipArrays(
         **{k: np.array([c[k] for c in chips]) for k in CHIP_KEYS},
-        allreduce_latency=latency, usable_memory_fraction=usable,
+        gqa_sharing=sharing, usable_memory_fraction=usable,
     )
     model_arr = roofline.ModelArrays(**{k: np.array([m[k] for m in models]) for k in MODEL_KEYS})
     return chip_arr, model_arr
@@ -74,20 +80,23 @@ def test_vectorised_matches_reference_on_random_inputs(phase, precision, given_g
     rng = np.random.default_rng(zlib.crc32(f"{phase}-{precision}-{given_group}".encode()))
     n = 120
     chips, models = random_points(rng, n)
-    latency, usable = rng.uniform(0, 50e-6), 0.9
+    sharing, usable = rng.uniform(0, 1), 0.9
     batch = rng.integers(1, 512, size=n).astype(float)
     inp = rng.integers(1, 2048, size=n).astype(float)
     out = rng.integers(1, 200, size=n).astype(float)
     group = 2.0 ** rng.integers(0, 8, size=n) if given_group and phase != "train" else None
-    chip_arr, model_arr = as_arrays(chips, models, latency, usable)
+    # with a given group, pipeline stages too: a random power of two up to the group
+    stages = 2.0 ** np.floor(rng.uniform(0, 1, size=n) * (np.log2(group) + 1)) if group is not None else None
+    chip_arr, model_arr = as_arrays(chips, models, sharing, usable)
     res = roofline.evaluate(phase, model_arr, chip_arr, batch, precision=precision, group=group,
-                            input_tokens=inp, output_tokens=out)
+                            input_tokens=inp, output_tokens=out, pipeline=stages)
     for c in chips:
-        c.update(allreduce_latency=latency, usable=usable)
+        c.update(gqa_sharing=sharing, usable=usable)
     feasible_seen = 0
     for i in range(n):
         expected = ref.evaluate_point(phase, chips[i], models[i], int(batch[i]), int(inp[i]), int(out[i]), precision,
-                                      None if group is None else int(group[i]))
+                                      None if group is None else int(group[i]),
+                                      None if stages is None else int(stages[i]))
         if expected is None:
             assert not res.feasible[i], f"point {i} should be infeasible"
             assert np.isnan(res.tokens_per_second[i])
@@ -137,16 +146,17 @@ def test_decode_crosses_to_compute_bound_at_large_batch():
     chip = CATALOG.accelerator("h100-sxm")
     grid = evaluate_grid(CATALOG, [chip], [CATALOG.workload("llama-2-7b")], "decode",
                          batches=[2**i for i in range(11)], input_tokens=1)
-    bounds = [grid.result.bound_name((0, 0, i)) for i in range(11)]
-    first_compute = bounds.index("compute")
-    assert bounds[:first_compute] == ["memory"] * first_compute
+    # of the two roofline lines (fixed overheads and collectives aside), memory binds first, then compute
+    compute_bound = list(grid.result.compute_s[0, 0, :] > grid.result.memory_s[0, 0, :])
+    first_compute = compute_bound.index(True)
+    assert not any(compute_bound[:first_compute]) and all(compute_bound[first_compute:])
     assert 64 <= 2**first_compute <= 1024
 
 
 def test_doubling_bandwidth_never_lowers_decode_throughput():
     rng = np.random.default_rng(3)
     chips, models = random_points(rng, 200)
-    chip_arr, model_arr = as_arrays(chips, models, 10e-6, 0.9)
+    chip_arr, model_arr = as_arrays(chips, models, 0.5, 0.9)
     faster = dataclasses.replace(chip_arr, hbm_bandwidth=chip_arr.hbm_bandwidth * 2)
     batch = rng.integers(1, 1024, size=200).astype(float)
     for phase in ("decode", "serve", "prefill"):
@@ -222,10 +232,14 @@ def test_unknown_phase_is_an_error():
 
 
 def test_energy_per_token_falls_as_batch_grows():
+    """On a group of fixed size (the one the largest batch needs: a larger group adds chips drawing power)."""
     batches = [1, 2, 4, 8, 16, 32, 64, 128]
     for chip, model in (("h100-sxm", "llama-2-70b"), ("mi300x", "llama-3-70b"), ("b200", "llama-2-7b"), ("tpu-v6e", "llama-2-13b")):
+        largest = evaluate_grid(CATALOG, [CATALOG.accelerator(chip)], [CATALOG.workload(model)], "decode",
+                                batches=[batches[-1]], precision="bf16", input_tokens=512)
         grid = evaluate_grid(CATALOG, [CATALOG.accelerator(chip)], [CATALOG.workload(model)], "decode",
-                             batches=batches, precision="bf16", input_tokens=512)
+                             batches=batches, precision="bf16", input_tokens=512,
+                             group=float(largest.result.chips[0, 0, 0]))
         energy = grid.result.joules_per_token[0, 0]
         assert np.all(np.isfinite(energy)) and np.all(np.diff(energy) < 0), (chip, model, energy)
 
@@ -284,3 +298,73 @@ def test_an_moe_reads_more_of_its_experts_as_the_batch_grows():
     assert np.all(np.diff(reads) > 0)
     assert reads[0] == pytest.approx(37e9, rel=0.03)  # one token touches 8 of 256 experts: the active parameters
     assert reads[-1] > 0.99 * 671e9  # 512 tokens touch nearly every expert
+
+
+# --- roofline v2: fabrics, pipelines, overheads ----------------------------------------------------------------
+
+
+def _decode(chip_id, workload, group, batch=1, pipeline=None, precision="fp8", chip=None):
+    chip = chip or roofline.chip_arrays([CATALOG.accelerator(chip_id)], precision, CATALOG.efficiency,
+                                        [CATALOG.vendors[CATALOG.accelerator(chip_id).vendor].software_maturity])
+    return roofline.evaluate("decode", roofline.model_arrays([CATALOG.workload(workload)]), chip, batch,
+                             precision=precision, group=group, input_tokens=512, pipeline=pipeline)
+
+
+def test_tp8_batch1_decode_is_not_slower_than_tp4_by_more_than_its_extra_communication():
+    four, eight = _decode("h100-sxm", "llama-2-70b", 4), _decode("h100-sxm", "llama-2-70b", 8)
+    extra_communication = eight.interconnect_s[0] - four.interconnect_s[0]
+    assert eight.latency_s[0] <= four.latency_s[0] + max(extra_communication, 0.0) + 1e-12
+    assert eight.memory_s[0] == pytest.approx(four.memory_s[0] / 2)  # twice the bandwidth on the weights
+    # a small message on NVSwitch goes one-shot: one latency step, not the ring's 2 (k - 1)
+    alpha = CATALOG.efficiency.link_latency_us * 1e-6
+    message = 8192 * roofline.ACTIVATION_BYTES  # one sequence's activations, Llama-2-70B
+    one_all_reduce = roofline.allreduce_time(message, 8, 450e9, alpha, True)
+    assert one_all_reduce == pytest.approx(alpha + 7 * message / 450e9)
+    assert roofline.allreduce_time(message, 8, 450e9, alpha, False) < 2 * 7 * alpha  # tree beats ring on a torus
+
+
+def test_allreduce_algorithm_follows_message_size():
+    alpha, bw = 10e-6, 100e9
+    small, large = 1e3, 1e9
+    # small messages: latency decides (one-shot on a switch); large ones: bandwidth (two-shot / ring)
+    assert roofline.allreduce_time(small, 8, bw, alpha, True) == pytest.approx(alpha + 7 * small / bw)
+    assert roofline.allreduce_time(large, 8, bw, alpha, True) == pytest.approx(2 * alpha + 2 * 7 / 8 * large / bw)
+    assert roofline.allreduce_time(large, 8, bw, alpha, False) == pytest.approx(2 * 7 * alpha + 2 * 7 / 8 * large / bw)
+    assert roofline.allreduce_time(small, 1, bw, alpha, True) == 0.0
+
+
+def test_a_pipeline_idles_at_small_batch_by_the_expected_bubble():
+    """With communication and overheads removed, p stages decode a batch b < p at b / p of the throughput of the
+    same chips splitting every layer (tensor parallel), and at the same throughput once b >= p."""
+    base = roofline.chip_arrays([CATALOG.accelerator("h100-sxm")], "fp8", CATALOG.efficiency, [1.0])
+    ideal = dataclasses.replace(base, link_latency=0.0, link_bandwidth=np.inf, layer_overhead=0.0,
+                                prefill_layer_overhead=0.0, sequence_overhead=0.0)
+    for batch in (1, 2, 4, 8, 16):
+        pp = _decode("h100-sxm", "llama-2-70b", 8, batch, pipeline=8, chip=ideal)
+        tp = _decode("h100-sxm", "llama-2-70b", 8, batch, pipeline=1, chip=ideal)
+        ratio = pp.tokens_per_second[0] / tp.tokens_per_second[0]
+        assert ratio == pytest.approx(min(batch, 8) / 8), batch
+
+
+def test_sram_chips_are_pipelined_by_default_and_hbm_chips_are_not():
+    groq = _decode("groq-lpu", "llama-2-7b", 128, precision="int8")
+    assert groq.feasible[0]
+    explicit = _decode("groq-lpu", "llama-2-7b", 128, pipeline=128, precision="int8")
+    assert groq.latency_s[0] == explicit.latency_s[0]
+    tensor = _decode("groq-lpu", "llama-2-7b", 128, pipeline=1, precision="int8")
+    assert tensor.interconnect_s[0] > groq.interconnect_s[0]  # 2 all-reduces per layer vs 127 hops
+    h100 = _decode("h100-sxm", "llama-2-70b", 4)
+    assert h100.latency_s[0] == _decode("h100-sxm", "llama-2-70b", 4, pipeline=1).latency_s[0]
+
+
+def test_stages_must_split_the_group():
+    res = _decode("h100-sxm", "llama-2-70b", 4, pipeline=3)
+    assert not res.feasible[0]
+
+
+def test_grouped_query_kv_is_reread_as_far_as_attention_does_not_share_it():
+    model = roofline.model_arrays([CATALOG.workload("llama-2-70b")])  # 64 query heads over 8 KV heads
+    assert roofline.kv_rereads(model, 1.0)[0] == 1.0
+    assert roofline.kv_rereads(model, 0.0)[0] == 8.0
+    mha = roofline.model_arrays([CATALOG.workload("llama-2-7b")])  # one KV head per query head
+    assert roofline.kv_rereads(mha, 0.0)[0] == 1.0

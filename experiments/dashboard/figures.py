@@ -131,14 +131,19 @@ def supply_figure(monthly: pd.DataFrame, vendors: pd.DataFrame, start: str, mont
 
 
 def capex_figure(monthly: pd.DataFrame, clouds, start: str, months: int, events, ghost=None, ghost_label="") -> Figure:
-    """Accelerator capex by cloud (USD billion per month) and the accelerator power installed (GW)."""
+    """Accelerator capex by cloud (USD billion per month) and data-centre power (GW): site power on line and the
+    chips running, at the facility meter, and the accelerators' own TDP."""
     fig, (ax, power) = _figure(2)
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
     for i, cloud in enumerate(clouds):
         _series(ax, monthly, f"capex_{cloud}", start, 1e-9, cloud, palette[i % len(palette)], ghost)
+    _series(power, monthly, "site_power_gw", start, 1.0, "site power on line (facility)", "#7f7f7f", ghost)
+    _series(power, monthly, "deployed_power_gw", start, 1.0, "chips running (facility)", "#17becf", ghost)
     _series(power, monthly, "installed_power_gw", start, 1.0, "installed accelerator TDP", "#bcbd22", ghost)
     ax.set_title(_ghost_note("Accelerator capex by cloud", ghost, ghost_label))
-    power.set_title("Accelerator power installed in clouds' fleets (chip TDP, before cooling and hosts)")
+    power.set_title("Data-centre power: sites on line, chips running (both at the meter) and chips' own TDP")
+    if power.get_legend_handles_labels()[0]:
+        power.legend(fontsize=7, loc="upper left")
     for panel in (ax, power):
         panel.set_ylim(bottom=0)
     _frame_panels((ax, power), ("USD billion / month", "GW"), start, months, events)

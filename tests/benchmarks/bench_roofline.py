@@ -35,8 +35,12 @@ def reference_inputs(catalog, chips, workloads):
         chip_dicts.append({
             "peak_flops": chip.tflops["bf16"] * 1e12, "hbm_bytes": chip.hbm_gb * 1e9,
             "hbm_bandwidth": chip.hbm_tbps * 1e12, "link_bandwidth": chip.interconnect_gbps * 1e9 / 2,
-            "max_group": chip.max_group, "mfu_train": eff.mfu_train * factor, "mfu_infer": eff.mfu_infer * factor,
-            "mbu": eff.mbu * factor, "allreduce_latency": eff.allreduce_latency_us * 1e-6,
+            "max_group": chip.max_group, "mfu_train": eff.training_mfu(chip.vendor) * factor,
+            "mfu_infer": eff.inference_mfu("bf16") * factor,
+            "mbu": eff.mbu * factor, "link_latency": eff.link_latency_us * 1e-6 * eff.fabric(chip.vendor).latency_factor,
+            "switched": eff.fabric(chip.vendor).switched, "layer_overhead": eff.layer_overhead_us * 1e-6 / factor,
+            "prefill_layer_overhead": eff.prefill_layer_overhead_us * 1e-6 / factor,
+            "sequence_overhead": eff.sequence_overhead_us * 1e-6 / factor, "gqa_sharing": eff.gqa_sharing,
             "usable": eff.usable_memory_fraction,
         })
     model_dicts = [{
