@@ -136,6 +136,7 @@ EFFICIENCY_FIELDS = [
     Field("prefill_layer_overhead_us", "float", check=non_negative),
     Field("gqa_sharing", "float", check=fraction),
     Field("sequence_overhead_us", "float", check=non_negative),
+    Field("expert_efficiency", "float", check=open_fraction),
     Field("mfu_infer_8bit", "float", check=open_fraction),
     *_SOURCED,
 ]

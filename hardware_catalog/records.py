@@ -159,6 +159,7 @@ class EfficiencyParams:
     layer_overhead_us: float = 0.0  # fixed time per layer per decode step (kernel launches), microseconds
     prefill_layer_overhead_us: float = 0.0  # fixed time per layer per prefill pass, microseconds
     gqa_sharing: float = 1.0  # share of a grouped-query KV read decode attention shares among a group's query heads
+    expert_efficiency: float = 1.0  # routed-expert (MoE) matrices' compute efficiency relative to dense ones
     sequence_overhead_us: float = 0.0  # fixed time per sequence per decode step (sampling, bookkeeping), microseconds
     mfu_infer_8bit: float = float("nan")  # inference MFU cap at 8-bit and lower precisions (NaN: mfu_infer)
     fabrics: tuple[Fabric, ...] = ()

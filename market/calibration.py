@@ -1,12 +1,13 @@
 """Calibrate the roofline's efficiency factors against published measurements.
 
-Eleven shared parameters are fitted (per platform family, precision or fabric, never one per case): the
+Twelve shared parameters are fitted (per platform family, precision or fabric, never one per case): the
 training MFU cap of GPUs and of TPUs; the inference compute-utilisation cap at 16-bit and at 8-bit and lower;
 the memory-bandwidth-utilisation cap (bounded at 0.92, the best published batch-1 decode); how strongly
 immature software lowers the caps and raises the fixed overheads; NVLink's latency per step of a collective
 (other fabrics' latencies are fixed multiples of it, estimates in efficiency.toml); the fixed overhead per layer
 of a decode step and of a prefill pass; the serving overhead per sequence per decode step (scheduling,
-sampling, batching); and how far decode attention shares a grouped-query KV read among a group's query heads.
+sampling, batching); how far decode attention shares a grouped-query KV read among a group's query heads; and
+the compute efficiency of routed-expert (MoE) matrices relative to dense ones.
 The fit minimises the sum of squared log errors over the cases marked `fit = true` (scipy's bounded least
 squares). The usable memory fraction is not fitted (0.9, the common serving-engine default, e.g. vLLM's
 gpu_memory_utilization).
@@ -30,9 +31,9 @@ from . import roofline
 
 FITTED = ("mfu_train", "mfu_train_tpu", "mfu_infer", "mfu_infer_8bit", "mbu", "maturity_sensitivity", "link_latency_us",
           "layer_overhead_us", "prefill_layer_overhead_us",
-          "sequence_overhead_us", "gqa_sharing")
-LOWER = (0.05, 0.05, 0.05, 0.05, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
-UPPER = (0.9, 0.9, 0.95, 0.95, 0.92, 1.0, 100.0, 500.0, 500.0, 200.0, 1.0)
+          "sequence_overhead_us", "gqa_sharing", "expert_efficiency")
+LOWER = (0.05, 0.05, 0.05, 0.05, 0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05)
+UPPER = (0.9, 0.9, 0.95, 0.95, 0.92, 1.0, 100.0, 500.0, 500.0, 200.0, 1.0, 1.0)
 INFEASIBLE_PENALTY = 10.0  # log-error charged to a case the model cannot run at all
 
 

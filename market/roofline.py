@@ -20,7 +20,8 @@ Model (DESIGN.md section 4):
 - serve (I input, O output tokens): prefill (which yields the first token), then O - 1 decode steps
   at contexts I + 1 ... I + O - 1, summed in closed form (each step time is the max of two lines in c).
 - weights read: all of a dense model; for a mixture of experts the shared part plus the expected
-  fraction of experts that `t` routed tokens touch, 1 - (1 - top_k / E)^t.
+  fraction of experts that `t` routed tokens touch, 1 - (1 - top_k / E)^t; routed experts' small matrices run
+  at `expert_efficiency` of the dense compute rate (their FLOP count 1 / efficiency times).
 - tensor parallelism: 2 all-reduces of the activations per layer, costed per fabric with a latency per
   step (alpha) and the link bandwidth B, by the cheapest algorithm for the message size m: ring
   2 (k - 1) alpha + 2 (k - 1) / k m / B, tree 2 log2(k) alpha + 2 m / B, and on a switched fabric (every
@@ -86,6 +87,7 @@ class ChipArrays:
     layer_overhead: np.ndarray | float = 0.0  # seconds per layer per decode step (kernel launches)
     prefill_layer_overhead: np.ndarray | float = 0.0  # seconds per layer per prefill pass
     gqa_sharing: float = 1.0  # share of a grouped-query KV read decode attention shares among the group's query heads
+    expert_efficiency: float = 1.0  # routed-expert (MoE) matrices run at this share of the dense compute efficiency
     sequence_overhead: np.ndarray | float = 0.0  # seconds per sequence per decode step (scheduling, sampling, batching)
 
 
@@ -147,6 +149,7 @@ def chip_arrays(
         layer_overhead=col(efficiency.layer_overhead_us * 1e-6 / factor),
         prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 / factor),
         gqa_sharing=efficiency.gqa_sharing,
+        expert_efficiency=efficiency.expert_efficiency,
         sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 / factor),
     )
 
@@ -222,6 +225,13 @@ def allreduce_time(message_bytes, group, link_bandwidth, latency, switched=True)
     best = np.minimum(ring, tree)
     best = np.where(switched, np.minimum(best, np.minimum(one_shot, two_shot)), best)
     return np.where(k > 1, best, 0.0)
+
+
+def expert_flop_penalty(model: ModelArrays, efficiency) -> np.ndarray:
+    """Extra FLOP-equivalents per token that routed experts cost when their small, routed matrices run at
+    `efficiency` of the dense rate: 2 x active expert parameters x (1 / efficiency - 1) (0 for a dense model)."""
+    active_expert = np.where(model.experts > 1, model.params_expert * model.experts_per_token / model.experts, 0.0)
+    return 2.0 * active_expert * (1.0 / efficiency - 1.0)
 
 
 def kv_rereads(model: ModelArrays, sharing) -> np.ndarray:
@@ -308,7 +318,8 @@ def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool):
 def decode_step_times(model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float, stages=1.0) -> StepTimes:
     """One decode step: each of `batch` sequences with `context` cached tokens emits one token."""
     batch = np.asarray(batch, dtype=float)
-    flop = batch * (2.0 * model.params_active + 4.0 * model.attention_layers * model.attention_width * context)
+    flop = batch * (2.0 * model.params_active + 4.0 * model.attention_layers * model.attention_width * context
+                    + expert_flop_penalty(model, chip.expert_efficiency))
     # weights, the KV cache read (re-read by the query heads of a group as far as the attention kernel does not
     # share it: kv_rereads), and each sequence's recurrent state read and written back
     moved = (weight_bytes_read(model, batch, bytes_per_param)
@@ -325,7 +336,8 @@ def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: flo
     batch = np.asarray(batch, dtype=float)
     prompt = np.asarray(prompt_tokens, dtype=float)
     tokens = batch * prompt
-    flop = batch * (2.0 * model.params_active * prompt + 2.0 * model.attention_layers * model.attention_width * prompt**2)
+    flop = batch * ((2.0 * model.params_active + expert_flop_penalty(model, chip.expert_efficiency)) * prompt
+                    + 2.0 * model.attention_layers * model.attention_width * prompt**2)
     moved = (weight_bytes_read(model, tokens, bytes_per_param) + tokens * kv_bytes_per_token(model, kv_bytes)
              + batch * state_bytes(model, kv_bytes))
     message = tokens * model.d_model * ACTIVATION_BYTES

@@ -59,6 +59,13 @@ def _pass(c, m, flop, moved, message, k, p, b, prefill):
             compute)
 
 
+def _expert_extra(m, efficiency):
+    """FLOP-equivalents per token added by routed experts running below the dense rate."""
+    if m["experts"] <= 1:
+        return 0.0
+    return 2.0 * m["params_expert"] * m["experts_per_token"] / m["experts"] * (1.0 / efficiency - 1.0)
+
+
 def _kv_rereads(m, sharing):
     group = max(2.0 * m["attention_width"] / m["kv_elements"], 1.0) if m["kv_elements"] > 0 else 1.0
     return 1.0 + (group - 1.0) * (1.0 - sharing)
@@ -66,7 +73,8 @@ def _kv_rereads(m, sharing):
 
 def decode_step(c, m, b, ctx, k, precision, p=1):
     bpp, kv = BYTES[precision]
-    flop = b * (2.0 * m["params_active"] + 4.0 * m["attention_layers"] * m["attention_width"] * ctx)
+    flop = b * (2.0 * m["params_active"] + 4.0 * m["attention_layers"] * m["attention_width"] * ctx
+                + _expert_extra(m, c["expert_efficiency"]))
     moved = (_weights_read(m, b, bpp) + b * ctx * _kv_per_token(m, kv) * _kv_rereads(m, c["gqa_sharing"])
              + 2.0 * b * _state(m, kv))
     return _pass(c, m, flop, moved, b * m["d_model"] * ACT, k, p, b, prefill=False)
@@ -74,7 +82,8 @@ def decode_step(c, m, b, ctx, k, precision, p=1):
 
 def prefill(c, m, b, prompt, k, precision, p=1):
     bpp, kv = BYTES[precision]
-    flop = b * (2.0 * m["params_active"] * prompt + 2.0 * m["attention_layers"] * m["attention_width"] * prompt**2)
+    flop = b * ((2.0 * m["params_active"] + _expert_extra(m, c["expert_efficiency"])) * prompt
+                + 2.0 * m["attention_layers"] * m["attention_width"] * prompt**2)
     moved = _weights_read(m, b * prompt, bpp) + b * prompt * _kv_per_token(m, kv) + b * _state(m, kv)
     return _pass(c, m, flop, moved, b * prompt * m["d_model"] * ACT, k, p, b, prefill=True)
 

@@ -64,10 +64,10 @@ def random_points(rng: np.random.Generator, n: int):
     return chips, models
 
 
-def as_arrays(chips, models, sharing, usable):
+def as_arrays(chips, models, sharing, usable, expert=0.6):
     chip_arr = roofline.ChipArrays(
         **{k: np.array([c[k] for c in chips]) for k in CHIP_KEYS},
-        gqa_sharing=sharing, usable_memory_fraction=usable,
+        gqa_sharing=sharing, usable_memory_fraction=usable, expert_efficiency=expert,
     )
     model_arr = roofline.ModelArrays(**{k: np.array([m[k] for m in models]) for k in MODEL_KEYS})
     return chip_arr, model_arr
@@ -91,7 +91,7 @@ def test_vectorised_matches_reference_on_random_inputs(phase, precision, given_g
     res = roofline.evaluate(phase, model_arr, chip_arr, batch, precision=precision, group=group,
                             input_tokens=inp, output_tokens=out, pipeline=stages)
     for c in chips:
-        c.update(gqa_sharing=sharing, usable=usable)
+        c.update(gqa_sharing=sharing, usable=usable, expert_efficiency=0.6)
     feasible_seen = 0
     for i in range(n):
         expected = ref.evaluate_point(phase, chips[i], models[i], int(batch[i]), int(inp[i]), int(out[i]), precision,
@@ -368,3 +368,19 @@ def test_grouped_query_kv_is_reread_as_far_as_attention_does_not_share_it():
     assert roofline.kv_rereads(model, 0.0)[0] == 8.0
     mha = roofline.model_arrays([CATALOG.workload("llama-2-7b")])  # one KV head per query head
     assert roofline.kv_rereads(mha, 0.0)[0] == 1.0
+
+
+def test_routed_experts_cost_more_compute_than_their_dense_flop_count():
+    """An MoE's prefill is compute-bound; at expert efficiency e its routed experts' FLOP count 1 / e times."""
+    base = roofline.chip_arrays([CATALOG.accelerator("h100-sxm")], "fp8", CATALOG.efficiency, [1.0])
+    model = roofline.model_arrays([CATALOG.workload("mixtral-8x7b")])
+    times = {}
+    for eff in (1.0, 0.5):
+        chip = dataclasses.replace(base, expert_efficiency=eff)
+        times[eff] = roofline.evaluate("prefill", model, chip, 8, precision="fp8", group=1, input_tokens=2048).compute_s[0]
+    w = CATALOG.workload("mixtral-8x7b")
+    active_expert = w.params_expert * w.experts_per_token / w.experts
+    expected = (2 * w.params_active + 2 * active_expert) / (2 * w.params_active)  # attention FLOP aside
+    assert times[0.5] / times[1.0] == pytest.approx(expected, rel=0.05)
+    dense = roofline.model_arrays([CATALOG.workload("llama-2-7b")])
+    assert roofline.expert_flop_penalty(dense, 0.5)[0] == 0.0

@@ -41,6 +41,7 @@ def reference_inputs(catalog, chips, workloads):
             "switched": eff.fabric(chip.vendor).switched, "layer_overhead": eff.layer_overhead_us * 1e-6 / factor,
             "prefill_layer_overhead": eff.prefill_layer_overhead_us * 1e-6 / factor,
             "sequence_overhead": eff.sequence_overhead_us * 1e-6 / factor, "gqa_sharing": eff.gqa_sharing,
+            "expert_efficiency": eff.expert_efficiency,
             "usable": eff.usable_memory_fraction,
         })
     model_dicts = [{
