@@ -59,6 +59,11 @@ class Hyperscaler(mesa.Agent):
         self.site_w = draw_w * (1.0 + start_reserve)
         self.site_pipeline = deque([monthly_w] * lead_time)
 
+    @property
+    def power_short(self) -> bool:
+        """Short of power this month: chips it owns wait for site power, or it prices power in its choice."""
+        return self.power_price > 0 or self.idle_units > 0
+
     def site_w_within(self, months: int) -> float:
         """W of site power on line `months` from now (what is built plus what finishes by then)."""
         return self.site_w + sum(list(self.site_pipeline)[:months])

@@ -69,11 +69,18 @@ def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> d
     }
 
 
+def power_clouds(model_table: pd.DataFrame) -> list[str]:
+    """The clouds a run reports data-centre power for ([] for a run made before the power model, or with it off)."""
+    clouds = [c.removeprefix("power_short_") for c in model_table.columns
+              if c.startswith("power_short_") and c != "power_short_clouds"]
+    return clouds if clouds and not model_table.site_power_gw.isna().all() else []
+
+
 def power_metrics(model_table: pd.DataFrame) -> dict[str, float]:
     """Facility GW of the chips running at the end, and the share of cloud-months short of power in the last 12
     months (NaN for a run made before the power model, or with it off)."""
-    short = [c for c in model_table.columns if c.startswith("power_short_") and c != "power_short_clouds"]
-    if "deployed_power_gw" not in model_table or not short or model_table.site_power_gw.isna().all():
+    short = [f"power_short_{cloud}" for cloud in power_clouds(model_table)]
+    if not short:
         return {"deployed_power_gw_final": float("nan"), "power_short_share_final": float("nan")}
     final = model_table[model_table.month >= model_table.month.max() - 11]
     return {"deployed_power_gw_final": float(model_table.deployed_power_gw.iloc[-1]),
@@ -272,9 +279,8 @@ def _summary_md(metrics, results, config, history=None) -> str:
 
 def _power_md(results) -> list[str]:
     """Per cloud: facility GW of the chips running at the end and months short of power (mean over seeds)."""
-    table = results[0].model_table
-    clouds = [c.removeprefix("power_short_") for c in table.columns if c.startswith("power_short_") and c != "power_short_clouds"]
-    if not clouds or table.site_power_gw.isna().all():
+    clouds = power_clouds(results[0].model_table)
+    if not clouds:
         return []
     lines = ["", "## Data-centre power", "",
              "A cloud is short of power in a month when chips it owns wait for site power or it prices power in its",

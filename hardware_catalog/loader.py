@@ -173,8 +173,6 @@ MEASUREMENT_FIELDS = [
     Field("fit", "bool"),
     Field("note", "str", required=False, default=""),
     Field("relative_to", "str", required=False, default=""),
-    Field("pipeline", "int", required=False, default=0, check=non_negative),
-    Field("chips", "int", required=False, default=0, check=non_negative),
     *_SOURCED,
 ]
 

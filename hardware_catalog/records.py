@@ -7,6 +7,7 @@ bytes, `hbm_tbps` 10^12 bytes/s, `interconnect_gbps` 10^9 bytes/s summed over bo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 PRECISIONS: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
@@ -182,13 +183,13 @@ class EfficiencyParams:
 
     def inference_mfu(self, precision: str) -> float:
         """Inference MFU cap at `precision` (8-bit and lower peaks are harder to reach)."""
-        if precision in ("fp8", "int8", "fp4") and self.mfu_infer_8bit == self.mfu_infer_8bit:
+        if precision in ("fp8", "int8", "fp4") and not math.isnan(self.mfu_infer_8bit):
             return self.mfu_infer_8bit
         return self.mfu_infer
 
     def training_mfu(self, vendor: str) -> float:
         """Training MFU cap of a vendor's platform family."""
-        if vendor == "google" and self.mfu_train_tpu == self.mfu_train_tpu:
+        if vendor == "google" and not math.isnan(self.mfu_train_tpu):
             return self.mfu_train_tpu
         return self.mfu_train
 
@@ -214,8 +215,6 @@ class MeasurementCase:
     system_chips: int = 0
     note: str = ""
     relative_to: str = ""  # fit the ratio of this case to another (their shared unknowns cancel)
-    pipeline: int = 0  # pipeline stages (0: the roofline's default, 1 for HBM chips, every chip for SRAM chips)
-    chips: int = 0  # chips serving one model copy when not tensor_parallel x pipeline (0: that product)
 
 
 # What a history observation measures (hardware_catalog/data/history.toml), with its unit.

@@ -56,10 +56,9 @@ def predict(case: MeasurementCase, catalog: Catalog, efficiency: EfficiencyParam
         chip_arr,
         None if case.batch == "max" else case.batch,
         precision=case.precision,
-        group=case.tensor_parallel * (case.pipeline or 1) if case.chips == 0 else case.chips,
+        group=case.tensor_parallel,
         input_tokens=case.input_tokens,
         output_tokens=case.output_tokens,
-        pipeline=case.pipeline or None,
     )
     metric = {
         "output_tokens_per_s_per_chip": result.tokens_per_second_per_chip,

@@ -741,6 +741,7 @@ class ComputeMarket(mesa.Model):
         total_units, total_flops = sum(units.values()), sum(flops.values())
         base = self.installed_base_by_vendor()
         power = self.installed_power_by_vendor()
+        deployed_gw = self.deployed_power_gw(book)
         for v in self.vendors.values():
             vid = v.vendor_id
             self.vendor_records.append({
@@ -797,7 +798,7 @@ class ComputeMarket(mesa.Model):
             "rental_price_heq_hour": rental_price,
             "writedowns": float(sum(v.writedown for v in self.vendors.values())),
             "installed_power_gw": float(sum(power.values())),
-            **self._power_stats(book),
+            **self._power_stats(deployed_gw),
             "lab_cash": float(sum(lab.cash for lab in self.labs)),
             "inference_share": book.inference_share,
         }
@@ -807,29 +808,33 @@ class ComputeMarket(mesa.Model):
             self.stats[f"gross_margin_{vid}"] = v.gross_margin if v else np.nan
         for h in self.hyperscalers:
             self.stats[f"capex_{h.hyperscaler_id}"] = h.capex
-        for h, gw in zip(self.hyperscalers, self._deployed_gw, strict=True):
+        for h, gw in zip(self.hyperscalers, deployed_gw, strict=True):
             self.stats[f"power_gw_{h.hyperscaler_id}"] = gw
-            self.stats[f"power_short_{h.hyperscaler_id}"] = float(h.power_price > 0 or h.idle_units > 0)
+            self.stats[f"power_short_{h.hyperscaler_id}"] = float(h.power_short)
         if self.venture is not None:
             vs = self.venture.month_stats
             for key in VENTURE_SERIES:
                 self.stats[key] = vs.get(key, np.nan)
 
-    def _power_stats(self, book: OfferBook) -> dict[str, float]:
-        """Data-centre power this month: site power on line, the facility GW of the chips running, chips waiting
-        for power and clouds short of it (NaN without the power model)."""
-        self._deployed_gw = []
+    def deployed_power_gw(self, book: OfferBook) -> list[float]:
+        """Facility GW of the chips each cloud's sites run (cloud order)."""
+        out = []
         for h in self.hyperscalers:
             running = self._running_fleet(h, book.rates, book.inference_share)[0]
-            self._deployed_gw.append(sum(u * self._facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
+            out.append(sum(u * self._facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
+        return out
+
+    def _power_stats(self, deployed_gw: list[float]) -> dict[str, float]:
+        """Data-centre power this month: site power on line, the facility GW of the chips running (`deployed_gw`,
+        per cloud), chips waiting for power and clouds short of it (NaN without the power model)."""
         if not self.config.power_enabled:
-            return {"site_power_gw": np.nan, "deployed_power_gw": float(sum(self._deployed_gw)),
+            return {"site_power_gw": np.nan, "deployed_power_gw": float(sum(deployed_gw)),
                     "chips_waiting_for_power": 0.0, "power_short_clouds": 0.0}
         return {
             "site_power_gw": float(sum(h.site_w for h in self.hyperscalers)) / 1e9,
-            "deployed_power_gw": float(sum(self._deployed_gw)),
+            "deployed_power_gw": float(sum(deployed_gw)),
             "chips_waiting_for_power": float(sum(h.idle_units for h in self.hyperscalers)),
-            "power_short_clouds": float(sum(h.power_price > 0 or h.idle_units > 0 for h in self.hyperscalers)),
+            "power_short_clouds": float(sum(h.power_short for h in self.hyperscalers)),
         }
 
     def _make_collector(self) -> mesa.DataCollector:
