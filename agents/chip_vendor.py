@@ -33,6 +33,7 @@ class ChipVendor(mesa.Agent):
         software_maturity: float,
         allocation: float,
         owner: str = "",
+        start_margin: float | None = None,
     ) -> None:
         super().__init__(model)
         self.vendor_id = vendor_id
@@ -45,8 +46,14 @@ class ChipVendor(mesa.Agent):
         self.allocation = allocation  # share of the industry's packaging capacity
         self.chips: list[Accelerator] = sorted(chips, key=lambda c: c.release_month_index)
         newest = self.chips[-1]
-        # starting margin: the one implied by the newest chip's catalog price (an initial condition)
-        self.margin = 1.0 - newest.manufacturing_cost_usd / newest.launch_price_usd if self.prices_strategically else 0.0
+        # starting margin (an initial condition): the one the vendor reported pricing at when the run starts,
+        # else the one implied by its newest chip's catalog price
+        if not self.prices_strategically:
+            self.margin = 0.0
+        elif start_margin is not None:
+            self.margin = start_margin
+        else:
+            self.margin = 1.0 - newest.manufacturing_cost_usd / newest.launch_price_usd
         self.inventory: dict[str, float] = {}
         self.cash = 0.0
         self.made_total = 0.0

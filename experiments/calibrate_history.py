@@ -48,7 +48,10 @@ class Parameter:
 # the catalog loader accepts only positive fitted values, so a fit at a bound must still load. The trend growth
 # of clouds' own demand beyond the boom (internal_demand_growth_end) is not fitted: the window barely identifies
 # it (it acts from 2025 on) while it decides the whole forecast; when it was free, the fit pushed it to its lower
-# bound to offset the model's excess TPU and AMD revenue, leaving a forecast with no growth at all.
+# bound to offset the model's excess TPU and AMD revenue, leaving a forecast with no growth at all. The memory of
+# packaging shares (allocation_memory) was fitted until 2026-12, when the stickiness of vendors' margins took its
+# place (NVIDIA's margin rose from 64% to 76% over 2023, which the model reproduces only if prices adjust slowly);
+# it is held at that fit's value.
 PARAMETERS = (
     Parameter("ai_boom_scale", 1.0, 60.0, "how many times clouds' own AI demand grows beyond trend in the boom"),
     Parameter("ai_boom_midpoint_months", 1.0, 48.0, "months from January 2023 to the boom's steepest point"),
@@ -58,7 +61,7 @@ PARAMETERS = (
     Parameter("lab_boom_scale", 1.0, 100.0, "how many times labs' revenue from adoption grows beyond trend in the boom"),
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
     Parameter("demand_elasticity", 0.3, 2.0, "how much more useful work clouds' own AI demand takes as its market's cost falls"),
-    Parameter("allocation_memory", 0.8, 0.99, "how slowly packaging shares follow orders (monthly; capacity is contracted ahead)"),
+    Parameter("margin_adjustment", 0.03, 1.0, "share of the gap to the best-response margin a vendor closes each month (price stickiness)"),
 )
 
 

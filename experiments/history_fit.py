@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_catalog import HistoryObservation
+from market.performance import REFERENCE_CHIP
 
 POINT_TOLERANCE = 0.25  # a point figure counts as reproduced within +-25% (the bar for revenue)
 BIG_FOUR = ("microsoft", "google", "aws", "meta")
@@ -95,9 +96,10 @@ def simulated_moment(obs: HistoryObservation, model_table: pd.DataFrame, vendor_
         rows = _in_period(chip_table[chip_table["chip"] == obs.subject], obs)
         units = rows["units"].sum()
         return float(rows["revenue"].sum() / units) if units > 0 else (float(rows["price"].mean()) if len(rows) else math.nan)
-    if series == "rental_price":
-        rows = _in_period(model_table, obs)
-        return float(rows["rental_price_heq_hour"].mean())
+    if series == "rental_price":  # what an hour of the chip rented for, at the clouds that rented it out
+        if obs.subject == REFERENCE_CHIP:
+            return float(_in_period(model_table, obs)["rental_price_h100_hour"].mean())
+        return float(_in_period(chip_table[chip_table["chip"] == obs.subject], obs)["rental_price_hour"].mean())
     if series == "lab_revenue_annualised":
         rows = _in_period(model_table, obs)
         return float(rows["frontier_lab_revenue"].iloc[-1] * 12.0) if len(rows) else math.nan
@@ -197,5 +199,5 @@ def quarterly_panels(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> p
     m = model_table.assign(quarter_start=quarter_start(model_table["date"]))
     columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in m]
     out["capex:big-four"] = m.groupby("quarter_start")[columns].sum().sum(axis=1)
-    out["rental_price:h100-sxm"] = m.groupby("quarter_start")["rental_price_heq_hour"].mean()
+    out["rental_price:h100-sxm"] = m.groupby("quarter_start")["rental_price_h100_hour"].mean()
     return out.fillna({"custom_revenue:custom": 0.0}).reset_index()

@@ -91,6 +91,8 @@ VENDOR_FIELDS = [
     Field("packaging_share", "float", check=non_negative),
     Field("unit_cost_factor", "float", required=False, default=1.0, check=positive),
     Field("unit_cost_source", "str", required=False, default=""),
+    Field("start_gross_margin", "float", required=False, default=None, check=open_fraction),
+    Field("start_gross_margin_source", "str", required=False, default=""),
     *_SOURCED,
 ]
 
@@ -235,8 +237,11 @@ def parse_vendors(path: Path) -> dict[str, Vendor]:
     total = sum(p["packaging_share"] for p in parsed)
     if total <= 0:
         raise CatalogError(f"{path}: field 'packaging_share': shares sum to {total}, must be > 0")
-    for p in parsed:
+    for i, p in enumerate(parsed):
         p["packaging_share"] /= total
+        if p["start_gross_margin"] is not None and not p["start_gross_margin_source"].strip():
+            raise CatalogError(f"{_where(path, 'vendor', rows[i], i)}: field 'start_gross_margin_source': "
+                               "missing (a starting margin needs its source)")
     return {p["id"]: Vendor(**p) for p in parsed}
 
 

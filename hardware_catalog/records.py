@@ -72,6 +72,10 @@ class Vendor:
     # NVLink switches and other system content sold with it, yields and warranty (derived where sourced)
     unit_cost_factor: float = 1.0
     unit_cost_source: str = ""
+    # gross margin (share of price) the vendor was pricing at when the run starts, where a filing gives it;
+    # None: implied by its newest chip's catalog price and cost
+    start_gross_margin: float | None = None
+    start_gross_margin_source: str = ""
 
 
 @dataclass(frozen=True)

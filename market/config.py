@@ -5,7 +5,7 @@ All money is nominal USD; all rates are per month unless the name says otherwise
 by the vendor agents (only the numerical bounds of their search grid are configurable).
 
 Defaults read from FITTED (price sensitivity, switching cost, the AI boom's scale, midpoint and width, the
-labs' boom scale and funding multiple, demand elasticity, packaging-allocation memory) are fitted to the observed
+labs' boom scale and funding multiple, demand elasticity, vendors' margin stickiness) are fitted to the observed
 2023 - mid-2025 path by `compute-market calibrate-history` (hardware_catalog/data/history_calibration.toml);
 defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
 behavioural parameters, never outputs.
@@ -212,8 +212,9 @@ class MarketConfig:
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
     capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
     # allocation_t+1 = m * allocation_t + (1 - m) * order share_t: packaging shares follow orders slowly, as
-    # CoWoS capacity is contracted ahead (TSMC allocates a year's capacity on customers' forecasts) (fitted)
-    allocation_memory: float = FITTED.get("allocation_memory", 0.85)
+    # CoWoS capacity is contracted ahead (TSMC allocates a year's capacity on customers' forecasts)
+    # (fitted until 2026-12, held at that fit's value since: experiments/calibrate_history.py)
+    allocation_memory: float = 0.98
     # A merchant whose first chip is due within this many months keeps its packaging share while it has
     # nothing on sale (est: CoWoS for a launch is contracted about a year ahead; TSMC's 2024 CoWoS was being
     # booked by NVIDIA and AMD in mid-2023, DigiTimes via press), so a launch is not starved by the months
@@ -254,7 +255,9 @@ class MarketConfig:
     margin_grid_min: float = 0.02  # numerical bounds of the best-response search, not a target
     margin_grid_max: float = 0.95
     margin_grid_points: int = 94
-    margin_adjustment: float = 0.5  # share of the gap to the best response closed each month
+    # share of the gap to the best response closed each month: prices are sticky (list prices and supply contracts
+    # are renegotiated over quarters); fitted to the 2023 - mid-2025 margins and revenues (history_calibration.toml)
+    margin_adjustment: float = FITTED.get("margin_adjustment", 0.5)
     rd_share_of_gross_profit: float = 0.2  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
     opex_share_of_revenue: float = 0.05  # SG&A (est)
 

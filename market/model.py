@@ -117,6 +117,7 @@ class ComputeMarket(mesa.Model):
             self.vendors[vid] = ChipVendor(
                 self, vid, record.name, record.kind, chips, cat.roadmaps[vid], record.cadence_months,
                 record.software_maturity, record.packaging_share, owner=owners.get(vid, ""),
+                start_margin=record.start_gross_margin,
             )
         self._normalise_allocations()
         # every vendor id a run can have (in-house programmes that may start), for fixed report columns
@@ -385,6 +386,8 @@ class ComputeMarket(mesa.Model):
                                                        switching_cost=book.switching)
         capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, self.date)
         for i, margin in zip(pricing_vendors, best, strict=True):
+            if not vendor_list[i].on_market:
+                continue  # nothing on sale, nothing to price: it keeps the margin it will launch at
             vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
             if capped and vendor_list[i].vendor_id == cfg.price_cap_vendor:
                 vendor_list[i].margin = min(vendor_list[i].margin, cfg.price_cap_margin)
@@ -595,9 +598,11 @@ class ComputeMarket(mesa.Model):
         price = np.full(n_h, np.inf)
         running = np.zeros(n_h)
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
+        running_fleets = []
         for i, h in enumerate(self.hyperscalers):
             on, work = self._running_fleet(h, book.rates, book.inference_share)
             heq = sum(work)
+            running_fleets.append((list(h.fleet), on, work, heq))
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
             h.idle_units = sum(h.fleet.values()) - float(units.sum()) if self._fleet_draw_w(h) > h.site_w else 0.0
             if heq > 0:
@@ -617,6 +622,15 @@ class ComputeMarket(mesa.Model):
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(self.date, cfg, self.rng, self.demand_factor())
+        self.rented_chip_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
+        self.rented_chip_usd: dict[str, float] = {}
+        for i, h in enumerate(self.hyperscalers):
+            ids, on, work, heq = running_fleets[i]
+            chip_hours, usd = rental.rented_by_chip(float(got[:, i].sum()), price[i], on, work, heq)
+            for cid, hrs, amount in zip(ids, chip_hours, usd, strict=True):
+                if hrs > 0:
+                    self.rented_chip_hours[cid] = self.rented_chip_hours.get(cid, 0.0) + float(hrs)
+                    self.rented_chip_usd[cid] = self.rented_chip_usd.get(cid, 0.0) + float(amount)
         for i, h in enumerate(self.hyperscalers):
             h.rental_demand = float(wanted[:, i].sum()) / hours
             h.rental_supplied = float(got[:, i].sum())
@@ -705,6 +719,12 @@ class ComputeMarket(mesa.Model):
             h.build_sites(float(watts), cfg.site_lead_time_months)
 
     # 6 ----------------------------------------------------------------------------------------
+    def chip_rental_price(self, chip_id: str) -> float:
+        """USD per chip-hour an hour of `chip_id` rented for this month, over the clouds that rented it out (their
+        rental revenue from it over its chip-hours rented); NaN if no cloud rented one."""
+        hours = self.rented_chip_hours.get(chip_id, 0.0)
+        return self.rented_chip_usd[chip_id] / hours if hours > 0 else float("nan")
+
     def rental_price_index(self) -> float:
         """Mean rental price per HEq-hour across clouds that rent, relative to month 0."""
         prices = [h.rental_price for h in self.hyperscalers if np.isfinite(h.rental_price)]
@@ -761,11 +781,10 @@ class ComputeMarket(mesa.Model):
         renting = [(h.rental_price, h.rental_supplied) for h in self.hyperscalers if np.isfinite(h.rental_price) and h.rental_supplied > 0]
         rental_price = (sum(p * q for p, q in renting) / sum(q for _, q in renting)) if renting else np.nan
         for j, chip in enumerate(book.chips):
-            # rental price of an hour of this chip: the market's price per HEq-hour x the HEq it does on the mix
             self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
                                       "price": float(book.prices[j]), "units": float(sold[j]),
                                       "revenue": float(sold[j] * book.prices[j]), "cost": chip.manufacturing_cost_usd,
-                                      "rental_price_hour": float(rental_price * book.work[1, j])})
+                                      "rental_price_hour": self.chip_rental_price(chip.id)})
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
             rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
@@ -791,6 +810,7 @@ class ComputeMarket(mesa.Model):
             "capex_total": float(self.orders.spend.sum()),
             "backlog_units": float(sum(v.backlog_units for v in self.vendors.values())),
             "rental_revenue": self.rental_paid,
+            "rental_price_h100_hour": self.chip_rental_price(self.reference_chip.id),
             "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
             "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
             "frontier_lab_revenue": float(sum(lab.revenue for lab in self.labs if lab.frontier)),
@@ -841,7 +861,7 @@ class ComputeMarket(mesa.Model):
         keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
                 "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
                 "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue", "frontier_lab_power_gw",
-                "rental_price_heq_hour", "writedowns", "installed_power_gw", "site_power_gw", "deployed_power_gw",
+                "rental_price_heq_hour", "rental_price_h100_hour", "writedowns", "installed_power_gw", "site_power_gw", "deployed_power_gw",
                 "chips_waiting_for_power", "power_short_clouds"]
         keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
         keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]

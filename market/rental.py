@@ -50,6 +50,20 @@ def rent(budgets, affinity, shocks, price, supply, alpha: float, maturity=1.0, s
     return wanted, got, paid
 
 
+def rented_by_chip(rented: float, price: float, units, work, heq: float):
+    """(chip-hours, USD) of each chip type in one cloud's rentals this month.
+
+    `rented` (HEq-hours) is shared over the chip types running in its fleet in proportion to the work they do
+    (`work`, HEq per type; `units`, chips running per type; `heq` = sum of work), so a type's chip-hours are
+    rented x units / heq and its revenue price x rented x work / heq (`price`, USD per HEq-hour).
+    """
+    units = np.asarray(units, dtype=float)
+    work = np.asarray(work, dtype=float)
+    if rented <= 0 or heq <= 0 or not np.isfinite(price):
+        return np.zeros_like(units), np.zeros_like(work)
+    return rented * units / heq, price * rented * work / heq
+
+
 def scarcity_premium(premium: float, wanted: float, offered: float, adjustment: float) -> float:
     """Next month's multiplier on a cloud's cost-plus rental price (>= 1).
 

@@ -72,7 +72,7 @@ def test_roadmap_grows_flops_faster_than_bandwidth():
     nxt = next_generation(b200, CATALOG.roadmaps["nvidia"], CATALOG.vendors["nvidia"].cadence_months)
     assert nxt.id == "b200+1" and nxt.generation == 1 and nxt.release == "2025-12"
     assert nxt.tflops["bf16"] == pytest.approx(2250 * CATALOG.roadmaps["nvidia"].flops_growth)  # one year
-    ridge = lambda c: c.tflops["bf16"] / c.hbm_tbps  # noqa: E731
+    ridge = lambda c: c.tflops["bf16"] / c.hbm_tbps
     assert ridge(nxt) > ridge(b200)
     assert nxt.manufacturing_cost_estimate and nxt.launch_price_estimate
     assert next_generation(nxt, CATALOG.roadmaps["nvidia"], 26).id == "b200+2"
@@ -160,6 +160,18 @@ def test_bad_workload_rows_are_rejected(data_copy, old, new, field, message):
 def test_bad_vendor_and_roadmap_rows_are_rejected(data_copy):
     _edit(data_copy / "vendors.toml", "software_maturity = 0.55", "software_maturity = 1.5")
     with pytest.raises(CatalogError, match=r"vendor 'amd': field 'software_maturity': must be in \[0, 1\]"):
+        load_catalog(data_copy)
+
+
+def test_a_starting_margin_needs_a_source_and_must_be_a_fraction(data_copy):
+    _edit(data_copy / "vendors.toml", "start_gross_margin = 0.641", "start_gross_margin = 1.2")
+    with pytest.raises(CatalogError, match=r"vendor 'nvidia': field 'start_gross_margin': must be in \(0, 1\)"):
+        load_catalog(data_copy)
+    _edit(data_copy / "vendors.toml", "start_gross_margin = 1.2", "start_gross_margin = 0.641")
+    text = (data_copy / "vendors.toml").read_text()
+    source_line = next(line for line in text.splitlines() if line.startswith("start_gross_margin_source"))
+    _edit(data_copy / "vendors.toml", source_line, "")
+    with pytest.raises(CatalogError, match=r"vendor 'nvidia': field 'start_gross_margin_source': missing"):
         load_catalog(data_copy)
 
 

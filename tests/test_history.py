@@ -109,17 +109,22 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     assert (DATA / "history_calibration.toml").read_text() == packaged  # --write went to the --catalog-dir only
 
 
-def test_chip_rental_prices_follow_the_work_each_chip_does():
-    """An hour of a chip rents for the market's price per H100-equivalent hour times the work it does, so in
-    any month a B200 hour costs more than an H200 hour, and an H200 hour more than a Gaudi 2 hour."""
+def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hour_of_it():
+    """A chip's rental price is its renting clouds' revenue from it over its hours rented: an hour of an H200 or a
+    B200 rents for more than an H100 hour at the same clouds, the H100 price is the model table's, and the price
+    per H100-equivalent hour over all clouds (TPU clouds included) is a different, separate figure."""
     model = ComputeMarket(MarketConfig(months=30, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=4)
     model.run()
     ct = model.chip_table().set_index(["date", "chip"])["rental_price_hour"]
-    month = "2025-03"
-    assert ct[(month, "b200")] > ct[(month, "h200")] > ct[(month, "gaudi2")] > 0
     mt = model.model_table().set_index("date")
-    ratio = ct[(month, "h200")] / mt.loc[month, "rental_price_heq_hour"]
-    assert 1.0 < ratio < 3.0  # an H200 does more than an H100's work, not several times it
+    assert ct[("2025-03", "b200")] > ct[("2025-03", "h200")] > 0
+    assert ct[("2024-09", "h200")] > ct[("2024-09", "h100-sxm")] > 0
+    assert ct[("2024-09", "h100-sxm")] == mt.loc["2024-09", "rental_price_h100_hour"]
+    assert mt["rental_price_h100_hour"].notna().all()  # H100s are rented in every month, on sale or not
+    rented_h100 = model.rented_chip_hours["h100-sxm"]
+    assert model.chip_rental_price("h100-sxm") == model.rented_chip_usd["h100-sxm"] / rented_h100
+    assert sum(model.rented_chip_usd.values()) == pytest.approx(model.rental_paid)  # every dollar rented is on a chip
+    assert math.isnan(model.chip_rental_price("no-such-chip"))
 
 
 def test_quarterly_margins_are_revenue_weighted_and_missing_for_vendors_that_price_nothing():
@@ -138,7 +143,7 @@ def test_quarterly_margins_are_revenue_weighted_and_missing_for_vendors_that_pri
     # the chart's custom-silicon panel is the same selection as the moment it is drawn against: Broadcom's
     # designs, not AWS's Trainium (on sale from December 2024)
     panels = quarterly_panels(mt, vt).set_index("quarter_start")
-    in_quarter = lambda t: t[(t.date >= "2025-01") & (t.date <= "2025-03")]  # noqa: E731
+    in_quarter = lambda t: t[(t.date >= "2025-01") & (t.date <= "2025-03")]
     assert panels.loc["2025-01", "custom_revenue:custom"] == pytest.approx(in_quarter(custom_silicon(vt)).revenue.sum())
     assert in_quarter(vt[vt.vendor == "aws"]).revenue.sum() > 0
     assert panels.loc["2025-01", "custom_revenue:custom"] < in_quarter(vt[vt.kind == "hyperscaler_inhouse"]).revenue.sum()

@@ -146,6 +146,17 @@ def test_rent_pays_for_what_is_rented_within_supply_and_budgets():
     assert (paid.sum(axis=1) <= budgets * (1 + 1e-9)).all()
 
 
+def test_a_clouds_rentals_are_shared_over_its_chips_by_the_work_they_do():
+    units, work = np.array([100.0, 50.0, 0.0]), np.array([100.0, 125.0, 0.0])  # HEq per type: 1.0 and 2.5 per chip
+    hours, usd = rental.rented_by_chip(4500.0, 3.0, units, work, work.sum())
+    assert usd.sum() == pytest.approx(3.0 * 4500.0)  # all it earned, nothing made up
+    assert (hours * work / np.where(units > 0, units, 1)).sum() == pytest.approx(4500.0)  # HEq-hours add up
+    assert usd[1] / hours[1] == pytest.approx(2.5 * usd[0] / hours[0])  # an hour of a chip that does 2.5x rents for 2.5x
+    assert hours[2] == usd[2] == 0.0
+    for nothing in (rental.rented_by_chip(0.0, 3.0, units, work, work.sum()), rental.rented_by_chip(10.0, np.inf, units, work, 225.0)):
+        assert not nothing[0].any() and not nothing[1].any()
+
+
 def test_cloud_offer_rents_only_spare_compute_above_cost():
     from hardware_catalog import load_catalog
     from market import pricing

@@ -106,6 +106,26 @@ def test_a_vendor_with_nothing_on_sale_posts_no_margin():
     assert amd.loc["2024-01":, "margin_posted"].notna().all()
 
 
+def test_vendors_start_at_their_sourced_margin_and_one_with_nothing_on_sale_keeps_its_launch_margin():
+    """NVIDIA starts at the margin it guided for Feb-Apr 2023 (vendors.toml) and moves from there; AMD, with no
+    chip on sale before 2023-12, does not chase the empty grid's bottom: it launches at its catalog margin."""
+    catalog = load_catalog()
+    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)), catalog=catalog, rng=0)
+    assert model.vendors["nvidia"].margin == catalog.vendors["nvidia"].start_gross_margin
+    mi300x = model.vendors["amd"].chips[-1]
+    launch_margin = 1.0 - mi300x.manufacturing_cost_usd / mi300x.launch_price_usd
+    assert model.vendors["amd"].margin == pytest.approx(launch_margin)
+    model = run(1)
+    assert model.vendors["nvidia"].margin != catalog.vendors["nvidia"].start_gross_margin
+    vt = model.vendor_table()
+    amd = vt[vt.vendor == "amd"].set_index("date")
+    first_priced = amd["margin_posted"].first_valid_index()
+    assert first_priced == "2023-12"
+    # its first posted margin is one step from the launch margin, not from the grid's floor
+    step = model.config.margin_adjustment
+    assert abs(amd.loc[first_priced, "margin_posted"] - launch_margin) <= step * 1.0 + 1e-12
+
+
 def test_booked_margin_equals_revenue_less_cost_and_write_downs():
     model = run(2, supply_lead_time_months=6, **SHOCK)
     vt = model.vendor_table()
@@ -132,8 +152,11 @@ def test_stock_of_chips_taken_off_sale_does_not_starve_new_supply():
 
 
 def test_a_cut_in_a_shortage_clears_the_backlog_before_it_leaves_stock():
-    """In early 2024 vendors with a six-month lead time run a backlog; the same cut then mostly takes orders that
-    could not have been filled anyway, so it leaves far less unsold (a smaller booked-margin fall) than in July."""
+    """In early 2024 vendors with a six-month lead time run their deepest backlog (about 0.6 of a month's sales for
+    NVIDIA at the 2026-12 calibration, against about 0.5 in July 2024); the same cut then partly takes orders that
+    could not have been filled anyway, so it leaves less unsold (a smaller booked-margin fall) than in July. (At the
+    earlier calibration July had almost no backlog and the early fall was under half of July's; now both quarters
+    are short, so only the direction is asserted.)"""
     early = {"demand_shock_start": "2024-01", "demand_shock_months": 6, "demand_shock_scale": 0.5}
     quarter = ("2024-01", "2024-03")
 
@@ -147,4 +170,4 @@ def test_a_cut_in_a_shortage_clears_the_backlog_before_it_leaves_stock():
     early_drop = np.mean([quarter_margins(run(s, **lead), window=quarter)[0]
                           - quarter_margins(run(s, **lead, **early), window=quarter)[0] for s in SEEDS])
     july_drop = np.mean([quarter_margins(run(s, **lead))[0] - quarter_margins(run(s, **lead, **SHOCK))[0] for s in SEEDS])
-    assert early_drop < 0.5 * july_drop, (early_drop, july_drop)
+    assert early_drop < july_drop - 0.03, (early_drop, july_drop)
