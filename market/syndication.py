@@ -34,9 +34,9 @@ def decay_ties(graph: nx.Graph, factor: float, floor: float = 0.05) -> None:
     graph.remove_edges_from(weak)
 
 
-def centralities(graph: nx.Graph, seed: int) -> dict[str, np.ndarray]:
-    """Degree (weighted, normalised by the maximum), eigenvector and betweenness centrality per node
-    (nodes are 0..n-1)."""
+def centralities(graph: nx.Graph) -> dict[str, np.ndarray]:
+    """Degree (weighted, normalised by the maximum) and eigenvector centrality per node (nodes are 0..n-1): the
+    two the firms' decisions use (betweenness, which none uses, is `betweenness` below)."""
     n = graph.number_of_nodes()
     degree = np.array([graph.degree(i, weight="weight") for i in range(n)], dtype=float)
     degree = degree / degree.max() if degree.max() > 0 else degree
@@ -51,12 +51,17 @@ def centralities(graph: nx.Graph, seed: int) -> dict[str, np.ndarray]:
             _, vector = eigsh(adjacency, k=1, which="LA", v0=np.ones(len(nodes)))
             vector = np.abs(vector[:, 0])
             eigen[nodes] = vector / np.linalg.norm(vector)
+    return {"degree": degree, "eigenvector": eigen}
+
+
+def betweenness(graph: nx.Graph, seed: int) -> np.ndarray:
+    """Betweenness centrality per node (nodes 0..n-1), estimated from `BETWEENNESS_SAMPLES` sampled sources."""
+    n = graph.number_of_nodes()
     between = np.zeros(n)
     if graph.number_of_edges() > 0:
-        k = min(BETWEENNESS_SAMPLES, n)
-        for node, value in nx.betweenness_centrality(graph, k=k, seed=seed).items():
+        for node, value in nx.betweenness_centrality(graph, k=min(BETWEENNESS_SAMPLES, n), seed=seed).items():
             between[node] = value
-    return {"degree": degree, "eigenvector": eigen, "betweenness": between}
+    return between
 
 
 def information_advantage(eigenvector: np.ndarray, reputation: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ an invitation (agents/venture_fund.VentureFund), the founders' choice of lead (S
 from __future__ import annotations
 
 import math
+import pickle
 
 import networkx as nx
 import numpy as np
@@ -59,6 +60,7 @@ class VenturePhase:
         self.config = config
         self.rng = model.venture_rng  # the venture side's own stream (see ComputeMarket._spawn_streams)
         self.graph = nx.Graph()
+        self._betweenness_pending: tuple[nx.Graph, int] | None = None  # (network, seed) of the latest centralities
         self.firms: list[VentureFund] = []
         for i in range(config.firms):
             firm = VentureFund(model, i, f"vc-{i + 1:03d}")
@@ -124,12 +126,29 @@ class VenturePhase:
         self.month_stats["active_startups"] = int(self.startups.alive.sum())
 
     def _update_centrality(self, month: int) -> None:
-        c = syndication.centralities(self.graph, seed=int(self.rng.integers(2**31)))
+        seed = int(self.rng.integers(2**31))  # betweenness's sampling seed, drawn here so the stream does not move
+        c = syndication.centralities(self.graph)
         self.ia = syndication.information_advantage(c["eigenvector"], self.reputation)
         for i, firm in enumerate(self.firms):
-            firm.centrality = {k: float(v[i]) for k, v in c.items()}
+            firm.centrality = {"degree": float(c["degree"][i]), "eigenvector": float(c["eigenvector"][i]),
+                               "betweenness": math.nan}
             firm.information_advantage = float(self.ia[i])
             firm.centrality_history.append((month, firm.centrality["eigenvector"]))
+        # No decision uses betweenness (the costliest of the three) and only its latest value is reported, so it is
+        # computed when a table asks for it, on the network as it stood now.
+        # a pickled copy keeps each node's neighbours in their order (Graph.copy re-inserts edges, which reorders
+        # them and moves betweenness in the 17th digit)
+        self._betweenness_pending = (pickle.loads(pickle.dumps(self.graph, pickle.HIGHEST_PROTOCOL)), seed)
+
+    def _resolve_betweenness(self) -> None:
+        """Fill in the firms' betweenness from the latest centrality computation (a no-op once done)."""
+        if self._betweenness_pending is None:
+            return
+        graph, seed = self._betweenness_pending
+        values = syndication.betweenness(graph, seed)
+        for i, firm in enumerate(self.firms):
+            firm.centrality["betweenness"] = float(values[i])
+        self._betweenness_pending = None
 
     def _raise_funds(self, month: int) -> None:
         cfg = self.config
@@ -358,6 +377,7 @@ class VenturePhase:
         return deals
 
     def fund_table(self) -> pd.DataFrame:
+        self._resolve_betweenness()
         rows = []
         for firm in self.firms:
             history = firm.centrality_history

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -176,10 +177,33 @@ def test_eigenvector_centrality_matches_networkx_and_is_bit_reproducible():
     graph = nx.barabasi_albert_graph(150, 2, seed=3)
     for a, b in graph.edges:
         graph[a][b]["weight"] = 1.0 + (a * b) % 5
-    ours = centralities(graph, seed=0)["eigenvector"]
+    ours = centralities(graph)["eigenvector"]
     reference = nx.eigenvector_centrality_numpy(graph, weight="weight")
     assert max(abs(ours[i] - abs(v)) for i, v in reference.items()) < 1e-9
-    assert np.array_equal(ours, centralities(graph, seed=0)["eigenvector"])  # no random start vector
+    assert np.array_equal(ours, centralities(graph)["eigenvector"])  # no random start vector
+
+
+def test_betweenness_is_computed_when_reported_on_the_network_of_the_last_centrality_update():
+    """No decision reads betweenness, so the venture phase defers it to the fund table; the value is the one the
+    network had at the last centrality update (a later round's ties do not enter it), the same as computing it
+    then with the seed drawn then."""
+    import copy
+
+    from market.config import MarketConfig
+    from market.model import ComputeMarket
+    from market.syndication import betweenness
+
+    model = ComputeMarket(MarketConfig(months=14), rng=3)
+    model.run()
+    venture = model.venture
+    graph, seed = venture._betweenness_pending
+    then = copy.deepcopy(graph)
+    assert graph.number_of_edges() != venture.graph.number_of_edges()  # ties formed since month 12
+    assert all(math.isnan(f.centrality["betweenness"]) for f in venture.firms)
+    funds = venture.fund_table()
+    expected = betweenness(then, seed)
+    assert [f.centrality["betweenness"] for f in venture.firms] == list(expected)
+    assert funds.betweenness_centrality.notna().all() and (funds.betweenness_centrality > 0).any()
 
 
 # --- the loop's channels, one switch each, and a permutation test of "beyond chance" ---------------------
