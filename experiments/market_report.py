@@ -14,7 +14,6 @@ from hardware_catalog.records import HISTORY_END
 from market.config import MarketConfig
 from market.model import ComputeMarket
 
-from . import plots
 from .history_fit import fit_table, format_fit_table, quarterly, quarterly_panels
 from .venture_analysis import deal_cohort, powerlaw_fit, venture_metrics
 
@@ -119,10 +118,39 @@ def _concat(results, attribute: str) -> pd.DataFrame:
     return pd.concat([getattr(r, attribute).assign(seed=r.seed) for r in results], ignore_index=True)
 
 
-def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=()) -> dict:
+def draw_figure(name: str, *args, **kwargs) -> None:
+    """Draw one figure with experiments.plots.`name` (a job that a worker process can run)."""
+    from . import plots  # here, not at the top: seed workers import this module and need no matplotlib (~0.5 s)
+
+    getattr(plots, name)(*args, **kwargs)
+
+
+def _ccdf_figure(multiples: pd.Series, path: Path, title: str) -> None:
+    """The deal-multiples CCDF with its power-law fit (the fit, ~1.6 s, runs with the drawing)."""
+    draw_figure("multiples_ccdf_chart", multiples, powerlaw_fit(multiples.to_numpy()), path, title)
+
+
+def _draw_all(jobs: list[tuple], pool=None) -> None:
+    """Run figure jobs (function, args, kwargs): on `pool` (a multiprocessing pool) in parallel, else here."""
+    if pool is None:
+        for function, args, kwargs in jobs:
+            function(*args, **kwargs)
+        return
+    for pending in [pool.apply_async(function, args, kwargs) for function, args, kwargs in jobs]:
+        pending.get()
+
+
+def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(),
+                       pool=None) -> dict:
     """Write tables (Parquet), figures (PNG), summary.json and summary.md into an existing `folder`.
 
-    `observations` (the catalog's history) are compared with the run where it covers their periods."""
+    `observations` (the catalog's history) are compared with the run where it covers their periods. Figures are
+    drawn on `pool` (worker processes) when one is given."""
+    jobs: list[tuple] = []
+
+    def figure(name, *args, **kwargs):
+        jobs.append((draw_figure, (name, *args), kwargs))
+
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
     model_tables = _concat(results, "model_table")
@@ -139,9 +167,9 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
         history = fit_table(observations, [(r.model_table, r.vendor_table, r.chip_table) for r in results])
         history.to_csv(folder / "history_fit.csv", index=False)
         panels = pd.concat([quarterly_panels(r.model_table, r.vendor_table).assign(seed=r.seed) for r in results])
-        plots.history_fit_chart(panels, observations, HISTORY_END, figures / "history_fit.png",
-                                f"Observed 2023 - mid-2025 (points) and the model (bands, {len(results)} seeds); "
-                                f"shaded: fitting window, after it: forecast")
+        figure("history_fit_chart", panels, observations, HISTORY_END, figures / "history_fit.png",
+               f"Observed 2023 - mid-2025 (points) and the model (bands, {len(results)} seeds); "
+               f"shaded: fitting window, after it: forecast")
     pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet", index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
     metrics = summarise(results)
@@ -149,48 +177,51 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
 
     merchants = sorted(vendor_tables[vendor_tables.kind != "hyperscaler_inhouse"].vendor.unique())
-    plots.stacked_share_chart(vendor_tables, "revenue_share", figures / "revenue_share.png",
-                              "Revenue share by vendor (mean over seeds)")
-    plots.vendor_band_chart(vendor_tables, "gross_margin", merchants, figures / "gross_margin.png",
-                            "Gross margin by merchant vendor (mean, 5-95% over seeds)")
-    plots.vendor_band_chart(vendor_tables, "maturity", sorted(vendor_tables.vendor.unique()), figures / "software_maturity.png",
-                            "Software ecosystem maturity (mean, 5-95% over seeds)")
-    plots.series_band_chart(model_tables, ["hhi_revenue"], figures / "hhi.png", "Revenue HHI of chip vendors")
-    plots.series_band_chart(model_tables, ["usd_per_million_tokens"], figures / "price_per_token.png",
-                            "USD per million Llama-3-70B output tokens on chips sold that month (rental-equivalent)",
-                            logy=True)
-    plots.series_band_chart(model_tables, ["usd_per_exaflop_training"], figures / "price_per_training_flop.png",
-                            "USD per 1e18 training FLOP on chips sold that month (rental-equivalent)", logy=True)
+    figure("stacked_share_chart", vendor_tables, "revenue_share", figures / "revenue_share.png",
+           "Revenue share by vendor (mean over seeds)")
+    figure("vendor_band_chart", vendor_tables, "gross_margin", merchants, figures / "gross_margin.png",
+           "Gross margin by merchant vendor (mean, 5-95% over seeds)")
+    figure("vendor_band_chart", vendor_tables, "maturity", sorted(vendor_tables.vendor.unique()),
+           figures / "software_maturity.png", "Software ecosystem maturity (mean, 5-95% over seeds)")
+    figure("series_band_chart", model_tables, ["hhi_revenue"], figures / "hhi.png", "Revenue HHI of chip vendors")
+    figure("series_band_chart", model_tables, ["usd_per_million_tokens"], figures / "price_per_token.png",
+           "USD per million Llama-3-70B output tokens on chips sold that month (rental-equivalent)", logy=True)
+    figure("series_band_chart", model_tables, ["usd_per_exaflop_training"], figures / "price_per_training_flop.png",
+           "USD per 1e18 training FLOP on chips sold that month (rental-equivalent)", logy=True)
     capex_cols = [c for c in model_tables.columns if c.startswith("capex_") and c != "capex_total"]
-    plots.stacked_series_chart(model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
-                               "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
+    figure("stacked_series_chart", model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
+           "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
     power_cols = [c for c in model_tables.columns if c.startswith("power_gw_")]
     if power_cols:
-        plots.stacked_series_chart(model_tables, power_cols, figures / "power_by_cloud.png",
-                                   "Data-centre power of the chips running, facility GW, by cloud (mean over seeds)",
-                                   prefix="power_gw_")
+        figure("stacked_series_chart", model_tables, power_cols, figures / "power_by_cloud.png",
+               "Data-centre power of the chips running, facility GW, by cloud (mean over seeds)", prefix="power_gw_")
     if results[0].deals is not None:
-        _write_venture(results, folder, figures)
+        jobs += _write_venture(results, folder, figures)
+    _draw_all(jobs, pool)
     (folder / "summary.md").write_text(_summary_md(metrics, results, config, history))
     return summary
 
 
-def _write_venture(results: Sequence[SeedResult], folder: Path, figures: Path) -> None:
-    """Deal, fund and startup tables (all seeds), yearly network edge lists, and the venture figures."""
+def _write_venture(results: Sequence[SeedResult], folder: Path, figures: Path) -> list[tuple]:
+    """Write the deal, fund and startup tables (all seeds) and yearly network edge lists; returns the venture
+    figures' jobs (function, args, kwargs)."""
     _concat(results, "deals").to_parquet(folder / "deals.parquet", index=False)
     _concat(results, "funds").to_parquet(folder / "funds.parquet", index=False)
     _concat(results, "startups").to_parquet(folder / "startups.parquet", index=False)
     _concat(results, "network").to_parquet(folder / "network_edges_yearly.parquet", index=False)
     first = results[0]
     cohort = deal_cohort(first.deals)
-    plots.multiples_ccdf_chart(cohort.multiple, powerlaw_fit(cohort.multiple.to_numpy()), figures / "deal_multiples_ccdf.png",
-                               f"Deal multiples, rounds of the first 6 years (seed {first.seed})")
     last_year = first.network[first.network.year == first.network.year.max()] if len(first.network) else first.network
-    plots.network_chart(last_year, first.reputation, figures / "syndication_network.png",
-                        f"Syndication network, final year, largest component (seed {first.seed}); size = reputation")
     funds = _concat(results, "funds")
-    plots.centrality_returns_chart(funds[(funds.vintage <= 48) & (funds.called > 0)], figures / "centrality_vs_returns.png",
-                                   "Fund TVPI vs firm centrality at vintage (funds of the first 4 years, all seeds)")
+    return [
+        (_ccdf_figure, (cohort.multiple, figures / "deal_multiples_ccdf.png",
+                        f"Deal multiples, rounds of the first 6 years (seed {first.seed})"), {}),
+        (draw_figure, ("network_chart", last_year, first.reputation, figures / "syndication_network.png",
+                       f"Syndication network, final year, largest component (seed {first.seed}); size = reputation"), {}),
+        (draw_figure, ("centrality_returns_chart", funds[(funds.vintage <= 48) & (funds.called > 0)],
+                       figures / "centrality_vs_returns.png",
+                       "Fund TVPI vs firm centrality at vintage (funds of the first 4 years, all seeds)"), {}),
+    ]
 
 
 METRIC_NOTES = {

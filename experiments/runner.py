@@ -11,6 +11,7 @@ interrupted one resumed, only for the same inputs; anything else is refused befo
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import json
 import multiprocessing
@@ -118,22 +119,45 @@ def stored_seeds(seeds_dir: Path) -> set[int]:
     return {int(p.name.split("-")[1]) for p in seeds_dir.iterdir() if p.name.startswith("seed-") and (p / "metrics.json").exists()}
 
 
+_POOLS: dict[int, Any] = {}  # worker count -> a pool of worker processes kept for the rest of this process
+
+
+def worker_pool(workers: int):
+    """A pool of `workers` processes, started once and reused by every later run, report and sensitivity point of
+    this process (starting one costs seconds of imports per worker); closed at exit. spawn, not fork: the parent
+    may already run threads (pyarrow, Dask), and forking those can deadlock."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+    return pool
+
+
+def discard_pool(workers: int) -> None:
+    """Stop a pool now (Ctrl-C or a failed task); the next call to worker_pool starts a fresh one."""
+    pool = _POOLS.pop(workers, None)
+    if pool is not None:
+        pool.terminate()
+        pool.join()
+
+
+@atexit.register
+def _close_pools() -> None:
+    for workers in list(_POOLS):
+        discard_pool(workers)
+
+
 def _run_local(config, catalog, seeds, seeds_dir, workers, progress):
     if workers <= 1:
         for seed in seeds:
             progress(run_seed_to_dir(config, catalog, seed, str(seeds_dir)))
         return
-    # spawn, not fork: the parent may already run threads (pyarrow, Dask), and forking those can deadlock
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(seeds)), initializer=_ignore_sigint)
+    pool = worker_pool(workers)
     try:
         for seed in pool.imap_unordered(_seed_task, [(config, catalog, s, str(seeds_dir)) for s in seeds]):
             progress(seed)
-        pool.close()
     except BaseException:
-        pool.terminate()  # Ctrl-C or a failed seed: stop the other workers now
+        discard_pool(workers)  # Ctrl-C or a failed seed: stop the other workers now
         raise
-    finally:
-        pool.join()
 
 
 def _require_dask() -> None:
@@ -246,7 +270,7 @@ def run_experiment(
             for stale in [*seeds_dir.glob(".seed-*.tmp"), *partial.glob(".tmp-*")]:  # left by a killed run
                 shutil.rmtree(stale, ignore_errors=True)
             resumed = _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress)
-            _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command)
+            _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers)
     except BaseException:
         if created and partial.exists() and not stored_seeds(seeds_dir):
             shutil.rmtree(partial, ignore_errors=True)  # nothing computed: leave no empty run folder behind
@@ -280,14 +304,21 @@ def _compute(experiment, config, catalog, seeds, partial, workers, backend, sche
     return sorted(done)
 
 
-def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command) -> None:
+def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers=1) -> None:
     """Aggregate the stored seeds into tables, figures and a manifest, then rename the folder into place."""
     seeds_dir = partial / "seeds"
     results = [load_seed(seed_dir(seeds_dir, s)) for s in seeds]
     staging = partial / ".tmp-results"  # aggregate files appear in the run folder only once all are written
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    write_results(results, config, staging, experiment.base_catalog.history)
+    # with local workers, their pool (still up from the seeds) draws the figures in parallel
+    pool = worker_pool(workers) if (backend == "local" and workers > 1) else None
+    try:
+        write_results(results, config, staging, experiment.base_catalog.history, pool)
+    except BaseException:
+        if pool is not None:
+            discard_pool(workers)
+        raise
     values = resolved_values(experiment)
     manifest = {
         "name": experiment.name,
@@ -311,9 +342,10 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     partial.rename(out)
 
 
-def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=()) -> dict:
-    """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report)."""
-    return write_market_files(results, config, folder, observations)
+def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(), pool=None) -> dict:
+    """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report); figures are
+    drawn on `pool` when one is given."""
+    return write_market_files(results, config, folder, observations, pool)
 
 
 def _move_up(staging: Path, folder: Path) -> list[str]:

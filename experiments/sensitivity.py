@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import multiprocessing
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -223,17 +222,14 @@ def _map(evaluate, tasks, workers: int, backend: str, scheduler: str | None):
         for job in jobs:
             yield _call(job)
         return
-    from .runner import _ignore_sigint
+    from .runner import discard_pool, worker_pool
 
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+    pool = worker_pool(workers)  # the process's persistent pool: its workers' imports are paid once
     try:
         yield from pool.imap_unordered(_call, jobs)
-        pool.close()
     except BaseException:
-        pool.terminate()
+        discard_pool(workers)
         raise
-    finally:
-        pool.join()
 
 
 # --------------------------------------------------------------------------------------------- the model
