@@ -130,14 +130,24 @@ def _ccdf_figure(multiples: pd.Series, path: Path, title: str) -> None:
     draw_figure("multiples_ccdf_chart", multiples, powerlaw_fit(multiples.to_numpy()), path, title)
 
 
-def _draw_all(jobs: list[tuple], pool=None) -> None:
-    """Run figure jobs (function, args, kwargs): on `pool` (a multiprocessing pool) in parallel, else here."""
-    if pool is None:
-        for function, args, kwargs in jobs:
+class _Figures:
+    """Figure jobs: with a pool, each is sent to the workers as soon as its data is ready (so drawing overlaps the
+    report's own work) and `wait` collects them; without one, each is drawn at once."""
+
+    def __init__(self, pool=None) -> None:
+        self.pool = pool
+        self.pending = []
+
+    def submit(self, function, *args, **kwargs) -> None:
+        if self.pool is None:
             function(*args, **kwargs)
-        return
-    for pending in [pool.apply_async(function, args, kwargs) for function, args, kwargs in jobs]:
-        pending.get()
+        else:
+            self.pending.append(self.pool.apply_async(function, args, kwargs))
+
+    def wait(self) -> None:
+        for job in self.pending:
+            job.get()
+        self.pending = []
 
 
 def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(),
@@ -146,13 +156,16 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
 
     `observations` (the catalog's history) are compared with the run where it covers their periods. Figures are
     drawn on `pool` (worker processes) when one is given."""
-    jobs: list[tuple] = []
+    drawing = _Figures(pool)
 
     def figure(name, *args, **kwargs):
-        jobs.append((draw_figure, (name, *args), kwargs))
+        drawing.submit(draw_figure, name, *args, **kwargs)
 
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
+    if results[0].deals is not None:
+        for function, args, kwargs in _venture_figures(results, figures):  # first: the CCDF's fit is the longest job
+            drawing.submit(function, *args, **kwargs)
     model_tables = _concat(results, "model_table")
     vendor_tables = _concat(results, "vendor_table")
     model_tables.to_parquet(folder / "model_monthly.parquet", index=False)
@@ -196,19 +209,22 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
         figure("stacked_series_chart", model_tables, power_cols, figures / "power_by_cloud.png",
                "Data-centre power of the chips running, facility GW, by cloud (mean over seeds)", prefix="power_gw_")
     if results[0].deals is not None:
-        jobs += _write_venture(results, folder, figures)
-    _draw_all(jobs, pool)
+        _write_venture(results, folder)
+    drawing.wait()
     (folder / "summary.md").write_text(_summary_md(metrics, results, config, history))
     return summary
 
 
-def _write_venture(results: Sequence[SeedResult], folder: Path, figures: Path) -> list[tuple]:
-    """Write the deal, fund and startup tables (all seeds) and yearly network edge lists; returns the venture
-    figures' jobs (function, args, kwargs)."""
+def _write_venture(results: Sequence[SeedResult], folder: Path) -> None:
+    """Write the deal, fund and startup tables (all seeds) and yearly network edge lists."""
     _concat(results, "deals").to_parquet(folder / "deals.parquet", index=False)
     _concat(results, "funds").to_parquet(folder / "funds.parquet", index=False)
     _concat(results, "startups").to_parquet(folder / "startups.parquet", index=False)
     _concat(results, "network").to_parquet(folder / "network_edges_yearly.parquet", index=False)
+
+
+def _venture_figures(results: Sequence[SeedResult], figures: Path) -> list[tuple]:
+    """The venture figures' jobs (function, args, kwargs)."""
     first = results[0]
     cohort = deal_cohort(first.deals)
     last_year = first.network[first.network.year == first.network.year.max()] if len(first.network) else first.network

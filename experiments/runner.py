@@ -124,11 +124,15 @@ _POOLS: dict[int, Any] = {}  # worker count -> a pool of worker processes kept f
 
 def worker_pool(workers: int):
     """A pool of `workers` processes, started once and reused by every later run, report and sensitivity point of
-    this process (starting one costs seconds of imports per worker); closed at exit. spawn, not fork: the parent
-    may already run threads (pyarrow, Dask), and forking those can deadlock."""
+    this process; closed at exit. Workers are forked from a fork server that has imported the model once
+    (forkserver with a preload): each starts with its imports done, where a spawned worker spends ~2 s on them.
+    Not plain fork: the parent may already run threads (pyarrow, Dask), and forking those can deadlock; the fork
+    server is a fresh single-threaded process."""
     pool = _POOLS.get(workers)
     if pool is None:
-        pool = _POOLS[workers] = multiprocessing.get_context("spawn").Pool(workers, initializer=_ignore_sigint)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["experiments.runner"])
+        pool = _POOLS[workers] = context.Pool(workers, initializer=_ignore_sigint)
     return pool
 
 
