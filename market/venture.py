@@ -60,7 +60,7 @@ class VenturePhase:
         self.config = config
         self.rng = model.venture_rng  # the venture side's own stream (see ComputeMarket._spawn_streams)
         self.graph = nx.Graph()
-        self._betweenness_pending: tuple[nx.Graph, int] | None = None  # (network, seed) of the latest centralities
+        self._betweenness_pending: tuple[nx.Graph | None, int] | None = None  # (network, seed) of the last centralities
         self.firms: list[VentureFund] = []
         for i in range(config.firms):
             firm = VentureFund(model, i, f"vc-{i + 1:03d}")
@@ -135,17 +135,19 @@ class VenturePhase:
             firm.information_advantage = float(self.ia[i])
             firm.centrality_history.append((month, firm.centrality["eigenvector"]))
         # No decision uses betweenness (the costliest of the three) and only its latest value is reported, so it is
-        # computed when a table asks for it, on the network as it stood now.
-        # a pickled copy keeps each node's neighbours in their order (Graph.copy re-inserts edges, which reorders
-        # them and moves betweenness in the 17th digit)
-        self._betweenness_pending = (pickle.loads(pickle.dumps(self.graph, pickle.HIGHEST_PROTOCOL)), seed)
+        # computed when a table asks for it, on the network as it stood now. The network is copied only at the
+        # run's last update (a mid-run table uses the network as it is then): a pickled copy keeps each node's
+        # neighbours in their order (Graph.copy re-inserts edges, which moves betweenness in the 17th digit).
+        last = month + self.config.centrality_interval > self.model.config.months - 1
+        snapshot = pickle.loads(pickle.dumps(self.graph, pickle.HIGHEST_PROTOCOL)) if last else None
+        self._betweenness_pending = (snapshot, seed)
 
     def _resolve_betweenness(self) -> None:
         """Fill in the firms' betweenness from the latest centrality computation (a no-op once done)."""
         if self._betweenness_pending is None:
             return
         graph, seed = self._betweenness_pending
-        values = syndication.betweenness(graph, seed)
+        values = syndication.betweenness(self.graph if graph is None else graph, seed)
         for i, firm in enumerate(self.firms):
             firm.centrality["betweenness"] = float(values[i])
         self._betweenness_pending = None
