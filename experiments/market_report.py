@@ -163,9 +163,9 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
 
     figures = folder / "figures"
     figures.mkdir(exist_ok=True)
-    if results[0].deals is not None:
-        for function, args, kwargs in _venture_figures(results, figures):  # first: the CCDF's fit is the longest job
-            drawing.submit(function, *args, **kwargs)
+    funds = _concat(results, "funds") if results[0].deals is not None else None
+    if funds is not None:
+        _submit_venture_figures(results, funds, figures, drawing)  # first: the CCDF's fit is the longest job
     model_tables = _concat(results, "model_table")
     vendor_tables = _concat(results, "vendor_table")
     model_tables.to_parquet(folder / "model_monthly.parquet", index=False)
@@ -208,36 +208,33 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     if power_cols:
         figure("stacked_series_chart", model_tables, power_cols, figures / "power_by_cloud.png",
                "Data-centre power of the chips running, facility GW, by cloud (mean over seeds)", prefix="power_gw_")
-    if results[0].deals is not None:
-        _write_venture(results, folder)
+    if funds is not None:
+        _write_venture(results, funds, folder)
     drawing.wait()
     (folder / "summary.md").write_text(_summary_md(metrics, results, config, history))
     return summary
 
 
-def _write_venture(results: Sequence[SeedResult], folder: Path) -> None:
-    """Write the deal, fund and startup tables (all seeds) and yearly network edge lists."""
+def _write_venture(results: Sequence[SeedResult], funds: pd.DataFrame, folder: Path) -> None:
+    """Write the deal, fund (`funds`, all seeds) and startup tables and yearly network edge lists."""
     _concat(results, "deals").to_parquet(folder / "deals.parquet", index=False)
-    _concat(results, "funds").to_parquet(folder / "funds.parquet", index=False)
+    funds.to_parquet(folder / "funds.parquet", index=False)
     _concat(results, "startups").to_parquet(folder / "startups.parquet", index=False)
     _concat(results, "network").to_parquet(folder / "network_edges_yearly.parquet", index=False)
 
 
-def _venture_figures(results: Sequence[SeedResult], figures: Path) -> list[tuple]:
-    """The venture figures' jobs (function, args, kwargs)."""
+def _submit_venture_figures(results: Sequence[SeedResult], funds: pd.DataFrame, figures: Path, drawing) -> None:
+    """Send the venture figures to `drawing` (a _Figures): the deal-multiples CCDF, the network, centrality vs TVPI."""
     first = results[0]
     cohort = deal_cohort(first.deals)
+    drawing.submit(_ccdf_figure, cohort.multiple, figures / "deal_multiples_ccdf.png",
+                   f"Deal multiples, rounds of the first 6 years (seed {first.seed})")
     last_year = first.network[first.network.year == first.network.year.max()] if len(first.network) else first.network
-    funds = _concat(results, "funds")
-    return [
-        (_ccdf_figure, (cohort.multiple, figures / "deal_multiples_ccdf.png",
-                        f"Deal multiples, rounds of the first 6 years (seed {first.seed})"), {}),
-        (draw_figure, ("network_chart", last_year, first.reputation, figures / "syndication_network.png",
-                       f"Syndication network, final year, largest component (seed {first.seed}); size = reputation"), {}),
-        (draw_figure, ("centrality_returns_chart", funds[(funds.vintage <= 48) & (funds.called > 0)],
-                       figures / "centrality_vs_returns.png",
-                       "Fund TVPI vs firm centrality at vintage (funds of the first 4 years, all seeds)"), {}),
-    ]
+    drawing.submit(draw_figure, "network_chart", last_year, first.reputation, figures / "syndication_network.png",
+                   f"Syndication network, final year, largest component (seed {first.seed}); size = reputation")
+    drawing.submit(draw_figure, "centrality_returns_chart", funds[(funds.vintage <= 48) & (funds.called > 0)],
+                   figures / "centrality_vs_returns.png",
+                   "Fund TVPI vs firm centrality at vintage (funds of the first 4 years, all seeds)")
 
 
 METRIC_NOTES = {
