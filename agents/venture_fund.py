@@ -75,13 +75,13 @@ class VentureFund(mesa.Agent):
     # --- investment decisions ---------------------------------------------------------------
 
     def signal_noise(self, config, informed: bool) -> float:
-        """S.d. of its signal of a startup's log quality: the base noise, cut by its information advantage when
-        the information channel is on."""
-        return config.signal_noise / (1.0 + (config.information_gain * self.information_advantage if informed else 0.0))
+        """S.d. of its signal of a startup's log quality (see `signal_noise`)."""
+        return signal_noise(self.information_advantage, config, informed)
 
     @staticmethod
-    def offers(signal: float, bar: float) -> bool:
-        """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar."""
+    def offers(signal, bar: float):
+        """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar (one signal, or
+        an array of the signals of the firms that see a deal)."""
         return signal > bar
 
     def pre_money(self, target: float, revenue: float, multiple: float, reputation_rank: float, discount: bool,
@@ -141,3 +141,9 @@ class VentureFund(mesa.Agent):
 
     def decay_reputation(self, monthly_decay: float) -> None:
         self.reputation *= 1.0 - monthly_decay
+
+
+def signal_noise(information_advantage, config, informed: bool):
+    """S.d. of a firm's signal of a startup's log quality: the base noise, cut by its information advantage (in
+    [0, 1]; one firm's, or an array of firms') when the information channel is on."""
+    return config.signal_noise / (1.0 + (config.information_gain * information_advantage if informed else 0.0))

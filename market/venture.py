@@ -32,7 +32,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from agents.startup import STAGES, StartupCohort
-from agents.venture_fund import Fund, VentureFund
+from agents.venture_fund import Fund, VentureFund, signal_noise
 
 from . import syndication
 
@@ -60,6 +60,7 @@ class VenturePhase:
         self.config = config
         self.rng = model.venture_rng  # the venture side's own stream (see ComputeMarket._spawn_streams)
         self.graph = nx.Graph()
+        self.ties = syndication.TieIndex(config.firms)  # the graph's ties as arrays, for the leads' invitations
         self._betweenness_pending: tuple[nx.Graph | None, int] | None = None  # (network, seed) of the last centralities
         self.firms: list[VentureFund] = []
         for i in range(config.firms):
@@ -70,7 +71,7 @@ class VenturePhase:
         mean_size = config.lp_pool_usd_per_year * config.fund_cycle_months / 12.0 / config.firms
         # history before the run: a preferential-attachment syndication network and a skewed exit record
         history = nx.barabasi_albert_graph(config.firms, 2, seed=int(self.rng.integers(2**31)))
-        self.graph.add_edges_from(history.edges(), weight=1.0)
+        syndication.add_ties(self.graph, self.ties, history.edges(), 1.0)
         for firm in self.firms:
             firm.reputation = float(self.rng.pareto(2.0))
         self.reputation = np.array([f.reputation for f in self.firms])
@@ -119,7 +120,7 @@ class VenturePhase:
             firm.decay_reputation(REPUTATION_DECAY)
         self.reputation = np.array([f.reputation for f in self.firms])
         if month % 12 == 11:
-            syndication.decay_ties(self.graph, 1.0 - cfg.edge_decay_per_year)
+            syndication.decay_ties(self.graph, self.ties, 1.0 - cfg.edge_decay_per_year)
             self.snapshots.append(nx.to_pandas_edgelist(self.graph).assign(year=month // 12))
         if month % cfg.centrality_interval == 0:
             self._update_centrality(month)
@@ -210,6 +211,7 @@ class VenturePhase:
         cumulative = np.cumsum(flow)
         self._top_reputation = list(np.argsort(-self.reputation)[:10])
         self._active = active
+        noise = np.broadcast_to(signal_noise(self.ia, cfg, loop), self.ia.shape)  # each firm's, all firms at once
         for idx in self._seekers():
             if c.rounds[idx] == 0 and month - c.founded[idx] > 6:
                 c.end(idx, "dead")  # never funded: the founders give up
@@ -223,10 +225,9 @@ class VenturePhase:
                 continue
             # each firm that sees the deal reads a noisy signal of its quality and offers if it clears the bar
             log_quality = math.log(c.quality[idx])
-            noise = np.array([self.firms[f].signal_noise(cfg, loop) for f in seen])
-            signal = log_quality + self.rng.normal(0.0, 1.0, size=seen.size) * noise
+            signal = log_quality + self.rng.normal(0.0, 1.0, size=seen.size) * noise[seen]
             bar = cfg.seed_bar - 0.3 * stage
-            offers = seen[[self.firms[f].offers(x, bar) for f, x in zip(seen, signal, strict=True)]]
+            offers = seen[VentureFund.offers(signal, bar)]
             if offers.size == 0:
                 continue
             lead = c.choose_lead(offers, rep_rank, self.rng.normal(0.0, 0.15, size=offers.size), sorting)
@@ -254,7 +255,7 @@ class VenturePhase:
         for firm_index in set(members):  # only the investing firms' capacity changed
             capacity[firm_index] = self.firms[firm_index].new_cheque_capacity(month, cfg)
         c.close_round(idx, pre_money, amount)
-        syndication.add_syndicate(self.graph, members)
+        syndication.add_syndicate(self.graph, self.ties, members)
         self.deals.append({
             "deal": deal_id, "startup": int(idx), "month": month, "stage": STAGES[stage], "amount": amount,
             "pre_money": pre_money, "lead": lead, "syndicate": sorted(set(members)),
@@ -285,8 +286,7 @@ class VenturePhase:
         # first, then other firms that offered, then reputable firms. With it off, neither the network nor
         # reputation steers invitations: the other firms that offered, then firms drawn at random
         if loop:
-            ties = sorted(self.graph[lead].items(), key=lambda kv: -kv[1]["weight"]) if lead in self.graph else []
-            invited = [n for n, _ in ties] + [int(o) for o in offers if o != lead] + self._top_reputation
+            invited = self.ties.partners_by_strength(lead).tolist() + [int(o) for o in offers if o != lead] + self._top_reputation
         else:
             strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
             invited = [int(o) for o in offers if o != lead] + [int(f) for f in strangers]

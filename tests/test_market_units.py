@@ -86,6 +86,40 @@ def test_no_switching_cost_means_symmetric_competition():
     assert margins[0] == pytest.approx(margins[1])
 
 
+def full_logit_profit(problem, grid, vendors, *, alpha, switching_cost):
+    """Expected profit (V', G) by the definition: every chip's logit share at every candidate margin."""
+    own = problem.owner[None, :] == np.asarray(vendors)[:, None]
+    prices = np.where(own[:, None, :], problem.unit_cost / (1.0 - grid[None, :, None]), problem.price)
+    spend = vendor_pricing.expected_outcome(problem, prices[:, :, None, :], alpha=alpha, switching_cost=switching_cost)
+    own_spend = np.where(own[:, None, None, :], spend, 0.0).sum(axis=2)
+    units = (own_spend / prices * problem.units_per_chip).sum(axis=2)
+    capacity = problem.capacity_units[np.asarray(vendors)][:, None]
+    deliverable = np.minimum(1.0, np.divide(capacity, units, out=np.ones_like(units), where=units > 0))
+    return grid * own_spend.sum(axis=2) * deliverable
+
+
+def test_best_response_splitting_rivals_out_of_the_logit_matches_the_full_logit():
+    """The best response prices only the vendor's own chips along the grid; its profits must be the full logit's.
+    Random markets with per-buyer running costs, switching costs, chips some buyers cannot buy and a vendor with
+    nothing on offer."""
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        k, h = 9, 6
+        cost = rng.uniform(1e3, 2e4, k)
+        problem = vendor_pricing.PricingProblem(
+            unit_cost=cost, price=cost / rng.uniform(0.2, 0.6, k), owner=rng.integers(0, 3, k),
+            capital_per_price=0.4 * 0.25 / 8766, running_cost=rng.uniform(0.1, 0.5, (h, k)),
+            work=rng.uniform(0.2, 3.0, (h, k)), maturity=rng.uniform(0.3, 1.0, k), available=rng.random((h, k)) > 0.2,
+            spend=rng.uniform(1e8, 1e9, h), capacity_units=rng.uniform(1e5, 1e8, 4), units_per_chip=rng.uniform(40, 200, k),
+        )
+        switching = np.where(rng.random((h, k)) > 0.5, 3.0, 0.0)
+        vendors = [0, 1, 2, 3]  # vendor 3 has no chips
+        margins, profit = vendor_pricing.best_response_margins(problem, GRID, vendors, alpha=3.0, switching_cost=switching)
+        reference = full_logit_profit(problem, GRID, vendors, alpha=3.0, switching_cost=switching)
+        assert margins.tolist() == GRID[reference.argmax(axis=1)].tolist()
+        assert profit == pytest.approx(reference.max(axis=1), rel=1e-12, abs=1e-6)
+
+
 def test_capacity_follows_the_yearly_schedule_then_invests_against_unfilled_orders():
     from market.capacity import MAX_INVESTMENT_GROWTH, next_capacity
     from market.config import MarketConfig
