@@ -69,8 +69,9 @@ class VentureFund(mesa.Agent):
         fund = self.current
         if fund is None or month - fund.vintage >= config.investment_period_months:
             return 0.0
-        budget = (fund.committed - fund.fees - self.fees_to_come(fund, config)) * (1.0 - config.reserve_share)
-        return max(0.0, min(budget - fund.invested_new, fund.uncalled - self.fees_to_come(fund, config)))
+        fees_to_come = self.fees_to_come(fund, config)
+        budget = (fund.committed - fund.fees - fees_to_come) * (1.0 - config.reserve_share)
+        return max(0.0, min(budget - fund.invested_new, fund.uncalled - fees_to_come))
 
     # --- investment decisions ---------------------------------------------------------------
 

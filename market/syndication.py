@@ -10,6 +10,9 @@ from itertools import combinations
 
 import networkx as nx
 import numpy as np
+import pandas as pd
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import eigsh
 
 BETWEENNESS_SAMPLES = 64
@@ -80,24 +83,37 @@ def decay_ties(graph: nx.Graph, index: TieIndex, factor: float, floor: float = 0
         index.drop(a, b)
 
 
-def centralities(graph: nx.Graph) -> dict[str, np.ndarray]:
+def centralities(graph: nx.Graph, index: TieIndex) -> dict[str, np.ndarray]:
     """Degree (weighted, normalised by the maximum) and eigenvector centrality per node (nodes are 0..n-1): the
-    two the firms' decisions use (betweenness, which none uses, is `betweenness` below)."""
+    two the firms' decisions use (betweenness, which none uses, is `betweenness` below). `index` holds the same
+    ties as arrays, from which the giant component's adjacency is taken."""
     n = graph.number_of_nodes()
     degree = np.array([graph.degree(i, weight="weight") for i in range(n)], dtype=float)
     degree = degree / degree.max() if degree.max() > 0 else degree
     eigen = np.zeros(n)
-    if graph.number_of_edges() > 0:
-        giant = graph.subgraph(max(nx.connected_components(graph), key=len))
-        if giant.number_of_nodes() > 2:
-            nodes = sorted(giant.nodes)
-            adjacency = nx.to_scipy_sparse_array(giant, nodelist=nodes, weight="weight", dtype=float)
+    tied = index.formed >= 0
+    if tied.any():
+        # the largest connected component (the first of equal size, counting from node 0, as networkx picks it)
+        _, component = connected_components(csr_array(tied), directed=False)
+        nodes = np.flatnonzero(component == np.bincount(component).argmax())
+        if nodes.size > 2:
+            adjacency = csr_array(index.weight[np.ix_(nodes, nodes)])
             # leading eigenvector of the symmetric weighted adjacency; a fixed start vector keeps it
             # bit-for-bit reproducible (networkx's numpy variant lets ARPACK start at random)
-            _, vector = eigsh(adjacency, k=1, which="LA", v0=np.ones(len(nodes)))
+            _, vector = eigsh(adjacency, k=1, which="LA", v0=np.ones(nodes.size))
             vector = np.abs(vector[:, 0])
             eigen[nodes] = vector / np.linalg.norm(vector)
     return {"degree": degree, "eigenvector": eigen}
+
+
+def edge_table(index: TieIndex) -> pd.DataFrame:
+    """Every tie as (source, target, weight), source < target, in networkx's edge order (by source, then by when the
+    tie formed): the table `nx.to_pandas_edgelist` gives for the graph `index` mirrors."""
+    source, target = np.nonzero(np.triu(index.formed >= 0, 1))
+    order = np.lexsort((index.formed[source, target], source))
+    source, target = source[order], target[order]
+    return pd.DataFrame({"source": source.astype(np.int64), "target": target.astype(np.int64),
+                         "weight": index.weight[source, target]})
 
 
 def betweenness(graph: nx.Graph, seed: int) -> np.ndarray:

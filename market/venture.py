@@ -121,14 +121,14 @@ class VenturePhase:
         self.reputation = np.array([f.reputation for f in self.firms])
         if month % 12 == 11:
             syndication.decay_ties(self.graph, self.ties, 1.0 - cfg.edge_decay_per_year)
-            self.snapshots.append(nx.to_pandas_edgelist(self.graph).assign(year=month // 12))
+            self.snapshots.append(syndication.edge_table(self.ties).assign(year=month // 12))
         if month % cfg.centrality_interval == 0:
             self._update_centrality(month)
         self.month_stats["active_startups"] = int(self.startups.alive.sum())
 
     def _update_centrality(self, month: int) -> None:
         seed = int(self.rng.integers(2**31))  # betweenness's sampling seed, drawn here so the stream does not move
-        c = syndication.centralities(self.graph)
+        c = syndication.centralities(self.graph, self.ties)
         self.ia = syndication.information_advantage(c["eigenvector"], self.reputation)
         for i, firm in enumerate(self.firms):
             firm.centrality = {"degree": float(c["degree"][i]), "eigenvector": float(c["eigenvector"][i]),
@@ -201,10 +201,11 @@ class VenturePhase:
         loop = self.channel("information_advantage")
         sorting, discount, value_added = (self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added"))
         rep_rank = self._rank(self.reputation)
-        capacity = np.array([f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms])
+        # USD each firm can still put into first cheques (a list: it is read and updated one firm at a time)
+        capacity = [f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms]
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
         # (O(k log F) per deal, so cost stays linear in startups and firms)
-        active = np.flatnonzero(capacity > 0)
+        active = np.flatnonzero(np.asarray(capacity) > 0)
         if active.size == 0:
             return
         flow = 1.0 + (cfg.deal_flow_gain * self.ia[active] if loop else np.zeros(active.size))
@@ -212,17 +213,20 @@ class VenturePhase:
         self._top_reputation = list(np.argsort(-self.reputation)[:10])
         self._active = active
         noise = np.broadcast_to(signal_noise(self.ia, cfg, loop), self.ia.shape)  # each firm's, all firms at once
-        for idx in self._seekers():
-            if c.rounds[idx] == 0 and month - c.founded[idx] > 6:
+        seekers = self._seekers()
+        for idx, rounds, founded in zip(seekers.tolist(), c.rounds[seekers].tolist(), c.founded[seekers].tolist(),
+                                        strict=True):
+            if rounds == 0 and month - founded > 6:
                 c.end(idx, "dead")  # never funded: the founders give up
                 continue
-            stage = min(int(c.rounds[idx]), len(ROUND_SIZE) - 1)
+            stage = min(rounds, len(ROUND_SIZE) - 1)
             target = ROUND_SIZE[stage] * float(self.rng.lognormal(0.0, 0.3))
             draws = active[np.searchsorted(cumulative, self.rng.random(4 * cfg.candidates_per_deal) * cumulative[-1])]
-            draws = np.array(list(dict.fromkeys(draws.tolist())), dtype=int)  # distinct, in draw order
-            seen = draws[capacity[draws] >= 0.2 * target][: cfg.candidates_per_deal]
-            if seen.size == 0:
+            # the distinct firms drawn, in draw order, that can write a cheque of a fifth of the round
+            seen = [f for f in dict.fromkeys(draws.tolist()) if capacity[f] >= 0.2 * target][: cfg.candidates_per_deal]
+            if not seen:
                 continue
+            seen = np.array(seen)
             # each firm that sees the deal reads a noisy signal of its quality and offers if it clears the bar
             log_quality = math.log(c.quality[idx])
             signal = log_quality + self.rng.normal(0.0, 1.0, size=seen.size) * noise[seen]

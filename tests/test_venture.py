@@ -172,15 +172,44 @@ def test_more_expensive_compute_raises_burn_and_failures():
 def test_eigenvector_centrality_matches_networkx_and_is_bit_reproducible():
     import networkx as nx
 
-    from market.syndication import centralities
+    from market.syndication import TieIndex, add_ties, centralities
 
-    graph = nx.barabasi_albert_graph(150, 2, seed=3)
-    for a, b in graph.edges:
-        graph[a][b]["weight"] = 1.0 + (a * b) % 5
-    ours = centralities(graph)["eigenvector"]
+    graph, index = nx.Graph(), TieIndex(150)
+    graph.add_nodes_from(range(150))
+    add_ties(graph, index, nx.barabasi_albert_graph(150, 2, seed=3).edges, 1.0)
+    for a, b in list(graph.edges):
+        graph[a][b]["weight"] += (a * b) % 5
+        index.strengthen(a, b, (a * b) % 5)
+    ours = centralities(graph, index)["eigenvector"]
     reference = nx.eigenvector_centrality_numpy(graph, weight="weight")
     assert max(abs(ours[i] - abs(v)) for i, v in reference.items()) < 1e-9
-    assert np.array_equal(ours, centralities(graph)["eigenvector"])  # no random start vector
+    assert np.array_equal(ours, centralities(graph, index)["eigenvector"])  # no random start vector
+
+
+def test_the_tie_index_mirrors_the_graph_through_syndicates_decay_and_dropped_ties():
+    """The venture phase reads a lead's partners and the yearly edge tables from the tie arrays: they must be what
+    the networkx graph gives (partners by falling weight, stable in adjacency order; to_pandas_edgelist), including
+    after ties fall below the floor and form again."""
+    import networkx as nx
+
+    from market.syndication import TieIndex, add_syndicate, add_ties, decay_ties, edge_table
+
+    rng = np.random.default_rng(5)
+    graph, index = nx.Graph(), TieIndex(40)
+    graph.add_nodes_from(range(40))
+    add_ties(graph, index, nx.barabasi_albert_graph(40, 2, seed=1).edges, 1.0)
+    dropped = 0
+    for year in range(6):
+        for _ in range(30):
+            add_syndicate(graph, index, rng.choice(40, size=rng.integers(2, 5), replace=False).tolist())
+        edges = graph.number_of_edges()
+        decay_ties(graph, index, 0.3, floor=0.5)
+        dropped += edges - graph.number_of_edges()
+        for firm in range(40):
+            expected = [n for n, _ in sorted(graph[firm].items(), key=lambda kv: -kv[1]["weight"])]
+            assert index.partners_by_strength(firm).tolist() == expected
+        assert edge_table(index).equals(nx.to_pandas_edgelist(graph))
+    assert dropped > 0  # the floor did drop ties
 
 
 def test_betweenness_is_computed_when_reported_on_the_network_of_the_last_centrality_update():
