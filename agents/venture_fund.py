@@ -129,7 +129,7 @@ class VentureFund(mesa.Agent):
             if month - fund.vintage < config.fund_life_months:
                 fee = min(fund.committed * config.fee_rate_per_year / 12.0, fund.uncalled)
                 fund.fees += fee
-                fund.call(month, fee)
+                fund.cash_flows.append((month, -fee))  # fund.call, inlined: this runs for every fund every month
 
     def distribute(self, fund: Fund, month: int, amount: float) -> None:
         fund.distributions += amount
