@@ -192,7 +192,11 @@ def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress):
 
     client, cluster = _dask_client(scheduler, workers)
     try:
-        futures = [client.submit(run_seed_to_dir, config, catalog, seed, str(seeds_dir), pure=False) for seed in seeds]
+        # the config and the catalog go to every worker once and stay there; each task then carries only its seed
+        config_on_workers = client.scatter(config, broadcast=True)
+        catalog_on_workers = client.scatter(catalog, broadcast=True)
+        futures = [client.submit(run_seed_to_dir, config_on_workers, catalog_on_workers, seed, str(seeds_dir), pure=False)
+                   for seed in seeds]
         for future in dask_completed(futures):
             progress(future.result())
     finally:

@@ -1,7 +1,10 @@
 """The VC syndication network: a weighted networkx graph of firms (edge weight = co-investments).
 
-Pure helpers: add a syndicate, decay unused ties, compute centralities (fast at a few hundred nodes:
-weighted degree, eigenvector by numpy on the largest component, betweenness from k sampled sources).
+Helpers: add a syndicate, decay unused ties, compute centralities (fast at a few hundred nodes: weighted degree,
+eigenvector by scipy on the largest component, betweenness from k sampled sources). The graph is the record (the
+dashboard draws it, betweenness walks it); a TieIndex keeps the same ties as (firms x firms) arrays, updated by the
+same helpers, for what the monthly step reads many times: a lead's partners by strength, the adjacency for
+eigenvector centrality, the yearly tie tables.
 """
 
 from __future__ import annotations
