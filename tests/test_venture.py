@@ -109,6 +109,45 @@ def test_powerlaw_fit_recovers_a_known_exponent():
     assert fit["powerlaw_vs_exponential_loglik_ratio"] > 0
 
 
+def venture_like_sample(rng, n=1500):
+    """Deal multiples like a run's: most rounds lose money (a lognormal body below 1x), a power-law tail above."""
+    body = rng.lognormal(-1.0, 1.2, int(0.7 * n))
+    tail = (rng.pareto(rng.uniform(0.6, 1.2), n - body.size) + 1.0) * rng.uniform(1.0, 3.0)
+    return np.concatenate([body, tail])
+
+
+def test_the_narrowed_xmin_search_finds_the_packages_own_answer():
+    """powerlaw_fit lets the powerlaw package search for the tail start only where a closed-form screen says the
+    best one can be. Every reported figure must equal what the package's search over all the data gives."""
+    import warnings
+
+    import powerlaw
+
+    from experiments.venture_analysis import closed_form_xmin_scan, xmin_search_range
+
+    rng = np.random.default_rng(11)
+    narrowed = 0
+    for _ in range(4):
+        sample = venture_like_sample(rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = powerlaw.Fit(sample, verbose=False)
+            ratio, p = full.distribution_compare("power_law", "lognormal", normalized_ratio=True)
+        ours = powerlaw_fit(sample)
+        assert ours["powerlaw_xmin"] == full.xmin and ours["powerlaw_alpha"] == full.power_law.alpha
+        assert ours["powerlaw_ks"] == full.power_law.D
+        assert (ours["powerlaw_vs_lognormal_loglik_ratio"], ours["powerlaw_vs_lognormal_p"]) == (ratio, p)
+        # the screen's distances are the package's wherever the package uses the closed form, or fits below 1.5
+        xmin, alpha, ks = closed_form_xmin_scan(sample)
+        package = full.xmin_fitting_results
+        assert np.array_equal(xmin, package["xmins"])
+        closed_form = alpha <= 3.0
+        assert np.allclose(ks[closed_form], package["distances"][closed_form], rtol=0, atol=1e-6)
+        low, _ = xmin_search_range(sample)
+        narrowed += low > sample.min()
+    assert narrowed == 4  # the range did leave out part of the data each time
+
+
 def test_venture_metrics_on_the_model_are_in_range(model):
     v = model.venture
     metrics = venture_metrics(v.deal_table(), v.fund_table(), v.startup_table())
