@@ -36,7 +36,7 @@ def main() -> None:
             last = [0.0]
             start = time.perf_counter()
             run_experiment(experiment, folder / "run", seeds=seeds, months=args.months, workers=workers, backend=backend,
-                           on_progress=lambda _done, _total, _elapsed: last.__setitem__(0, time.perf_counter()))
+                           on_progress=lambda _done, _total, _elapsed, last=last: last.__setitem__(0, time.perf_counter()))
             seconds = time.perf_counter() - start
             runs = last[0] - start
             shutil.rmtree(folder)
