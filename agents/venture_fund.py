@@ -34,7 +34,7 @@ class Fund:
 
     @property
     def uncalled(self) -> float:
-        return self.committed - self.called
+        return self.committed - (self.invested_new + self.invested_follow_on + self.fees)  # - called, inlined (hot)
 
     def call(self, month: int, amount: float) -> None:
         self.cash_flows.append((month, -amount))

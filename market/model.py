@@ -289,7 +289,8 @@ class ComputeMarket(mesa.Model):
 
     def _fleet_draw_w(self, h: Hyperscaler) -> float:
         """W the whole of `h`'s fleet would draw running (idle chips included)."""
-        return sum(units * self._facility_w(cid) for cid, units in h.fleet.items())
+        watts = self._watts  # _facility_w's cache, read directly: this runs for every chip type of every cloud, often
+        return sum(units * (watts[cid] if cid in watts else self._facility_w(cid)) for cid, units in h.fleet.items())
 
     def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
         return sum(self._fleet_work(h, rates, inference_share))
