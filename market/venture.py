@@ -201,11 +201,13 @@ class VenturePhase:
         loop = self.channel("information_advantage")
         sorting, discount, value_added = (self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added"))
         rep_rank = self._rank(self.reputation)
-        # USD each firm can still put into first cheques (a list: it is read and updated one firm at a time)
-        capacity = [f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms]
+        # USD each firm can still put into first cheques. An array, not a list, although it is read one firm at a
+        # time: its values stay numpy floats, and Python's sum() adds those without the compensation it gives exact
+        # floats, so a round's total (sum of its cheques) stays what it has always been, to the last bit
+        capacity = np.array([f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms])
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
         # (O(k log F) per deal, so cost stays linear in startups and firms)
-        active = np.flatnonzero(np.asarray(capacity) > 0)
+        active = np.flatnonzero(capacity > 0)
         if active.size == 0:
             return
         flow = 1.0 + (cfg.deal_flow_gain * self.ia[active] if loop else np.zeros(active.size))
