@@ -432,9 +432,16 @@ def morris_chart(indices: pd.DataFrame, path: Path) -> Path:
         part = indices[indices["metric"] == metric]
         scale = part["mu_star"].max() or 1.0
         ax.scatter(part["mu_star"] / scale, part["sigma"] / scale, s=18)
+        height = (part["sigma"] / scale).max() or 1.0
+        placed: list[tuple[float, float]] = []
         for row in part.nlargest(4, "mu_star").itertuples():
-            ax.annotate(row.parameter.split(".", 1)[1], (row.mu_star / scale, row.sigma / scale), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+            x, y = row.mu_star / scale, row.sigma / scale
+            # a label near one already placed goes a line lower; labels on the right run leftwards, inside the panel
+            below = sum(abs(x - px) < 0.3 and abs(y - py) < 0.08 * height for px, py in placed)
+            right = x > 0.6
+            ax.annotate(row.parameter.split(".", 1)[1], (x, y), fontsize=7, xytext=(-3 if right else 3, 3 - 9 * below),
+                        textcoords="offset points", ha="right" if right else "left")
+            placed.append((x, y))
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel("mu* / max mu*", fontsize=8)
         ax.set_ylabel("sigma / max mu*", fontsize=8)
