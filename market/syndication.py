@@ -1,10 +1,10 @@
-"""The VC syndication network: a weighted networkx graph of firms (edge weight = co-investments).
+"""The VC syndication network: firms tied by co-investment (tie weight = co-investments, decaying).
 
-Helpers: add a syndicate, decay unused ties, compute centralities (fast at a few hundred nodes: weighted degree,
-eigenvector by scipy on the largest component, betweenness from k sampled sources). The graph is the record (the
-dashboard draws it, betweenness walks it); a TieIndex keeps the same ties as (firms x firms) arrays, updated by the
-same helpers, for what the monthly step reads many times: a lead's partners by strength, the adjacency for
-eigenvector centrality, the yearly tie tables.
+The network is held as (firms x firms) arrays (`Ties`): the monthly step reads a lead's partners by tie strength,
+the adjacency for eigenvector centrality and the yearly tie tables from them. `Ties.graph()` builds the networkx
+graph of the same ties when one is wanted (the dashboard draws it; sampled betweenness walks it), with each firm's
+neighbours in the order their ties formed, as networkx would hold them had it been built tie by tie.
+Centralities: weighted degree, eigenvector by scipy on the largest component, betweenness from k sampled sources.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from scipy.sparse.linalg import eigsh
 BETWEENNESS_SAMPLES = 64
 
 
-class TieIndex:
-    """The graph's ties as (n, n) arrays, kept in step with it by `add_ties`, `add_syndicate` and `decay_ties`, so
-    that a firm's partners in order of tie strength cost one numpy sort instead of a Python sort of its adjacency.
+class Ties:
+    """The network's ties among `n` firms (nodes 0..n-1).
 
     `weight[a, b]` is the tie weight (0 where there is no tie) and `formed[a, b]` when the tie formed, as a count
-    of ties formed before it (-1 where there is none). networkx keeps a node's neighbours in the order their ties
-    formed, so ordering by (-weight, formed) is exactly a stable sort of the adjacency by falling weight.
+    of ties formed before it (-1 where there is none). Ordering a firm's partners by (-weight, formed) is a stable
+    sort of its networkx adjacency by falling weight.
     """
 
     def __init__(self, n: int) -> None:
@@ -48,59 +47,78 @@ class TieIndex:
         self.weight[a, b] = self.weight[b, a] = 0.0
         self.formed[a, b] = self.formed[b, a] = -1
 
+    def copy(self) -> Ties:
+        other = Ties(0)
+        other.weight, other.formed, other._ties_formed = self.weight.copy(), self.formed.copy(), self._ties_formed
+        return other
+
+    def partners(self, firm: int) -> np.ndarray:
+        """`firm`'s partners in the order their ties formed."""
+        partners = np.flatnonzero(self.formed[firm] >= 0)
+        return partners[np.argsort(self.formed[firm, partners])]
+
     def partners_by_strength(self, firm: int) -> np.ndarray:
         """`firm`'s partners, strongest tie first (ties of equal weight in the order they formed)."""
         partners = np.flatnonzero(self.formed[firm] >= 0)
         return partners[np.lexsort((self.formed[firm, partners], -self.weight[firm, partners]))]
 
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """(source, target) of every tie, source < target, in networkx's edge order: by source, then by when the tie
+        formed."""
+        source, target = np.nonzero(np.triu(self.formed >= 0, 1))
+        order = np.lexsort((self.formed[source, target], source))
+        return source[order], target[order]
 
-def add_ties(graph: nx.Graph, index: TieIndex, edges, weight: float) -> None:
+    def graph(self) -> nx.Graph:
+        """The ties as a networkx graph with "weight" on each edge, built anew (changing it changes nothing here)."""
+        graph = nx.Graph()
+        graph.add_nodes_from(range(self.weight.shape[0]))
+        source, target = np.nonzero(np.triu(self.formed >= 0, 1))
+        order = np.argsort(self.formed[source, target])  # ties in the order they formed: so is each adjacency
+        source, target = source[order], target[order]
+        graph.add_weighted_edges_from(zip(source.tolist(), target.tolist(), self.weight[source, target].tolist(),
+                                          strict=True))
+        return graph
+
+
+def add_ties(ties: Ties, edges, weight: float) -> None:
     """Ties of `weight` between each pair in `edges` not yet tied (a network's starting history)."""
     for a, b in edges:
-        if not graph.has_edge(a, b):
-            graph.add_edge(a, b, weight=weight)
-            index.form(a, b, weight)
+        if ties.formed[a, b] < 0:
+            ties.form(a, b, weight)
 
 
-def add_syndicate(graph: nx.Graph, index: TieIndex, members) -> None:
+def add_syndicate(ties: Ties, members) -> None:
     """Every pair of firms in one round gains 1 of tie weight."""
     for a, b in combinations(sorted(set(members)), 2):
-        if graph.has_edge(a, b):
-            graph[a][b]["weight"] += 1.0
-            index.strengthen(a, b, 1.0)
+        if ties.formed[a, b] >= 0:
+            ties.strengthen(a, b, 1.0)
         else:
-            graph.add_edge(a, b, weight=1.0)
-            index.form(a, b, 1.0)
+            ties.form(a, b, 1.0)
 
 
-def decay_ties(graph: nx.Graph, index: TieIndex, factor: float, floor: float = 0.05) -> None:
+def decay_ties(ties: Ties, factor: float, floor: float = 0.05) -> None:
     """Multiply every tie by `factor`; drop ties that fall below `floor`."""
-    weak = []
-    for a, b, data in graph.edges(data=True):
-        data["weight"] *= factor
-        if data["weight"] < floor:
-            weak.append((a, b))
-    index.weight *= factor
-    graph.remove_edges_from(weak)
-    for a, b in weak:
-        index.drop(a, b)
+    ties.weight *= factor
+    for a, b in zip(*np.nonzero(np.triu((ties.formed >= 0) & (ties.weight < floor), 1)), strict=True):
+        ties.drop(a, b)
 
 
-def centralities(graph: nx.Graph, index: TieIndex) -> dict[str, np.ndarray]:
-    """Degree (weighted, normalised by the maximum) and eigenvector centrality per node (nodes are 0..n-1): the
-    two the firms' decisions use (betweenness, which none uses, is `betweenness` below). `index` holds the same
-    ties as arrays, from which the giant component's adjacency is taken."""
-    n = graph.number_of_nodes()
-    degree = np.array([graph.degree(i, weight="weight") for i in range(n)], dtype=float)
+def centralities(ties: Ties) -> dict[str, np.ndarray]:
+    """Degree (weighted, normalised by the maximum) and eigenvector centrality per node: the two the firms'
+    decisions use (betweenness, which none uses, is `betweenness` below)."""
+    n = ties.weight.shape[0]
+    # a firm's weighted degree, added in the order its ties formed (networkx's order, so the same sum to the bit)
+    degree = np.array([sum(ties.weight[i, ties.partners(i)].tolist()) for i in range(n)], dtype=float)
     degree = degree / degree.max() if degree.max() > 0 else degree
     eigen = np.zeros(n)
-    tied = index.formed >= 0
+    tied = ties.formed >= 0
     if tied.any():
         # the largest connected component (the first of equal size, counting from node 0, as networkx picks it)
         _, component = connected_components(csr_array(tied), directed=False)
         nodes = np.flatnonzero(component == np.bincount(component).argmax())
         if nodes.size > 2:
-            adjacency = csr_array(index.weight[np.ix_(nodes, nodes)])
+            adjacency = csr_array(ties.weight[np.ix_(nodes, nodes)])
             # leading eigenvector of the symmetric weighted adjacency; a fixed start vector keeps it
             # bit-for-bit reproducible (networkx's numpy variant lets ARPACK start at random)
             _, vector = eigsh(adjacency, k=1, which="LA", v0=np.ones(nodes.size))
@@ -109,14 +127,12 @@ def centralities(graph: nx.Graph, index: TieIndex) -> dict[str, np.ndarray]:
     return {"degree": degree, "eigenvector": eigen}
 
 
-def edge_table(index: TieIndex) -> pd.DataFrame:
-    """Every tie as (source, target, weight), source < target, in networkx's edge order (by source, then by when the
-    tie formed): the table `nx.to_pandas_edgelist` gives for the graph `index` mirrors."""
-    source, target = np.nonzero(np.triu(index.formed >= 0, 1))
-    order = np.lexsort((index.formed[source, target], source))
-    source, target = source[order], target[order]
+def edge_table(ties: Ties) -> pd.DataFrame:
+    """Every tie as (source, target, weight), source < target, in networkx's edge order: the table
+    `nx.to_pandas_edgelist(ties.graph())` gives."""
+    source, target = ties.edges()
     return pd.DataFrame({"source": source.astype(np.int64), "target": target.astype(np.int64),
-                         "weight": index.weight[source, target]})
+                         "weight": ties.weight[source, target]})
 
 
 def betweenness(graph: nx.Graph, seed: int) -> np.ndarray:

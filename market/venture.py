@@ -24,7 +24,6 @@ an invitation (agents/venture_fund.VentureFund), the founders' choice of lead (S
 from __future__ import annotations
 
 import math
-import pickle
 
 import networkx as nx
 import numpy as np
@@ -59,19 +58,17 @@ class VenturePhase:
         self.model = model
         self.config = config
         self.rng = model.venture_rng  # the venture side's own stream (see ComputeMarket._spawn_streams)
-        self.graph = nx.Graph()
-        self.ties = syndication.TieIndex(config.firms)  # the graph's ties as arrays, for the leads' invitations
-        self._betweenness_pending: tuple[nx.Graph | None, int] | None = None  # (network, seed) of the last centralities
+        self.ties = syndication.Ties(config.firms)  # the syndication network
+        self._betweenness_pending: tuple[syndication.Ties | None, int] | None = None  # (network, seed) at the last centralities
         self.firms: list[VentureFund] = []
         for i in range(config.firms):
             firm = VentureFund(model, i, f"vc-{i + 1:03d}")
-            self.graph.add_node(i)
             self.firms.append(firm)
         # starting funds: vintages staggered over the last fund cycle, sizes lognormal around the mean
         mean_size = config.lp_pool_usd_per_year * config.fund_cycle_months / 12.0 / config.firms
         # history before the run: a preferential-attachment syndication network and a skewed exit record
         history = nx.barabasi_albert_graph(config.firms, 2, seed=int(self.rng.integers(2**31)))
-        syndication.add_ties(self.graph, self.ties, history.edges(), 1.0)
+        syndication.add_ties(self.ties, history.edges(), 1.0)
         for firm in self.firms:
             firm.reputation = float(self.rng.pareto(2.0))
         self.reputation = np.array([f.reputation for f in self.firms])
@@ -120,15 +117,20 @@ class VenturePhase:
             firm.decay_reputation(REPUTATION_DECAY)
         self.reputation = np.array([f.reputation for f in self.firms])
         if month % 12 == 11:
-            syndication.decay_ties(self.graph, self.ties, 1.0 - cfg.edge_decay_per_year)
+            syndication.decay_ties(self.ties, 1.0 - cfg.edge_decay_per_year)
             self.snapshots.append(syndication.edge_table(self.ties).assign(year=month // 12))
         if month % cfg.centrality_interval == 0:
             self._update_centrality(month)
         self.month_stats["active_startups"] = int(self.startups.alive.sum())
 
+    @property
+    def graph(self) -> nx.Graph:
+        """The syndication network as a networkx graph (built from the ties when asked for)."""
+        return self.ties.graph()
+
     def _update_centrality(self, month: int) -> None:
         seed = int(self.rng.integers(2**31))  # betweenness's sampling seed, drawn here so the stream does not move
-        c = syndication.centralities(self.graph, self.ties)
+        c = syndication.centralities(self.ties)
         self.ia = syndication.information_advantage(c["eigenvector"], self.reputation)
         for i, firm in enumerate(self.firms):
             firm.centrality = {"degree": float(c["degree"][i]), "eigenvector": float(c["eigenvector"][i]),
@@ -137,18 +139,16 @@ class VenturePhase:
             firm.centrality_history.append((month, firm.centrality["eigenvector"]))
         # No decision uses betweenness (the costliest of the three) and only its latest value is reported, so it is
         # computed when a table asks for it, on the network as it stood now. The network is copied only at the
-        # run's last update (a mid-run table uses the network as it is then): a pickled copy keeps each node's
-        # neighbours in their order (Graph.copy re-inserts edges, which moves betweenness in the 17th digit).
+        # run's last update (a mid-run table uses the network as it is then).
         last = month + self.config.centrality_interval > self.model.config.months - 1
-        snapshot = pickle.loads(pickle.dumps(self.graph, pickle.HIGHEST_PROTOCOL)) if last else None
-        self._betweenness_pending = (snapshot, seed)
+        self._betweenness_pending = (self.ties.copy() if last else None, seed)
 
     def _resolve_betweenness(self) -> None:
         """Fill in the firms' betweenness from the latest centrality computation (a no-op once done)."""
         if self._betweenness_pending is None:
             return
-        graph, seed = self._betweenness_pending
-        values = syndication.betweenness(self.graph if graph is None else graph, seed)
+        ties, seed = self._betweenness_pending
+        values = syndication.betweenness((self.ties if ties is None else ties).graph(), seed)
         for i, firm in enumerate(self.firms):
             firm.centrality["betweenness"] = float(values[i])
         self._betweenness_pending = None
@@ -261,7 +261,7 @@ class VenturePhase:
         for firm_index in set(members):  # only the investing firms' capacity changed
             capacity[firm_index] = self.firms[firm_index].new_cheque_capacity(month, cfg)
         c.close_round(idx, pre_money, amount)
-        syndication.add_syndicate(self.graph, self.ties, members)
+        syndication.add_syndicate(self.ties, members)
         self.deals.append({
             "deal": deal_id, "startup": int(idx), "month": month, "stage": STAGES[stage], "amount": amount,
             "pre_money": pre_money, "lead": lead, "syndicate": sorted(set(members)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -211,43 +212,66 @@ def test_more_expensive_compute_raises_burn_and_failures():
 def test_eigenvector_centrality_matches_networkx_and_is_bit_reproducible():
     import networkx as nx
 
-    from market.syndication import TieIndex, add_ties, centralities
+    from market.syndication import Ties, add_ties, centralities
 
-    graph, index = nx.Graph(), TieIndex(150)
-    graph.add_nodes_from(range(150))
-    add_ties(graph, index, nx.barabasi_albert_graph(150, 2, seed=3).edges, 1.0)
-    for a, b in list(graph.edges):
-        graph[a][b]["weight"] += (a * b) % 5
-        index.strengthen(a, b, (a * b) % 5)
-    ours = centralities(graph, index)["eigenvector"]
-    reference = nx.eigenvector_centrality_numpy(graph, weight="weight")
+    ties = Ties(150)
+    add_ties(ties, nx.barabasi_albert_graph(150, 2, seed=3).edges, 1.0)
+    for a, b in zip(*np.nonzero(np.triu(ties.formed >= 0, 1)), strict=True):
+        ties.strengthen(a, b, float((a * b) % 5))
+    ours = centralities(ties)["eigenvector"]
+    reference = nx.eigenvector_centrality_numpy(ties.graph(), weight="weight")
     assert max(abs(ours[i] - abs(v)) for i, v in reference.items()) < 1e-9
-    assert np.array_equal(ours, centralities(graph, index)["eigenvector"])  # no random start vector
+    assert np.array_equal(ours, centralities(ties)["eigenvector"])  # no random start vector
 
 
-def test_the_tie_index_mirrors_the_graph_through_syndicates_decay_and_dropped_ties():
-    """The venture phase reads a lead's partners and the yearly edge tables from the tie arrays: they must be what
-    the networkx graph gives (partners by falling weight, stable in adjacency order; to_pandas_edgelist), including
-    after ties fall below the floor and form again."""
+def test_the_ties_are_the_network_networkx_builds_tie_by_tie():
+    """The venture phase keeps the network as arrays and builds a networkx graph only when one is wanted. Against a
+    graph updated the way networkx is used tie by tie (add an edge, add 1 to its weight, scale and remove weak ones),
+    through syndicates, decay and ties that drop and form again: partners by falling weight (stable in adjacency
+    order), weighted degree, the edge table and the built graph's adjacency, weights and order, must all match."""
     import networkx as nx
 
-    from market.syndication import TieIndex, add_syndicate, add_ties, decay_ties, edge_table
+    from market.syndication import Ties, add_syndicate, add_ties, centralities, decay_ties, edge_table
+
+    def syndicate(graph, members):
+        for a, b in combinations(sorted(set(members)), 2):
+            if graph.has_edge(a, b):
+                graph[a][b]["weight"] += 1.0
+            else:
+                graph.add_edge(a, b, weight=1.0)
+
+    def decay(graph, factor, floor):
+        weak = []
+        for a, b, data in graph.edges(data=True):
+            data["weight"] *= factor
+            if data["weight"] < floor:
+                weak.append((a, b))
+        graph.remove_edges_from(weak)
 
     rng = np.random.default_rng(5)
-    graph, index = nx.Graph(), TieIndex(40)
-    graph.add_nodes_from(range(40))
-    add_ties(graph, index, nx.barabasi_albert_graph(40, 2, seed=1).edges, 1.0)
+    reference, ties = nx.Graph(), Ties(40)
+    reference.add_nodes_from(range(40))
+    history = nx.barabasi_albert_graph(40, 2, seed=1).edges
+    reference.add_edges_from(history, weight=1.0)
+    add_ties(ties, history, 1.0)
     dropped = 0
-    for year in range(6):
+    for _ in range(6):
         for _ in range(30):
-            add_syndicate(graph, index, rng.choice(40, size=rng.integers(2, 5), replace=False).tolist())
-        edges = graph.number_of_edges()
-        decay_ties(graph, index, 0.3, floor=0.5)
-        dropped += edges - graph.number_of_edges()
+            members = rng.choice(40, size=rng.integers(2, 5), replace=False).tolist()
+            syndicate(reference, members)
+            add_syndicate(ties, members)
+        edges = reference.number_of_edges()
+        decay(reference, 0.3, 0.5)
+        decay_ties(ties, 0.3, floor=0.5)
+        dropped += edges - reference.number_of_edges()
         for firm in range(40):
-            expected = [n for n, _ in sorted(graph[firm].items(), key=lambda kv: -kv[1]["weight"])]
-            assert index.partners_by_strength(firm).tolist() == expected
-        assert edge_table(index).equals(nx.to_pandas_edgelist(graph))
+            expected = [n for n, _ in sorted(reference[firm].items(), key=lambda kv: -kv[1]["weight"])]
+            assert ties.partners_by_strength(firm).tolist() == expected
+        assert edge_table(ties).equals(nx.to_pandas_edgelist(reference))
+        built = ties.graph()
+        assert [list(built[n].items()) for n in built] == [list(reference[n].items()) for n in reference]
+        degree = np.array([reference.degree(i, weight="weight") for i in range(40)])
+        assert centralities(ties)["degree"].tolist() == (degree / degree.max()).tolist()
     assert dropped > 0  # the floor did drop ties
 
 
@@ -264,9 +288,9 @@ def test_betweenness_is_computed_when_reported_on_the_network_of_the_last_centra
     model = ComputeMarket(MarketConfig(months=14), rng=3)
     model.run()
     venture = model.venture
-    graph, seed = venture._betweenness_pending
-    then = copy.deepcopy(graph)
-    assert graph.number_of_edges() != venture.graph.number_of_edges()  # ties formed since month 12
+    ties, seed = venture._betweenness_pending
+    then = copy.deepcopy(ties).graph()
+    assert then.number_of_edges() != venture.graph.number_of_edges()  # ties formed since month 12
     assert all(math.isnan(f.centrality["betweenness"]) for f in venture.firms)
     funds = venture.fund_table()
     expected = betweenness(then, seed)
