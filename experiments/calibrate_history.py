@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date
 from pathlib import Path
 
@@ -135,7 +135,8 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     """Nelder-Mead over the scaled parameters; returns the best values and the fit table at them."""
     from scipy.optimize import minimize
 
-    start_config = base or MarketConfig()
+    names = {f.name for f in fields(MarketConfig)}
+    start_config = base or MarketConfig(**{n: v for n, v in catalog.fitted if n in names})  # this catalog's last fit
     base = replace(start_config, months=window_months(start_config.start), venture=VentureConfig(enabled=False))
     moments = [o for o in catalog.history if o.fit]
     lows = np.array([p.low for p in parameters])

@@ -230,9 +230,57 @@ def build_parser() -> argparse.ArgumentParser:
 EXPECTED = (UsageError, CatalogError, UnknownIdError, UnsupportedPrecisionError, ConfigError)
 
 
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # a `kill`, a closed terminal: handled as Ctrl-C is, with their own exit status
+_received: list[int] = []
+
+
+def _stop_on_signal(signum, _frame) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: worker pools stopped, stored results kept, one line at the end
+
+
+def _install_stop_handlers() -> dict:
+    """SIGTERM and SIGHUP end a command as Ctrl-C does; returns the handlers they replace (main thread only)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for name in STOP_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, _stop_on_signal)
+    return previous
+
+
+def _interrupted(message: str) -> int:
+    if _received:
+        import signal
+
+        number = _received[-1]
+        return _fail(message, 128 + number, f"stopped by {signal.Signals(number).name}")
+    return _fail(message, EXIT_INTERRUPTED, "interrupted")
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    _received.clear()
+    previous = _install_stop_handlers()
+    try:
+        return _main(args)
+    finally:
+        from experiments import rundir
+
+        rundir.release_command_locks()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _main(args) -> int:
     try:
         code = _dispatch(args)
         sys.stdout.flush()
@@ -243,23 +291,36 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except Interrupted as exc:
-        return _fail(str(exc), EXIT_INTERRUPTED, "interrupted")
+        return _interrupted(str(exc))
     except KeyboardInterrupt:
-        return _fail("stopped before finishing; results already stored are kept and nothing half-written was left: "
-                     "run the same command again", EXIT_INTERRUPTED, "interrupted")
+        return _interrupted("stopped before finishing; results already stored are kept and nothing half-written was "
+                            "left: run the same command again")
     except Exception as exc:
         if args.debug:
             raise
         if isinstance(exc, EXPECTED):
             return _fail(str(exc), EXIT_USAGE)
         if isinstance(exc, OSError):
-            where = f"{exc.filename}: " if exc.filename else ""
-            return _fail(f"{where}{exc.strerror or exc}", EXIT_USAGE)
+            return _fail(_os_error_line(exc), EXIT_USAGE)
         if isinstance(exc, RecursionError):
             return _fail("input nested too deeply (recursion limit); simplify it", EXIT_USAGE)
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _fail(f"internal error ({type(exc).__name__}: {first}); please report it, "
                      f"and re-run with --debug for the traceback", EXIT_INTERNAL)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """'PATH: No space left on device; free some space ... run the same command again', naming the path."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else "(no path given by the system): "
+    text = f"{where}{exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"{text}; free some space (or choose another --out) and run the same command again: results already "
+                f"stored are kept and nothing half-written is used")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{text}; choose a path you can write to"
+    return text
 
 
 def _fail(message: str, code: int, word: str = "error") -> int:
@@ -495,7 +556,8 @@ def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
     banner = (f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
               f"{args.workers} workers, {args.backend} backend")
     return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=args.workers,
-                          backend=args.backend, scheduler=args.scheduler, command=" ".join(sys.argv),
+                          backend=args.backend, scheduler=args.scheduler,
+                          command=" ".join(["compute-market", *sys.argv[1:]]),
                           on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
                           default_out=default_out, on_start=lambda run_dir: print(f"{banner} -> {run_dir}", file=sys.stderr))
 

@@ -224,6 +224,9 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
             kwargs["capacity_deals" if table == "deals" else table] = tuple(
                 _record(cls, row, f"{table}[{i}]", err) for i, row in enumerate(rows))
     _check_ids(kwargs, catalog, err)
+    for name, value in catalog.fitted:  # the catalog folder's history fit, unless the config sets the value itself
+        if name in market_fields:
+            kwargs.setdefault(name, value)
     try:
         market = MarketConfig(**kwargs)
     except ValueError as exc:  # MarketConfig's own cross-field checks

@@ -1,33 +1,38 @@
-"""Run directories that know what they hold, and never touch a folder the tool did not make.
+"""Run directories that know what they hold, and never touch a file the tool did not write.
 
-Every folder compute-market writes (a run, its `.partial` twin while seeds are being computed, a compare
-or sweep folder, a hardware report, a CSV export) carries a marker file, `.compute-market.json`, that
-says which kind of folder it is, the fingerprint of the inputs it was made from (for runs) and which
-entries the tool wrote into it. The rules built on it:
+Every folder compute-market writes (a run, its `.partial` twin while seeds are being computed, a compare,
+sweep, validation or sensitivity folder, a hardware report, a CSV export) carries a marker file,
+`.compute-market.json`, that says which kind of folder it is, the fingerprint of the inputs it was made from
+(for runs) and every file the tool wrote into it, at every depth, with the SHA-256 of its bytes. The rules
+built on it:
 
-- a path that exists and lacks the marker is never written into, replaced or deleted (an empty folder
-  is the one exception: it is used as asked);
-- a stored run is reused, and an interrupted one resumed, only when its fingerprint equals the one asked
-  for; otherwise the command is refused before any computation, with what differs and how to proceed;
-- `--force` replaces only the tool's own folders, and only when they hold nothing the tool did not write;
-- a lock (`fcntl.flock` on a file inside the folder, released by the kernel when the process dies) keeps
-  two processes from writing one run directory at once.
+- a path that exists and lacks the marker is never written into, replaced or deleted (an empty folder is the
+  one exception: it is used as asked); a folder whose marker is unreadable is treated the same way;
+- a file the tool did not write (at any depth: a note in `figures/`, a spreadsheet in `seeds/`) is never
+  deleted or replaced: `--force` and `hardware-report` refuse a folder holding one, `report` writes around it;
+- a stored run is reused, and an interrupted one resumed, only when its fingerprint equals the one asked for
+  and every file it recorded is still there with the bytes it wrote; a run whose files changed is *damaged*:
+  it is refused, and `--force` recomputes it;
+- one process at a time writes a folder: an exclusive lock (`fcntl.flock`) on a sibling file
+  `.<name>.compute-market.lock`, taken before anything in the folder is checked, replaced or deleted, and
+  released by the kernel if the process dies. A second writer is refused with the first one's PID and command.
 
-The fingerprint (`inputs_fingerprint`) covers everything that decides a run's numbers: the resolved
-config (months included), the seeds, the catalog contents after overrides (including `--catalog-dir`),
-the package version and a hash of the model's source code.
+The fingerprint (`inputs_fingerprint`) covers everything that decides a run's numbers: the resolved config
+(months included), the seeds, the catalog contents after overrides (including `--catalog-dir`), the package
+version and a hash of the model's source code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import functools
 import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -40,13 +45,24 @@ from hardware_catalog import Catalog
 from .errors import UsageError
 
 MARKER = ".compute-market.json"
-LOCK = ".compute-market.lock"
-TOOL_FILES = {MARKER, LOCK}
+LEGACY_LOCK = ".compute-market.lock"  # the lock file inside a run folder, before the sibling lock
+LOCK_SUFFIX = ".compute-market.lock"
+MARKER_FORMAT = 2  # 2: "files" lists every file written, at every depth, with its SHA-256
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # Source that decides a run's numbers (presentation code such as plots and the CLI is left out, so
 # editing a chart does not invalidate stored runs; figures are redrawn from stored tables anyway).
 MODEL_SOURCES = ("market", "agents", "hardware_catalog", "experiments/market_report.py",
                  "experiments/venture_analysis.py")
+SOURCE_PACKAGES = ("market", "agents", "hardware_catalog", "experiments", "tests")
+# Files a worker writes into a stored seed (`seeds/seed-NNNN/`), and the temporary folder it writes them in first.
+# (file patterns, folder patterns) of what the tool writes below a folder of each kind outside its marker's list:
+# a worker's stored seed (`seeds/seed-NNNN/`, first written as `seeds/.seed-NNNN.PID.tmp/`), a sensitivity point.
+KIND_PATTERNS = {
+    "run": ((re.compile(r"seeds/seed-\d+/(metrics\.json|[a-z_]+\.parquet)"), re.compile(r"seeds/\.seed-\d+\.\d+\.tmp/.*")),
+            (re.compile(r"seeds(/seed-\d+|/\.seed-\d+\.\d+\.tmp)?"),)),
+    "sensitivity": ((re.compile(r"points/point-\d+\.json"),), (re.compile(r"points"),)),
+}
+LEGACY_SUFFIXES = (".parquet", ".json", ".png", ".csv", ".md")  # what format-1 runs wrote inside listed folders
 
 
 class RunDirError(UsageError):
@@ -58,6 +74,14 @@ class RunDirError(UsageError):
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def catalog_fingerprint(catalog: Catalog) -> str:
@@ -72,7 +96,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for name in MODEL_SOURCES:
         path = PACKAGE_ROOT / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        files = sorted(p for p in path.rglob("*.py") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             digest.update(str(file.relative_to(PACKAGE_ROOT)).encode())
             digest.update(file.read_bytes())
@@ -94,6 +118,7 @@ def inputs_fingerprint(config: dict[str, Any], seeds: list[int], catalog: Catalo
         "catalog": catalog_fingerprint(catalog),
         "code": code_fingerprint(),
         "version": package_version(),
+        "layout": MARKER_FORMAT,  # runs stored before files were hashed are never reused as intact
     }
     return {**inputs, "hash": _sha256(json.dumps(inputs, sort_keys=True, default=str))}
 
@@ -144,27 +169,136 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
         data = json.loads((Path(folder) / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and "kind" in data else None
+    return data if isinstance(data, dict) and isinstance(data.get("kind"), str) else None
 
 
-def write_marker(folder: Path, kind: str, inputs: dict[str, Any] | None = None, entries: list[str] | None = None) -> None:
-    payload = {"kind": kind, "tool": "compute-market", "version": package_version(),
+def _unmarked_reason(folder: Path) -> str:
+    """Why a folder without a usable marker is not the tool's: no marker, or a damaged one."""
+    if (Path(folder) / MARKER).exists():
+        return (f"its marker {MARKER} is damaged, so compute-market cannot tell which files in it are its own and "
+                f"will not touch it (move or delete the folder yourself if it is an old run)")
+    return f"folder exists and was not made by compute-market (no {MARKER})"
+
+
+def write_marker(folder: Path, kind: str, inputs: dict[str, Any] | None = None,
+                 files: dict[str, str] | None = None) -> None:
+    payload = {"kind": kind, "tool": "compute-market", "format": MARKER_FORMAT, "version": package_version(),
                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "inputs": inputs, "entries": sorted(entries or [])}
-    atomic_write_text(Path(folder) / MARKER, json.dumps(payload, indent=2, default=str))
+               "inputs": inputs, "files": dict(sorted((files or {}).items()))}
+    atomic_write_text(Path(folder) / MARKER, json.dumps(payload, indent=1, default=str))
+
+
+def files_below(folder: Path) -> list[str]:
+    """Relative POSIX paths of every regular file below `folder` (its marker and temporaries excluded)."""
+    folder = Path(folder)
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            rel = (Path(root) / name).relative_to(folder).as_posix()
+            if rel != MARKER and not _is_transient(rel):
+                out.append(rel)
+    return out
 
 
 def seal(folder: Path, kind: str, inputs: dict[str, Any] | None, written: Iterable[str]) -> None:
-    """Record the entries the tool has written into `folder` (added to those it recorded before)."""
-    before = (read_marker(folder) or {}).get("entries") or []
-    write_marker(folder, kind, inputs, sorted(set(before) | set(written)))
+    """Record files the tool has just written into `folder` (relative paths; a folder stands for every file
+    below it, so pass only folders the tool wrote whole), with their hashes, added to those recorded before."""
+    folder = Path(folder)
+    marker = read_marker(folder) or {}
+    files = dict(marker.get("files") or {}) if marker.get("format") == MARKER_FORMAT else {}
+    for rel in written:
+        path = folder / rel
+        if path.is_dir() and read_marker(path) is not None:
+            continue  # a run inside a collection: it records its own files
+        if path.is_dir() and not path.is_symlink():
+            names = [f"{Path(rel).as_posix()}/{sub}" for sub in files_below(path)]
+        else:
+            names = [Path(rel).as_posix()]
+        for name in names:
+            files[name] = file_sha256(folder / name)
+    write_marker(folder, kind, inputs, files)
+
+
+def recorded_files(folder: Path) -> dict[str, str]:
+    marker = read_marker(folder) or {}
+    return dict(marker.get("files") or {}) if marker.get("format") == MARKER_FORMAT else {}
+
+
+def _is_transient(rel: str) -> bool:
+    """Files the tool makes for a moment: staging folders and atomic-write temporaries, and sibling locks."""
+    first, name = rel.split("/", 1)[0], rel.rsplit("/", 1)[-1]
+    return first.startswith(".tmp-") or name.startswith(".tmp-") or (name.startswith(".") and name.endswith(LOCK_SUFFIX))
+
+
+def _owned(folder: Path, marker: dict[str, Any]) -> set[str]:
+    """Relative paths of the files the tool wrote into a marked folder."""
+    if marker.get("format") == MARKER_FORMAT:
+        return set(marker.get("files") or {}) | {LEGACY_LOCK}
+    owned = {LEGACY_LOCK}  # format 1 listed only top-level names: inside a listed folder, the kinds of file it wrote
+    for entry in marker.get("entries") or []:
+        path = folder / entry
+        if path.is_dir() and not path.is_symlink():
+            owned.update(f"{entry}/{rel}" for rel in files_below(path) if rel.endswith(LEGACY_SUFFIXES))
+        else:
+            owned.add(entry)
+    return owned
 
 
 def foreign_entries(folder: Path) -> list[str]:
-    """Entries of a marked folder that the tool did not write (a user's notes dropped into a run, say)."""
-    marker = read_marker(folder) or {}
-    ours = set(marker.get("entries") or []) | TOOL_FILES
-    return sorted(p.name for p in Path(folder).iterdir() if p.name not in ours and not p.name.startswith(".tmp-"))
+    """Paths (relative, at any depth) below a marked folder that the tool did not write: a user's note dropped
+    into `figures/`, an empty folder of theirs, a symlink. A subfolder with a marker of its own (a run inside a
+    compare or sweep folder) is judged by its own marker."""
+    folder = Path(folder)
+    marker = read_marker(folder)
+    if marker is None:
+        return sorted(p.name for p in folder.iterdir())
+    owned = _owned(folder, marker)
+    files, dirs = KIND_PATTERNS.get(marker["kind"], ((), ()))
+    owned_dirs = {ancestor for rel in owned for ancestor in _ancestors(rel)}
+    foreign: list[str] = []
+    for root, subdirs, names in os.walk(folder):
+        here = Path(root).relative_to(folder).as_posix()
+        prefix = "" if here == "." else f"{here}/"
+        keep = []
+        for name in sorted(subdirs):
+            rel, path = prefix + name, Path(root) / name
+            if _is_transient(rel):
+                continue
+            if path.is_symlink():
+                foreign.append(rel)
+            elif not prefix and read_marker(path) is not None:
+                foreign.extend(f"{rel}/{sub}" for sub in foreign_entries(path))
+            else:
+                if not any(path.iterdir()) and rel not in owned_dirs and not any(p.fullmatch(rel) for p in dirs):
+                    foreign.append(rel + "/")
+                keep.append(name)
+        subdirs[:] = keep
+        for name in sorted(names):
+            rel = prefix + name
+            if rel == MARKER or _is_transient(rel) or rel in owned or any(p.fullmatch(rel) for p in files):
+                continue
+            foreign.append(rel)
+    return foreign
+
+
+def _ancestors(rel: str) -> list[str]:
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def damaged_files(folder: Path) -> list[str]:
+    """Recorded files that are missing or whose bytes are not the ones the tool wrote."""
+    folder = Path(folder)
+    bad = []
+    for rel, digest in recorded_files(folder).items():
+        path = folder / rel
+        try:
+            if path.is_symlink() or file_sha256(path) != digest:
+                bad.append(rel)
+        except OSError:
+            bad.append(rel)
+    return bad
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -176,6 +310,9 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -185,17 +322,29 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not any(path.iterdir())
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def refuse_file(path: Path, option: str = "--out") -> None:
-    if path.exists() and not path.is_dir():
-        raise RunDirError(f"{option} {path}: is a file, not a folder; choose a folder path")
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise RunDirError(f"{option} {path}: is a file{' (a symlink)' if path.is_symlink() else ''}, not a folder; "
+                          f"choose a folder path")
+
+
+def refuse_source_tree(path: Path, option: str = "--out") -> None:
+    """Results never go inside the model's own source folders (a folder named `x.py` there would break every run)."""
+    resolved = Path(os.path.realpath(path))
+    for name in SOURCE_PACKAGES:
+        source = PACKAGE_ROOT / name
+        if resolved == source or source in resolved.parents:
+            raise RunDirError(f"{option} {path}: is inside compute-market's source folder {source}; "
+                              f"write results elsewhere, e.g. results/")
 
 
 def check_parent_writable(path: Path, option: str = "--out") -> None:
+    refuse_source_tree(path, option)
     parent = path.parent
-    while not parent.exists():  # the first existing ancestor is where folders will be created
+    while not parent.exists() and parent != parent.parent:  # the first existing ancestor is where folders will be made
         parent = parent.parent
     if not parent.is_dir():
         raise RunDirError(f"{option} {path}: {parent} is a file, not a folder")
@@ -207,11 +356,14 @@ def _require_own(path: Path, kind: str, option: str) -> None:
     """Refuse a non-empty folder unless it is the tool's own folder of `kind`."""
     marker = read_marker(path)
     if marker is None:
-        raise RunDirError(f"{option} {path}: folder exists and was not made by compute-market (no {MARKER}); "
-                          f"it is left untouched: choose a new or empty folder")
+        raise RunDirError(f"{option} {path}: {_unmarked_reason(path)}; it is left untouched: choose a new or empty folder")
     if marker["kind"] != kind:
         raise RunDirError(f"{option} {path}: holds a compute-market {marker['kind']} folder, not a {kind}; "
                           f"choose another folder")
+
+
+def _listing(paths: list[str], most: int = 3) -> str:
+    return ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
 
 def check_replaceable(path: Path, kind: str, *, option: str = "--out", why: str = "") -> None:
@@ -223,32 +375,108 @@ def check_replaceable(path: Path, kind: str, *, option: str = "--out", why: str 
     _require_own(path, kind, option)
     foreign = foreign_entries(path)
     if foreign:
-        raise RunDirError(f"{option} {path}: {why}it holds files compute-market did not write ({', '.join(foreign[:3])}"
-                          f"{', ...' if len(foreign) > 3 else ''}), so it will not be replaced; move them or choose another folder")
+        raise RunDirError(f"{option} {path}: {why}it holds files compute-market did not write ({_listing(foreign)}), "
+                          f"so it will not be replaced; move them out or choose another folder")
 
 
 def remove_own(path: Path) -> None:
-    """Delete a folder the tool made (checked: marker present, nothing foreign), or an empty folder."""
+    """Delete a folder the tool made, file by file: only files it wrote (checked again now), then the folders
+    they leave empty. Raises RunDirError, deleting nothing, if the folder holds anything else."""
+    path = Path(path)
     if is_empty_dir(path):
         path.rmdir()
         return
-    marker = read_marker(path)
-    if marker is None or foreign_entries(path):  # re-checked at the moment of deletion
-        raise RunDirError(f"{path}: will not delete a folder holding files compute-market did not write")
-    shutil.rmtree(path)
+    if read_marker(path) is None:
+        raise RunDirError(f"{path}: will not delete a folder compute-market cannot prove it made ({_unmarked_reason(path)})")
+    foreign = foreign_entries(path)
+    if foreign:
+        raise RunDirError(f"{path}: will not delete a folder holding files compute-market did not write "
+                          f"({_listing(foreign)}); move them out and run the command again")
+    for root, dirs, files in os.walk(path, topdown=False):
+        here = Path(root)
+        for name in files:
+            if here == path and name == MARKER:
+                continue  # last, so an interrupted deletion leaves a folder still known as the tool's
+            (here / name).unlink()
+        for name in dirs:
+            sub = here / name
+            if sub.is_symlink():  # never reached: a symlink is foreign
+                continue
+            try:
+                sub.rmdir()
+            except OSError:  # a file appeared since the check: leave it (and the folders above it)
+                pass
+    leftover = [p for p in path.iterdir() if p.name != MARKER]
+    if leftover:
+        raise RunDirError(f"{path}: files appeared while it was being deleted ({_listing([p.name for p in leftover])}); "
+                          f"they were kept: move them out and run the command again")
+    (path / MARKER).unlink(missing_ok=True)
+    path.rmdir()
+
+
+def promote(source: Path, target: Path) -> None:
+    """Put the finished folder `source` at `target` (absent, an empty folder, or the tool's own folder, checked by
+    the caller under the lock): the old folder is renamed aside first, so `target` always names a whole folder."""
+    aside = None
+    if target.exists():
+        if is_empty_dir(target):
+            target.rmdir()
+        else:
+            aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+            target.rename(aside)
+    source.rename(target)
+    if aside is not None:
+        remove_own(aside)
+
+
+def clear_leftovers(target: Path) -> None:
+    """Delete what a killed process left beside `target` (an old folder renamed aside, a staging folder), if it
+    holds only the tool's files; called under the lock."""
+    for stale in target.parent.glob(f".{glob_escape(target.name)}.old-*"):
+        if stale.is_dir() and not stale.is_symlink() and read_marker(stale) is not None and not foreign_entries(stale):
+            remove_own(stale)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def check_collection(path: Path, kind: str, option: str = "--out") -> None:
     """A folder that gathers several runs (compare, sweep) must be absent, empty, or the tool's own of `kind`."""
     refuse_file(path, option)
     check_parent_writable(path, option)
+    holder = lock_holder(path)
+    if holder:
+        raise RunDirError(f"{option} {path}: {holder} is writing it now; wait for it to finish, or choose another {option}")
     if path.exists() and not is_empty_dir(path):
         _require_own(path, kind, option)
 
 
-def prepare_collection(path: Path, kind: str, option: str = "--out") -> Path:
-    """Create and mark a collection folder, or reuse it if it is the tool's own of `kind`."""
+_COMMAND_LOCKS: list[FolderLock] = []  # locks held until the command ends (release_command_locks)
+
+
+def lock_collection(path: Path, kind: str, option: str = "--out") -> Path:
+    """Take the lock of a collection folder (compare, sweep, validation, sensitivity) for the rest of the command,
+    before anything in it is replaced or deleted, and check it again under the lock."""
+    path = Path(os.path.abspath(path))
     check_collection(path, kind, option)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(path, option)
+    lock.__enter__()
+    _COMMAND_LOCKS.append(lock)
+    check_collection(path, kind, option)
+    return path
+
+
+def release_command_locks() -> None:
+    while _COMMAND_LOCKS:
+        _COMMAND_LOCKS.pop().__exit__(None, None, None)
+
+
+def prepare_collection(path: Path, kind: str, option: str = "--out") -> Path:
+    """Lock a collection folder for the rest of the command, then create and mark it, or reuse it if it is the
+    tool's own of `kind`."""
+    path = lock_collection(path, kind, option)
     if not path.exists() or is_empty_dir(path):
         path.mkdir(parents=True, exist_ok=True)
         write_marker(path, kind)
@@ -259,23 +487,123 @@ def prepare_collection(path: Path, kind: str, option: str = "--out") -> Path:
 def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Path]:
     """Yield a temporary folder that replaces `out` only if the block finishes without error.
 
-    `out` must be absent, empty, or the tool's own `kind` folder with nothing foreign in it (checked before
-    the block runs and again before replacing). An interrupted or failed block leaves `out` as it was.
+    `out` must be absent, empty, or the tool's own `kind` folder with nothing foreign in it at any depth (checked
+    before the block runs and again, under the folder's lock, before replacing). An interrupted or failed block
+    leaves `out` as it was.
     """
     out = Path(os.path.abspath(out))
     check_replaceable(out, kind, option=option)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        yield tmp
-        seal(tmp, kind, None, [p.name for p in tmp.iterdir()])
-        if out.exists():
+    with FolderLock(out, option):
+        clear_leftovers(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        try:
+            yield tmp
+            seal(tmp, kind, None, files_below(tmp))
             check_replaceable(out, kind, option=option)
-            remove_own(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            promote(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+# ------------------------------------------------------------------------------------ one writer at a time
+
+
+def lock_file(folder: Path) -> Path:
+    """The lock of `folder`: a sibling file, so that nothing done to the folder itself can delete it."""
+    folder = Path(os.path.abspath(folder))
+    return folder.parent / f".{folder.name}{LOCK_SUFFIX}"
+
+
+_HELD: dict[str, list] = {}  # lock path -> [fd, count] for the locks this process holds (re-entrant)
+
+
+def _holder_text(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 65536).decode() or "{}")
+        return f"another compute-market process (PID {info['pid']}: {info['command']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another compute-market process"
+
+
+def lock_holder(folder: Path) -> str | None:
+    """Who holds `folder`'s lock now ("another compute-market process (PID ...)"), or None if nobody else does."""
+    import fcntl
+
+    path = lock_file(folder)
+    if str(path) in _HELD:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _holder_text(fd)
+    finally:
+        os.close(fd)
+    return None
+
+
+class FolderLock:
+    """An exclusive lock on writing `folder` (a run, its partial twin, a collection, a report), taken before the
+    folder is checked, replaced or deleted. It is an flock on the sibling `.<name>.compute-market.lock`, which
+    holds the holder's PID and command; the kernel releases it if the process dies. The file is removed on
+    release (after checking it is still the one locked, so a waiting process never locks a deleted file)."""
+
+    def __init__(self, folder: Path, option: str = "--out"):
+        self.folder, self.option = Path(os.path.abspath(folder)), option
+        self.path = lock_file(self.folder)
+
+    def __enter__(self) -> FolderLock:
+        import fcntl
+
+        key = str(self.path)
+        if key in _HELD:
+            _HELD[key][1] += 1
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _holder_text(fd)
+                os.close(fd)
+                raise RunDirError(f"{self.option} {self.folder}: {holder} is writing it now; wait for it to finish "
+                                  f"(then run the same command again to reuse its results) or choose another "
+                                  f"{self.option}") from None
+            try:
+                current = os.stat(self.path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                break
+            os.close(fd)  # the file was removed by the previous holder after we opened it: open it anew
+        command = " ".join(["compute-market", *sys.argv[1:]])[:500]
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "command": command,
+                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode())
+        _HELD[key] = [fd, 1]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        key = str(self.path)
+        held = _HELD.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] == 0:
+            del _HELD[key]
+            try:
+                if os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(held[0]).st_ino:
+                    self.path.unlink()
+            except OSError:
+                pass
+            os.close(held[0])  # closing releases the flock
 
 
 # ------------------------------------------------------------------------------------ runs
@@ -287,7 +615,9 @@ class RunTarget:
 
     out: Path
     partial: Path
-    reuse: bool  # `out` already holds a complete run of these inputs
+    reuse: bool  # `out` already holds a complete, intact run of these inputs
+    replace_out: bool = False  # `out` holds a run to be replaced (--force: other inputs, or damaged)
+    discard_partial: bool = False  # `out.partial` holds an interrupted run to be discarded (--force)
 
 
 def partial_of(out: Path) -> Path:
@@ -300,10 +630,10 @@ def _stored_inputs(folder: Path) -> dict[str, Any] | None:
 
 
 def run_state(path: Path, inputs: dict[str, Any]) -> str:
-    """'absent', 'empty', 'same' (a complete or resumable run of these inputs), 'different' or 'foreign'."""
-    if not path.exists():
+    """'absent', 'empty', 'same' (a run, complete or resumable, of these inputs), 'different' or 'foreign'."""
+    if not path.exists() and not path.is_symlink():
         return "absent"
-    if not path.is_dir():
+    if path.is_symlink() or not path.is_dir():
         return "foreign"
     if is_empty_dir(path):
         return "empty"
@@ -314,39 +644,66 @@ def run_state(path: Path, inputs: dict[str, Any]) -> str:
     return "same" if stored.get("hash") == inputs["hash"] else "different"
 
 
+def complete_and_intact(out: Path) -> tuple[bool, list[str]]:
+    """(is `out` a finished, intact run; the recorded files of it that are missing or changed)."""
+    damaged = damaged_files(out)
+    if "manifest.json" not in recorded_files(out):
+        damaged.insert(0, "manifest.json")
+    return not damaged, damaged
+
+
 def check_run_target(out: Path, inputs: dict[str, Any], *, force: bool, option: str = "--out") -> RunTarget:
-    """Decide, before any computation, whether a run may go to `out`; raise RunDirError if not."""
+    """Decide, before any computation, whether a run may go to `out`; raise RunDirError if not. Called once before
+    the lock (so refusals cost nothing) and again under it (so the decision holds)."""
     out = Path(os.path.abspath(out))
     partial = partial_of(out)
     refuse_file(out, option)
     check_parent_writable(out, option)
+    holder = lock_holder(out)
+    if holder:
+        raise RunDirError(f"{option} {out}: {holder} is writing this run now; wait for it to finish (then run the "
+                          f"same command again to reuse its results) or choose another {option}")
     state = run_state(out, inputs)
+    target = RunTarget(out, partial, reuse=False)
     if state == "foreign":
         kind = (read_marker(out) or {}).get("kind")
-        what = f"holds a compute-market {kind} folder, not a run" if kind else \
-            f"folder exists and is not a compute-market run directory (no {MARKER})"
+        what = f"holds a compute-market {kind} folder, not a run" if kind else _unmarked_reason(out).replace(
+            "was not made by compute-market", "is not a compute-market run directory")
         raise RunDirError(f"{option} {out}: {what}; it is left untouched: choose a new or empty folder")
-    if state == "same" and (out / "manifest.json").exists():
-        return RunTarget(out, partial, reuse=True)
+    if state == "same":
+        intact, damaged = complete_and_intact(out)
+        if intact:
+            target.reuse = True
+            return target
+        if not force:
+            raise RunDirError(f"{option} {out}: holds a damaged run of these inputs ({_listing(damaged)} missing or "
+                              f"changed since it was written); use --force to recompute it, or choose another {option}")
+        check_replaceable(out, "run", option=option, why="--force: ")
+        target.replace_out = True
     if state == "different":
         if not force:
             diff = describe_difference(_stored_inputs(out) or {}, inputs)
             raise RunDirError(f"{option} {out}: holds a run of different inputs ({diff}); "
                               f"use --force to replace it, or choose another {option}")
         check_replaceable(out, "run", option=option, why="--force: ")
-    if partial.exists():
+        target.replace_out = True
+    if partial.exists() or partial.is_symlink():
         refuse_file(partial, "run folder")
         pstate = run_state(partial, inputs)
         if pstate == "foreign":
-            raise RunDirError(f"{partial}: exists and was not made by compute-market; it is left untouched: "
-                              f"move it or choose another {option}")
+            raise RunDirError(f"{partial}: {_unmarked_reason(partial)}; it is left untouched: move it or choose "
+                              f"another {option}")
         if pstate == "different":
             if not force:
                 diff = describe_difference(_stored_inputs(partial) or {}, inputs)
                 raise RunDirError(f"{partial}: holds an interrupted run of different inputs ({diff}); "
                                   f"use --force to discard it, or choose another {option}")
             check_replaceable(partial, "run", option="run folder", why="--force: ")
-    return RunTarget(out, partial, reuse=False)
+            target.discard_partial = True
+        elif pstate == "same" and force and target.replace_out:
+            check_replaceable(partial, "run", option="run folder", why="--force: ")
+            target.discard_partial = True  # recomputing a damaged run starts from nothing
+    return target
 
 
 def numbered_default(default: Path, inputs: dict[str, Any]) -> tuple[Path, str]:
@@ -356,35 +713,11 @@ def numbered_default(default: Path, inputs: dict[str, Any]) -> tuple[Path, str]:
     candidate, n = default, 1
     while True:
         states = {run_state(candidate, inputs), run_state(partial_of(candidate), inputs)}
-        if states <= {"absent", "empty", "same"}:
+        if states <= {"absent", "empty", "same"} and not lock_holder(candidate):
             if n == 1:
                 return candidate, ""
-            return candidate, (f"{default} holds a different run (or is not a run folder), so this run goes to "
-                               f"{candidate}; pass --out to choose, or --force to replace the default")
+            return candidate, (f"{default} holds a different run (or is not a run folder, or another process is "
+                               f"writing it), so this run goes to {candidate}; pass --out to choose, or --force to "
+                               f"replace the default")
         n += 1
         candidate = default.with_name(f"{default.name}-{n}")
-
-
-class RunLock:
-    """An exclusive lock on a run's partial folder, held while seeds are computed and the run is finalised."""
-
-    def __init__(self, partial: Path, out: Path):
-        self.partial, self.out, self.handle = partial, out, None
-
-    def __enter__(self) -> RunLock:
-        import fcntl
-
-        self.handle = open(self.partial / LOCK, "a+")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self.handle.close()
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise RunDirError(f"{self.out}: another compute-market process is writing this run now; "
-                                  f"wait for it to finish (then re-run to reuse its results) or choose another --out") from None
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.handle is not None:
-            self.handle.close()  # closing releases the flock

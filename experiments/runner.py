@@ -19,8 +19,10 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -57,24 +59,67 @@ def seed_dir(seeds_dir: Path, seed: int) -> Path:
 
 
 def run_seed_to_dir(config: MarketConfig, catalog: Catalog, seed: int, seeds_dir: str) -> int:
-    """Run one seed and store it atomically (temporary folder, then rename). Returns the seed."""
+    """Run one seed and store it atomically (temporary folder, then rename), with the SHA-256 of each table in its
+    metrics.json so a damaged seed is recognised on resume. Returns the seed."""
     result = run_seed(config, seed, catalog)
     final = seed_dir(Path(seeds_dir), seed)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for attribute, name in SEED_TABLES.items():
-        table = getattr(result, attribute)
-        if table is not None:
-            table.to_parquet(tmp / name, index=False)
-    meta = {"seed": seed, "metrics": result.metrics, "events": result.events, "seconds": result.seconds,
-            "reputation": {str(k): v for k, v in (result.reputation or {}).items()}}
-    (tmp / "metrics.json").write_text(json.dumps(meta))
-    if final.exists():  # another worker finished the same seed first (a re-submitted task): keep one copy
-        shutil.rmtree(tmp)
-    else:
-        tmp.rename(final)
+    with naming_failures(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()  # not parents: if the run folder is gone (replaced meanwhile), this seed is not stored anywhere
+        files = {}
+        for attribute, name in SEED_TABLES.items():
+            table = getattr(result, attribute)
+            if table is not None:
+                table.to_parquet(tmp / name, index=False)
+                files[name] = rundir.file_sha256(tmp / name)
+        meta = {"seed": seed, "metrics": result.metrics, "events": result.events, "seconds": result.seconds,
+                "reputation": {str(k): v for k, v in (result.reputation or {}).items()}, "files": files}
+        (tmp / "metrics.json").write_text(json.dumps(meta))
+        if final.exists():  # another worker finished the same seed first (a re-submitted task): keep one copy
+            shutil.rmtree(tmp)
+        else:
+            tmp.rename(final)
     return seed
+
+
+@contextmanager
+def naming_failures(folder: Path) -> Iterator[None]:
+    """An OSError that names no file (a full disk seen by pyarrow, say) is re-raised naming `folder`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc) or type(exc).__name__, str(folder)) from None
+
+
+def seed_is_intact(folder: Path) -> bool:
+    """A stored seed whose metrics.json reads and whose tables have the bytes it recorded."""
+    try:
+        files = json.loads((folder / "metrics.json").read_text())["files"]
+        return all(rundir.file_sha256(folder / name) == digest for name, digest in files.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def discard_damaged_seeds(seeds_dir: Path) -> list[int]:
+    """Delete stored seeds of an interrupted run whose files are damaged (only the files a seed is made of; a
+    seed folder holding anything else is refused), so they are computed again. Returns their numbers."""
+    damaged = []
+    for folder in sorted(seeds_dir.glob("seed-*")):
+        if not folder.is_dir() or folder.is_symlink() or seed_is_intact(folder):
+            continue
+        names = {"metrics.json", *SEED_TABLES.values()}
+        others = [p.name for p in folder.iterdir() if p.name not in names or not p.is_file()]
+        if others:
+            raise rundir.RunDirError(f"{folder}: a damaged stored seed that also holds files compute-market did not "
+                                     f"write ({', '.join(others[:3])}); move them out and run the command again")
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+        damaged.append(int(folder.name.split("-")[1]))
+    return damaged
 
 
 def _seed_task(args: tuple) -> int:
@@ -82,8 +127,29 @@ def _seed_task(args: tuple) -> int:
 
 
 def _ignore_sigint() -> None:
-    """Worker processes leave Ctrl-C to the parent, which stops them (no traceback from each worker)."""
+    """Worker processes leave Ctrl-C to the parent, which stops them (no traceback from each worker), and die with
+    their parent (the fork server, which ends with the command): a worker of a killed command never goes on to
+    store a seed into a folder that another command may by then own."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    die_with_parent()
+
+
+PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Ask Linux to send `signum` to this process when its parent ends (no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
 
 
 def read_stored(path: Path, reader: Callable[[Path], Any]) -> Any:
@@ -252,36 +318,53 @@ def run_experiment(
         out, why = (Path(os.path.abspath(default_out)), "") if force else rundir.numbered_default(default_out, inputs)
         if why:
             note(why)
-    target = rundir.check_run_target(out, inputs, force=force)
-    if target.reuse:
-        note(f"reusing the stored run in {target.out} (same config, seeds, catalog and code)")
-        return target.out
+    rundir.check_run_target(out, inputs, force=force)  # refusals before anything is made or locked
+    out = Path(os.path.abspath(out))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise rundir.RunDirError(f"--out {out}: cannot create {exc.filename or out.parent} ({exc.strerror or exc}); "
+                                 f"choose a folder you can write to") from None
+    with rundir.FolderLock(out):  # first, before anything is replaced or deleted; it covers out and out.partial
+        target = rundir.check_run_target(out, inputs, force=force)
+        if target.reuse:
+            note(f"reusing the stored run in {target.out} (same config, seeds, catalog and code; files intact)")
+            return target.out
+        return _compute_into(experiment, config, catalog, seeds, inputs, target, workers, backend, scheduler, command,
+                             on_progress, on_start, note)
+
+
+def _compute_into(experiment, config, catalog, seeds, inputs, target, workers, backend, scheduler, command,
+                  on_progress, on_start, note) -> Path:
+    """Compute (or resume) the run in `target.partial` and promote it to `target.out`; called under the lock."""
     out, partial = target.out, target.partial
-    if rundir.run_state(partial, inputs) == "different":  # allowed only with --force (checked above)
+    rundir.clear_leftovers(out)
+    if target.discard_partial:
         rundir.remove_own(partial)
     created = not partial.exists() or rundir.is_empty_dir(partial)
     try:
-        partial.mkdir(parents=True, exist_ok=True)
+        partial.mkdir(exist_ok=True)
     except OSError as exc:
         raise rundir.RunDirError(f"--out {out}: cannot create {exc.filename or partial} ({exc.strerror or exc}); "
                                  f"choose a folder you can write to") from None
     if created:
-        rundir.write_marker(partial, "run", inputs, entries=["seeds"])
+        rundir.write_marker(partial, "run", inputs)
     seeds_dir = partial / "seeds"
     try:
-        with rundir.RunLock(partial, out):
-            if rundir.run_state(out, inputs) == "same" and (out / "manifest.json").exists():
-                return out  # another process finished this very run while we waited
-            if on_start:
-                on_start(out)
-            seeds_dir.mkdir(exist_ok=True)
-            for stale in [*seeds_dir.glob(".seed-*.tmp"), *partial.glob(".tmp-*")]:  # left by a killed run
-                shutil.rmtree(stale, ignore_errors=True)
-            resumed = _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress)
-            _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers)
+        if on_start:
+            on_start(out)
+        seeds_dir.mkdir(exist_ok=True)
+        for stale in [*seeds_dir.glob(".seed-*.tmp"), *partial.glob(".tmp-*")]:  # left by a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        damaged = discard_damaged_seeds(seeds_dir)
+        if damaged:
+            note(f"stored seed(s) {', '.join(map(str, damaged))} in {partial} were damaged and are computed again")
+        resumed = _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress)
+        _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers)
     except BaseException:
         if created and partial.exists() and not stored_seeds(seeds_dir):
-            shutil.rmtree(partial, ignore_errors=True)  # nothing computed: leave no empty run folder behind
+            with suppress(rundir.RunDirError):  # a file of the user's appeared in it: leave the folder
+                rundir.remove_own(partial)  # nothing computed: leave no empty run folder behind
         raise
     return out
 
@@ -313,7 +396,8 @@ def _compute(experiment, config, catalog, seeds, partial, workers, backend, sche
 
 
 def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers=1) -> None:
-    """Aggregate the stored seeds into tables, figures and a manifest, then rename the folder into place."""
+    """Aggregate the stored seeds into tables, figures and a manifest, record every file with its hash, then put
+    the folder in place of `out` (called under the run's lock)."""
     seeds_dir = partial / "seeds"
     results = [load_seed(seed_dir(seeds_dir, s)) for s in seeds]
     staging = partial / ".tmp-results"  # aggregate files appear in the run folder only once all are written
@@ -322,18 +406,22 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     # with local workers, their pool (still up from the seeds) draws the figures in parallel
     pool = worker_pool(workers) if (backend == "local" and workers > 1) else None
     try:
-        write_results(results, config, staging, experiment.base_catalog.history, pool)
+        with naming_failures(staging):
+            write_results(results, config, staging, experiment.base_catalog.history, pool)
     except BaseException:
         if pool is not None:
             discard_pool(workers)
         raise
     values = resolved_values(experiment)
+    base = experiment.base_catalog
     manifest = {
         "name": experiment.name,
         "config": {**values, "market": {**values["market"], "months": config.months}},
+        "config_file": os.path.realpath(experiment.path),
         "seeds": list(seeds),
         "inputs_hash": inputs["hash"],
-        "catalog": str(experiment.base_catalog.data_dir),
+        "catalog": os.path.realpath(base.data_dir),
+        "catalog_fingerprint": rundir.catalog_fingerprint(base),
         "packages": _versions(),
         "python": sys.version.split()[0],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -343,11 +431,13 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
         "command": command,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    written = _move_up(staging, partial)
-    rundir.seal(partial, "run", inputs, ["seeds", *written])
-    if out.exists():
-        rundir.remove_own(out)  # an empty folder, or (with --force) the tool's own run of other inputs
-    partial.rename(out)
+    written = move_files_up(staging, partial)
+    seed_files = [f"seeds/{seed_dir(seeds_dir, s).name}/{name}" for s in seeds
+                  for name in ("metrics.json", *SEED_TABLES.values()) if (seed_dir(seeds_dir, s) / name).is_file()]
+    rundir.seal(partial, "run", inputs, [*seed_files, *written])
+    if out.exists():  # an empty folder, or (with --force) the tool's own run of other inputs or a damaged one
+        rundir.check_replaceable(out, "run", why="--force: ")
+    rundir.promote(partial, out)
 
 
 def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(), pool=None) -> dict:
@@ -356,45 +446,86 @@ def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: P
     return write_market_files(results, config, folder, observations, pool)
 
 
-def _move_up(staging: Path, folder: Path) -> list[str]:
-    """Move every entry of `staging` into `folder` (replacing the tool's own older copies); returns their names."""
-    names = []
-    for entry in staging.iterdir():
-        target = folder / entry.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        entry.replace(target)
-        names.append(entry.name)
-    staging.rmdir()
-    return names
+def move_files_up(staging: Path, folder: Path) -> list[str]:
+    """Move every file below `staging` to the same place below `folder`, one file at a time, replacing the tool's
+    own older copies and leaving anything else in `folder`'s subfolders alone; returns their relative paths."""
+    written = rundir.files_below(staging)
+    recorded = set(rundir.recorded_files(folder))
+    for rel in written:
+        target = folder / rel
+        if (target.exists() or target.is_symlink()) and (rel not in recorded or target.is_dir() or target.is_symlink()):
+            raise rundir.RunDirError(f"{target}: is in the way of a file compute-market writes there and was not "
+                                     f"written by it; move it out and run the command again")
+    for rel in written:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def catalog_of(manifest: dict, folder: Path) -> Catalog:
+    """The catalog a run was made with, as recorded in its manifest; refused if missing or changed since."""
+    where, recorded = manifest.get("catalog"), manifest.get("catalog_fingerprint")
+    rerun = f"re-run '{manifest.get('command') or 'the command that made it'}' (with --force) to recompute the run"
+    if not where or not recorded:
+        raise UsageError(f"{folder}: its manifest does not record which catalog it was made with (an older run); {rerun}")
+    if not Path(where).is_dir():
+        raise UsageError(f"{folder}: was made with the catalog in {where}, which no longer exists; restore that "
+                         f"folder, or {rerun}")
+    catalog = load_catalog(where)
+    if rundir.catalog_fingerprint(catalog) != recorded:
+        raise UsageError(f"{folder}: was made with the catalog in {where}, whose contents have changed since; restore "
+                         f"them, or {rerun}")
+    return catalog
+
+
+def open_complete_run(folder: Path) -> tuple[Path, dict, dict]:
+    """(absolute folder, marker, manifest) of a complete, intact run directory; else a one-line UsageError that
+    says what is wrong and what to do. Stored seeds and the manifest must be intact; aggregate files (figures,
+    summaries) may be missing or changed, since `report` rewrites them."""
+    folder = Path(os.path.abspath(folder))
+    marker = rundir.read_marker(folder) if folder.is_dir() else None
+    if marker is None or marker["kind"] != "run" or not (folder / "manifest.json").exists():
+        raise UsageError(f"{folder}: not a complete compute-market run directory (no {rundir.MARKER} or manifest.json)")
+    manifest = read_stored(folder / "manifest.json", _read_json)
+    if not isinstance(manifest, dict):
+        raise UsageError(f"{folder / 'manifest.json'}: damaged; re-run the command that made it with --force")
+    if marker.get("format") != rundir.MARKER_FORMAT:
+        raise UsageError(f"{folder}: made by an older compute-market that did not record its files' hashes; re-run "
+                         f"'{manifest.get('command') or 'the command that made it'}' (with --force) to recompute it")
+    damaged = [rel for rel in rundir.damaged_files(folder) if rel.startswith("seeds/") or rel == "manifest.json"]
+    if damaged:
+        raise UsageError(f"{folder}: damaged ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''} missing or "
+                         f"changed since it was written); re-run '{manifest.get('command') or 'the command that made it'}'"
+                         f" with --force to recompute it")
+    return folder, marker, manifest
 
 
 def report(folder: Path) -> dict:
-    """Regenerate figures and summaries of a complete run directory from its stored seed tables."""
+    """Regenerate figures and summaries of a complete run directory from its stored seed tables, replacing the
+    tool's own files one by one (a file a user put in the folder, at any depth, is left alone)."""
     folder = Path(os.path.abspath(folder))
-    marker = rundir.read_marker(folder)
-    if not folder.is_dir() or marker is None or marker["kind"] != "run" or not (folder / "manifest.json").exists():
-        raise UsageError(f"{folder}: not a complete compute-market run directory (no {rundir.MARKER} or manifest.json)")
-    manifest = read_stored(folder / "manifest.json", _read_json)
-    try:
-        market = manifest["config"]["market"]
-        config = MarketConfig(months=int(market["months"]), start=str(market["start"]))
-        seeds = [int(s) for s in manifest["seeds"]]
-    except (KeyError, TypeError, ValueError):
-        raise UsageError(f"{folder / 'manifest.json'}: damaged (config or seeds missing); "
-                         f"re-run the command that made it with --force") from None
-    results = [load_seed(seed_dir(folder / "seeds", s)) for s in seeds]
-    catalog_dir = manifest.get("catalog")
-    history = load_catalog(catalog_dir).history if catalog_dir and Path(catalog_dir).is_dir() else load_catalog().history
-    staging = folder / ".tmp-report"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        summary = write_results(results, config, staging, history)
-        written = _move_up(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    rundir.seal(folder, "run", marker.get("inputs"), written)
+    open_complete_run(folder)
+    with rundir.FolderLock(folder, option="report"):
+        folder, marker, manifest = open_complete_run(folder)
+        try:
+            market = manifest["config"]["market"]
+            config = MarketConfig(months=int(market["months"]), start=str(market["start"]))
+            seeds = [int(s) for s in manifest["seeds"]]
+        except (KeyError, TypeError, ValueError):
+            raise UsageError(f"{folder / 'manifest.json'}: damaged (config or seeds missing); "
+                             f"re-run the command that made it with --force") from None
+        history = catalog_of(manifest, folder).history
+        results = [load_seed(seed_dir(folder / "seeds", s)) for s in seeds]
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=folder))
+        try:
+            with naming_failures(staging):
+                summary = write_results(results, config, staging, history)
+            written = move_files_up(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        rundir.seal(folder, "run", marker.get("inputs"), written)
     return summary
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,15 +10,14 @@ import pandas as pd
 from . import rundir
 from .errors import UsageError
 from .market_report import METRIC_NOTES
-from .runner import read_stored
+from .runner import catalog_of, open_complete_run, read_stored
 
 
 def complete_run(folder: Path) -> Path:
-    """`folder` as an absolute path if it is a complete run directory of compute-market's; else UsageError."""
-    folder = Path(os.path.abspath(folder))
-    marker = rundir.read_marker(folder) if folder.is_dir() else None
-    if marker is None or marker["kind"] != "run" or not (folder / "manifest.json").exists():
-        raise UsageError(f"{folder}: not a complete compute-market run directory (no {rundir.MARKER} or manifest.json)")
+    """`folder` as an absolute path if it is a complete, intact run directory of compute-market's, made with a
+    catalog that is still there unchanged; else a one-line UsageError saying what to do."""
+    folder, _marker, manifest = open_complete_run(folder)
+    catalog_of(manifest, folder)
     return folder
 
 

@@ -419,6 +419,9 @@ class Catalog:
     tco: TCOParams
     data_dir: Path
     history: tuple[HistoryObservation, ...] = ()  # the observed 2023 - mid-2025 path (history.toml)
+    # behavioural parameters fitted to that path (history_calibration.toml of this folder), (name, value) pairs:
+    # the defaults of the market config for runs made with this catalog
+    fitted: tuple[tuple[str, float], ...] = ()
 
     def accelerator(self, chip_id: str) -> Accelerator:
         try:
@@ -493,4 +496,5 @@ def _load(folder: Path) -> Catalog:
         tco=parse_tco(folder / "tco.toml"),
         data_dir=folder,
         history=parse_history(folder / "history.toml"),
+        fitted=tuple(sorted(load_history_calibration(folder).items())),
     )

@@ -335,7 +335,7 @@ def test_report_on_damaged_files_is_a_one_line_error(tmp_path, capsys):
     seed_table = out / "seeds" / "seed-0000" / "model.parquet"
     seed_table.write_bytes(b"PAR1 this is not parquet")
     capsys.readouterr()
-    one_line_error(capsys, main(["report", str(out)]), "model.parquet: missing or damaged")
+    one_line_error(capsys, main(["report", str(out)]), "damaged (seeds/seed-0000/model.parquet missing or changed")
     (out / "manifest.json").write_text("{ not json")
     one_line_error(capsys, main(["report", str(out)]), "manifest.json: missing or damaged")
     one_line_error(capsys, main(["report", str(tmp_path)]), "not a complete compute-market run directory")

@@ -1,0 +1,452 @@
+"""Run folders, second round (issue 22): one owner of a folder's lifecycle, files judged at every depth, damaged
+runs recognised, the catalog a run was made with recorded and checked, and every way a command can end.
+
+Each test reproduces a case that once lost data or gave wrong results and asserts the fix. Runs are a few months
+long with one or two seeds, so the folder logic, not the model, dominates.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_safe_runs import CLI, ROOT, metrics, one_line_error, snapshot, tiny
+
+from experiments import rundir
+from experiments.cli import main
+from hardware_catalog import DATA_DIR
+
+
+def _wait_for(predicate, seconds: float = 240) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _run(config: Path, out: Path, *extra: str) -> list[str]:
+    return ["run", str(config), "--out", str(out), "--workers", "1", *extra]
+
+
+def _months_of_seeds(run_dir: Path) -> set[int]:
+    return {len(pd.read_parquet(folder / "model.parquet")) for folder in (run_dir / "seeds").glob("seed-*")}
+
+
+# --- 1. a concurrent --force never destroys a live run --------------------------------------------
+
+
+def test_force_while_another_process_writes_the_run_is_refused_naming_it_and_the_live_run_is_whole(tmp_path, capsys):
+    config = tiny(tmp_path, months=6, seeds=8)
+    out = tmp_path / "R"
+    first = subprocess.Popen([*CLI, *_run(config, out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert _wait_for(lambda: (tmp_path / "R.partial" / "seeds").is_dir()), "the first run never started"
+        for extra in (["--months", "4", "--force"], ["--months", "4"]):
+            code = main(_run(config, out, *extra))
+            last = one_line_error(capsys, code, "is writing this run now")
+            assert f"PID {first.pid}" in last and "run" in last
+            assert "interrupted" not in last
+        _, err = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err
+    assert json.loads((out / "manifest.json").read_text())["config"]["market"]["months"] == 6
+    assert _months_of_seeds(out) == {6}
+    assert not (tmp_path / ".R.compute-market.lock").exists()  # the lock goes with its holder
+    assert main(_run(config, out)) == 0
+    assert "reusing the stored run" in capsys.readouterr().err
+
+
+# --- 2. a user's file inside a run's subfolders is never deleted ----------------------------------
+
+
+def test_report_rewrites_its_figures_around_a_users_file(tmp_path, capsys):
+    out = tmp_path / "R"
+    assert main(_run(tiny(tmp_path), out)) == 0
+    mine = out / "figures" / "my-annotated-chart.png"
+    mine.write_bytes(b"mine")
+    (out / "figures" / "drafts").mkdir()
+    assert main(["report", str(out)]) == 0
+    assert mine.read_bytes() == b"mine" and (out / "figures" / "drafts").is_dir()
+    assert rundir.damaged_files(out) == []
+
+
+@pytest.mark.parametrize("where", ["figures/notes.txt", "seeds/seed-0000/analysis.ipynb", "seeds/mine/x.csv"])
+def test_force_refuses_a_run_holding_a_users_file_at_any_depth_and_keeps_it(tmp_path, capsys, where):
+    out = tmp_path / "R"
+    assert main(_run(tiny(tmp_path), out)) == 0
+    mine = out / where
+    mine.parent.mkdir(parents=True, exist_ok=True)
+    mine.write_text("mine\n")
+    before = snapshot(out)
+    capsys.readouterr()
+    one_line_error(capsys, main(_run(tiny(tmp_path, "other.toml", months=2), out, "--force")), where)
+    assert snapshot(out) == before
+
+
+def test_hardware_report_refuses_to_replace_a_report_holding_a_users_file_in_figures(tmp_path, capsys):
+    out = tmp_path / "hw"
+    assert main(["hardware-report", "--out", str(out)]) == 0
+    (out / "figures" / "mine.png").write_bytes(b"mine")
+    capsys.readouterr()
+    one_line_error(capsys, main(["hardware-report", "--out", str(out)]), "figures/mine.png")
+    assert (out / "figures" / "mine.png").read_bytes() == b"mine"
+
+
+def test_csv_export_leaves_no_lock_or_temporary_behind(tmp_path, capsys):
+    out = tmp_path / "R"
+    assert main(_run(tiny(tmp_path), out)) == 0
+    assert main(["show", str(out), "--csv", str(tmp_path / "csv")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["R", "csv", "tiny.toml"]
+
+
+# --- 4. the catalog a run was made with -----------------------------------------------------------
+
+
+def test_a_relative_catalog_dir_is_recorded_absolute_and_report_uses_it_from_anywhere(tmp_path, capsys, monkeypatch):
+    shutil.copytree(DATA_DIR, tmp_path / "cat")
+    history = tmp_path / "cat" / "history.toml"
+    history.write_text(history.read_text().replace("value = 4.28e9", "value = 9.99e9", 1))  # another observation
+    monkeypatch.chdir(tmp_path)
+    config = tiny(tmp_path)
+    assert main(["--catalog-dir", "cat", "run", str(config), "--out", "R", "--workers", "1"]) == 0
+    manifest = json.loads((tmp_path / "R" / "manifest.json").read_text())
+    assert manifest["catalog"] == str((tmp_path / "cat").resolve())
+    fit = (tmp_path / "R" / "history_fit.csv").read_bytes()
+    assert b"9990000000" in fit or b"9.99e+09" in fit
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["report", str(tmp_path / "R")]) == 0
+    assert (tmp_path / "R" / "history_fit.csv").read_bytes() == fit
+
+
+@pytest.mark.parametrize("command", ["report", "show"])
+@pytest.mark.parametrize("change", ["edited", "removed"])
+def test_report_and_show_refuse_when_the_recorded_catalog_changed_or_is_gone(tmp_path, capsys, command, change):
+    catalog = tmp_path / "cat"
+    shutil.copytree(DATA_DIR, catalog)
+    out = tmp_path / "R"
+    assert main(["--catalog-dir", str(catalog), *_run(tiny(tmp_path), out)]) == 0
+    before = snapshot(out)
+    if change == "removed":
+        shutil.rmtree(catalog)
+    else:
+        path = catalog / "accelerators.toml"
+        path.write_text(path.read_text().replace("hbm_tbps = 3.35", "hbm_tbps = 0.5", 1))
+    capsys.readouterr()
+    last = one_line_error(capsys, main([command, str(out)]), str(catalog))
+    assert ("no longer exists" if change == "removed" else "changed since") in last and "--force" in last
+    assert snapshot(out) == before
+
+
+def test_a_catalog_folders_history_calibration_is_what_its_runs_use(tmp_path, capsys):
+    from experiments.config import load_experiment
+    from hardware_catalog import load_catalog
+    from hardware_catalog.loader import HISTORY_CALIBRATION
+
+    catalog = tmp_path / "cat"
+    shutil.copytree(DATA_DIR, catalog)
+    path = catalog / HISTORY_CALIBRATION
+    text = path.read_text()
+    packaged = load_experiment(tiny(tmp_path)).market.price_sensitivity
+    lines = [("price_sensitivity = 7.25" if line.startswith("price_sensitivity =") else line) for line in text.splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+    custom = load_experiment(tiny(tmp_path), load_catalog(catalog))
+    assert packaged != 7.25 and custom.market.price_sensitivity == 7.25
+    # a value the config sets itself still wins over the catalog's fit
+    explicit = tiny(tmp_path, "explicit.toml", extra="[market]\nprice_sensitivity = 2.0\n")
+    assert load_experiment(explicit, load_catalog(catalog)).market.price_sensitivity == 2.0
+
+
+# --- 5. a damaged run is recognised, and --force recomputes it -------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["manifest.json", "seeds/seed-0000/model.parquet", "summary.json"])
+def test_a_damaged_run_is_refused_and_force_recomputes_it(tmp_path, capsys, damage):
+    config = tiny(tmp_path, seeds=2)
+    out = tmp_path / "R"
+    assert main(_run(config, out)) == 0
+    clean = metrics(out)
+    (out / damage).write_bytes(b"\x00garbage")
+    capsys.readouterr()
+    last = one_line_error(capsys, main(_run(config, out)), "damaged")
+    assert damage in last and "--force" in last
+    assert main(_run(config, out, "--force")) == 0
+    assert "reusing" not in capsys.readouterr().err
+    assert metrics(out) == clean and rundir.damaged_files(out) == []
+    assert main(_run(config, out)) == 0
+    assert "reusing the stored run" in capsys.readouterr().err
+
+
+def test_report_on_a_run_with_a_damaged_seed_says_force_recomputes_and_it_does(tmp_path, capsys):
+    config = tiny(tmp_path)
+    out = tmp_path / "R"
+    assert main(_run(config, out)) == 0
+    (out / "seeds" / "seed-0000" / "metrics.json").write_text("{")
+    capsys.readouterr()
+    last = one_line_error(capsys, main(["report", str(out)]), "damaged")
+    assert "--force" in last
+    assert main(_run(config, out, "--force")) == 0
+    assert main(["report", str(out)]) == 0
+
+
+def test_a_damaged_stored_seed_of_an_interrupted_run_is_computed_again_on_resume(tmp_path, capsys, monkeypatch):
+    import experiments.runner as runner
+
+    original, calls = runner.run_seed_to_dir, []
+
+    def interrupt_after_first(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(args[2])
+        return original(*args)
+
+    monkeypatch.setattr(runner, "run_seed_to_dir", interrupt_after_first)
+    config = tiny(tmp_path, seeds=2)
+    out = tmp_path / "R"
+    assert main(_run(config, out)) == 130
+    monkeypatch.setattr(runner, "run_seed_to_dir", original)
+    (tmp_path / "R.partial" / "seeds" / "seed-0000" / "vendors.parquet").write_bytes(b"PAR1broken")
+    capsys.readouterr()
+    assert main(_run(config, out)) == 0
+    assert "stored seed(s) 0" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["resumed_seeds"] == []
+    assert metrics(out) == metrics(_clean_run(tmp_path, config))
+
+
+def _clean_run(tmp_path: Path, config: Path) -> Path:
+    out = tmp_path / "clean"
+    assert main(_run(config, out)) == 0
+    return out
+
+
+def test_a_damaged_marker_is_never_touched_and_the_message_says_why(tmp_path, capsys):
+    out = tmp_path / "R"
+    assert main(_run(tiny(tmp_path), out)) == 0
+    (out / rundir.MARKER).write_text("{")
+    before = snapshot(out)
+    capsys.readouterr()
+    one_line_error(capsys, main(_run(tiny(tmp_path, "o.toml", months=2), out, "--force")), "marker")
+    assert snapshot(out) == before
+
+
+# --- every way a command ends ----------------------------------------------------------------------
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z":
+                    parents[int(entry.name)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP"])
+def test_sigterm_or_sighup_ends_a_run_with_one_line_and_stops_its_workers(tmp_path, how):
+    config = tiny(tmp_path, months=24, seeds=6)
+    out = tmp_path / "R"
+    proc = subprocess.Popen([*CLI, "run", str(config), "--out", str(out), "--workers", "2"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seeds = tmp_path / "R.partial" / "seeds"
+    assert _wait_for(lambda: seeds.is_dir() and any(p.name.startswith("seed-") for p in seeds.iterdir()))
+    workers = _descendants(proc.pid)
+    proc.send_signal(getattr(signal, how))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + getattr(signal, how), err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"compute-market: stopped by {how}: ") and "run the same command again to resume" in last, err
+    assert "Traceback" not in err
+    assert _wait_for(lambda: not _alive(workers), 30), f"workers outlived the command: {_alive(workers)}"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_workers_of_a_killed_run_die_with_it_and_store_nothing_more(tmp_path):
+    config = tiny(tmp_path, months=36, seeds=6)
+    out = tmp_path / "R"
+    proc = subprocess.Popen([*CLI, "run", str(config), "--out", str(out), "--workers", "2"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    seeds = tmp_path / "R.partial" / "seeds"
+    assert _wait_for(lambda: seeds.is_dir() and any(p.name.startswith("seed-") for p in seeds.iterdir()))
+    workers = _descendants(proc.pid)
+    assert workers
+    proc.kill()
+    proc.wait(timeout=30)
+    assert _wait_for(lambda: not _alive(workers), 30), f"workers outlived the killed command: {_alive(workers)}"
+    stored = sorted(p.name for p in seeds.iterdir())
+    time.sleep(2)
+    assert sorted(p.name for p in seeds.iterdir()) == stored
+
+
+def test_a_full_disk_is_one_line_naming_the_path_and_what_to_do(tmp_path, capsys, monkeypatch):
+    def disk_full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    out = tmp_path / "R"
+    last = one_line_error(capsys, main(_run(tiny(tmp_path), out)), "No space left on device")
+    assert str(tmp_path / "R.partial") in last and "free some space" in last
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("inside", ["market/results.py", "experiments/out", "hardware_catalog/data/x"])
+def test_out_inside_the_source_tree_is_refused(tmp_path, capsys, inside):
+    target = ROOT / inside
+    one_line_error(capsys, main(_run(tiny(tmp_path), target)), "source folder")
+    assert not target.exists() and not Path(f"{target}.partial").exists()
+    one_line_error(capsys, main(["hardware-report", "--out", str(target)]), "source folder")
+    assert not target.exists()
+
+
+def test_a_lock_file_left_by_a_killed_process_does_not_block_the_next_run(tmp_path, capsys):
+    out = tmp_path / "R"
+    (tmp_path / ".R.compute-market.lock").write_text(json.dumps({"pid": 999999, "command": "compute-market run x"}))
+    assert main(_run(tiny(tmp_path), out)) == 0
+    assert not (tmp_path / ".R.compute-market.lock").exists()
+
+
+def test_an_old_run_renamed_aside_by_a_killed_force_is_cleared_by_the_next_run(tmp_path, capsys):
+    out = tmp_path / "R"
+    assert main(_run(tiny(tmp_path), out)) == 0
+    aside = tmp_path / ".R.old-12345"
+    out.rename(aside)
+    assert main(_run(tiny(tmp_path), out)) == 0
+    assert not aside.exists()
+
+
+# --- property: any sequence of commands on one folder ends in a whole run or a refusal -------------
+
+HOLD_LOCK = """
+import fcntl, json, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, json.dumps({"pid": os.getpid(), "command": "compute-market run other.toml"}).encode())
+print("held", flush=True)
+sys.stdin.read()
+os.unlink(sys.argv[1])  # as a real holder does on release
+"""
+VARIANTS = {"a": (2, ""), "b": (3, "[market]\nswitching_cost = 0.5\n")}  # months differ, so mixed seeds would show
+USER_SPOTS = ("notes.md", "figures/mine.png", "seeds/seed-0000/mine.csv", "seeds/extra/x.txt")
+
+
+def _check_whole_run(out: Path, clean: dict[str, str]) -> None:
+    """`out` is a complete run whose tables match its manifest, and whose metrics are those of a clean run."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    months, seeds = manifest["config"]["market"]["months"], manifest["seeds"]
+    variant = {m: k for k, (m, _) in VARIANTS.items()}[months]
+    assert rundir.damaged_files(out) == []
+    assert sorted(int(p.name.split("-")[1]) for p in (out / "seeds").glob("seed-*")) == seeds
+    assert _months_of_seeds(out) == {months}
+    assert metrics(out) == clean[variant]
+
+
+def _where_now(path: Path, partial: Path, out: Path) -> Path:
+    return out / path.relative_to(partial) if not path.exists() and partial in path.parents else path
+
+
+def _property_ops():
+    from hypothesis import strategies as st
+
+    return st.lists(st.tuples(st.sampled_from(["run", "run", "force", "interrupt", "concurrent", "report", "show", "drop"]),
+                              st.sampled_from(sorted(VARIANTS)), st.sampled_from(USER_SPOTS)), min_size=2, max_size=5)
+
+
+def test_random_command_sequences_on_one_folder_end_whole_or_refused(tmp_path_factory, capsys, monkeypatch):
+    from hypothesis import HealthCheck, example, given, settings
+
+    import experiments.runner as runner
+
+    base = tmp_path_factory.mktemp("clean")
+    clean = {}
+    for key, (months, extra) in VARIANTS.items():
+        assert main(_run(tiny(base, f"{key}.toml", months=months, seeds=2, extra=extra), base / key)) == 0
+        clean[key] = metrics(base / key)
+    original = runner.run_seed_to_dir
+
+    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(_property_ops())
+    @example([("run", "a", "notes.md"), ("drop", "a", "figures/mine.png"), ("report", "a", "notes.md"),
+              ("concurrent", "b", "notes.md"), ("force", "b", "notes.md")])
+    @example([("interrupt", "a", "notes.md"), ("drop", "a", "seeds/extra/x.txt"), ("force", "b", "notes.md"),
+              ("run", "a", "notes.md")])
+    def sequence(ops):
+        root = tmp_path_factory.mktemp("seq")
+        configs = {k: tiny(root, f"{k}.toml", months=m, seeds=2, extra=e) for k, (m, e) in VARIANTS.items()}
+        out, mine = root / "R", {}
+        for op, variant, spot in ops:
+            if op == "drop":
+                folder = out if out.exists() else root / "R.partial"
+                if folder.exists():
+                    path = folder / spot
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(f"mine {spot}\n")
+                    mine[path] = path.read_text()
+                continue
+            holder = None
+            if op == "interrupt":
+                def stop(*args):
+                    raise KeyboardInterrupt
+                monkeypatch.setattr(runner, "run_seed_to_dir", stop)
+            if op == "concurrent":
+                holder = subprocess.Popen([os.sys.executable, "-c", HOLD_LOCK, str(root / ".R.compute-market.lock")],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                assert holder.stdout.readline().strip() == "held"
+            argv = {"report": ["report", str(out)], "show": ["show", str(out)]}.get(op) or \
+                _run(configs[variant], out, *(["--force"] if op in ("force", "concurrent") else []))
+            try:
+                code = main(argv)
+            finally:
+                monkeypatch.setattr(runner, "run_seed_to_dir", original)
+                if holder is not None:
+                    holder.communicate("", timeout=30)
+            err = capsys.readouterr().err
+            assert code in (0, 2, 130), err
+            assert "Traceback" not in err and "internal error" not in err, err
+            if op == "concurrent":
+                assert code == 2 and "is writing" in err and "compute-market run other.toml" in err, err
+            if code == 0 and op in ("run", "force"):
+                _check_whole_run(out, clean)
+                stored = json.loads((out / "manifest.json").read_text())["config"]["market"]["months"]
+                assert stored == VARIANTS[variant][0]
+            for path, text in mine.items():  # a user's file is never touched (one in R.partial moves with it to R)
+                assert _where_now(path, root / "R.partial", out).read_text() == text
+        if out.exists():
+            _check_whole_run(out, clean)
+        assert not list(root.glob(".*.compute-market.lock"))
+
+    sequence()
