@@ -11,8 +11,10 @@ A config file has these tables (all optional except where a base provides them):
     [hardware.chips.ID]           override numeric fields of a catalog chip (hbm_tbps, tdp_w, ...)
     [vendors.ID]                  override software_maturity, cadence_months or packaging_share of a vendor
 
-Every problem (unknown key, wrong type, out-of-range value, NaN/inf, unknown chip/vendor/workload id,
-a missing or cyclic `extends`) raises ConfigError "<file>: <dotted.path>: <problem>". Nothing in a
+Every problem (unknown key, wrong type, out-of-range value, NaN/inf, a number too large or too small for the
+model's arithmetic, unknown chip/vendor/workload id, a missing or cyclic `extends`) raises ConfigError
+"<file>: <dotted.path>: <problem>". A config and each file it extends must be a regular local file of at most
+MAX_CONFIG_BYTES: a URL, a device, a pipe or standard input is refused before it is read. Nothing in a
 config is evaluated as code.
 """
 
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
+import stat
 import tomllib
 import typing
 from dataclasses import dataclass
@@ -56,7 +60,8 @@ FRACTIONS = {"inference_share_start", "inference_share_end", "capex_utilisation_
              "open_stack_floor", "reserve_share", "design_partner_margin", "inhouse_start_maturity",
              "internal_share", "budget_share", "margin_adjustment", "software_maturity", "packaging_share",
              "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year", "supply_headroom", "serving_shift_share",
-             "distressed_sale_share"}
+             "distressed_sale_share",
+             "capex_response"}  # a share of the gap closed each month: above 1 it overshoots to negative capex
 POSITIVE = {"months", "gigawatts", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
             "demand_elasticity", "lab_runway_months", "firms", "fund_cycle_months", "investment_period_months",
             "fund_life_months", "quality_sigma", "signal_noise", "growth_volatility", "revenue_multiple",
@@ -79,6 +84,29 @@ UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 
          "site_lead_time_months": 120, "site_power_first_year": 2200, "site_power_gw_per_year": 1e4,
          "power_crunch_scale": 100, "site_power_reserve": 100, "site_power_start_reserve": 1000,
          "site_power_growth_per_year": 10}
+
+# Numbers the model's arithmetic can hold. Every numeric field of MarketConfig, VentureConfig and the policy levers
+# was run at 1e300, 1e-300 and -1e300 (and 1e6, 1e-9) for a few months: beyond the bounds below, exp and powers
+# overflowed or 0/0 turned metrics NaN, or the run crashed. Two general rules, then tighter bounds for groups.
+MAX_MAGNITUDE = 1e6  # any number that is not money and has no UPPER entry: at most 1e6 (the model's unit scales
+# are USD, months, GW, GB, so no behavioural parameter needs more)
+MIN_MAGNITUDE = 1e-9  # any number other than 0: at least 1e-9 in magnitude (smaller is a typo, or divides to inf)
+# Logit weights of buyers' choice (utility ~ weight x log cost, weight x immaturity): exp() overflows past ~700.
+CHOICE_WEIGHTS = {"price_sensitivity": 100, "switching_cost": 100}
+# Monthly growth rates and log-revenue drifts: at most 1 (e^1, 2.7x a month), else revenue overflows in a year.
+MONTHLY_RATES = {name: 1.0 for name in ("growth_drift", "quality_drift", "value_add_drift",
+                                        "internal_demand_growth_end", "lab_adoption_growth_end")}
+# Standard deviations of logs (quality, signals, revenue shocks, choice shocks): e^(10 s.d.) is already 2e4-fold.
+LOG_SPREADS = {name: 10.0 for name in ("quality_sigma", "signal_noise", "growth_volatility", "choice_noise")}
+# Elasticities are exponents of ratios that reach 1e3 and more: at 1e6, x ** elasticity overflowed.
+ELASTICITIES = {"demand_elasticity": 10, "lab_revenue_elasticity": 10}
+# Shares, gains and scale levers: far beyond any plausible value, short of overflow.
+RESPONSES = {"compute_cost_share": 10, "information_gain": 1000, "deal_flow_gain": 1000,
+             "startup_compute_price_scale": 1000,
+             "rate_premium": 0.5}  # rate_premium: LP appetite is 1 - 2 x premium, none at 0.5
+UPPER.update(CHOICE_WEIGHTS | MONTHLY_RATES | LOG_SPREADS | ELASTICITIES | RESPONSES)
+# Lower bounds of the few fields that may be negative (every other number must be >= 0).
+LOWER = {"growth_drift": -1.0}
 
 
 # Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting
@@ -129,6 +157,76 @@ def apply_overrides(catalog: Catalog, chips: dict, vendors: dict) -> Catalog:
 
 
 MAX_EXTENDS_DEPTH = 32  # a longer chain is almost surely a mistake (and would exhaust the stack)
+# A config is a few KiB of TOML; the packaged ones are under 10 KiB. Anything over this is not a config (or is a
+# device such as /dev/zero that never ends), so it is refused before it is read, and never read past this bound.
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB
+# `extends` names a local file. A URL scheme (https://..., file:..., s3://...) is refused by name rather than
+# looked up as a folder called "https:".
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://|^(file|https?|ftp|s3|gs|az|hdfs|data):", re.IGNORECASE)
+# Paths that name an open file descriptor (standard input, a shell's <(...)): not a file with a folder.
+_DESCRIPTOR = re.compile(r"^/dev/(stdin|fd/\d+)$|^/proc/[^/]+/fd/\d+$")
+_STDIN_HINT = "save the config to a .toml file and pass its path"
+
+
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words, from its st_mode."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _refuse_descriptor(given: str, where: str | None) -> None:
+    """Refuse a path naming an open descriptor (/dev/stdin, /dev/fd/N, /proc/PID/fd/N): its messages would name
+    a /proc path and a relative `extends` could not be resolved from it. `where` is None for the top-level file."""
+    if not _DESCRIPTOR.match(os.path.abspath(given)):
+        return
+    if where is None:
+        raise ConfigError(f"{given}: is standard input or a pipe, not a file: {_STDIN_HINT}")
+    raise ConfigError(f"{where}: {given} is standard input or a pipe, not a file; give a path to a TOML file")
+
+
+def _read_bounded(path: Path, where: str) -> bytes:
+    """The bytes of `path`, a regular file of at most MAX_CONFIG_BYTES: checked with os.stat before it is
+    opened (a pipe is never opened, so it cannot block), and read to at most MAX_CONFIG_BYTES + 1 bytes (so a
+    file that grows meanwhile is still bounded). `where` prefixes errors: the file, or "<file>: extends"."""
+    top = where == str(path)
+    subject = f"{path}:" if top else f"{where}: {path}"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{where}: {path} is a folder, not a config file")
+    if stat.S_ISFIFO(info.st_mode) and top:
+        raise ConfigError(f"{path}: is a pipe, not a file: {_STDIN_HINT}")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{subject} is not a regular file (it is {_file_kind(info.st_mode)}); give a path to a TOML file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{subject} is {info.st_size} bytes, over the {MAX_CONFIG_BYTES // 2**20} MiB a config may "
+                          f"have; give a path to a TOML config file")
+    try:
+        # O_NONBLOCK: should the path have been swapped for a pipe since the stat, opening it does not wait
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigError(f"{subject} is not a regular file; give a path to a TOML file")
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{subject} grew past the {MAX_CONFIG_BYTES // 2**20} MiB a config may have while it was "
+                          f"read; give a path to a TOML config file")
+    return data
 
 
 def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
@@ -140,14 +238,7 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
     if len(chain) >= MAX_EXTENDS_DEPTH:
         raise ConfigError(f"{chain[0]}: extends: chain deeper than {MAX_EXTENDS_DEPTH} files (at {path}); "
                           f"flatten it")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{where}: {path} is a folder, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    data = _read_bounded(path, where)
     try:
         text = data.decode("utf-8-sig")  # a byte-order mark (as some Windows editors write) is accepted
     except UnicodeDecodeError as exc:
@@ -163,6 +254,10 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         return {"__file__": str(path), **doc}
     if not isinstance(base, str):
         raise ConfigError(f"{path}: extends: must be a file name string, got {base!r}")
+    if _URL.match(base):
+        raise ConfigError(f"{path}: extends: must be a path to a local TOML file (relative to this file), "
+                          f"not a URL: '{base}'")
+    _refuse_descriptor(str(path.parent / base), f"{path}: extends")
     parent = _read((path.parent / base).resolve(), (*chain, path))
     return {**_merge(parent, doc), "__file__": str(path)}
 
@@ -179,6 +274,7 @@ def _merge(base: dict, override: dict) -> dict:
 
 def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experiment:
     """Read, merge, validate and resolve a config file."""
+    _refuse_descriptor(str(path), None)
     path = Path(path).resolve()
     doc = _read(path, ())
     file = doc.pop("__file__")
@@ -294,14 +390,27 @@ def _value(value: Any, hint, where: str, err):
             raise err(where, f"must be > 0, got {written}")
         if name in FRACTIONS and not 0 <= value <= 1:
             raise err(where, f"must be in [0, 1], got {written}")
-        if value < 0 and name not in ("growth_drift",):
-            raise err(where, f"must be >= 0, got {written}")
+        if value < LOWER.get(name, 0):
+            raise err(where, f"must be >= {LOWER.get(name, 0)}, got {written}")
         if name in UPPER and value > UPPER[name]:
             raise err(where, f"must be <= {UPPER[name]}, got {written}")
         if is_money(name) and value > MAX_USD:
             raise err(where, f"must be <= {MAX_USD:.0e} USD, got {written}")
+        _check_magnitude(value, written, name, where, err)
         return value
     raise err(where, f"unsupported type {hint}")
+
+
+def _check_magnitude(value: float, written, name: str, where: str, err) -> None:
+    """The general rules: a non-zero number is at least MIN_MAGNITUDE in magnitude, and one that is neither money
+    nor bounded in UPPER is at most MAX_MAGNITUDE (see where they are defined)."""
+    if value != 0 and abs(value) < MIN_MAGNITUDE:
+        allowed = "" if name in POSITIVE else "0 or "
+        raise err(where, f"must be {allowed}at least {MIN_MAGNITUDE:g} in magnitude (smaller underflows the "
+                         f"model's arithmetic), got {written}")
+    if abs(value) > MAX_MAGNITUDE and name not in UPPER and not is_money(name):
+        raise err(where, f"must be at most {MAX_MAGNITUDE:g} in magnitude (larger overflows the model's "
+                         f"arithmetic), got {written}")
 
 
 def _record(cls, row: dict, where: str, err):

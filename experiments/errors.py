@@ -22,3 +22,8 @@ def require_range(row: dict, where: str) -> None:
             raise UsageError(f"{where}: field '{name}': must be a finite number")
     if not row["low"] < row["high"]:
         raise UsageError(f"{where}: field 'low': must be below high ({row['low']} >= {row['high']})")
+
+
+class NumericalError(UsageError):
+    """A run whose arithmetic failed (overflow, 0/0) so a headline metric came out NaN or infinite: the inputs
+    were outside what the model can compute with. One line naming the metric, the seed and the inputs to check."""

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hardware_catalog.records import HISTORY_END
-from market.config import MarketConfig
+from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
 
+from .errors import NumericalError
 from .history_fit import fit_table, format_fit_table, quarterly, quarterly_panels
 from .venture_analysis import deal_cohort, powerlaw_fit, venture_metrics
 
@@ -87,6 +92,26 @@ def power_metrics(model_table: pd.DataFrame) -> dict[str, float]:
 
 
 def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
+    """Run one seed and compute its headline metrics. numpy's RuntimeWarnings (overflow, 0/0, ...) are caught,
+    never printed raw: a run with one and a NaN metric, or with an infinite metric, raises NumericalError; a run
+    with one but finite metrics keeps a line naming it in its events (events.txt). Python's own overflow
+    (OverflowError, math domain errors) raises NumericalError too."""
+    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn"):
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            result = _run_seed(config, seed, catalog)
+        except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
+            raise NumericalError(f"seed {seed}: the model's arithmetic failed ({exc}); "
+                                 f"{inputs_to_check(config)}") from None
+    _reissue_other_warnings(caught)
+    failures = runtime_warnings(caught)
+    check_metrics(result.metrics, seed, failures, config)
+    if failures:
+        result.events.append(f"numerical warnings (metrics finite): {'; '.join(failures)}")
+    return result
+
+
+def _run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
     start = time.perf_counter()
     model = ComputeMarket(config, catalog=catalog, rng=seed)
     model.run()
@@ -105,6 +130,58 @@ def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
         metrics.update(venture_metrics(result.deals, result.funds, result.startups))
     result.seconds = time.perf_counter() - start
     return result
+
+
+def runtime_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
+    """The distinct messages of the RuntimeWarnings in `caught`: numpy's floating-point ones ("overflow encountered
+    in exp", "invalid value encountered in divide") and its statistics on empty data ("Mean of empty slice")."""
+    return sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
+
+
+def _reissue_other_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
+    """Show the caught warnings that are not RuntimeWarnings as they would have been shown."""
+    for w in caught:
+        if not issubclass(w.category, RuntimeWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def check_metrics(metrics: dict[str, float], seed: int, failures: Sequence[str], config: MarketConfig) -> None:
+    """Refuse a seed whose metrics a numerical failure spoiled: an infinite metric, or a NaN one in a run that
+    raised floating-point warnings (`failures`). A NaN without them is an undefined metric (METRIC_NOTES says
+    when: e.g. no fund has a successor in a run shorter than venture.fund_cycle_months), kept as NaN."""
+    for name, value in metrics.items():
+        if math.isinf(value) or (math.isnan(value) and failures):
+            cause = f" ({'; '.join(failures)})" if failures else ""
+            shown = "NaN" if math.isnan(value) else str(value)
+            raise NumericalError(f"seed {seed}: metric {name} is {shown} after a numerical failure{cause}, not a "
+                                 f"result; {inputs_to_check(config)}")
+
+
+FAR_FROM_DEFAULT = 100.0  # a value this many times its default (or its default divided by this) is "extreme"
+
+
+def far_from_default(config: MarketConfig) -> list[str]:
+    """Dotted names (market.X, venture.X) of numbers at least FAR_FROM_DEFAULT times above or below their defaults,
+    the likely cause of a numerical failure."""
+    pairs = [("market", config, MarketConfig()), ("venture", config.venture, VentureConfig())]
+    names = []
+    for table, values, defaults in pairs:
+        for field in dataclasses.fields(values):
+            value, default = getattr(values, field.name), getattr(defaults, field.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value == default:
+                continue
+            ratio = abs(value) / abs(default) if default else abs(value)
+            if ratio >= FAR_FROM_DEFAULT or ratio <= 1 / FAR_FROM_DEFAULT:
+                names.append(f"{table}.{field.name}")
+    return names
+
+
+def inputs_to_check(config: MarketConfig) -> str:
+    """Which config values to look at after a numerical failure, in words."""
+    extreme = far_from_default(config)
+    if extreme:
+        return f"check these inputs, far from their defaults: {', '.join(extreme)}"
+    return "check the config's largest and smallest values (and any [hardware] or [[labs]] overrides)"
 
 
 def summarise(results: Sequence[SeedResult]) -> dict[str, dict[str, float]]:
@@ -284,6 +361,11 @@ METRIC_NOTES = {
 }
 
 
+UNDEFINED_NOTE = ("nan: undefined for this run, not a failure (e.g. quartile persistence before any VC firm has "
+                  "raised a second fund, in runs shorter than venture.fund_cycle_months; rates of rounds or funds "
+                  "when there are none). A numerical failure stops the run with an error instead.")
+
+
 def _summary_md(metrics, results, config, history=None) -> str:
     lines = [
         "# compute-market run",
@@ -296,6 +378,8 @@ def _summary_md(metrics, results, config, history=None) -> str:
     ]
     for name, stats in metrics.items():
         lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | {METRIC_NOTES.get(name, '')} |")
+    if any(math.isnan(stats["mean"]) for stats in metrics.values()):
+        lines += ["", UNDEFINED_NOTE]
     if history is not None and history["simulated"].notna().any():
         covered = history[history["simulated"].notna()]
         lines += ["", "## History 2023 - mid-2025: observed vs the model", "",
