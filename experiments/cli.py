@@ -60,6 +60,15 @@ def _ids(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _id_list(text: str, option: str) -> list[str]:
+    """The comma-separated ids of `option`; at least one (so `--chip ,` is refused, not silently empty)."""
+    ids = _ids(text)
+    if not ids:
+        raise UsageError(f"{option}: no id given (got '{text}'); name at least one, e.g. {option} "
+                         f"{'h100-sxm' if option == '--chip' else 'llama-3-70b'} (see 'compute-market catalog')")
+    return ids
+
+
 def _batch(text: str) -> int | str:
     return text if text == "max" else _int_between(1, 2**20, "a positive integer or 'max'")(text)
 
@@ -271,6 +280,8 @@ def _fail(message: str, code: int, word: str = "error") -> int:
 
 
 def _dispatch(args) -> int:
+    _check_paths_are_utf8(args)
+    _check_scheduler(args)
     catalog = load_catalog(args.catalog_dir)
     handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
                "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
@@ -278,6 +289,30 @@ def _dispatch(args) -> int:
                "calibrate-history": cmd_calibrate_history, "dashboard": cmd_dashboard,
                "validate-model": cmd_validate_model, "sensitivity": cmd_sensitivity}[args.command]
     return handler(args, catalog)
+
+
+def _option_name(dest: str) -> str:
+    """How the user wrote the argument stored under `dest` (positionals by their own name)."""
+    return dest if dest in ("config", "configs", "run_dir") else "--" + dest.replace("_", "-")
+
+
+def _check_paths_are_utf8(args) -> None:
+    """Refuse a path argument that is not valid UTF-8 (a stray byte from a shell): results, markers and messages
+    record paths as UTF-8 text, so such a name would fail part-way instead."""
+    for dest, value in vars(args).items():
+        for path in value if isinstance(value, list) else [value]:
+            if not isinstance(path, Path):
+                continue
+            try:
+                str(path).encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{_option_name(dest)}: the path is not valid UTF-8; choose a name in UTF-8") from None
+
+
+def _check_scheduler(args) -> None:
+    if getattr(args, "scheduler", None) is not None and args.backend != "dask":
+        raise UsageError(f"--scheduler {args.scheduler}: --scheduler needs --backend dask (the {args.backend} "
+                         "backend has no scheduler); add --backend dask or drop --scheduler")
 
 
 # ------------------------------------------------------------------------------------------
@@ -315,11 +350,12 @@ def cmd_catalog(args, catalog) -> int:
 
 def roofline_points(args, catalog) -> list[dict]:
     """One result record per requested chip for the single workload of `args`."""
-    chips = [catalog.accelerator(cid) for cid in _ids(args.chip)]
-    models = [catalog.workload(mid) for mid in _ids(args.model)]
+    chips = [catalog.accelerator(cid) for cid in _id_list(args.chip, "--chip")]
+    models = [catalog.workload(mid) for mid in _id_list(args.model, "--model")]
     if len(models) != 1:
         raise UsageError("--model takes one id unless --plot is given")
     roofline.check_precision(chips, args.precision)
+    _check_group_size(chips, args.tensor_parallel)
     if args.batch == "max" and args.phase == "train":
         raise UsageError("--batch max applies to inference phases (prefill, decode, serve), not train")
     batches = None if args.batch == "max" else [args.batch]
@@ -373,6 +409,16 @@ def roofline_points(args, catalog) -> list[dict]:
     return records
 
 
+def _check_group_size(chips, group: int | None) -> None:
+    """A --tensor-parallel group no larger than each chip's scale-up domain (catalog `max_group`)."""
+    if group is None:
+        return
+    for chip in chips:
+        if group > chip.max_group:
+            raise UsageError(f"--tensor-parallel {group}: {chip.id} groups at most {chip.max_group} chips (its "
+                             f"scale-up domain); choose {chip.max_group} or fewer")
+
+
 LATENCY_MEANING = {
     "train": "per optimiser step of the batch on the chips",
     "prefill": "time to first token",
@@ -414,9 +460,10 @@ def cmd_roofline(args, catalog) -> int:
     if args.plot is not None:
         from experiments.plots import roofline_chart
 
-        chips = [catalog.accelerator(cid) for cid in _ids(args.chip)]
-        models = [catalog.workload(mid) for mid in _ids(args.model)]
+        chips = [catalog.accelerator(cid) for cid in _id_list(args.chip, "--chip")]
+        models = [catalog.workload(mid) for mid in _id_list(args.model, "--model")]
         roofline.check_precision(chips, args.precision)
+        _check_group_size(chips, args.tensor_parallel)
         if args.plot.suffix.lower() != ".png":
             raise UsageError(f"--plot: file must end in .png, got '{args.plot}'")
         phases = (args.phase,) if args.phase else None
