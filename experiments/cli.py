@@ -732,12 +732,39 @@ def _parse_set(text: str) -> tuple[str, list]:
     if not sep or not path or not values:
         raise UsageError(f"--set takes PATH=V1,V2,..., got '{text}'")
     parsed = []
-    for raw in values.split(","):
+    for raw in _top_level_items(values):
         try:
             parsed.append(tomllib.loads(f"v = {raw.strip()}")["v"])  # TOML literals: numbers, booleans, "strings"
         except tomllib.TOMLDecodeError:
             parsed.append(raw.strip())
     return path.strip(), parsed
+
+
+def _top_level_items(text: str) -> list[str]:
+    """`text` split at the commas outside brackets, braces and quotes, so a TOML array (`["cn","ru"]`) or a quoted
+    string holding a comma stays one value."""
+    items, current, depth, quote, escaped = [], [], 0, "", False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':  # a basic string's escape; a 'literal' string has none
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
 
 
 # --set paths that a flag also sets: giving both would label points with values they did not run with
