@@ -535,16 +535,32 @@ def _note(text: str) -> None:
     print(f"compute-market: note: {text}", file=sys.stderr)
 
 
+def _cap_workers(args, count: int, what: str) -> None:
+    """Lower --workers to the `count` tasks there are to compute (more processes would only start and idle), with a
+    note; call it once the command's checks have passed, so a refusal stays one line."""
+    count = max(count, 1)
+    if args.workers > count:
+        _note(f"--workers {args.workers} lowered to {count}: there {'is' if count == 1 else 'are'} only {count} "
+              f"{what} to compute")
+        args.workers = count
+
+
 def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
     from experiments.progress import print_progress
     from experiments.runner import run_experiment
 
-    banner = (f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
-              f"{args.workers} workers, {args.backend} backend")
-    return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=args.workers,
+    workers = min(args.workers, len(seeds))
+
+    def start(run_dir: Path) -> None:  # called once the run folder is settled and computing begins
+        if workers < args.workers:
+            _note(f"--workers {args.workers} lowered to {workers}: this run has only {len(seeds)} seed(s) to compute")
+        print(f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
+              f"{workers} workers, {args.backend} backend -> {run_dir}", file=sys.stderr)
+
+    return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=workers,
                           backend=args.backend, scheduler=args.scheduler, command=" ".join(sys.argv),
                           on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
-                          default_out=default_out, on_start=lambda run_dir: print(f"{banner} -> {run_dir}", file=sys.stderr))
+                          default_out=default_out, on_start=start)
 
 
 def cmd_run(args, catalog) -> int:
@@ -568,6 +584,38 @@ def _check_targets(pairs, args) -> None:
         rundir.check_run_target(out, inputs, force=getattr(args, "force", False))
 
 
+COMPARE_FILES = ("comparison.csv", "comparison.png")
+
+
+def _check_compare_names(names: list[str], paths: list[Path]) -> None:
+    """Each config's name (its file name without .toml) becomes its run folder in --out: refuse names that would
+    land on the comparison's own files, on another run's `.partial` twin, or on --out itself."""
+    from experiments import rundir
+
+    for name, path in zip(names, paths, strict=True):
+        if name in COMPARE_FILES or name in rundir.TOOL_FILES:
+            why = f"the comparison writes its own {name} there"
+        elif name.endswith(".partial"):
+            why = "a folder ending in .partial is an interrupted run's twin"
+        elif name in (".", "..") or name.startswith(".tmp-"):
+            why = "that is not a folder name of its own"
+        else:
+            continue
+        raise UsageError(f"{path}: compare runs each config into --out/<config name>, and the name '{name}' cannot be "
+                         f"used ({why}); rename the config file")
+
+
+def _check_not_inside_a_run(out: Path) -> None:
+    """A comparison folder is not made inside a run folder (it would become files the run did not write)."""
+    from experiments import rundir
+
+    for parent in out.parents:
+        marker = rundir.read_marker(parent)
+        if marker is not None and marker["kind"] == "run":
+            raise UsageError(f"--out {out}: is inside the compute-market run folder {parent}; choose a folder "
+                             "outside it (e.g. results/compare)")
+
+
 def cmd_compare(args, catalog) -> int:
     from experiments import rundir
     from experiments.compare import compare_runs, comparison_figure
@@ -576,10 +624,13 @@ def cmd_compare(args, catalog) -> int:
     names = [e.name for e in experiments]
     if len(set(names)) != len(names):
         raise UsageError(f"configs need distinct file names, got {', '.join(names)}")
+    _check_compare_names(names, args.configs)
     seeds = _seeds(args, experiments[0])
     out = Path(os.path.abspath(args.out))
+    _check_not_inside_a_run(out)
     rundir.check_collection(out, "compare")
     _check_targets([(e, out / e.name, seeds) for e in experiments], args)
+    _cap_workers(args, len(seeds), "seed(s) per scenario")
     rundir.prepare_collection(out, "compare")
     dirs = [_ensemble(e, out / e.name, args, seeds) for e in experiments]
     table = compare_runs(dirs, min_seeds_for_significance=MIN_SEEDS_FOR_STARS)
@@ -623,6 +674,7 @@ def cmd_validate_model(args, catalog) -> int:
     reused = [name for name, e in variants.items()
               if rundir.run_state(out / name, run_inputs(e, effective_config(e, args.months), seeds, e.catalog())) == "same"
               and (out / name / "manifest.json").exists()]
+    _cap_workers(args, len(seeds), "seed(s) per variant")
     rundir.prepare_collection(out, "validation")
     runs = {}
     for i, (name, experiment) in enumerate(variants.items(), start=1):
@@ -694,6 +746,7 @@ def cmd_sensitivity(args, catalog) -> int:
     evaluate = sensitivity.ModelEvaluation(experiment, tuple(paths), args.months)
     resumed = sum(sensitivity.stored_point(out, i, sensitivity.point_key(row, seeds, context)) is not None
                   for i, row in enumerate(X))
+    _cap_workers(args, (len(X) - resumed) * len(seeds), "point-seed run(s)")
     print(f"sensitivity ({args.method}): {len(parameters)} parameters, {len(X)} points x {len(seeds)} seeds x "
           f"{config.months} months, {args.workers} workers, {args.backend} backend -> {out}"
           + (f" ({resumed} points already stored)" if resumed else ""), file=sys.stderr)
@@ -804,6 +857,7 @@ def cmd_sweep(args, catalog) -> int:
         # a point's folder is named by the hash of all its inputs, so a folder can only ever hold its own values
         points.append((dict(zip([p for p, _ in grid], values, strict=True)), point, seeds, out / f"point-{inputs['hash'][:12]}"))
     _check_targets([(point, folder, seeds) for _, point, seeds, folder in points], args)
+    _cap_workers(args, max(len(seeds) for _, _, seeds, _ in points), "seed(s) per point")
     rundir.prepare_collection(out, "sweep")
     rows = []
     for values, point, seeds, folder in points:
