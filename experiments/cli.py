@@ -700,6 +700,28 @@ def cmd_validate_model(args, catalog) -> int:
     return 0
 
 
+def _check_param_conflicts(paths: list[str], args) -> None:
+    """A --param that a flag also sets (--months, --seeds) would label points with values they did not run with."""
+    for path in paths:
+        flag = FLAG_OF_SET.get(path)
+        if flag and getattr(args, flag.removeprefix("--")) is not None:
+            raise UsageError(f"--param {path} and {flag} both set the same thing (every point would run {flag} "
+                             f"{getattr(args, flag.removeprefix('--'))}); use one of them")
+
+
+def _stored_design(path: Path, out: Path, force: bool):
+    """The design record stored in a sensitivity folder; a damaged one is refused, or with --force treated as a
+    design of other inputs (its stored points are then discarded and recomputed)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        if not force:
+            raise UsageError(f"--out {out}: its stored design.json is damaged (not readable JSON), so its stored points "
+                             "cannot be matched to this analysis; use --force to discard them and recompute, or choose "
+                             "another --out") from None
+        return None
+
+
 def cmd_sensitivity(args, catalog) -> int:
     import time
 
@@ -715,6 +737,7 @@ def cmd_sensitivity(args, catalog) -> int:
     paths = [p.path for p in parameters]
     if len(set(paths)) != len(paths):
         raise UsageError("--param: each config key may be given once")
+    _check_param_conflicts(paths, args)
     sensitivity.check_paths(experiment, parameters)
     if args.method == "sobol" and args.samples & (args.samples - 1):
         raise UsageError(f"--samples: Sobol needs a power of two, got {args.samples}")
@@ -731,7 +754,7 @@ def cmd_sensitivity(args, catalog) -> int:
     rundir.check_collection(out, "sensitivity")
     stored = (out / "design.json")
     if stored.exists():
-        previous = json.loads(stored.read_text())
+        previous = _stored_design(stored, out, args.force)
         if previous != json.loads(json.dumps(record)):
             if not args.force:
                 raise UsageError(f"--out {out}: holds a sensitivity analysis of different inputs (method, parameters, "
@@ -754,7 +777,7 @@ def cmd_sensitivity(args, catalog) -> int:
                                      scheduler=args.scheduler,
                                      on_progress=lambda d, t, e: print_progress(d, t, e, what="points"))
     indices = sensitivity.analyse(args.method, parameters, X, outputs)
-    points = pd.concat([pd.DataFrame(X, columns=paths), outputs], axis=1)
+    points = pd.concat([sensitivity.values_run(parameters, X), outputs], axis=1)  # the values run (integers rounded)
     rundir.atomic_write_text(out / "points.csv", points.to_csv(index=False))
     rundir.atomic_write_text(out / "indices.csv", indices.to_csv(index=False))
     written = sensitivity.figures(args.method, indices, out)
