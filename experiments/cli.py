@@ -737,8 +737,8 @@ def cmd_sensitivity(args, catalog) -> int:
     paths = [p.path for p in parameters]
     if len(set(paths)) != len(paths):
         raise UsageError("--param: each config key may be given once")
+    sensitivity.check_paths(experiment, parameters)  # the seed keys are refused here, with their own advice
     _check_param_conflicts(paths, args)
-    sensitivity.check_paths(experiment, parameters)
     if args.method == "sobol" and args.samples & (args.samples - 1):
         raise UsageError(f"--samples: Sobol needs a power of two, got {args.samples}")
     if args.backend == "dask":
