@@ -60,6 +60,15 @@ def _ids(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _id_list(text: str, option: str) -> list[str]:
+    """The comma-separated ids of `option`; at least one (so `--chip ,` is refused, not silently empty)."""
+    ids = _ids(text)
+    if not ids:
+        raise UsageError(f"{option}: no id given (got '{text}'); name at least one, e.g. {option} "
+                         f"{'h100-sxm' if option == '--chip' else 'llama-3-70b'} (see 'compute-market catalog')")
+    return ids
+
+
 def _batch(text: str) -> int | str:
     return text if text == "max" else _int_between(1, 2**20, "a positive integer or 'max'")(text)
 
@@ -332,6 +341,8 @@ def _fail(message: str, code: int, word: str = "error") -> int:
 
 
 def _dispatch(args) -> int:
+    _check_paths_are_utf8(args)
+    _check_scheduler(args)
     catalog = load_catalog(args.catalog_dir)
     handler = {"catalog": cmd_catalog, "roofline": cmd_roofline, "calibration": cmd_calibration,
                "hardware-report": cmd_hardware_report, "run": cmd_run, "compare": cmd_compare,
@@ -339,6 +350,30 @@ def _dispatch(args) -> int:
                "calibrate-history": cmd_calibrate_history, "dashboard": cmd_dashboard,
                "validate-model": cmd_validate_model, "sensitivity": cmd_sensitivity}[args.command]
     return handler(args, catalog)
+
+
+def _option_name(dest: str) -> str:
+    """How the user wrote the argument stored under `dest` (positionals by their own name)."""
+    return dest if dest in ("config", "configs", "run_dir") else "--" + dest.replace("_", "-")
+
+
+def _check_paths_are_utf8(args) -> None:
+    """Refuse a path argument that is not valid UTF-8 (a stray byte from a shell): results, markers and messages
+    record paths as UTF-8 text, so such a name would fail part-way instead."""
+    for dest, value in vars(args).items():
+        for path in value if isinstance(value, list) else [value]:
+            if not isinstance(path, Path):
+                continue
+            try:
+                str(path).encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"{_option_name(dest)}: the path is not valid UTF-8; choose a name in UTF-8") from None
+
+
+def _check_scheduler(args) -> None:
+    if getattr(args, "scheduler", None) is not None and args.backend != "dask":
+        raise UsageError(f"--scheduler {args.scheduler}: --scheduler needs --backend dask (the {args.backend} "
+                         "backend has no scheduler); add --backend dask or drop --scheduler")
 
 
 # ------------------------------------------------------------------------------------------
@@ -376,11 +411,12 @@ def cmd_catalog(args, catalog) -> int:
 
 def roofline_points(args, catalog) -> list[dict]:
     """One result record per requested chip for the single workload of `args`."""
-    chips = [catalog.accelerator(cid) for cid in _ids(args.chip)]
-    models = [catalog.workload(mid) for mid in _ids(args.model)]
+    chips = [catalog.accelerator(cid) for cid in _id_list(args.chip, "--chip")]
+    models = [catalog.workload(mid) for mid in _id_list(args.model, "--model")]
     if len(models) != 1:
         raise UsageError("--model takes one id unless --plot is given")
     roofline.check_precision(chips, args.precision)
+    _check_group_size(chips, args.tensor_parallel)
     if args.batch == "max" and args.phase == "train":
         raise UsageError("--batch max applies to inference phases (prefill, decode, serve), not train")
     batches = None if args.batch == "max" else [args.batch]
@@ -434,6 +470,16 @@ def roofline_points(args, catalog) -> list[dict]:
     return records
 
 
+def _check_group_size(chips, group: int | None) -> None:
+    """A --tensor-parallel group no larger than each chip's scale-up domain (catalog `max_group`)."""
+    if group is None:
+        return
+    for chip in chips:
+        if group > chip.max_group:
+            raise UsageError(f"--tensor-parallel {group}: {chip.id} groups at most {chip.max_group} chips (its "
+                             f"scale-up domain); choose {chip.max_group} or fewer")
+
+
 LATENCY_MEANING = {
     "train": "per optimiser step of the batch on the chips",
     "prefill": "time to first token",
@@ -475,9 +521,10 @@ def cmd_roofline(args, catalog) -> int:
     if args.plot is not None:
         from experiments.plots import roofline_chart
 
-        chips = [catalog.accelerator(cid) for cid in _ids(args.chip)]
-        models = [catalog.workload(mid) for mid in _ids(args.model)]
+        chips = [catalog.accelerator(cid) for cid in _id_list(args.chip, "--chip")]
+        models = [catalog.workload(mid) for mid in _id_list(args.model, "--model")]
         roofline.check_precision(chips, args.precision)
+        _check_group_size(chips, args.tensor_parallel)
         if args.plot.suffix.lower() != ".png":
             raise UsageError(f"--plot: file must end in .png, got '{args.plot}'")
         phases = (args.phase,) if args.phase else None
@@ -549,17 +596,33 @@ def _note(text: str) -> None:
     print(f"compute-market: note: {text}", file=sys.stderr)
 
 
+def _cap_workers(args, count: int, what: str) -> None:
+    """Lower --workers to the `count` tasks there are to compute (more processes would only start and idle), with a
+    note; call it once the command's checks have passed, so a refusal stays one line."""
+    count = max(count, 1)
+    if args.workers > count:
+        _note(f"--workers {args.workers} lowered to {count}: there {'is' if count == 1 else 'are'} only {count} "
+              f"{what} to compute")
+        args.workers = count
+
+
 def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
     from experiments.progress import print_progress
     from experiments.runner import run_experiment
 
-    banner = (f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
-              f"{args.workers} workers, {args.backend} backend")
-    return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=args.workers,
-                          backend=args.backend, scheduler=args.scheduler,
+    workers = min(args.workers, len(seeds))
+
+    def start(run_dir: Path) -> None:  # called once the run folder is settled and computing begins
+        if workers < args.workers:
+            _note(f"--workers {args.workers} lowered to {workers}: this run has only {len(seeds)} seed(s) to compute")
+        print(f"{experiment.name}: {len(seeds)} seeds x {args.months or experiment.market.months} months, "
+              f"{workers} workers, {args.backend} backend -> {run_dir}", file=sys.stderr)
+
+    return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=workers,
+                          backend=args.backend, scheduler=args.scheduler, 
                           command=" ".join(["compute-market", *sys.argv[1:]]),
                           on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
-                          default_out=default_out, on_start=lambda run_dir: print(f"{banner} -> {run_dir}", file=sys.stderr))
+                          default_out=default_out, on_start=start)
 
 
 def cmd_run(args, catalog) -> int:
@@ -583,6 +646,38 @@ def _check_targets(pairs, args) -> None:
         rundir.check_run_target(out, inputs, force=getattr(args, "force", False))
 
 
+COMPARE_FILES = ("comparison.csv", "comparison.png")
+
+
+def _check_compare_names(names: list[str], paths: list[Path]) -> None:
+    """Each config's name (its file name without .toml) becomes its run folder in --out: refuse names that would
+    land on the comparison's own files, on another run's `.partial` twin, or on --out itself."""
+    from experiments import rundir
+
+    for name, path in zip(names, paths, strict=True):
+        if name in COMPARE_FILES or name in rundir.TOOL_FILES:
+            why = f"the comparison writes its own {name} there"
+        elif name.endswith(".partial"):
+            why = "a folder ending in .partial is an interrupted run's twin"
+        elif name in (".", "..") or name.startswith(".tmp-"):
+            why = "that is not a folder name of its own"
+        else:
+            continue
+        raise UsageError(f"{path}: compare runs each config into --out/<config name>, and the name '{name}' cannot be "
+                         f"used ({why}); rename the config file")
+
+
+def _check_not_inside_a_run(out: Path) -> None:
+    """A comparison folder is not made inside a run folder (it would become files the run did not write)."""
+    from experiments import rundir
+
+    for parent in out.parents:
+        marker = rundir.read_marker(parent)
+        if marker is not None and marker["kind"] == "run":
+            raise UsageError(f"--out {out}: is inside the compute-market run folder {parent}; choose a folder "
+                             "outside it (e.g. results/compare)")
+
+
 def cmd_compare(args, catalog) -> int:
     from experiments import rundir
     from experiments.compare import compare_runs, comparison_figure
@@ -591,10 +686,13 @@ def cmd_compare(args, catalog) -> int:
     names = [e.name for e in experiments]
     if len(set(names)) != len(names):
         raise UsageError(f"configs need distinct file names, got {', '.join(names)}")
+    _check_compare_names(names, args.configs)
     seeds = _seeds(args, experiments[0])
     out = Path(os.path.abspath(args.out))
+    _check_not_inside_a_run(out)
     rundir.check_collection(out, "compare")
     _check_targets([(e, out / e.name, seeds) for e in experiments], args)
+    _cap_workers(args, len(seeds), "seed(s) per scenario")
     rundir.prepare_collection(out, "compare")
     dirs = [_ensemble(e, out / e.name, args, seeds) for e in experiments]
     table = compare_runs(dirs, min_seeds_for_significance=MIN_SEEDS_FOR_STARS)
@@ -638,6 +736,7 @@ def cmd_validate_model(args, catalog) -> int:
     reused = [name for name, e in variants.items()
               if rundir.run_state(out / name, run_inputs(e, effective_config(e, args.months), seeds, e.catalog())) == "same"
               and (out / name / "manifest.json").exists()]
+    _cap_workers(args, len(seeds), "seed(s) per variant")
     rundir.prepare_collection(out, "validation")
     runs = {}
     for i, (name, experiment) in enumerate(variants.items(), start=1):
@@ -663,6 +762,28 @@ def cmd_validate_model(args, catalog) -> int:
     return 0
 
 
+def _check_param_conflicts(paths: list[str], args) -> None:
+    """A --param that a flag also sets (--months, --seeds) would label points with values they did not run with."""
+    for path in paths:
+        flag = FLAG_OF_SET.get(path)
+        if flag and getattr(args, flag.removeprefix("--")) is not None:
+            raise UsageError(f"--param {path} and {flag} both set the same thing (every point would run {flag} "
+                             f"{getattr(args, flag.removeprefix('--'))}); use one of them")
+
+
+def _stored_design(path: Path, out: Path, force: bool):
+    """The design record stored in a sensitivity folder; a damaged one is refused, or with --force treated as a
+    design of other inputs (its stored points are then discarded and recomputed)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        if not force:
+            raise UsageError(f"--out {out}: its stored design.json is damaged (not readable JSON), so its stored points "
+                             "cannot be matched to this analysis; use --force to discard them and recompute, or choose "
+                             "another --out") from None
+        return None
+
+
 def cmd_sensitivity(args, catalog) -> int:
     import time
 
@@ -678,7 +799,8 @@ def cmd_sensitivity(args, catalog) -> int:
     paths = [p.path for p in parameters]
     if len(set(paths)) != len(paths):
         raise UsageError("--param: each config key may be given once")
-    sensitivity.check_paths(experiment, parameters)
+    sensitivity.check_paths(experiment, parameters)  # the seed keys are refused here, with their own advice
+    _check_param_conflicts(paths, args)
     if args.method == "sobol" and args.samples & (args.samples - 1):
         raise UsageError(f"--samples: Sobol needs a power of two, got {args.samples}")
     if args.backend == "dask":
@@ -694,7 +816,7 @@ def cmd_sensitivity(args, catalog) -> int:
     rundir.check_collection(out, "sensitivity")
     stored = (out / "design.json")
     if stored.exists():
-        previous = json.loads(stored.read_text())
+        previous = _stored_design(stored, out, args.force)
         if previous != json.loads(json.dumps(record)):
             if not args.force:
                 raise UsageError(f"--out {out}: holds a sensitivity analysis of different inputs (method, parameters, "
@@ -709,6 +831,7 @@ def cmd_sensitivity(args, catalog) -> int:
     evaluate = sensitivity.ModelEvaluation(experiment, tuple(paths), args.months)
     resumed = sum(sensitivity.stored_point(out, i, sensitivity.point_key(row, seeds, context)) is not None
                   for i, row in enumerate(X))
+    _cap_workers(args, (len(X) - resumed) * len(seeds), "point-seed run(s)")
     print(f"sensitivity ({args.method}): {len(parameters)} parameters, {len(X)} points x {len(seeds)} seeds x "
           f"{config.months} months, {args.workers} workers, {args.backend} backend -> {out}"
           + (f" ({resumed} points already stored)" if resumed else ""), file=sys.stderr)
@@ -716,7 +839,7 @@ def cmd_sensitivity(args, catalog) -> int:
                                      scheduler=args.scheduler,
                                      on_progress=lambda d, t, e: print_progress(d, t, e, what="points"))
     indices = sensitivity.analyse(args.method, parameters, X, outputs)
-    points = pd.concat([pd.DataFrame(X, columns=paths), outputs], axis=1)
+    points = pd.concat([sensitivity.values_run(parameters, X), outputs], axis=1)  # the values run (integers rounded)
     rundir.atomic_write_text(out / "points.csv", points.to_csv(index=False))
     rundir.atomic_write_text(out / "indices.csv", indices.to_csv(index=False))
     written = sensitivity.figures(args.method, indices, out)
@@ -747,12 +870,39 @@ def _parse_set(text: str) -> tuple[str, list]:
     if not sep or not path or not values:
         raise UsageError(f"--set takes PATH=V1,V2,..., got '{text}'")
     parsed = []
-    for raw in values.split(","):
+    for raw in _top_level_items(values):
         try:
             parsed.append(tomllib.loads(f"v = {raw.strip()}")["v"])  # TOML literals: numbers, booleans, "strings"
         except tomllib.TOMLDecodeError:
             parsed.append(raw.strip())
     return path.strip(), parsed
+
+
+def _top_level_items(text: str) -> list[str]:
+    """`text` split at the commas outside brackets, braces and quotes, so a TOML array (`["cn","ru"]`) or a quoted
+    string holding a comma stays one value."""
+    items, current, depth, quote, escaped = [], [], 0, "", False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote == '"':  # a basic string's escape; a 'literal' string has none
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return items
 
 
 # --set paths that a flag also sets: giving both would label points with values they did not run with
@@ -792,6 +942,7 @@ def cmd_sweep(args, catalog) -> int:
         # a point's folder is named by the hash of all its inputs, so a folder can only ever hold its own values
         points.append((dict(zip([p for p, _ in grid], values, strict=True)), point, seeds, out / f"point-{inputs['hash'][:12]}"))
     _check_targets([(point, folder, seeds) for _, point, seeds, folder in points], args)
+    _cap_workers(args, max(len(seeds) for _, _, seeds, _ in points), "seed(s) per point")
     rundir.prepare_collection(out, "sweep")
     rows = []
     for values, point, seeds, folder in points:
@@ -864,7 +1015,7 @@ def cmd_calibrate_history(args, catalog) -> int:
 def cmd_dashboard(args, catalog) -> int:
     """Serve experiments/dashboard/app.py with Solara until Ctrl-C. Writes nothing."""
     import importlib.util
-    import socket
+    import signal
     import subprocess
 
     from experiments.dashboard import session
@@ -877,12 +1028,7 @@ def cmd_dashboard(args, catalog) -> int:
     if importlib.util.find_spec("solara") is None:
         raise UsageError("the dashboard needs Solara, which is not installed in this environment: "
                          "run 'bash .ci/install' (or pip install -e '.[dashboard]')")
-    with socket.socket() as probe:
-        try:
-            probe.bind((args.host, args.port))
-        except OSError as exc:
-            raise UsageError(f"--port {args.port} on {args.host}: cannot listen there ({exc.strerror or exc}); "
-                             "pick another with --port") from None
+    _check_listen_address(args.host, args.port)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"compute-market: warning: listening on {args.host}: anyone who can reach this machine on port "
               f"{args.port} can open the dashboard (each browser gets its own run)", file=sys.stderr)
@@ -890,27 +1036,117 @@ def cmd_dashboard(args, catalog) -> int:
     env = {**os.environ, "COMPUTE_MARKET_PRESET": args.preset, "PYTHONWARNINGS": "ignore::UserWarning"}  # Solara's http cookie notice
     print(f"compute-market dashboard: open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops it)", file=sys.stderr)
     # the server runs in its own session, so Ctrl-C reaches only this process, which stops the server itself
-    # (otherwise the server answers Ctrl-C with its own "Aborted." line before ours)
+    # (otherwise the server answers Ctrl-C with its own "Aborted." line before ours); SIGTERM and SIGHUP (the
+    # terminal closed) stop it too, and the kernel stops it if this process dies without a word (SIGKILL)
     server = subprocess.Popen([sys.executable, "-m", "solara", "run", str(app), "--host", args.host,
-                               "--port", str(args.port), "--production", "--no-open"], env=env, start_new_session=True)
+                               "--port", str(args.port), "--production", "--no-open"], env=env, start_new_session=True,
+                              preexec_fn=_die_with_parent(os.getpid()))
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    stopped_by = None
     try:
         code = server.wait()
     except KeyboardInterrupt:
-        code = None
+        code, stopped_by = None, "Ctrl-C"
+    except _Stop as stop:
+        code, stopped_by = None, stop.name
     finally:  # stopped before our last line, so nothing of the server's comes after it
-        if server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop_server(server)
     if code is None:
-        print("compute-market: dashboard stopped (Ctrl-C); it wrote nothing; run the same command to start it again",
-              file=sys.stderr)
+        _say(f"compute-market: dashboard stopped ({stopped_by}); it wrote nothing; run the same command to start it again")
         return 0
     if code != 0:
         raise UsageError(f"the dashboard server exited with status {code}; see its messages above")
     return 0
+
+
+def _check_listen_address(host: str, port: int) -> None:
+    """Refuse, before starting the server, an address it could not listen on; a bad --host and a busy --port are
+    told apart (a name that does not resolve or an address not on this machine, versus a port in use)."""
+    import errno
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: not a valid address or host name ({exc.strerror}); use 127.0.0.1 (this "
+                         "machine only) or 0.0.0.0 (share it on the network)") from None
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise UsageError(f"--host {host}: not an address of this machine, so the dashboard cannot listen "
+                                 "there; use 127.0.0.1 (this machine only) or 0.0.0.0 (share it on the network)") from None
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(f"--port {port} on {host}: already in use by another program; pick another with "
+                                 "--port") from None
+            raise UsageError(f"--port {port} on {host}: cannot listen there ({exc.strerror or exc}); pick another "
+                             "with --port (ports below 1024 need administrator rights)") from None
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP reached the dashboard command."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _raise_stop(signum, _frame) -> None:
+    import signal
+
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _die_with_parent(parent: int):
+    """A preexec_fn for the server: on Linux ask the kernel to send it SIGTERM when this process dies, even by
+    SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere nothing (the signal handlers still stop it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def in_child() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return in_child
+
+
+def _stop_server(server) -> None:
+    """Stop the server's whole process group (it runs in a session of its own), at once if it does not stop."""
+    import signal
+    import subprocess
+
+    if server.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(server.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _say(line: str) -> None:
+    """A last line on stderr, which may be gone already (the terminal was closed: SIGHUP)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def cmd_validate(args, catalog) -> int:

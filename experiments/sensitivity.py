@@ -12,6 +12,7 @@ known answer runs through the same runner (tests).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -251,7 +252,7 @@ class ModelEvaluation:
 
         experiment = self.experiment
         for path, value in zip(self.paths, values, strict=True):
-            experiment = with_value(experiment, path, _typed(experiment, path, value))
+            experiment = with_value(experiment, path, typed_value(path, value))
         return effective_config(experiment, self.months), experiment.catalog()
 
     def __call__(self, values: Sequence[float], seed: int) -> dict[str, float]:
@@ -262,16 +263,64 @@ class ModelEvaluation:
         return {m: float(metrics.get(m, math.nan)) for m in self.metrics}
 
 
-def _typed(experiment, path: str, value: float):
-    """`value` as the config field's type: integers are rounded, booleans refused."""
+# Advice for keys that cannot be varied over a range (by the kind of value they hold).
+NOT_CONTINUOUS = {
+    bool: "a switch (true or false) cannot be varied continuously; compare both settings with "
+          "'compute-market sweep CONFIG --set {path}=true,false'",
+    str: "a text value (a date or an id) cannot be varied continuously; try its values with "
+         "'compute-market sweep CONFIG --set {path}=...'",
+    tuple: "a list cannot be varied continuously; try its values with 'compute-market sweep CONFIG --set {path}=...'",
+}
+SEED_KEYS = ("simulation.seeds", "simulation.first_seed")
+
+
+@functools.lru_cache(maxsize=None)
+def field_type(path: str) -> type | None:
+    """int or float: the type of the numeric config key `path`, which a design varies over a range. A key that
+    cannot vary continuously (a switch, a date, an id, a list, a table of agents, the seeds) is a UsageError naming
+    it; None for a key the config does not know (left to the config's own check, which lists the valid keys)."""
+    import typing
+
+    from market.config import MarketConfig, VentureConfig
+
+    from .config import POLICY_FIELDS, STRUCTURED
+
     table, _, key = path.partition(".")
-    target = experiment.market.venture if table == "venture" else experiment.market
-    current = getattr(target, key, None)
-    if isinstance(current, bool):
-        raise UsageError(f"--param {path}: a switch cannot be varied continuously")
-    if isinstance(current, int):
-        return round(value)
-    return float(value)
+    if path in SEED_KEYS:
+        raise UsageError(f"--param {path}: the seeds are not a model parameter (each point runs the same seeds); "
+                         f"vary them with --seeds")
+    if table == "simulation":
+        hint = {"months": int, "start": str}.get(key)
+    elif table in ("market", "policy") and (key in POLICY_FIELDS) == (table == "policy") and key not in STRUCTURED:
+        hint = typing.get_type_hints(MarketConfig).get(key)
+    elif table == "venture":
+        hint = typing.get_type_hints(VentureConfig).get(key)
+    elif table in ("hardware", "vendors"):  # hardware.chips.ID.field, vendors.ID.field (numeric overrides)
+        hint = int if key.endswith(".max_group") else float
+    elif table in ("hyperscalers", "labs", "deals"):
+        raise UsageError(f"--param {path}: [[{table}]] is an array of tables, which cannot be varied by --param; "
+                         f"write one config per variant and use 'compute-market compare'")
+    else:
+        return None
+    if hint is None:
+        return None
+    kind = typing.get_origin(hint) or hint
+    if kind in NOT_CONTINUOUS:
+        raise UsageError(f"--param {path}: {NOT_CONTINUOUS[kind].format(path=path)}")
+    if kind not in (int, float):
+        raise UsageError(f"--param {path}: not a single number, so it cannot be varied continuously; "
+                         f"choose a numeric key (see 'compute-market validate CONFIG')")
+    return kind
+
+
+def typed_value(path: str, value: float):
+    """`value` as the config key takes it: whole numbers for integer keys (rounded), else a float."""
+    return round(value) if field_type(path) is int else float(value)
+
+
+def values_run(parameters: Sequence[Parameter], X: np.ndarray) -> pd.DataFrame:
+    """The design's values as each point ran them (integer keys rounded), one column per parameter."""
+    return pd.DataFrame({p.path: [typed_value(p.path, v) for v in X[:, i]] for i, p in enumerate(parameters)})
 
 
 def check_paths(experiment, parameters: Sequence[Parameter]) -> None:
@@ -279,9 +328,13 @@ def check_paths(experiment, parameters: Sequence[Parameter]) -> None:
     from .config import ConfigError, with_value
 
     for p in parameters:
-        for value in (p.low, p.high):
+        ends = [typed_value(p.path, value) for value in (p.low, p.high)]
+        if ends[0] == ends[1]:
+            raise UsageError(f"--param {p.path}={p.low:g}:{p.high:g}: a whole-number key, and the range rounds to the "
+                             f"single value {ends[0]}; widen it")
+        for value in ends:
             try:
-                with_value(experiment, p.path, _typed(experiment, p.path, value))
+                with_value(experiment, p.path, value)
             except ConfigError as exc:
                 raise UsageError(f"--param {p.path}: {exc}") from None
 
@@ -302,6 +355,7 @@ def summary_markdown(method: str, parameters: Sequence[Parameter], indices: pd.D
                                               "interactions and non-linearity" if method == "morris" else
                                               "Sobol indices from Saltelli sampling: S1 first-order, ST total") + ").",
         "",
+        *integer_note(parameters),
         "## The three parameters each headline metric is most sensitive to",
         "",
     ]
@@ -315,6 +369,16 @@ def summary_markdown(method: str, parameters: Sequence[Parameter], indices: pd.D
     lines += ["", "## Parameters and ranges", "", "| parameter | low | high | why |", "|---|---|---|---|"]
     lines += [f"| `{p.path}` | {p.low:g} | {p.high:g} | {p.why} |" for p in parameters]
     return "\n".join(lines) + "\n"
+
+
+def integer_note(parameters: Sequence[Parameter]) -> list[str]:
+    """A sentence for the summary when some keys take whole numbers (their design values are rounded to run)."""
+    names = [f"`{p.path}`" for p in parameters if field_type(p.path) is int]
+    if not names:
+        return []
+    return [f"Integer keys ({', '.join(names)}) are rounded to whole numbers before each point runs; points.csv "
+                "records the rounded values that ran, and the indices treat each design step as the step the design "
+                "asked for (a step that rounds to no change shows as no effect).", ""]
 
 
 def figures(method: str, indices: pd.DataFrame, folder: Path) -> list[str]:
