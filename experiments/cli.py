@@ -619,7 +619,7 @@ def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
               f"{workers} workers, {args.backend} backend -> {run_dir}", file=sys.stderr)
 
     return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=workers,
-                          backend=args.backend, scheduler=args.scheduler, 
+                          backend=args.backend, scheduler=args.scheduler,
                           command=" ".join(["compute-market", *sys.argv[1:]]),
                           on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
                           default_out=default_out, on_start=start)
@@ -812,8 +812,7 @@ def cmd_sensitivity(args, catalog) -> int:
     size = args.trajectories if args.method == "morris" else args.samples
     context = run_inputs(experiment, config, seeds, experiment.catalog())["hash"]
     record = sensitivity.design_record(args.method, parameters, size, seeds, config.months, context)
-    out = Path(os.path.abspath(args.out))
-    rundir.check_collection(out, "sensitivity")
+    out = rundir.lock_collection(args.out, "sensitivity")  # held until the command ends: nothing is replaced under another
     stored = (out / "design.json")
     if stored.exists():
         previous = _stored_design(stored, out, args.force)
@@ -826,7 +825,7 @@ def cmd_sensitivity(args, catalog) -> int:
                 old.unlink()
     rundir.prepare_collection(out, "sensitivity")
     rundir.atomic_write_text(stored, json.dumps(record, indent=1))
-    rundir.seal(out, "sensitivity", None, ["design.json", "points"])
+    rundir.seal(out, "sensitivity", None, ["design.json"])  # points/point-N.json are the kind's own layout
     X = sensitivity.design(args.method, parameters, size)
     evaluate = sensitivity.ModelEvaluation(experiment, tuple(paths), args.months)
     resumed = sum(sensitivity.stored_point(out, i, sensitivity.point_key(row, seeds, context)) is not None
