@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 from . import rundir
-from .errors import UsageError
 from .market_report import METRIC_NOTES
 from .runner import catalog_of, open_complete_run, read_stored
 

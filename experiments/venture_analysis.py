@@ -206,7 +206,17 @@ def top_return_share(deals: pd.DataFrame, fraction: float) -> float:
 
 
 def venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataFrame) -> dict[str, float]:
-    """Headline venture figures of one run."""
+    """Headline venture figures of one run. Without a single deal in the cohort (a tiny LP pool, a high bar, a short
+    run) the shares and fits are undefined: NaN, computed without the warnings of empty means, since that is no
+    numerical failure."""
+    if deal_cohort(deals).empty:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            return _venture_metrics(deals, funds, startups)
+    return _venture_metrics(deals, funds, startups)
+
+
+def _venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.DataFrame) -> dict[str, float]:
     cohort = deal_cohort(deals)
     multiples = cohort.multiple.to_numpy()
     return {

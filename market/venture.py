@@ -35,6 +35,12 @@ from agents.venture_fund import Fund, VentureFund, signal_noise
 
 from . import syndication
 
+# Columns of the deal table (deal_table), with their types, so a run without a single round still has them.
+DEAL_COLUMNS = {"deal": "int64", "startup": "int64", "month": "int64", "stage": "object", "amount": "float64",
+                "pre_money": "float64", "lead": "int64", "syndicate": "object", "investors": "int64",
+                "lead_reputation_rank": "float64", "value": "float64", "multiple": "float64", "outcome": "object",
+                "resolved": "bool"}
+
 ROUND_SIZE = (3e6, 12e6, 35e6, 80e6, 150e6, 300e6)  # USD by stage (seed .. growth), est
 MILESTONE_ARR = (0.0, 1e6, 5e6, 20e6, 50e6, 100e6)  # annualised revenue a startup needs to raise the stage
 OPEX = (1.5e5, 5e5, 1.5e6, 3.5e6, 6e6, 1e7)  # USD per month by stage reached (team, go-to-market), est
@@ -366,9 +372,9 @@ class VenturePhase:
 
     def deal_table(self) -> pd.DataFrame:
         """Every round with its syndicate and outcome: value now (exit proceeds or mark) and multiple."""
+        if not self.deals:  # no round closed (a tiny LP pool, a high bar): the table's columns, no rows
+            return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in DEAL_COLUMNS.items()})
         deals = pd.DataFrame(self.deals)
-        if deals.empty:
-            return deals
         c = self.startups
         exit_value = {e["startup"]: e["value"] for e in self.exits}
         value = np.zeros(len(deals))

@@ -196,3 +196,17 @@ def test_a_metric_undefined_in_a_short_run_stays_nan_and_the_run_succeeds():
     result = run_seed(MarketConfig(months=2), 0)
     assert result.metrics["quartile_persistence_top"] != result.metrics["quartile_persistence_top"]  # NaN
     assert not any("numerical warnings" in event for event in result.events)
+
+
+def test_a_run_in_which_no_venture_round_closes_succeeds_with_undefined_shares(tmp_path, capsys):
+    """A valid config whose LP pool is too small for any round (once an internal error on the empty deal table):
+    the run succeeds, counts zero deals, and leaves the deal shares undefined rather than failing as numerical."""
+    import json
+    import math
+
+    config = tiny(tmp_path, extra="[venture]\nlp_pool_usd_per_year = 1.0\n")
+    out = tmp_path / "out"
+    assert main(["run", str(config), "--out", str(out), "--workers", "1"]) == 0, capsys.readouterr().err
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    assert metrics["deals"]["mean"] == 0
+    assert math.isnan(metrics["deals_below_1x_share"]["mean"])  # undefined: no deal to share out

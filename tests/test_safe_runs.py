@@ -427,7 +427,7 @@ def test_a_second_process_on_the_same_out_is_told_and_the_first_finishes(tmp_pat
     out = tmp_path / "run"
     first = subprocess.Popen([*CLI, "run", str(config), "--out", str(out), "--workers", "1"], cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _wait_for(lambda: (tmp_path / "run.partial" / ".compute-market.lock").exists())
+    _wait_for(lambda: (tmp_path / ".run.compute-market.lock").exists())
     second = subprocess.run([*CLI, "run", str(config), "--out", str(out), "--workers", "1"], cwd=ROOT,
                             capture_output=True, text=True)
     _, err = first.communicate(timeout=300)
@@ -435,7 +435,8 @@ def test_a_second_process_on_the_same_out_is_told_and_the_first_finishes(tmp_pat
     if second.returncode == 0:  # the first had already finished: the second reused its run
         assert "reusing the stored run" in second.stderr
     else:
-        assert second.returncode == 2 and "another compute-market process is writing this run" in second.stderr
+        assert second.returncode == 2 and "another compute-market process (PID" in second.stderr
+        assert "is writing this run now" in second.stderr
         assert second.stderr.count("\n") == 1
     assert json.loads((out / "summary.json").read_text())["seeds"] == [0, 1]
 
