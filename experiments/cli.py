@@ -655,7 +655,7 @@ def _check_compare_names(names: list[str], paths: list[Path]) -> None:
     from experiments import rundir
 
     for name, path in zip(names, paths, strict=True):
-        if name in COMPARE_FILES or name in rundir.TOOL_FILES:
+        if name in COMPARE_FILES or name in (rundir.MARKER, rundir.LEGACY_LOCK) or name.endswith(rundir.LOCK_SUFFIX):
             why = f"the comparison writes its own {name} there"
         elif name.endswith(".partial"):
             why = "a folder ending in .partial is an interrupted run's twin"
