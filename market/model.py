@@ -39,7 +39,7 @@ from . import choice, clearing, inhouse, performance, power, pricing, rental, ve
 from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
-from .offers import Fills, OfferBook, Orders
+from .offers import EcosystemOutcome, Fills, MonthOutcome, OfferBook, Orders, RentalOutcome
 from .venture import VenturePhase
 
 # chips bought this month go live over the next months (racking, networking, burn-in: est ~3 months from delivery),
@@ -86,6 +86,7 @@ class ComputeMarket(mesa.Model):
         self.offer_records: list[dict] = []
         self.stats: dict[str, float] = {}
         self.events: list[str] = []
+        self.last_month: MonthOutcome | None = None  # what the last month's phases returned (for inspection)
         self._collector = self._make_collector()
 
     # ------------------------------------------------------------------------------ set-up
@@ -311,13 +312,14 @@ class ComputeMarket(mesa.Model):
     def step(self) -> None:
         for v in self.vendors.values():
             v.reset_month()
-        self.book = self.vendor_phase()
-        self.orders = self.buyer_phase(self.book)
-        self.fills = self.clearing_phase(self.book, self.orders)
-        self.rental_phase(self.book)
-        self.ecosystem_phase()
+        book = self.vendor_phase()
+        orders = self.buyer_phase(book)
+        fills = self.clearing_phase(book, orders)
+        rental_outcome = self.rental_phase(book)
+        ecosystem = self.ecosystem_phase(book, orders)
         self.venture_phase()
-        self._record_month()
+        self.last_month = MonthOutcome(book, orders, fills, rental_outcome, ecosystem)
+        self._record_month(self.last_month)
         self._collector.collect(self)
         if self.month % self.config.agent_report_interval == 0:
             self._agent_collector.collect(self)
@@ -392,8 +394,7 @@ class ComputeMarket(mesa.Model):
             vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
             if capped and vendor_list[i].vendor_id == cfg.price_cap_vendor:
                 vendor_list[i].margin = min(vendor_list[i].margin, cfg.price_cap_margin)
-        book.prices = self._posted_prices(book)
-        return book
+        return dataclasses.replace(book, prices=self._posted_prices(book))
 
     def _posted_prices(self, book: OfferBook) -> np.ndarray:
         """USD per chip at each seller's current margin (in-house chips at cost plus the design partner's)."""
@@ -589,7 +590,7 @@ class ComputeMarket(mesa.Model):
         return fills
 
     # 4 ----------------------------------------------------------------------------------------
-    def rental_phase(self, book: OfferBook) -> None:
+    def rental_phase(self, book: OfferBook) -> RentalOutcome:
         """Clouds post rental prices for the capacity their own work leaves free; labs rent (market/rental.py),
         turn compute into revenue and funding; clouds settle the month."""
         cfg = self.config
@@ -623,15 +624,15 @@ class ComputeMarket(mesa.Model):
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(self.date, cfg, self.rng, self.demand_factor())
-        self.rented_chip_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
-        self.rented_chip_usd: dict[str, float] = {}
+        rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
+        rented_usd: dict[str, float] = {}
         for i, h in enumerate(self.hyperscalers):
             ids, on, work, heq = running_fleets[i]
             chip_hours, usd = rental.rented_by_chip(float(got[:, i].sum()), price[i], on, work, heq)
             for cid, hrs, amount in zip(ids, chip_hours, usd, strict=True):
                 if hrs > 0:
-                    self.rented_chip_hours[cid] = self.rented_chip_hours.get(cid, 0.0) + float(hrs)
-                    self.rented_chip_usd[cid] = self.rented_chip_usd.get(cid, 0.0) + float(amount)
+                    rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
+                    rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
         for i, h in enumerate(self.hyperscalers):
             h.rental_demand = float(wanted[:, i].sum()) / hours
             h.rental_supplied = float(got[:, i].sum())
@@ -640,9 +641,8 @@ class ComputeMarket(mesa.Model):
                                                        cfg.rental_price_adjustment)
             h.settle_month(running[i])
         self.resolve_insolvencies()
-        self.rental_paid = float(paid.sum())
-        self.rental_wanted = float(wanted.sum())
-        self.rental_got = float(got.sum())
+        return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
+                             chip_hours=rented_hours, chip_usd=rented_usd)
 
     def resolve_insolvencies(self) -> None:
         """A cloud that became insolvent this month sells its fleet to the solvent cloud with the most cash at a
@@ -679,19 +679,21 @@ class ComputeMarket(mesa.Model):
         """GW of accelerator TDP installed in clouds' fleets, by vendor."""
         return self._installed_by_vendor(lambda chip, units: units * chip.tdp_w / 1e9)
 
-    def ecosystem_phase(self) -> None:
+    def ecosystem_phase(self, book: OfferBook, orders: Orders) -> EcosystemOutcome:
+        """Software maturity, packaging capacity and allocations, in-house programmes, depreciation and (with the power
+        model) site power, given this month's offer book and orders."""
         cfg = self.config
         base = self.installed_base_by_vendor()
         total = sum(base.values()) or 1.0
         for v in self.vendors.values():
             v.update_maturity(base[v.vendor_id] / total, cfg.maturity_learning, cfg.maturity_rd, cfg.maturity_decay)
-        orders = {v.vendor_id: v.orders_units for v in self.vendors.values()}
-        total_orders = sum(orders.values())
+        vendor_orders = {v.vendor_id: v.orders_units for v in self.vendors.values()}
+        total_orders = sum(vendor_orders.values())
         self.grow_capacity(total_orders)
         vendors = list(self.vendors.values())
         holding = np.array([v.prices_strategically and not v.on_market
                             and v.launches_within(self.date, cfg.launch_booking_months) for v in vendors])
-        shares = next_allocations([v.allocation for v in vendors], list(orders.values()), holding, cfg.allocation_memory)
+        shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding, cfg.allocation_memory)
         for v, share in zip(vendors, shares, strict=True):
             v.allocation = float(share)
         if cfg.inhouse_enabled:
@@ -699,12 +701,14 @@ class ComputeMarket(mesa.Model):
         for h in self.hyperscalers:
             h.retire(1.0 / (12.0 * self.tco.depreciation_years))
         if cfg.power_enabled:
-            self.build_sites()
+            self.build_sites(book, orders)
+        return EcosystemOutcome(capacity=self.capacity, order_units=total_orders,
+                                allocations={v.vendor_id: v.allocation for v in self.vendors.values()})
 
-    def build_sites(self) -> None:
+    def build_sites(self, book: OfferBook, orders: Orders) -> None:
         """Site power: construction finishing this month comes on line; each cloud orders what it expects to need
         (its decision), and the industry's new site power this month is shared among the open orders."""
-        cfg, book, orders = self.config, self.book, self.orders
+        cfg = self.config
         rows = len(PURPOSES)
         # W per USD of what each cloud chose to buy this month (its planned capex, in watts)
         w_per_usd = (orders.shares * (book.facility_w / book.prices)[None, :]).sum(axis=1).reshape(-1, rows)
@@ -720,12 +724,6 @@ class ComputeMarket(mesa.Model):
             h.build_sites(float(watts), cfg.site_lead_time_months)
 
     # 6 ----------------------------------------------------------------------------------------
-    def chip_rental_price(self, chip_id: str) -> float:
-        """USD per chip-hour an hour of `chip_id` rented for this month, over the clouds that rented it out (their
-        rental revenue from it over its chip-hours rented); NaN if no cloud rented one."""
-        hours = self.rented_chip_hours.get(chip_id, 0.0)
-        return self.rented_chip_usd[chip_id] / hours if hours > 0 else float("nan")
-
     def rental_price_index(self) -> float:
         """Mean rental price per HEq-hour across clouds that rent, relative to month 0."""
         prices = [h.rental_price for h in self.hyperscalers if np.isfinite(h.rental_price)]
@@ -753,8 +751,8 @@ class ComputeMarket(mesa.Model):
         growth = history[-1] / history[-13] - 1.0 if len(history) > 12 else 0.0
         self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
 
-    def _record_month(self) -> None:
-        book, fills = self.book, self.fills
+    def _record_month(self, outcome: MonthOutcome) -> None:
+        book, fills, rented = outcome.book, outcome.fills, outcome.rental
         revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}
         total_rev = sum(revenue.values())
         units = {v.vendor_id: v.units_sold for v in self.vendors.values()}
@@ -785,7 +783,7 @@ class ComputeMarket(mesa.Model):
             self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
                                       "price": float(book.prices[j]), "units": float(sold[j]),
                                       "revenue": float(sold[j] * book.prices[j]), "cost": chip.manufacturing_cost_usd,
-                                      "rental_price_hour": self.chip_rental_price(chip.id)})
+                                      "rental_price_hour": rented.chip_price(chip.id)})
         usd_mtok, usd_eflop = np.nan, np.nan
         if sold.sum() > 0:
             rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
@@ -807,12 +805,12 @@ class ComputeMarket(mesa.Model):
             "hhi_revenue": float(np.nansum(shares**2)),
             "usd_per_million_tokens": usd_mtok,
             "usd_per_exaflop_training": usd_eflop,
-            "capacity_hbm_gb": self.capacity_total(),
-            "capex_total": float(self.orders.spend.sum()),
+            "capacity_hbm_gb": outcome.ecosystem.capacity,
+            "capex_total": float(outcome.orders.spend.sum()),
             "backlog_units": float(sum(v.backlog_units for v in self.vendors.values())),
-            "rental_revenue": self.rental_paid,
-            "rental_price_h100_hour": self.chip_rental_price(self.reference_chip.id),
-            "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
+            "rental_revenue": rented.paid,
+            "rental_price_h100_hour": rented.chip_price(self.reference_chip.id),
+            "rental_fill_rate": rented.fill_rate,
             "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
             "frontier_lab_revenue": float(sum(lab.revenue for lab in self.labs if lab.frontier)),
             "frontier_lab_power_gw": self.frontier_lab_power_gw(),
