@@ -40,14 +40,13 @@ from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
 from .offers import EcosystemOutcome, Fills, MonthOutcome, OfferBook, Orders, RentalOutcome
+from .recorder import VENTURE_SERIES, MonthRecorder  # noqa: F401  (VENTURE_SERIES: importable here as before)
 from .venture import VenturePhase
 
 # chips bought this month go live over the next months (racking, networking, burn-in: est ~3 months from delivery),
 # so a cloud buys for the site power it will have by then
 DEPLOYMENT_MONTHS = 3
 PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
-VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
-                  "startup_burn", "compute_spend")
 
 
 class ComputeMarket(mesa.Model):
@@ -81,13 +80,9 @@ class ComputeMarket(mesa.Model):
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
         self._cost_per_heq_hour0: np.ndarray | None = None  # buyers' cost of useful work in month 0
-        self.vendor_records: list[dict] = []
-        self.chip_records: list[dict] = []
-        self.offer_records: list[dict] = []
-        self.stats: dict[str, float] = {}
         self.events: list[str] = []
         self.last_month: MonthOutcome | None = None  # what the last month's phases returned (for inspection)
-        self._collector = self._make_collector()
+        self.recorder = MonthRecorder(self)
 
     # ------------------------------------------------------------------------------ set-up
 
@@ -319,10 +314,7 @@ class ComputeMarket(mesa.Model):
         ecosystem = self.ecosystem_phase(book, orders)
         self.venture_phase()
         self.last_month = MonthOutcome(book, orders, fills, rental_outcome, ecosystem)
-        self._record_month(self.last_month)
-        self._collector.collect(self)
-        if self.month % self.config.agent_report_interval == 0:
-            self._agent_collector.collect(self)
+        self.recorder.record(self, self.last_month)
         self.month += 1
 
     # 1 ----------------------------------------------------------------------------------------
@@ -732,12 +724,6 @@ class ComputeMarket(mesa.Model):
             self._rental_price0 = price
         return price / self._rental_price0
 
-    def frontier_lab_power_gw(self) -> float:
-        """GW of data-centre power the frontier labs' rented compute draws this month: HEq rented x the reference
-        H100's TDP x (1 + host power) x PUE (the way labs' compute is announced, e.g. OpenAI's ~0.6 GW in 2024)."""
-        heq = sum(lab.compute_month for lab in self.labs if lab.frontier) / pricing.HOURS_PER_MONTH
-        return float(power.facility_watts(heq * self.reference_chip.tdp_w, self.tco)) / 1e9
-
     def venture_phase(self) -> None:
         """Startups and VC syndicates. The coupling is one-way: the chip market's rental price sets startups'
         compute burn, and their spend is recorded (`compute_spend`), but it is not fed back into clouds' cash
@@ -751,133 +737,6 @@ class ComputeMarket(mesa.Model):
         growth = history[-1] / history[-13] - 1.0 if len(history) > 12 else 0.0
         self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
 
-    def _record_month(self, outcome: MonthOutcome) -> None:
-        book, fills, rented = outcome.book, outcome.fills, outcome.rental
-        revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}
-        total_rev = sum(revenue.values())
-        units = {v.vendor_id: v.units_sold for v in self.vendors.values()}
-        flops = {v.vendor_id: v.flops_sold for v in self.vendors.values()}
-        total_units, total_flops = sum(units.values()), sum(flops.values())
-        base = self.installed_base_by_vendor()
-        power = self.installed_power_by_vendor()
-        deployed_gw = self.deployed_power_gw(book)
-        for v in self.vendors.values():
-            vid = v.vendor_id
-            self.vendor_records.append({
-                "month": self.month, "date": self.date, "vendor": vid, "kind": v.kind,
-                "revenue": v.revenue, "units": v.units_sold, "flops_shipped": v.flops_sold,
-                "revenue_share": v.revenue / total_rev if total_rev else np.nan,
-                "unit_share": v.units_sold / total_units if total_units else np.nan,
-                "flops_share": v.flops_sold / total_flops if total_flops else np.nan,
-                "gross_margin": v.gross_margin, "margin_posted": v.margin_posted, "writedown": v.writedown,
-                "reserve": v.reserve, "installed_power_gw": power.get(vid, 0.0),
-                "maturity": v.maturity, "allocation": v.allocation, "units_made": v.units_made,
-                "inventory": sum(v.inventory.values()), "backlog_units": v.backlog_units,
-                "cash": v.cash, "rd_spend": v.rd_spend, "installed_base": base.get(vid, 0.0),
-            })
-        shares = np.array([r / total_rev for r in revenue.values()]) if total_rev else np.array([np.nan])
-        sold = fills.sold
-        renting = [(h.rental_price, h.rental_supplied) for h in self.hyperscalers if np.isfinite(h.rental_price) and h.rental_supplied > 0]
-        rental_price = (sum(p * q for p, q in renting) / sum(q for _, q in renting)) if renting else np.nan
-        for j, chip in enumerate(book.chips):
-            self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
-                                      "price": float(book.prices[j]), "units": float(sold[j]),
-                                      "revenue": float(sold[j] * book.prices[j]), "cost": chip.manufacturing_cost_usd,
-                                      "rental_price_hour": rented.chip_price(chip.id)})
-        usd_mtok, usd_eflop = np.nan, np.nan
-        if sold.sum() > 0:
-            rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
-            if book.served_tokens is None:
-                serve = np.array([book.rates[c.id][1] for c in book.chips]) * self.ref_serve
-            else:  # under a serving shift: tokens of the mix actually served, not dense-model equivalents
-                serve = np.array([book.served_tokens[c.id] for c in book.chips])
-            train = np.array([book.rates[c.id][0] for c in book.chips]) * self.ref_train
-            flop_per_token = 6 * self.reference_workload.params_active
-            # market price of reference work: what the chips sold this month cost to rent per hour, over
-            # the work they do per hour (a ratio of totals, so a chip that does little work adds little)
-            usd_mtok = float(pricing.usd_per_million_tokens((rent * sold).sum(), 1, (serve * sold).sum()))
-            usd_eflop = float(pricing.usd_per_exaflop((rent * sold).sum(), (train * flop_per_token * sold).sum()))
-        self.stats = {
-            "month": self.month,
-            "date": self.date,
-            "chip_revenue": total_rev,
-            "chip_units": total_units,
-            "hhi_revenue": float(np.nansum(shares**2)),
-            "usd_per_million_tokens": usd_mtok,
-            "usd_per_exaflop_training": usd_eflop,
-            "capacity_hbm_gb": outcome.ecosystem.capacity,
-            "capex_total": float(outcome.orders.spend.sum()),
-            "backlog_units": float(sum(v.backlog_units for v in self.vendors.values())),
-            "rental_revenue": rented.paid,
-            "rental_price_h100_hour": rented.chip_price(self.reference_chip.id),
-            "rental_fill_rate": rented.fill_rate,
-            "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
-            "frontier_lab_revenue": float(sum(lab.revenue for lab in self.labs if lab.frontier)),
-            "frontier_lab_power_gw": self.frontier_lab_power_gw(),
-            "rental_price_heq_hour": rental_price,
-            "writedowns": float(sum(v.writedown for v in self.vendors.values())),
-            "installed_power_gw": float(sum(power.values())),
-            **self._power_stats(deployed_gw),
-            "lab_cash": float(sum(lab.cash for lab in self.labs)),
-            "inference_share": book.inference_share,
-        }
-        for vid in self.potential_vendor_ids:
-            v = self.vendors.get(vid)
-            self.stats[f"revenue_share_{vid}"] = (v.revenue / total_rev if (v and total_rev) else 0.0)
-            self.stats[f"gross_margin_{vid}"] = v.gross_margin if v else np.nan
-        for h in self.hyperscalers:
-            self.stats[f"capex_{h.hyperscaler_id}"] = h.capex
-        for h, gw in zip(self.hyperscalers, deployed_gw, strict=True):
-            self.stats[f"power_gw_{h.hyperscaler_id}"] = gw
-            self.stats[f"power_short_{h.hyperscaler_id}"] = float(h.power_short)
-        if self.venture is not None:
-            vs = self.venture.month_stats
-            for key in VENTURE_SERIES:
-                self.stats[key] = vs.get(key, np.nan)
-
-    def deployed_power_gw(self, book: OfferBook) -> list[float]:
-        """Facility GW of the chips each cloud's sites run (cloud order)."""
-        out = []
-        for h in self.hyperscalers:
-            running = self._running_fleet(h, book.rates, book.inference_share)[0]
-            out.append(sum(u * self._facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
-        return out
-
-    def _power_stats(self, deployed_gw: list[float]) -> dict[str, float]:
-        """Data-centre power this month: site power on line, the facility GW of the chips running (`deployed_gw`,
-        per cloud), chips waiting for power and clouds short of it (NaN without the power model)."""
-        if not self.config.power_enabled:
-            return {"site_power_gw": np.nan, "deployed_power_gw": float(sum(deployed_gw)),
-                    "chips_waiting_for_power": 0.0, "power_short_clouds": 0.0}
-        return {
-            "site_power_gw": float(sum(h.site_w for h in self.hyperscalers)) / 1e9,
-            "deployed_power_gw": float(sum(deployed_gw)),
-            "chips_waiting_for_power": float(sum(h.idle_units for h in self.hyperscalers)),
-            "power_short_clouds": float(sum(h.power_short for h in self.hyperscalers)),
-        }
-
-    def _make_collector(self) -> mesa.DataCollector:
-        keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
-                "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
-                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue", "frontier_lab_power_gw",
-                "rental_price_heq_hour", "rental_price_h100_hour", "writedowns", "installed_power_gw", "site_power_gw", "deployed_power_gw",
-                "chips_waiting_for_power", "power_short_clouds"]
-        keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
-        keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]
-        keys += [f"capex_{h.hyperscaler_id}" for h in self.hyperscalers]
-        keys += [f"power_gw_{h.hyperscaler_id}" for h in self.hyperscalers]
-        keys += [f"power_short_{h.hyperscaler_id}" for h in self.hyperscalers]
-        if self.venture is not None:
-            keys += list(VENTURE_SERIES)
-        reporters = {key: (lambda m, key=key: m.stats.get(key, np.nan)) for key in keys}
-        self._agent_collector = mesa.DataCollector(agent_reporters={
-            "kind": lambda a: type(a).__name__,
-            "cash": lambda a: getattr(a, "cash", np.nan),
-            "maturity": lambda a: getattr(a, "maturity", np.nan),
-            "capability": lambda a: getattr(a, "capability", np.nan),
-        })
-        return mesa.DataCollector(model_reporters=reporters)
-
     # ------------------------------------------------------------------------------ outputs
 
     def run(self, months: int | None = None, progress=None) -> None:
@@ -886,15 +745,24 @@ class ComputeMarket(mesa.Model):
             if progress is not None:
                 progress(self.month)
 
+    @property
+    def stats(self) -> dict[str, float]:
+        """This month's model series (market/recorder.py); empty before the first month."""
+        return self.recorder.stats
+
+    @property
+    def vendor_records(self) -> list[dict]:
+        return self.recorder.vendor_records
+
     def model_table(self) -> pd.DataFrame:
-        return self._collector.get_model_vars_dataframe().reset_index(drop=True)
+        return self.recorder.collector.get_model_vars_dataframe().reset_index(drop=True)
 
     def vendor_table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.vendor_records)
+        return pd.DataFrame(self.recorder.vendor_records)
 
     def chip_table(self) -> pd.DataFrame:
         """Per month and chip on sale: price (USD), units sold, revenue and unit cost."""
-        return pd.DataFrame(self.chip_records)
+        return pd.DataFrame(self.recorder.chip_records)
 
     def agent_table(self) -> pd.DataFrame:
-        return self._agent_collector.get_agent_vars_dataframe()
+        return self.recorder.agent_collector.get_agent_vars_dataframe()
