@@ -68,6 +68,18 @@ class ChipVendor(mesa.Agent):
         self.reserve = 0.0
         self.reset_month()
 
+    def scale_allocation(self, factor: float) -> None:
+        """Multiply its packaging allocation by `factor` (when a new programme takes a share)."""
+        self.allocation *= factor
+
+    def normalise_allocation(self, total: float) -> None:
+        """Divide its packaging allocation by the vendors' `total`, so that allocations sum to one."""
+        self.allocation /= total
+
+    def set_allocation(self, share: float) -> None:
+        """Its packaging allocation from next month (market/capacity.next_allocations)."""
+        self.allocation = share
+
     @property
     def prices_strategically(self) -> bool:
         return self.kind != "hyperscaler_inhouse"

@@ -12,7 +12,8 @@ import numpy as np
 class Hyperscaler(mesa.Agent):
     """A cloud. Fleet in chips by chip id; useful work in H100-equivalents (HEq); money in USD/month."""
 
-    def __init__(self, model: mesa.Model, spec, cash: float, operating_cash_flow: float, internal_demand_heq: float):
+    def __init__(self, model: mesa.Model, spec, cash: float, operating_cash_flow: float, internal_demand_heq: float,
+                 planned_capex: float = 0.0):
         super().__init__(model)
         self.spec = spec
         self.hyperscaler_id = spec.id
@@ -33,7 +34,7 @@ class Hyperscaler(mesa.Agent):
         self.rental_premium = 1.0  # its rental price over its cost-plus price (> 1 while labs want more than it offers)
         self.rental_revenue = 0.0
         self.capex = 0.0  # USD spent on chips this month
-        self.planned_capex = 0.0
+        self.planned_capex = planned_capex  # USD a month it plans to spend on chips (at the start: its budget)
         self.internal_fraction = spec.internal_share  # share of capex for its own AI work
         self.vendor_spend: deque[dict[str, float]] = deque(maxlen=12)
         self.bankrupt = False  # insolvent: stops buying for good (see ComputeMarket.resolve_insolvencies)
@@ -105,6 +106,18 @@ class Hyperscaler(mesa.Agent):
             return
         self.paid[chip_id] = (self.paid.get(chip_id, 0.0) * held + unit_price * units) / (held + units)
         self.fleet[chip_id] = held + units
+
+    def scale_fleet(self, scale: float) -> None:
+        """Scale every chip type of its fleet by `scale` (the starting fleet, fitted to its share of useful work)."""
+        self.fleet = {cid: units * scale for cid, units in self.fleet.items()}
+
+    def start_demand(self, fleet_heq: float, utilisation_target: float) -> None:
+        """Starting demand: its fleet (`fleet_heq`, HEq) used at `utilisation_target`, split between its own work and
+        rentals by its internal share; month 1's demand growth is then growth, not the stock."""
+        self.start_units = sum(self.fleet.values())
+        self.internal_demand0 = self.internal_share * fleet_heq * utilisation_target
+        self.internal_demand = self.internal_demand0
+        self.rental_demand = (1.0 - self.internal_share) * fleet_heq * utilisation_target
 
     def retire(self, monthly_rate: float) -> None:
         """Exponential retirement of the fleet (1 / depreciation life per month)."""

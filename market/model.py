@@ -35,7 +35,7 @@ from agents.hyperscaler import Hyperscaler
 from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, months_between
 
-from . import choice, clearing, inhouse, performance, power, pricing, rental, vendor_pricing
+from . import choice, clearing, inhouse, performance, power, pricing, rental, scenario, vendor_pricing
 from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
 from .ledger import Ledger
@@ -71,10 +71,11 @@ class ComputeMarket(mesa.Model):
         )
         self.chip_index: dict[str, Accelerator] = {}
         self._watts: dict[str, float] = {}  # facility W per chip, by chip id
-        self._setup_vendors()
-        self._setup_reference()
-        self._setup_hyperscalers()
-        self._setup_labs()
+        self.vendors, self.potential_vendor_ids = scenario.vendors(self)
+        (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
+         self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
+        self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
+        self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
         self.capacity = config.start_capacity_hbm_gb * config.capacity_scale
         self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
         self._lab_revenue_history: list[float] = []
@@ -99,107 +100,6 @@ class ComputeMarket(mesa.Model):
     @property
     def date(self) -> str:
         return add_months(self.config.start, self.month)
-
-    def _setup_vendors(self) -> None:
-        cfg, cat = self.config, self.catalog
-        owners = {h.inhouse_vendor: h.id for h in cfg.hyperscalers if h.inhouse_vendor}
-        self.vendors: dict[str, ChipVendor] = {}
-        for vid, record in cat.vendors.items():
-            if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse_enabled):
-                continue
-            chips = [c if record.unit_cost_factor == 1.0 else
-                     dataclasses.replace(c, manufacturing_cost_usd=c.manufacturing_cost_usd * record.unit_cost_factor)
-                     for c in cat.accelerators.values() if c.vendor == vid]  # the cost of a shipped unit
-            self.vendors[vid] = ChipVendor(
-                self, vid, record.name, record.kind, chips, cat.roadmaps[vid], record.cadence_months,
-                record.software_maturity, record.packaging_share, owner=owners.get(vid, ""),
-                start_margin=record.start_gross_margin,
-            )
-        self._normalise_allocations()
-        # every vendor id a run can have (in-house programmes that may start), for fixed report columns
-        self.potential_vendor_ids = list(self.vendors) + [
-            f"{h.id}-silicon" for h in cfg.hyperscalers if not h.inhouse_vendor and cfg.inhouse_enabled
-        ]
-
-    def _normalise_allocations(self) -> None:
-        total = sum(v.allocation for v in self.vendors.values())
-        for v in self.vendors.values():
-            v.allocation /= total
-
-    def _setup_reference(self) -> None:
-        cat = self.catalog
-        self.reference_workload = cat.workload(performance.REFERENCE_WORKLOAD)
-        self.serving_workload = cat.workload(self.config.serving_workload)
-        self.reference_chip = cat.accelerator(performance.REFERENCE_CHIP)
-        ref = [self.reference_chip]
-        maturity = [cat.vendors["nvidia"].software_maturity]
-        self.ref_train = performance.training_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
-        self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
-        shift = self.config.serving_shift_workload
-        self.shift_workload = cat.workload(shift) if shift else None
-        if self.shift_workload is not None:
-            self.ref_serve_shift = performance.serving_rates(ref, maturity, self.shift_workload, cat.efficiency)[0]
-
-    def _setup_hyperscalers(self) -> None:
-        cfg, cat = self.config, self.catalog
-        a100, h100 = cat.accelerator("a100-80gb"), cat.accelerator("h100-sxm")
-        self.hyperscalers: list[Hyperscaler] = []
-        for spec in cfg.hyperscalers:
-            budget = spec.budget_share * cfg.start_budget_usd
-            h = Hyperscaler(self, spec, cash=24.0 * budget, operating_cash_flow=1.5 * budget, internal_demand_heq=0.0)
-            h.planned_capex = budget
-            # installed base at the end of 2022: what was bought over a depreciation life, NVIDIA data-centre
-            # revenue FY21-FY23 $6.7B + $10.6B + $15.0B = $32.3B (10-K filings; includes networking, leaves out
-            # TPUs and others: der, est) = ~18 months of the starting budget
-            fleet_value = 18.0 * budget
-            mix = [(a100, 0.7), (h100, 0.3)]
-            if spec.inhouse_vendor in self.vendors:
-                own = [c for c in self.vendors[spec.inhouse_vendor].chips if c.release <= cfg.start]
-                if own:
-                    mix = [(own[-1], 0.5), (a100, 0.35), (h100, 0.15)]
-            for chip, share in mix:
-                price = self._list_price(chip)
-                h.add_chips(chip.id, fleet_value * share / price, price)
-                self.chip_index[chip.id] = chip
-            self.hyperscalers.append(h)
-        rates = self._rates(list(self.chip_index.values()))
-        # The budget shares (TrendForce) are shares of high-end AI servers, i.e. of installed compute rather than
-        # of money: each cloud's fleet is scaled so that its share of useful work (HEq) equals its budget share,
-        # keeping the industry's total. (Valued at list prices, a TPU-heavy fleet would otherwise hold ~30% of
-        # the work for a 17% share.)
-        heqs = np.array([self._fleet_heq(h, rates, self._inference_share()) for h in self.hyperscalers])
-        shares = np.array([h.spec.budget_share for h in self.hyperscalers])
-        if shares.sum() > 0 and heqs.sum() > 0:
-            for h, heq, share in zip(self.hyperscalers, heqs, shares, strict=True):
-                scale = (share / shares.sum()) * heqs.sum() / heq if heq > 0 else 0.0
-                h.fleet = {cid: units * scale for cid, units in h.fleet.items()}
-        if cfg.power_enabled:
-            # sites at the end of 2022: the fleet's draw with headroom, and construction under way for the plan
-            # of the time (the starting budget spent on H100s at list price, a month's worth a month)
-            h100_w = self._facility_w(h100.id)
-            for h in self.hyperscalers:
-                h.start_sites(self._fleet_draw_w(h), cfg.site_power_start_reserve,
-                              h.planned_capex / self._list_price(h100) * h100_w, cfg.site_lead_time_months)
-        for h in self.hyperscalers:
-            h.start_units = sum(h.fleet.values())
-            heq = self._fleet_heq(h, rates, self._inference_share())
-            h.internal_demand0 = h.internal_share * heq * cfg.capex_utilisation_target
-            h.internal_demand = h.internal_demand0  # last month's demand: month 1's growth is growth, not the stock
-            h.rental_demand = (1.0 - h.internal_share) * heq * cfg.capex_utilisation_target
-
-    def _setup_labs(self) -> None:
-        self.labs: list[Lab] = []
-        n_h = len(self.hyperscalers)
-        for spec in self.config.labs:
-            for i in range(spec.count):
-                affinity = self.rng.normal(0.0, 0.5, size=n_h)
-                self.labs.append(Lab(self, f"{spec.prefix}-{i + 1}", spec.frontier, spec.cash_usd, spec.revenue_usd, affinity))
-
-    def _list_price(self, chip: Accelerator) -> float:
-        vendor = self.vendors.get(chip.vendor)
-        if vendor is not None and not vendor.prices_strategically:
-            return vendor.unit_price(chip, self.config.design_partner_margin)
-        return chip.launch_price_usd
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -687,7 +587,7 @@ class ComputeMarket(mesa.Model):
                             and v.launches_within(self.date, cfg.launch_booking_months) for v in vendors])
         shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding, cfg.allocation_memory)
         for v, share in zip(vendors, shares, strict=True):
-            v.allocation = float(share)
+            v.set_allocation(float(share))
         if cfg.inhouse_enabled:
             inhouse.advance_programmes(self)
         for h in self.hyperscalers:
