@@ -38,6 +38,7 @@ from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, mon
 from . import choice, clearing, inhouse, performance, power, pricing, rental, scenario, vendor_pricing
 from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
+from .fleet import Fleets
 from .ledger import Ledger
 from .offers import EcosystemOutcome, Fills, MonthOutcome, OfferBook, Orders, RentalOutcome
 from .recorder import VENTURE_SERIES, MonthRecorder  # noqa: F401  (VENTURE_SERIES: importable here as before)
@@ -70,7 +71,7 @@ class ComputeMarket(mesa.Model):
             / pricing.HOURS_PER_YEAR
         )
         self.chip_index: dict[str, Accelerator] = {}
-        self._watts: dict[str, float] = {}  # facility W per chip, by chip id
+        self.fleets = Fleets(self.chip_index, self.tco, config.power_enabled)  # fleet arithmetic: market/fleet.py
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
          self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
@@ -156,40 +157,6 @@ class ComputeMarket(mesa.Model):
             return 0.0
         elapsed = months_between(cfg.serving_shift_start or cfg.start, self.date) + 1
         return cfg.serving_shift_share * min(1.0, elapsed / cfg.serving_shift_months)
-
-    def _fleet_work(self, h: Hyperscaler, rates, inference_share: float) -> list:
-        """Useful work (HEq) of each chip type in `h`'s fleet that its sites can power, in fleet order (the products
-        as they are: their sum, `_fleet_heq`, then adds them exactly as it always has)."""
-        return self._running_fleet(h, rates, inference_share)[1]
-
-    def _running_fleet(self, h: Hyperscaler, rates, inference_share: float) -> tuple[list, list]:
-        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order."""
-        work = [float(choice.work_rate(*rates[cid], inference_share)) for cid in h.fleet]
-        units = self._powered_fleet(h, work)
-        return units, [u * w for u, w in zip(units, work, strict=True)]
-
-    def _powered_fleet(self, h: Hyperscaler, work: list[float]):
-        """Chips of each type in `h`'s fleet its sites can run (fleet order): all of them while they fit, else the
-        most work per watt first (market/power.powered_units; `work`: HEq per chip-hour, fleet order)."""
-        units = list(h.fleet.values())
-        if not self.config.power_enabled or self._fleet_draw_w(h) <= h.site_w:
-            return units
-        return power.powered_units(units, [self._facility_w(c) for c in h.fleet], work, h.site_w)
-
-    def _facility_w(self, chip_id: str) -> float:
-        """W at the facility meter of one chip (market/power.facility_watts; a chip's TDP never changes in a run)."""
-        watts = self._watts.get(chip_id)
-        if watts is None:
-            watts = self._watts[chip_id] = float(power.facility_watts(self.chip_index[chip_id].tdp_w, self.tco))
-        return watts
-
-    def _fleet_draw_w(self, h: Hyperscaler) -> float:
-        """W the whole of `h`'s fleet would draw running (idle chips included)."""
-        watts = self._watts  # _facility_w's cache, read directly: this runs for every chip type of every cloud, often
-        return sum(units * (watts[cid] if cid in watts else self._facility_w(cid)) for cid, units in h.fleet.items())
-
-    def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
-        return sum(self._fleet_work(h, rates, inference_share))
 
     def _packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.min_packaging_units_per_chip)
@@ -324,7 +291,7 @@ class ComputeMarket(mesa.Model):
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
             cost_per_heq_hour = choice.price_index(u - shocks, cfg.price_sensitivity)
-        fleets = np.array([self._fleet_heq(h, book.rates, book.inference_share) for h in self.hyperscalers])
+        fleets = np.array([self.fleets.heq(h, book.rates, book.inference_share) for h in self.hyperscalers])
         market_cost = self.market_cost_ratio(cost_per_heq_hour[0::2], fleets)
         spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
         for i, h in enumerate(self.hyperscalers):
@@ -354,7 +321,7 @@ class ComputeMarket(mesa.Model):
         committed_w = np.zeros(n_h) if committed is None else (committed @ watts).reshape(n_h, rows).sum(axis=1)
         committed_usd = np.zeros_like(spend) if committed is None else committed @ book.prices
         free_spend = spend - committed_usd
-        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self._fleet_draw_w(h)) for h in self.hyperscalers])
+        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self.fleets.draw_w(h)) for h in self.hyperscalers])
         free_w = np.maximum(free_w - committed_w, 0.0)
 
         def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh)
@@ -494,11 +461,11 @@ class ComputeMarket(mesa.Model):
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         running_fleets = []
         for i, h in enumerate(self.hyperscalers):
-            on, work = self._running_fleet(h, book.rates, book.inference_share)
+            on, work = self.fleets.running(h, book.rates, book.inference_share)
             heq = sum(work)
             running_fleets.append((list(h.fleet), on, work, heq))
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
-            h.idle_units = sum(h.fleet.values()) - float(units.sum()) if self._fleet_draw_w(h) > h.site_w else 0.0
+            h.idle_units = sum(h.fleet.values()) - float(units.sum()) if self.fleets.draw_w(h) > h.site_w else 0.0
             if heq > 0:
                 maturity[i] = float(np.average([self._effective_maturity(self.chip_index[c].vendor) for c in h.fleet],
                                                weights=work))
@@ -553,23 +520,14 @@ class ComputeMarket(mesa.Model):
                 self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; lenders write off ${h.debt_written_off / 1e9:.2f}B")
 
     # 5 ----------------------------------------------------------------------------------------
-    def _installed_by_vendor(self, amount) -> dict[str, float]:
-        """Sum over clouds' fleets of `amount(chip, units)`, by the chip's vendor."""
-        out: dict[str, float] = {}
-        for h in self.hyperscalers:
-            for cid, units in h.fleet.items():
-                chip = self.chip_index[cid]
-                out[chip.vendor] = out.get(chip.vendor, 0.0) + amount(chip, units)
-        return out
-
     def installed_base_by_vendor(self) -> dict[str, float]:
         """Chips installed in clouds' fleets, for each vendor in the market."""
-        units = self._installed_by_vendor(lambda chip, units: units)
+        units = self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units)
         return {vid: units.get(vid, 0.0) for vid in self.vendors}
 
     def installed_power_by_vendor(self) -> dict[str, float]:
         """GW of accelerator TDP installed in clouds' fleets, by vendor."""
-        return self._installed_by_vendor(lambda chip, units: units * chip.tdp_w / 1e9)
+        return self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units * chip.tdp_w / 1e9)
 
     def ecosystem_phase(self, book: OfferBook, orders: Orders) -> EcosystemOutcome:
         """Software maturity, packaging capacity and allocations, in-house programmes, depreciation and (with the power
@@ -610,7 +568,7 @@ class ComputeMarket(mesa.Model):
             if h.bankrupt:
                 continue
             mix = float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0 else float(w_per_usd[i].mean())
-            h.order_sites(self._fleet_draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months, cfg.site_power_reserve)
+            h.order_sites(self.fleets.draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months, cfg.site_power_reserve)
         allotted = power.allocate_site_power([h.site_orders_w for h in self.hyperscalers], cfg.site_power_supply_w(self.date))
         for h, watts in zip(self.hyperscalers, allotted, strict=True):
             h.build_sites(float(watts), cfg.site_lead_time_months)

@@ -117,15 +117,6 @@ def frontier_lab_power_gw(model) -> float:
     return float(facility_watts(heq * model.reference_chip.tdp_w, model.tco)) / 1e9
 
 
-def deployed_power_gw(model, book) -> list[float]:
-    """Facility GW of the chips each cloud's sites run (cloud order)."""
-    out = []
-    for h in model.hyperscalers:
-        running = model._running_fleet(h, book.rates, book.inference_share)[0]
-        out.append(sum(u * model._facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
-    return out
-
-
 class MonthRecorder:
     """Keeps the run's records for a ComputeMarket: `stats` (this month's model series), `vendor_records` and
     `chip_records` (a row per vendor / chip on sale per month), and the DataCollectors."""
@@ -162,7 +153,7 @@ class MonthRecorder:
         total_units, total_flops = sum(units.values()), sum(flops.values())
         base = model.installed_base_by_vendor()
         power = model.installed_power_by_vendor()
-        deployed_gw = deployed_power_gw(model, book)
+        deployed_gw = model.fleets.deployed_gw(model.hyperscalers, book.rates, book.inference_share)
         for v in vendors:
             vid = v.vendor_id
             self.vendor_records.append({

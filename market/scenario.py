@@ -21,9 +21,8 @@ from . import performance
 from .capacity import normalise_allocations
 from .config import MarketConfig
 
-# Starting finances of a cloud, in months of its starting chip budget (`budget_share x start_budget_usd`): est,
-# set so that the clouds' cash and operating cash flow cover several years of chip spending, as their 2022
-# balance sheets did
+# Starting finances of a cloud, in months of its starting chip budget (`budget_share x start_budget_usd`):
+# estimates (no source recorded)
 START_CASH_MONTHS = 24.0
 START_OPERATING_CASH_FLOW_MONTHS = 1.5
 # installed base at the end of 2022: what was bought over a depreciation life, NVIDIA data-centre revenue
@@ -124,7 +123,7 @@ def hyperscalers(model) -> list[Hyperscaler]:
     # of money: each cloud's fleet is scaled so that its share of useful work (HEq) equals its budget share,
     # keeping the industry's total. (Valued at list prices, a TPU-heavy fleet would otherwise hold ~30% of
     # the work for a 17% share.)
-    heqs = np.array([model._fleet_heq(h, rates, model._inference_share()) for h in out])
+    heqs = np.array([model.fleets.heq(h, rates, model._inference_share()) for h in out])
     shares = np.array([h.spec.budget_share for h in out])
     if shares.sum() > 0 and heqs.sum() > 0:
         for h, heq, share in zip(out, heqs, shares, strict=True):
@@ -132,12 +131,12 @@ def hyperscalers(model) -> list[Hyperscaler]:
     if cfg.power_enabled:
         # sites at the end of 2022: the fleet's draw with headroom, and construction under way for the plan
         # of the time (the starting budget spent on H100s at list price, a month's worth a month)
-        h100_w = model._facility_w(h100.id)
+        h100_w = model.fleets.facility_w(h100.id)
         for h in out:
-            h.start_sites(model._fleet_draw_w(h), cfg.site_power_start_reserve,
+            h.start_sites(model.fleets.draw_w(h), cfg.site_power_start_reserve,
                           h.planned_capex / list_price(model, h100) * h100_w, cfg.site_lead_time_months)
     for h in out:
-        h.start_demand(model._fleet_heq(h, rates, model._inference_share()), cfg.capex_utilisation_target)
+        h.start_demand(model.fleets.heq(h, rates, model._inference_share()), cfg.capex_utilisation_target)
     return out
 
 
