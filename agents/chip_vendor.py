@@ -113,15 +113,25 @@ class ChipVendor(mesa.Agent):
         released = [c for c in self.chips if c.release <= month]
         return released[-generations:]
 
+    def put_on_sale(self, month: str, generations: int) -> list[Accelerator]:
+        """Its product line this month (`product_line`); it is on the market while the line is not empty."""
+        line = self.product_line(month, generations)
+        self.on_market = bool(line)
+        return line
+
     def unit_price(self, chip: Accelerator, design_partner_margin: float) -> float:
         """USD per chip: cost / (1 - margin); in-house chips at cost plus the design partner's margin."""
         margin = self.margin if self.prices_strategically else design_partner_margin
         return chip.manufacturing_cost_usd / (1.0 - margin)
 
-    def adopt_margin(self, best_response: float, adjustment: float) -> None:
-        """Move part of the way to this month's profit-maximising margin (prices are sticky)."""
+    def adopt_margin(self, best_response: float, adjustment: float, cap: float | None = None) -> None:
+        """Move part of the way to this month's profit-maximising margin (prices are sticky; the best response is
+        the market's proposal, market/vendor_pricing.py), never above a price cap (`cap`, a gross margin) it must
+        obey."""
         if self.prices_strategically:
             self.margin += adjustment * (best_response - self.margin)
+        if cap is not None:
+            self.margin = min(self.margin, cap)
 
     # --- production and sales ------------------------------------------------------------------
 
@@ -199,6 +209,10 @@ class ChipVendor(mesa.Agent):
         self.writedown = reserve - self.reserve
         self.reserve = reserve
         return self.writedown
+
+    def add_backlog(self, units: float) -> None:
+        """Chips ordered this month that it could not deliver."""
+        self.backlog_units += units
 
     def ship(self, chip: Accelerator, units: float, unit_price: float, produced: float) -> None:
         """Sell `units` of `chip` from stock and this month's (committed) production of `produced` chips.

@@ -21,7 +21,7 @@ def advance_programmes(model) -> None:
     merchants = {v.vendor_id for v in model.vendors.values() if v.prices_strategically}
     for cloud in model.hyperscalers:
         if cloud.wants_inhouse_programme(cfg.inhouse_threshold_usd, merchants):
-            cloud.programme_ready_month = model.month + cfg.inhouse_delay_months
+            cloud.start_programme(model.month + cfg.inhouse_delay_months)
             model.events.append(f"{model.date}: {cloud.hyperscaler_id} starts an in-house silicon programme")
         if cloud.programme_ready_month is not None and cloud.programme_ready_month <= model.month and not cloud.inhouse_vendor:
             launch(model, cloud)
@@ -41,6 +41,6 @@ def launch(model, cloud) -> ChipVendor:
         other.scale_allocation(1.0 - ALLOCATION_SHARE)
     model.vendors[vendor_id] = vendor
     normalise_allocations(model.vendors.values())
-    cloud.inhouse_vendor = vendor_id
+    cloud.take_inhouse_vendor(vendor_id)
     model.events.append(f"{model.date}: {vendor_id} delivers its first chip {first.id}")
     return vendor

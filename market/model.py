@@ -55,7 +55,7 @@ class ComputeMarket(mesa.Model):
 
     def __init__(self, config: MarketConfig | None = None, *, catalog: Catalog | None = None, rng=None, **overrides):
         super().__init__(rng=rng)
-        self._spawn_streams()
+        self.rng, self.venture_rng = self._spawn_streams()
         if config is None:
             config = MarketConfig(**overrides)
         elif overrides:
@@ -88,15 +88,14 @@ class ComputeMarket(mesa.Model):
 
     # ------------------------------------------------------------------------------ set-up
 
-    def _spawn_streams(self) -> None:
+    def _spawn_streams(self) -> tuple[np.random.Generator, np.random.Generator]:
         """Two independent random streams spawned from the run's seed: `rng` for the chip market and
         `venture_rng` for the venture side, so a venture-only change leaves every chip-market draw (and,
         as long as startups' rental spend does not bind a cloud's cash, every chip-market figure) as it
         was, and scenario comparisons stay paired."""
         root = np.random.SeedSequence(self._seed)  # Mesa's integer seed (drawn by Mesa when rng is None)
         market, venture = root.spawn(2)
-        self.rng = np.random.default_rng(market)
-        self.venture_rng = np.random.default_rng(venture)
+        return np.random.default_rng(market), np.random.default_rng(venture)
 
     @property
     def date(self) -> str:
@@ -192,16 +191,15 @@ class ComputeMarket(mesa.Model):
         chips: list[Accelerator] = []
         sellers: list[ChipVendor] = []
         for v in self.vendors.values():
-            line = v.product_line(self.date, cfg.offered_generations)
-            v.on_market = bool(line)
+            line = v.put_on_sale(self.date, cfg.offered_generations)
             for chip in line:
                 chips.append(chip)
                 sellers.append(v)
                 self.chip_index[chip.id] = chip
         vendor_list = list(self.vendors.values())
-        self.vendor_pos = {v.vendor_id: i for i, v in enumerate(vendor_list)}
+        position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
         k = len(chips)
-        owner = np.array([self.vendor_pos[v.vendor_id] for v in sellers])
+        owner = np.array([position[v.vendor_id] for v in sellers])
         units_per_chip = np.array([self._packaging_units(c) for c in chips])
         rates, served_tokens = self._rates_and_tokens(list(self.chip_index.values()))
         train = np.array([rates[c.id][0] for c in chips])
@@ -248,11 +246,11 @@ class ComputeMarket(mesa.Model):
                                                        switching_cost=book.switching)
         capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, self.date)
         for i, margin in zip(pricing_vendors, best, strict=True):
-            if not vendor_list[i].on_market:
+            vendor = vendor_list[i]
+            if not vendor.on_market:
                 continue  # nothing on sale, nothing to price: it keeps the margin it will launch at
-            vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
-            if capped and vendor_list[i].vendor_id == cfg.price_cap_vendor:
-                vendor_list[i].margin = min(vendor_list[i].margin, cfg.price_cap_margin)
+            cap = cfg.price_cap_margin if capped and vendor.vendor_id == cfg.price_cap_vendor else None
+            vendor.adopt_margin(float(margin), cfg.margin_adjustment, cap)
         return dataclasses.replace(book, prices=self._posted_prices(book))
 
     def _posted_prices(self, book: OfferBook) -> np.ndarray:
@@ -300,7 +298,6 @@ class ComputeMarket(mesa.Model):
             # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
             total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), self.date, cfg,
                                            self.demand_factor())
-            h.internal_fraction = internal
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         committed = self._deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost
@@ -333,7 +330,7 @@ class ComputeMarket(mesa.Model):
         ceiling = np.full(n_h, float(np.max(rent_per_hour / (watts / 1e3))))
         price = power.shadow_power_price(needed, free_w, ceiling)
         for h, p in zip(self.hyperscalers, price, strict=True):
-            h.power_price = float(p)
+            h.price_power(float(p))
         if not price.any():
             return spend, shares, None
         rows_price = np.repeat(price, rows)
@@ -416,12 +413,12 @@ class ComputeMarket(mesa.Model):
         vendor_ids = np.array([v.vendor_id for v in book.sellers])
         for j, (chip, v) in enumerate(zip(book.chips, book.sellers, strict=True)):
             v.ship(chip, sold[j], book.prices[j], made[j])
-            v.backlog_units += max(0.0, ordered[j] - filled[:, j].sum())
+            v.add_backlog(max(0.0, ordered[j] - filled[:, j].sum()))
         v_orders_units = np.bincount(book.owner, weights=order_units, minlength=len(self.vendors))
         offered = {c.id for c in book.chips}
-        for v in self.vendors.values():
+        for position, v in enumerate(self.vendors.values()):  # the vendors' order in the book's `owner` index
             mine = {c.id: float(ordered[j]) for j, c in enumerate(book.chips) if book.sellers[j] is v}
-            v.record_orders(float(v_orders_units[self.vendor_pos[v.vendor_id]]), mine)
+            v.record_orders(float(v_orders_units[position]), mine)
             v.book_reserve(offered & set(mine), self.chip_index, self._packaging_units, cfg.inventory_cover_months,
                            cfg.supply_lead_time_months, cfg.supply_headroom)
             # a merchant with nothing on sale has no orders to forecast from: it books its packaging allocation
@@ -453,7 +450,6 @@ class ComputeMarket(mesa.Model):
         """Clouds post rental prices for the capacity their own work leaves free; labs rent (market/rental.py),
         turn compute into revenue and funding; clouds settle the month."""
         cfg = self.config
-        hours = pricing.HOURS_PER_MONTH
         n_h = len(self.hyperscalers)
         supply = np.zeros(n_h)
         price = np.full(n_h, np.inf)
@@ -465,7 +461,7 @@ class ComputeMarket(mesa.Model):
             heq = sum(work)
             running_fleets.append((list(h.fleet), on, work, heq))
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
-            h.idle_units = sum(h.fleet.values()) - float(units.sum()) if self.fleets.draw_w(h) > h.site_w else 0.0
+            h.count_idle(float(units.sum()), self.fleets.draw_w(h))
             if heq > 0:
                 maturity[i] = float(np.average([self._effective_maturity(self.chip_index[c].vendor) for c in h.fleet],
                                                weights=work))
@@ -473,8 +469,7 @@ class ComputeMarket(mesa.Model):
             tdp = np.array([self.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
                                                                  h.internal_share < 1.0, self.tco)
-            price[i] *= h.rental_premium
-            h.rental_price = price[i]
+            price[i] = h.post_rental_price(price[i])
         budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in self.labs])
         affinity = np.array([lab.affinity for lab in self.labs])
         shocks = self.rng.normal(0.0, cfg.choice_noise, size=affinity.shape)
@@ -493,11 +488,8 @@ class ComputeMarket(mesa.Model):
                     rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
                     rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
         for i, h in enumerate(self.hyperscalers):
-            h.rental_demand = float(wanted[:, i].sum()) / hours
-            h.rental_supplied = float(got[:, i].sum())
-            h.rental_revenue = float(paid[:, i].sum())
-            h.rental_premium = rental.scarcity_premium(h.rental_premium, float(wanted[:, i].sum()), float(supply[i]),
-                                                       cfg.rental_price_adjustment)
+            h.record_rentals(float(wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
+                             float(supply[i]), cfg.rental_price_adjustment)
             h.settle_month(running[i])
         self.resolve_insolvencies()
         return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
