@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import mesa
 
-from hardware_catalog import Accelerator, Roadmap, next_generation
+from hardware_catalog import Accelerator, Roadmap, add_months, months_between, next_generation
 
 
 class ChipVendor(mesa.Agent):
@@ -101,8 +101,6 @@ class ChipVendor(mesa.Agent):
 
     def launches_within(self, month: str, months: int) -> bool:
         """Whether a chip of its line is released after `month` and within `months` of it."""
-        from hardware_catalog import add_months
-
         horizon = add_months(month, months)
         return any(month < c.release <= horizon for c in self.chips)
 
@@ -262,7 +260,7 @@ class ChipVendor(mesa.Agent):
 
 def inhouse_first_chip(template: Accelerator, roadmap: Roadmap, vendor_id: str, release: str) -> Accelerator:
     """A hyperscaler's first custom chip: `template` carried forward along `roadmap` to `release`."""
-    months = (int(release[:4]) * 12 + int(release[5:]) - 1) - template.release_month_index
+    months = months_between(template.release, release)
     chip = next_generation(template, roadmap, max(months, 0))
     return replace(chip, id=f"{vendor_id}-1", vendor=vendor_id, generation=0, name=f"{vendor_id} custom accelerator 1",
                    release=release, source=f"derived: {template.id} carried along its roadmap to {release}")

@@ -118,7 +118,7 @@ class ComputeMarket(mesa.Model):
         if cfg.open_stack_floor <= 0 or not cfg.active(cfg.open_stack_start, self.date):
             return 0.0
         start = cfg.open_stack_start or cfg.start
-        elapsed = (int(self.date[:4]) - int(start[:4])) * 12 + int(self.date[5:]) - int(start[5:]) + 1
+        elapsed = months_between(start, self.date) + 1
         return cfg.open_stack_floor * min(1.0, elapsed / cfg.open_stack_ramp_months)
 
     def demand_factor(self) -> float:
