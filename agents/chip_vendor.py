@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import mesa
 
-from hardware_catalog import Accelerator, Roadmap, next_generation
+from hardware_catalog import Accelerator, Roadmap, add_months, months_between, next_generation
 
 
 class ChipVendor(mesa.Agent):
@@ -68,6 +68,18 @@ class ChipVendor(mesa.Agent):
         self.reserve = 0.0
         self.reset_month()
 
+    def scale_allocation(self, factor: float) -> None:
+        """Multiply its packaging allocation by `factor` (when a new programme takes a share)."""
+        self.allocation *= factor
+
+    def normalise_allocation(self, total: float) -> None:
+        """Divide its packaging allocation by the vendors' `total`, so that allocations sum to one."""
+        self.allocation /= total
+
+    def set_allocation(self, share: float) -> None:
+        """Its packaging allocation from next month (market/capacity.next_allocations)."""
+        self.allocation = share
+
     @property
     def prices_strategically(self) -> bool:
         return self.kind != "hyperscaler_inhouse"
@@ -89,8 +101,6 @@ class ChipVendor(mesa.Agent):
 
     def launches_within(self, month: str, months: int) -> bool:
         """Whether a chip of its line is released after `month` and within `months` of it."""
-        from hardware_catalog import add_months
-
         horizon = add_months(month, months)
         return any(month < c.release <= horizon for c in self.chips)
 
@@ -101,15 +111,25 @@ class ChipVendor(mesa.Agent):
         released = [c for c in self.chips if c.release <= month]
         return released[-generations:]
 
+    def put_on_sale(self, month: str, generations: int) -> list[Accelerator]:
+        """Its product line this month (`product_line`); it is on the market while the line is not empty."""
+        line = self.product_line(month, generations)
+        self.on_market = bool(line)
+        return line
+
     def unit_price(self, chip: Accelerator, design_partner_margin: float) -> float:
         """USD per chip: cost / (1 - margin); in-house chips at cost plus the design partner's margin."""
         margin = self.margin if self.prices_strategically else design_partner_margin
         return chip.manufacturing_cost_usd / (1.0 - margin)
 
-    def adopt_margin(self, best_response: float, adjustment: float) -> None:
-        """Move part of the way to this month's profit-maximising margin (prices are sticky)."""
+    def adopt_margin(self, best_response: float, adjustment: float, cap: float | None = None) -> None:
+        """Move part of the way to this month's profit-maximising margin (prices are sticky; the best response is
+        the market's proposal, market/vendor_pricing.py), never above a price cap (`cap`, a gross margin) it must
+        obey."""
         if self.prices_strategically:
             self.margin += adjustment * (best_response - self.margin)
+        if cap is not None:
+            self.margin = min(self.margin, cap)
 
     # --- production and sales ------------------------------------------------------------------
 
@@ -188,6 +208,10 @@ class ChipVendor(mesa.Agent):
         self.reserve = reserve
         return self.writedown
 
+    def add_backlog(self, units: float) -> None:
+        """Chips ordered this month that it could not deliver."""
+        self.backlog_units += units
+
     def ship(self, chip: Accelerator, units: float, unit_price: float, produced: float) -> None:
         """Sell `units` of `chip` from stock and this month's (committed) production of `produced` chips.
 
@@ -236,7 +260,7 @@ class ChipVendor(mesa.Agent):
 
 def inhouse_first_chip(template: Accelerator, roadmap: Roadmap, vendor_id: str, release: str) -> Accelerator:
     """A hyperscaler's first custom chip: `template` carried forward along `roadmap` to `release`."""
-    months = (int(release[:4]) * 12 + int(release[5:]) - 1) - template.release_month_index
+    months = months_between(template.release, release)
     chip = next_generation(template, roadmap, max(months, 0))
     return replace(chip, id=f"{vendor_id}-1", vendor=vendor_id, generation=0, name=f"{vendor_id} custom accelerator 1",
                    release=release, source=f"derived: {template.id} carried along its roadmap to {release}")

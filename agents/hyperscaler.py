@@ -8,11 +8,14 @@ from collections import deque
 import mesa
 import numpy as np
 
+from market import pricing, rental
+
 
 class Hyperscaler(mesa.Agent):
     """A cloud. Fleet in chips by chip id; useful work in H100-equivalents (HEq); money in USD/month."""
 
-    def __init__(self, model: mesa.Model, spec, cash: float, operating_cash_flow: float, internal_demand_heq: float):
+    def __init__(self, model: mesa.Model, spec, cash: float, operating_cash_flow: float, internal_demand_heq: float,
+                 planned_capex: float = 0.0):
         super().__init__(model)
         self.spec = spec
         self.hyperscaler_id = spec.id
@@ -33,7 +36,7 @@ class Hyperscaler(mesa.Agent):
         self.rental_premium = 1.0  # its rental price over its cost-plus price (> 1 while labs want more than it offers)
         self.rental_revenue = 0.0
         self.capex = 0.0  # USD spent on chips this month
-        self.planned_capex = 0.0
+        self.planned_capex = planned_capex  # USD a month it plans to spend on chips (at the start: its budget)
         self.internal_fraction = spec.internal_share  # share of capex for its own AI work
         self.vendor_spend: deque[dict[str, float]] = deque(maxlen=12)
         self.bankrupt = False  # insolvent: stops buying for good (see ComputeMarket.resolve_insolvencies)
@@ -58,6 +61,16 @@ class Hyperscaler(mesa.Agent):
         construction under way at `monthly_w` (W a month: what its plan before the run called for)."""
         self.site_w = draw_w * (1.0 + start_reserve)
         self.site_pipeline = deque([monthly_w] * lead_time)
+
+    def price_power(self, shadow_price: float) -> None:
+        """This month's shadow price of power in its choice of chips (USD per facility kWh; 0 if its sites have room;
+        market/power.shadow_power_price)."""
+        self.power_price = shadow_price
+
+    def count_idle(self, running_units: float, draw_w: float) -> None:
+        """Chips waiting for power: its fleet less the `running_units` its sites run, when its fleet's draw (`draw_w`)
+        exceeds its site power."""
+        self.idle_units = sum(self.fleet.values()) - running_units if draw_w > self.site_w else 0.0
 
     @property
     def power_short(self) -> bool:
@@ -106,6 +119,18 @@ class Hyperscaler(mesa.Agent):
         self.paid[chip_id] = (self.paid.get(chip_id, 0.0) * held + unit_price * units) / (held + units)
         self.fleet[chip_id] = held + units
 
+    def scale_fleet(self, scale: float) -> None:
+        """Scale every chip type of its fleet by `scale` (the starting fleet, fitted to its share of useful work)."""
+        self.fleet = {cid: units * scale for cid, units in self.fleet.items()}
+
+    def start_demand(self, fleet_heq: float, utilisation_target: float) -> None:
+        """Starting demand: its fleet (`fleet_heq`, HEq) used at `utilisation_target`, split between its own work and
+        rentals by its internal share; month 1's demand growth is then growth, not the stock."""
+        self.start_units = sum(self.fleet.values())
+        self.internal_demand0 = self.internal_share * fleet_heq * utilisation_target
+        self.internal_demand = self.internal_demand0
+        self.rental_demand = (1.0 - self.internal_share) * fleet_heq * utilisation_target
+
     def retire(self, monthly_rate: float) -> None:
         """Exponential retirement of the fleet (1 / depreciation life per month)."""
         self.retirement_rate = monthly_rate
@@ -142,9 +167,26 @@ class Hyperscaler(mesa.Agent):
         self.planned_capex = self.planned_capex + config.capex_response * (desired - self.planned_capex)
         demand = self.internal_demand + self.rental_demand
         internal = self.internal_demand / demand if demand > 0 else 1.0
+        self.internal_fraction = internal
         if self.bankrupt:
             return 0.0, internal
         return max(0.0, min(self.planned_capex, self.cash)), internal
+
+    # --- rentals -----------------------------------------------------------------------------------
+
+    def post_rental_price(self, cost_plus_price: float) -> float:
+        """Its rental price this month (USD per HEq-hour): its cost-plus price times its scarcity premium."""
+        cost_plus_price *= self.rental_premium
+        self.rental_price = cost_plus_price
+        return cost_plus_price
+
+    def record_rentals(self, wanted: float, got: float, paid: float, offered: float, adjustment: float) -> None:
+        """This month's rentals (HEq-hours labs `wanted` and `got`, USD `paid`), and next month's scarcity premium
+        from what labs wanted against what it `offered` (market/rental.scarcity_premium)."""
+        self.rental_demand = wanted / pricing.HOURS_PER_MONTH
+        self.rental_supplied = got
+        self.rental_revenue = paid
+        self.rental_premium = rental.scarcity_premium(self.rental_premium, wanted, offered, adjustment)
 
     def pay_for_chips(self, amounts_by_vendor: dict[str, float]) -> None:
         total = sum(amounts_by_vendor.values())
@@ -165,6 +207,14 @@ class Hyperscaler(mesa.Agent):
             return False
         spend = self.trailing_spend()
         return any(spend.get(v, 0.0) > threshold for v in merchant_vendors)
+
+    def start_programme(self, ready_month: int) -> None:
+        """Start an in-house silicon programme whose first chip is ready in `ready_month` (model month)."""
+        self.programme_ready_month = ready_month
+
+    def take_inhouse_vendor(self, vendor_id: str) -> None:
+        """Its in-house supplier (`vendor_id`) has delivered its first chip: its own chips are now on sale to it."""
+        self.inhouse_vendor = vendor_id
 
     def settle_month(self, running_cost: float) -> None:
         """Operating cash flow (growing with its AI demand) in; fleet running costs and debt service out. A

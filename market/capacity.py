@@ -7,6 +7,14 @@ import numpy as np
 MAX_INVESTMENT_GROWTH = 0.08  # at most +8% a month from investment on top of the base rate
 
 
+def normalise_allocations(vendors) -> None:
+    """Scale the vendors' packaging allocations (each vendor's own method) so that they sum to one."""
+    vendors = list(vendors)
+    total = sum(v.allocation for v in vendors)
+    for v in vendors:
+        v.normalise_allocation(total)
+
+
 def next_capacity(capacity: float, date: str, order_units: float, config) -> float:
     """Industry packaging capacity (HBM-GB equivalents a month) after the month `date` (YYYY-MM).
 

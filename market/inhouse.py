@@ -8,6 +8,8 @@ from __future__ import annotations
 from agents.chip_vendor import ChipVendor, inhouse_first_chip
 from hardware_catalog import add_months
 
+from .capacity import normalise_allocations
+
 INHOUSE_TEMPLATE = "trainium2"  # the first custom chip is this design carried along its roadmap
 INHOUSE_CADENCE_MONTHS = 18.0
 ALLOCATION_SHARE = 0.02  # packaging share a new programme takes from the vendors already in the market
@@ -19,7 +21,7 @@ def advance_programmes(model) -> None:
     merchants = {v.vendor_id for v in model.vendors.values() if v.prices_strategically}
     for cloud in model.hyperscalers:
         if cloud.wants_inhouse_programme(cfg.inhouse_threshold_usd, merchants):
-            cloud.programme_ready_month = model.month + cfg.inhouse_delay_months
+            cloud.start_programme(model.month + cfg.inhouse_delay_months)
             model.events.append(f"{model.date}: {cloud.hyperscaler_id} starts an in-house silicon programme")
         if cloud.programme_ready_month is not None and cloud.programme_ready_month <= model.month and not cloud.inhouse_vendor:
             launch(model, cloud)
@@ -36,9 +38,9 @@ def launch(model, cloud) -> ChipVendor:
     vendor = ChipVendor(model, vendor_id, f"{cloud.spec.name} silicon", "hyperscaler_inhouse", [first], roadmap,
                         INHOUSE_CADENCE_MONTHS, cfg.inhouse_start_maturity, ALLOCATION_SHARE, owner=cloud.hyperscaler_id)
     for other in model.vendors.values():
-        other.allocation *= 1.0 - ALLOCATION_SHARE
+        other.scale_allocation(1.0 - ALLOCATION_SHARE)
     model.vendors[vendor_id] = vendor
-    model._normalise_allocations()
-    cloud.inhouse_vendor = vendor_id
+    normalise_allocations(model.vendors.values())
+    cloud.take_inhouse_vendor(vendor_id)
     model.events.append(f"{model.date}: {vendor_id} delivers its first chip {first.id}")
     return vendor

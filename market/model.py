@@ -35,19 +35,19 @@ from agents.hyperscaler import Hyperscaler
 from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, months_between
 
-from . import choice, clearing, inhouse, performance, power, pricing, rental, vendor_pricing
+from . import choice, clearing, inhouse, performance, power, pricing, rental, scenario, vendor_pricing
 from .capacity import next_allocations, next_capacity
 from .config import MarketConfig
+from .fleet import Fleets
 from .ledger import Ledger
-from .offers import Fills, OfferBook, Orders
+from .offers import EcosystemOutcome, Fills, MonthOutcome, OfferBook, Orders, RentalOutcome
+from .recorder import VENTURE_SERIES, MonthRecorder  # noqa: F401  (VENTURE_SERIES: importable here as before)
 from .venture import VenturePhase
 
 # chips bought this month go live over the next months (racking, networking, burn-in: est ~3 months from delivery),
 # so a cloud buys for the site power it will have by then
 DEPLOYMENT_MONTHS = 3
 PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work and for rental to labs
-VENTURE_SERIES = ("active_startups", "funded_rounds", "vc_deployed", "exits", "deaths", "new_funds",
-                  "startup_burn", "compute_spend")
 
 
 class ComputeMarket(mesa.Model):
@@ -55,7 +55,7 @@ class ComputeMarket(mesa.Model):
 
     def __init__(self, config: MarketConfig | None = None, *, catalog: Catalog | None = None, rng=None, **overrides):
         super().__init__(rng=rng)
-        self._spawn_streams()
+        self.rng, self.venture_rng = self._spawn_streams()
         if config is None:
             config = MarketConfig(**overrides)
         elif overrides:
@@ -71,139 +71,35 @@ class ComputeMarket(mesa.Model):
             / pricing.HOURS_PER_YEAR
         )
         self.chip_index: dict[str, Accelerator] = {}
-        self._watts: dict[str, float] = {}  # facility W per chip, by chip id
-        self._setup_vendors()
-        self._setup_reference()
-        self._setup_hyperscalers()
-        self._setup_labs()
+        self.fleets = Fleets(self.chip_index, self.tco, config.power_enabled)  # fleet arithmetic: market/fleet.py
+        self.vendors, self.potential_vendor_ids = scenario.vendors(self)
+        (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
+         self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
+        self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
+        self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
         self.capacity = config.start_capacity_hbm_gb * config.capacity_scale
         self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
         self._cost_per_heq_hour0: np.ndarray | None = None  # buyers' cost of useful work in month 0
-        self.vendor_records: list[dict] = []
-        self.chip_records: list[dict] = []
-        self.offer_records: list[dict] = []
-        self.stats: dict[str, float] = {}
         self.events: list[str] = []
-        self._collector = self._make_collector()
+        self.last_month: MonthOutcome | None = None  # what the last month's phases returned (for inspection)
+        self.recorder = MonthRecorder(self)
 
     # ------------------------------------------------------------------------------ set-up
 
-    def _spawn_streams(self) -> None:
+    def _spawn_streams(self) -> tuple[np.random.Generator, np.random.Generator]:
         """Two independent random streams spawned from the run's seed: `rng` for the chip market and
         `venture_rng` for the venture side, so a venture-only change leaves every chip-market draw (and,
         as long as startups' rental spend does not bind a cloud's cash, every chip-market figure) as it
         was, and scenario comparisons stay paired."""
         root = np.random.SeedSequence(self._seed)  # Mesa's integer seed (drawn by Mesa when rng is None)
         market, venture = root.spawn(2)
-        self.rng = np.random.default_rng(market)
-        self.venture_rng = np.random.default_rng(venture)
+        return np.random.default_rng(market), np.random.default_rng(venture)
 
     @property
     def date(self) -> str:
         return add_months(self.config.start, self.month)
-
-    def _setup_vendors(self) -> None:
-        cfg, cat = self.config, self.catalog
-        owners = {h.inhouse_vendor: h.id for h in cfg.hyperscalers if h.inhouse_vendor}
-        self.vendors: dict[str, ChipVendor] = {}
-        for vid, record in cat.vendors.items():
-            if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse_enabled):
-                continue
-            chips = [c if record.unit_cost_factor == 1.0 else
-                     dataclasses.replace(c, manufacturing_cost_usd=c.manufacturing_cost_usd * record.unit_cost_factor)
-                     for c in cat.accelerators.values() if c.vendor == vid]  # the cost of a shipped unit
-            self.vendors[vid] = ChipVendor(
-                self, vid, record.name, record.kind, chips, cat.roadmaps[vid], record.cadence_months,
-                record.software_maturity, record.packaging_share, owner=owners.get(vid, ""),
-                start_margin=record.start_gross_margin,
-            )
-        self._normalise_allocations()
-        # every vendor id a run can have (in-house programmes that may start), for fixed report columns
-        self.potential_vendor_ids = list(self.vendors) + [
-            f"{h.id}-silicon" for h in cfg.hyperscalers if not h.inhouse_vendor and cfg.inhouse_enabled
-        ]
-
-    def _normalise_allocations(self) -> None:
-        total = sum(v.allocation for v in self.vendors.values())
-        for v in self.vendors.values():
-            v.allocation /= total
-
-    def _setup_reference(self) -> None:
-        cat = self.catalog
-        self.reference_workload = cat.workload(performance.REFERENCE_WORKLOAD)
-        self.serving_workload = cat.workload(self.config.serving_workload)
-        self.reference_chip = cat.accelerator(performance.REFERENCE_CHIP)
-        ref = [self.reference_chip]
-        maturity = [cat.vendors["nvidia"].software_maturity]
-        self.ref_train = performance.training_rates(ref, maturity, self.reference_workload, cat.efficiency)[0]
-        self.ref_serve = performance.serving_rates(ref, maturity, self.serving_workload, cat.efficiency)[0]
-        shift = self.config.serving_shift_workload
-        self.shift_workload = cat.workload(shift) if shift else None
-        if self.shift_workload is not None:
-            self.ref_serve_shift = performance.serving_rates(ref, maturity, self.shift_workload, cat.efficiency)[0]
-
-    def _setup_hyperscalers(self) -> None:
-        cfg, cat = self.config, self.catalog
-        a100, h100 = cat.accelerator("a100-80gb"), cat.accelerator("h100-sxm")
-        self.hyperscalers: list[Hyperscaler] = []
-        for spec in cfg.hyperscalers:
-            budget = spec.budget_share * cfg.start_budget_usd
-            h = Hyperscaler(self, spec, cash=24.0 * budget, operating_cash_flow=1.5 * budget, internal_demand_heq=0.0)
-            h.planned_capex = budget
-            # installed base at the end of 2022: what was bought over a depreciation life, NVIDIA data-centre
-            # revenue FY21-FY23 $6.7B + $10.6B + $15.0B = $32.3B (10-K filings; includes networking, leaves out
-            # TPUs and others: der, est) = ~18 months of the starting budget
-            fleet_value = 18.0 * budget
-            mix = [(a100, 0.7), (h100, 0.3)]
-            if spec.inhouse_vendor in self.vendors:
-                own = [c for c in self.vendors[spec.inhouse_vendor].chips if c.release <= cfg.start]
-                if own:
-                    mix = [(own[-1], 0.5), (a100, 0.35), (h100, 0.15)]
-            for chip, share in mix:
-                price = self._list_price(chip)
-                h.add_chips(chip.id, fleet_value * share / price, price)
-                self.chip_index[chip.id] = chip
-            self.hyperscalers.append(h)
-        rates = self._rates(list(self.chip_index.values()))
-        # The budget shares (TrendForce) are shares of high-end AI servers, i.e. of installed compute rather than
-        # of money: each cloud's fleet is scaled so that its share of useful work (HEq) equals its budget share,
-        # keeping the industry's total. (Valued at list prices, a TPU-heavy fleet would otherwise hold ~30% of
-        # the work for a 17% share.)
-        heqs = np.array([self._fleet_heq(h, rates, self._inference_share()) for h in self.hyperscalers])
-        shares = np.array([h.spec.budget_share for h in self.hyperscalers])
-        if shares.sum() > 0 and heqs.sum() > 0:
-            for h, heq, share in zip(self.hyperscalers, heqs, shares, strict=True):
-                scale = (share / shares.sum()) * heqs.sum() / heq if heq > 0 else 0.0
-                h.fleet = {cid: units * scale for cid, units in h.fleet.items()}
-        if cfg.power_enabled:
-            # sites at the end of 2022: the fleet's draw with headroom, and construction under way for the plan
-            # of the time (the starting budget spent on H100s at list price, a month's worth a month)
-            h100_w = self._facility_w(h100.id)
-            for h in self.hyperscalers:
-                h.start_sites(self._fleet_draw_w(h), cfg.site_power_start_reserve,
-                              h.planned_capex / self._list_price(h100) * h100_w, cfg.site_lead_time_months)
-        for h in self.hyperscalers:
-            h.start_units = sum(h.fleet.values())
-            heq = self._fleet_heq(h, rates, self._inference_share())
-            h.internal_demand0 = h.internal_share * heq * cfg.capex_utilisation_target
-            h.internal_demand = h.internal_demand0  # last month's demand: month 1's growth is growth, not the stock
-            h.rental_demand = (1.0 - h.internal_share) * heq * cfg.capex_utilisation_target
-
-    def _setup_labs(self) -> None:
-        self.labs: list[Lab] = []
-        n_h = len(self.hyperscalers)
-        for spec in self.config.labs:
-            for i in range(spec.count):
-                affinity = self.rng.normal(0.0, 0.5, size=n_h)
-                self.labs.append(Lab(self, f"{spec.prefix}-{i + 1}", spec.frontier, spec.cash_usd, spec.revenue_usd, affinity))
-
-    def _list_price(self, chip: Accelerator) -> float:
-        vendor = self.vendors.get(chip.vendor)
-        if vendor is not None and not vendor.prices_strategically:
-            return vendor.unit_price(chip, self.config.design_partner_margin)
-        return chip.launch_price_usd
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -222,7 +118,7 @@ class ComputeMarket(mesa.Model):
         if cfg.open_stack_floor <= 0 or not cfg.active(cfg.open_stack_start, self.date):
             return 0.0
         start = cfg.open_stack_start or cfg.start
-        elapsed = (int(self.date[:4]) - int(start[:4])) * 12 + int(self.date[5:]) - int(start[5:]) + 1
+        elapsed = months_between(start, self.date) + 1
         return cfg.open_stack_floor * min(1.0, elapsed / cfg.open_stack_ramp_months)
 
     def demand_factor(self) -> float:
@@ -261,40 +157,6 @@ class ComputeMarket(mesa.Model):
         elapsed = months_between(cfg.serving_shift_start or cfg.start, self.date) + 1
         return cfg.serving_shift_share * min(1.0, elapsed / cfg.serving_shift_months)
 
-    def _fleet_work(self, h: Hyperscaler, rates, inference_share: float) -> list:
-        """Useful work (HEq) of each chip type in `h`'s fleet that its sites can power, in fleet order (the products
-        as they are: their sum, `_fleet_heq`, then adds them exactly as it always has)."""
-        return self._running_fleet(h, rates, inference_share)[1]
-
-    def _running_fleet(self, h: Hyperscaler, rates, inference_share: float) -> tuple[list, list]:
-        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order."""
-        work = [float(choice.work_rate(*rates[cid], inference_share)) for cid in h.fleet]
-        units = self._powered_fleet(h, work)
-        return units, [u * w for u, w in zip(units, work, strict=True)]
-
-    def _powered_fleet(self, h: Hyperscaler, work: list[float]):
-        """Chips of each type in `h`'s fleet its sites can run (fleet order): all of them while they fit, else the
-        most work per watt first (market/power.powered_units; `work`: HEq per chip-hour, fleet order)."""
-        units = list(h.fleet.values())
-        if not self.config.power_enabled or self._fleet_draw_w(h) <= h.site_w:
-            return units
-        return power.powered_units(units, [self._facility_w(c) for c in h.fleet], work, h.site_w)
-
-    def _facility_w(self, chip_id: str) -> float:
-        """W at the facility meter of one chip (market/power.facility_watts; a chip's TDP never changes in a run)."""
-        watts = self._watts.get(chip_id)
-        if watts is None:
-            watts = self._watts[chip_id] = float(power.facility_watts(self.chip_index[chip_id].tdp_w, self.tco))
-        return watts
-
-    def _fleet_draw_w(self, h: Hyperscaler) -> float:
-        """W the whole of `h`'s fleet would draw running (idle chips included)."""
-        watts = self._watts  # _facility_w's cache, read directly: this runs for every chip type of every cloud, often
-        return sum(units * (watts[cid] if cid in watts else self._facility_w(cid)) for cid, units in h.fleet.items())
-
-    def _fleet_heq(self, h: Hyperscaler, rates, inference_share: float) -> float:
-        return sum(self._fleet_work(h, rates, inference_share))
-
     def _packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.min_packaging_units_per_chip)
 
@@ -311,16 +173,14 @@ class ComputeMarket(mesa.Model):
     def step(self) -> None:
         for v in self.vendors.values():
             v.reset_month()
-        self.book = self.vendor_phase()
-        self.orders = self.buyer_phase(self.book)
-        self.fills = self.clearing_phase(self.book, self.orders)
-        self.rental_phase(self.book)
-        self.ecosystem_phase()
+        book = self.vendor_phase()
+        orders = self.buyer_phase(book)
+        fills = self.clearing_phase(book, orders)
+        rental_outcome = self.rental_phase(book)
+        ecosystem = self.ecosystem_phase(book, orders)
         self.venture_phase()
-        self._record_month()
-        self._collector.collect(self)
-        if self.month % self.config.agent_report_interval == 0:
-            self._agent_collector.collect(self)
+        self.last_month = MonthOutcome(book, orders, fills, rental_outcome, ecosystem)
+        self.recorder.record(self, self.last_month)
         self.month += 1
 
     # 1 ----------------------------------------------------------------------------------------
@@ -331,16 +191,15 @@ class ComputeMarket(mesa.Model):
         chips: list[Accelerator] = []
         sellers: list[ChipVendor] = []
         for v in self.vendors.values():
-            line = v.product_line(self.date, cfg.offered_generations)
-            v.on_market = bool(line)
+            line = v.put_on_sale(self.date, cfg.offered_generations)
             for chip in line:
                 chips.append(chip)
                 sellers.append(v)
                 self.chip_index[chip.id] = chip
         vendor_list = list(self.vendors.values())
-        self.vendor_pos = {v.vendor_id: i for i, v in enumerate(vendor_list)}
+        position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
         k = len(chips)
-        owner = np.array([self.vendor_pos[v.vendor_id] for v in sellers])
+        owner = np.array([position[v.vendor_id] for v in sellers])
         units_per_chip = np.array([self._packaging_units(c) for c in chips])
         rates, served_tokens = self._rates_and_tokens(list(self.chip_index.values()))
         train = np.array([rates[c.id][0] for c in chips])
@@ -387,13 +246,12 @@ class ComputeMarket(mesa.Model):
                                                        switching_cost=book.switching)
         capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, self.date)
         for i, margin in zip(pricing_vendors, best, strict=True):
-            if not vendor_list[i].on_market:
+            vendor = vendor_list[i]
+            if not vendor.on_market:
                 continue  # nothing on sale, nothing to price: it keeps the margin it will launch at
-            vendor_list[i].adopt_margin(float(margin), cfg.margin_adjustment)
-            if capped and vendor_list[i].vendor_id == cfg.price_cap_vendor:
-                vendor_list[i].margin = min(vendor_list[i].margin, cfg.price_cap_margin)
-        book.prices = self._posted_prices(book)
-        return book
+            cap = cfg.price_cap_margin if capped and vendor.vendor_id == cfg.price_cap_vendor else None
+            vendor.adopt_margin(float(margin), cfg.margin_adjustment, cap)
+        return dataclasses.replace(book, prices=self._posted_prices(book))
 
     def _posted_prices(self, book: OfferBook) -> np.ndarray:
         """USD per chip at each seller's current margin (in-house chips at cost plus the design partner's)."""
@@ -431,7 +289,7 @@ class ComputeMarket(mesa.Model):
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
             cost_per_heq_hour = choice.price_index(u - shocks, cfg.price_sensitivity)
-        fleets = np.array([self._fleet_heq(h, book.rates, book.inference_share) for h in self.hyperscalers])
+        fleets = np.array([self.fleets.heq(h, book.rates, book.inference_share) for h in self.hyperscalers])
         market_cost = self.market_cost_ratio(cost_per_heq_hour[0::2], fleets)
         spend = np.zeros(len(self.hyperscalers) * len(PURPOSES))
         for i, h in enumerate(self.hyperscalers):
@@ -440,7 +298,6 @@ class ComputeMarket(mesa.Model):
             # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
             total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), self.date, cfg,
                                            self.demand_factor())
-            h.internal_fraction = internal
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         committed = self._deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost
@@ -461,7 +318,7 @@ class ComputeMarket(mesa.Model):
         committed_w = np.zeros(n_h) if committed is None else (committed @ watts).reshape(n_h, rows).sum(axis=1)
         committed_usd = np.zeros_like(spend) if committed is None else committed @ book.prices
         free_spend = spend - committed_usd
-        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self._fleet_draw_w(h)) for h in self.hyperscalers])
+        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self.fleets.draw_w(h)) for h in self.hyperscalers])
         free_w = np.maximum(free_w - committed_w, 0.0)
 
         def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh)
@@ -473,7 +330,7 @@ class ComputeMarket(mesa.Model):
         ceiling = np.full(n_h, float(np.max(rent_per_hour / (watts / 1e3))))
         price = power.shadow_power_price(needed, free_w, ceiling)
         for h, p in zip(self.hyperscalers, price, strict=True):
-            h.power_price = float(p)
+            h.price_power(float(p))
         if not price.any():
             return spend, shares, None
         rows_price = np.repeat(price, rows)
@@ -556,12 +413,12 @@ class ComputeMarket(mesa.Model):
         vendor_ids = np.array([v.vendor_id for v in book.sellers])
         for j, (chip, v) in enumerate(zip(book.chips, book.sellers, strict=True)):
             v.ship(chip, sold[j], book.prices[j], made[j])
-            v.backlog_units += max(0.0, ordered[j] - filled[:, j].sum())
+            v.add_backlog(max(0.0, ordered[j] - filled[:, j].sum()))
         v_orders_units = np.bincount(book.owner, weights=order_units, minlength=len(self.vendors))
         offered = {c.id for c in book.chips}
-        for v in self.vendors.values():
+        for position, v in enumerate(self.vendors.values()):  # the vendors' order in the book's `owner` index
             mine = {c.id: float(ordered[j]) for j, c in enumerate(book.chips) if book.sellers[j] is v}
-            v.record_orders(float(v_orders_units[self.vendor_pos[v.vendor_id]]), mine)
+            v.record_orders(float(v_orders_units[position]), mine)
             v.book_reserve(offered & set(mine), self.chip_index, self._packaging_units, cfg.inventory_cover_months,
                            cfg.supply_lead_time_months, cfg.supply_headroom)
             # a merchant with nothing on sale has no orders to forecast from: it books its packaging allocation
@@ -589,11 +446,10 @@ class ComputeMarket(mesa.Model):
         return fills
 
     # 4 ----------------------------------------------------------------------------------------
-    def rental_phase(self, book: OfferBook) -> None:
+    def rental_phase(self, book: OfferBook) -> RentalOutcome:
         """Clouds post rental prices for the capacity their own work leaves free; labs rent (market/rental.py),
         turn compute into revenue and funding; clouds settle the month."""
         cfg = self.config
-        hours = pricing.HOURS_PER_MONTH
         n_h = len(self.hyperscalers)
         supply = np.zeros(n_h)
         price = np.full(n_h, np.inf)
@@ -601,11 +457,11 @@ class ComputeMarket(mesa.Model):
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         running_fleets = []
         for i, h in enumerate(self.hyperscalers):
-            on, work = self._running_fleet(h, book.rates, book.inference_share)
+            on, work = self.fleets.running(h, book.rates, book.inference_share)
             heq = sum(work)
             running_fleets.append((list(h.fleet), on, work, heq))
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
-            h.idle_units = sum(h.fleet.values()) - float(units.sum()) if self._fleet_draw_w(h) > h.site_w else 0.0
+            h.count_idle(float(units.sum()), self.fleets.draw_w(h))
             if heq > 0:
                 maturity[i] = float(np.average([self._effective_maturity(self.chip_index[c].vendor) for c in h.fleet],
                                                weights=work))
@@ -613,8 +469,7 @@ class ComputeMarket(mesa.Model):
             tdp = np.array([self.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
                                                                  h.internal_share < 1.0, self.tco)
-            price[i] *= h.rental_premium
-            h.rental_price = price[i]
+            price[i] = h.post_rental_price(price[i])
         budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in self.labs])
         affinity = np.array([lab.affinity for lab in self.labs])
         shocks = self.rng.normal(0.0, cfg.choice_noise, size=affinity.shape)
@@ -623,26 +478,22 @@ class ComputeMarket(mesa.Model):
         for li, lab in enumerate(self.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(self.date, cfg, self.rng, self.demand_factor())
-        self.rented_chip_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
-        self.rented_chip_usd: dict[str, float] = {}
+        rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
+        rented_usd: dict[str, float] = {}
         for i, h in enumerate(self.hyperscalers):
             ids, on, work, heq = running_fleets[i]
             chip_hours, usd = rental.rented_by_chip(float(got[:, i].sum()), price[i], on, work, heq)
             for cid, hrs, amount in zip(ids, chip_hours, usd, strict=True):
                 if hrs > 0:
-                    self.rented_chip_hours[cid] = self.rented_chip_hours.get(cid, 0.0) + float(hrs)
-                    self.rented_chip_usd[cid] = self.rented_chip_usd.get(cid, 0.0) + float(amount)
+                    rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
+                    rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
         for i, h in enumerate(self.hyperscalers):
-            h.rental_demand = float(wanted[:, i].sum()) / hours
-            h.rental_supplied = float(got[:, i].sum())
-            h.rental_revenue = float(paid[:, i].sum())
-            h.rental_premium = rental.scarcity_premium(h.rental_premium, float(wanted[:, i].sum()), float(supply[i]),
-                                                       cfg.rental_price_adjustment)
+            h.record_rentals(float(wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
+                             float(supply[i]), cfg.rental_price_adjustment)
             h.settle_month(running[i])
         self.resolve_insolvencies()
-        self.rental_paid = float(paid.sum())
-        self.rental_wanted = float(wanted.sum())
-        self.rental_got = float(got.sum())
+        return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
+                             chip_hours=rented_hours, chip_usd=rented_usd)
 
     def resolve_insolvencies(self) -> None:
         """A cloud that became insolvent this month sells its fleet to the solvent cloud with the most cash at a
@@ -661,50 +512,45 @@ class ComputeMarket(mesa.Model):
                 self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; lenders write off ${h.debt_written_off / 1e9:.2f}B")
 
     # 5 ----------------------------------------------------------------------------------------
-    def _installed_by_vendor(self, amount) -> dict[str, float]:
-        """Sum over clouds' fleets of `amount(chip, units)`, by the chip's vendor."""
-        out: dict[str, float] = {}
-        for h in self.hyperscalers:
-            for cid, units in h.fleet.items():
-                chip = self.chip_index[cid]
-                out[chip.vendor] = out.get(chip.vendor, 0.0) + amount(chip, units)
-        return out
-
     def installed_base_by_vendor(self) -> dict[str, float]:
         """Chips installed in clouds' fleets, for each vendor in the market."""
-        units = self._installed_by_vendor(lambda chip, units: units)
+        units = self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units)
         return {vid: units.get(vid, 0.0) for vid in self.vendors}
 
     def installed_power_by_vendor(self) -> dict[str, float]:
         """GW of accelerator TDP installed in clouds' fleets, by vendor."""
-        return self._installed_by_vendor(lambda chip, units: units * chip.tdp_w / 1e9)
+        return self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units * chip.tdp_w / 1e9)
 
-    def ecosystem_phase(self) -> None:
+    def ecosystem_phase(self, book: OfferBook, orders: Orders) -> EcosystemOutcome:
+        """Software maturity, packaging capacity and allocations, in-house programmes, depreciation and (with the power
+        model) site power, given this month's offer book and orders."""
         cfg = self.config
         base = self.installed_base_by_vendor()
         total = sum(base.values()) or 1.0
         for v in self.vendors.values():
             v.update_maturity(base[v.vendor_id] / total, cfg.maturity_learning, cfg.maturity_rd, cfg.maturity_decay)
-        orders = {v.vendor_id: v.orders_units for v in self.vendors.values()}
-        total_orders = sum(orders.values())
+        vendor_orders = {v.vendor_id: v.orders_units for v in self.vendors.values()}
+        total_orders = sum(vendor_orders.values())
         self.grow_capacity(total_orders)
         vendors = list(self.vendors.values())
         holding = np.array([v.prices_strategically and not v.on_market
                             and v.launches_within(self.date, cfg.launch_booking_months) for v in vendors])
-        shares = next_allocations([v.allocation for v in vendors], list(orders.values()), holding, cfg.allocation_memory)
+        shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding, cfg.allocation_memory)
         for v, share in zip(vendors, shares, strict=True):
-            v.allocation = float(share)
+            v.set_allocation(float(share))
         if cfg.inhouse_enabled:
             inhouse.advance_programmes(self)
         for h in self.hyperscalers:
             h.retire(1.0 / (12.0 * self.tco.depreciation_years))
         if cfg.power_enabled:
-            self.build_sites()
+            self.build_sites(book, orders)
+        return EcosystemOutcome(capacity=self.capacity, order_units=total_orders,
+                                allocations={v.vendor_id: v.allocation for v in self.vendors.values()})
 
-    def build_sites(self) -> None:
+    def build_sites(self, book: OfferBook, orders: Orders) -> None:
         """Site power: construction finishing this month comes on line; each cloud orders what it expects to need
         (its decision), and the industry's new site power this month is shared among the open orders."""
-        cfg, book, orders = self.config, self.book, self.orders
+        cfg = self.config
         rows = len(PURPOSES)
         # W per USD of what each cloud chose to buy this month (its planned capex, in watts)
         w_per_usd = (orders.shares * (book.facility_w / book.prices)[None, :]).sum(axis=1).reshape(-1, rows)
@@ -714,18 +560,12 @@ class ComputeMarket(mesa.Model):
             if h.bankrupt:
                 continue
             mix = float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0 else float(w_per_usd[i].mean())
-            h.order_sites(self._fleet_draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months, cfg.site_power_reserve)
+            h.order_sites(self.fleets.draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months, cfg.site_power_reserve)
         allotted = power.allocate_site_power([h.site_orders_w for h in self.hyperscalers], cfg.site_power_supply_w(self.date))
         for h, watts in zip(self.hyperscalers, allotted, strict=True):
             h.build_sites(float(watts), cfg.site_lead_time_months)
 
     # 6 ----------------------------------------------------------------------------------------
-    def chip_rental_price(self, chip_id: str) -> float:
-        """USD per chip-hour an hour of `chip_id` rented for this month, over the clouds that rented it out (their
-        rental revenue from it over its chip-hours rented); NaN if no cloud rented one."""
-        hours = self.rented_chip_hours.get(chip_id, 0.0)
-        return self.rented_chip_usd[chip_id] / hours if hours > 0 else float("nan")
-
     def rental_price_index(self) -> float:
         """Mean rental price per HEq-hour across clouds that rent, relative to month 0."""
         prices = [h.rental_price for h in self.hyperscalers if np.isfinite(h.rental_price)]
@@ -733,12 +573,6 @@ class ComputeMarket(mesa.Model):
         if self._rental_price0 is None:
             self._rental_price0 = price
         return price / self._rental_price0
-
-    def frontier_lab_power_gw(self) -> float:
-        """GW of data-centre power the frontier labs' rented compute draws this month: HEq rented x the reference
-        H100's TDP x (1 + host power) x PUE (the way labs' compute is announced, e.g. OpenAI's ~0.6 GW in 2024)."""
-        heq = sum(lab.compute_month for lab in self.labs if lab.frontier) / pricing.HOURS_PER_MONTH
-        return float(power.facility_watts(heq * self.reference_chip.tdp_w, self.tco)) / 1e9
 
     def venture_phase(self) -> None:
         """Startups and VC syndicates. The coupling is one-way: the chip market's rental price sets startups'
@@ -753,133 +587,6 @@ class ComputeMarket(mesa.Model):
         growth = history[-1] / history[-13] - 1.0 if len(history) > 12 else 0.0
         self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
 
-    def _record_month(self) -> None:
-        book, fills = self.book, self.fills
-        revenue = {v.vendor_id: v.revenue for v in self.vendors.values()}
-        total_rev = sum(revenue.values())
-        units = {v.vendor_id: v.units_sold for v in self.vendors.values()}
-        flops = {v.vendor_id: v.flops_sold for v in self.vendors.values()}
-        total_units, total_flops = sum(units.values()), sum(flops.values())
-        base = self.installed_base_by_vendor()
-        power = self.installed_power_by_vendor()
-        deployed_gw = self.deployed_power_gw(book)
-        for v in self.vendors.values():
-            vid = v.vendor_id
-            self.vendor_records.append({
-                "month": self.month, "date": self.date, "vendor": vid, "kind": v.kind,
-                "revenue": v.revenue, "units": v.units_sold, "flops_shipped": v.flops_sold,
-                "revenue_share": v.revenue / total_rev if total_rev else np.nan,
-                "unit_share": v.units_sold / total_units if total_units else np.nan,
-                "flops_share": v.flops_sold / total_flops if total_flops else np.nan,
-                "gross_margin": v.gross_margin, "margin_posted": v.margin_posted, "writedown": v.writedown,
-                "reserve": v.reserve, "installed_power_gw": power.get(vid, 0.0),
-                "maturity": v.maturity, "allocation": v.allocation, "units_made": v.units_made,
-                "inventory": sum(v.inventory.values()), "backlog_units": v.backlog_units,
-                "cash": v.cash, "rd_spend": v.rd_spend, "installed_base": base.get(vid, 0.0),
-            })
-        shares = np.array([r / total_rev for r in revenue.values()]) if total_rev else np.array([np.nan])
-        sold = fills.sold
-        renting = [(h.rental_price, h.rental_supplied) for h in self.hyperscalers if np.isfinite(h.rental_price) and h.rental_supplied > 0]
-        rental_price = (sum(p * q for p, q in renting) / sum(q for _, q in renting)) if renting else np.nan
-        for j, chip in enumerate(book.chips):
-            self.chip_records.append({"month": self.month, "date": self.date, "chip": chip.id, "vendor": chip.vendor,
-                                      "price": float(book.prices[j]), "units": float(sold[j]),
-                                      "revenue": float(sold[j] * book.prices[j]), "cost": chip.manufacturing_cost_usd,
-                                      "rental_price_hour": self.chip_rental_price(chip.id)})
-        usd_mtok, usd_eflop = np.nan, np.nan
-        if sold.sum() > 0:
-            rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], self.tco).total, self.tco)
-            if book.served_tokens is None:
-                serve = np.array([book.rates[c.id][1] for c in book.chips]) * self.ref_serve
-            else:  # under a serving shift: tokens of the mix actually served, not dense-model equivalents
-                serve = np.array([book.served_tokens[c.id] for c in book.chips])
-            train = np.array([book.rates[c.id][0] for c in book.chips]) * self.ref_train
-            flop_per_token = 6 * self.reference_workload.params_active
-            # market price of reference work: what the chips sold this month cost to rent per hour, over
-            # the work they do per hour (a ratio of totals, so a chip that does little work adds little)
-            usd_mtok = float(pricing.usd_per_million_tokens((rent * sold).sum(), 1, (serve * sold).sum()))
-            usd_eflop = float(pricing.usd_per_exaflop((rent * sold).sum(), (train * flop_per_token * sold).sum()))
-        self.stats = {
-            "month": self.month,
-            "date": self.date,
-            "chip_revenue": total_rev,
-            "chip_units": total_units,
-            "hhi_revenue": float(np.nansum(shares**2)),
-            "usd_per_million_tokens": usd_mtok,
-            "usd_per_exaflop_training": usd_eflop,
-            "capacity_hbm_gb": self.capacity_total(),
-            "capex_total": float(self.orders.spend.sum()),
-            "backlog_units": float(sum(v.backlog_units for v in self.vendors.values())),
-            "rental_revenue": self.rental_paid,
-            "rental_price_h100_hour": self.chip_rental_price(self.reference_chip.id),
-            "rental_fill_rate": self.rental_got / self.rental_wanted if self.rental_wanted else np.nan,
-            "lab_revenue": float(sum(lab.revenue for lab in self.labs)),
-            "frontier_lab_revenue": float(sum(lab.revenue for lab in self.labs if lab.frontier)),
-            "frontier_lab_power_gw": self.frontier_lab_power_gw(),
-            "rental_price_heq_hour": rental_price,
-            "writedowns": float(sum(v.writedown for v in self.vendors.values())),
-            "installed_power_gw": float(sum(power.values())),
-            **self._power_stats(deployed_gw),
-            "lab_cash": float(sum(lab.cash for lab in self.labs)),
-            "inference_share": book.inference_share,
-        }
-        for vid in self.potential_vendor_ids:
-            v = self.vendors.get(vid)
-            self.stats[f"revenue_share_{vid}"] = (v.revenue / total_rev if (v and total_rev) else 0.0)
-            self.stats[f"gross_margin_{vid}"] = v.gross_margin if v else np.nan
-        for h in self.hyperscalers:
-            self.stats[f"capex_{h.hyperscaler_id}"] = h.capex
-        for h, gw in zip(self.hyperscalers, deployed_gw, strict=True):
-            self.stats[f"power_gw_{h.hyperscaler_id}"] = gw
-            self.stats[f"power_short_{h.hyperscaler_id}"] = float(h.power_short)
-        if self.venture is not None:
-            vs = self.venture.month_stats
-            for key in VENTURE_SERIES:
-                self.stats[key] = vs.get(key, np.nan)
-
-    def deployed_power_gw(self, book: OfferBook) -> list[float]:
-        """Facility GW of the chips each cloud's sites run (cloud order)."""
-        out = []
-        for h in self.hyperscalers:
-            running = self._running_fleet(h, book.rates, book.inference_share)[0]
-            out.append(sum(u * self._facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
-        return out
-
-    def _power_stats(self, deployed_gw: list[float]) -> dict[str, float]:
-        """Data-centre power this month: site power on line, the facility GW of the chips running (`deployed_gw`,
-        per cloud), chips waiting for power and clouds short of it (NaN without the power model)."""
-        if not self.config.power_enabled:
-            return {"site_power_gw": np.nan, "deployed_power_gw": float(sum(deployed_gw)),
-                    "chips_waiting_for_power": 0.0, "power_short_clouds": 0.0}
-        return {
-            "site_power_gw": float(sum(h.site_w for h in self.hyperscalers)) / 1e9,
-            "deployed_power_gw": float(sum(deployed_gw)),
-            "chips_waiting_for_power": float(sum(h.idle_units for h in self.hyperscalers)),
-            "power_short_clouds": float(sum(h.power_short for h in self.hyperscalers)),
-        }
-
-    def _make_collector(self) -> mesa.DataCollector:
-        keys = ["month", "date", "chip_revenue", "chip_units", "hhi_revenue", "usd_per_million_tokens",
-                "usd_per_exaflop_training", "capacity_hbm_gb", "capex_total", "backlog_units", "rental_revenue",
-                "rental_fill_rate", "lab_revenue", "lab_cash", "inference_share", "frontier_lab_revenue", "frontier_lab_power_gw",
-                "rental_price_heq_hour", "rental_price_h100_hour", "writedowns", "installed_power_gw", "site_power_gw", "deployed_power_gw",
-                "chips_waiting_for_power", "power_short_clouds"]
-        keys += [f"revenue_share_{v}" for v in self.potential_vendor_ids]
-        keys += [f"gross_margin_{v}" for v in self.potential_vendor_ids]
-        keys += [f"capex_{h.hyperscaler_id}" for h in self.hyperscalers]
-        keys += [f"power_gw_{h.hyperscaler_id}" for h in self.hyperscalers]
-        keys += [f"power_short_{h.hyperscaler_id}" for h in self.hyperscalers]
-        if self.venture is not None:
-            keys += list(VENTURE_SERIES)
-        reporters = {key: (lambda m, key=key: m.stats.get(key, np.nan)) for key in keys}
-        self._agent_collector = mesa.DataCollector(agent_reporters={
-            "kind": lambda a: type(a).__name__,
-            "cash": lambda a: getattr(a, "cash", np.nan),
-            "maturity": lambda a: getattr(a, "maturity", np.nan),
-            "capability": lambda a: getattr(a, "capability", np.nan),
-        })
-        return mesa.DataCollector(model_reporters=reporters)
-
     # ------------------------------------------------------------------------------ outputs
 
     def run(self, months: int | None = None, progress=None) -> None:
@@ -888,15 +595,24 @@ class ComputeMarket(mesa.Model):
             if progress is not None:
                 progress(self.month)
 
+    @property
+    def stats(self) -> dict[str, float]:
+        """This month's model series (market/recorder.py); empty before the first month."""
+        return self.recorder.stats
+
+    @property
+    def vendor_records(self) -> list[dict]:
+        return self.recorder.vendor_records
+
     def model_table(self) -> pd.DataFrame:
-        return self._collector.get_model_vars_dataframe().reset_index(drop=True)
+        return self.recorder.collector.get_model_vars_dataframe().reset_index(drop=True)
 
     def vendor_table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.vendor_records)
+        return pd.DataFrame(self.recorder.vendor_records)
 
     def chip_table(self) -> pd.DataFrame:
         """Per month and chip on sale: price (USD), units sold, revenue and unit cost."""
-        return pd.DataFrame(self.chip_records)
+        return pd.DataFrame(self.recorder.chip_records)
 
     def agent_table(self) -> pd.DataFrame:
-        return self._agent_collector.get_agent_vars_dataframe()
+        return self.recorder.agent_collector.get_agent_vars_dataframe()

@@ -1,5 +1,7 @@
-"""What the month's phases hand each other: the offer book (vendor phase), the orders (buyer phase) and the
-fills (clearing phase). Plain data; the arithmetic lives in the phases' pure-numpy modules.
+"""What the month's phases hand each other: the offer book (vendor phase), the orders (buyer phase), the fills
+(clearing phase), the rental outcome (rental phase) and the ecosystem outcome (ecosystem phase), gathered in the
+month's `MonthOutcome`. Plain, frozen data, built complete by the phase that returns it; the arithmetic lives in the
+phases' pure-numpy modules.
 
 Shapes: K chips on sale, V vendors in the market, R buyer rows (row 2i: cloud i's own AI work; 2i + 1: the
 compute it buys to rent to labs).
@@ -14,10 +16,11 @@ import numpy as np
 from hardware_catalog import Accelerator
 
 
-@dataclass
+@dataclass(frozen=True)
 class OfferBook:
     """The chips on sale this month, to whom, from whose supply, and (once vendors chose margins) at what
-    price. Built by the vendor phase."""
+    price. Built by the vendor phase: first without prices (the margin choice reads it), then the posted book is a
+    copy with prices (`dataclasses.replace`); neither is changed afterwards."""
 
     chips: list[Accelerator]  # (K,) chips on sale
     sellers: list  # (K,) the ChipVendor agent selling each chip
@@ -34,7 +37,7 @@ class OfferBook:
     switching: np.ndarray  # (R, K) switching cost per unit of immaturity (0 for a cloud's own chips for its own work)
     capacity_units: np.ndarray  # (V,) packaging units of committed supply arriving this month
     stock: np.ndarray  # (K,) chips held from earlier months
-    prices: np.ndarray | None = None  # (K,) USD per chip, set by the vendor phase after the margin choice
+    prices: np.ndarray | None = None  # (K,) USD per chip, in the book the vendor phase posts after the margin choice
     # chip id -> tokens of the serving mix it serves per second, while a serving shift is under way (else None)
     served_tokens: dict[str, float] | None = None
 
@@ -81,3 +84,47 @@ class Fills:
     def sold(self) -> np.ndarray:
         """(K,) chips delivered."""
         return self.filled.sum(axis=0)
+
+
+@dataclass(frozen=True)
+class RentalOutcome:
+    """What the rental market did this month (rental phase): HEq-hours labs wanted and got, USD they paid, and
+    per chip type (over all clouds) the chip-hours rented and the USD they brought in."""
+
+    wanted: float  # HEq-hours labs wanted at the clouds' prices
+    got: float  # HEq-hours rented
+    paid: float  # USD labs paid for them
+    chip_hours: dict[str, float]  # chip id -> chip-hours rented out (chips that were rented only)
+    chip_usd: dict[str, float]  # chip id -> USD of rentals
+
+    def chip_price(self, chip_id: str) -> float:
+        """USD per chip-hour an hour of `chip_id` rented for this month, over the clouds that rented it out (their
+        rental revenue from it over its chip-hours rented); NaN if no cloud rented one."""
+        hours = self.chip_hours.get(chip_id, 0.0)
+        return self.chip_usd[chip_id] / hours if hours > 0 else float("nan")
+
+    @property
+    def fill_rate(self) -> float:
+        """Share of what labs wanted that they got (NaN if they wanted nothing)."""
+        return self.got / self.wanted if self.wanted else float("nan")
+
+
+@dataclass(frozen=True)
+class EcosystemOutcome:
+    """The industry after the ecosystem phase: packaging capacity for next month (HBM-GB equivalents), the packaging
+    units ordered this month that drove its growth, and each vendor's packaging allocation (vendor id -> share)."""
+
+    capacity: float
+    order_units: float
+    allocations: dict[str, float]
+
+
+@dataclass(frozen=True)
+class MonthOutcome:
+    """Everything the month's phases returned, in order (what the recorder reads)."""
+
+    book: OfferBook
+    orders: Orders
+    fills: Fills
+    rental: RentalOutcome
+    ecosystem: EcosystemOutcome

@@ -121,10 +121,11 @@ def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hou
     assert ct[("2024-09", "h200")] > ct[("2024-09", "h100-sxm")] > 0
     assert ct[("2024-09", "h100-sxm")] == mt.loc["2024-09", "rental_price_h100_hour"]
     assert mt["rental_price_h100_hour"].notna().all()  # H100s are rented in every month, on sale or not
-    rented_h100 = model.rented_chip_hours["h100-sxm"]
-    assert model.chip_rental_price("h100-sxm") == model.rented_chip_usd["h100-sxm"] / rented_h100
-    assert sum(model.rented_chip_usd.values()) == pytest.approx(model.rental_paid)  # every dollar rented is on a chip
-    assert math.isnan(model.chip_rental_price("no-such-chip"))
+    rented = model.last_month.rental
+    rented_h100 = rented.chip_hours["h100-sxm"]
+    assert rented.chip_price("h100-sxm") == rented.chip_usd["h100-sxm"] / rented_h100
+    assert sum(rented.chip_usd.values()) == pytest.approx(rented.paid)  # every dollar rented is on a chip
+    assert math.isnan(rented.chip_price("no-such-chip"))
 
 
 def test_quarterly_margins_are_revenue_weighted_and_missing_for_vendors_that_price_nothing():

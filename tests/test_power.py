@@ -84,11 +84,11 @@ def _run(config: MarketConfig, seed: int = 0, months: int = 60):
     watts_priced, watts_plain = [], []
     for _ in range(months):
         model.step()
+        orders, book = model.last_month.orders, model.last_month.book
         for h in model.hyperscalers:
-            running = model._running_fleet(h, model.book.rates, model.book.inference_share)[0]
-            draw = sum(u * model._facility_w(c) for u, c in zip(running, h.fleet, strict=True))
+            running = model.fleets.running(h, book.rates, book.inference_share)[0]
+            draw = sum(u * model.fleets.facility_w(c) for u, c in zip(running, h.fleet, strict=True))
             assert draw <= h.site_w * (1 + 1e-9), (model.date, h.hyperscaler_id)
-        orders, book = model.orders, model.book
         if orders.power_price is not None:
             short = orders.power_price > 0
             plain = choice.logit_shares(model._utilities(book, book.available, orders.shocks))

@@ -1,0 +1,75 @@
+"""Clouds' fleets seen from the data centre: what each chip draws at the meter, what a fleet draws, which of its
+chips its sites can run and the useful work they do, and what is installed by vendor.
+
+`Fleets` holds the run's chip index (shared with the model, which adds chips as they launch) and a cache of each
+chip's facility watts (a chip's TDP never changes in a run).
+"""
+
+from __future__ import annotations
+
+from hardware_catalog import Accelerator
+
+from . import choice, power
+
+
+class Fleets:
+    """Fleet arithmetic for one run: `chip_index` (chip id -> Accelerator, the model's), the TCO (for facility
+    power) and whether power is modelled."""
+
+    def __init__(self, chip_index: dict[str, Accelerator], tco, power_enabled: bool) -> None:
+        self.chip_index = chip_index
+        self.tco = tco
+        self.power_enabled = power_enabled
+        self._watts: dict[str, float] = {}  # facility W per chip, by chip id
+
+    def facility_w(self, chip_id: str) -> float:
+        """W at the facility meter of one chip (market/power.facility_watts)."""
+        watts = self._watts.get(chip_id)
+        if watts is None:
+            watts = self._watts[chip_id] = float(power.facility_watts(self.chip_index[chip_id].tdp_w, self.tco))
+        return watts
+
+    def draw_w(self, h) -> float:
+        """W the whole of cloud `h`'s fleet would draw running (idle chips included)."""
+        watts = self._watts  # facility_w's cache, read directly: this runs for every chip type of every cloud, often
+        return sum(units * (watts[cid] if cid in watts else self.facility_w(cid)) for cid, units in h.fleet.items())
+
+    def powered(self, h, work: list[float]):
+        """Chips of each type in `h`'s fleet its sites can run (fleet order): all of them while they fit, else the
+        most work per watt first (market/power.powered_units; `work`: HEq per chip-hour, fleet order)."""
+        units = list(h.fleet.values())
+        if not self.power_enabled or self.draw_w(h) <= h.site_w:
+            return units
+        return power.powered_units(units, [self.facility_w(c) for c in h.fleet], work, h.site_w)
+
+    def running(self, h, rates, inference_share: float) -> tuple[list, list]:
+        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order."""
+        work = [float(choice.work_rate(*rates[cid], inference_share)) for cid in h.fleet]
+        units = self.powered(h, work)
+        return units, [u * w for u, w in zip(units, work, strict=True)]
+
+    def work(self, h, rates, inference_share: float) -> list:
+        """Useful work (HEq) of each chip type in `h`'s fleet that its sites can power, in fleet order (the products
+        as they are: their sum, `heq`, then adds them exactly as it always has)."""
+        return self.running(h, rates, inference_share)[1]
+
+    def heq(self, h, rates, inference_share: float) -> float:
+        """Useful work (HEq) of the chips `h`'s sites can run."""
+        return sum(self.work(h, rates, inference_share))
+
+    def deployed_gw(self, clouds, rates, inference_share: float) -> list[float]:
+        """Facility GW of the chips each cloud's sites run (cloud order)."""
+        out = []
+        for h in clouds:
+            running = self.running(h, rates, inference_share)[0]
+            out.append(sum(u * self.facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
+        return out
+
+    def installed_by_vendor(self, clouds, amount) -> dict[str, float]:
+        """Sum over clouds' fleets of `amount(chip, units)`, by the chip's vendor."""
+        out: dict[str, float] = {}
+        for h in clouds:
+            for cid, units in h.fleet.items():
+                chip = self.chip_index[cid]
+                out[chip.vendor] = out.get(chip.vendor, 0.0) + amount(chip, units)
+        return out
