@@ -25,6 +25,7 @@ version and a hash of the model's source code.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import hashlib
 import importlib.metadata
@@ -35,7 +36,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,23 @@ MODEL_SOURCES = ("market", "agents", "hardware_catalog", "experiments/market_rep
                  "experiments/venture_analysis.py")
 SOURCE_PACKAGES = ("market", "agents", "hardware_catalog", "experiments", "tests")
 # Files a worker writes into a stored seed (`seeds/seed-NNNN/`), and the temporary folder it writes them in first.
-# (file patterns, folder patterns) of what the tool writes below a folder of each kind outside its marker's list:
-# a worker's stored seed (`seeds/seed-NNNN/`, first written as `seeds/.seed-NNNN.PID.tmp/`), a sensitivity point.
+# The files a worker writes into a stored seed (`seeds/seed-NNNN/`; runner.SEED_TABLES and metrics.json), first in a
+# temporary `seeds/.seed-NNNN.PID.tmp/`. They count as the tool's by this layout only in an unfinished run
+# (`<name>.partial`): a finished run records every one of its files.
+SEED_FILES = ("metrics.json", "model.parquet", "vendors.parquet", "ledger.parquet", "deals.parquet", "funds.parquet",
+              "startups.parquet", "network.parquet", "chips.parquet")
+_SEED_NAMES = "|".join(re.escape(name) for name in SEED_FILES)
+# (file patterns, folder patterns) of what the tool writes below a folder of each kind outside its marker's list
 KIND_PATTERNS = {
-    "run": ((re.compile(r"seeds/seed-\d+/(metrics\.json|[a-z_]+\.parquet)"), re.compile(r"seeds/\.seed-\d+\.\d+\.tmp/.*")),
-            (re.compile(r"seeds(/seed-\d+|/\.seed-\d+\.\d+\.tmp)?"),)),
+    "run-partial": ((re.compile(rf"seeds/seed-\d+/({_SEED_NAMES})"), re.compile(r"seeds/\.seed-\d+\.\d+\.tmp/.*")),
+                    (re.compile(r"seeds(/seed-\d+|/\.seed-\d+\.\d+\.tmp)?"),)),
     "sensitivity": ((re.compile(r"points/point-\d+\.json"),), (re.compile(r"points"),)),
 }
-LEGACY_SUFFIXES = (".parquet", ".json", ".png", ".csv", ".md")  # what format-1 runs wrote inside listed folders
+COLLECTIONS = ("compare", "sweep", "validation")  # kinds whose subfolders are runs with markers of their own
+# Temporaries the tool makes for a moment at the top of a folder: staging folders and atomic-write files (mkstemp's
+# ".tmp-" + 8 characters), and the sibling locks of runs inside a collection.
+TRANSIENT = re.compile(r"\.tmp-(results|report-[a-z0-9_]{8}|[a-z0-9_]{8})(/.*)?")
+NESTED_LOCK = re.compile(r"\.[^/]+\.compute-market\.lock")
 
 
 class RunDirError(UsageError):
@@ -181,10 +191,11 @@ def _unmarked_reason(folder: Path) -> str:
 
 
 def write_marker(folder: Path, kind: str, inputs: dict[str, Any] | None = None,
-                 files: dict[str, str] | None = None) -> None:
+                 files: dict[str, str] | None = None, complete: bool = False) -> None:
+    """Write the marker; `complete` says a run (or report) finished writing everything it records."""
     payload = {"kind": kind, "tool": "compute-market", "format": MARKER_FORMAT, "version": package_version(),
                "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "inputs": inputs, "files": dict(sorted((files or {}).items()))}
+               "inputs": inputs, "complete": complete, "files": dict(sorted((files or {}).items()))}
     atomic_write_text(Path(folder) / MARKER, json.dumps(payload, indent=1, default=str))
 
 
@@ -196,9 +207,22 @@ def files_below(folder: Path) -> list[str]:
         dirs.sort()
         for name in sorted(files):
             rel = (Path(root) / name).relative_to(folder).as_posix()
-            if rel != MARKER and not _is_transient(rel):
+            if rel != MARKER and not TRANSIENT.fullmatch(rel):
                 out.append(rel)
     return out
+
+
+def record_files(folder: Path, kind: str, inputs: dict[str, Any] | None, hashes: dict[str, str]) -> None:
+    """Add files (relative path -> SHA-256) to those the marker of `folder` records as the tool's."""
+    marker = read_marker(folder) or {}
+    files = dict(marker.get("files") or {}) if marker.get("format") == MARKER_FORMAT else {}
+    write_marker(folder, kind, inputs, {**files, **hashes}, complete=bool(marker.get("complete")))
+
+
+def mark_complete(folder: Path) -> None:
+    """Say in the marker that everything the folder records has been written (the last step before promotion)."""
+    marker = read_marker(folder) or {}
+    write_marker(folder, marker["kind"], marker.get("inputs"), marker.get("files"), complete=True)
 
 
 def seal(folder: Path, kind: str, inputs: dict[str, Any] | None, written: Iterable[str]) -> None:
@@ -217,7 +241,7 @@ def seal(folder: Path, kind: str, inputs: dict[str, Any] | None, written: Iterab
             names = [Path(rel).as_posix()]
         for name in names:
             files[name] = file_sha256(folder / name)
-    write_marker(folder, kind, inputs, files)
+    write_marker(folder, kind, inputs, files, complete=bool(marker.get("complete")))
 
 
 def recorded_files(folder: Path) -> dict[str, str]:
@@ -225,36 +249,32 @@ def recorded_files(folder: Path) -> dict[str, str]:
     return dict(marker.get("files") or {}) if marker.get("format") == MARKER_FORMAT else {}
 
 
-def _is_transient(rel: str) -> bool:
-    """Files the tool makes for a moment: staging folders and atomic-write temporaries, and sibling locks."""
-    first, name = rel.split("/", 1)[0], rel.rsplit("/", 1)[-1]
-    return first.startswith(".tmp-") or name.startswith(".tmp-") or (name.startswith(".") and name.endswith(LOCK_SUFFIX))
+def _patterns(folder: Path, kind: str) -> tuple[tuple, tuple]:
+    key = "run-partial" if kind == "run" and folder.name.endswith(".partial") else kind
+    return KIND_PATTERNS.get(key, ((), ()))
 
 
-def _owned(folder: Path, marker: dict[str, Any]) -> set[str]:
-    """Relative paths of the files the tool wrote into a marked folder."""
-    if marker.get("format") == MARKER_FORMAT:
-        return set(marker.get("files") or {}) | {LEGACY_LOCK}
-    owned = {LEGACY_LOCK}  # format 1 listed only top-level names: inside a listed folder, the kinds of file it wrote
-    for entry in marker.get("entries") or []:
-        path = folder / entry
-        if path.is_dir() and not path.is_symlink():
-            owned.update(f"{entry}/{rel}" for rel in files_below(path) if rel.endswith(LEGACY_SUFFIXES))
-        else:
-            owned.add(entry)
-    return owned
+def _is_transient(rel: str, kind: str) -> bool:
+    return bool(TRANSIENT.fullmatch(rel)) or (kind in COLLECTIONS and bool(NESTED_LOCK.fullmatch(rel)))
+
+
+def is_legacy(marker: dict[str, Any]) -> bool:
+    """A marker of compute-market before files were recorded (format 1): which files are its own is unknown."""
+    return marker.get("format") != MARKER_FORMAT
 
 
 def foreign_entries(folder: Path) -> list[str]:
     """Paths (relative, at any depth) below a marked folder that the tool did not write: a user's note dropped
-    into `figures/`, an empty folder of theirs, a symlink. A subfolder with a marker of its own (a run inside a
-    compare or sweep folder) is judged by its own marker."""
+    into `figures/`, an empty folder of theirs, a symlink, a copy of a run folder. Only a collection (compare, sweep,
+    validation) holds subfolders with markers of their own (its runs), each judged by its own marker. A folder of
+    the first marker format cannot tell its files from a user's: everything in it counts as foreign."""
     folder = Path(folder)
     marker = read_marker(folder)
-    if marker is None:
-        return sorted(p.name for p in folder.iterdir())
-    owned = _owned(folder, marker)
-    files, dirs = KIND_PATTERNS.get(marker["kind"], ((), ()))
+    if marker is None or is_legacy(marker):
+        return sorted(p.name for p in folder.iterdir() if p.name != MARKER)
+    kind = marker["kind"]
+    owned = set(marker.get("files") or {})
+    files, dirs = _patterns(folder, kind)
     owned_dirs = {ancestor for rel in owned for ancestor in _ancestors(rel)}
     foreign: list[str] = []
     for root, subdirs, names in os.walk(folder):
@@ -263,11 +283,12 @@ def foreign_entries(folder: Path) -> list[str]:
         keep = []
         for name in sorted(subdirs):
             rel, path = prefix + name, Path(root) / name
-            if _is_transient(rel):
+            if not prefix and TRANSIENT.fullmatch(rel):
                 continue
+            nested = read_marker(path) if not path.is_symlink() else None
             if path.is_symlink():
                 foreign.append(rel)
-            elif not prefix and read_marker(path) is not None:
+            elif not prefix and kind in COLLECTIONS and nested is not None and nested["kind"] == "run":
                 foreign.extend(f"{rel}/{sub}" for sub in foreign_entries(path))
             else:
                 if not any(path.iterdir()) and rel not in owned_dirs and not any(p.fullmatch(rel) for p in dirs):
@@ -276,7 +297,7 @@ def foreign_entries(folder: Path) -> list[str]:
         subdirs[:] = keep
         for name in sorted(names):
             rel = prefix + name
-            if rel == MARKER or _is_transient(rel) or rel in owned or any(p.fullmatch(rel) for p in files):
+            if rel == MARKER or _is_transient(rel, kind) or rel in owned or any(p.fullmatch(rel) for p in files):
                 continue
             foreign.append(rel)
     return foreign
@@ -362,6 +383,23 @@ def _require_own(path: Path, kind: str, option: str) -> None:
                           f"choose another folder")
 
 
+LEGACY_WHY = ("it was made by an older compute-market that did not record which files it wrote, so it cannot tell "
+              "them from yours and will not replace or delete it: move or delete it yourself, or choose another folder")
+
+
+def refuse_current_folder(path: Path, option: str = "--out") -> None:
+    """A folder the tool would replace (rename aside, or remove when empty) must not be the shell's current folder or
+    one that contains it: the user would be left in a deleted folder."""
+    try:
+        here = Path(os.path.realpath(os.getcwd()))
+    except OSError:
+        return
+    target = Path(os.path.realpath(path))
+    if target == here or target in here.parents:
+        raise RunDirError(f"{option} {path}: is your current folder (or contains it), which compute-market would "
+                          f"replace as a whole; run the command from another folder, or choose a folder below this one")
+
+
 def _listing(paths: list[str], most: int = 3) -> str:
     return ", ".join(paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
@@ -370,13 +408,19 @@ def check_replaceable(path: Path, kind: str, *, option: str = "--out", why: str 
     """Refuse unless `path` is absent, an empty folder, or the tool's own `kind` folder holding only its files."""
     refuse_file(path, option)
     check_parent_writable(path, option)
-    if not path.exists() or is_empty_dir(path):
+    if not path.exists():
+        return
+    if is_empty_dir(path):
+        refuse_current_folder(path, option)
         return
     _require_own(path, kind, option)
+    if is_legacy(read_marker(path)):
+        raise RunDirError(f"{option} {path}: {why}{LEGACY_WHY}")
     foreign = foreign_entries(path)
     if foreign:
         raise RunDirError(f"{option} {path}: {why}it holds files compute-market did not write ({_listing(foreign)}), "
                           f"so it will not be replaced; move them out or choose another folder")
+    refuse_current_folder(path, option)
 
 
 def remove_own(path: Path) -> None:
@@ -386,8 +430,11 @@ def remove_own(path: Path) -> None:
     if is_empty_dir(path):
         path.rmdir()
         return
-    if read_marker(path) is None:
+    marker = read_marker(path)
+    if marker is None:
         raise RunDirError(f"{path}: will not delete a folder compute-market cannot prove it made ({_unmarked_reason(path)})")
+    if is_legacy(marker):
+        raise RunDirError(f"{path}: {LEGACY_WHY}")
     foreign = foreign_entries(path)
     if foreign:
         raise RunDirError(f"{path}: will not delete a folder holding files compute-market did not write "
@@ -497,9 +544,11 @@ def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Pa
     with FolderLock(out, option):
         clear_leftovers(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is an ordinary folder
         try:
             yield tmp
             seal(tmp, kind, None, files_below(tmp))
+            mark_complete(tmp)
             check_replaceable(out, kind, option=option)
             promote(tmp, out)
         except BaseException:
@@ -512,7 +561,7 @@ def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Pa
 
 def lock_file(folder: Path) -> Path:
     """The lock of `folder`: a sibling file, so that nothing done to the folder itself can delete it."""
-    folder = Path(os.path.abspath(folder))
+    folder = Path(os.path.realpath(folder))  # one lock per folder, whichever name (or symlink) it is reached by
     return folder.parent / f".{folder.name}{LOCK_SUFFIX}"
 
 
@@ -528,24 +577,59 @@ def _holder_text(fd: int) -> str:
         return "another compute-market process"
 
 
-def lock_holder(folder: Path) -> str | None:
-    """Who holds `folder`'s lock now ("another compute-market process (PID ...)"), or None if nobody else does."""
+def _is_lock_text(fd: int) -> bool:
+    """The lock file holds nothing, or the holder record the tool writes (so a user's file there is never taken)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 65536)
+    if not text:
+        return True
+    try:
+        return "pid" in json.loads(text.decode())
+    except (ValueError, UnicodeDecodeError, TypeError):
+        return False
+
+
+def _open_lock(path: Path, folder: Path, option: str, create: bool) -> int | None:
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        if create:
+            raise
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise RunDirError(f"{option} {folder}: the folder name is too long (compute-market needs "
+                              f"{len(path.name) - len(folder.name)} more characters beside it for its lock); "
+                              f"choose a shorter name") from None
+        if exc.errno in (errno.ELOOP, errno.EISDIR):
+            raise RunDirError(f"{option} {folder}: {path} is in the way of compute-market's lock file (a symlink or "
+                              f"a folder); move it, or choose another {option}") from None
+        raise
+
+
+def lock_holder(folder: Path, option: str = "--out") -> str | None:
+    """Who holds `folder`'s lock now ("another compute-market process (PID ...)"), or None if nobody else does. A lock
+    file left by a killed process is removed (under its lock, as a holder removes it)."""
     import fcntl
 
     path = lock_file(folder)
     if str(path) in _HELD:
         return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    fd = _open_lock(path, Path(folder), option, create=False)
+    if fd is None:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return _holder_text(fd)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return _holder_text(fd)
+        with suppress(OSError):
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino and _is_lock_text(fd):
+                path.unlink()  # stale: its holder died without removing it
+        return None
     finally:
         os.close(fd)
-    return None
 
 
 class FolderLock:
@@ -567,15 +651,19 @@ class FolderLock:
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            fd = _open_lock(self.path, self.folder, self.option, create=True)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 holder = _holder_text(fd)
                 os.close(fd)
+                other = f" or choose another {self.option}" if self.option.startswith("--") else ""
                 raise RunDirError(f"{self.option} {self.folder}: {holder} is writing it now; wait for it to finish "
-                                  f"(then run the same command again to reuse its results) or choose another "
-                                  f"{self.option}") from None
+                                  f"(then run the same command again){other}") from None
+            if not _is_lock_text(fd):
+                os.close(fd)
+                raise RunDirError(f"{self.option} {self.folder}: {self.path} is a file of yours in the way of "
+                                  f"compute-market's lock file; move it, or choose another folder name")
             try:
                 current = os.stat(self.path, follow_symlinks=False).st_ino
             except FileNotFoundError:
@@ -647,7 +735,7 @@ def run_state(path: Path, inputs: dict[str, Any]) -> str:
 def complete_and_intact(out: Path) -> tuple[bool, list[str]]:
     """(is `out` a finished, intact run; the recorded files of it that are missing or changed)."""
     damaged = damaged_files(out)
-    if "manifest.json" not in recorded_files(out):
+    if "manifest.json" not in recorded_files(out) or not (read_marker(out) or {}).get("complete"):
         damaged.insert(0, "manifest.json")
     return not damaged, damaged
 
@@ -670,6 +758,8 @@ def check_run_target(out: Path, inputs: dict[str, Any], *, force: bool, option: 
         what = f"holds a compute-market {kind} folder, not a run" if kind else _unmarked_reason(out).replace(
             "was not made by compute-market", "is not a compute-market run directory")
         raise RunDirError(f"{option} {out}: {what}; it is left untouched: choose a new or empty folder")
+    if state in ("empty", "different"):
+        refuse_current_folder(out, option)
     if state == "same":
         intact, damaged = complete_and_intact(out)
         if intact:
@@ -679,7 +769,10 @@ def check_run_target(out: Path, inputs: dict[str, Any], *, force: bool, option: 
             raise RunDirError(f"{option} {out}: holds a damaged run of these inputs ({_listing(damaged)} missing or "
                               f"changed since it was written); use --force to recompute it, or choose another {option}")
         check_replaceable(out, "run", option=option, why="--force: ")
+        refuse_current_folder(out, option)
         target.replace_out = True
+    if state in ("same", "different") and is_legacy(read_marker(out)):
+        raise RunDirError(f"{option} {out}: {LEGACY_WHY}")
     if state == "different":
         if not force:
             diff = describe_difference(_stored_inputs(out) or {}, inputs)
@@ -693,6 +786,8 @@ def check_run_target(out: Path, inputs: dict[str, Any], *, force: bool, option: 
         if pstate == "foreign":
             raise RunDirError(f"{partial}: {_unmarked_reason(partial)}; it is left untouched: move it or choose "
                               f"another {option}")
+        if pstate in ("same", "different") and is_legacy(read_marker(partial)):
+            raise RunDirError(f"{partial}: {LEGACY_WHY}")
         if pstate == "different":
             if not force:
                 diff = describe_difference(_stored_inputs(partial) or {}, inputs)

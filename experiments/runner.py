@@ -47,6 +47,7 @@ SEED_TABLES = {
     "network": "network.parquet",
     "chip_table": "chips.parquet",
 }
+assert set(SEED_TABLES.values()) | {"metrics.json"} == set(rundir.SEED_FILES), "rundir.SEED_FILES is out of date"
 PACKAGES = ("compute-market", "mesa", "numpy", "pandas", "networkx", "matplotlib", "scipy", "powerlaw", "pyarrow")
 
 
@@ -198,8 +199,30 @@ def worker_pool(workers: int):
     if pool is None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["experiments.runner"])
+        _start_helpers_deaf_to_the_terminal()
         pool = _POOLS[workers] = context.Pool(workers, initializer=_ignore_sigint)
     return pool
+
+
+def _start_helpers_deaf_to_the_terminal() -> None:
+    """Start multiprocessing's fork server and resource tracker with SIGINT and SIGHUP ignored (a disposition they
+    keep across exec). Ctrl-C or a closed terminal signals the whole process group; the command handles it and
+    stops its workers, and these helpers end when it does. Otherwise a Ctrl-C in the first seconds (while the fork
+    server imports the model) or a SIGHUP prints their tracebacks after the command's one line."""
+    import threading
+    from multiprocessing import forkserver, resource_tracker
+
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()
+        return
+    deaf = [s for s in (signal.SIGINT, getattr(signal, "SIGHUP", None)) if s is not None]
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in deaf}
+    try:
+        resource_tracker.ensure_running()
+        forkserver.ensure_running()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def discard_pool(workers: int) -> None:
@@ -391,6 +414,9 @@ def _compute(experiment, config, catalog, seeds, partial, workers, backend, sche
             _run_local(config, catalog, todo, seeds_dir, workers, progress)
     except KeyboardInterrupt:
         kept = len(stored_seeds(seeds_dir) & set(seeds))
+        if not kept:
+            raise Interrupted("stopped before any seed was stored, so nothing was kept; run the same command again "
+                              "to start it") from None
         raise Interrupted(f"{kept}/{len(seeds)} seeds stored in {partial}; run the same command again to resume") from None
     return sorted(done)
 
@@ -431,10 +457,11 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
         "command": command,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    written = move_files_up(staging, partial)
     seed_files = [f"seeds/{seed_dir(seeds_dir, s).name}/{name}" for s in seeds
                   for name in ("metrics.json", *SEED_TABLES.values()) if (seed_dir(seeds_dir, s) / name).is_file()]
-    rundir.seal(partial, "run", inputs, [*seed_files, *written])
+    rundir.seal(partial, "run", inputs, seed_files)
+    move_files_up(staging, partial, "run", inputs)
+    rundir.mark_complete(partial)
     if out.exists():  # an empty folder, or (with --force) the tool's own run of other inputs or a damaged one
         rundir.check_replaceable(out, "run", why="--force: ")
     rundir.promote(partial, out)
@@ -446,16 +473,23 @@ def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: P
     return write_market_files(results, config, folder, observations, pool)
 
 
-def move_files_up(staging: Path, folder: Path) -> list[str]:
+def move_files_up(staging: Path, folder: Path, kind: str, inputs: dict[str, Any] | None) -> list[str]:
     """Move every file below `staging` to the same place below `folder`, one file at a time, replacing the tool's
-    own older copies and leaving anything else in `folder`'s subfolders alone; returns their relative paths."""
+    own older copies and leaving anything else in `folder`'s subfolders alone; returns their relative paths. The
+    files are recorded in `folder`'s marker (with their hashes) before they are moved, so an interruption midway
+    leaves files the next run knows as its own. Nothing is written through a symlink."""
     written = rundir.files_below(staging)
     recorded = set(rundir.recorded_files(folder))
+    real = Path(os.path.realpath(folder))
     for rel in written:
         target = folder / rel
+        if Path(os.path.realpath(target.parent)) != real / Path(rel).parent:
+            raise rundir.RunDirError(f"{target.parent}: is a symlink (or below one) in the run folder, and compute-market "
+                                     f"never writes through one; replace it by a plain folder or move it out")
         if (target.exists() or target.is_symlink()) and (rel not in recorded or target.is_dir() or target.is_symlink()):
             raise rundir.RunDirError(f"{target}: is in the way of a file compute-market writes there and was not "
                                      f"written by it; move it out and run the command again")
+    rundir.record_files(folder, kind, inputs, {rel: rundir.file_sha256(staging / rel) for rel in written})
     for rel in written:
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -488,12 +522,16 @@ def open_complete_run(folder: Path) -> tuple[Path, dict, dict]:
     marker = rundir.read_marker(folder) if folder.is_dir() else None
     if marker is None or marker["kind"] != "run" or not (folder / "manifest.json").exists():
         raise UsageError(f"{folder}: not a complete compute-market run directory (no {rundir.MARKER} or manifest.json)")
+    if not rundir.is_legacy(marker) and not marker.get("complete"):
+        raise UsageError(f"{folder}: an unfinished run (stopped while its results were being written); run the "
+                         f"command that made it again to finish it")
     manifest = read_stored(folder / "manifest.json", _read_json)
     if not isinstance(manifest, dict):
         raise UsageError(f"{folder / 'manifest.json'}: damaged; re-run the command that made it with --force")
-    if marker.get("format") != rundir.MARKER_FORMAT:
-        raise UsageError(f"{folder}: made by an older compute-market that did not record its files' hashes; re-run "
-                         f"'{manifest.get('command') or 'the command that made it'}' (with --force) to recompute it")
+    if rundir.is_legacy(marker):
+        raise UsageError(f"{folder}: made by an older compute-market that did not record its files' hashes, so it "
+                         f"cannot be checked; run '{manifest.get('command') or 'the command that made it'}' again into "
+                         f"a new --out to recompute it")
     damaged = [rel for rel in rundir.damaged_files(folder) if rel.startswith("seeds/") or rel == "manifest.json"]
     if damaged:
         raise UsageError(f"{folder}: damaged ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''} missing or "
@@ -522,10 +560,9 @@ def report(folder: Path) -> dict:
         try:
             with naming_failures(staging):
                 summary = write_results(results, config, staging, history)
-            written = move_files_up(staging, folder)
+            move_files_up(staging, folder, "run", marker.get("inputs"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        rundir.seal(folder, "run", marker.get("inputs"), written)
     return summary
 
 

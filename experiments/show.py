@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import rundir
+from .errors import UsageError
 from .market_report import METRIC_NOTES
 from .runner import catalog_of, open_complete_run, read_stored
 
@@ -20,9 +21,19 @@ def complete_run(folder: Path) -> Path:
     return folder
 
 
+def require_intact(folder: Path, names: list[str]) -> None:
+    """The run's files `names` have the bytes the tool wrote; else one line saying which and what to do."""
+    recorded = rundir.recorded_files(folder)
+    changed = [name for name in names if name not in recorded or name in rundir.damaged_files(folder)]
+    if changed:
+        raise UsageError(f"{folder}: {', '.join(changed[:3])} changed or missing since the run wrote it; "
+                         f"'compute-market report {folder}' rewrites the summaries and tables from the stored seeds")
+
+
 def show_run(folder: Path) -> str:
     """What the run is (config, seeds, months, when, how), its headline metrics and where its files are."""
     folder = complete_run(folder)
+    require_intact(folder, ["summary.json"])
     manifest = read_stored(folder / "manifest.json", lambda p: json.loads(p.read_text()))
     summary = read_stored(folder / "summary.json", lambda p: json.loads(p.read_text()))
     seeds = summary.get("seeds", [])
@@ -49,9 +60,11 @@ def show_run(folder: Path) -> str:
 def export_csv(folder: Path, target: Path) -> list[str]:
     """Write each top-level Parquet table of a run as CSV into the new (or empty) folder `target`."""
     folder = complete_run(folder)
+    tables = sorted(name for name in rundir.recorded_files(folder) if "/" not in name and name.endswith(".parquet"))
+    require_intact(folder, tables)
     names = []
     with rundir.atomic_directory(target, "csv-export", option="--csv") as tmp:
-        for table in sorted(folder.glob("*.parquet")):
+        for table in (folder / name for name in tables):
             frame = read_stored(table, pd.read_parquet)
             frame.to_csv(tmp / f"{table.stem}.csv", index=False)
             names.append(f"{table.stem}.csv")

@@ -450,3 +450,131 @@ def test_random_command_sequences_on_one_folder_end_whole_or_refused(tmp_path_fa
         assert not list(root.glob(".*.compute-market.lock"))
 
     sequence()
+
+
+# --- a hostile review of the above: each case once lost a file or misled -----------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, Path]:
+    """(config, a finished run of it) to copy from."""
+    folder = tmp_path_factory.mktemp("finished")
+    config = tiny(folder)
+    assert main(_run(config, folder / "R")) == 0
+    return config, folder / "R"
+
+
+def _copy(finished_run, tmp_path: Path) -> tuple[Path, Path]:
+    config, run = finished_run
+    shutil.copytree(run, tmp_path / "R", symlinks=True)
+    return config, tmp_path / "R"
+
+
+@pytest.mark.parametrize("mine", ["seeds/seed-0000/analysis.parquet", "figures/.tmp-draft.md", ".tmp-scratch/data.csv",
+                                  ".notes.compute-market.lock", "keep-old-run/.compute-market.json"])
+def test_force_refuses_a_user_file_named_like_the_tools_own_and_keeps_it(finished_run, tmp_path, capsys, mine):
+    config, out = _copy(finished_run, tmp_path)
+    path = out / mine
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"kind": "run"}' if mine.endswith(".json") else "mine\n")
+    before = snapshot(out)
+    capsys.readouterr()
+    one_line_error(capsys, main(_run(config, out, "--months", "2", "--force")), mine.split("/")[0])
+    assert snapshot(out) == before
+
+
+def test_a_run_of_the_first_marker_format_is_never_replaced_or_deleted(finished_run, tmp_path, capsys):
+    config, out = _copy(finished_run, tmp_path)
+    marker = json.loads((out / rundir.MARKER).read_text())
+    legacy = {"kind": "run", "tool": "compute-market", "inputs": {**marker["inputs"], "hash": "before-layout-2"},
+              "entries": ["seeds", "figures", "summary.md", "manifest.json"]}
+    (out / rundir.MARKER).write_text(json.dumps(legacy))
+    (out / "figures" / "hhi-annotated-by-me.png").write_bytes(b"mine")
+    before = snapshot(out)
+    for extra in ([], ["--force"]):
+        one_line_error(capsys, main(_run(config, out, *extra)), "older compute-market")
+    assert snapshot(out) == before
+
+
+def test_report_never_writes_through_a_symlinked_subfolder(finished_run, tmp_path, capsys):
+    _, out = _copy(finished_run, tmp_path)
+    theirs = tmp_path / "my-figures"
+    theirs.mkdir()
+    (theirs / "hhi.png").write_bytes(b"precious")
+    shutil.rmtree(out / "figures")
+    (out / "figures").symlink_to(theirs)
+    one_line_error(capsys, main(["report", str(out)]), "symlink")
+    assert sorted(p.name for p in theirs.iterdir()) == ["hhi.png"] and (theirs / "hhi.png").read_bytes() == b"precious"
+
+
+def test_show_never_serves_a_summary_or_table_changed_since_the_run(finished_run, tmp_path, capsys):
+    _, out = _copy(finished_run, tmp_path)
+    summary = json.loads((out / "summary.json").read_text())
+    summary["metrics"]["exits"]["mean"] = 999
+    (out / "summary.json").write_text(json.dumps(summary))
+    last = one_line_error(capsys, main(["show", str(out)]), "summary.json changed")
+    assert "compute-market report" in last
+    assert main(["report", str(out)]) == 0 and main(["show", str(out)]) == 0
+    (out / "deals.parquet").write_bytes(b"PAR1 edited")
+    one_line_error(capsys, main(["show", str(out), "--csv", str(tmp_path / "csv")]), "deals.parquet")
+    assert not (tmp_path / "csv").exists()
+
+
+def test_a_run_stopped_while_its_results_are_moved_into_place_is_finished_by_the_next(tmp_path, capsys, monkeypatch):
+    import experiments.runner as runner
+
+    config, out = tiny(tmp_path), tmp_path / "R"
+    original = rundir.mark_complete
+
+    def stop(folder):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir, "mark_complete", stop)
+    assert main(_run(config, out)) == 130
+    monkeypatch.setattr(rundir, "mark_complete", original)
+    partial = tmp_path / "R.partial"
+    one_line_error(capsys, main(["show", str(partial)]), "unfinished run")
+    assert main(_run(config, out)) == 0
+    assert rundir.damaged_files(out) == [] and not partial.exists()
+    assert runner.open_complete_run(out)
+
+
+def test_the_lock_is_the_folders_whatever_name_reaches_it(finished_run, tmp_path, capsys):
+    _, out = _copy(finished_run, tmp_path)
+    link = tmp_path / "R-link"
+    link.symlink_to(out)
+    with rundir.FolderLock(out):
+        assert rundir.lock_file(link) == rundir.lock_file(out)
+    holder = subprocess.Popen([os.sys.executable, "-c", HOLD_LOCK, str(rundir.lock_file(out))], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        one_line_error(capsys, main(["report", str(link)]), "is writing it now")
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_out_that_is_the_current_folder_is_refused_not_pulled_from_under_the_shell(tmp_path, capsys, monkeypatch):
+    here = tmp_path / "empty"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    one_line_error(capsys, main(_run(tiny(tmp_path), Path("."))), "your current folder")
+    assert here.is_dir()
+
+
+def test_a_folder_name_too_long_for_the_lock_is_one_line_with_what_to_do(tmp_path, capsys):
+    out = tmp_path / ("r" * 240)
+    one_line_error(capsys, main(_run(tiny(tmp_path), out)), "folder name is too long")
+
+
+def test_hardware_report_is_an_ordinary_readable_folder(tmp_path, capsys):
+    assert main(["hardware-report", "--out", str(tmp_path / "hw")]) == 0
+    assert (tmp_path / "hw").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_stale_lock_file_is_cleared_even_when_the_command_is_refused(finished_run, tmp_path, capsys):
+    _, out = _copy(finished_run, tmp_path)
+    stale = tmp_path / ".R.compute-market.lock"
+    stale.write_text(json.dumps({"pid": 999999, "command": "compute-market run killed.toml"}))
+    one_line_error(capsys, main(_run(tiny(tmp_path, "other.toml", months=2), out)), "different inputs")
+    assert not stale.exists()
