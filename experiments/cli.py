@@ -255,7 +255,7 @@ def _install_stop_handlers() -> dict:
 
     if threading.current_thread() is not threading.main_thread():
         return {}
-    previous = {}
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}  # Ctrl-C: KeyboardInterrupt
     for name in STOP_SIGNALS:
         number = getattr(signal, name, None)
         if number is not None:

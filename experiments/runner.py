@@ -186,6 +186,18 @@ def stored_seeds(seeds_dir: Path) -> set[int]:
     return {int(p.name.split("-")[1]) for p in seeds_dir.iterdir() if p.name.startswith("seed-") and (p / "metrics.json").exists()}
 
 
+def _quiet_orphan_start(kind, value, traceback) -> None:
+    """The fork server's hook for a worker that fails while starting: one started for a pool its command has just
+    stopped (Ctrl-C, SIGHUP) finds the pool's semaphores or pipes gone, and ends quietly instead of printing a
+    traceback after the command's closing line. Any other failure is printed as usual."""
+    if isinstance(value, FileNotFoundError | EOFError | ConnectionError):
+        return
+    sys.__excepthook__(kind, value, traceback)
+
+
+if sys.argv == ["-c"] and "multiprocessing.forkserver" in sys.modules:  # this module preloaded into the fork server
+    sys.excepthook = _quiet_orphan_start
+
 _POOLS: dict[int, Any] = {}  # worker count -> a pool of worker processes kept for the rest of this process
 
 

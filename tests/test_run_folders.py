@@ -578,3 +578,19 @@ def test_a_stale_lock_file_is_cleared_even_when_the_command_is_refused(finished_
     stale.write_text(json.dumps({"pid": 999999, "command": "compute-market run killed.toml"}))
     one_line_error(capsys, main(_run(tiny(tmp_path, "other.toml", months=2), out)), "different inputs")
     assert not stale.exists()
+
+
+@pytest.mark.parametrize("how, delay", [("SIGINT", 1.0), ("SIGINT", 3.0), ("SIGHUP", 4.0)])
+def test_ctrl_c_or_a_closed_terminal_early_in_a_parallel_run_prints_one_line_and_no_traceback(tmp_path, how, delay):
+    """The signal goes to the whole process group (as a terminal sends it), while the fork server may still be
+    importing the model: the helpers of multiprocessing must not print tracebacks after the command's line."""
+    config = tiny(tmp_path, months=24, seeds=4)
+    proc = subprocess.Popen([*CLI, "run", str(config), "--out", str(tmp_path / "R"), "--workers", "2"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(delay)
+    os.killpg(proc.pid, getattr(signal, how))
+    _, err = proc.communicate(timeout=120)
+    time.sleep(1)  # anything the helpers print on their way out
+    assert "Traceback" not in err and "KeyError" not in err and "resource_tracker" not in err, err
+    assert err.strip().splitlines()[-1].startswith("compute-market: "), err
+    assert proc.returncode in (128 + getattr(signal, how), 130), err
