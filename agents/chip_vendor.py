@@ -154,7 +154,9 @@ class ChipVendor(mesa.Agent):
             trend = 1.0
         return recent, min(1.05, max(0.95, trend))
 
-    def commit_supply(self, lead_time: int, headroom: float, launch_floor: float = 0.0, stock_units: float = 0.0) -> float:
+    def commit_supply(
+        self, lead_time: int, headroom: float, launch_floor: float = 0.0, stock_units: float = 0.0
+    ) -> float:
         """Order supply for the month `lead_time` ahead from its own demand forecast (a decision it cannot
         undo later: a demand drop turns it into inventory). Stock beyond a headroom of one month's orders
         (`stock_units`, packaging units held) is worked off over the lead time, so a glut is not re-ordered
@@ -202,7 +204,8 @@ class ChipVendor(mesa.Agent):
         pipeline = sum(self.pipeline)
         if pipeline > 0 and offered:
             expected = (1.0 + headroom) * recent * sum(trend**k for k in range(1, lead_time + 1))
-            cost_per_unit = sum(chips[c].manufacturing_cost_usd / units_per_chip(chips[c]) for c in offered) / len(offered)
+            cost_per_unit = (sum(chips[c].manufacturing_cost_usd / units_per_chip(chips[c]) for c in offered)
+                             / len(offered))
             reserve += max(0.0, pipeline - expected) * cost_per_unit
         self.writedown = reserve - self.reserve
         self.reserve = reserve
@@ -253,7 +256,8 @@ class ChipVendor(mesa.Agent):
 
     def update_maturity(self, installed_share: float, learning: float, rd: float, decay: float) -> None:
         """Maturity grows with the installed base (developers follow it) and R&D, and decays when unused."""
-        gain = (1.0 - self.maturity) * (learning * math.sqrt(installed_share) + rd * math.log10(1.0 + self.rd_spend / 1e8))
+        gain = (1.0 - self.maturity) * (learning * math.sqrt(installed_share)
+                                        + rd * math.log10(1.0 + self.rd_spend / 1e8))
         loss = decay * self.maturity * (1.0 - installed_share)
         self.maturity = min(1.0, max(0.0, self.maturity + gain - loss))
 

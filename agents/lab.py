@@ -49,7 +49,8 @@ class Lab(mesa.Agent):
         """Revenue follows capability and market adoption (scaled in a demand shock); funding comes
         when cash runs low."""
         self.adoption *= 1.0 + config.boom_growth(config.lab_boom_scale, config.lab_adoption_growth_end, date)
-        self.revenue = self.revenue0 * self.adoption * demand_factor * 2.0 ** (config.lab_revenue_elasticity * self.capability)
+        self.revenue = (self.revenue0 * self.adoption * demand_factor
+                        * 2.0 ** (config.lab_revenue_elasticity * self.capability))
         self.cash += self.revenue
         self.funding_raised = 0.0
         monthly_need = max(self.compute_spend, 1.0)

@@ -45,7 +45,9 @@ class StartupCohort:
         grow = lambda values, fill: np.concatenate([values, np.full(n, fill, dtype=values.dtype)])  # noqa: E731
         self.quality = np.concatenate([self.quality, np.exp(log_quality)])
         self.founded = grow(self.founded, month)
-        self.revenue, self.cash, self.bonus, self.burn = (grow(a, 0.0) for a in (self.revenue, self.cash, self.bonus, self.burn))
+        self.revenue, self.cash, self.bonus, self.burn = (
+            grow(a, 0.0) for a in (self.revenue, self.cash, self.bonus, self.burn)
+        )
         self.drift = np.concatenate([self.drift, drift])
         self.alive = grow(self.alive, True)
         self.rounds = grow(self.rounds, 0)

@@ -116,7 +116,8 @@ class VentureFund(mesa.Agent):
 
     def invest(self, fund: Fund, month: int, amount: float, follow_on: bool) -> None:
         if amount > fund.uncalled + 1e-6:
-            raise ValueError(f"fund {self.name}/{fund.vintage} cannot invest {amount:.0f} with {fund.uncalled:.0f} uncalled")
+            raise ValueError(f"fund {self.name}/{fund.vintage} cannot invest {amount:.0f} "
+                             f"with {fund.uncalled:.0f} uncalled")
         if follow_on:
             fund.invested_follow_on += amount
         else:

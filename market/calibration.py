@@ -157,7 +157,8 @@ def write_efficiency(params: EfficiencyParams, path: Path) -> None:
         lines.append(f"{name} = {getattr(params, name):.6g}")
     lines.append(f'source = "{params.source}"')
     lines.append(f'source_date = "{params.source_date}"')
-    lines += ["", "# Scale-up fabrics (not fitted; NVLink's per-step latency is, the others are multiples of it, estimates)."]
+    lines += ["", "# Scale-up fabrics (not fitted; NVLink's per-step latency is, "
+                  "the others are multiples of it, estimates)."]
     for fabric in params.fabrics:
         vendors = ", ".join(f'"{v}"' for v in fabric.vendors)
         lines += [f"[fabric.{fabric.name}]", f"latency_factor = {fabric.latency_factor:g}",

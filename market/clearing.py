@@ -58,7 +58,9 @@ def clear_two_rounds(orders, supply, spend, prices, available, respread, rule: s
     return filled + ration(spill, left, rule, spend)
 
 
-def clear_with_commitments(committed, chosen, supply, free_spend, prices, available, respread, rule: str = "proportional"):
+def clear_with_commitments(
+    committed, chosen, supply, free_spend, prices, available, respread, rule: str = "proportional"
+):
     """(R, K) chips filled when some orders are under capacity deals: `committed` (R, K) chips are filled
     first from `supply` (K,), then the freely `chosen` orders (R, K) clear in two rounds against what is left,
     with only the free budget (`free_spend`, USD (R,)) spilling over (a deal's money is for its chip)."""

@@ -153,8 +153,10 @@ class MarketConfig:
     start: str = "2023-01"
 
     # --- buyers' choice among chips (logit over USD per useful work) ---------------------------
-    price_sensitivity: float = FITTED.get("price_sensitivity", 3.0)  # alpha: utility = -alpha log(USD per useful work) ... (fitted)
-    switching_cost: float = FITTED.get("switching_cost", 3.5)  # utility lost per unit of (1 - vendor software maturity) (fitted)
+    # alpha: utility = -alpha log(USD per useful work) ... (fitted)
+    price_sensitivity: float = FITTED.get("price_sensitivity", 3.0)
+    # utility lost per unit of (1 - vendor software maturity) (fitted)
+    switching_cost: float = FITTED.get("switching_cost", 3.5)
     # A hyperscaler buys for two purposes: its own AI work (its own chips carry no switching cost:
     # it co-designs their software) and capacity it rents to labs (which must suit labs' software).
     choice_noise: float = 0.15  # s.d. of monthly buyer-chip utility shocks
@@ -192,7 +194,8 @@ class MarketConfig:
     rental_price_adjustment: float = 0.5
     lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
     lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
-    lab_funding_multiple: float = FITTED.get("lab_funding_multiple", 10.0)  # round size = annualised revenue x multiple (est)
+    # round size = annualised revenue x multiple (est)
+    lab_funding_multiple: float = FITTED.get("lab_funding_multiple", 10.0)
     # labs' revenue from AI adoption rides the same boom (same midpoint and width) with its own scale (fitted:
     # frontier-lab revenue ~$0.5B -> $2B -> $7B annualised, end-2022 -> end-2023 -> end-2024 [2]) and trend
     lab_boom_scale: float = FITTED.get("lab_boom_scale", 20.0)
@@ -207,7 +210,8 @@ class MarketConfig:
     # 1.3M NVIDIA GPUs of 2023 imply at ~80 GB, a 63% share and capacity doubling in the year; der); an
     # earlier history fit, free within that range, went to its top, so it is held there and no longer fitted
     start_capacity_hbm_gb: float = 3e7
-    capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)  # calendar years from the first, the last repeating
+    # calendar years from the first, the last repeating
+    capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)
     capacity_growth_first_year: int = 2023  # calendar year of capacity_growth_by_year[0]
     capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
     capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
@@ -237,7 +241,8 @@ class MarketConfig:
     # sites are full prices each chip's power envelope at a shadow price (USD per kWh) in its choice, and buys
     # only what it can power; chips beyond its sites wait, idle, for power.
     power_enabled: bool = True
-    site_lead_time_months: int = 6  # est: leased powered shells and retrofits ~6 months (2023-24 AI capacity was mostly leased), new builds 18-24
+    # est: leased powered shells and retrofits ~6 months (2023-24 AI capacity was mostly leased), new builds 18-24
+    site_lead_time_months: int = 6
     site_power_reserve: float = 0.15  # est: site power planned above the load a cloud expects at the lead time
     # est: headroom at the end of 2022 over the AI fleet's own draw (existing halls that could take AI racks
     # after a retrofit, and builds under way): the AI fleet drew ~1 GW of the ~20 GW of US data centres alone
@@ -346,7 +351,8 @@ class MarketConfig:
         """W of new site power the industry can bring on for AI in the month `date` (calendar time)."""
         year = max(int(date[:4]) - self.site_power_first_year, 0)
         supply = self.site_power_gw_per_year * 1e9 / 12.0 * (1.0 + self.site_power_growth_per_year) ** year
-        return supply * (self.power_crunch_scale if self.power_crunch_start and self.active(self.power_crunch_start, date)
+        return supply * (self.power_crunch_scale
+                         if self.power_crunch_start and self.active(self.power_crunch_start, date)
                          else 1.0)
 
     def active(self, start: str, date: str) -> bool:

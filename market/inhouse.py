@@ -23,7 +23,8 @@ def advance_programmes(model) -> None:
         if cloud.wants_inhouse_programme(cfg.inhouse_threshold_usd, merchants):
             cloud.start_programme(model.month + cfg.inhouse_delay_months)
             model.events.append(f"{model.date}: {cloud.hyperscaler_id} starts an in-house silicon programme")
-        if cloud.programme_ready_month is not None and cloud.programme_ready_month <= model.month and not cloud.inhouse_vendor:
+        if (cloud.programme_ready_month is not None and cloud.programme_ready_month <= model.month
+                and not cloud.inhouse_vendor):
             launch(model, cloud)
 
 
@@ -36,7 +37,8 @@ def launch(model, cloud) -> ChipVendor:
     roadmap = catalog.roadmaps[template.vendor]
     first = inhouse_first_chip(template, roadmap, vendor_id, add_months(model.date, 1))
     vendor = ChipVendor(model, vendor_id, f"{cloud.spec.name} silicon", "hyperscaler_inhouse", [first], roadmap,
-                        INHOUSE_CADENCE_MONTHS, cfg.inhouse_start_maturity, ALLOCATION_SHARE, owner=cloud.hyperscaler_id)
+                        INHOUSE_CADENCE_MONTHS, cfg.inhouse_start_maturity, ALLOCATION_SHARE,
+                        owner=cloud.hyperscaler_id)
     for other in model.vendors.values():
         other.scale_allocation(1.0 - ALLOCATION_SHARE)
     model.vendors[vendor_id] = vendor

@@ -124,7 +124,8 @@ class ComputeMarket(mesa.Model):
     def demand_factor(self) -> float:
         """Multiplier on clouds' own AI demand and labs' revenue: below 1 during a demand shock."""
         cfg = self.config
-        if cfg.demand_shock_scale == 1.0 or not cfg.demand_shock_start or not cfg.active(cfg.demand_shock_start, self.date):
+        if (cfg.demand_shock_scale == 1.0 or not cfg.demand_shock_start
+                or not cfg.active(cfg.demand_shock_start, self.date)):
             return 1.0
         end = add_months(cfg.demand_shock_start, cfg.demand_shock_months)
         return cfg.demand_shock_scale if self.date < end else 1.0
@@ -133,7 +134,9 @@ class ComputeMarket(mesa.Model):
         """(training, serving) throughput of each chip relative to the reference H100."""
         return self._rates_and_tokens(chips)[0]
 
-    def _rates_and_tokens(self, chips: list[Accelerator]) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
+    def _rates_and_tokens(
+        self, chips: list[Accelerator]
+    ) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
         """`_rates`, and while a serving shift is under way the tokens of the serving mix each chip serves per second
         (for the price per token actually served; None without a shift)."""
         maturity = [self._effective_maturity(c.vendor) for c in chips]
@@ -237,7 +240,8 @@ class ComputeMarket(mesa.Model):
                                    for f in (h.internal_fraction, 1.0 - h.internal_fraction)])
         problem = vendor_pricing.PricingProblem(
             unit_cost=book.unit_cost, price=last_prices, owner=owner, capital_per_price=self.capital_per_price,
-            running_cost=self._running_cost(book, self._last_power_price()), work=work, maturity=book.maturity, available=available,
+            running_cost=self._running_cost(book, self._last_power_price()), work=work, maturity=book.maturity,
+            available=available,
             spend=expected_spend, capacity_units=book.capacity_units + stock_units, units_per_chip=units_per_chip,
         )
         pricing_vendors = [i for i, v in enumerate(vendor_list) if v.prices_strategically]
@@ -296,8 +300,8 @@ class ComputeMarket(mesa.Model):
             # the cost of new capacity is judged on the row for its own work; its own AI demand answers to the
             # market's cost of useful work (what AI services cost to produce across the industry sets their
             # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
-            total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), self.date, cfg,
-                                           self.demand_factor())
+            total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), self.date,
+                                           cfg, self.demand_factor())
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         committed = self._deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost
@@ -305,8 +309,8 @@ class ComputeMarket(mesa.Model):
         power_price = None
         if cfg.power_enabled:
             spend, shares, power_price = self._fit_power(book, spend, shares, shocks, committed)
-        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour, committed=committed,
-                      power_price=power_price)
+        return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour,
+                      committed=committed, power_price=power_price)
 
     def _fit_power(self, book: OfferBook, spend, shares, shocks, committed):
         """Each cloud buys only what its sites can run: where its planned purchases draw more than the power it has
@@ -318,7 +322,8 @@ class ComputeMarket(mesa.Model):
         committed_w = np.zeros(n_h) if committed is None else (committed @ watts).reshape(n_h, rows).sum(axis=1)
         committed_usd = np.zeros_like(spend) if committed is None else committed @ book.prices
         free_spend = spend - committed_usd
-        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self.fleets.draw_w(h)) for h in self.hyperscalers])
+        free_w = np.array([max(0.0, h.site_w_within(DEPLOYMENT_MONTHS) - self.fleets.draw_w(h))
+                           for h in self.hyperscalers])
         free_w = np.maximum(free_w - committed_w, 0.0)
 
         def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh)
@@ -368,10 +373,11 @@ class ComputeMarket(mesa.Model):
         buyers = {h.hyperscaler_id: i for i, h in enumerate(self.hyperscalers)}
         for deal in active:
             row = 2 * buyers[deal.buyer]  # the cloud's own row: it uses (or resells) the capacity itself
-            candidates = [j for j, v in enumerate(book.sellers) if v.vendor_id == deal.vendor and book.available[row, j]]
+            candidates = [j for j, v in enumerate(book.sellers)
+                          if v.vendor_id == deal.vendor and book.available[row, j]]
             if self.date == deal.start:
-                self.events.append(f"{self.date}: capacity deal {deal.name} starts: {deal.buyer} takes {deal.gigawatts:g} GW "
-                                   f"of {deal.vendor} chips over {deal.months} months")
+                self.events.append(f"{self.date}: capacity deal {deal.name} starts: {deal.buyer} "
+                                   f"takes {deal.gigawatts:g} GW of {deal.vendor} chips over {deal.months} months")
             if not candidates or self.hyperscalers[buyers[deal.buyer]].bankrupt:
                 continue
             j = max(candidates, key=lambda c: book.chips[c].release)
@@ -390,7 +396,8 @@ class ComputeMarket(mesa.Model):
         # each chip gets its vendor's committed supply in proportion to the vendor's forecast of its orders
         # (the last three months; this month's orders for a chip with no history)
         planned = np.array([v.chip_forecast(c.id, order_units[j] / book.units_per_chip[j])
-                            for j, (c, v) in enumerate(zip(book.chips, book.sellers, strict=True))]) * book.units_per_chip
+                            for j, (c, v) in enumerate(zip(book.chips, book.sellers, strict=True))]
+                           ) * book.units_per_chip
         # a vendor's first month, or any month with no lead time: it makes to order (plus headroom) within its
         # allocation, as its supply for that month was booked before the run against the demand it now sees
         make_to_order = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in book.sellers])
@@ -400,8 +407,8 @@ class ComputeMarket(mesa.Model):
             return choice.logit_shares(self._utilities(book, open_chips, orders.shocks, orders.power_price))
 
         if orders.committed is None:
-            filled = clearing.clear_two_rounds(chip_orders, book.stock + made, orders.spend, book.prices, book.available,
-                                               respread, cfg.rationing)
+            filled = clearing.clear_two_rounds(chip_orders, book.stock + made, orders.spend, book.prices,
+                                               book.available, respread, cfg.rationing)
         else:
             free = orders.free_spend(book.prices)
             filled = clearing.clear_with_commitments(orders.committed, orders.chosen(book.prices), book.stock + made,
@@ -423,7 +430,8 @@ class ComputeMarket(mesa.Model):
                            cfg.supply_lead_time_months, cfg.supply_headroom)
             # a merchant with nothing on sale has no orders to forecast from: it books its packaging allocation
             # for its first launch (a vendor already selling forecasts from the orders of its current line)
-            launch = v.prices_strategically and not v.on_market and v.launches_within(self.date, cfg.supply_lead_time_months)
+            launch = (v.prices_strategically and not v.on_market
+                      and v.launches_within(self.date, cfg.supply_lead_time_months))
             floor = v.allocation * self.capacity if launch else 0.0
             if cfg.supply_lead_time_months > 0:
                 # stock it can still sell: chips taken off sale are reserved against, not a reason to order less
@@ -480,7 +488,7 @@ class ComputeMarket(mesa.Model):
             lab.update_business(self.date, cfg, self.rng, self.demand_factor())
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
-        for i, h in enumerate(self.hyperscalers):
+        for i, _h in enumerate(self.hyperscalers):
             ids, on, work, heq = running_fleets[i]
             chip_hours, usd = rental.rented_by_chip(float(got[:, i].sum()), price[i], on, work, heq)
             for cid, hrs, amount in zip(ids, chip_hours, usd, strict=True):
@@ -509,7 +517,8 @@ class ComputeMarket(mesa.Model):
                                    f"fleet for ${paid / 1e9:.2f}B, lenders write off ${h.debt_written_off / 1e9:.2f}B")
             else:
                 h.write_off_debt()
-                self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; lenders write off ${h.debt_written_off / 1e9:.2f}B")
+                self.events.append(f"{self.date}: {h.hyperscaler_id} is insolvent; "
+                                   f"lenders write off ${h.debt_written_off / 1e9:.2f}B")
 
     # 5 ----------------------------------------------------------------------------------------
     def installed_base_by_vendor(self) -> dict[str, float]:
@@ -535,7 +544,8 @@ class ComputeMarket(mesa.Model):
         vendors = list(self.vendors.values())
         holding = np.array([v.prices_strategically and not v.on_market
                             and v.launches_within(self.date, cfg.launch_booking_months) for v in vendors])
-        shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding, cfg.allocation_memory)
+        shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding,
+                                  cfg.allocation_memory)
         for v, share in zip(vendors, shares, strict=True):
             v.set_allocation(float(share))
         if cfg.inhouse_enabled:
@@ -559,9 +569,12 @@ class ComputeMarket(mesa.Model):
             h.energise_sites()
             if h.bankrupt:
                 continue
-            mix = float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0 else float(w_per_usd[i].mean())
-            h.order_sites(self.fleets.draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months, cfg.site_power_reserve)
-        allotted = power.allocate_site_power([h.site_orders_w for h in self.hyperscalers], cfg.site_power_supply_w(self.date))
+            mix = (float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0
+                   else float(w_per_usd[i].mean()))
+            h.order_sites(self.fleets.draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months,
+                          cfg.site_power_reserve)
+        allotted = power.allocate_site_power([h.site_orders_w for h in self.hyperscalers],
+                                             cfg.site_power_supply_w(self.date))
         for h, watts in zip(self.hyperscalers, allotted, strict=True):
             h.build_sites(float(watts), cfg.site_lead_time_months)
 

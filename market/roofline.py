@@ -13,10 +13,10 @@ Model (DESIGN.md section 4):
   time = (m + p - 1) x (T / m + per-stage all-reduces + per-stage layer overheads + a hop between stages).
 - decode, one step at batch b with context c: FLOP = b (2 N_active + 4 L H d_h c);
   bytes = weights read + b c (KV bytes per token) x KV re-reads (a grouped-query cache is re-read by each
-  query head of a group as far as the attention kernel does not share the read); with the pipeline kept full across steps a step takes
-  (p / m) T + 2 L all-reduces of b / m sequences + L layer overheads + (p - 1) hops + a serving overhead
-  per sequence (scheduling, sampling, batching): at small batch a pipeline idles (the bubble: throughput
-  b / p of full).
+  query head of a group as far as the attention kernel does not share the read); with the pipeline kept full
+  across steps a step takes (p / m) T + 2 L all-reduces of b / m sequences + L layer overheads + (p - 1) hops
+  + a serving overhead per sequence (scheduling, sampling, batching): at small batch a pipeline idles (the
+  bubble: throughput b / p of full).
 - serve (I input, O output tokens): prefill (which yields the first token), then O - 1 decode steps
   at contexts I + 1 ... I + O - 1, summed in closed form (each step time is the max of two lines in c).
 - weights read: all of a dense model; for a mixture of experts the shared part plus the expected
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hardware_catalog.records import Accelerator, EfficiencyParams, UnsupportedPrecisionError, Workload
+from hardware_catalog.records import Accelerator, EfficiencyParams, Workload
 
 BYTES_PER_PARAM: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 # KV cache: 16-bit at bf16, 8-bit at fp8/int8 (as TensorRT-LLM's FP8 KV cache); fp4 keeps an fp8 cache.
@@ -103,7 +103,8 @@ class ModelArrays:
     n_layers: np.ndarray
     d_model: np.ndarray
     attention_width: np.ndarray  # n_heads x head_dim
-    kv_elements: np.ndarray  # KV-cache elements one token keeps per attention layer (K and V: 2 x n_kv_heads x head_dim)
+    # KV-cache elements one token keeps per attention layer (K and V: 2 x n_kv_heads x head_dim)
+    kv_elements: np.ndarray
     train_seq_len: np.ndarray
     attention_layers: np.ndarray  # layers with attention (and a KV cache); the others are recurrent (state-space)
     state_elements: np.ndarray  # recurrent-state elements one sequence keeps per recurrent layer (0: none)
@@ -315,7 +316,9 @@ def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool):
     return StepTimes(scale * compute, scale * memory, collective + hops, layers, compute)
 
 
-def decode_step_times(model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float, stages=1.0) -> StepTimes:
+def decode_step_times(
+    model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float, stages=1.0
+) -> StepTimes:
     """One decode step: each of `batch` sequences with `context` cached tokens emits one token."""
     batch = np.asarray(batch, dtype=float)
     flop = batch * (2.0 * model.params_active + 4.0 * model.attention_layers * model.attention_width * context
@@ -331,7 +334,9 @@ def decode_step_times(model, chip, batch, context, group, bytes_per_param: float
     return StepTimes(step.compute, step.memory, step.interconnect, step.overhead + per_step, step.busy)
 
 
-def prefill_times(model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float, stages=1.0) -> StepTimes:
+def prefill_times(
+    model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float, stages=1.0
+) -> StepTimes:
     """Prefill of `batch` prompts of `prompt_tokens` tokens (causal attention)."""
     batch = np.asarray(batch, dtype=float)
     prompt = np.asarray(prompt_tokens, dtype=float)
@@ -467,10 +472,13 @@ def evaluate(
             times = prefill_times(model, chip, batch, input_tokens, group, bpp, kvb, stages)
             produced = batch * np.asarray(input_tokens, dtype=float)
         else:
-            times = decode_step_times(model, chip, batch, np.asarray(input_tokens, dtype=float), group, bpp, kvb, stages)
+            times = decode_step_times(model, chip, batch, np.asarray(input_tokens, dtype=float), group, bpp, kvb,
+                                      stages)
             produced = batch
         seconds = times.total
-        compute_s, memory_s, comm_s, over_s, busy_s = times.compute, times.memory, times.interconnect, times.overhead, times.busy
+        compute_s, memory_s, comm_s, over_s, busy_s = (
+            times.compute, times.memory, times.interconnect, times.overhead, times.busy
+        )
         flop_per_byte = intensity(times)
     else:  # serve
         inp = np.asarray(input_tokens, dtype=float)
@@ -502,7 +510,6 @@ def evaluate(
 
 def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
     flop_per_token = training_flop_per_token(model)
-    per_chip = chip.peak_flops * chip.mfu_train / flop_per_token
     state = model.params_total * TRAINING_STATE_BYTES_PER_PARAM
     if group is None:
         group = smallest_group(state, chip, limit=np.inf)
@@ -514,7 +521,8 @@ def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
     compute_s = tokens_per_step * flop_per_token / (group * chip.peak_flops * chip.mfu_train)
     zero = np.zeros_like(compute_s)
     return _finish(
-        "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf), supported,
+        "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf),
+        supported,
         tokens_per_step * flop_per_token, chip.tdp_w, zero, compute_s,
     )
 

@@ -65,7 +65,8 @@ class VenturePhase:
         self.config = config
         self.rng = model.venture_rng  # the venture side's own stream (see ComputeMarket._spawn_streams)
         self.ties = syndication.Ties(config.firms)  # the syndication network
-        self._betweenness_pending: tuple[syndication.Ties | None, int] | None = None  # (network, seed) at the last centralities
+        # (network, seed) at the last centralities
+        self._betweenness_pending: tuple[syndication.Ties | None, int] | None = None
         self.firms: list[VentureFund] = []
         for i in range(config.firms):
             firm = VentureFund(model, i, f"vc-{i + 1:03d}")
@@ -97,7 +98,8 @@ class VenturePhase:
 
     def multiple(self, market_growth: float) -> float:
         """Revenue multiple for pricing and exits: moves with the AI market's growth, falls with rates."""
-        return self.config.revenue_multiple * float(np.clip(1.0 + market_growth, 0.5, 3.0)) / (1.0 + 5.0 * self.config.rate_premium)
+        return (self.config.revenue_multiple * float(np.clip(1.0 + market_growth, 0.5, 3.0))
+                / (1.0 + 5.0 * self.config.rate_premium))
 
     def _rank(self, values: np.ndarray) -> np.ndarray:
         """Percentile rank in [0, 1] (ties share the lower rank)."""
@@ -174,7 +176,8 @@ class VenturePhase:
             if track < 0.5 and self.rng.random() < 0.5:
                 firm.alive = False  # LPs walk away
                 continue
-            size = mean_size * appetite * track**0.7 * (1.0 + firm.reputation) ** 0.5 * float(self.rng.lognormal(-0.3, 0.5))
+            size = (mean_size * appetite * track**0.7 * (1.0 + firm.reputation) ** 0.5
+                    * float(self.rng.lognormal(-0.3, 0.5)))
             firm.funds.append(Fund(firm.firm_index, month, size))
             firm.next_raise = month + cfg.fund_cycle_months
             self.month_stats["new_funds"] += 1
@@ -205,7 +208,9 @@ class VenturePhase:
         cfg = self.config
         c = self.startups
         loop = self.channel("information_advantage")
-        sorting, discount, value_added = (self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added"))
+        sorting, discount, value_added = (
+            self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added")
+        )
         rep_rank = self._rank(self.reputation)
         # USD each firm can still put into first cheques. An array, not a list, although it is read one firm at a
         # time: its values stay numpy floats, and Python's sum() adds those without the compensation it gives exact
@@ -298,7 +303,8 @@ class VenturePhase:
         # first, then other firms that offered, then reputable firms. With it off, neither the network nor
         # reputation steers invitations: the other firms that offered, then firms drawn at random
         if loop:
-            invited = self.ties.partners_by_strength(lead).tolist() + [int(o) for o in offers if o != lead] + self._top_reputation
+            invited = (self.ties.partners_by_strength(lead).tolist() + [int(o) for o in offers if o != lead]
+                       + self._top_reputation)
         else:
             strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
             invited = [int(o) for o in offers if o != lead] + [int(f) for f in strangers]
@@ -401,7 +407,8 @@ class VenturePhase:
                 # historical network the run starts from)
                 lagged = [c for m, c in history if m <= max(fund.vintage, -1)] or [0.0]
                 rows.append({
-                    "firm": firm.firm_index, "vintage": fund.vintage, "committed": fund.committed, "called": fund.called,
+                    "firm": firm.firm_index, "vintage": fund.vintage, "committed": fund.committed,
+                    "called": fund.called,
                     "uncalled": fund.uncalled, "invested": fund.invested, "fees": fund.fees,
                     "distributions": fund.distributions, "nav": nav,
                     "tvpi": (fund.distributions + nav) / fund.called if fund.called > 0 else np.nan,
