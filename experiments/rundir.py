@@ -51,7 +51,7 @@ MARKER_FORMAT = 2  # 2: "files" lists every file written, at every depth, with i
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 # Source that decides a run's numbers (presentation code such as plots and the CLI is left out, so
 # editing a chart does not invalidate stored runs; figures are redrawn from stored tables anyway).
-MODEL_SOURCES = ("market", "agents", "hardware_catalog", "experiments/market_report.py",
+MODEL_SOURCES = ("market", "agents", "hardware_catalog", "experiments/seed.py", "experiments/market_report.py",
                  "experiments/venture_analysis.py")
 SOURCE_PACKAGES = ("market", "agents", "hardware_catalog", "experiments", "tests")
 # Files a worker writes into a stored seed (`seeds/seed-NNNN/`), and the temporary folder it writes them in first.

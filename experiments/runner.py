@@ -35,7 +35,8 @@ from market.config import MarketConfig
 from . import rundir
 from .config import Experiment, resolved_values
 from .errors import Interrupted, UsageError
-from .market_report import SeedResult, run_seed, write_market_files
+from .market_report import write_market_files
+from .seed import SeedResult, run_seed
 
 SEED_TABLES = {
     "model_table": "model.parquet",

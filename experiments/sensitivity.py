@@ -256,7 +256,7 @@ class ModelEvaluation:
         return effective_config(experiment, self.months), experiment.catalog()
 
     def __call__(self, values: Sequence[float], seed: int) -> dict[str, float]:
-        from .market_report import run_seed
+        from .seed import run_seed
 
         config, catalog = self.config_for(values)
         metrics = run_seed(config, seed, catalog).metrics
