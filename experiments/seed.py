@@ -51,12 +51,16 @@ def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> d
     cutoff = t.month.max() - 11
     lead = t[t.vendor == leader]
     merchant = t[(t.kind != "hyperscaler_inhouse") & (t.vendor != leader)]
-    weighted = lambda rows: float((rows.gross_margin * rows.revenue).sum() / rows.revenue[rows.gross_margin.notna()].sum())  # noqa: E731
+
+    def weighted(rows):
+        return float((rows.gross_margin * rows.revenue).sum() / rows.revenue[rows.gross_margin.notna()].sum())
+
     inhouse = t[t.kind == "hyperscaler_inhouse"].groupby("month")["revenue_share"].sum()
     final = model_table[model_table.month >= model_table.month.max() - 11]
     return {
         "leader_revenue_share_y1": float(lead[lead.month < 12].revenue.sum() / t[t.month < 12].revenue.sum()),
-        "leader_revenue_share_final": float(lead[lead.month >= cutoff].revenue.sum() / t[t.month >= cutoff].revenue.sum()),
+        "leader_revenue_share_final": float(lead[lead.month >= cutoff].revenue.sum()
+                                            / t[t.month >= cutoff].revenue.sum()),
         "leader_gross_margin_mean": weighted(lead),
         "leader_gross_margin_boom": weighted(lead[lead.month < BOOM_MONTHS]),
         "challenger_gross_margin_mean": weighted(merchant),

@@ -399,3 +399,60 @@ def design_record(method: str, parameters: Sequence[Parameter], size: int, seeds
                   context: str) -> dict[str, Any]:
     return {"method": method, "size": size, "seeds": list(seeds), "months": months, "context": context,
             "parameters": [dataclasses.asdict(p) for p in parameters]}
+
+
+# ------------------------------------------------------------------------------------------ the analysis folder
+
+
+def _stored_design(path: Path, out: Path, force: bool):
+    """The design record stored in a sensitivity folder; a damaged one is refused, or with --force treated as a
+    design of other inputs (its stored points are then discarded and recomputed)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        if not force:
+            raise UsageError(f"--out {out}: its stored design.json is damaged (not readable JSON), so its stored "
+                             "points cannot be matched to this analysis; use --force to discard them and recompute, "
+                             "or choose another --out") from None
+        return None
+
+
+def open_folder(out: Path, record: dict, force: bool) -> Path:
+    """Lock the analysis folder `out` (held until the command ends: nothing is replaced under another), check its
+    stored design against `record` (a different one is refused, or with `force` its stored points are discarded),
+    and store `record` as its design; returns the folder's absolute path."""
+    from . import rundir
+
+    out = rundir.lock_collection(out, "sensitivity")
+    stored = (out / "design.json")
+    if stored.exists():
+        previous = _stored_design(stored, out, force)
+        if previous != json.loads(json.dumps(record)):
+            if not force:
+                raise UsageError(f"--out {out}: holds a sensitivity analysis of different inputs (method, parameters, "
+                                 f"seeds, months, config or code); use --force to replace it, or choose another --out")
+            rundir.check_replaceable(out, "sensitivity", why="--force: ")
+            for old in (out / "points").glob("point-*.json"):
+                old.unlink()
+    rundir.prepare_collection(out, "sensitivity")
+    rundir.atomic_write_text(stored, json.dumps(record, indent=1))
+    rundir.seal(out, "sensitivity", None, ["design.json"])  # points/point-N.json are the kind's own layout
+    return out
+
+
+def write_results(method: str, parameters: Sequence[Parameter], X: np.ndarray, outputs: pd.DataFrame, seeds: int,
+                  months: int, started: float, resumed: int, config: str, out: Path) -> tuple[pd.DataFrame, float]:
+    """The indices of the analysis, written with its points, figures and summary.md into `out` (then sealed);
+    returns the indices and the runtime in seconds since `started` (a time.monotonic() reading)."""
+    from . import rundir
+
+    indices = analyse(method, parameters, X, outputs)
+    points = pd.concat([values_run(parameters, X), outputs], axis=1)  # the values run (integers rounded)
+    rundir.atomic_write_text(out / "points.csv", points.to_csv(index=False))
+    rundir.atomic_write_text(out / "indices.csv", indices.to_csv(index=False))
+    written = figures(method, indices, out)
+    runtime = time.monotonic() - started
+    summary = summary_markdown(method, parameters, indices, len(X), seeds, months, runtime, resumed, config)
+    rundir.atomic_write_text(out / "summary.md", summary)
+    rundir.seal(out, "sensitivity", None, ["points.csv", "indices.csv", "summary.md", *written])
+    return indices, runtime

@@ -569,3 +569,58 @@ def decomposition_figure(table: pd.DataFrame, path: Path) -> Path:
     from . import plots
 
     return plots.decomposition_chart(table, path)
+
+
+# ------------------------------------------------------------------------------------------ the report's run
+
+
+def variants(base) -> dict:
+    """The experiments the report runs, by name: "baseline" (`base`), and per ablation `base` with the ablation's
+    settings applied, named <base name>-<ablation id>."""
+    import dataclasses
+
+    from .config import with_value
+
+    runs = {"baseline": base}
+    for ablation in ABLATIONS:
+        experiment = base
+        for path, value in ablation.settings:
+            experiment = with_value(experiment, path, value)
+        runs[ablation.id] = dataclasses.replace(experiment, name=f"{base.name}-{ablation.id}")
+    return runs
+
+
+def reused_variants(out: Path, runs: dict, seeds, months: int | None) -> list[str]:
+    """The variants whose folder in `out` already holds a complete run of the same inputs (reused, not rerun)."""
+    from . import rundir
+    from .runner import effective_config, run_inputs
+
+    return [name for name, e in runs.items()
+            if rundir.run_state(out / name, run_inputs(e, effective_config(e, months), seeds, e.catalog())) == "same"
+            and (out / name / "manifest.json").exists()]
+
+
+def write_report(out: Path, runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Catalog, seeds,
+                 started: float, reused: list[str], config: str) -> tuple[list[dict], float]:
+    """Compute the facts, the ablation table and the decomposition of the variants' `runs`, write validation.md,
+    validation.json and the figures into `out` and seal it; returns the fact rows and the runtime in seconds since
+    `started` (a time.monotonic() reading)."""
+    import time
+
+    from . import rundir
+    from .json_safe import clean_tree
+
+    table = decomposition(runs)
+    rows = fact_rows(runs, facts, catalog, "baseline", table)
+    ablations = ablation_rows(rows, runs, facts, catalog)
+    runtime = time.monotonic() - started
+    text = markdown(rows, ablations, table, list(seeds), runtime, reused, config)
+    rundir.atomic_write_text(out / "validation.md", text)
+    payload = {"config": config, "seeds": list(seeds), "runtime_s": runtime, "reused": reused,
+               "facts": rows, "ablations": ablations, "decomposition": table.to_dict(orient="records")}
+    rundir.atomic_write_text(out / "validation.json", json.dumps(clean_tree(payload), indent=1))
+    facts_figure(rows, out / "validation_facts.png")
+    decomposition_figure(table, out / "validation_decomposition.png")
+    rundir.seal(out, "validation", None, [*runs, "validation.md", "validation.json", "validation_facts.png",
+                                          "validation_decomposition.png"])
+    return rows, runtime
