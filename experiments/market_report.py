@@ -106,7 +106,8 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
         figure("history_fit_chart", panels, observations, HISTORY_END, figures / "history_fit.png",
                f"Observed 2023 - mid-2025 (points) and the model (bands, {len(results)} seeds); "
                f"shaded: fitting window, after it: forecast")
-    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet", index=False)
+    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet",
+                                                                              index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
     metrics = summarise(results)
     summary = {"seeds": [r.seed for r in results], "months": config.months, "start": config.start, "metrics": metrics}
@@ -184,7 +185,8 @@ METRIC_NOTES = {
     "powerlaw_alpha": "power-law exponent of deal multiples (powerlaw package)",
     "powerlaw_xmin": "lower bound of the power-law tail",
     "powerlaw_ks": "KS distance of the power-law fit",
-    "powerlaw_vs_lognormal_loglik_ratio": "normalised log-likelihood ratio, power law vs lognormal (> 0 favours power law)",
+    "powerlaw_vs_lognormal_loglik_ratio": "normalised log-likelihood ratio, power law vs lognormal (> 0 favours power "
+                                          "law)",
     "powerlaw_vs_lognormal_p": "p-value of that comparison",
     "powerlaw_vs_exponential_loglik_ratio": "normalised log-likelihood ratio, power law vs exponential",
     "powerlaw_vs_exponential_p": "p-value of that comparison",
@@ -196,7 +198,8 @@ METRIC_NOTES = {
     "funds_above_2x_share": "share of funds of years 1-4 with TVPI above 2x",
     "funds_above_3x_share": "share of funds of years 1-4 with TVPI above 3x",
     "quartile_persistence_top": "P(a firm's next fund is top-quartile in its vintage year | this one was)",
-    "quartile_persistence_bottom": "P(a firm's next fund is top-quartile in its vintage year | this one was bottom-quartile)",
+    "quartile_persistence_bottom": "P(a firm's next fund is top-quartile in its vintage year | this one was "
+                                   "bottom-quartile)",
     "deals_marked_share": "share of rounds (first 6 years) still held at their last round's price (not realised)",
     "realised_deals_below_1x_share": "share of realised rounds (exit or failure, first 6 years) returning < 1x",
     "realised_deals_10x_plus_share": "share of realised rounds (exit or failure, first 6 years) returning >= 10x",
@@ -216,14 +219,16 @@ def _summary_md(metrics, results, config, history=None) -> str:
     lines = [
         "# compute-market run",
         "",
-        f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from {config.start}.",
+        f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from "
+        f"{config.start}.",
         "All figures are emergent outputs of the agents' decisions (see README, Model).",
         "",
         "| metric | mean | 5% | 95% | meaning |",
         "|---|---|---|---|---|",
     ]
     for name, stats in metrics.items():
-        lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | {METRIC_NOTES.get(name, '')} |")
+        lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | "
+                     f"{METRIC_NOTES.get(name, '')} |")
     if any(math.isnan(stats["mean"]) for stats in metrics.values()):
         lines += ["", UNDEFINED_NOTE]
     if history is not None and history["simulated"].notna().any():
@@ -264,7 +269,8 @@ def _power_md(results) -> list[str]:
         end = sum(float(r.model_table[f"power_gw_{cloud}"].iloc[-1]) for r in results) / len(results)
         short = [r.model_table[f"power_short_{cloud}"] for r in results]
         months = sum(float(s.sum()) for s in short) / len(results)
-        later = sum(float(s[r.model_table.date > HISTORY_END].sum()) for s, r in zip(short, results, strict=True)) / len(results)
+        later = sum(float(s[r.model_table.date > HISTORY_END].sum()) for s, r in zip(short, results,
+                                                                                     strict=True)) / len(results)
         lines.append(f"| {cloud} | {end:.2f} | {months:.1f} | {later:.1f} |")
     return lines
 

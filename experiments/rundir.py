@@ -36,7 +36,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ SOURCE_PACKAGES = ("market", "agents", "hardware_catalog", "experiments", "tests
 # (file patterns, folder patterns) of what the tool writes below a folder of each kind outside its marker's list:
 # a worker's stored seed (`seeds/seed-NNNN/`, first written as `seeds/.seed-NNNN.PID.tmp/`), a sensitivity point.
 KIND_PATTERNS = {
-    "run": ((re.compile(r"seeds/seed-\d+/(metrics\.json|[a-z_]+\.parquet)"), re.compile(r"seeds/\.seed-\d+\.\d+\.tmp/.*")),
+    "run": ((re.compile(r"seeds/seed-\d+/(metrics\.json|[a-z_]+\.parquet)"),
+             re.compile(r"seeds/\.seed-\d+\.\d+\.tmp/.*")),
             (re.compile(r"seeds(/seed-\d+|/\.seed-\d+\.\d+\.tmp)?"),)),
     "sensitivity": ((re.compile(r"points/point-\d+\.json"),), (re.compile(r"points"),)),
 }
@@ -145,7 +146,9 @@ NAMES = {"code": "model code", "catalog": "catalog contents", "version": "packag
 
 def describe_difference(stored: dict[str, Any], wanted: dict[str, Any], most: int = 3) -> str:
     """'config.market.months 36 -> 24; seeds [0..7] (8) -> [5]', for refusal messages."""
-    old, new = _flatten({k: v for k, v in stored.items() if k != "hash"}), _flatten({k: v for k, v in wanted.items() if k != "hash"})
+    old, new = _flatten({k: v for k,
+                         v in stored.items() if k != "hash"}), _flatten({k: v for k,
+                                                                         v in wanted.items() if k != "hash"})
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k, "(absent)") != new.get(k, "(absent)")]
     if not keys:
         return "stored inputs unreadable"
@@ -183,7 +186,7 @@ def _unmarked_reason(folder: Path) -> str:
 def write_marker(folder: Path, kind: str, inputs: dict[str, Any] | None = None,
                  files: dict[str, str] | None = None) -> None:
     payload = {"kind": kind, "tool": "compute-market", "format": MARKER_FORMAT, "version": package_version(),
-               "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "written": datetime.now(UTC).isoformat(timespec="seconds"),
                "inputs": inputs, "files": dict(sorted((files or {}).items()))}
     atomic_write_text(Path(folder) / MARKER, json.dumps(payload, indent=1, default=str))
 
@@ -228,7 +231,8 @@ def recorded_files(folder: Path) -> dict[str, str]:
 def _is_transient(rel: str) -> bool:
     """Files the tool makes for a moment: staging folders and atomic-write temporaries, and sibling locks."""
     first, name = rel.split("/", 1)[0], rel.rsplit("/", 1)[-1]
-    return first.startswith(".tmp-") or name.startswith(".tmp-") or (name.startswith(".") and name.endswith(LOCK_SUFFIX))
+    return (first.startswith(".tmp-") or name.startswith(".tmp-")
+            or (name.startswith(".") and name.endswith(LOCK_SUFFIX)))
 
 
 def _owned(folder: Path, marker: dict[str, Any]) -> set[str]:
@@ -356,7 +360,8 @@ def _require_own(path: Path, kind: str, option: str) -> None:
     """Refuse a non-empty folder unless it is the tool's own folder of `kind`."""
     marker = read_marker(path)
     if marker is None:
-        raise RunDirError(f"{option} {path}: {_unmarked_reason(path)}; it is left untouched: choose a new or empty folder")
+        raise RunDirError(f"{option} {path}: {_unmarked_reason(path)}; it is left untouched: choose a new or empty "
+                          "folder")
     if marker["kind"] != kind:
         raise RunDirError(f"{option} {path}: holds a compute-market {marker['kind']} folder, not a {kind}; "
                           f"choose another folder")
@@ -387,7 +392,8 @@ def remove_own(path: Path) -> None:
         path.rmdir()
         return
     if read_marker(path) is None:
-        raise RunDirError(f"{path}: will not delete a folder compute-market cannot prove it made ({_unmarked_reason(path)})")
+        raise RunDirError(f"{path}: will not delete a folder compute-market cannot prove it made "
+                          f"({_unmarked_reason(path)})")
     foreign = foreign_entries(path)
     if foreign:
         raise RunDirError(f"{path}: will not delete a folder holding files compute-market did not write "
@@ -408,7 +414,8 @@ def remove_own(path: Path) -> None:
                 pass
     leftover = [p for p in path.iterdir() if p.name != MARKER]
     if leftover:
-        raise RunDirError(f"{path}: files appeared while it was being deleted ({_listing([p.name for p in leftover])}); "
+        raise RunDirError(f"{path}: files appeared while it was being deleted "
+                          f"({_listing([p.name for p in leftover])}); "
                           f"they were kept: move them out and run the command again")
     (path / MARKER).unlink(missing_ok=True)
     path.rmdir()
@@ -447,7 +454,8 @@ def check_collection(path: Path, kind: str, option: str = "--out") -> None:
     check_parent_writable(path, option)
     holder = lock_holder(path)
     if holder:
-        raise RunDirError(f"{option} {path}: {holder} is writing it now; wait for it to finish, or choose another {option}")
+        raise RunDirError(f"{option} {path}: {holder} is writing it now; wait for it to finish, or choose another "
+                          f"{option}")
     if path.exists() and not is_empty_dir(path):
         _require_own(path, kind, option)
 
@@ -586,7 +594,7 @@ class FolderLock:
         command = " ".join(["compute-market", *sys.argv[1:]])[:500]
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "command": command,
-                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode())
+                                 "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode())
         _HELD[key] = [fd, 1]
         return self
 

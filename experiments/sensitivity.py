@@ -78,7 +78,8 @@ def load_parameters(path: Path = PARAMETERS_PATH) -> tuple[Parameter, ...]:
 
 def problem(parameters: Sequence[Parameter]) -> dict[str, Any]:
     """SALib's problem definition."""
-    return {"num_vars": len(parameters), "names": [p.path for p in parameters], "bounds": [[p.low, p.high] for p in parameters]}
+    return {"num_vars": len(parameters), "names": [p.path for p in parameters],
+            "bounds": [[p.low, p.high] for p in parameters]}
 
 
 def design(method: str, parameters: Sequence[Parameter], size: int) -> np.ndarray:
@@ -177,7 +178,8 @@ def run_points(X: np.ndarray, seeds: Sequence[int], evaluate: Callable[[Sequence
     def store(i: int, per_seed: list[dict[str, float]]) -> None:
         means = {m: float(np.mean([s[m] for s in per_seed])) for m in per_seed[0]}
         atomic_write_text(point_path(folder, i), json.dumps({"key": keys[i], "values": [float(v) for v in X[i]],
-                                                             "seeds": list(seeds), "per_seed": per_seed, "means": means}))
+                                                             "seeds": list(seeds), "per_seed": per_seed,
+                                                             "means": means}))
         results[i] = means
         if on_progress:
             on_progress(len(results) - done_before, len(todo), time.monotonic() - started)
@@ -274,7 +276,7 @@ NOT_CONTINUOUS = {
 SEED_KEYS = ("simulation.seeds", "simulation.first_seed")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_type(path: str) -> type | None:
     """int or float: the type of the numeric config key `path`, which a design varies over a range. A key that
     cannot vary continuously (a switch, a date, an id, a list, a table of agents, the seeds) is a UsageError naming
@@ -350,7 +352,8 @@ def summary_markdown(method: str, parameters: Sequence[Parameter], indices: pd.D
         f"# Sensitivity analysis ({method})",
         "",
         f"Config `{config}`, {len(parameters)} parameters, {points} design points x {seeds} seeds x {months} months; "
-        f"runtime {runtime_s / 60:.1f} min" + (f" ({resumed} points read back from an earlier, interrupted run)." if resumed else "."),
+        f"runtime {runtime_s / 60:.1f} min" + (f" ({resumed} points read back from an earlier, interrupted "
+                                               "run)." if resumed else "."),
         "Designs and indices are SALib's (" + ("Morris elementary effects: mu* ranks influence, sigma flags "
                                               "interactions and non-linearity" if method == "morris" else
                                               "Sobol indices from Saltelli sampling: S1 first-order, ST total") + ").",

@@ -210,13 +210,15 @@ def nvidia_share_change_2024_2025(t: RunTables, catalog: Catalog) -> pd.Series:
 @metric("2026-12")
 def inhouse_unit_share_2026(t: RunTables, catalog: Catalog) -> pd.Series:
     """In-house chips' share of accelerator units shipped in 2026."""
-    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2026-01", "2026-12", "units", "kind", "hyperscaler_inhouse"))
+    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2026-01", "2026-12", "units", "kind",
+                                                           "hyperscaler_inhouse"))
 
 
 @metric("2025-12")
 def nvidia_flops_share_q4_2025(t: RunTables, catalog: Catalog) -> pd.Series:
     """NVIDIA's share of bf16 FLOP/s shipped in October - December 2025."""
-    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2025-10", "2025-12", "flops_shipped", "vendor", "nvidia"))
+    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2025-10", "2025-12", "flops_shipped", "vendor",
+                                                           "nvidia"))
 
 
 def _margin_metric(name: str, vendor: str, start: str, end: str) -> None:
@@ -227,7 +229,8 @@ def _margin_metric(name: str, vendor: str, start: str, end: str) -> None:
     metric(end)(f)
 
 
-for _args in (("nvidia_margin_fy24", "nvidia", "2023-02", "2024-01"), ("nvidia_margin_fy25", "nvidia", "2024-02", "2025-01"),
+for _args in (("nvidia_margin_fy24", "nvidia", "2023-02", "2024-01"), ("nvidia_margin_fy25", "nvidia", "2024-02",
+                                                                       "2025-01"),
               ("nvidia_margin_fy26", "nvidia", "2025-02", "2026-01"), ("amd_margin_2024", "amd", "2024-01", "2024-12")):
     _margin_metric(*_args)
 
@@ -302,7 +305,8 @@ def b200_price_over_h100_2025(t: RunTables, catalog: Catalog) -> pd.Series:
 @metric()
 def mi300x_over_h100_cost(t: RunTables, catalog: Catalog) -> pd.Series:
     """Catalog bill-of-materials cost of an MI300X over an H100's (an input)."""
-    ratio = catalog.accelerators["mi300x"].manufacturing_cost_usd / catalog.accelerators["h100-sxm"].manufacturing_cost_usd
+    chips = catalog.accelerators
+    ratio = chips["mi300x"].manufacturing_cost_usd / chips["h100-sxm"].manufacturing_cost_usd
     return pd.Series(dict.fromkeys(t.seeds, ratio), dtype=float)
 
 
@@ -353,7 +357,8 @@ CROSS_RUN_METRICS = ("sorting_over_influence",)
 
 
 def load_facts(path: Path = FACTS_PATH) -> tuple[Fact, ...]:
-    """The stylized facts (and the fund-return rows the file adds), validated: a bad row is a one-line UsageError naming the file, the row and the field."""
+    """The stylized facts (and the fund-return rows the file adds), validated: a bad row is a one-line UsageError
+    naming the file, the row and the field."""
     try:
         doc = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -392,7 +397,8 @@ def _summary(values: pd.Series) -> dict[str, float]:
     finite = finite[np.isfinite(finite)]
     if not finite.size:
         return {"mean": math.nan, "p05": math.nan, "p95": math.nan}
-    return {"mean": float(finite.mean()), "p05": float(np.quantile(finite, 0.05)), "p95": float(np.quantile(finite, 0.95))}
+    return {"mean": float(finite.mean()), "p05": float(np.quantile(finite, 0.05)), "p95": float(np.quantile(finite,
+                                                                                                            0.95))}
 
 
 def verdict(kind: str, mean: float, low: float, high: float) -> str:
@@ -411,7 +417,8 @@ def fact_rows(runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Cata
     rows = []
     for fact in facts:
         if fact.metric in CROSS_RUN_METRICS:
-            stats = _cross_run_metric(fact.metric, decomposition) if variant == "baseline" else _summary(pd.Series(dtype=float))
+            stats = _cross_run_metric(fact.metric,
+                                      decomposition) if variant == "baseline" else _summary(pd.Series(dtype=float))
         else:
             stats = _summary(METRICS[fact.metric](tables, catalog))
         rows.append({"group": "stylized fact", "id": fact.id, "fact": fact.fact, "observed": fact.figure,
@@ -466,7 +473,8 @@ def _cross_run_metric(name: str, decomposition_table: pd.DataFrame | None) -> di
     return {"mean": math.nan, "p05": math.nan, "p95": math.nan}
 
 
-def ablation_rows(base_rows: list[dict], runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Catalog) -> list[dict]:
+def ablation_rows(base_rows: list[dict], runs: dict[str, RunTables], facts: tuple[Fact, ...],
+                  catalog: Catalog) -> list[dict]:
     """For each ablation, the facts that depend on it: baseline vs ablated figure and verdict."""
     out = []
     for ablation in ABLATIONS:
@@ -494,7 +502,8 @@ def _fmt(value: float) -> str:
 def summary_counts(rows: list[dict]) -> pd.DataFrame:
     """Pass / miss counts by group and kind (inputs and uncovered rows counted apart)."""
     table = pd.DataFrame(rows)
-    out = table.groupby(["group", "kind"]).agg(rows=("id", "size"), passed=("verdict", lambda v: int((v == "pass").sum())),
+    out = table.groupby(["group", "kind"]).agg(rows=("id", "size"), passed=("verdict",
+                                                                            lambda v: int((v == "pass").sum())),
                                                missed=("verdict", lambda v: int((v == "MISS").sum())))
     return out.reset_index()
 
@@ -506,11 +515,13 @@ def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seed
         "# Validation report",
         "",
         (f"Baseline config `{config}`, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}); {len(ABLATIONS)} ablations of it. "
-         f"Runtime {runtime_s / 60:.1f} min" + (f" ({len(reused)} of {len(ABLATIONS) + 1} ensembles reused from earlier "
-                                                  f"runs of the same config, seeds, catalog and code)." if reused else ".")),
-        ("Model figures are means over seeds with the 5-95% range across seeds. A fact passes when the mean lies in its "
-         "band; `forecast` rows lie after the fitting window (June 2025) and were never fitted to; `input` rows are "
-         "numbers the model is given, listed for completeness."),
+         f"Runtime {runtime_s / 60:.1f} min" + (f" ({len(reused)} of {len(ABLATIONS) + 1} ensembles reused from "
+                                                "earlier "
+                                                  "runs of the same config, seeds, catalog and "
+                                                  "code)." if reused else ".")),
+        ("Model figures are means over seeds with the 5-95% range across seeds. A fact passes when the mean lies in "
+         "its band; `forecast` rows lie after the fitting window (June 2025) and were never fitted to; `input` rows "
+         "are numbers the model is given, listed for completeness."),
         "",
         "## Summary",
         "",
@@ -532,7 +543,8 @@ def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seed
     for ablation in ABLATIONS:
         settings = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in ablation.settings)
         lines += [f"### {ablation.label} ({settings})", "", f"Removes {ablation.removes}.", "",
-                  "| fact | baseline | ablated [5%, 95%] | band | verdict: baseline -> ablated |", "|---|---|---|---|---|"]
+                  "| fact | baseline | ablated [5%, 95%] | band | verdict: baseline -> ablated |",
+                  "|---|---|---|---|---|"]
         for r in (a for a in ablations if a["ablation"] == ablation.id):
             lines.append(f"| {r['id']} | {_fmt(r['baseline'])} | {_fmt(r['ablated'])} [{_fmt(r['ablated_p05'])}, "
                          f"{_fmt(r['ablated_p95'])}] | {_fmt(r['low'])}-{_fmt(r['high'])} | "

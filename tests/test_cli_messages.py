@@ -46,7 +46,8 @@ SENSITIVITY = ["--seeds", "1", "--trajectories", "2", "--workers", "1"]
 
 def test_sensitivity_refuses_a_param_that_months_also_sets(capsys, tmp_path):
     out = tmp_path / "sens"
-    refused(capsys, ["sensitivity", BASELINE, "--param", "simulation.months=3:9", "--param", "market.switching_cost=4:12",
+    refused(capsys, ["sensitivity", BASELINE, "--param", "simulation.months=3:9", "--param",
+                     "market.switching_cost=4:12",
                      "--months", "2", *SENSITIVITY, "--out", out], "--param simulation.months and --months")
     assert not out.exists()
 

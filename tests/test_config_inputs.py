@@ -159,7 +159,8 @@ EXTREME = [
 ]
 
 
-@pytest.mark.parametrize(("table", "key", "value", "expected"), EXTREME, ids=[f"{t}.{k}={v:g}" for t, k, v, _ in EXTREME])
+@pytest.mark.parametrize(("table", "key", "value", "expected"), EXTREME, ids=[f"{t}.{k}={v:g}" for t, k, v,
+                                                                              _ in EXTREME])
 def test_extreme_numbers_are_refused_at_load_time_naming_the_field(tmp_path, capsys, table, key, value, expected):
     config = tiny(tmp_path, extra=f"[{table}]\n{key} = {value!r}\n")
     run_refused(tmp_path, capsys, config, f"{config}: {table}.{key}: {expected}")

@@ -60,7 +60,8 @@ BAD = [
 
 
 @pytest.mark.parametrize("body,message", BAD, ids=[m.split(":")[0] for _, m in BAD])
-def test_bad_config_is_a_one_line_error_naming_file_and_field_with_exit_2_and_nothing_written(tmp_path, capsys, body, message):
+def test_bad_config_is_a_one_line_error_naming_file_and_field_with_exit_2_and_nothing_written(tmp_path, capsys, body,
+                                                                                              message):
     config = write(tmp_path, "bad.toml", extends_baseline(body) if not body.startswith("[market\n") else body)
     out = tmp_path / "out"
     code = main(["run", str(config), "--out", str(out)])
@@ -105,7 +106,9 @@ def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if value != value else ("inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value))
+        if value != value:
+            return "nan"
+        return "inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -166,7 +169,11 @@ def test_killed_run_resumes_without_duplicate_or_missing_seeds(tmp_path):
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     seeds_dir = tmp_path / "run.partial" / "seeds"
     deadline = time.time() + 240
-    while time.time() < deadline and not (seeds_dir.exists() and any(p.name.startswith("seed-") for p in seeds_dir.iterdir())):
+
+    def a_seed_stored():
+        return seeds_dir.exists() and any(p.name.startswith("seed-") for p in seeds_dir.iterdir())
+
+    while time.time() < deadline and not a_seed_stored():
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # kill the runner mid-ensemble
     proc.wait()
@@ -201,7 +208,8 @@ def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an
 def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     config = write(tmp_path, "sweep.toml", extends_baseline("[simulation]\nmonths = 12\nseeds = 1\n"))
     out = tmp_path / "sweep"
-    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers", "1"]) == 0
+    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers",
+                 "1"]) == 0
     capsys.readouterr()
     rows = pd.read_csv(out / "sweep.csv")
     assert list(rows["market.switching_cost"]) == [0.0, 3.5] and "leader_revenue_share_y1" in rows

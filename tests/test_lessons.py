@@ -85,7 +85,8 @@ def test_lesson_4_export_controls_cut_chip_revenue_but_barely_move_the_leaders_m
 
 def test_lesson_6_a_bust_collapses_revenue_and_opens_a_gap_between_booked_and_posted_margin():
     revenue_2027 = series("chip_revenue", 48, 60, how=np.sum)
-    assert mean_over_seeds(revenue_2027, months=72, preset="demand_shock") < 0.5 * mean_over_seeds(revenue_2027, months=72)
+    assert mean_over_seeds(revenue_2027, months=72, preset="demand_shock") < 0.5 * mean_over_seeds(revenue_2027,
+                                                                                                   months=72)
 
     def largest_gap(_, vendors):
         rows = vendors[vendors.month.between(48, 60) & (vendors.kind != "hyperscaler_inhouse")]

@@ -41,7 +41,8 @@ def test_the_designs_are_salibs():
     problem = sensitivity.problem(TOY)
     ours = sensitivity.design("morris", TOY, 6)
     assert ours.shape == (6 * (len(TOY) + 1), len(TOY))
-    assert np.array_equal(ours, morris.sample(problem, 6, num_levels=sensitivity.MORRIS_LEVELS, seed=sensitivity.DESIGN_SEED))
+    assert np.array_equal(ours, morris.sample(problem, 6, num_levels=sensitivity.MORRIS_LEVELS,
+                                              seed=sensitivity.DESIGN_SEED))
     ours = sensitivity.design("sobol", TOY, 16)
     assert ours.shape == (16 * (len(TOY) + 2), len(TOY))
     assert np.array_equal(ours, sobol.sample(problem, 16, calc_second_order=False, seed=sensitivity.DESIGN_SEED))

@@ -53,7 +53,8 @@ def _run_folder(tmp_path):
             for vendor, kind, revenue, margin in (("nvidia", "merchant_gpu", 8.0 + seed, 0.75),
                                                   ("amd", "merchant_gpu", 1.0, 0.5 if year == 2024 else 0.4),
                                                   ("google", "hyperscaler_inhouse", 1.0, math.nan)):
-                vendors.append({"seed": seed, "month": i, "date": date, "vendor": vendor, "kind": kind, "revenue": revenue,
+                vendors.append({"seed": seed, "month": i, "date": date, "vendor": vendor, "kind": kind,
+                                "revenue": revenue,
                                 "units": revenue, "gross_margin": margin, "flops_shipped": 1.0, "allocation": 0.5})
             model.append({"seed": seed, "month": i, "date": date, "capex_microsoft": 1.0 * (year - 2022),
                           "capex_google": 1.0 * (year - 2022), "capex_oracle": 5.0})
