@@ -129,6 +129,7 @@ def test_calibration_prints_table_and_json(capsys):
     assert len(payload["cases"]) == len(load_catalog().measurements()) and payload["median_abs_pct_error_fitted"] > 0
 
 
+@pytest.mark.slow
 def test_hardware_report_writes_a_complete_folder(capsys, tmp_path):
     out_dir = tmp_path / "baseline"
     code, _, _ = run(capsys, "hardware-report", "--out", str(out_dir))
@@ -145,6 +146,7 @@ def test_console_script_runs():
     assert proc.returncode == 2 and "unknown chip 'nope'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_run_writes_tables_figures_and_summary(capsys, tmp_path):
     config = tmp_path / "short.toml"
     config.write_text(f'extends = "{BASELINE}"\n[simulation]\nmonths = 24\nseeds = 2\n')

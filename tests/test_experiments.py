@@ -118,6 +118,7 @@ def _toml_value(value) -> str:
     return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(KEYS), VALUES)
 def test_random_mutations_validate_or_fail_cleanly(tmp_path, key, value):
@@ -139,6 +140,7 @@ def short(tmp_path: Path, name: str = "short.toml", extra: str = "") -> Path:
 TABLES = ("model_monthly", "vendors_monthly", "deals", "funds", "ledger_monthly", "startups")
 
 
+@pytest.mark.slow
 def test_same_seeds_identical_parquet_across_runs_and_backends(tmp_path, capsys):
     config = short(tmp_path)
     runs = []
@@ -162,6 +164,7 @@ def test_dask_backend_without_dask_says_how_to_install(tmp_path, capsys, monkeyp
     assert code == 2 and "pip install" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_duplicate_or_missing_seeds(tmp_path):
     config = write(tmp_path, "resume.toml", extends_baseline("[simulation]\nmonths = 30\nseeds = 4\n"))
     out = tmp_path / "run"
@@ -190,6 +193,7 @@ def test_killed_run_resumes_without_duplicate_or_missing_seeds(tmp_path):
     assert not (tmp_path / "run.partial").exists()
 
 
+@pytest.mark.slow
 def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an_identical_pair(tmp_path, capsys):
     base = write(tmp_path, "base.toml", extends_baseline("[simulation]\nmonths = 36\nseeds = 3\n"))
     same = write(tmp_path, "same.toml", f'extends = "{base}"\n')
@@ -205,6 +209,7 @@ def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an
     assert (out / "comparison.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     config = write(tmp_path, "sweep.toml", extends_baseline("[simulation]\nmonths = 12\nseeds = 1\n"))
     out = tmp_path / "sweep"
@@ -217,6 +222,7 @@ def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     assert "market.switching_cost: must be >= 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_regenerates_figures(tmp_path, capsys):
     out = tmp_path / "run"
     config = write(tmp_path, "one.toml", extends_baseline("[simulation]\nmonths = 12\nseeds = 1\n"))

@@ -98,6 +98,7 @@ def test_the_fitted_values_are_read_back_and_are_config_defaults():
         assert getattr(defaults, name) == pytest.approx(value)
 
 
+@pytest.mark.slow
 def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     packaged = (DATA / "history_calibration.toml").read_text()
     data = tmp_path / "data"

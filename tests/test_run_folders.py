@@ -24,6 +24,8 @@ from experiments import rundir
 from experiments.cli import main
 from hardware_catalog import DATA_DIR
 
+pytestmark = pytest.mark.slow  # nearly every test here runs the command line on real runs (3 s to 5 min each)
+
 
 def _wait_for(predicate, seconds: float = 240) -> bool:
     deadline = time.time() + seconds

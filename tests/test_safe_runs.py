@@ -101,6 +101,7 @@ def test_hardware_report_out_dot_leaves_the_working_directory_alone(tmp_path, ca
     assert snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_hardware_report_replaces_its_own_report_but_not_one_holding_user_files(tmp_path, capsys):
     out = tmp_path / "hw"
     assert main(["hardware-report", "--out", str(out)]) == 0
@@ -122,6 +123,7 @@ def test_out_that_is_a_file_is_refused_before_any_computation(tmp_path, capsys, 
     assert calls == [] and target.read_text() == "keep me\n"
 
 
+@pytest.mark.slow
 def test_an_empty_folder_is_used_as_asked(tmp_path, capsys):
     out = tmp_path / "empty"
     out.mkdir()
@@ -132,6 +134,7 @@ def test_an_empty_folder_is_used_as_asked(tmp_path, capsys):
 # --- a run directory knows what it holds ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_default_out_holding_a_different_run_gets_a_numbered_folder_and_the_first_is_kept(tmp_path, capsys,
                                                                                           monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -151,6 +154,7 @@ def test_default_out_holding_a_different_run_gets_a_numbered_folder_and_the_firs
     assert not (tmp_path / "results" / "tiny-3").exists()
 
 
+@pytest.mark.slow
 def test_another_scenario_into_a_run_directory_is_refused_and_force_replaces_it(tmp_path, capsys):
     out = tmp_path / "run"
     base = tiny(tmp_path)
@@ -166,6 +170,7 @@ def test_another_scenario_into_a_run_directory_is_refused_and_force_replaces_it(
     assert json.loads((out / "manifest.json").read_text())["config"]["market"]["capacity_scale"] == 0.5
 
 
+@pytest.mark.slow
 def test_force_never_deletes_a_file_the_user_put_in_a_run_directory(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--workers", "1"]) == 0
@@ -176,6 +181,7 @@ def test_force_never_deletes_a_file_the_user_put_in_a_run_directory(tmp_path, ca
     assert (out / "analysis.ipynb").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_an_edited_config_is_never_served_the_stored_run(tmp_path, capsys):
     config = tiny(tmp_path)
     out = tmp_path / "run"
@@ -186,6 +192,7 @@ def test_an_edited_config_is_never_served_the_stored_run(tmp_path, capsys):
     assert f"market.switching_cost {MarketConfig().switching_cost!r} -> 0.0" in last
 
 
+@pytest.mark.slow
 def test_catalog_dir_is_honoured_by_run_and_is_part_of_the_fingerprint(tmp_path, capsys):
     config = tiny(tmp_path, seeds=1)
     same = tmp_path / "same-catalog"
@@ -211,6 +218,7 @@ def test_catalog_dir_is_honoured_by_run_and_is_part_of_the_fingerprint(tmp_path,
     assert json.loads((tmp_path / "cheap" / "manifest.json").read_text())["catalog"] == str(cheap)
 
 
+@pytest.mark.slow
 def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(tmp_path, capsys, monkeypatch):
     import experiments.runner as runner
 
@@ -246,6 +254,7 @@ def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(t
 # --- sweeps label every row with the values it ran ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_sweep_into_the_same_folder_labels_rows_with_their_own_values(tmp_path, capsys):
     config = tiny(tmp_path, months=2)
     out = tmp_path / "sweep"
@@ -272,6 +281,7 @@ def test_sweep_set_and_flag_for_the_same_key_are_rejected(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_sweep_over_seeds_runs_each_points_own_seeds(tmp_path, capsys):
     config = tiny(tmp_path, months=2)
     out = tmp_path / "s"
@@ -347,6 +357,7 @@ def test_flags_have_the_bounds_of_config_keys(tmp_path, capsys, argv, expected):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_report_on_damaged_files_is_a_one_line_error(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--workers", "1"]) == 0
@@ -359,6 +370,7 @@ def test_report_on_damaged_files_is_a_one_line_error(tmp_path, capsys):
     one_line_error(capsys, main(["report", str(tmp_path)]), "not a complete compute-market run directory")
 
 
+@pytest.mark.slow
 def test_unreachable_dask_scheduler_is_a_one_line_error(tmp_path, capsys):
     pytest.importorskip("distributed")
     code = main(["run", str(tiny(tmp_path)), "--out", str(tmp_path / "o"), "--backend", "dask", "--scheduler",
@@ -367,6 +379,7 @@ def test_unreachable_dask_scheduler_is_a_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
 
 
+@pytest.mark.slow
 def test_unwritable_out_is_a_one_line_error_before_computing(tmp_path):
     proc = subprocess.run([*CLI, "run", str(tiny(tmp_path)), "--out", "/proc/compute-market-test/run", "--workers",
                            "1"],
@@ -375,6 +388,7 @@ def test_unwritable_out_is_a_one_line_error_before_computing(tmp_path):
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "/proc" in proc.stderr
 
 
+@pytest.mark.slow
 def test_output_piped_into_head_ends_quietly():
     proc = subprocess.run(f"{sys.executable} -m experiments.cli catalog --json | head -c 20 >/dev/null; "
                           f"{sys.executable} -m experiments.cli roofline --chip h100-sxm --model llama-2-7b --phase "
@@ -404,6 +418,7 @@ def test_every_subcommand_has_help_with_every_option_explained(capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_compare_with_few_seeds_warns_and_stars_nothing(tmp_path, capsys):
     base = tiny(tmp_path, "base.toml", months=12, seeds=2)
     shortage = write(tmp_path, "short.toml", f'extends = "{base}"\n[market]\ncapacity_scale = 0.3\n')
@@ -425,6 +440,7 @@ def _wait_for(predicate, seconds: float = 240) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_resumable_run_and_says_so(tmp_path):
     config = tiny(tmp_path, months=24, seeds=4)
     out = tmp_path / "run"
@@ -444,6 +460,7 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_so(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["resumed_seeds"]
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_same_out_is_told_and_the_first_finishes(tmp_path):
     config = tiny(tmp_path, months=36, seeds=2)
     out = tmp_path / "run"
@@ -471,6 +488,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["run", "run", "interrupt", "sweep", "f
                min_size=2, max_size=4)
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(OPS)
 @example(ops=[("sweep", "a", "d1"), ("run", "a", "d1")])  # a sweep point at the default, then a run of it

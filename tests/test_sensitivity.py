@@ -89,6 +89,7 @@ def test_parameters_are_checked_before_anything_runs():
                                 [sensitivity.Parameter("market.no_such_key", 0.0, 1.0)])
 
 
+@pytest.mark.slow
 def test_the_command_writes_its_report_and_resumes(tmp_path, capsys):
     from experiments.cli import main
 

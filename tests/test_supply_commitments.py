@@ -50,6 +50,7 @@ def writedowns(model: ComputeMarket, vendor: str, start: str, end: str) -> float
     return float(rows.writedown.sum())
 
 
+@pytest.mark.slow
 def test_a_demand_cut_with_committed_supply_is_written_down_so_booked_margin_falls_more_than_posted():
     lead = {"supply_lead_time_months": 6}
     base = np.array([quarter_margins(run(s, **lead)) for s in SEEDS])
@@ -75,6 +76,7 @@ def test_make_to_order_writes_down_little_and_books_the_posted_margin():
         np.testing.assert_allclose(quiet.gross_margin, quiet.margin_posted, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_longer_lead_times_deepen_the_fall_in_booked_margin():
     """The shock quarter's booked margin, against the same lead time without the shock, falls further the
     earlier supply had to be committed (0: made to order, 3 and 6 months)."""
@@ -87,6 +89,7 @@ def test_longer_lead_times_deepen_the_fall_in_booked_margin():
     assert drops[6] > drops[0] + 0.08, drops
 
 
+@pytest.mark.slow
 def test_an_export_rule_turns_its_vendors_committed_supply_into_a_write_down():
     """A rule that takes H100-class chips (>= 900 dense TFLOP/s) off every buyer's list from January 2024 leaves
     NVIDIA with the supply it committed for them: a write-down with a lead time, next to none made to order."""

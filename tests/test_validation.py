@@ -108,6 +108,7 @@ def test_the_pooled_permutation_test_over_seeds():
     assert math.isnan(pooled_centrality_return_p_value([funds(True).head(5)])[0])  # too few funds to judge
 
 
+@pytest.mark.slow
 def test_validate_model_writes_the_report_and_reuses_its_runs(tmp_path, capsys):
     from experiments.cli import main
 

@@ -33,6 +33,7 @@ def model() -> ComputeMarket:
 # --- invariants ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fund_accounting_closes(model):
     v = model.venture
     expected_distributions: dict[tuple[int, int], float] = {}
@@ -118,6 +119,7 @@ def venture_like_sample(rng, n=1500):
     return np.concatenate([body, tail])
 
 
+@pytest.mark.slow
 def test_the_narrowed_xmin_search_finds_the_packages_own_answer():
     """powerlaw_fit lets the powerlaw package search for the tail start only where a closed-form screen says the
     best one can be. Every reported figure must equal what the package's search over all the data gives."""
@@ -163,6 +165,7 @@ def test_venture_metrics_on_the_model_are_in_range(model):
 LOOP_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
+@pytest.mark.slow
 def test_better_networked_funds_earn_more_and_the_switch_weakens_it():
     on = [centrality_return_spearman(run(seed).venture.fund_table()) for seed in LOOP_SEEDS]
     off = [centrality_return_spearman(run(seed,
@@ -171,6 +174,7 @@ def test_better_networked_funds_earn_more_and_the_switch_weakens_it():
     assert np.mean(on) > np.mean(off) + 0.02  # and the loop's switch flattens the relationship
 
 
+@pytest.mark.slow
 def test_information_advantage_buys_better_startups_only_with_the_loop_on():
     def lead_quality_correlation(model):
         v = model.venture
@@ -184,6 +188,7 @@ def test_information_advantage_buys_better_startups_only_with_the_loop_on():
     assert on > off + 0.15
 
 
+@pytest.mark.slow
 def test_smaller_lp_pool_funds_fewer_startups():
     funded = lambda m: int((m.venture.startup_table()["rounds"] > 0).sum())  # noqa: E731
     # a quarter of the LP pool funds 6-17% fewer startups per seed (seeds 1-4, 60 months): selection, not
@@ -194,6 +199,7 @@ def test_smaller_lp_pool_funds_fewer_startups():
     assert squeeze < 0.92 * base
 
 
+@pytest.mark.slow
 def test_more_expensive_compute_raises_burn_and_failures():
     def burn_and_failure(model):
         table = model.model_table()
@@ -311,6 +317,7 @@ def test_the_master_switch_turns_every_channel_off():
     assert not one.channel("founder_sorting") and all(one.channel(c) for c in channels if c != "founder_sorting")
 
 
+@pytest.mark.slow
 def test_each_channel_switch_removes_what_it_names():
     deals_on = run(4, 36).venture.deal_table()
     deals_unsorted = run(4, 36, founder_sorting=False).venture.deal_table()
@@ -323,6 +330,7 @@ def test_each_channel_switch_removes_what_it_names():
     assert no_discount.pre_money.median() > deals_on.pre_money.median()
 
 
+@pytest.mark.slow
 def test_with_the_master_switch_off_centrality_says_nothing_about_returns_beyond_chance():
     from experiments.venture_analysis import pooled_centrality_return_p_value
 
