@@ -58,10 +58,13 @@ PARAMETERS = (
     Parameter("ai_boom_width_months", 2.0, 24.0, "the boom's time scale (logistic width)"),
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
     Parameter("switching_cost", 0.5, 12.0, "utility lost per unit of software immaturity (lock-in)"),
-    Parameter("lab_boom_scale", 1.0, 100.0, "how many times labs' revenue from adoption grows beyond trend in the boom"),
+    Parameter("lab_boom_scale", 1.0, 100.0,
+              "how many times labs' revenue from adoption grows beyond trend in the boom"),
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
-    Parameter("demand_elasticity", 0.3, 2.0, "how much more useful work clouds' own AI demand takes as its market's cost falls"),
-    Parameter("margin_adjustment", 0.03, 1.0, "share of the gap to the best-response margin a vendor closes each month (price stickiness)"),
+    Parameter("demand_elasticity", 0.3, 2.0,
+              "how much more useful work clouds' own AI demand takes as its market's cost falls"),
+    Parameter("margin_adjustment", 0.03, 1.0,
+              "share of the gap to the best-response margin a vendor closes each month (price stickiness)"),
 )
 
 
@@ -70,7 +73,8 @@ def window_months(start: str) -> int:
     return months_between(start, HISTORY_END) + 1
 
 
-def simulate(config: MarketConfig, catalog: Catalog, seeds: Sequence[int]) -> list[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
+def simulate(config: MarketConfig, catalog: Catalog, seeds: Sequence[int]) -> list[tuple[pd.DataFrame, pd.DataFrame,
+                                                                                         pd.DataFrame]]:
     """The chip market (venture side off: it does not feed back) over the window, per seed."""
     out = []
     for seed in seeds:
@@ -144,7 +148,8 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
 
     def values_of(x: np.ndarray) -> dict[str, float]:
         clipped = np.clip(x, 0.0, 1.0)
-        return {p.name: float(lo + c * (hi - lo)) for p, lo, hi, c in zip(parameters, lows, highs, clipped, strict=True)}
+        return {p.name: float(lo + c * (hi - lo)) for p, lo, hi, c in zip(parameters, lows, highs, clipped,
+                                                                          strict=True)}
 
     cache: dict[tuple, float] = {}
     count = [0]
@@ -161,7 +166,8 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     x0 = np.clip((np.array([getattr(base, p.name) for p in parameters]) - lows) / (highs - lows), 0.0, 1.0)
     start_objective = f(x0)
     result = minimize(f, x0, method="Nelder-Mead",
-                      options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4, "initial_simplex": _simplex(x0)})
+                      options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4,
+                               "initial_simplex": _simplex(x0)})
     best = values_of(result.x)
     runs = simulate(replace(base, **best), catalog, seeds)
     table = fit_table(catalog.history, runs)
@@ -187,7 +193,8 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
         "# experiments/calibrate_history.py). MarketConfig takes its defaults for these fields from here.",
         "",
         "[fit]",
-        f'method = "simulated moments, each distance in units of its tolerance, Nelder-Mead over {len(fit.values)} parameters"',
+        f'method = "simulated moments, each distance in units of its tolerance, Nelder-Mead over {len(fit.values)} '
+        'parameters"',
         f"seeds = {list(seeds)}",
         f"objective = {fit.objective:.6g}",
         f"objective_at_start = {fit.start_objective:.6g}",

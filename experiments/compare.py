@@ -47,7 +47,8 @@ def compare_runs(run_dirs: list[Path], min_seeds_for_significance: int = 5) -> p
             lo, hi = bootstrap_interval(diff) if len(seeds) > 1 else (float("nan"), float("nan"))
             rows.append({
                 "scenario": Path(folder).name, "metric": metric, "seeds": len(seeds),
-                "base_mean": float(base.loc[seeds, metric].mean()), "scenario_mean": float(other.loc[seeds, metric].mean()),
+                "base_mean": float(base.loc[seeds, metric].mean()), "scenario_mean": float(other.loc[seeds,
+                                                                                                     metric].mean()),
                 "difference": float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan"),
                 "p05": lo, "p95": hi, "excludes_zero": bool(lo > 0 or hi < 0),
                 "significant": bool((lo > 0 or hi < 0) and len(seeds) >= min_seeds_for_significance),

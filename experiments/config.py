@@ -51,7 +51,8 @@ POLICY_FIELDS = (
     "power_crunch_start", "power_crunch_scale",
 )
 STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start", "capacity_deals")  # set through other tables
-CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group")
+CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd",
+                  "max_group")
 VENDOR_OVERRIDES = ("software_maturity", "cadence_months", "packaging_share")
 
 # Range rules by field name (anything not listed: finite numbers; counts >= 0).
@@ -73,11 +74,13 @@ POSITIVE = {"months", "gigawatts", "price_sensitivity", "start_budget_usd", "sta
             "power_crunch_scale", "site_power_gw_per_year"}
 
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
-UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000, "startups_per_month": 100_000,
+UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000,
+         "startups_per_month": 100_000,
          "count": 100_000, "margin_grid_points": 10_000, "candidates_per_deal": 1000, "syndicate_max": 1000,
          "agent_report_interval": 1200, "centrality_interval": 1200, "max_group": 2**20,
          "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
-         "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200, "offered_generations": 100,
+         "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200,
+         "offered_generations": 100,
          "schedule_months": 1200, "capacity_growth_first_year": 2200, "supply_lead_time_months": 36,
          "capex_adjustment_months": 120, "inventory_cover_months": 120, "ai_boom_width_months": 1200,
          "ai_boom_midpoint_months": 1200, "ai_boom_scale": 1000, "lab_boom_scale": 1000,
@@ -208,7 +211,8 @@ def _read_bounded(path: Path, where: str) -> bytes:
     if stat.S_ISFIFO(info.st_mode) and top:
         raise ConfigError(f"{path}: is a pipe, not a file: {_STDIN_HINT}")
     if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{subject} is not a regular file (it is {_file_kind(info.st_mode)}); give a path to a TOML file")
+        raise ConfigError(f"{subject} is not a regular file (it is {_file_kind(info.st_mode)}); give a path to a TOML "
+                          "file")
     if info.st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{subject} is {info.st_size} bytes, over the {MAX_CONFIG_BYTES // 2**20} MiB a config may "
                           f"have; give a path to a TOML config file")
@@ -283,7 +287,9 @@ def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experim
 
 
 def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
-    err = lambda where, message: ConfigError(f"{file}: {where}: {message}")
+    def err(where, message):
+        return ConfigError(f"{file}: {where}: {message}")
+
     known = {"simulation", "market", "policy", "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
     for key in doc:
         if key not in known:
@@ -301,7 +307,8 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
     for table in ("market", "policy"):
         for key, value in _table(doc, table, err).items():
             where = f"{table}.{key}"
-            allowed = POLICY_FIELDS if table == "policy" else [n for n in market_fields if n not in STRUCTURED and n not in POLICY_FIELDS]
+            allowed = POLICY_FIELDS if table == "policy" else [n for n in market_fields
+                                                               if n not in STRUCTURED and n not in POLICY_FIELDS]
             if key not in allowed:
                 raise err(where, f"unknown key (known: {', '.join(sorted(allowed))})")
             kwargs[key] = _value(value, _hint(MarketConfig, key), where, err)
@@ -428,13 +435,15 @@ def _record(cls, row: dict, where: str, err):
 def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
     for key in ("serving_workload", "serving_shift_workload"):
         if kwargs.get(key) and kwargs[key] not in catalog.workloads:
-            raise err(f"policy.{key}", f"unknown workload '{kwargs[key]}'; valid: {', '.join(sorted(catalog.workloads))}")
+            raise err(f"policy.{key}",
+                      f"unknown workload '{kwargs[key]}'; valid: {', '.join(sorted(catalog.workloads))}")
     vendor = kwargs.get("price_cap_vendor", "")
     if vendor and vendor not in catalog.vendors:
         raise err("policy.price_cap_vendor", f"unknown vendor '{vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
     for i, spec in enumerate(kwargs.get("hyperscalers", ())):
         if spec.inhouse_vendor and spec.inhouse_vendor not in catalog.vendors:
-            raise err(f"hyperscalers[{i}].inhouse_vendor", f"unknown vendor '{spec.inhouse_vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
+            raise err(f"hyperscalers[{i}].inhouse_vendor",
+                      f"unknown vendor '{spec.inhouse_vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
     names = [spec.id for spec in kwargs.get("hyperscalers", ())]
     if len(names) != len(set(names)):
         raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
@@ -454,11 +463,13 @@ def _check_can_trade(kwargs: dict, catalog: Catalog, err) -> None:
     defaults = MarketConfig()
     clouds = kwargs.get("hyperscalers", defaults.hyperscalers)
     if sum(spec.budget_share for spec in clouds) <= 0:
-        raise err("hyperscalers", "every budget_share is 0, so no cloud ever buys a chip; give at least one a share > 0")
+        raise err("hyperscalers",
+                  "every budget_share is 0, so no cloud ever buys a chip; give at least one a share > 0")
     disabled = kwargs.get("vendors_disabled", ())
     for i, vid in enumerate(disabled):
         if vid not in catalog.vendors:
-            raise err(f"market.vendors_disabled[{i}]", f"unknown vendor '{vid}'; valid: {', '.join(sorted(catalog.vendors))}")
+            raise err(f"market.vendors_disabled[{i}]",
+                      f"unknown vendor '{vid}'; valid: {', '.join(sorted(catalog.vendors))}")
     start = kwargs.get("start", defaults.start)
     sellers = [c for c in catalog.accelerators.values() if c.vendor not in disabled
                and catalog.vendors[c.vendor].kind in MERCHANT_KINDS and c.release <= start]

@@ -65,7 +65,8 @@ def architecture_table(catalog: Catalog) -> pd.DataFrame:
         frame = grid_frame(evaluate_cheapest_group(catalog, chips, workloads, "decode", batches=None, precision="fp8",
                                                    input_tokens=context))
         frames.append(frame.assign(context=context,
-                                   cache_mb_per_sequence=[catalog.workload(w).kv_bytes_per_token(1.0) * (context + 1) / 1e6
+                                   cache_mb_per_sequence=[catalog.workload(w).kv_bytes_per_token(1.0)
+                                                          * (context + 1) / 1e6
                                                           + _state_mb(catalog.workload(w)) for w in frame.workload]))
     return pd.concat(frames, ignore_index=True)
 
@@ -87,29 +88,35 @@ def _summary(catalog: Catalog, grid: pd.DataFrame, table: pd.DataFrame, architec
         "",
         "Each chip at its cheapest tensor-parallel group, with the largest batch that fits that group.",
         "",
-        "| chip | chips | batch | output tok/s per chip | bound | $/chip-hour | $/M output tokens | W per chip | tokens/J |",
+        "| chip | chips | batch | output tok/s per chip | bound | $/chip-hour | $/M output tokens "
+        "| W per chip | tokens/J |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in serve.itertuples():
         if row.feasible:
             lines.append(
-                f"| {row.chip} | {row.chips:.0f} | {row.batch:.0f} | {row.tokens_per_second_per_chip:,.0f} | {row.bound} "
+                f"| {row.chip} | {row.chips:.0f} | {row.batch:.0f} | {row.tokens_per_second_per_chip:,.0f} | "
+                f"{row.bound} "
                 f"| {row.price_per_chip_hour:.2f} | {row.usd_per_million_tokens:.3f} | {row.power_w_per_chip:,.0f} "
                 f"| {row.tokens_per_joule:.2f} |"
             )
         else:
-            lines.append(f"| {row.chip} | - | - | - | {row.infeasible_reason} | {row.price_per_chip_hour:.2f} | - | - | - |")
+            lines.append(f"| {row.chip} | - | - | - | {row.infeasible_reason} | {row.price_per_chip_hour:.2f} | - | - "
+                         "| - |")
     lines += [
         "",
-        f"Power: a chip draws {roofline.POWER_FLOOR:.0%} of its TDP while it streams memory with idle compute units and",
+        f"Power: a chip draws {roofline.POWER_FLOOR:.0%} of its TDP while it streams memory "
+        "with idle compute units and",
         "rises linearly to TDP with the share of the step its compute units are busy (market/roofline.py, from",
-        "ML.ENERGY H100 measurements); energy per token and per FLOP are in roofline_grid.csv, figures/perf_per_watt.png.",
+        "ML.ENERGY H100 measurements); energy per token and per FLOP are in roofline_grid.csv, "
+        "figures/perf_per_watt.png.",
     ]
     lines += [
         "",
         "## Architectures: decode at fp8, largest batch that fits, short and long context",
         "",
-        "KV cache (or recurrent state) per sequence and output tokens/s per chip at the cheapest tensor-parallel group.",
+        "KV cache (or recurrent state) per sequence and output tokens/s per chip "
+        "at the cheapest tensor-parallel group.",
         "A state-space model keeps the same state at any context; a hybrid caches only in its attention layers;",
         "latent attention caches a compressed latent; a mixture of experts reads more experts as the batch grows.",
         "",
@@ -118,23 +125,27 @@ def _summary(catalog: Catalog, grid: pd.DataFrame, table: pd.DataFrame, architec
     ]
     for row in architectures.itertuples():
         if row.feasible:
-            lines.append(f"| {row.workload} | {row.chip} | {row.context:,} | {row.cache_mb_per_sequence:,.1f} | {row.batch:.0f} "
+            lines.append(f"| {row.workload} | {row.chip} | {row.context:,} | {row.cache_mb_per_sequence:,.1f} | "
+                         f"{row.batch:.0f} "
                          f"| {row.tokens_per_second_per_chip:,.0f} | {row.bound} |")
         else:
-            lines.append(f"| {row.workload} | {row.chip} | {row.context:,} | {row.cache_mb_per_sequence:,.1f} | - | - | "
+            lines.append(f"| {row.workload} | {row.chip} | {row.context:,} | {row.cache_mb_per_sequence:,.1f} | - | - "
+                         "| "
                          f"{row.infeasible_reason} |")
     lines += [
         "",
         "## Roofline calibration",
         "",
         f"Median absolute percentage error over fitted cases: {calibration.median_abs_pct_error(table):.1f}%"
-        f" (all cases: {calibration.median_abs_pct_error(table, fitted_only=False):.1f}%). Full table: calibration.csv.",
+        f" (all cases: {calibration.median_abs_pct_error(table, fitted_only=False):.1f}%). "
+        "Full table: calibration.csv.",
         "",
         "## Files",
         "",
         "- catalog.csv: accelerators with sources; roofline_grid.csv: every chip x workload x phase point;",
         "  architectures.csv: the architecture table above",
-        "- calibration.csv: predicted vs measured; figures/*.png (perf_per_watt.png: tokens per joule and TFLOP per kJ)",
+        "- calibration.csv: predicted vs measured; "
+        "figures/*.png (perf_per_watt.png: tokens per joule and TFLOP per kJ)",
         "",
     ]
     return "\n".join(lines)
@@ -162,8 +173,10 @@ def write_hardware_files(catalog: Catalog, folder: Path) -> None:
                          figures / "roofline.png", precision="bf16")
     serve = grid[(grid.phase == "serve") & (grid.precision == "bf16") & grid.feasible]
     plots.cost_per_token_chart(serve, figures / "usd_per_million_tokens.png",
-                               f"Serving cost, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out, cheapest tensor-parallel group, largest batch")
-    train = grid[(grid.phase == "train") & (grid.precision == "bf16") & grid.feasible & (grid.workload == "llama-3-70b")]
+                               f"Serving cost, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out, cheapest tensor-parallel "
+                               "group, largest batch")
+    train = grid[(grid.phase == "train") & (grid.precision == "bf16") & grid.feasible
+                 & (grid.workload == "llama-3-70b")]
     plots.perf_per_watt_chart(serve, train, figures / "perf_per_watt.png",
                               f"Serving, bf16, {SERVE_INPUT} in / {SERVE_OUTPUT} out (cheapest group, largest batch)",
                               f"power per chip: {roofline.POWER_FLOOR:.0%} of TDP streaming memory, rising to TDP when "

@@ -95,7 +95,9 @@ def simulated_moment(obs: HistoryObservation, model_table: pd.DataFrame, vendor_
     if series == "chip_price":
         rows = _in_period(chip_table[chip_table["chip"] == obs.subject], obs)
         units = rows["units"].sum()
-        return float(rows["revenue"].sum() / units) if units > 0 else (float(rows["price"].mean()) if len(rows) else math.nan)
+        if units > 0:
+            return float(rows["revenue"].sum() / units)
+        return float(rows["price"].mean()) if len(rows) else math.nan
     if series == "rental_price":  # what an hour of the chip rented for, at the clouds that rented it out
         if obs.subject == REFERENCE_CHIP:
             return float(_in_period(model_table, obs)["rental_price_h100_hour"].mean())
@@ -122,7 +124,8 @@ def band(obs: HistoryObservation) -> tuple[float, float]:
     return obs.value * (1 - POINT_TOLERANCE), obs.value * (1 + POINT_TOLERANCE)
 
 
-def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
+def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[pd.DataFrame, pd.DataFrame,
+                                                                                pd.DataFrame]]) -> pd.DataFrame:
     """One row per observation: observed, simulated mean and 5-95% over seeds, log error, in band or not."""
     rows = []
     for obs in observations:
@@ -131,7 +134,8 @@ def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[
         mean = float(finite.mean()) if finite.size else math.nan
         low, high = band(obs)
         rows.append({
-            "id": obs.id, "series": obs.series, "subject": obs.subject, "period": f"{obs.period_start}..{obs.period_end}",
+            "id": obs.id, "series": obs.series, "subject": obs.subject,
+                     "period": f"{obs.period_start}..{obs.period_end}",
             "observed": obs.value, "low": low, "high": high, "simulated": mean,
             "p05": float(np.quantile(finite, 0.05)) if finite.size else math.nan,
             "p95": float(np.quantile(finite, 0.95)) if finite.size else math.nan,
@@ -150,7 +154,8 @@ def format_fit_table(table: pd.DataFrame) -> str:
         error = f"{math.expm1(row.log_error):+.0%}" if math.isfinite(row.log_error) else "n/a"
         verdict = "in band" if row.in_band else ("not covered" if not math.isfinite(row.simulated) else "MISS")
         lines.append(f"| {row.id} | {row.period} | {format_figure(row.observed)} | {format_figure(row.simulated)} "
-                     f"[{format_figure(row.p05)}, {format_figure(row.p95)}] | {error} | {verdict} | {'yes' if row.fit else 'no'} |")
+                     f"[{format_figure(row.p05)}, {format_figure(row.p95)}] | {error} | {verdict} | "
+                     f"{'yes' if row.fit else 'no'} |")
     return "\n".join(lines)
 
 
@@ -170,11 +175,13 @@ def format_figure(value: float) -> str:
 def quarterly(vendor_table: pd.DataFrame) -> pd.DataFrame:
     """Revenue, units, write-downs and booked/posted margin per vendor and calendar quarter (margins are
     revenue-weighted, and missing for vendors that price nothing, such as in-house suppliers)."""
-    t = vendor_table.assign(quarter=vendor_table["date"].str[:4] + "-Q" + ((vendor_table["date"].str[5:7].astype(int) - 1) // 3 + 1).astype(str))
+    quarter_number = (vendor_table["date"].str[5:7].astype(int) - 1) // 3 + 1
+    t = vendor_table.assign(quarter=vendor_table["date"].str[:4] + "-Q" + quarter_number.astype(str))
     t = _margin_weights(_margin_weights(t, "gross_margin"), "margin_posted")
     parts = ["gross_margin_booked", "gross_margin_priced", "margin_posted_booked", "margin_posted_priced"]
     g = t.groupby(["quarter", "vendor"], as_index=False).agg(revenue=("revenue", "sum"), units=("units", "sum"),
-                                                             writedown=("writedown", "sum"), **{c: (c, "sum") for c in parts})
+                                                             writedown=("writedown", "sum"),
+                                                             **{c: (c, "sum") for c in parts})
     with np.errstate(invalid="ignore", divide="ignore"):
         for margin in ("gross_margin", "margin_posted"):
             priced = g[f"{margin}_priced"]
@@ -194,7 +201,8 @@ def quarterly_panels(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> p
         rows = v[v["vendor"] == vendor].groupby("quarter_start")
         out[f"vendor_revenue:{vendor}"] = rows["revenue"].sum()
         if vendor == "nvidia":
-            out["vendor_gross_margin:nvidia"] = rows["gross_margin_booked"].sum() / rows["gross_margin_priced"].sum().replace(0.0, np.nan)
+            out["vendor_gross_margin:nvidia"] = (rows["gross_margin_booked"].sum()
+                                                 / rows["gross_margin_priced"].sum().replace(0.0, np.nan))
     out["custom_revenue:custom"] = custom_silicon(v).groupby("quarter_start")["revenue"].sum()
     m = model_table.assign(quarter_start=quarter_start(model_table["date"]))
     columns = [f"capex_{c}" for c in BIG_FOUR if f"capex_{c}" in m]

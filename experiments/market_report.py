@@ -2,186 +2,32 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from hardware_catalog.records import HISTORY_END
-from market.config import MarketConfig, VentureConfig
-from market.model import ComputeMarket
+from market.config import MarketConfig
 
-from .errors import NumericalError
 from .history_fit import fit_table, format_fit_table, quarterly, quarterly_panels
-from .venture_analysis import deal_cohort, powerlaw_fit, venture_metrics
 
-BOOM_MONTHS = 36  # the first three years (2023-2025 in the default run): the AI capex boom
-
-
-@dataclass
-class SeedResult:
-    seed: int
-    model_table: pd.DataFrame
-    vendor_table: pd.DataFrame
-    ledger_monthly: pd.DataFrame
-    events: list[str]
-    metrics: dict[str, float]
-    seconds: float
-    deals: pd.DataFrame | None = None
-    funds: pd.DataFrame | None = None
-    startups: pd.DataFrame | None = None
-    network: pd.DataFrame | None = None  # yearly edge lists
-    reputation: dict | None = None
-    chip_table: pd.DataFrame | None = None  # per month and chip: price, units, revenue
-
-
-def headline_metrics(model_table: pd.DataFrame, vendor_table: pd.DataFrame) -> dict[str, float]:
-    """Headline figures of one run. The leader is the vendor with the largest revenue share in the first
-    12 months; "final" is the last 12 months; challengers are the other merchant vendors."""
-    t = vendor_table
-    first = t[t.month < 12].groupby("vendor")["revenue"].sum()
-    leader = first.idxmax()
-    cutoff = t.month.max() - 11
-    lead = t[t.vendor == leader]
-    merchant = t[(t.kind != "hyperscaler_inhouse") & (t.vendor != leader)]
-    weighted = lambda rows: float((rows.gross_margin * rows.revenue).sum() / rows.revenue[rows.gross_margin.notna()].sum())  # noqa: E731
-    inhouse = t[t.kind == "hyperscaler_inhouse"].groupby("month")["revenue_share"].sum()
-    final = model_table[model_table.month >= model_table.month.max() - 11]
-    return {
-        "leader_revenue_share_y1": float(lead[lead.month < 12].revenue.sum() / t[t.month < 12].revenue.sum()),
-        "leader_revenue_share_final": float(lead[lead.month >= cutoff].revenue.sum() / t[t.month >= cutoff].revenue.sum()),
-        "leader_gross_margin_mean": weighted(lead),
-        "leader_gross_margin_boom": weighted(lead[lead.month < BOOM_MONTHS]),
-        "challenger_gross_margin_mean": weighted(merchant),
-        "challenger_gross_margin_boom": weighted(merchant[merchant.month < BOOM_MONTHS]),
-        "leader_revenue_minus_flops_share": float((lead.revenue_share - lead.flops_share).mean()),
-        "inhouse_revenue_share_y1": float(inhouse.loc[inhouse.index < 12].mean()),
-        "inhouse_revenue_share_final": float(inhouse.loc[inhouse.index >= cutoff].mean()),
-        "hhi_revenue_final": float(final.hhi_revenue.mean()),
-        "usd_per_million_tokens_y1": float(model_table[model_table.month < 12].usd_per_million_tokens.mean()),
-        "usd_per_million_tokens_final": float(final.usd_per_million_tokens.mean()),
-        "chip_revenue_y1_usd": float(model_table[model_table.month < 12].chip_revenue.sum()),
-        "chip_revenue_final_usd": float(final.chip_revenue.sum()),
-        **power_metrics(model_table),
-    }
-
-
-def power_clouds(model_table: pd.DataFrame) -> list[str]:
-    """The clouds a run reports data-centre power for ([] for a run made before the power model, or with it off)."""
-    clouds = [c.removeprefix("power_short_") for c in model_table.columns
-              if c.startswith("power_short_") and c != "power_short_clouds"]
-    return clouds if clouds and not model_table.site_power_gw.isna().all() else []
-
-
-def power_metrics(model_table: pd.DataFrame) -> dict[str, float]:
-    """Facility GW of the chips running at the end, and the share of cloud-months short of power in the last 12
-    months (NaN for a run made before the power model, or with it off)."""
-    short = [f"power_short_{cloud}" for cloud in power_clouds(model_table)]
-    if not short:
-        return {"deployed_power_gw_final": float("nan"), "power_short_share_final": float("nan")}
-    final = model_table[model_table.month >= model_table.month.max() - 11]
-    return {"deployed_power_gw_final": float(model_table.deployed_power_gw.iloc[-1]),
-            "power_short_share_final": float(final[short].to_numpy().mean())}
-
-
-def run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
-    """Run one seed and compute its headline metrics. numpy's RuntimeWarnings (overflow, 0/0, ...) are caught,
-    never printed raw: a run with one and a NaN metric, or with an infinite metric, raises NumericalError; a run
-    with one but finite metrics keeps a line naming it in its events (events.txt). Python's own overflow
-    (OverflowError, math domain errors) raises NumericalError too."""
-    with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", invalid="warn", divide="warn"):
-        warnings.simplefilter("always", RuntimeWarning)
-        try:
-            result = _run_seed(config, seed, catalog)
-        except (OverflowError, ZeroDivisionError, FloatingPointError) as exc:
-            raise NumericalError(f"seed {seed}: the model's arithmetic failed ({exc}); "
-                                 f"{inputs_to_check(config)}") from None
-    _reissue_other_warnings(caught)
-    failures = runtime_warnings(caught)
-    check_metrics(result.metrics, seed, failures, config)
-    if failures:
-        result.events.append(f"numerical warnings (metrics finite): {'; '.join(failures)}")
-    return result
-
-
-def _run_seed(config: MarketConfig, seed: int, catalog=None) -> SeedResult:
-    start = time.perf_counter()
-    model = ComputeMarket(config, catalog=catalog, rng=seed)
-    model.run()
-    model_table = model.model_table()
-    vendor_table = model.vendor_table()
-    ledger = model.ledger.frame()
-    monthly = ledger.groupby(["month", "buyer", "seller"], as_index=False)[["units", "amount"]].sum()
-    metrics = headline_metrics(model_table, vendor_table)
-    result = SeedResult(seed, model_table, vendor_table, monthly, list(model.events), metrics, 0.0,
-                        chip_table=model.chip_table())
-    if model.venture is not None:
-        v = model.venture
-        result.deals, result.funds, result.startups = v.deal_table(), v.fund_table(), v.startup_table()
-        result.network = pd.concat(v.snapshots, ignore_index=True) if v.snapshots else pd.DataFrame()
-        result.reputation = {f.firm_index: f.reputation for f in v.firms}
-        metrics.update(venture_metrics(result.deals, result.funds, result.startups))
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def runtime_warnings(caught: Sequence[warnings.WarningMessage]) -> list[str]:
-    """The distinct messages of the RuntimeWarnings in `caught`: numpy's floating-point ones ("overflow encountered
-    in exp", "invalid value encountered in divide") and its statistics on empty data ("Mean of empty slice")."""
-    return sorted({str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)})
-
-
-def _reissue_other_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
-    """Show the caught warnings that are not RuntimeWarnings as they would have been shown."""
-    for w in caught:
-        if not issubclass(w.category, RuntimeWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-
-def check_metrics(metrics: dict[str, float], seed: int, failures: Sequence[str], config: MarketConfig) -> None:
-    """Refuse a seed whose metrics a numerical failure spoiled: an infinite metric, or a NaN one in a run that
-    raised floating-point warnings (`failures`). A NaN without them is an undefined metric (METRIC_NOTES says
-    when: e.g. no fund has a successor in a run shorter than venture.fund_cycle_months), kept as NaN."""
-    for name, value in metrics.items():
-        if math.isinf(value) or (math.isnan(value) and failures):
-            cause = f" ({'; '.join(failures)})" if failures else ""
-            shown = "NaN" if math.isnan(value) else str(value)
-            raise NumericalError(f"seed {seed}: metric {name} is {shown} after a numerical failure{cause}, not a "
-                                 f"result; {inputs_to_check(config)}")
-
-
-FAR_FROM_DEFAULT = 100.0  # a value this many times its default (or its default divided by this) is "extreme"
-
-
-def far_from_default(config: MarketConfig) -> list[str]:
-    """Dotted names (market.X, venture.X) of numbers at least FAR_FROM_DEFAULT times above or below their defaults,
-    the likely cause of a numerical failure."""
-    pairs = [("market", config, MarketConfig()), ("venture", config.venture, VentureConfig())]
-    names = []
-    for table, values, defaults in pairs:
-        for field in dataclasses.fields(values):
-            value, default = getattr(values, field.name), getattr(defaults, field.name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value == default:
-                continue
-            ratio = abs(value) / abs(default) if default else abs(value)
-            if ratio >= FAR_FROM_DEFAULT or ratio <= 1 / FAR_FROM_DEFAULT:
-                names.append(f"{table}.{field.name}")
-    return names
-
-
-def inputs_to_check(config: MarketConfig) -> str:
-    """Which config values to look at after a numerical failure, in words."""
-    extreme = far_from_default(config)
-    if extreme:
-        return f"check these inputs, far from their defaults: {', '.join(extreme)}"
-    return "check the config's largest and smallest values (and any [hardware] or [[labs]] overrides)"
+# Running one seed and its headline metrics live in experiments.seed; these names stay importable from here.
+from .seed import (  # noqa: F401
+    BOOM_MONTHS,
+    SeedResult,
+    check_metrics,
+    far_from_default,
+    headline_metrics,
+    inputs_to_check,
+    power_clouds,
+    power_metrics,
+    run_seed,
+    runtime_warnings,
+)
+from .venture_analysis import deal_cohort, powerlaw_fit
 
 
 def summarise(results: Sequence[SeedResult]) -> dict[str, dict[str, float]]:
@@ -260,7 +106,8 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
         figure("history_fit_chart", panels, observations, HISTORY_END, figures / "history_fit.png",
                f"Observed 2023 - mid-2025 (points) and the model (bands, {len(results)} seeds); "
                f"shaded: fitting window, after it: forecast")
-    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet", index=False)
+    pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet",
+                                                                              index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
     metrics = summarise(results)
     summary = {"seeds": [r.seed for r in results], "months": config.months, "start": config.start, "metrics": metrics}
@@ -338,7 +185,8 @@ METRIC_NOTES = {
     "powerlaw_alpha": "power-law exponent of deal multiples (powerlaw package)",
     "powerlaw_xmin": "lower bound of the power-law tail",
     "powerlaw_ks": "KS distance of the power-law fit",
-    "powerlaw_vs_lognormal_loglik_ratio": "normalised log-likelihood ratio, power law vs lognormal (> 0 favours power law)",
+    "powerlaw_vs_lognormal_loglik_ratio": "normalised log-likelihood ratio, power law vs lognormal (> 0 favours power "
+                                          "law)",
     "powerlaw_vs_lognormal_p": "p-value of that comparison",
     "powerlaw_vs_exponential_loglik_ratio": "normalised log-likelihood ratio, power law vs exponential",
     "powerlaw_vs_exponential_p": "p-value of that comparison",
@@ -350,7 +198,8 @@ METRIC_NOTES = {
     "funds_above_2x_share": "share of funds of years 1-4 with TVPI above 2x",
     "funds_above_3x_share": "share of funds of years 1-4 with TVPI above 3x",
     "quartile_persistence_top": "P(a firm's next fund is top-quartile in its vintage year | this one was)",
-    "quartile_persistence_bottom": "P(a firm's next fund is top-quartile in its vintage year | this one was bottom-quartile)",
+    "quartile_persistence_bottom": "P(a firm's next fund is top-quartile in its vintage year | this one was "
+                                   "bottom-quartile)",
     "deals_marked_share": "share of rounds (first 6 years) still held at their last round's price (not realised)",
     "realised_deals_below_1x_share": "share of realised rounds (exit or failure, first 6 years) returning < 1x",
     "realised_deals_10x_plus_share": "share of realised rounds (exit or failure, first 6 years) returning >= 10x",
@@ -370,14 +219,16 @@ def _summary_md(metrics, results, config, history=None) -> str:
     lines = [
         "# compute-market run",
         "",
-        f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from {config.start}.",
+        f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from "
+        f"{config.start}.",
         "All figures are emergent outputs of the agents' decisions (see README, Model).",
         "",
         "| metric | mean | 5% | 95% | meaning |",
         "|---|---|---|---|---|",
     ]
     for name, stats in metrics.items():
-        lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | {METRIC_NOTES.get(name, '')} |")
+        lines.append(f"| {name} | {stats['mean']:.4g} | {stats['p05']:.4g} | {stats['p95']:.4g} | "
+                     f"{METRIC_NOTES.get(name, '')} |")
     if any(math.isnan(stats["mean"]) for stats in metrics.values()):
         lines += ["", UNDEFINED_NOTE]
     if history is not None and history["simulated"].notna().any():
@@ -418,7 +269,8 @@ def _power_md(results) -> list[str]:
         end = sum(float(r.model_table[f"power_gw_{cloud}"].iloc[-1]) for r in results) / len(results)
         short = [r.model_table[f"power_short_{cloud}"] for r in results]
         months = sum(float(s.sum()) for s in short) / len(results)
-        later = sum(float(s[r.model_table.date > HISTORY_END].sum()) for s, r in zip(short, results, strict=True)) / len(results)
+        later = sum(float(s[r.model_table.date > HISTORY_END].sum()) for s, r in zip(short, results,
+                                                                                     strict=True)) / len(results)
         lines.append(f"| {cloud} | {end:.2f} | {months:.1f} | {later:.1f} |")
     return lines
 

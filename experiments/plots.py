@@ -99,12 +99,14 @@ def roofline_chart(catalog: Catalog, chips, workloads, path: Path, *, precision=
         peak = chip.peak_flops(precision)
         bandwidth = chip.hbm_tbps * 1e12
         ax.loglog(intensity, np.minimum(peak, intensity * bandwidth), color=colours(i % 10), lw=2,
-                  label=f"{chip.id}: {peak / 1e12:.0f} TFLOP/s, {chip.hbm_tbps:.2f} TB/s (ridge {peak / bandwidth:.0f})")
+                  label=f"{chip.id}: {peak / 1e12:.0f} TFLOP/s, {chip.hbm_tbps:.2f} TB/s (ridge "
+                        f"{peak / bandwidth:.0f})")
     points = operating_points(catalog, chips, workloads, precision, phases, batches, input_tokens, output_tokens)
     for i, chip in enumerate(chips):
         mine = points[points["chip"] == chip.id]
         for phase, group in mine.groupby("phase"):
-            ax.scatter(group["intensity"].clip(upper=intensity[-1]), group["achieved_flops"], marker=PHASE_MARKERS[phase],
+            ax.scatter(group["intensity"].clip(upper=intensity[-1]), group["achieved_flops"],
+                       marker=PHASE_MARKERS[phase],
                        color=colours(i % 10), edgecolor="black", s=45, zorder=3)
     for phase in phases:
         ax.scatter([], [], marker=PHASE_MARKERS[phase], color="white", edgecolor="black", label=f"{phase} points")
@@ -149,7 +151,8 @@ def perf_per_watt_chart(serve: pd.DataFrame, train: pd.DataFrame, path: Path, ti
     left.set_title(title, fontsize=9)
     left.grid(True, axis="y", which="both", alpha=0.3)
     per_kj = train.groupby("chip")["joules_per_flop"].mean().rdiv(1e3 / 1e12).sort_values(ascending=False)
-    right.bar(per_kj.index, per_kj.values, color=[vendor_colour(v) for v in train.groupby("chip")["vendor"].first()[per_kj.index]])
+    right.bar(per_kj.index, per_kj.values,
+              color=[vendor_colour(v) for v in train.groupby("chip")["vendor"].first()[per_kj.index]])
     right.set_ylabel("model TFLOP per kJ (training, bf16)")
     right.set_title("Training energy efficiency", fontsize=9)
     right.tick_params(axis="x", rotation=60)
@@ -230,7 +233,8 @@ def series_band_chart(model_tables: pd.DataFrame, columns, path: Path, title: st
         rows = model_tables.groupby("month")[column]
         mean = rows.mean()
         line, = ax.plot(mean.index, mean.values, label=column)
-        ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(), alpha=0.2)
+        ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(),
+                        alpha=0.2)
     if logy:
         ax.set_yscale("log")
     _month_axis(ax, model_tables)
@@ -283,7 +287,8 @@ def network_chart(edges: pd.DataFrame, reputation: dict, path: Path, title: str,
         sizes = [15 + 60 * reputation.get(n, 0.0) for n in giant.nodes]
         widths = [0.2 + 0.3 * d["weight"] for _, _, d in giant.edges(data=True)]
         nx.draw_networkx_edges(giant, pos, ax=ax, width=widths, alpha=0.3)
-        nx.draw_networkx_nodes(giant, pos, ax=ax, node_size=sizes, node_color=[reputation.get(n, 0.0) for n in giant.nodes],
+        nx.draw_networkx_nodes(giant, pos, ax=ax, node_size=sizes,
+                               node_color=[reputation.get(n, 0.0) for n in giant.nodes],
                                cmap="viridis")
     ax.set_title(title)
     ax.axis("off")
@@ -311,7 +316,8 @@ def scenario_bands_chart(tables: dict, columns, path: Path) -> Path:
             rows = table.groupby("month")[column]
             mean = rows.mean()
             line, = ax.plot(mean.index, mean.values, label=name)
-            ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(), alpha=0.15)
+            ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(),
+                            alpha=0.15)
         ax.set_title(column, fontsize=9)
         ax.grid(True, alpha=0.3)
     axes[0, 0].legend(fontsize=7, ncol=3)
@@ -346,7 +352,8 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
             grouped = quarters.groupby("quarter_start")[column]
             xs = [x_of(q) + 1.5 for q in grouped.mean().index]
             ax.plot(xs, grouped.mean().values, color="#1f77b4", label="model (mean over seeds)")
-            ax.fill_between(xs, grouped.quantile(0.05).values, grouped.quantile(0.95).values, color="#1f77b4", alpha=0.2,
+            ax.fill_between(xs, grouped.quantile(0.05).values, grouped.quantile(0.95).values, color="#1f77b4",
+                            alpha=0.2,
                             label="model 5-95%")
         points = [o for o in observations if o.series == series and o.subject == subject]
         for o in points:
@@ -412,7 +419,8 @@ def decomposition_chart(table: pd.DataFrame, path: Path) -> Path:
     ax.errorbar(x, table["mean"], yerr=[table["mean"] - table["p05"], table["p95"] - table["mean"]], fmt="none",
                 ecolor="black", capsize=3)
     for xi, (mean, p) in enumerate(zip(table["mean"], table["pooled_p"], strict=True)):
-        ax.annotate(f"p={p:.3f}", (xi, max(mean, 0)), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=7)
+        ax.annotate(f"p={p:.3f}", (xi, max(mean, 0)), textcoords="offset points", xytext=(0, 4), ha="center",
+                    fontsize=7)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xticks(x)
     ax.set_xticklabels(table["variant"], rotation=20, ha="right", fontsize=8)

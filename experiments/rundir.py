@@ -37,7 +37,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,8 @@ NAMES = {"code": "model code", "catalog": "catalog contents", "version": "packag
 
 def describe_difference(stored: dict[str, Any], wanted: dict[str, Any], most: int = 3) -> str:
     """'config.market.months 36 -> 24; seeds [0..7] (8) -> [5]', for refusal messages."""
-    old, new = _flatten({k: v for k, v in stored.items() if k != "hash"}), _flatten({k: v for k, v in wanted.items() if k != "hash"})
+    old = _flatten({k: v for k, v in stored.items() if k != "hash"})
+    new = _flatten({k: v for k, v in wanted.items() if k != "hash"})
     keys = [k for k in sorted(set(old) | set(new)) if old.get(k, "(absent)") != new.get(k, "(absent)")]
     if not keys:
         return "stored inputs unreadable"
@@ -194,7 +195,7 @@ def write_marker(folder: Path, kind: str, inputs: dict[str, Any] | None = None,
                  files: dict[str, str] | None = None, complete: bool = False) -> None:
     """Write the marker; `complete` says a run (or report) finished writing everything it records."""
     payload = {"kind": kind, "tool": "compute-market", "format": MARKER_FORMAT, "version": package_version(),
-               "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "written": datetime.now(UTC).isoformat(timespec="seconds"),
                "inputs": inputs, "complete": complete, "files": dict(sorted((files or {}).items()))}
     atomic_write_text(Path(folder) / MARKER, json.dumps(payload, indent=1, default=str))
 
@@ -217,6 +218,15 @@ def record_files(folder: Path, kind: str, inputs: dict[str, Any] | None, hashes:
     marker = read_marker(folder) or {}
     files = dict(marker.get("files") or {}) if marker.get("format") == MARKER_FORMAT else {}
     write_marker(folder, kind, inputs, {**files, **hashes}, complete=bool(marker.get("complete")))
+
+
+def discard_recorded(folder: Path) -> None:
+    """Delete every file the marker of `folder` records (the tool's own, checked by the caller under the lock) and
+    forget them, so a replaced analysis leaves nothing of the old one behind."""
+    marker = read_marker(folder) or {}
+    for rel in recorded_files(folder):
+        (Path(folder) / rel).unlink(missing_ok=True)
+    write_marker(folder, marker.get("kind", "sensitivity"), marker.get("inputs"), {})
 
 
 def mark_complete(folder: Path) -> None:
@@ -377,7 +387,8 @@ def _require_own(path: Path, kind: str, option: str) -> None:
     """Refuse a non-empty folder unless it is the tool's own folder of `kind`."""
     marker = read_marker(path)
     if marker is None:
-        raise RunDirError(f"{option} {path}: {_unmarked_reason(path)}; it is left untouched: choose a new or empty folder")
+        raise RunDirError(f"{option} {path}: {_unmarked_reason(path)}; it is left untouched: choose a new or empty "
+                          f"folder")
     if marker["kind"] != kind:
         raise RunDirError(f"{option} {path}: holds a compute-market {marker['kind']} folder, not a {kind}; "
                           f"choose another folder")
@@ -432,7 +443,8 @@ def remove_own(path: Path) -> None:
         return
     marker = read_marker(path)
     if marker is None:
-        raise RunDirError(f"{path}: will not delete a folder compute-market cannot prove it made ({_unmarked_reason(path)})")
+        raise RunDirError(f"{path}: will not delete a folder compute-market cannot prove it made "
+                          f"({_unmarked_reason(path)})")
     if is_legacy(marker):
         raise RunDirError(f"{path}: {LEGACY_WHY}")
     foreign = foreign_entries(path)
@@ -455,7 +467,8 @@ def remove_own(path: Path) -> None:
                 pass
     leftover = [p for p in path.iterdir() if p.name != MARKER]
     if leftover:
-        raise RunDirError(f"{path}: files appeared while it was being deleted ({_listing([p.name for p in leftover])}); "
+        names = _listing([p.name for p in leftover])
+        raise RunDirError(f"{path}: files appeared while it was being deleted ({names}); "
                           f"they were kept: move them out and run the command again")
     (path / MARKER).unlink(missing_ok=True)
     path.rmdir()
@@ -494,7 +507,8 @@ def check_collection(path: Path, kind: str, option: str = "--out") -> None:
     check_parent_writable(path, option)
     holder = lock_holder(path)
     if holder:
-        raise RunDirError(f"{option} {path}: {holder} is writing it now; wait for it to finish, or choose another {option}")
+        raise RunDirError(f"{option} {path}: {holder} is writing it now; wait for it to finish, or choose another "
+                          f"{option}")
     if path.exists() and not is_empty_dir(path):
         _require_own(path, kind, option)
 
@@ -674,7 +688,7 @@ class FolderLock:
         command = " ".join(["compute-market", *sys.argv[1:]])[:500]
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps({"pid": os.getpid(), "command": command,
-                                 "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode())
+                                 "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode())
         _HELD[key] = [fd, 1]
         return self
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ from market.config import MarketConfig
 from . import rundir
 from .config import Experiment, resolved_values
 from .errors import Interrupted, UsageError
-from .market_report import SeedResult, run_seed, write_market_files
+from .market_report import write_market_files
+from .seed import SeedResult, run_seed
 
 SEED_TABLES = {
     "model_table": "model.parquet",
@@ -177,13 +178,15 @@ def load_seed(folder: Path) -> SeedResult:
             reputation={int(k): v for k, v in meta["reputation"].items()} or None, **tables,
         )
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise UsageError(f"{folder / 'metrics.json'}: damaged (fields missing); re-run with --force to recompute it") from None
+        raise UsageError(f"{folder / 'metrics.json'}: damaged (fields missing); re-run with --force to recompute "
+                         "it") from None
 
 
 def stored_seeds(seeds_dir: Path) -> set[int]:
     if not seeds_dir.exists():
         return set()
-    return {int(p.name.split("-")[1]) for p in seeds_dir.iterdir() if p.name.startswith("seed-") and (p / "metrics.json").exists()}
+    return {int(p.name.split("-")[1]) for p in seeds_dir.iterdir()
+            if p.name.startswith("seed-") and (p / "metrics.json").exists()}
 
 
 def _quiet_orphan_start(kind, value, traceback) -> None:
@@ -285,7 +288,8 @@ def _dask_client(scheduler: str | None, workers: int):
     except (OSError, ValueError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise BackendUnavailable(f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({reason}); "
-                                 f"check the address (e.g. tcp://host:8786) or leave --scheduler out for a local cluster") from None
+                                 "check the address (e.g. tcp://host:8786) or leave --scheduler out for a local "
+                                 "cluster") from None
 
 
 def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress):
@@ -296,7 +300,8 @@ def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress):
         # the config and the catalog go to every worker once and stay there; each task then carries only its seed
         config_on_workers = client.scatter(config, broadcast=True)
         catalog_on_workers = client.scatter(catalog, broadcast=True)
-        futures = [client.submit(run_seed_to_dir, config_on_workers, catalog_on_workers, seed, str(seeds_dir), pure=False)
+        futures = [client.submit(run_seed_to_dir, config_on_workers, catalog_on_workers, seed, str(seeds_dir),
+                                 pure=False)
                    for seed in seeds]
         for future in dask_completed(futures):
             progress(future.result())
@@ -429,7 +434,8 @@ def _compute(experiment, config, catalog, seeds, partial, workers, backend, sche
         if not kept:
             raise Interrupted("stopped before any seed was stored, so nothing was kept; run the same command again "
                               "to start it") from None
-        raise Interrupted(f"{kept}/{len(seeds)} seeds stored in {partial}; run the same command again to resume") from None
+        raise Interrupted(f"{kept}/{len(seeds)} seeds stored in {partial}; run the same command again to "
+                          "resume") from None
     return sorted(done)
 
 
@@ -462,7 +468,7 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
         "catalog_fingerprint": rundir.catalog_fingerprint(base),
         "packages": _versions(),
         "python": sys.version.split()[0],
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "resumed_seeds": resumed,
         "seconds_per_seed": [round(r.seconds, 3) for r in results],
         "backend": backend,
@@ -479,7 +485,8 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     rundir.promote(partial, out)
 
 
-def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(), pool=None) -> dict:
+def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(),
+                  pool=None) -> dict:
     """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report); figures are
     drawn on `pool` when one is given."""
     return write_market_files(results, config, folder, observations, pool)
@@ -496,8 +503,9 @@ def move_files_up(staging: Path, folder: Path, kind: str, inputs: dict[str, Any]
     for rel in written:
         target = folder / rel
         if Path(os.path.realpath(target.parent)) != real / Path(rel).parent:
-            raise rundir.RunDirError(f"{target.parent}: is a symlink (or below one) in the run folder, and compute-market "
-                                     f"never writes through one; replace it by a plain folder or move it out")
+            raise rundir.RunDirError(f"{target.parent}: is a symlink (or below one) in the run folder, and "
+                                     f"compute-market never writes through one; replace it by a plain folder or "
+                                     f"move it out")
         if (target.exists() or target.is_symlink()) and (rel not in recorded or target.is_dir() or target.is_symlink()):
             raise rundir.RunDirError(f"{target}: is in the way of a file compute-market writes there and was not "
                                      f"written by it; move it out and run the command again")
@@ -515,7 +523,8 @@ def catalog_of(manifest: dict, folder: Path) -> Catalog:
     where, recorded = manifest.get("catalog"), manifest.get("catalog_fingerprint")
     rerun = f"re-run '{manifest.get('command') or 'the command that made it'}' (with --force) to recompute the run"
     if not where or not recorded:
-        raise UsageError(f"{folder}: its manifest does not record which catalog it was made with (an older run); {rerun}")
+        raise UsageError(f"{folder}: its manifest does not record which catalog it was made with (an older run); "
+                         f"{rerun}")
     if not Path(where).is_dir():
         raise UsageError(f"{folder}: was made with the catalog in {where}, which no longer exists; restore that "
                          f"folder, or {rerun}")
@@ -547,7 +556,8 @@ def open_complete_run(folder: Path) -> tuple[Path, dict, dict]:
     damaged = [rel for rel in rundir.damaged_files(folder) if rel.startswith("seeds/") or rel == "manifest.json"]
     if damaged:
         raise UsageError(f"{folder}: damaged ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''} missing or "
-                         f"changed since it was written); re-run '{manifest.get('command') or 'the command that made it'}'"
+                         "changed since it was written); re-run "
+                         f"'{manifest.get('command') or 'the command that made it'}'"
                          f" with --force to recompute it")
     return folder, marker, manifest
 

@@ -78,7 +78,8 @@ def load_parameters(path: Path = PARAMETERS_PATH) -> tuple[Parameter, ...]:
 
 def problem(parameters: Sequence[Parameter]) -> dict[str, Any]:
     """SALib's problem definition."""
-    return {"num_vars": len(parameters), "names": [p.path for p in parameters], "bounds": [[p.low, p.high] for p in parameters]}
+    return {"num_vars": len(parameters), "names": [p.path for p in parameters],
+            "bounds": [[p.low, p.high] for p in parameters]}
 
 
 def design(method: str, parameters: Sequence[Parameter], size: int) -> np.ndarray:
@@ -177,7 +178,8 @@ def run_points(X: np.ndarray, seeds: Sequence[int], evaluate: Callable[[Sequence
     def store(i: int, per_seed: list[dict[str, float]]) -> None:
         means = {m: float(np.mean([s[m] for s in per_seed])) for m in per_seed[0]}
         atomic_write_text(point_path(folder, i), json.dumps({"key": keys[i], "values": [float(v) for v in X[i]],
-                                                             "seeds": list(seeds), "per_seed": per_seed, "means": means}))
+                                                             "seeds": list(seeds), "per_seed": per_seed,
+                                                             "means": means}))
         results[i] = means
         if on_progress:
             on_progress(len(results) - done_before, len(todo), time.monotonic() - started)
@@ -256,7 +258,7 @@ class ModelEvaluation:
         return effective_config(experiment, self.months), experiment.catalog()
 
     def __call__(self, values: Sequence[float], seed: int) -> dict[str, float]:
-        from .market_report import run_seed
+        from .seed import run_seed
 
         config, catalog = self.config_for(values)
         metrics = run_seed(config, seed, catalog).metrics
@@ -274,7 +276,7 @@ NOT_CONTINUOUS = {
 SEED_KEYS = ("simulation.seeds", "simulation.first_seed")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_type(path: str) -> type | None:
     """int or float: the type of the numeric config key `path`, which a design varies over a range. A key that
     cannot vary continuously (a switch, a date, an id, a list, a table of agents, the seeds) is a UsageError naming
@@ -350,7 +352,8 @@ def summary_markdown(method: str, parameters: Sequence[Parameter], indices: pd.D
         f"# Sensitivity analysis ({method})",
         "",
         f"Config `{config}`, {len(parameters)} parameters, {points} design points x {seeds} seeds x {months} months; "
-        f"runtime {runtime_s / 60:.1f} min" + (f" ({resumed} points read back from an earlier, interrupted run)." if resumed else "."),
+        f"runtime {runtime_s / 60:.1f} min" + (f" ({resumed} points read back from an earlier, interrupted "
+                                               "run)." if resumed else "."),
         "Designs and indices are SALib's (" + ("Morris elementary effects: mu* ranks influence, sigma flags "
                                               "interactions and non-linearity" if method == "morris" else
                                               "Sobol indices from Saltelli sampling: S1 first-order, ST total") + ").",
@@ -399,3 +402,61 @@ def design_record(method: str, parameters: Sequence[Parameter], size: int, seeds
                   context: str) -> dict[str, Any]:
     return {"method": method, "size": size, "seeds": list(seeds), "months": months, "context": context,
             "parameters": [dataclasses.asdict(p) for p in parameters]}
+
+
+# ------------------------------------------------------------------------------------------ the analysis folder
+
+
+def _stored_design(path: Path, out: Path, force: bool):
+    """The design record stored in a sensitivity folder; a damaged one is refused, or with --force treated as a
+    design of other inputs (its stored points are then discarded and recomputed)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        if not force:
+            raise UsageError(f"--out {out}: its stored design.json is damaged (not readable JSON), so its stored "
+                             "points cannot be matched to this analysis; use --force to discard them and recompute, "
+                             "or choose another --out") from None
+        return None
+
+
+def open_folder(out: Path, record: dict, force: bool) -> Path:
+    """Lock the analysis folder `out` (held until the command ends: nothing is replaced under another), check its
+    stored design against `record` (a different one is refused, or with `force` its stored points are discarded),
+    and store `record` as its design; returns the folder's absolute path."""
+    from . import rundir
+
+    out = rundir.lock_collection(out, "sensitivity")
+    stored = (out / "design.json")
+    if stored.exists():
+        previous = _stored_design(stored, out, force)
+        if previous != json.loads(json.dumps(record)):
+            if not force:
+                raise UsageError(f"--out {out}: holds a sensitivity analysis of different inputs (method, parameters, "
+                                 f"seeds, months, config or code); use --force to replace it, or choose another --out")
+            rundir.check_replaceable(out, "sensitivity", why="--force: ")
+            rundir.discard_recorded(out)  # the old analysis's tables, figures and summary: none is left beside the new
+            for old in (out / "points").glob("point-*.json"):
+                old.unlink()
+    rundir.prepare_collection(out, "sensitivity")
+    rundir.atomic_write_text(stored, json.dumps(record, indent=1))
+    rundir.seal(out, "sensitivity", None, ["design.json"])  # points/point-N.json are the kind's own layout
+    return out
+
+
+def write_results(method: str, parameters: Sequence[Parameter], X: np.ndarray, outputs: pd.DataFrame, seeds: int,
+                  months: int, started: float, resumed: int, config: str, out: Path) -> tuple[pd.DataFrame, float]:
+    """The indices of the analysis, written with its points, figures and summary.md into `out` (then sealed);
+    returns the indices and the runtime in seconds since `started` (a time.monotonic() reading)."""
+    from . import rundir
+
+    indices = analyse(method, parameters, X, outputs)
+    points = pd.concat([values_run(parameters, X), outputs], axis=1)  # the values run (integers rounded)
+    rundir.atomic_write_text(out / "points.csv", points.to_csv(index=False))
+    rundir.atomic_write_text(out / "indices.csv", indices.to_csv(index=False))
+    written = figures(method, indices, out)
+    runtime = time.monotonic() - started
+    summary = summary_markdown(method, parameters, indices, len(X), seeds, months, runtime, resumed, config)
+    rundir.atomic_write_text(out / "summary.md", summary)
+    rundir.seal(out, "sensitivity", None, ["points.csv", "indices.csv", "summary.md", *written])
+    return indices, runtime

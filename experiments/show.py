@@ -48,7 +48,8 @@ def show_run(folder: Path) -> str:
         f"{'metric':<36} {'mean':>10} {'5%':>10} {'95%':>10}  meaning",
     ]
     for name, stats in summary.get("metrics", {}).items():
-        lines.append(f"{name:<36} {stats['mean']:10.4g} {stats['p05']:10.4g} {stats['p95']:10.4g}  {METRIC_NOTES.get(name, '')}")
+        lines.append(f"{name:<36} {stats['mean']:10.4g} {stats['p05']:10.4g} {stats['p95']:10.4g}  "
+                     f"{METRIC_NOTES.get(name, '')}")
     figures = sorted(p.name for p in (folder / "figures").glob("*.png")) if (folder / "figures").is_dir() else []
     tables = sorted(p.name for p in folder.glob("*.parquet"))
     lines += ["", f"figures:  {folder / 'figures'}/ ({', '.join(figures)})",

@@ -210,13 +210,15 @@ def nvidia_share_change_2024_2025(t: RunTables, catalog: Catalog) -> pd.Series:
 @metric("2026-12")
 def inhouse_unit_share_2026(t: RunTables, catalog: Catalog) -> pd.Series:
     """In-house chips' share of accelerator units shipped in 2026."""
-    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2026-01", "2026-12", "units", "kind", "hyperscaler_inhouse"))
+    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2026-01", "2026-12", "units", "kind",
+                                                           "hyperscaler_inhouse"))
 
 
 @metric("2025-12")
 def nvidia_flops_share_q4_2025(t: RunTables, catalog: Catalog) -> pd.Series:
     """NVIDIA's share of bf16 FLOP/s shipped in October - December 2025."""
-    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2025-10", "2025-12", "flops_shipped", "vendor", "nvidia"))
+    return _by_seed(t, "vendors_monthly", lambda v: _share(v, "2025-10", "2025-12", "flops_shipped", "vendor",
+                                                           "nvidia"))
 
 
 def _margin_metric(name: str, vendor: str, start: str, end: str) -> None:
@@ -227,7 +229,8 @@ def _margin_metric(name: str, vendor: str, start: str, end: str) -> None:
     metric(end)(f)
 
 
-for _args in (("nvidia_margin_fy24", "nvidia", "2023-02", "2024-01"), ("nvidia_margin_fy25", "nvidia", "2024-02", "2025-01"),
+for _args in (("nvidia_margin_fy24", "nvidia", "2023-02", "2024-01"), ("nvidia_margin_fy25", "nvidia", "2024-02",
+                                                                       "2025-01"),
               ("nvidia_margin_fy26", "nvidia", "2025-02", "2026-01"), ("amd_margin_2024", "amd", "2024-01", "2024-12")):
     _margin_metric(*_args)
 
@@ -302,7 +305,8 @@ def b200_price_over_h100_2025(t: RunTables, catalog: Catalog) -> pd.Series:
 @metric()
 def mi300x_over_h100_cost(t: RunTables, catalog: Catalog) -> pd.Series:
     """Catalog bill-of-materials cost of an MI300X over an H100's (an input)."""
-    ratio = catalog.accelerators["mi300x"].manufacturing_cost_usd / catalog.accelerators["h100-sxm"].manufacturing_cost_usd
+    chips = catalog.accelerators
+    ratio = chips["mi300x"].manufacturing_cost_usd / chips["h100-sxm"].manufacturing_cost_usd
     return pd.Series(dict.fromkeys(t.seeds, ratio), dtype=float)
 
 
@@ -353,7 +357,8 @@ CROSS_RUN_METRICS = ("sorting_over_influence",)
 
 
 def load_facts(path: Path = FACTS_PATH) -> tuple[Fact, ...]:
-    """The stylized facts (and the fund-return rows the file adds), validated: a bad row is a one-line UsageError naming the file, the row and the field."""
+    """The stylized facts (and the fund-return rows the file adds), validated: a bad row is a one-line UsageError
+    naming the file, the row and the field."""
     try:
         doc = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -392,7 +397,8 @@ def _summary(values: pd.Series) -> dict[str, float]:
     finite = finite[np.isfinite(finite)]
     if not finite.size:
         return {"mean": math.nan, "p05": math.nan, "p95": math.nan}
-    return {"mean": float(finite.mean()), "p05": float(np.quantile(finite, 0.05)), "p95": float(np.quantile(finite, 0.95))}
+    return {"mean": float(finite.mean()), "p05": float(np.quantile(finite, 0.05)), "p95": float(np.quantile(finite,
+                                                                                                            0.95))}
 
 
 def verdict(kind: str, mean: float, low: float, high: float) -> str:
@@ -411,7 +417,8 @@ def fact_rows(runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Cata
     rows = []
     for fact in facts:
         if fact.metric in CROSS_RUN_METRICS:
-            stats = _cross_run_metric(fact.metric, decomposition) if variant == "baseline" else _summary(pd.Series(dtype=float))
+            stats = _cross_run_metric(fact.metric,
+                                      decomposition) if variant == "baseline" else _summary(pd.Series(dtype=float))
         else:
             stats = _summary(METRICS[fact.metric](tables, catalog))
         rows.append({"group": "stylized fact", "id": fact.id, "fact": fact.fact, "observed": fact.figure,
@@ -466,7 +473,8 @@ def _cross_run_metric(name: str, decomposition_table: pd.DataFrame | None) -> di
     return {"mean": math.nan, "p05": math.nan, "p95": math.nan}
 
 
-def ablation_rows(base_rows: list[dict], runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Catalog) -> list[dict]:
+def ablation_rows(base_rows: list[dict], runs: dict[str, RunTables], facts: tuple[Fact, ...],
+                  catalog: Catalog) -> list[dict]:
     """For each ablation, the facts that depend on it: baseline vs ablated figure and verdict."""
     out = []
     for ablation in ABLATIONS:
@@ -494,7 +502,8 @@ def _fmt(value: float) -> str:
 def summary_counts(rows: list[dict]) -> pd.DataFrame:
     """Pass / miss counts by group and kind (inputs and uncovered rows counted apart)."""
     table = pd.DataFrame(rows)
-    out = table.groupby(["group", "kind"]).agg(rows=("id", "size"), passed=("verdict", lambda v: int((v == "pass").sum())),
+    out = table.groupby(["group", "kind"]).agg(rows=("id", "size"), passed=("verdict",
+                                                                            lambda v: int((v == "pass").sum())),
                                                missed=("verdict", lambda v: int((v == "MISS").sum())))
     return out.reset_index()
 
@@ -506,11 +515,13 @@ def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seed
         "# Validation report",
         "",
         (f"Baseline config `{config}`, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}); {len(ABLATIONS)} ablations of it. "
-         f"Runtime {runtime_s / 60:.1f} min" + (f" ({len(reused)} of {len(ABLATIONS) + 1} ensembles reused from earlier "
-                                                  f"runs of the same config, seeds, catalog and code)." if reused else ".")),
-        ("Model figures are means over seeds with the 5-95% range across seeds. A fact passes when the mean lies in its "
-         "band; `forecast` rows lie after the fitting window (June 2025) and were never fitted to; `input` rows are "
-         "numbers the model is given, listed for completeness."),
+         f"Runtime {runtime_s / 60:.1f} min" + (f" ({len(reused)} of {len(ABLATIONS) + 1} ensembles reused from "
+                                                "earlier "
+                                                  "runs of the same config, seeds, catalog and "
+                                                  "code)." if reused else ".")),
+        ("Model figures are means over seeds with the 5-95% range across seeds. A fact passes when the mean lies in "
+         "its band; `forecast` rows lie after the fitting window (June 2025) and were never fitted to; `input` rows "
+         "are numbers the model is given, listed for completeness."),
         "",
         "## Summary",
         "",
@@ -532,7 +543,8 @@ def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seed
     for ablation in ABLATIONS:
         settings = ", ".join(f"`{k} = {json.dumps(v)}`" for k, v in ablation.settings)
         lines += [f"### {ablation.label} ({settings})", "", f"Removes {ablation.removes}.", "",
-                  "| fact | baseline | ablated [5%, 95%] | band | verdict: baseline -> ablated |", "|---|---|---|---|---|"]
+                  "| fact | baseline | ablated [5%, 95%] | band | verdict: baseline -> ablated |",
+                  "|---|---|---|---|---|"]
         for r in (a for a in ablations if a["ablation"] == ablation.id):
             lines.append(f"| {r['id']} | {_fmt(r['baseline'])} | {_fmt(r['ablated'])} [{_fmt(r['ablated_p05'])}, "
                          f"{_fmt(r['ablated_p95'])}] | {_fmt(r['low'])}-{_fmt(r['high'])} | "
@@ -569,3 +581,58 @@ def decomposition_figure(table: pd.DataFrame, path: Path) -> Path:
     from . import plots
 
     return plots.decomposition_chart(table, path)
+
+
+# ------------------------------------------------------------------------------------------ the report's run
+
+
+def variants(base) -> dict:
+    """The experiments the report runs, by name: "baseline" (`base`), and per ablation `base` with the ablation's
+    settings applied, named <base name>-<ablation id>."""
+    import dataclasses
+
+    from .config import with_value
+
+    runs = {"baseline": base}
+    for ablation in ABLATIONS:
+        experiment = base
+        for path, value in ablation.settings:
+            experiment = with_value(experiment, path, value)
+        runs[ablation.id] = dataclasses.replace(experiment, name=f"{base.name}-{ablation.id}")
+    return runs
+
+
+def reused_variants(out: Path, runs: dict, seeds, months: int | None) -> list[str]:
+    """The variants whose folder in `out` already holds a complete run of the same inputs (reused, not rerun)."""
+    from . import rundir
+    from .runner import effective_config, run_inputs
+
+    return [name for name, e in runs.items()
+            if rundir.run_state(out / name, run_inputs(e, effective_config(e, months), seeds, e.catalog())) == "same"
+            and (out / name / "manifest.json").exists()]
+
+
+def write_report(out: Path, runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Catalog, seeds,
+                 started: float, reused: list[str], config: str) -> tuple[list[dict], float]:
+    """Compute the facts, the ablation table and the decomposition of the variants' `runs`, write validation.md,
+    validation.json and the figures into `out` and seal it; returns the fact rows and the runtime in seconds since
+    `started` (a time.monotonic() reading)."""
+    import time
+
+    from . import rundir
+    from .json_safe import clean_tree
+
+    table = decomposition(runs)
+    rows = fact_rows(runs, facts, catalog, "baseline", table)
+    ablations = ablation_rows(rows, runs, facts, catalog)
+    runtime = time.monotonic() - started
+    text = markdown(rows, ablations, table, list(seeds), runtime, reused, config)
+    rundir.atomic_write_text(out / "validation.md", text)
+    payload = {"config": config, "seeds": list(seeds), "runtime_s": runtime, "reused": reused,
+               "facts": rows, "ablations": ablations, "decomposition": table.to_dict(orient="records")}
+    rundir.atomic_write_text(out / "validation.json", json.dumps(clean_tree(payload), indent=1))
+    facts_figure(rows, out / "validation_facts.png")
+    decomposition_figure(table, out / "validation_decomposition.png")
+    rundir.seal(out, "validation", None, [*runs, "validation.md", "validation.json", "validation_facts.png",
+                                          "validation_decomposition.png"])
+    return rows, runtime

@@ -86,7 +86,8 @@ def powerlaw_fit(multiples: np.ndarray) -> dict[str, float]:
             fit = powerlaw.Fit(positive, verbose=False)
         r_ln, p_ln = fit.distribution_compare("power_law", "lognormal", normalized_ratio=True)
         r_ex, p_ex = fit.distribution_compare("power_law", "exponential", normalized_ratio=True)
-    out.update(powerlaw_alpha=float(fit.power_law.alpha), powerlaw_xmin=float(fit.xmin), powerlaw_ks=float(fit.power_law.D),
+    out.update(powerlaw_alpha=float(fit.power_law.alpha), powerlaw_xmin=float(fit.xmin),
+               powerlaw_ks=float(fit.power_law.D),
                powerlaw_vs_lognormal_loglik_ratio=float(r_ln), powerlaw_vs_lognormal_p=float(p_ln),
                powerlaw_vs_exponential_loglik_ratio=float(r_ex), powerlaw_vs_exponential_p=float(p_ex),
                powerlaw_tail_n=float((positive >= fit.xmin).sum()))
@@ -132,7 +133,8 @@ def _centrality_return_null(funds: pd.DataFrame, rng: np.random.Generator, permu
     return float(observed), null
 
 
-def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, vintage_max: int = FUND_VINTAGE_MAX) -> float:
+def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000,
+                              vintage_max: int = FUND_VINTAGE_MAX) -> float:
     """How often chance alone gives a centrality-return rank correlation at least as high as the run's: the share
     of `permutations` random reassignments of the funds' TVPIs to their centralities within vintage years (a
     one-sided permutation test, with its own fixed generator so the figure is reproducible) whose Spearman

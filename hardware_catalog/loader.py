@@ -293,7 +293,8 @@ def parse_workloads(path: Path) -> dict[str, Workload]:
             ("params_expert", p["params_expert"] >= p["params_total"], "must be below params_total"),
             ("experts_per_token", p["experts_per_token"] > p["experts"], "must not exceed experts"),
             ("n_kv_heads", p["n_heads"] % p["n_kv_heads"] != 0, "must divide n_heads"),
-            ("params_expert", p["experts"] > 1 and p["params_expert"] <= 0, "a mixture of experts needs params_expert > 0"),
+            ("params_expert", p["experts"] > 1 and p["params_expert"] <= 0,
+             "a mixture of experts needs params_expert > 0"),
             ("attention_layers", not -1 <= p["attention_layers"] <= p["n_layers"], "must be -1 (all) or 0..n_layers"),
             ("state_elements", 0 <= p["attention_layers"] < p["n_layers"] and p["state_elements"] <= 0,
              "recurrent (non-attention) layers need state_elements > 0"),
@@ -312,7 +313,8 @@ def parse_roadmaps(path: Path, vendors: dict[str, Vendor]) -> dict[str, Roadmap]
     doc = read_toml(path)
     extra = set(doc) - {"default", "vendor"}
     if extra:
-        raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(sorted(extra))} (expected [default], [vendor.ID])")
+        raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(sorted(extra))} (expected [default], "
+                           "[vendor.ID])")
     if "default" not in doc:
         raise CatalogError(f"{path}: missing [default] table")
     default = Roadmap(**parse_table(doc["default"], ROADMAP_FIELDS, f"{path}: roadmap 'default'"))
@@ -329,7 +331,8 @@ def parse_efficiency(path: Path) -> EfficiencyParams:
     fabrics = []
     for name, table in (doc.get("fabric") or {}).items():
         values = parse_table(table, FABRIC_FIELDS, f"{path}: [fabric.{name}]")
-        fabrics.append(Fabric(name, values["latency_factor"], values["switched"], tuple(values["vendors"]), values["source"]))
+        fabrics.append(Fabric(name, values["latency_factor"], values["switched"], tuple(values["vendors"]),
+                              values["source"]))
     return EfficiencyParams(**parse_table(doc.get("efficiency"), EFFICIENCY_FIELDS, f"{path}: [efficiency]"),
                             fabrics=tuple(fabrics))
 
@@ -368,9 +371,11 @@ def parse_history(path: Path) -> tuple[HistoryObservation, ...]:
         where = _where(path, "observation", row, i)
         p = parse_table(row, HISTORY_FIELDS, where)
         if p["period_end"] < p["period_start"]:
-            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is before period_start {p['period_start']}")
+            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is before period_start "
+                               f"{p['period_start']}")
         if p["period_end"] > HISTORY_END:
-            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is after the window's end {HISTORY_END}")
+            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is after the window's end "
+                               f"{HISTORY_END}")
         low, high = p["low"], p["high"]
         if math.isfinite(low) != math.isfinite(high) or (math.isfinite(low) and not low <= p["value"] <= high):
             raise CatalogError(f"{where}: field 'low': low and high go together and must bracket value {p['value']}")

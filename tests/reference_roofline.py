@@ -55,7 +55,8 @@ def _pass(c, m, flop, moved, message, k, p, b, prefill):
         return n * compute / mb, n * memory / mb, n * stage_collective + hops, n * stage_overhead, compute
     # pipeline kept full across decode steps: each round every stage serves its microbatches; with fewer
     # microbatches than stages, stages wait (p rounds of one microbatch's stage-time)
-    return (p * compute / mb, p * memory / mb, p * stage_collective + hops, p * stage_overhead + b * c["sequence_overhead"],
+    return (p * compute / mb, p * memory / mb, p * stage_collective + hops,
+            p * stage_overhead + b * c["sequence_overhead"],
             compute)
 
 
@@ -106,7 +107,8 @@ def smallest_group(c, m, b, context, precision):
 def evaluate_point(phase, c, m, b, inp, out, precision, k=None, p=None):
     """Returns dict(tokens_per_second, latency_s, bound, chips) or None when infeasible."""
     if phase == "train":
-        flop_per_token = 6.0 * m["params_active"] + 12.0 * m["attention_layers"] * m["attention_width"] * m["train_seq_len"]
+        flop_per_token = (6.0 * m["params_active"]
+                          + 12.0 * m["attention_layers"] * m["attention_width"] * m["train_seq_len"])
         per_chip = c["peak_flops"] * c["mfu_train"] / flop_per_token
         state = m["params_total"] * 16.0
         k = 1
@@ -142,9 +144,9 @@ def evaluate_point(phase, c, m, b, inp, out, precision, k=None, p=None):
         for ctx in range(inp + 1, inp + out):
             step = decode_step(c, m, b, ctx, k, precision, p)
             seconds += total(step)
-            parts = tuple(x + y for x, y in zip(parts, step))
+            parts = tuple(x + y for x, y in zip(parts, step, strict=False))
         produced = b * out
-    named = dict(zip(("compute", "memory", "interconnect", "overhead"), parts[:4]))
+    named = dict(zip(("compute", "memory", "interconnect", "overhead"), parts[:4], strict=True))
     bound = max(named, key=named.get)
     return {"tokens_per_second": produced / seconds, "latency_s": seconds, "bound": bound, "chips": k}
 

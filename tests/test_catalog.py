@@ -72,7 +72,10 @@ def test_roadmap_grows_flops_faster_than_bandwidth():
     nxt = next_generation(b200, CATALOG.roadmaps["nvidia"], CATALOG.vendors["nvidia"].cadence_months)
     assert nxt.id == "b200+1" and nxt.generation == 1 and nxt.release == "2025-12"
     assert nxt.tflops["bf16"] == pytest.approx(2250 * CATALOG.roadmaps["nvidia"].flops_growth)  # one year
-    ridge = lambda c: c.tflops["bf16"] / c.hbm_tbps
+
+    def ridge(c):
+        return c.tflops["bf16"] / c.hbm_tbps
+
     assert ridge(nxt) > ridge(b200)
     assert nxt.manufacturing_cost_estimate and nxt.launch_price_estimate
     assert next_generation(nxt, CATALOG.roadmaps["nvidia"], 26).id == "b200+2"
@@ -109,7 +112,8 @@ BAD_ACCELERATORS = [
     ('release = "2022-09"', 'release = "Sept 2022"', "h100-sxm", "release", "YYYY-MM"),
     ("tdp_w = 700", "tdp_w = 700\nwatts = 3", "h100-sxm", "watts", "unknown field"),
     ("fp8 = 1979.0, int8", "fp6 = 1979.0, int8", "h100-sxm", "tflops.fp6", "unknown precision"),
-    ("launch_price_estimate = false", "launch_price_estimate = 0", "a100-80gb", "launch_price_estimate", "true or false"),
+    ("launch_price_estimate = false", "launch_price_estimate = 0", "a100-80gb", "launch_price_estimate",
+     "true or false"),
 ]
 
 

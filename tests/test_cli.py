@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from hardware_catalog import DATA_DIR, load_catalog
 from experiments.cli import main
+from hardware_catalog import DATA_DIR, load_catalog
 
 BASELINE = DATA_DIR.parents[1] / "experiments" / "configs" / "baseline.toml"
 
@@ -54,11 +54,13 @@ def test_decode_batch1_70b_on_h100_is_memory_bound_via_cli(capsys):
 
 def test_batch_max_and_tensor_parallel(capsys):
     _, out, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-2-70b", "--phase", "serve",
-                    "--batch", "max", "--precision", "fp8", "--tensor-parallel", "4", "--input-tokens", "2048", "--json")
+                    "--batch", "max", "--precision", "fp8", "--tensor-parallel", "4", "--input-tokens", "2048",
+                    "--json")
     rec = json.loads(out)
     assert rec["chips"] == 4 and rec["batch"] > 100
     _, out2, _ = run(capsys, "roofline", "--chip", "h100-sxm", "--model", "llama-2-70b", "--phase", "serve",
-                     "--batch", "max", "--precision", "fp8", "--tensor-parallel", "8", "--input-tokens", "2048", "--json")
+                     "--batch", "max", "--precision", "fp8", "--tensor-parallel", "8", "--input-tokens", "2048",
+                     "--json")
     assert json.loads(out2)["batch"] > rec["batch"]
 
 
@@ -127,6 +129,7 @@ def test_calibration_prints_table_and_json(capsys):
     assert len(payload["cases"]) == len(load_catalog().measurements()) and payload["median_abs_pct_error_fitted"] > 0
 
 
+@pytest.mark.slow
 def test_hardware_report_writes_a_complete_folder(capsys, tmp_path):
     out_dir = tmp_path / "baseline"
     code, _, _ = run(capsys, "hardware-report", "--out", str(out_dir))
@@ -143,6 +146,7 @@ def test_console_script_runs():
     assert proc.returncode == 2 and "unknown chip 'nope'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_run_writes_tables_figures_and_summary(capsys, tmp_path):
     config = tmp_path / "short.toml"
     config.write_text(f'extends = "{BASELINE}"\n[simulation]\nmonths = 24\nseeds = 2\n')
@@ -156,7 +160,8 @@ def test_run_writes_tables_figures_and_summary(capsys, tmp_path):
         stats = summary["metrics"][name]
         assert stats["p05"] <= stats["mean"] <= stats["p95"], name
     for name in ("model_monthly.parquet", "vendors_monthly.parquet", "ledger_monthly.parquet", "deals.parquet",
-                 "funds.parquet", "summary.md", "manifest.json", "figures/revenue_share.png", "figures/gross_margin.png",
+                 "funds.parquet", "summary.md", "manifest.json", "figures/revenue_share.png",
+                 "figures/gross_margin.png",
                  "figures/hhi.png", "figures/price_per_token.png", "figures/capex_by_hyperscaler.png",
                  "figures/deal_multiples_ccdf.png", "figures/syndication_network.png"):
         assert (out_dir / name).stat().st_size > 0, name

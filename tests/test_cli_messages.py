@@ -46,7 +46,8 @@ SENSITIVITY = ["--seeds", "1", "--trajectories", "2", "--workers", "1"]
 
 def test_sensitivity_refuses_a_param_that_months_also_sets(capsys, tmp_path):
     out = tmp_path / "sens"
-    refused(capsys, ["sensitivity", BASELINE, "--param", "simulation.months=3:9", "--param", "market.switching_cost=4:12",
+    refused(capsys, ["sensitivity", BASELINE, "--param", "simulation.months=3:9", "--param",
+                     "market.switching_cost=4:12",
                      "--months", "2", *SENSITIVITY, "--out", out], "--param simulation.months and --months")
     assert not out.exists()
 
@@ -68,6 +69,7 @@ def test_sensitivity_refuses_keys_that_cannot_vary_continuously(capsys, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_sensitivity_records_the_rounded_values_and_recovers_from_a_damaged_design(capsys, tmp_path):
     out = tmp_path / "sens"
     argv = ["sensitivity", str(BASELINE), "--param", "market.supply_lead_time_months=0:2", "--param",
@@ -100,6 +102,7 @@ def test_set_values_keep_toml_arrays_and_quoted_commas_whole():
     assert _parse_set(r'x.y="a\",b",c') == ("x.y", ['a",b', "c"])
 
 
+@pytest.mark.slow
 def test_sweep_over_a_list_value(capsys, tmp_path):
     out = tmp_path / "sweep"
     assert main(["sweep", str(tiny(tmp_path)), "--set", 'policy.export_control_regions=["cn","ru"]', "--workers", "1",
@@ -140,6 +143,7 @@ def test_scheduler_needs_the_dask_backend(capsys, tmp_path, command):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_workers_are_capped_at_the_seeds_to_compute(capsys, tmp_path, monkeypatch):
     import experiments.runner as runner
 
@@ -222,6 +226,7 @@ def children(pid: int) -> list[int]:
         return []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
 def test_the_dashboard_server_ends_with_the_command(tmp_path, sig):

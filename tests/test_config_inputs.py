@@ -77,6 +77,7 @@ def test_extends_dev_zero_is_refused_without_reading_it(tmp_path, capsys):
     assert "a device" in line and "give a path to a TOML file" in line
 
 
+@pytest.mark.slow
 def test_fifo_as_config_is_refused_and_never_opened(tmp_path):
     fifo = tmp_path / "config.toml"
     os.mkfifo(fifo)
@@ -85,6 +86,7 @@ def test_fifo_as_config_is_refused_and_never_opened(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_fifo_as_extends_target_is_refused_and_never_opened(tmp_path):
     os.mkfifo(tmp_path / "base.toml")
     config = write(tmp_path, "child.toml", 'extends = "base.toml"\n[simulation]\nmonths = 3\n')
@@ -103,6 +105,7 @@ def test_oversized_extends_target_is_refused(tmp_path, capsys):
     run_refused(tmp_path, capsys, config, f"{config}: extends: {base} is {base.stat().st_size} bytes")
 
 
+@pytest.mark.slow
 def test_config_from_standard_input_is_refused(tmp_path):
     with open(tiny(tmp_path), "rb") as stdin:
         result = cli(["validate", "/dev/stdin"], stdin=stdin)
@@ -159,7 +162,8 @@ EXTREME = [
 ]
 
 
-@pytest.mark.parametrize(("table", "key", "value", "expected"), EXTREME, ids=[f"{t}.{k}={v:g}" for t, k, v, _ in EXTREME])
+@pytest.mark.parametrize(("table", "key", "value", "expected"), EXTREME, ids=[f"{t}.{k}={v:g}" for t, k, v,
+                                                                              _ in EXTREME])
 def test_extreme_numbers_are_refused_at_load_time_naming_the_field(tmp_path, capsys, table, key, value, expected):
     config = tiny(tmp_path, extra=f"[{table}]\n{key} = {value!r}\n")
     run_refused(tmp_path, capsys, config, f"{config}: {table}.{key}: {expected}")
@@ -198,6 +202,7 @@ def test_a_metric_undefined_in_a_short_run_stays_nan_and_the_run_succeeds():
     assert not any("numerical warnings" in event for event in result.events)
 
 
+@pytest.mark.slow
 def test_a_run_in_which_no_venture_round_closes_succeeds_with_undefined_shares(tmp_path, capsys):
     """A valid config whose LP pool is too small for any round (once an internal error on the empty deal table):
     the run succeeds, counts zero deals, and leaves the deal shares undefined rather than failing as numerical."""

@@ -129,6 +129,7 @@ def test_timeline_events_name_policies_and_launches():
     assert all(0 <= month < model.month for month, _ in session.timeline_events(model))
 
 
+@pytest.mark.slow
 def test_figures_draw_empty_and_running_models():
     empty = session.DashboardMarket(session.Settings())
     model = run(session.Settings())
@@ -261,6 +262,7 @@ def test_dashboard_command_refuses_bad_input_in_one_line(capsys):
     assert "--catalog-dir" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_dashboard_command_serves_the_page_and_stops_on_ctrl_c(tmp_path):
     import os
     import signal

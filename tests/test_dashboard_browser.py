@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 STEP_TIMEOUT_MS = 60_000
+CHART_TIMEOUT_S = 180  # a redraw or a background fit on a loaded machine: waited for as a condition, never slept
+
+pytestmark = pytest.mark.browser
 
 pytest.importorskip("solara", reason="the dashboard extra (Solara) is not installed: run bash .ci/install")
 pytest.importorskip("playwright", reason="playwright is not installed: run bash .ci/install")
@@ -30,8 +34,8 @@ if CHROMIUM is None:
     pytest.skip("no chromium on PATH: install Debian's 'chromium' package (.ci/install does, as root)",
                 allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright
-from serving import free_port, wait_until_serving
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after the skips above)
+from serving import free_port, wait_until_serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +98,35 @@ def step(page, times: int = 1) -> None:
         before = month(page)
         page.get_by_role("button", name="Step").click()
         expect(page.locator(".monitor-month")).not_to_have_text(before, timeout=STEP_TIMEOUT_MS)
-    page.wait_for_timeout(300)
 
 
 def chart_png(page) -> bytes:
     return page.locator(".solara-content-main img").first.screenshot()
+
+
+def wait_until_changed(shot, before: bytes, what: str) -> bytes:
+    """Poll `shot()` until it differs from `before` (a redraw), however long a loaded machine takes within
+    CHART_TIMEOUT_S; returns the new image, or fails naming `what`."""
+    deadline = time.monotonic() + CHART_TIMEOUT_S
+    while time.monotonic() < deadline:
+        now = shot()
+        if now != before:
+            return now
+        time.sleep(0.5)
+    pytest.fail(f"{what} (waited {CHART_TIMEOUT_S} s)")
+
+
+def settled(shot) -> bytes:
+    """`shot()` once two readings half a second apart agree (the image is drawn, not mid-load)."""
+    deadline = time.monotonic() + CHART_TIMEOUT_S
+    last = shot()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = shot()
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def load_preset(page, preset: str) -> None:
@@ -134,7 +162,7 @@ def test_every_preset_steps_and_redraws(page):
         before = chart_png(page)
         step(page, 2)
         assert month(page) == "2023-03", preset
-        assert chart_png(page) != before, f"{preset}: the chart did not change after two steps"
+        wait_until_changed(lambda: chart_png(page), before, f"{preset}: the chart did not change after two steps")
     assert page.missing_assets == []
 
 
@@ -178,20 +206,14 @@ def test_lesson_and_views_render(page):
 
     step(page, 14)
     page.get_by_role("tab", name="Prices").click()
-    page.wait_for_timeout(1500)
+    expect(page.locator(".solara-content-main img").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
     keep_screenshot(page, "dashboard-prices.png")
     page.get_by_role("tab", name="Venture").click()
     ccdf = page.locator(".solara-content-main img").nth(1)
     ccdf.wait_for(timeout=STEP_TIMEOUT_MS)
-    page.wait_for_timeout(1000)
-    first = ccdf.screenshot()
-    for _ in range(60):  # the power-law fit runs in the background, then its line is drawn over the CCDF
-        page.wait_for_timeout(1000)
-        if ccdf.screenshot() != first:
-            break
-    else:
-        pytest.fail("the deal-multiple CCDF never gained its power-law fit")
-    page.wait_for_timeout(500)
+    first = settled(ccdf.screenshot)
+    # the power-law fit runs in the background, then its line is drawn over the CCDF
+    wait_until_changed(ccdf.screenshot, first, "the deal-multiple CCDF never gained its power-law fit")
     keep_screenshot(page, "dashboard-venture.png")
     page.get_by_role("tab", name="Lessons").click()
     first = all_lessons()[0]

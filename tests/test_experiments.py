@@ -60,7 +60,8 @@ BAD = [
 
 
 @pytest.mark.parametrize("body,message", BAD, ids=[m.split(":")[0] for _, m in BAD])
-def test_bad_config_is_a_one_line_error_naming_file_and_field_with_exit_2_and_nothing_written(tmp_path, capsys, body, message):
+def test_bad_config_is_a_one_line_error_naming_file_and_field_with_exit_2_and_nothing_written(tmp_path, capsys, body,
+                                                                                              message):
     config = write(tmp_path, "bad.toml", extends_baseline(body) if not body.startswith("[market\n") else body)
     out = tmp_path / "out"
     code = main(["run", str(config), "--out", str(out)])
@@ -105,7 +106,9 @@ def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if value != value else ("inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value))
+        if value != value:
+            return "nan"
+        return "inf" if value == float("inf") else "-inf" if value == float("-inf") else repr(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
@@ -115,6 +118,7 @@ def _toml_value(value) -> str:
     return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(KEYS), VALUES)
 def test_random_mutations_validate_or_fail_cleanly(tmp_path, key, value):
@@ -136,6 +140,7 @@ def short(tmp_path: Path, name: str = "short.toml", extra: str = "") -> Path:
 TABLES = ("model_monthly", "vendors_monthly", "deals", "funds", "ledger_monthly", "startups")
 
 
+@pytest.mark.slow
 def test_same_seeds_identical_parquet_across_runs_and_backends(tmp_path, capsys):
     config = short(tmp_path)
     runs = []
@@ -159,6 +164,7 @@ def test_dask_backend_without_dask_says_how_to_install(tmp_path, capsys, monkeyp
     assert code == 2 and "pip install" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_duplicate_or_missing_seeds(tmp_path):
     config = write(tmp_path, "resume.toml", extends_baseline("[simulation]\nmonths = 30\nseeds = 4\n"))
     out = tmp_path / "run"
@@ -166,7 +172,11 @@ def test_killed_run_resumes_without_duplicate_or_missing_seeds(tmp_path):
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     seeds_dir = tmp_path / "run.partial" / "seeds"
     deadline = time.time() + 240
-    while time.time() < deadline and not (seeds_dir.exists() and any(p.name.startswith("seed-") for p in seeds_dir.iterdir())):
+
+    def a_seed_stored():
+        return seeds_dir.exists() and any(p.name.startswith("seed-") for p in seeds_dir.iterdir())
+
+    while time.time() < deadline and not a_seed_stored():
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # kill the runner mid-ensemble
     proc.wait()
@@ -183,6 +193,7 @@ def test_killed_run_resumes_without_duplicate_or_missing_seeds(tmp_path):
     assert not (tmp_path / "run.partial").exists()
 
 
+@pytest.mark.slow
 def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an_identical_pair(tmp_path, capsys):
     base = write(tmp_path, "base.toml", extends_baseline("[simulation]\nmonths = 36\nseeds = 3\n"))
     same = write(tmp_path, "same.toml", f'extends = "{base}"\n')
@@ -198,10 +209,12 @@ def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an
     assert (out / "comparison.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     config = write(tmp_path, "sweep.toml", extends_baseline("[simulation]\nmonths = 12\nseeds = 1\n"))
     out = tmp_path / "sweep"
-    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers", "1"]) == 0
+    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers",
+                 "1"]) == 0
     capsys.readouterr()
     rows = pd.read_csv(out / "sweep.csv")
     assert list(rows["market.switching_cost"]) == [0.0, 3.5] and "leader_revenue_share_y1" in rows
@@ -209,6 +222,7 @@ def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     assert "market.switching_cost: must be >= 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_regenerates_figures(tmp_path, capsys):
     out = tmp_path / "run"
     config = write(tmp_path, "one.toml", extends_baseline("[simulation]\nmonths = 12\nseeds = 1\n"))

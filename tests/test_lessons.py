@@ -42,6 +42,7 @@ YEAR_2024 = (12, 24)
 YEAR_2025 = (24, 36)
 
 
+@pytest.mark.slow
 def test_lesson_1_lock_in_and_scarcity_hold_up_the_leaders_margin():
     nvidia_2024 = margin("nvidia", *YEAR_2024)
     base = mean_over_seeds(nvidia_2024, months=24)
@@ -54,6 +55,7 @@ def test_lesson_1_lock_in_and_scarcity_hold_up_the_leaders_margin():
     assert mean_over_seeds(amd_2025, months=36, capacity=2.0) < mean_over_seeds(amd_2025, months=36) - 0.04
 
 
+@pytest.mark.slow
 def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_amd():
     late = (108, 120)
     share = series("revenue_share_nvidia", *late)
@@ -62,6 +64,7 @@ def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_amd():
     assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.03
 
 
+@pytest.mark.slow
 def test_lesson_3_a_shortage_raises_margins_and_the_rental_price_and_cuts_revenue():
     # the challenger's margin rises by a scarcity rent within two years; the leader's, already near where lock-in
     # puts it, rises a little (prices are sticky)
@@ -83,9 +86,11 @@ def test_lesson_4_export_controls_cut_chip_revenue_but_barely_move_the_leaders_m
         mean_over_seeds(nvidia, months=24), abs=0.03)
 
 
+@pytest.mark.slow
 def test_lesson_6_a_bust_collapses_revenue_and_opens_a_gap_between_booked_and_posted_margin():
     revenue_2027 = series("chip_revenue", 48, 60, how=np.sum)
-    assert mean_over_seeds(revenue_2027, months=72, preset="demand_shock") < 0.5 * mean_over_seeds(revenue_2027, months=72)
+    assert mean_over_seeds(revenue_2027, months=72, preset="demand_shock") < 0.5 * mean_over_seeds(revenue_2027,
+                                                                                                   months=72)
 
     def largest_gap(_, vendors):
         rows = vendors[vendors.month.between(48, 60) & (vendors.kind != "hyperscaler_inhouse")]

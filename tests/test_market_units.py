@@ -110,11 +110,13 @@ def test_best_response_splitting_rivals_out_of_the_logit_matches_the_full_logit(
             unit_cost=cost, price=cost / rng.uniform(0.2, 0.6, k), owner=rng.integers(0, 3, k),
             capital_per_price=0.4 * 0.25 / 8766, running_cost=rng.uniform(0.1, 0.5, (h, k)),
             work=rng.uniform(0.2, 3.0, (h, k)), maturity=rng.uniform(0.3, 1.0, k), available=rng.random((h, k)) > 0.2,
-            spend=rng.uniform(1e8, 1e9, h), capacity_units=rng.uniform(1e5, 1e8, 4), units_per_chip=rng.uniform(40, 200, k),
+            spend=rng.uniform(1e8, 1e9, h), capacity_units=rng.uniform(1e5, 1e8, 4), units_per_chip=rng.uniform(40, 200,
+                                                                                                                k),
         )
         switching = np.where(rng.random((h, k)) > 0.5, 3.0, 0.0)
         vendors = [0, 1, 2, 3]  # vendor 3 has no chips
-        margins, profit = vendor_pricing.best_response_margins(problem, GRID, vendors, alpha=3.0, switching_cost=switching)
+        margins, profit = vendor_pricing.best_response_margins(problem, GRID, vendors, alpha=3.0,
+                                                               switching_cost=switching)
         reference = full_logit_profit(problem, GRID, vendors, alpha=3.0, switching_cost=switching)
         assert margins.tolist() == GRID[reference.argmax(axis=1)].tolist()
         assert profit == pytest.approx(reference.max(axis=1), rel=1e-12, abs=1e-6)
@@ -185,9 +187,11 @@ def test_a_clouds_rentals_are_shared_over_its_chips_by_the_work_they_do():
     hours, usd = rental.rented_by_chip(4500.0, 3.0, units, work, work.sum())
     assert usd.sum() == pytest.approx(3.0 * 4500.0)  # all it earned, nothing made up
     assert (hours * work / np.where(units > 0, units, 1)).sum() == pytest.approx(4500.0)  # HEq-hours add up
-    assert usd[1] / hours[1] == pytest.approx(2.5 * usd[0] / hours[0])  # an hour of a chip that does 2.5x rents for 2.5x
+    # an hour of a chip that does 2.5x rents for 2.5x
+    assert usd[1] / hours[1] == pytest.approx(2.5 * usd[0] / hours[0])
     assert hours[2] == usd[2] == 0.0
-    for nothing in (rental.rented_by_chip(0.0, 3.0, units, work, work.sum()), rental.rented_by_chip(10.0, np.inf, units, work, 225.0)):
+    for nothing in (rental.rented_by_chip(0.0, 3.0, units, work, work.sum()), rental.rented_by_chip(10.0, np.inf, units,
+                                                                                                    work, 225.0)):
         assert not nothing[0].any() and not nothing[1].any()
 
 
@@ -209,7 +213,8 @@ def test_cloud_offer_rents_only_spare_compute_above_cost():
 def test_rental_premium_rises_with_excess_demand_and_falls_back_to_cost_plus():
     premium = 1.0
     path = []
-    for wanted in (2.0, 2.0, 2.0, 1.0, 0.5, 0.5, 0.5, 0.5):  # HEq-hours labs want at the posted price, against 1.0 offered
+    # HEq-hours labs want at the posted price, against 1.0 offered
+    for wanted in (2.0, 2.0, 2.0, 1.0, 0.5, 0.5, 0.5, 0.5):
         premium = rental.scarcity_premium(premium, wanted, 1.0, 0.5)
         path.append(premium)
     assert path[0] == pytest.approx(2.0**0.5) and path[2] == pytest.approx(2.0**1.5)

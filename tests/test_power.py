@@ -99,9 +99,11 @@ def _run(config: MarketConfig, seed: int = 0, months: int = 60):
     return model, np.array(priced), np.array(unpriced), (np.array(watts_priced), np.array(watts_plain))
 
 
+@pytest.mark.slow
 def test_halving_site_power_lowers_deployed_gw_and_short_clouds_choose_fewer_watts_per_dollar():
     base, base_priced, _, _ = _run(MarketConfig())
-    crunch, priced, unpriced, (watts_priced, watts_plain) = _run(MarketConfig(power_crunch_start="2025-07", power_crunch_scale=0.5))
+    crunch, priced, unpriced, (watts_priced, watts_plain) = _run(MarketConfig(power_crunch_start="2025-07",
+                                                                              power_crunch_scale=0.5))
     base_table, crunch_table = base.model_table(), crunch.model_table()
     assert crunch_table.deployed_power_gw.iloc[-1] < 0.9 * base_table.deployed_power_gw.iloc[-1]
     assert crunch_table.site_power_gw.iloc[-1] < base_table.site_power_gw.iloc[-1]

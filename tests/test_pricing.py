@@ -33,7 +33,8 @@ def test_capital_recovery_matches_annuity_and_zero_rate():
 def test_tco_components_add_up():
     cost = pricing.hourly_cost(27500.0, 700.0, TCO)
     capex = 27500.0 * (1 + TCO.system_overhead_fraction)
-    capital = capex * pricing.capital_recovery_factor(TCO.cost_of_capital, TCO.depreciation_years) / pricing.HOURS_PER_YEAR
+    capital = capex * pricing.capital_recovery_factor(TCO.cost_of_capital,
+                                                      TCO.depreciation_years) / pricing.HOURS_PER_YEAR
     kw = 0.7 * (1 + TCO.host_power_fraction)
     power = kw * TCO.pue * TCO.usd_per_kwh
     hosting = kw * TCO.hosting_usd_per_kw_month / pricing.HOURS_PER_MONTH

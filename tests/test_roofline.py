@@ -7,8 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
-
 import reference_roofline as ref
+
 from hardware_catalog import load_catalog
 from market import roofline
 from market.evaluation import evaluate_grid
@@ -160,7 +160,8 @@ def test_doubling_bandwidth_never_lowers_decode_throughput():
     faster = dataclasses.replace(chip_arr, hbm_bandwidth=chip_arr.hbm_bandwidth * 2)
     batch = rng.integers(1, 1024, size=200).astype(float)
     for phase in ("decode", "serve", "prefill"):
-        slow = roofline.evaluate(phase, model_arr, chip_arr, batch, precision="bf16", input_tokens=256, output_tokens=64)
+        slow = roofline.evaluate(phase, model_arr, chip_arr, batch, precision="bf16", input_tokens=256,
+                                 output_tokens=64)
         fast = roofline.evaluate(phase, model_arr, faster, batch, precision="bf16", input_tokens=256, output_tokens=64)
         ok = slow.feasible
         assert ok.sum() > 20
@@ -234,7 +235,8 @@ def test_unknown_phase_is_an_error():
 def test_energy_per_token_falls_as_batch_grows():
     """On a group of fixed size (the one the largest batch needs: a larger group adds chips drawing power)."""
     batches = [1, 2, 4, 8, 16, 32, 64, 128]
-    for chip, model in (("h100-sxm", "llama-2-70b"), ("mi300x", "llama-3-70b"), ("b200", "llama-2-7b"), ("tpu-v6e", "llama-2-13b")):
+    for chip, model in (("h100-sxm", "llama-2-70b"), ("mi300x", "llama-3-70b"), ("b200", "llama-2-7b"),
+                        ("tpu-v6e", "llama-2-13b")):
         largest = evaluate_grid(CATALOG, [CATALOG.accelerator(chip)], [CATALOG.workload(model)], "decode",
                                 batches=[batches[-1]], precision="bf16", input_tokens=512)
         grid = evaluate_grid(CATALOG, [CATALOG.accelerator(chip)], [CATALOG.workload(model)], "decode",
@@ -277,7 +279,8 @@ def test_a_recurrent_state_model_decode_memory_does_not_grow_with_context():
     short, long = (roofline.memory_required(mamba, 16, ctx, 2.0, 2.0) for ctx in (1_024, 131_072))
     assert short == pytest.approx(long) and roofline.kv_bytes_per_token(mamba, 2.0) == 0
     assert roofline.state_bytes(mamba, 2.0)[0] == 64 * 97_280 * 2.0  # fixed per sequence, all 64 layers
-    times = [_point("h100-sxm", "mamba-2.8b", "decode", 8, input_tokens=ctx)[0].latency_s[0, 0, 0] for ctx in (512, 65_536)]
+    times = [_point("h100-sxm", "mamba-2.8b", "decode", 8, input_tokens=ctx)[0].latency_s[0, 0, 0] for ctx in (512,
+                                                                                                               65_536)]
     assert times[0] == pytest.approx(times[1])  # the step reads the same state at any context
     # a hybrid keeps a cache only in its attention layers (Jamba: 4 of 32), so its memory grows 8x slower
     jamba = CATALOG.workload("jamba-v0.1")
@@ -377,7 +380,8 @@ def test_routed_experts_cost_more_compute_than_their_dense_flop_count():
     times = {}
     for eff in (1.0, 0.5):
         chip = dataclasses.replace(base, expert_efficiency=eff)
-        times[eff] = roofline.evaluate("prefill", model, chip, 8, precision="fp8", group=1, input_tokens=2048).compute_s[0]
+        times[eff] = roofline.evaluate("prefill", model, chip, 8, precision="fp8", group=1,
+                                       input_tokens=2048).compute_s[0]
     w = CATALOG.workload("mixtral-8x7b")
     active_expert = w.params_expert * w.experts_per_token / w.experts
     expected = (2 * w.params_active + 2 * active_expert) / (2 * w.params_active)  # attention FLOP aside

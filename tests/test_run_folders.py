@@ -24,6 +24,8 @@ from experiments import rundir
 from experiments.cli import main
 from hardware_catalog import DATA_DIR
 
+pytestmark = pytest.mark.slow  # nearly every test here runs the command line on real runs (3 s to 5 min each)
+
 
 def _wait_for(predicate, seconds: float = 240) -> bool:
     deadline = time.time() + seconds
@@ -162,7 +164,8 @@ def test_a_catalog_folders_history_calibration_is_what_its_runs_use(tmp_path, ca
     path = catalog / HISTORY_CALIBRATION
     text = path.read_text()
     packaged = load_experiment(tiny(tmp_path)).market.price_sensitivity
-    lines = [("price_sensitivity = 7.25" if line.startswith("price_sensitivity =") else line) for line in text.splitlines()]
+    lines = [("price_sensitivity = 7.25" if line.startswith("price_sensitivity "
+                                                            "=") else line) for line in text.splitlines()]
     path.write_text("\n".join(lines) + "\n")
     custom = load_experiment(tiny(tmp_path), load_catalog(catalog))
     assert packaged != 7.25 and custom.market.price_sensitivity == 7.25
@@ -290,7 +293,8 @@ def test_sigterm_or_sighup_ends_a_run_with_one_line_and_stops_its_workers(tmp_pa
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + getattr(signal, how), err
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"compute-market: stopped by {how}: ") and "run the same command again to resume" in last, err
+    assert last.startswith(f"compute-market: stopped by {how}: "
+                           "") and "run the same command again to resume" in last, err
     assert "Traceback" not in err
     assert _wait_for(lambda: not _alive(workers), 30), f"workers outlived the command: {_alive(workers)}"
 
@@ -382,7 +386,8 @@ def _where_now(path: Path, partial: Path, out: Path) -> Path:
 def _property_ops():
     from hypothesis import strategies as st
 
-    return st.lists(st.tuples(st.sampled_from(["run", "run", "force", "interrupt", "concurrent", "report", "show", "drop"]),
+    return st.lists(st.tuples(st.sampled_from(["run", "run", "force", "interrupt", "concurrent", "report", "show",
+                                               "drop"]),
                               st.sampled_from(sorted(VARIANTS)), st.sampled_from(USER_SPOTS)), min_size=2, max_size=5)
 
 

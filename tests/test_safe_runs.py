@@ -79,14 +79,16 @@ def mean_of(run_metrics: str, name: str) -> float:
 @pytest.mark.parametrize("argv", [["run", "{config}", "--workers", "1", "--out", "{dir}"],
                                   ["hardware-report", "--out", "{dir}"],
                                   ["compare", "{config}", "--workers", "1", "--out", "{dir}"],
-                                  ["sweep", "{config}", "--set", "market.switching_cost=1", "--workers", "1", "--out", "{dir}"]],
+                                  ["sweep", "{config}", "--set", "market.switching_cost=1", "--workers", "1", "--out",
+                                   "{dir}"]],
                          ids=["run", "hardware-report", "compare", "sweep"])
 def test_out_that_is_a_users_folder_is_refused_and_left_byte_for_byte(tmp_path, capsys, argv):
     folder = user_folder(tmp_path)
     before = snapshot(folder)
     config = tiny(tmp_path)
     code = main([a.format(config=config, dir=folder) for a in argv])
-    one_line_error(capsys, code, "not made by compute-market" if argv[0] != "run" else "not a compute-market run directory")
+    one_line_error(capsys, code,
+                   "not made by compute-market" if argv[0] != "run" else "not a compute-market run directory")
     assert snapshot(folder) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "tiny.toml"]  # no .partial, no temporary
 
@@ -99,6 +101,7 @@ def test_hardware_report_out_dot_leaves_the_working_directory_alone(tmp_path, ca
     assert snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_hardware_report_replaces_its_own_report_but_not_one_holding_user_files(tmp_path, capsys):
     out = tmp_path / "hw"
     assert main(["hardware-report", "--out", str(out)]) == 0
@@ -115,10 +118,12 @@ def test_out_that_is_a_file_is_refused_before_any_computation(tmp_path, capsys, 
     calls = []
     monkeypatch.setattr(runner, "run_seed", lambda *a, **k: calls.append(a))
     target = write(tmp_path, "results.txt", "keep me\n")
-    one_line_error(capsys, main(["run", str(tiny(tmp_path)), "--out", str(target), "--workers", "1"]), "is a file, not a folder")
+    one_line_error(capsys, main(["run", str(tiny(tmp_path)), "--out", str(target), "--workers", "1"]),
+                   "is a file, not a folder")
     assert calls == [] and target.read_text() == "keep me\n"
 
 
+@pytest.mark.slow
 def test_an_empty_folder_is_used_as_asked(tmp_path, capsys):
     out = tmp_path / "empty"
     out.mkdir()
@@ -129,7 +134,9 @@ def test_an_empty_folder_is_used_as_asked(tmp_path, capsys):
 # --- a run directory knows what it holds ---------------------------------------------------------
 
 
-def test_default_out_holding_a_different_run_gets_a_numbered_folder_and_the_first_is_kept(tmp_path, capsys, monkeypatch):
+@pytest.mark.slow
+def test_default_out_holding_a_different_run_gets_a_numbered_folder_and_the_first_is_kept(tmp_path, capsys,
+                                                                                          monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = tiny(tmp_path, seeds=2)
     assert main(["run", str(config), "--workers", "1"]) == 0
@@ -147,6 +154,7 @@ def test_default_out_holding_a_different_run_gets_a_numbered_folder_and_the_firs
     assert not (tmp_path / "results" / "tiny-3").exists()
 
 
+@pytest.mark.slow
 def test_another_scenario_into_a_run_directory_is_refused_and_force_replaces_it(tmp_path, capsys):
     out = tmp_path / "run"
     base = tiny(tmp_path)
@@ -154,13 +162,15 @@ def test_another_scenario_into_a_run_directory_is_refused_and_force_replaces_it(
     assert main(["run", str(base), "--out", str(out), "--workers", "1"]) == 0
     before = snapshot(out)
     capsys.readouterr()
-    last = one_line_error(capsys, main(["run", str(shortage), "--out", str(out), "--workers", "1"]), "holds a run of different inputs")
+    last = one_line_error(capsys, main(["run", str(shortage), "--out", str(out), "--workers", "1"]),
+                          "holds a run of different inputs")
     assert "market.capacity_scale 1.0 -> 0.5" in last and "--force" in last
     assert snapshot(out) == before
     assert main(["run", str(shortage), "--out", str(out), "--workers", "1", "--force"]) == 0
     assert json.loads((out / "manifest.json").read_text())["config"]["market"]["capacity_scale"] == 0.5
 
 
+@pytest.mark.slow
 def test_force_never_deletes_a_file_the_user_put_in_a_run_directory(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--workers", "1"]) == 0
@@ -171,6 +181,7 @@ def test_force_never_deletes_a_file_the_user_put_in_a_run_directory(tmp_path, ca
     assert (out / "analysis.ipynb").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_an_edited_config_is_never_served_the_stored_run(tmp_path, capsys):
     config = tiny(tmp_path)
     out = tmp_path / "run"
@@ -181,6 +192,7 @@ def test_an_edited_config_is_never_served_the_stored_run(tmp_path, capsys):
     assert f"market.switching_cost {MarketConfig().switching_cost!r} -> 0.0" in last
 
 
+@pytest.mark.slow
 def test_catalog_dir_is_honoured_by_run_and_is_part_of_the_fingerprint(tmp_path, capsys):
     config = tiny(tmp_path, seeds=1)
     same = tmp_path / "same-catalog"
@@ -200,11 +212,13 @@ def test_catalog_dir_is_honoured_by_run_and_is_part_of_the_fingerprint(tmp_path,
     # other contents: refused into the same folder, and a fresh run gives other numbers
     one_line_error(capsys, main(["--catalog-dir", str(cheap), "run", str(config), "--out", str(out), "--workers", "1"]),
                    "catalog contents changed")
-    assert main(["--catalog-dir", str(cheap), "run", str(config), "--out", str(tmp_path / "cheap"), "--workers", "1"]) == 0
+    assert main(["--catalog-dir", str(cheap), "run", str(config), "--out", str(tmp_path / "cheap"), "--workers",
+                 "1"]) == 0
     assert metrics(tmp_path / "cheap") != metrics(out)
     assert json.loads((tmp_path / "cheap" / "manifest.json").read_text())["catalog"] == str(cheap)
 
 
+@pytest.mark.slow
 def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(tmp_path, capsys, monkeypatch):
     import experiments.runner as runner
 
@@ -223,10 +237,13 @@ def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(t
     code = main(["run", str(config), "--out", str(out), "--workers", "1"])
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 130
-    assert err == f"compute-market: interrupted: 1/3 seeds stored in {out}.partial; run the same command again to resume"
+    assert err == (f"compute-market: interrupted: 1/3 seeds stored in {out}.partial; run the same command again to "
+                   "resume")
     monkeypatch.setattr(runner, "run_seed_to_dir", original)
-    other = tiny(tmp_path, "other.toml", seeds=3, extra='[policy]\ndemand_shock_start = "2023-02"\ndemand_shock_scale = 0.5\n')
-    last = one_line_error(capsys, main(["run", str(other), "--out", str(out), "--workers", "1"]), "interrupted run of different inputs")
+    other = tiny(tmp_path, "other.toml", seeds=3,
+                 extra='[policy]\ndemand_shock_start = "2023-02"\ndemand_shock_scale = 0.5\n')
+    last = one_line_error(capsys, main(["run", str(other), "--out", str(out), "--workers", "1"]),
+                          "interrupted run of different inputs")
     assert "demand_shock_scale 1.0 -> 0.5" in last
     assert main(["run", str(config), "--out", str(out), "--workers", "1"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
@@ -237,11 +254,14 @@ def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(t
 # --- sweeps label every row with the values it ran ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_sweep_into_the_same_folder_labels_rows_with_their_own_values(tmp_path, capsys):
     config = tiny(tmp_path, months=2)
     out = tmp_path / "sweep"
-    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers", "1"]) == 0
-    assert main(["sweep", str(config), "--set", "market.switching_cost=1.0,3.5", "--out", str(out), "--workers", "1"]) == 0
+    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers",
+                 "1"]) == 0
+    assert main(["sweep", str(config), "--set", "market.switching_cost=1.0,3.5", "--out", str(out), "--workers",
+                 "1"]) == 0
     capsys.readouterr()
     rows = pd.read_csv(out / "sweep.csv")
     assert list(rows["market.switching_cost"]) == [1.0, 3.5]
@@ -255,11 +275,13 @@ def test_a_second_sweep_into_the_same_folder_labels_rows_with_their_own_values(t
 
 def test_sweep_set_and_flag_for_the_same_key_are_rejected(tmp_path, capsys):
     config = tiny(tmp_path)
-    code = main(["sweep", str(config), "--set", "simulation.months=12,24", "--months", "12", "--out", str(tmp_path / "s")])
+    code = main(["sweep", str(config), "--set", "simulation.months=12,24", "--months", "12", "--out",
+                 str(tmp_path / "s")])
     one_line_error(capsys, code, "--set simulation.months and --months both set the same thing")
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_sweep_over_seeds_runs_each_points_own_seeds(tmp_path, capsys):
     config = tiny(tmp_path, months=2)
     out = tmp_path / "s"
@@ -285,12 +307,17 @@ BAD_INPUTS = {
     "NUL bytes": (lambda t: write(t, "nul.toml", b"[simulation]\x00\n"), "not a text file"),
     "folder as config": (lambda t: (t / "cfg").mkdir() or t / "cfg", "is a folder, not a config file"),
     "deep extends": (lambda t: _deep_chain(t, 60), "chain deeper than 32"),
-    "budget 1e308": (lambda t: tiny(t, extra="[market]\nstart_budget_usd = 1e308\n"), "market.start_budget_usd: must be <= 1e+15"),
-    "zero budget share": (lambda t: tiny(t, extra='[[hyperscalers]]\nid = "x"\nname = "X"\nbudget_share = 0.0\ninternal_share = 0.5\n'),
+    "budget 1e308": (lambda t: tiny(t, extra="[market]\nstart_budget_usd = 1e308\n"),
+                     "market.start_budget_usd: must be <= 1e+15"),
+    "zero budget share": (lambda t: tiny(t,
+                                         extra='[[hyperscalers]]\nid = "x"\nname = "X"\nbudget_share = '
+                                               '0.0\ninternal_share = 0.5\n'),
                           "hyperscalers: every budget_share is 0"),
-    "start 9999": (lambda t: write(t, "late.toml", f'extends = "{BASELINE}"\n[simulation]\nstart = "9999-01"\nmonths = 3\n'),
+    "start 9999": (lambda t: write(t, "late.toml",
+                                   f'extends = "{BASELINE}"\n[simulation]\nstart = "9999-01"\nmonths = 3\n'),
                    "simulation.start: must be between"),
-    "start before any chip": (lambda t: write(t, "early.toml", f'extends = "{BASELINE}"\n[simulation]\nstart = "2020-01"\nmonths = 3\n'),
+    "start before any chip": (lambda t: write(t, "early.toml",
+                                              f'extends = "{BASELINE}"\n[simulation]\nstart = "2020-01"\nmonths = 3\n'),
                               "no merchant chip is on the market at 2020-01"),
     "unknown disabled vendor": (lambda t: tiny(t, extra='[market]\nvendors_disabled = ["nvidai"]\n'),
                                 "market.vendors_disabled[0]: unknown vendor 'nvidai'"),
@@ -316,7 +343,8 @@ def test_bom_prefixed_config_is_read(tmp_path, capsys):
     (["run", "{config}", "--months", "100000"], "must be at most 1200"),
     (["run", "{config}", "--seeds", "0"], "must be a positive number of seeds"),
     (["run", "{config}", "--workers", "100000"], "must be at most 256"),
-    (["sweep", "{config}", "--set", "market.switching_cost=1", "--set", "market.switching_cost=2"], "given more than once"),
+    (["sweep", "{config}", "--set", "market.switching_cost=1", "--set", "market.switching_cost=2"],
+     "given more than once"),
 ])
 def test_flags_have_the_bounds_of_config_keys(tmp_path, capsys, argv, expected):
     config = tiny(tmp_path)
@@ -329,6 +357,7 @@ def test_flags_have_the_bounds_of_config_keys(tmp_path, capsys, argv, expected):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_report_on_damaged_files_is_a_one_line_error(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", str(tiny(tmp_path)), "--out", str(out), "--workers", "1"]) == 0
@@ -341,25 +370,32 @@ def test_report_on_damaged_files_is_a_one_line_error(tmp_path, capsys):
     one_line_error(capsys, main(["report", str(tmp_path)]), "not a complete compute-market run directory")
 
 
+@pytest.mark.slow
 def test_unreachable_dask_scheduler_is_a_one_line_error(tmp_path, capsys):
     pytest.importorskip("distributed")
-    code = main(["run", str(tiny(tmp_path)), "--out", str(tmp_path / "o"), "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9"])
+    code = main(["run", str(tiny(tmp_path)), "--out", str(tmp_path / "o"), "--backend", "dask", "--scheduler",
+                 "tcp://127.0.0.1:9"])
     one_line_error(capsys, code, "cannot reach a Dask scheduler there")
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
 
 
+@pytest.mark.slow
 def test_unwritable_out_is_a_one_line_error_before_computing(tmp_path):
-    proc = subprocess.run([*CLI, "run", str(tiny(tmp_path)), "--out", "/proc/compute-market-test/run", "--workers", "1"],
+    proc = subprocess.run([*CLI, "run", str(tiny(tmp_path)), "--out", "/proc/compute-market-test/run", "--workers",
+                           "1"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "/proc" in proc.stderr
 
 
+@pytest.mark.slow
 def test_output_piped_into_head_ends_quietly():
     proc = subprocess.run(f"{sys.executable} -m experiments.cli catalog --json | head -c 20 >/dev/null; "
-                          f"{sys.executable} -m experiments.cli roofline --chip h100-sxm --model llama-2-7b --phase decode "
+                          f"{sys.executable} -m experiments.cli roofline --chip h100-sxm --model llama-2-7b --phase "
+                          "decode "
                           f"| head -n 1 >/dev/null; "
-                          f"set -o pipefail; {sys.executable} -m experiments.cli catalog --json | head -c 20 >/dev/null",
+                          f"set -o pipefail; {sys.executable} -m experiments.cli catalog --json | head -c 20 "
+                          ">/dev/null",
                           shell=True, executable="/bin/bash", capture_output=True, text=True, cwd=ROOT)
     assert proc.stderr == "", proc.stderr  # no traceback, no "Exception ignored", nothing to alarm anyone
     assert proc.returncode in (0, 141)  # 141 (SIGPIPE status) when the reader left before all was written
@@ -382,6 +418,7 @@ def test_every_subcommand_has_help_with_every_option_explained(capsys):
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_compare_with_few_seeds_warns_and_stars_nothing(tmp_path, capsys):
     base = tiny(tmp_path, "base.toml", months=12, seeds=2)
     shortage = write(tmp_path, "short.toml", f'extends = "{base}"\n[market]\ncapacity_scale = 0.3\n')
@@ -403,6 +440,7 @@ def _wait_for(predicate, seconds: float = 240) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_resumable_run_and_says_so(tmp_path):
     config = tiny(tmp_path, months=24, seeds=4)
     out = tmp_path / "run"
@@ -422,6 +460,7 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_so(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["resumed_seeds"]
 
 
+@pytest.mark.slow
 def test_a_second_process_on_the_same_out_is_told_and_the_first_finishes(tmp_path):
     config = tiny(tmp_path, months=36, seeds=2)
     out = tmp_path / "run"
@@ -449,6 +488,7 @@ OPS = st.lists(st.tuples(st.sampled_from(["run", "run", "interrupt", "sweep", "f
                min_size=2, max_size=4)
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(OPS)
 @example(ops=[("sweep", "a", "d1"), ("run", "a", "d1")])  # a sweep point at the default, then a run of it

@@ -41,7 +41,8 @@ def test_the_designs_are_salibs():
     problem = sensitivity.problem(TOY)
     ours = sensitivity.design("morris", TOY, 6)
     assert ours.shape == (6 * (len(TOY) + 1), len(TOY))
-    assert np.array_equal(ours, morris.sample(problem, 6, num_levels=sensitivity.MORRIS_LEVELS, seed=sensitivity.DESIGN_SEED))
+    assert np.array_equal(ours, morris.sample(problem, 6, num_levels=sensitivity.MORRIS_LEVELS,
+                                              seed=sensitivity.DESIGN_SEED))
     ours = sensitivity.design("sobol", TOY, 16)
     assert ours.shape == (16 * (len(TOY) + 2), len(TOY))
     assert np.array_equal(ours, sobol.sample(problem, 16, calc_second_order=False, seed=sensitivity.DESIGN_SEED))
@@ -88,6 +89,7 @@ def test_parameters_are_checked_before_anything_runs():
                                 [sensitivity.Parameter("market.no_such_key", 0.0, 1.0)])
 
 
+@pytest.mark.slow
 def test_the_command_writes_its_report_and_resumes(tmp_path, capsys):
     from experiments.cli import main
 

@@ -34,7 +34,8 @@ def run(seed: int, **overrides) -> ComputeMarket:
     return model
 
 
-def quarter_margins(model: ComputeMarket, vendor: str = "nvidia", window: tuple[str, str] = SHOCK_QUARTER) -> tuple[float, float]:
+def quarter_margins(model: ComputeMarket, vendor: str = "nvidia",
+                    window: tuple[str, str] = SHOCK_QUARTER) -> tuple[float, float]:
     """(booked, posted) gross margin of `vendor` over `window` (the shock quarter unless given): revenue-weighted
     booked margin (revenue - cost of sales - write-downs) / revenue, and the mean posted margin."""
     vt = model.vendor_table()
@@ -49,6 +50,7 @@ def writedowns(model: ComputeMarket, vendor: str, start: str, end: str) -> float
     return float(rows.writedown.sum())
 
 
+@pytest.mark.slow
 def test_a_demand_cut_with_committed_supply_is_written_down_so_booked_margin_falls_more_than_posted():
     lead = {"supply_lead_time_months": 6}
     base = np.array([quarter_margins(run(s, **lead)) for s in SEEDS])
@@ -62,8 +64,10 @@ def test_a_demand_cut_with_committed_supply_is_written_down_so_booked_margin_fal
 def test_make_to_order_writes_down_little_and_books_the_posted_margin():
     """Without a lead time only the small safety stock can be left over: the shock quarter's write-down is a
     fraction of the one with committed supply, and in months without one the booked margin is the posted one."""
-    made_to_order = np.mean([writedowns(run(s, supply_lead_time_months=0, **SHOCK), "nvidia", *SHOCK_QUARTER) for s in SEEDS])
-    committed = np.mean([writedowns(run(s, supply_lead_time_months=6, **SHOCK), "nvidia", *SHOCK_QUARTER) for s in SEEDS])
+    made_to_order = np.mean([writedowns(run(s, supply_lead_time_months=0, **SHOCK), "nvidia",
+                                        *SHOCK_QUARTER) for s in SEEDS])
+    committed = np.mean([writedowns(run(s, supply_lead_time_months=6, **SHOCK), "nvidia",
+                                    *SHOCK_QUARTER) for s in SEEDS])
     assert committed > 1e8 and made_to_order < 0.2 * committed, (made_to_order, committed)
     for s in SEEDS:
         vt = run(s, supply_lead_time_months=0, **SHOCK).vendor_table()
@@ -72,6 +76,7 @@ def test_make_to_order_writes_down_little_and_books_the_posted_margin():
         np.testing.assert_allclose(quiet.gross_margin, quiet.margin_posted, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_longer_lead_times_deepen_the_fall_in_booked_margin():
     """The shock quarter's booked margin, against the same lead time without the shock, falls further the
     earlier supply had to be committed (0: made to order, 3 and 6 months)."""
@@ -84,14 +89,17 @@ def test_longer_lead_times_deepen_the_fall_in_booked_margin():
     assert drops[6] > drops[0] + 0.08, drops
 
 
+@pytest.mark.slow
 def test_an_export_rule_turns_its_vendors_committed_supply_into_a_write_down():
     """A rule that takes H100-class chips (>= 900 dense TFLOP/s) off every buyer's list from January 2024 leaves
     NVIDIA with the supply it committed for them: a write-down with a lead time, next to none made to order."""
-    rule = {"export_control_regions": ("us", "cn"), "export_control_start": "2024-01", "export_control_min_tflops": 900.0}
+    rule = {"export_control_regions": ("us", "cn"), "export_control_start": "2024-01",
+            "export_control_min_tflops": 900.0}
     window = ("2024-01", "2024-06")
 
     def charged(lead: int, **extra) -> float:
-        return float(np.mean([writedowns(run(s, supply_lead_time_months=lead, **extra), "nvidia", *window) for s in SEEDS]))
+        return float(np.mean([writedowns(run(s, supply_lead_time_months=lead, **extra), "nvidia",
+                                         *window) for s in SEEDS]))
 
     assert charged(6, **rule) > charged(6) + 1e9
     assert charged(0, **rule) < 0.1 * charged(6, **rule)
@@ -162,12 +170,15 @@ def test_a_cut_in_a_shortage_clears_the_backlog_before_it_leaves_stock():
 
     def backlog(model):
         vt = model.vendor_table()
-        return float(vt[(vt.vendor == "nvidia") & (vt.date >= quarter[0]) & (vt.date <= quarter[1])].backlog_units.mean())
+        rows = vt[(vt.vendor == "nvidia") & (vt.date >= quarter[0]) & (vt.date <= quarter[1])]
+        return float(rows.backlog_units.mean())
 
     lead = {"supply_lead_time_months": 6}
     assert np.mean([backlog(run(s, **lead)) for s in SEEDS]) > 0
-    assert np.mean([backlog(run(s, **lead, **early)) for s in SEEDS]) < np.mean([backlog(run(s, **lead)) for s in SEEDS])
+    assert np.mean([backlog(run(s, **lead, **early)) for s in SEEDS]) < np.mean([backlog(run(s,
+                                                                                             **lead)) for s in SEEDS])
     early_drop = np.mean([quarter_margins(run(s, **lead), window=quarter)[0]
                           - quarter_margins(run(s, **lead, **early), window=quarter)[0] for s in SEEDS])
-    july_drop = np.mean([quarter_margins(run(s, **lead))[0] - quarter_margins(run(s, **lead, **SHOCK))[0] for s in SEEDS])
+    july_drop = np.mean([quarter_margins(run(s, **lead))[0] - quarter_margins(run(s, **lead,
+                                                                                  **SHOCK))[0] for s in SEEDS])
     assert early_drop < july_drop - 0.03, (early_drop, july_drop)

@@ -53,7 +53,8 @@ def _run_folder(tmp_path):
             for vendor, kind, revenue, margin in (("nvidia", "merchant_gpu", 8.0 + seed, 0.75),
                                                   ("amd", "merchant_gpu", 1.0, 0.5 if year == 2024 else 0.4),
                                                   ("google", "hyperscaler_inhouse", 1.0, math.nan)):
-                vendors.append({"seed": seed, "month": i, "date": date, "vendor": vendor, "kind": kind, "revenue": revenue,
+                vendors.append({"seed": seed, "month": i, "date": date, "vendor": vendor, "kind": kind,
+                                "revenue": revenue,
                                 "units": revenue, "gross_margin": margin, "flops_shipped": 1.0, "allocation": 0.5})
             model.append({"seed": seed, "month": i, "date": date, "capex_microsoft": 1.0 * (year - 2022),
                           "capex_google": 1.0 * (year - 2022), "capex_oracle": 5.0})
@@ -107,6 +108,7 @@ def test_the_pooled_permutation_test_over_seeds():
     assert math.isnan(pooled_centrality_return_p_value([funds(True).head(5)])[0])  # too few funds to judge
 
 
+@pytest.mark.slow
 def test_validate_model_writes_the_report_and_reuses_its_runs(tmp_path, capsys):
     from experiments.cli import main
 

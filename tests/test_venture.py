@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from itertools import combinations
 
 import numpy as np
@@ -18,7 +18,7 @@ from market.model import ComputeMarket
 from market.venture import irr
 
 
-@lru_cache(maxsize=None)
+@cache
 def run(seed: int, months: int = 120, **venture) -> ComputeMarket:
     model = ComputeMarket(MarketConfig(months=months, venture=VentureConfig(**venture)), rng=seed)
     model.run()
@@ -33,6 +33,7 @@ def model() -> ComputeMarket:
 # --- invariants ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fund_accounting_closes(model):
     v = model.venture
     expected_distributions: dict[tuple[int, int], float] = {}
@@ -72,7 +73,8 @@ def test_every_deal_has_a_lead_in_its_syndicate_and_adds_up(model):
     assert len(deals) > 1000
     assert deals["lead"].notna().all()
     assert all(lead in syndicate for lead, syndicate in zip(deals["lead"], deals["syndicate"], strict=True))
-    per_deal = pd.DataFrame(model.venture.holdings, columns=["deal", "holder", "shares", "amount"]).groupby("deal")["amount"].sum()
+    per_deal = pd.DataFrame(model.venture.holdings, columns=["deal", "holder", "shares",
+                                                             "amount"]).groupby("deal")["amount"].sum()
     assert np.allclose(per_deal.loc[deals["deal"]].to_numpy(), deals["amount"].to_numpy())
     assert (deals["multiple"] >= 0).all()
     deployed = model.model_table()["vc_deployed"].sum()
@@ -117,6 +119,7 @@ def venture_like_sample(rng, n=1500):
     return np.concatenate([body, tail])
 
 
+@pytest.mark.slow
 def test_the_narrowed_xmin_search_finds_the_packages_own_answer():
     """powerlaw_fit lets the powerlaw package search for the tail start only where a closed-form screen says the
     best one can be. Every reported figure must equal what the package's search over all the data gives."""
@@ -162,13 +165,16 @@ def test_venture_metrics_on_the_model_are_in_range(model):
 LOOP_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
+@pytest.mark.slow
 def test_better_networked_funds_earn_more_and_the_switch_weakens_it():
     on = [centrality_return_spearman(run(seed).venture.fund_table()) for seed in LOOP_SEEDS]
-    off = [centrality_return_spearman(run(seed, information_advantage=False).venture.fund_table()) for seed in LOOP_SEEDS]
+    off = [centrality_return_spearman(run(seed,
+                                          information_advantage=False).venture.fund_table()) for seed in LOOP_SEEDS]
     assert np.mean(on) > 0.12  # returns rise with lagged centrality
     assert np.mean(on) > np.mean(off) + 0.02  # and the loop's switch flattens the relationship
 
 
+@pytest.mark.slow
 def test_information_advantage_buys_better_startups_only_with_the_loop_on():
     def lead_quality_correlation(model):
         v = model.venture
@@ -182,6 +188,7 @@ def test_information_advantage_buys_better_startups_only_with_the_loop_on():
     assert on > off + 0.15
 
 
+@pytest.mark.slow
 def test_smaller_lp_pool_funds_fewer_startups():
     funded = lambda m: int((m.venture.startup_table()["rounds"] > 0).sum())  # noqa: E731
     # a quarter of the LP pool funds 6-17% fewer startups per seed (seeds 1-4, 60 months): selection, not
@@ -192,6 +199,7 @@ def test_smaller_lp_pool_funds_fewer_startups():
     assert squeeze < 0.92 * base
 
 
+@pytest.mark.slow
 def test_more_expensive_compute_raises_burn_and_failures():
     def burn_and_failure(model):
         table = model.model_table()
@@ -309,17 +317,20 @@ def test_the_master_switch_turns_every_channel_off():
     assert not one.channel("founder_sorting") and all(one.channel(c) for c in channels if c != "founder_sorting")
 
 
+@pytest.mark.slow
 def test_each_channel_switch_removes_what_it_names():
     deals_on = run(4, 36).venture.deal_table()
     deals_unsorted = run(4, 36, founder_sorting=False).venture.deal_table()
     # founders who pick the most reputable offer get higher-ranked leads than founders who pick any offer (0.57 vs 0.48)
     assert deals_on.lead_reputation_rank.mean() > deals_unsorted.lead_reputation_rank.mean() + 0.05
-    assert run(4, 36).venture.startups.bonus.max() > 0 and run(4, 36, value_added=False).venture.startups.bonus.max() == 0.0
+    assert run(4, 36).venture.startups.bonus.max() > 0 and run(4, 36,
+                                                               value_added=False).venture.startups.bonus.max() == 0.0
     # the discount: same deals flow but reputable leads no longer price lower, so pre-money valuations rise
     no_discount = run(4, 36, reputation_discount=False).venture.deal_table()
     assert no_discount.pre_money.median() > deals_on.pre_money.median()
 
 
+@pytest.mark.slow
 def test_with_the_master_switch_off_centrality_says_nothing_about_returns_beyond_chance():
     from experiments.venture_analysis import pooled_centrality_return_p_value
 
@@ -364,7 +375,8 @@ def test_the_permutation_p_value_separates_a_real_relationship_from_chance():
     assert centrality_return_p_value(related) < 0.01
     assert centrality_return_p_value(unrelated) > 0.05
     assert centrality_return_p_value(related) == centrality_return_p_value(related)  # its own fixed generator
-    p_values = [centrality_return_p_value(base.assign(tvpi=np.random.default_rng(s).random(60)), 500) for s in range(40)]
+    p_values = [centrality_return_p_value(base.assign(tvpi=np.random.default_rng(s).random(60)),
+                                          500) for s in range(40)]
     assert 0.02 <= np.mean(np.array(p_values) < 0.1) <= 0.25  # under no relationship, p < 0.1 about a tenth of the time
 
 

@@ -83,7 +83,8 @@ def headline(model) -> dict[str, str]:
         "Leader": f"{leader} {s.get(f'revenue_share_{leader}', 0.0):.0%} of revenue",
         "Leader's gross margin": f"{margin:.0%}" if np.isfinite(margin) else "n/a",
         "Chip revenue, last 12 months": f"${year['chip_revenue'].sum() / 1e9:,.1f}B",
-        "H100-equivalent hour": f"${s['rental_price_heq_hour']:.2f}" if np.isfinite(s["rental_price_heq_hour"]) else "n/a",
+        "H100-equivalent hour": (f"${s['rental_price_heq_hour']:.2f}" if np.isfinite(s["rental_price_heq_hour"])
+                                 else "n/a"),
         "VC deals so far": f"{deals:,}",
     }
 
@@ -95,7 +96,8 @@ def Monitors(model):
         for name, value in headline(model).items():
             with solara.Column(gap="0px"):
                 solara.Text(name, style={"font-size": "0.75rem", "color": "grey"})
-                solara.Text(value, classes=[f"monitor-{name.split()[0].lower()}"], style={"font-size": "1.1rem", "font-weight": "bold"})
+                solara.Text(value, classes=[f"monitor-{name.split()[0].lower()}"], style={"font-size": "1.1rem",
+                                                                                          "font-weight": "bold"})
 
 
 @solara.component
@@ -106,7 +108,8 @@ def ChartTab(model, tab: str, ghost: bool):
     solara.FigureMatplotlib(fig, format="png", dpi=SCREEN_DPI, dependencies=[id(model), model.month, ghost, tab])
     if events:
         solara.Markdown("**Events** (dotted lines): " + "; ".join(
-            f"{add_months(model.config.start, month)} {label}" for month, label in events), style={"font-size": "0.8rem"})
+            f"{add_months(model.config.start, month)} {label}" for month, label in events),
+                        style={"font-size": "0.8rem"})
     solara.FileDownload(lambda: png_bytes(fig),
                         filename=f"{model.settings.preset}-{tab.lower()}-month{model.month}.png",
                         label="Download this figure (PNG)")
@@ -145,7 +148,8 @@ def VentureTab(model):
     name = f"{model.settings.preset}-month{model.month}"
     with solara.Row():
         solara.FileDownload(lambda: png_bytes(network), filename=f"{name}-network.png", label="Network (PNG)")
-        solara.FileDownload(lambda: png_bytes(ccdf), filename=f"{name}-deal-multiples.png", label="Deal multiples (PNG)")
+        solara.FileDownload(lambda: png_bytes(ccdf), filename=f"{name}-deal-multiples.png",
+                            label="Deal multiples (PNG)")
 
 
 @solara.component
@@ -192,7 +196,8 @@ def ExportCard(model):
         solara.FileDownload(lambda: session.export_table(model).to_csv(index=False).encode(),
                             filename=f"{model.settings.preset}-seed{model.settings.seed}.csv", label="Series (CSV)")
         solara.FileDownload(lambda: session.export_table(model).to_parquet(index=False),
-                            filename=f"{model.settings.preset}-seed{model.settings.seed}.parquet", label="Series (Parquet)")
+                            filename=f"{model.settings.preset}-seed{model.settings.seed}.parquet",
+                            label="Series (Parquet)")
 
 
 @solara.component

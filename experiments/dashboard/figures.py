@@ -72,7 +72,8 @@ def market_figure(vendors: pd.DataFrame, start: str, months: int, events, ghost_
     merchants = vendors[vendors["kind"] != "hyperscaler_inhouse"] if not vendors.empty else vendors
     if ghost_vendors is not None:
         _vendor_lines(share, ghost_vendors, "revenue_share", start, ghost=True)
-        _vendor_lines(margin, ghost_vendors[ghost_vendors["kind"] != "hyperscaler_inhouse"], "gross_margin", start, ghost=True)
+        _vendor_lines(margin, ghost_vendors[ghost_vendors["kind"] != "hyperscaler_inhouse"], "gross_margin", start,
+                      ghost=True)
     _vendor_lines(share, vendors, "revenue_share", start)
     _vendor_lines(margin, merchants, "gross_margin", start, label=False)
     _vendor_lines(margin, merchants, "margin_posted", start, style="--", label=False)
@@ -99,8 +100,10 @@ def _series(ax, monthly: pd.DataFrame, column: str, start: str, scale: float, la
 def prices_figure(monthly: pd.DataFrame, start: str, months: int, events, ghost=None, ghost_label="") -> Figure:
     """Price of serving a million tokens and of renting an H100-equivalent hour."""
     fig, (tokens, rental) = _figure(2)
-    _series(tokens, monthly, "usd_per_million_tokens", start, 1.0, "USD per million tokens (reference model)", "#1f77b4", ghost)
-    _series(rental, monthly, "rental_price_heq_hour", start, 1.0, "USD per H100-equivalent hour (cloud rental)", "#d62728", ghost)
+    _series(tokens, monthly, "usd_per_million_tokens", start, 1.0, "USD per million tokens (reference model)",
+            "#1f77b4", ghost)
+    _series(rental, monthly, "rental_price_heq_hour", start, 1.0, "USD per H100-equivalent hour (cloud rental)",
+            "#d62728", ghost)
     tokens.set_title(_ghost_note("Price per million tokens served", ghost, ghost_label))
     rental.set_title("Rental price per H100-equivalent hour")
     for ax in (tokens, rental):
@@ -117,7 +120,8 @@ def supply_figure(monthly: pd.DataFrame, vendors: pd.DataFrame, start: str, mont
     _series(backlog, monthly, "backlog_units", start, 1e-3, "backlog", "#ff7f0e", ghost)
     if not vendors.empty:
         held = vendors.groupby("month")[["inventory", "writedown"]].sum().reset_index()
-        stock.plot(_years(held["month"], start), held["inventory"] * 1e-3, color="#9467bd", lw=1.8, label="chips held (thousands)")
+        stock.plot(_years(held["month"], start), held["inventory"] * 1e-3, color="#9467bd", lw=1.8,
+                   label="chips held (thousands)")
         twin = stock.twinx()
         twin.fill_between(_years(held["month"], start), 0, held["writedown"].clip(lower=0) * 1e-9, step="mid",
                           color="#8c564b", alpha=0.5, label="write-downs (USD B / month)")  # one artist, not a bar each
@@ -199,7 +203,8 @@ def ccdf_figure(multiples: np.ndarray, fit: dict | None, title: str) -> Figure:
             ax.loglog(tail, len(tail) / len(x) * (tail / xmin) ** (1.0 - alpha), "r-", lw=2,
                       label=f"power-law tail: alpha = {alpha:.2f} from x = {xmin:.2f}")
         elif len(x) < MIN_DEALS_FOR_FIT:
-            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes, fontsize=8)
+            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes,
+                    fontsize=8)
         ax.legend(fontsize=8, loc="lower left")
     else:
         ax.text(0.5, 0.5, "no deals yet", ha="center", va="center", transform=ax.transAxes)

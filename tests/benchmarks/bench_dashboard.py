@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from serving import free_port, wait_until_serving
+from serving import free_port, wait_until_serving  # noqa: E402  (after the path set-up above)
 
-from experiments.dashboard import app, session
+from experiments.dashboard import app, session  # noqa: E402
 
 
 def in_process() -> None:
@@ -56,7 +56,8 @@ def in_browser(play_seconds: float) -> None:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "solara", "run", str(ROOT / "experiments/dashboard/app.py"),
                                "--host", "127.0.0.1", "--port", str(port), "--production", "--no-open"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ,
+                                                                                         "PYTHONWARNINGS": "ignore"})
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, server)
@@ -76,7 +77,8 @@ def in_browser(play_seconds: float) -> None:
                 waits.append(time.perf_counter() - t0)
             print(f"browser: Step -> next month drawn (Market tab): median {statistics.median(waits) * 1000:.0f} ms, "
                   f"max {max(waits) * 1000:.0f} ms over 12 steps")
-            for tab, interval_presses in (("Market", 0), ("Prices", 0), ("Supply", 0), ("Capex and power", 0), ("Market", 2)):
+            for tab, interval_presses in (("Market", 0), ("Prices", 0), ("Supply", 0), ("Capex and power", 0),
+                                          ("Market", 2)):
                 page.get_by_role("tab", name=tab).click()
                 page.get_by_role("button", name="Reset", exact=True).click()  # each measurement from January 2023
                 expect(monitor).to_contain_text("not started", timeout=60_000)

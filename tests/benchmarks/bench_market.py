@@ -111,7 +111,8 @@ def main() -> None:
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(8)
     print("top functions by own time (cProfile):")
-    print("\n".join(line for line in out.getvalue().splitlines() if line.strip() and ("{" in line or ".py" in line))[:2500])
+    lines = [line for line in out.getvalue().splitlines() if line.strip() and ("{" in line or ".py" in line)]
+    print("\n".join(lines)[:2500])
     if args.against:
         compare_with(args.against, args.months, args.seeds)
 

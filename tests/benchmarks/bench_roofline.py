@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import reference_roofline as ref  # noqa: E402
+
 from hardware_catalog import load_catalog  # noqa: E402
 from market import roofline  # noqa: E402
 from market.evaluation import maturity_of  # noqa: E402
@@ -37,7 +38,8 @@ def reference_inputs(catalog, chips, workloads):
             "hbm_bandwidth": chip.hbm_tbps * 1e12, "link_bandwidth": chip.interconnect_gbps * 1e9 / 2,
             "max_group": chip.max_group, "mfu_train": eff.training_mfu(chip.vendor) * factor,
             "mfu_infer": eff.inference_mfu("bf16") * factor,
-            "mbu": eff.mbu * factor, "link_latency": eff.link_latency_us * 1e-6 * eff.fabric(chip.vendor).latency_factor,
+            "mbu": eff.mbu * factor,
+                           "link_latency": eff.link_latency_us * 1e-6 * eff.fabric(chip.vendor).latency_factor,
             "switched": eff.fabric(chip.vendor).switched, "layer_overhead": eff.layer_overhead_us * 1e-6 / factor,
             "prefill_layer_overhead": eff.prefill_layer_overhead_us * 1e-6 / factor,
             "sequence_overhead": eff.sequence_overhead_us * 1e-6 / factor, "gqa_sharing": eff.gqa_sharing,
@@ -79,10 +81,11 @@ def main() -> None:
     chip_dicts, model_dicts = reference_inputs(catalog, chips, workloads)
     rng = np.random.default_rng(0)
 
-    print(f"grid: {len(chips)} chips x {len(workloads)} workloads x {len(batches)} batch sizes = {points:,} points per phase")
+    print(f"grid: {len(chips)} chips x {len(workloads)} workloads x {len(batches)} batch sizes = {points:,} points per "
+          "phase")
     print(f"{'phase':<8} {'vectorised pts/s':>17} {'reference pts/s':>16} {'speed-up':>9}  check")
     for phase in ("decode", "prefill", "serve", "train"):
-        def vectorised():
+        def vectorised(phase=phase):
             return roofline.evaluate(phase, model_arr, chip_arr, batch_arr, precision="bf16",
                                      input_tokens=INPUT, output_tokens=OUTPUT)
 
@@ -90,7 +93,7 @@ def main() -> None:
         result = vectorised()
         idx = rng.integers(0, [len(chips), len(workloads), len(batches)], size=(args.sample, 3))
 
-        def reference():
+        def reference(phase=phase, idx=idx):
             return [ref.evaluate_point(phase, chip_dicts[c], model_dicts[w], int(batches[b]), INPUT, OUTPUT, "bf16")
                     for c, w, b in idx]
 
@@ -99,7 +102,11 @@ def main() -> None:
         mismatches = 0
         for (c, w, b), e in zip(idx, expected, strict=True):
             got = result.tokens_per_second[c, w, b]
-            if (e is None) != (not result.feasible[c, w, b]) or (e is not None and not ref.is_close(got, e["tokens_per_second"], 1e-9)):
+            if (e is None) != (not result.feasible[c,
+                                                   w,
+                                                   b]) or (e is not None and not ref.is_close(got,
+                                                                                              e["tokens_per_second"],
+                                                                                              1e-9)):
                 mismatches += 1
         vec_rate = points / seconds
         ref_rate = args.sample / ref_seconds

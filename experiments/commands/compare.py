@@ -1,0 +1,89 @@
+"""`compute-market compare`: scenarios run with the same seeds; differences from the first, with 90% intervals."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from experiments.cli import _cap_workers, _check_targets, _ensemble, _ensemble_options, _seeds, command_parser
+from experiments.config import load_experiment
+from experiments.errors import UsageError
+
+MIN_SEEDS_FOR_STARS = 5  # below this many paired seeds a bootstrap interval says little: no stars
+COMPARE_FILES = ("comparison.csv", "comparison.png")
+
+
+
+def register(sub) -> None:
+    p = command_parser(sub, "compare",
+                       help="run scenarios with the same seeds; differences from the first, with 90%% intervals")
+    p.add_argument("configs", type=Path, nargs="+", help="configs; the first is the base the others are compared with")
+    _ensemble_options(p, Path("results/compare"), "one run directory per config plus comparison.csv/png")
+    p.add_argument("--force", action="store_true", help="replace scenario run directories that hold runs of "
+                   "different inputs")
+    p.set_defaults(handler=run)
+
+
+def run(args, catalog) -> int:
+    from experiments import rundir
+    from experiments.compare import compare_runs, comparison_figure
+
+    experiments = [load_experiment(path, catalog) for path in args.configs]  # validate all before running any
+    names = [e.name for e in experiments]
+    if len(set(names)) != len(names):
+        raise UsageError(f"configs need distinct file names, got {', '.join(names)}")
+    _check_compare_names(names, args.configs)
+    seeds = _seeds(args, experiments[0])
+    out = Path(os.path.abspath(args.out))
+    _check_not_inside_a_run(out)
+    rundir.check_collection(out, "compare")
+    _check_targets([(e, out / e.name, seeds) for e in experiments], args)
+    _cap_workers(args, len(seeds), "seed(s) per scenario")
+    rundir.prepare_collection(out, "compare")
+    dirs = [_ensemble(e, out / e.name, args, seeds) for e in experiments]
+    table = compare_runs(dirs, min_seeds_for_significance=MIN_SEEDS_FOR_STARS)
+    rundir.atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
+    comparison_figure(dirs, out / "comparison.png")
+    rundir.seal(out, "compare", None, [*names, "comparison.csv", "comparison.png"])
+    print(f"differences from {names[0]} (mean over {len(seeds)} paired seeds, bootstrap 90% interval):")
+    for row in table.itertuples():
+        flag = "*" if row.significant else " "
+        print(f"{row.scenario:<22} {row.metric:<38} {row.difference:+11.4g}  [{row.p05:+.4g}, {row.p95:+.4g}] {flag}")
+    if len(seeds) < MIN_SEEDS_FOR_STARS:
+        print(f"compute-market: warning: only {len(seeds)} paired seed(s): intervals from fewer than "
+              f"{MIN_SEEDS_FOR_STARS} seeds are unreliable, so no difference is starred; use --seeds 8 or more",
+              file=sys.stderr)
+    else:
+        print("* interval excludes zero.")
+    print(f"wrote {out / 'comparison.csv'} and comparison.png")
+    return 0
+
+
+def _check_compare_names(names: list[str], paths: list[Path]) -> None:
+    """Each config's name (its file name without .toml) becomes its run folder in --out: refuse names that would
+    land on the comparison's own files, on another run's `.partial` twin, or on --out itself."""
+    from experiments import rundir
+
+    for name, path in zip(names, paths, strict=True):
+        if name in COMPARE_FILES or name in (rundir.MARKER, rundir.LEGACY_LOCK) or name.endswith(rundir.LOCK_SUFFIX):
+            why = f"the comparison writes its own {name} there"
+        elif name.endswith(".partial"):
+            why = "a folder ending in .partial is an interrupted run's twin"
+        elif name in (".", "..") or name.startswith(".tmp-"):
+            why = "that is not a folder name of its own"
+        else:
+            continue
+        raise UsageError(f"{path}: compare runs each config into --out/<config name>, and the name '{name}' cannot be "
+                         f"used ({why}); rename the config file")
+
+
+def _check_not_inside_a_run(out: Path) -> None:
+    """A comparison folder is not made inside a run folder (it would become files the run did not write)."""
+    from experiments import rundir
+
+    for parent in out.parents:
+        marker = rundir.read_marker(parent)
+        if marker is not None and marker["kind"] == "run":
+            raise UsageError(f"--out {out}: is inside the compute-market run folder {parent}; choose a folder "
+                             "outside it (e.g. results/compare)")
