@@ -599,3 +599,15 @@ def test_ctrl_c_or_a_closed_terminal_early_in_a_parallel_run_prints_one_line_and
     assert "Traceback" not in err and "KeyError" not in err and "resource_tracker" not in err, err
     assert err.strip().splitlines()[-1].startswith("compute-market: "), err
     assert proc.returncode in (128 + getattr(signal, how), 130), err
+
+
+def test_sensitivity_force_with_another_method_leaves_nothing_of_the_old_analysis(tmp_path, capsys):
+    config, out = tiny(tmp_path), tmp_path / "sens"
+    common = ["--param", "market.switching_cost=6:18", "--seeds", "1", "--months", "2", "--workers", "1", "--out", str(out)]
+    assert main(["sensitivity", str(config), "--trajectories", "2", *common]) == 0
+    morris = {p.name for p in out.glob("*.png")}
+    assert morris
+    assert main(["sensitivity", str(config), "--method", "sobol", "--samples", "2", *common, "--force"]) == 0
+    sobol = {p.name for p in out.glob("*.png")}
+    assert "morris_mu_star_sigma.png" in morris and "morris_mu_star_sigma.png" not in sobol  # not left beside Sobol
+    assert sobol <= set(rundir.recorded_files(out))
