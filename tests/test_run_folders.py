@@ -603,7 +603,8 @@ def test_ctrl_c_or_a_closed_terminal_early_in_a_parallel_run_prints_one_line_and
 
 def test_sensitivity_force_with_another_method_leaves_nothing_of_the_old_analysis(tmp_path, capsys):
     config, out = tiny(tmp_path), tmp_path / "sens"
-    common = ["--param", "market.switching_cost=6:18", "--seeds", "1", "--months", "2", "--workers", "1", "--out", str(out)]
+    common = ["--param", "market.switching_cost=6:18", "--seeds", "1", "--months", "2", "--workers", "1",
+              "--out", str(out)]
     assert main(["sensitivity", str(config), "--trajectories", "2", *common]) == 0
     morris = {p.name for p in out.glob("*.png")}
     assert morris
