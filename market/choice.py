@@ -20,11 +20,30 @@ def work_rate(train_rate, infer_rate, inference_share):
     return (1.0 - inference_share) * train_rate + inference_share * infer_rate
 
 
-def utility(cost_per_work, maturity, available, *, alpha: float, switching_cost: float, shocks=0.0):
-    """Logit utility; -inf where a chip is not available to a buyer or does no useful work."""
+def cost_per_work(price, work, *, capital_per_price, running_cost):
+    """USD per unit of useful work (USD per HEq-hour) of a chip bought at `price` (USD).
+
+    Its hourly cost of ownership, capital recovery `capital_per_price` (USD per chip-hour per USD of price) x price
+    plus power and hosting `running_cost` (USD per chip-hour), divided by its useful work `work` (HEq per
+    chip-hour). Arrays broadcast; +inf or nan where a chip does no useful work (no warning).
+    """
+    hourly = capital_per_price * price + running_cost
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return hourly / work
+
+
+def utility(cost_per_work, maturity, available, *, alpha: float, switching_cost: float, shocks=0.0, affinity=None):
+    """Logit utility; -inf where a chip is not available to a buyer or does no useful work.
+
+    `affinity`: an optional additive taste term (e.g. labs' affinity for a cloud, market/rental.py), added before
+    the shocks.
+    """
     usable = available & (cost_per_work > 0) & np.isfinite(cost_per_work)
     with np.errstate(divide="ignore", invalid="ignore"):
-        u = -alpha * np.log(cost_per_work) - switching_cost * (1.0 - maturity) + shocks
+        u = -alpha * np.log(cost_per_work) - switching_cost * (1.0 - maturity)
+        if affinity is not None:
+            u = u + affinity
+        u = u + shocks
     return np.where(usable, u, -np.inf)
 
 

@@ -277,9 +277,8 @@ class ComputeMarket(mesa.Model):
         return book.running_cost[None, :] + power_price[:, None] * book.facility_w[None, :] / 1e3
 
     def _utilities(self, book: OfferBook, available, shocks, power_price=None):
-        hourly = self.capital_per_price * book.prices + self._running_cost(book, power_price)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cost_per_work = hourly / book.work  # (K,) or (R, K) over (R, K)
+        cost_per_work = choice.cost_per_work(book.prices, book.work, capital_per_price=self.capital_per_price,
+                                             running_cost=self._running_cost(book, power_price))  # (R, K)
         return choice.utility(cost_per_work, book.maturity, available, alpha=self.config.price_sensitivity,
                               switching_cost=book.switching, shocks=shocks)
 

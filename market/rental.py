@@ -39,9 +39,8 @@ def rent(budgets, affinity, shocks, price, supply, alpha: float, maturity=1.0, s
     clouds ration proportionally.
     """
     offered = np.isfinite(price)
-    software = -switching_cost * (1.0 - np.asarray(maturity, dtype=float))
-    with np.errstate(divide="ignore"):
-        u = np.where(offered[None, :], -alpha * np.log(price)[None, :] + software + affinity + shocks, -np.inf)
+    u = choice.utility(price, np.asarray(maturity, dtype=float), offered, alpha=alpha, switching_cost=switching_cost,
+                       shocks=shocks, affinity=affinity)
     shares = choice.logit_shares(u)
     with np.errstate(invalid="ignore"):
         wanted = np.where(offered[None, :], budgets[:, None] * shares / price[None, :], 0.0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .choice import logit_shares, utility
+from .choice import cost_per_work, logit_shares, utility
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,16 @@ class PricingProblem:
     units_per_chip: np.ndarray  # (K,) packaging units one chip uses
 
 
+def _cost_per_work(problem: PricingProblem, prices):
+    """USD per HEq-hour of each chip (H, K) at `prices` for each buyer's mix (market.choice.cost_per_work)."""
+    return cost_per_work(prices, problem.work, capital_per_price=problem.capital_per_price,
+                         running_cost=problem.running_cost)
+
+
 def expected_outcome(problem: PricingProblem, prices, *, alpha: float, switching_cost: float):
     """Spend per chip (..., H, K) at `prices` (..., 1, K) with no shocks."""
-    hourly = problem.capital_per_price * prices + problem.running_cost
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cost_per_work = hourly / problem.work
-    u = utility(cost_per_work, problem.maturity, problem.available, alpha=alpha, switching_cost=switching_cost)
+    u = utility(_cost_per_work(problem, prices), problem.maturity, problem.available, alpha=alpha,
+                switching_cost=switching_cost)
     return logit_shares(u) * problem.spend[:, None]
 
 
@@ -77,21 +81,18 @@ def best_response_margins(problem: PricingProblem, grid, pricing_vendors, *, alp
         return np.moveaxis(np.broadcast_to(x, (rows, x.shape[-1]))[:, slots], 0, 1)[:, None, :, :]
 
     # rivals at last month's prices, each vendor's own chips left out: their utilities' max and scaled sum (V', H)
-    hourly = problem.capital_per_price * problem.price + problem.running_cost
-    with np.errstate(divide="ignore", invalid="ignore"):
-        base = utility(hourly / problem.work, problem.maturity, problem.available, alpha=alpha,
-                       switching_cost=switching_cost)  # (H, K)
+    base = utility(_cost_per_work(problem, problem.price), problem.maturity, problem.available, alpha=alpha,
+                   switching_cost=switching_cost)  # (H, K)
     rivals = np.where(own[:, None, :], -np.inf, base[None, :, :])  # (V', H, K)
     rival_top = rivals.max(axis=2)
     rival_top = np.where(np.isfinite(rival_top), rival_top, 0.0)
     rival_sum = np.exp(rivals - rival_top[..., None]).sum(axis=2)  # (V', H)
     # the vendor's own chips at each candidate margin
     prices = problem.unit_cost[slots][:, None, :] / (1.0 - grid[None, :, None])  # (V', G, W)
-    hourly = problem.capital_per_price * prices[:, :, None, :] + by_slot(problem.running_cost)  # (V', G, H, W)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = utility(hourly / by_slot(problem.work), by_slot(problem.maturity),
-                    by_slot(problem.available) & valid[:, None, None, :], alpha=alpha,
-                    switching_cost=by_slot(switching_cost))
+    own_cost = cost_per_work(prices[:, :, None, :], by_slot(problem.work), capital_per_price=problem.capital_per_price,
+                             running_cost=by_slot(problem.running_cost))  # (V', G, H, W)
+    u = utility(own_cost, by_slot(problem.maturity), by_slot(problem.available) & valid[:, None, None, :],
+                alpha=alpha, switching_cost=by_slot(switching_cost))
     top = np.maximum(u.max(axis=3), np.where(rival_sum > 0, rival_top, -np.inf)[:, None, :])  # (V', G, H)
     top = np.where(np.isfinite(top), top, 0.0)
     weights = np.exp(u - top[..., None])
