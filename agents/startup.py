@@ -56,6 +56,18 @@ class StartupCohort:
         self.status += ["alive"] * n
         self.cap_tables += [{} for _ in range(n)]
 
+    def grow_and_burn(self, live: np.ndarray, growth: np.ndarray, opex: np.ndarray, base_compute: float,
+                      compute_share: float, rental_index: float) -> np.ndarray:
+        """A month of business: revenue of the startups `live` grows by `growth` (log); funded startups pay their
+        team (`opex`, USD a month) and inference compute (a base plus a share of revenue, at the market's rental
+        index) from revenue and cash. Returns each startup's compute spend (USD; 0 if not funded)."""
+        self.revenue[live] *= np.exp(growth)
+        compute = (base_compute + compute_share * self.revenue) * rental_index
+        funded = self.alive & (self.rounds > 0)
+        self.burn = np.where(funded, opex + compute, 0.0)
+        self.cash += np.where(funded, self.revenue - self.burn, 0.0)
+        return np.where(funded, compute, 0.0)
+
     def choose_lead(self, offers: np.ndarray, reputation_rank: np.ndarray, taste: np.ndarray, sorting: bool) -> int:
         """The firm the founders take as lead among those that offered: the most reputable (with some personal
         taste, `taste` per offer) when founders sort on reputation, else the one they like best."""

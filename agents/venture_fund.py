@@ -59,6 +59,27 @@ class VentureFund(mesa.Agent):
     def current(self) -> Fund | None:
         return self.funds[-1] if self.funds else None
 
+    # --- its life: track record, fundraising, closing down, place in the network ------------------
+
+    def start_with_reputation(self, reputation: float) -> None:
+        """Its exit record from before the run."""
+        self.reputation = reputation
+
+    def raise_fund(self, vintage: int, size: float, cycle_months: int) -> None:
+        """It closes a new fund of `size` USD in month `vintage` and plans its next raise a fund cycle later."""
+        self.funds.append(Fund(self.firm_index, vintage, size))
+        self.next_raise = vintage + cycle_months
+
+    def close_down(self) -> None:
+        """Its LPs walk away: it raises no more funds and writes no new cheques."""
+        self.alive = False
+
+    def update_network_position(self, month: int, centrality: dict[str, float], information_advantage: float) -> None:
+        """Its centralities in the syndication network and its information advantage, as computed in `month`."""
+        self.centrality = centrality
+        self.information_advantage = information_advantage
+        self.centrality_history.append((month, self.centrality["eigenvector"]))
+
     @staticmethod
     def fees_to_come(fund: Fund, config) -> float:
         """Fees the fund will still charge over its life (kept uncalled for them)."""

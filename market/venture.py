@@ -77,13 +77,12 @@ class VenturePhase:
         history = nx.barabasi_albert_graph(config.firms, 2, seed=int(self.rng.integers(2**31)))
         syndication.add_ties(self.ties, history.edges(), 1.0)
         for firm in self.firms:
-            firm.reputation = float(self.rng.pareto(2.0))
+            firm.start_with_reputation(float(self.rng.pareto(2.0)))
         self.reputation = np.array([f.reputation for f in self.firms])
         for firm in self.firms:
             vintage = -int(self.rng.integers(0, config.fund_cycle_months))
             size = mean_size * float(self.rng.lognormal(-0.5, 1.0))
-            firm.funds.append(Fund(firm.firm_index, vintage, size))
-            firm.next_raise = vintage + config.fund_cycle_months
+            firm.raise_fund(vintage, size, config.fund_cycle_months)
         self.startups = StartupCohort()
         self.deals: list[dict] = []
         self.holdings: list[tuple[int, tuple[int, int], float, float]] = []  # (deal id, holder, shares, amount)
@@ -141,10 +140,9 @@ class VenturePhase:
         c = syndication.centralities(self.ties)
         self.ia = syndication.information_advantage(c["eigenvector"], self.reputation)
         for i, firm in enumerate(self.firms):
-            firm.centrality = {"degree": float(c["degree"][i]), "eigenvector": float(c["eigenvector"][i]),
-                               "betweenness": math.nan}
-            firm.information_advantage = float(self.ia[i])
-            firm.centrality_history.append((month, firm.centrality["eigenvector"]))
+            firm.update_network_position(month, {"degree": float(c["degree"][i]),
+                                                 "eigenvector": float(c["eigenvector"][i]), "betweenness": math.nan},
+                                         float(self.ia[i]))
         # No decision uses betweenness (the costliest of the three) and only its latest value is reported, so it is
         # computed when a table asks for it, on the network as it stood now. The network is copied only at the
         # run's last update (a mid-run table uses the network as it is then).
@@ -174,12 +172,11 @@ class VenturePhase:
             if last is not None and month - last.vintage >= 36 and last.called > 0:
                 track = float(np.clip((last.distributions + self._nav(last)) / last.called, 0.2, 4.0))
             if track < 0.5 and self.rng.random() < 0.5:
-                firm.alive = False  # LPs walk away
+                firm.close_down()  # LPs walk away
                 continue
             size = (mean_size * appetite * track**0.7 * (1.0 + firm.reputation) ** 0.5
                     * float(self.rng.lognormal(-0.3, 0.5)))
-            firm.funds.append(Fund(firm.firm_index, month, size))
-            firm.next_raise = month + cfg.fund_cycle_months
+            firm.raise_fund(month, size, cfg.fund_cycle_months)
             self.month_stats["new_funds"] += 1
 
     def _found_startups(self, month: int) -> None:
@@ -334,13 +331,9 @@ class VenturePhase:
         scale = np.log(np.maximum(c.revenue[live], FIRST_REVENUE) / FIRST_REVENUE)
         fade = np.clip(1.0 - scale / math.log(cfg.saturation_arr_usd / (12.0 * FIRST_REVENUE)), 0.0, 1.0)
         growth = (c.drift[live] + c.bonus[live]) * fade - 0.5 * cfg.growth_volatility**2 + shocks
-        c.revenue[live] *= np.exp(growth)
         opex = np.asarray(OPEX)[np.clip(c.rounds - 1, 0, len(OPEX) - 1)]
-        compute = (cfg.base_compute_usd + cfg.compute_cost_share * c.revenue) * rental_index
-        funded = c.alive & (c.rounds > 0)
-        c.burn = np.where(funded, opex + compute, 0.0)
-        c.cash += np.where(funded, c.revenue - c.burn, 0.0)
-        self.month_stats["compute_spend"] = float(np.where(funded, compute, 0.0).sum())
+        compute = c.grow_and_burn(live, growth, opex, cfg.base_compute_usd, cfg.compute_cost_share, rental_index)
+        self.month_stats["compute_spend"] = float(compute.sum())
         self.month_stats["startup_burn"] = float(c.burn.sum())
 
     def _exits(self, month: int, multiple: float) -> None:

@@ -23,16 +23,6 @@ ALLOWED: set[tuple[str, str, str]] = {
     ("agents/venture_fund.py", "invest", "fund.invested_new"),
     # Ties is a plain record of the syndication network; decay_ties is its module's update (to become a method)
     ("market/syndication.py", "decay_ties", "ties.weight"),
-    # TODO(issue 23, item 2): the venture phase still writes firms' and startups' state; they are to act through
-    # their own methods (agents/venture_fund.py, agents/startup.py)
-    ("market/venture.py", "__init__", "firm.next_raise"),
-    ("market/venture.py", "__init__", "firm.reputation"),
-    ("market/venture.py", "_grow_and_burn", "c.burn"),
-    ("market/venture.py", "_grow_and_burn", "c.cash"),
-    ("market/venture.py", "_raise_funds", "firm.alive"),
-    ("market/venture.py", "_raise_funds", "firm.next_raise"),
-    ("market/venture.py", "_update_centrality", "firm.centrality"),
-    ("market/venture.py", "_update_centrality", "firm.information_advantage"),
 }
 
 
