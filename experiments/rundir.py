@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import functools
+import glob
 import hashlib
 import importlib.metadata
 import json
@@ -239,8 +240,7 @@ def seal(folder: Path, kind: str, inputs: dict[str, Any] | None, written: Iterab
     """Record files the tool has just written into `folder` (relative paths; a folder stands for every file
     below it, so pass only folders the tool wrote whole), with their hashes, added to those recorded before."""
     folder = Path(folder)
-    marker = read_marker(folder) or {}
-    files = dict(marker.get("files") or {}) if marker.get("format") == MARKER_FORMAT else {}
+    hashes = {}
     for rel in written:
         path = folder / rel
         if path.is_dir() and read_marker(path) is not None:
@@ -249,9 +249,8 @@ def seal(folder: Path, kind: str, inputs: dict[str, Any] | None, written: Iterab
             names = [f"{Path(rel).as_posix()}/{sub}" for sub in files_below(path)]
         else:
             names = [Path(rel).as_posix()]
-        for name in names:
-            files[name] = file_sha256(folder / name)
-    write_marker(folder, kind, inputs, files, complete=bool(marker.get("complete")))
+        hashes.update((name, file_sha256(folder / name)) for name in names)
+    record_files(folder, kind, inputs, hashes)
 
 
 def recorded_files(folder: Path) -> dict[str, str]:
@@ -492,13 +491,9 @@ def promote(source: Path, target: Path) -> None:
 def clear_leftovers(target: Path) -> None:
     """Delete what a killed process left beside `target` (an old folder renamed aside, a staging folder), if it
     holds only the tool's files; called under the lock."""
-    for stale in target.parent.glob(f".{glob_escape(target.name)}.old-*"):
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.old-*"):
         if stale.is_dir() and not stale.is_symlink() and read_marker(stale) is not None and not foreign_entries(stale):
             remove_own(stale)
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def check_collection(path: Path, kind: str, option: str = "--out") -> None:

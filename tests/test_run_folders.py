@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_safe_runs import CLI, ROOT, metrics, one_line_error, snapshot, tiny
+from test_safe_runs import CLI, ROOT, interrupt_after_first_seed, metrics, one_line_error, snapshot, tiny
 
 from experiments import rundir
 from experiments.cli import main
@@ -209,15 +209,7 @@ def test_report_on_a_run_with_a_damaged_seed_says_force_recomputes_and_it_does(t
 def test_a_damaged_stored_seed_of_an_interrupted_run_is_computed_again_on_resume(tmp_path, capsys, monkeypatch):
     import experiments.runner as runner
 
-    original, calls = runner.run_seed_to_dir, []
-
-    def interrupt_after_first(*args):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(args[2])
-        return original(*args)
-
-    monkeypatch.setattr(runner, "run_seed_to_dir", interrupt_after_first)
+    original = interrupt_after_first_seed(monkeypatch)
     config = tiny(tmp_path, seeds=2)
     out = tmp_path / "R"
     assert main(_run(config, out)) == 130

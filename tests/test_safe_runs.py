@@ -64,6 +64,22 @@ def one_line_error(capsys, code: int, expected: str, exit_code: int = 2) -> str:
     return last
 
 
+def interrupt_after_first_seed(monkeypatch):
+    """Make the runner store one seed and then stop as Ctrl-C would; returns the real seed function (to restore)."""
+    import experiments.runner as runner
+
+    original, calls = runner.run_seed_to_dir, []
+
+    def interrupt_after_first(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(args[2])
+        return original(*args)
+
+    monkeypatch.setattr(runner, "run_seed_to_dir", interrupt_after_first)
+    return original
+
+
 def metrics(run_dir: Path) -> str:
     """A run's headline metrics as canonical JSON text (so NaN equals NaN when comparing runs)."""
     return json.dumps(json.loads((run_dir / "summary.json").read_text())["metrics"], sort_keys=True)
@@ -222,16 +238,7 @@ def test_catalog_dir_is_honoured_by_run_and_is_part_of_the_fingerprint(tmp_path,
 def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(tmp_path, capsys, monkeypatch):
     import experiments.runner as runner
 
-    original = runner.run_seed_to_dir
-    calls = []
-
-    def interrupt_after_first(*args):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(args[2])
-        return original(*args)
-
-    monkeypatch.setattr(runner, "run_seed_to_dir", interrupt_after_first)
+    original = interrupt_after_first_seed(monkeypatch)
     config = tiny(tmp_path, seeds=3)
     out = tmp_path / "run"
     code = main(["run", str(config), "--out", str(out), "--workers", "1"])
