@@ -5,11 +5,22 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import mesa
 
 from hardware_catalog import Accelerator, Roadmap, add_months, months_between, next_generation
+
+
+@dataclass(frozen=True)
+class SupplyTerms:
+    """How a vendor commits supply (MarketConfig's supply fields): the months between committing packaging
+    capacity and receiving chips, the headroom it orders above its forecast (share), and the months of forecast
+    sales it may hold before stock is written down."""
+
+    lead_time_months: int
+    headroom: float
+    inventory_cover_months: float
 
 
 class ChipVendor(mesa.Agent):
@@ -170,6 +181,25 @@ class ChipVendor(mesa.Agent):
         committed = max(recent * trend**lead_time * (1.0 + headroom) - excess_stock / lead_time, launch_floor, 0.0)
         self.pipeline.append(committed)
         return committed
+
+    def plan_supply(self, month: str, chip_orders: dict[str, float], order_units: float, terms: SupplyTerms,
+                    industry_capacity: float, chips: dict[str, Accelerator], units_per_chip) -> None:
+        """After the month's orders (`chip_orders`: chips ordered per chip id of its line on sale; `order_units`:
+        their packaging units): remember them, re-value its inventory reserve, and commit supply `lead time`
+        months ahead. With nothing on sale and a launch due within the lead time, it books at least its share of
+        the industry's packaging capacity (`industry_capacity`, HBM-GB equivalents) for the launch. `chips` maps
+        chip ids to chips; `units_per_chip(chip)` gives a chip's packaging units."""
+        self.record_orders(order_units, chip_orders)
+        self.book_reserve(set(chip_orders), chips, units_per_chip, terms.inventory_cover_months,
+                          terms.lead_time_months, terms.headroom)
+        if terms.lead_time_months <= 0:
+            return
+        launch = self.prices_strategically and not self.on_market and self.launches_within(month,
+                                                                                           terms.lead_time_months)
+        floor = self.allocation * industry_capacity if launch else 0.0
+        # stock it can still sell: chips taken off sale are reserved against, not a reason to order less
+        held = sum(units * units_per_chip(chips[cid]) for cid, units in self.inventory.items() if cid in chip_orders)
+        self.commit_supply(terms.lead_time_months, terms.headroom, floor, held)
 
     def chip_forecast(self, chip_id: str, current: float) -> float:
         """Expected monthly orders of a chip (chips): the mean of its last six months, or `current` if new."""

@@ -15,6 +15,8 @@ import numpy as np
 
 from hardware_catalog import Accelerator
 
+from . import choice
+
 
 @dataclass(frozen=True)
 class OfferBook:
@@ -43,6 +45,23 @@ class OfferBook:
 
     def __len__(self) -> int:
         return len(self.chips)
+
+    def running_cost_at(self, power_price: np.ndarray | None) -> np.ndarray:
+        """USD per chip-hour of power and hosting, (K,); with a shadow price of power per buyer row (R,, USD per
+        facility kWh), plus each chip's power envelope at that price, (R, K)."""
+        if power_price is None:
+            return self.running_cost
+        return self.running_cost[None, :] + power_price[:, None] * self.facility_w[None, :] / 1e3
+
+    def utilities(self, capital_per_price: float, alpha: float, available: np.ndarray, shocks: np.ndarray,
+                  power_price: np.ndarray | None = None) -> np.ndarray:
+        """(R, K) buyers' logit utilities of the chips at the posted prices (market/choice.py): the cost of useful
+        work (capital at `capital_per_price` USD per chip-hour per USD of price, plus running cost with power at
+        `power_price`), software maturity and switching cost, and this month's `shocks`."""
+        cost_per_work = choice.cost_per_work(self.prices, self.work, capital_per_price=capital_per_price,
+                                             running_cost=self.running_cost_at(power_price))
+        return choice.utility(cost_per_work, self.maturity, available, alpha=alpha, switching_cost=self.switching,
+                              shocks=shocks)
 
 
 @dataclass(frozen=True)

@@ -118,12 +118,12 @@ def hyperscalers(model) -> list[Hyperscaler]:
             h.add_chips(chip.id, fleet_value * share / price, price)
             model.chip_index[chip.id] = chip
         out.append(h)
-    rates = model._rates(list(model.chip_index.values()))
+    rates = model.rates(list(model.chip_index.values()))
     # The budget shares (TrendForce) are shares of high-end AI servers, i.e. of installed compute rather than
     # of money: each cloud's fleet is scaled so that its share of useful work (HEq) equals its budget share,
     # keeping the industry's total. (Valued at list prices, a TPU-heavy fleet would otherwise hold ~30% of
     # the work for a 17% share.)
-    heqs = np.array([model.fleets.heq(h, rates, model._inference_share()) for h in out])
+    heqs = np.array([model.fleets.heq(h, rates, model.inference_share()) for h in out])
     shares = np.array([h.spec.budget_share for h in out])
     if shares.sum() > 0 and heqs.sum() > 0:
         for h, heq, share in zip(out, heqs, shares, strict=True):
@@ -136,7 +136,7 @@ def hyperscalers(model) -> list[Hyperscaler]:
             h.start_sites(model.fleets.draw_w(h), cfg.site_power_start_reserve,
                           h.planned_capex / list_price(model, h100) * h100_w, cfg.site_lead_time_months)
     for h in out:
-        h.start_demand(model.fleets.heq(h, rates, model._inference_share()), cfg.capex_utilisation_target)
+        h.start_demand(model.fleets.heq(h, rates, model.inference_share()), cfg.capex_utilisation_target)
     return out
 
 

@@ -280,18 +280,18 @@ def test_a_serving_shift_moves_buyers_serving_work_to_the_new_model_over_its_ram
     base = ComputeMarket(MarketConfig(months=4), rng=0)
     model = ComputeMarket(MarketConfig(months=4, **shift), rng=0)
     chips = [model.catalog.accelerator(c) for c in ("h100-sxm", "mi300x", "tpu-v6e")]
-    assert model.serving_shift() == 0.0 and model._rates(chips) == base._rates(chips)  # before its start
+    assert model.serving_shift() == 0.0 and model.rates(chips) == base.rates(chips)  # before its start
     model.step()
     model.step()  # March 2023: the ramp's first month
     assert model.date == "2023-03" and model.serving_shift() == pytest.approx(0.6 / 4)
-    maturity = [model._effective_maturity(c.vendor) for c in chips]
+    maturity = [model.effective_maturity(c.vendor) for c in chips]
     eff = model.catalog.efficiency
     dense = performance.serving_rates(chips, maturity, model.serving_workload, eff) / model.ref_serve
     hybrid = performance.serving_rates(chips, maturity, model.shift_workload, eff) / model.ref_serve_shift
     expected = (1 - 0.15) * dense + 0.15 * hybrid
-    assert [s for _, s in model._rates(chips).values()] == pytest.approx(list(expected))
+    assert [s for _, s in model.rates(chips).values()] == pytest.approx(list(expected))
     # the price per token counts tokens of the mix actually served (a hybrid serves many more per chip-hour)
     served = (1 - 0.15) * dense * model.ref_serve + 0.15 * hybrid * model.ref_serve_shift
-    assert list(model._rates_and_tokens(chips)[1].values()) == pytest.approx(list(served))
-    assert base._rates_and_tokens(chips)[1] is None
+    assert list(model.rates_and_tokens(chips)[1].values()) == pytest.approx(list(served))
+    assert base.rates_and_tokens(chips)[1] is None
     assert hybrid[1] / hybrid[0] < dense[1] / dense[0]  # the memory-rich MI300X's edge over the H100 shrinks

@@ -91,7 +91,7 @@ def _run(config: MarketConfig, seed: int = 0, months: int = 60):
             assert draw <= h.site_w * (1 + 1e-9), (model.date, h.hyperscaler_id)
         if orders.power_price is not None:
             short = orders.power_price > 0
-            plain = choice.logit_shares(model._utilities(book, book.available, orders.shocks))
+            plain = choice.logit_shares(model.buying.utilities(book, book.available, orders.shocks))
             for shares, out, watts in ((orders.shares, priced, watts_priced), (plain, unpriced, watts_plain)):
                 chips = shares[short] / book.prices[None, :]  # chips bought per USD
                 out.append(float((chips * book.work[short]).sum() / (chips * book.facility_w[None, :]).sum()))

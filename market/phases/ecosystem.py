@@ -1,0 +1,68 @@
+"""Phase 5, the ecosystem: software maturity follows installed base and R&D, packaging capacity grows
+(market/capacity.py) and allocations follow orders, in-house programmes start and deliver (market/inhouse.py),
+fleets depreciate, and with the power model clouds' new site power comes on line and they order more, shared out
+of the industry's supply (market/power.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import inhouse, power
+from ..capacity import next_allocations
+from ..offers import EcosystemOutcome, OfferBook, Orders
+from .buying import PURPOSES
+
+
+class EcosystemPhase:
+    """The slow variables of the industry, updated once a month."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __call__(self, book: OfferBook, orders: Orders) -> EcosystemOutcome:
+        m = self.model
+        cfg = m.config
+        base = m.installed_base_by_vendor()
+        total = sum(base.values()) or 1.0
+        for v in m.vendors.values():
+            v.update_maturity(base[v.vendor_id] / total, cfg.maturity_learning, cfg.maturity_rd, cfg.maturity_decay)
+        vendor_orders = {v.vendor_id: v.orders_units for v in m.vendors.values()}
+        total_orders = sum(vendor_orders.values())
+        m.grow_capacity(total_orders)
+        vendors = list(m.vendors.values())
+        holding = np.array([v.prices_strategically and not v.on_market
+                            and v.launches_within(m.date, cfg.launch_booking_months) for v in vendors])
+        shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding,
+                                  cfg.allocation_memory)
+        for v, share in zip(vendors, shares, strict=True):
+            v.set_allocation(float(share))
+        if cfg.inhouse_enabled:
+            inhouse.advance_programmes(m)
+        for h in m.hyperscalers:
+            h.retire(1.0 / (12.0 * m.tco.depreciation_years))
+        if cfg.power_enabled:
+            self.build_sites(book, orders)
+        return EcosystemOutcome(capacity=m.capacity, order_units=total_orders,
+                                allocations={v.vendor_id: v.allocation for v in m.vendors.values()})
+
+    def build_sites(self, book: OfferBook, orders: Orders) -> None:
+        """Site power: construction finishing this month comes on line; each cloud orders what it expects to need
+        (its decision), and the industry's new site power this month is shared among the open orders."""
+        m = self.model
+        cfg = m.config
+        rows = len(PURPOSES)
+        # W per USD of what each cloud chose to buy this month (its planned capex, in watts)
+        w_per_usd = (orders.shares * (book.facility_w / book.prices)[None, :]).sum(axis=1).reshape(-1, rows)
+        spend = orders.spend.reshape(-1, rows)
+        for i, h in enumerate(m.hyperscalers):
+            h.energise_sites()
+            if h.bankrupt:
+                continue
+            mix = (float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0
+                   else float(w_per_usd[i].mean()))
+            h.order_sites(m.fleets.draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months,
+                          cfg.site_power_reserve)
+        allotted = power.allocate_site_power([h.site_orders_w for h in m.hyperscalers],
+                                             cfg.site_power_supply_w(m.date))
+        for h, watts in zip(m.hyperscalers, allotted, strict=True):
+            h.build_sites(float(watts), cfg.site_lead_time_months)

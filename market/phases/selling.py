@@ -1,0 +1,109 @@
+"""Phase 1, selling: vendors put their lines on sale, receive the supply they committed and choose margins.
+
+The margin choice is a best response over a grid of margins, vectorised over vendors x margins x buyers x chips
+(market/vendor_pricing.py): a market mechanism that proposes; each vendor adopts its margin under its own rules
+(stickiness, a price cap), agents/chip_vendor.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from agents.chip_vendor import ChipVendor
+from hardware_catalog import Accelerator
+
+from .. import choice, power, pricing, vendor_pricing
+from ..offers import OfferBook
+from .buying import PURPOSES, last_power_price
+
+
+class SellingPhase:
+    """Builds the month's offer book and has the vendors price it."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def __call__(self) -> OfferBook:
+        book = self.open_book()
+        self.choose_margins(book)
+        return dataclasses.replace(book, prices=self.posted_prices(book))
+
+    def open_book(self) -> OfferBook:
+        """The chips on sale, to whom and from whose supply, before prices: each vendor's line goes on sale and
+        its committed supply arrives (within its packaging allocation)."""
+        m = self.model
+        cfg = m.config
+        chips: list[Accelerator] = []
+        sellers: list[ChipVendor] = []
+        for v in m.vendors.values():
+            for chip in v.put_on_sale(m.date, cfg.offered_generations):
+                chips.append(chip)
+                sellers.append(v)
+                m.chip_index[chip.id] = chip
+        vendor_list = list(m.vendors.values())
+        position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
+        k = len(chips)
+        rates, served_tokens = m.rates_and_tokens(list(m.chip_index.values()))
+        train = np.array([rates[c.id][0] for c in chips])
+        serve = np.array([rates[c.id][1] for c in chips])
+        inference_share = m.inference_share()
+        rows = len(m.hyperscalers) * len(PURPOSES)  # row 2i: hyperscaler i's own work; 2i + 1: rentals
+        work = np.tile(choice.work_rate(train, serve, inference_share), (rows, 1))
+        merchant = np.array([v.owner == "" for v in sellers])
+        owner_of = np.array([v.owner for v in sellers])
+        own = np.repeat(np.array([owner_of == h.hyperscaler_id for h in m.hyperscalers]).reshape(-1, k), 2, axis=0)
+        available = merchant[None, :] | own
+        if cfg.export_control_regions and cfg.active(cfg.export_control_start, m.date):
+            controlled = merchant & (np.array([c.tflops["bf16"] for c in chips]) >= cfg.export_control_min_tflops)
+            region = np.repeat([h.spec.region in cfg.export_control_regions for h in m.hyperscalers], 2)
+            available = available & ~(region[:, None] & controlled[None, :])
+        internal_row = (np.arange(rows) % 2 == 0)[:, None]
+        capacity = m.capacity_total()
+        return OfferBook(
+            chips=chips, sellers=sellers, owner=np.array([position[v.vendor_id] for v in sellers]),
+            unit_cost=np.array([c.manufacturing_cost_usd for c in chips]),
+            units_per_chip=np.array([m.packaging_units(c) for c in chips]),
+            running_cost=pricing.hourly_cost(0.0, np.array([c.tdp_w for c in chips]), m.tco).total,
+            facility_w=power.facility_watts([c.tdp_w for c in chips], m.tco),
+            maturity=np.array([m.effective_maturity(c.vendor) for c in chips]), rates=rates,
+            served_tokens=served_tokens,
+            inference_share=inference_share, work=work, available=available,
+            switching=np.where(internal_row & own, 0.0, cfg.switching_cost),
+            # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
+            capacity_units=np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list]),
+            stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
+        )
+
+    def choose_margins(self, book: OfferBook) -> None:
+        """Each strategic vendor on the market adopts a margin from the best-response proposals, against the
+        spend buyers plan (last month's capex plans) and last month's shadow price of power."""
+        m = self.model
+        cfg = m.config
+        vendor_list = list(m.vendors.values())
+        stock_units = np.bincount(book.owner, weights=book.stock * book.units_per_chip, minlength=len(vendor_list))
+        expected_spend = np.array([max(h.planned_capex, 1.0) * f for h in m.hyperscalers
+                                   for f in (h.internal_fraction, 1.0 - h.internal_fraction)])
+        problem = vendor_pricing.PricingProblem(
+            unit_cost=book.unit_cost, price=self.posted_prices(book), owner=book.owner,
+            capital_per_price=m.capital_per_price, running_cost=book.running_cost_at(last_power_price(m.hyperscalers)),
+            work=book.work, maturity=book.maturity, available=book.available, spend=expected_spend,
+            capacity_units=book.capacity_units + stock_units, units_per_chip=book.units_per_chip,
+        )
+        pricing_vendors = [i for i, v in enumerate(vendor_list) if v.prices_strategically]
+        grid = np.linspace(cfg.margin_grid_min, cfg.margin_grid_max, cfg.margin_grid_points)
+        best, _ = vendor_pricing.best_response_margins(problem, grid, pricing_vendors, alpha=cfg.price_sensitivity,
+                                                       switching_cost=book.switching)
+        capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, m.date)
+        for i, margin in zip(pricing_vendors, best, strict=True):
+            vendor = vendor_list[i]
+            if not vendor.on_market:
+                continue  # nothing on sale, nothing to price: it keeps the margin it will launch at
+            cap = cfg.price_cap_margin if capped and vendor.vendor_id == cfg.price_cap_vendor else None
+            vendor.adopt_margin(float(margin), cfg.margin_adjustment, cap)
+
+    def posted_prices(self, book: OfferBook) -> np.ndarray:
+        """USD per chip at each seller's current margin (in-house chips at cost plus the design partner's)."""
+        partner = self.model.config.design_partner_margin
+        return np.array([v.unit_price(c, partner) for c, v in zip(book.chips, book.sellers, strict=True)])
