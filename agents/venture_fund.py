@@ -39,6 +39,24 @@ class Fund:
     def call(self, month: int, amount: float) -> None:
         self.cash_flows.append((month, -amount))
 
+    def invest(self, month: int, amount: float, follow_on: bool) -> None:
+        """Call `amount` USD for a first cheque or a follow-on."""
+        if follow_on:
+            self.invested_follow_on += amount
+        else:
+            self.invested_new += amount
+        self.cash_flows.append((month, -amount))
+
+    def charge_fee(self, month: int, fee: float) -> None:
+        """Call `fee` USD of management fees."""
+        self.fees += fee
+        self.cash_flows.append((month, -fee))
+
+    def distribute(self, month: int, amount: float) -> None:
+        """Pay `amount` USD of exit proceeds to the LPs."""
+        self.distributions += amount
+        self.cash_flows.append((month, amount))
+
 
 class VentureFund(mesa.Agent):
     """A VC firm. Its `funds` are its vintages; `reputation` is an exponentially weighted exit record."""
@@ -139,23 +157,17 @@ class VentureFund(mesa.Agent):
         if amount > fund.uncalled + 1e-6:
             raise ValueError(f"fund {self.name}/{fund.vintage} cannot invest {amount:.0f} "
                              f"with {fund.uncalled:.0f} uncalled")
-        if follow_on:
-            fund.invested_follow_on += amount
-        else:
-            fund.invested_new += amount
-        fund.call(month, amount)
+        fund.invest(month, amount, follow_on)
 
     def charge_fees(self, month: int, config) -> None:
         """Monthly management fee on committed capital over each fund's life."""
         for fund in self.funds:
             if month - fund.vintage < config.fund_life_months:
                 fee = min(fund.committed * config.fee_rate_per_year / 12.0, fund.uncalled)
-                fund.fees += fee
-                fund.cash_flows.append((month, -fee))  # fund.call, inlined: this runs for every fund every month
+                fund.charge_fee(month, fee)
 
     def distribute(self, fund: Fund, month: int, amount: float) -> None:
-        fund.distributions += amount
-        fund.cash_flows.append((month, amount))
+        fund.distribute(month, amount)
 
     def record_exit(self, large: bool, weight: float = 1.0) -> None:
         """Reputation counts large exits (IPOs, big acquisitions) of the firm's portfolio."""

@@ -47,6 +47,12 @@ class Ties:
         self.weight[a, b] = self.weight[b, a] = 0.0
         self.formed[a, b] = self.formed[b, a] = -1
 
+    def decay(self, factor: float, floor: float = 0.05) -> None:
+        """Multiply every tie by `factor`; drop ties that fall below `floor`."""
+        self.weight *= factor
+        for a, b in zip(*np.nonzero(np.triu((self.formed >= 0) & (self.weight < floor), 1)), strict=True):
+            self.drop(a, b)
+
     def copy(self) -> Ties:
         other = Ties(0)
         other.weight, other.formed, other._ties_formed = self.weight.copy(), self.formed.copy(), self._ties_formed
@@ -95,13 +101,6 @@ def add_syndicate(ties: Ties, members) -> None:
             ties.strengthen(a, b, 1.0)
         else:
             ties.form(a, b, 1.0)
-
-
-def decay_ties(ties: Ties, factor: float, floor: float = 0.05) -> None:
-    """Multiply every tie by `factor`; drop ties that fall below `floor`."""
-    ties.weight *= factor
-    for a, b in zip(*np.nonzero(np.triu((ties.formed >= 0) & (ties.weight < floor), 1)), strict=True):
-        ties.drop(a, b)
 
 
 def centralities(ties: Ties) -> dict[str, np.ndarray]:

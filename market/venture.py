@@ -124,7 +124,7 @@ class VenturePhase:
             firm.decay_reputation(REPUTATION_DECAY)
         self.reputation = np.array([f.reputation for f in self.firms])
         if month % 12 == 11:
-            syndication.decay_ties(self.ties, 1.0 - cfg.edge_decay_per_year)
+            self.ties.decay(1.0 - cfg.edge_decay_per_year)
             self.snapshots.append(syndication.edge_table(self.ties).assign(year=month // 12))
         if month % cfg.centrality_interval == 0:
             self._update_centrality(month)

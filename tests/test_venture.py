@@ -239,7 +239,7 @@ def test_the_ties_are_the_network_networkx_builds_tie_by_tie():
     order), weighted degree, the edge table and the built graph's adjacency, weights and order, must all match."""
     import networkx as nx
 
-    from market.syndication import Ties, add_syndicate, add_ties, centralities, decay_ties, edge_table
+    from market.syndication import Ties, add_syndicate, add_ties, centralities, edge_table
 
     def syndicate(graph, members):
         for a, b in combinations(sorted(set(members)), 2):
@@ -270,7 +270,7 @@ def test_the_ties_are_the_network_networkx_builds_tie_by_tie():
             add_syndicate(ties, members)
         edges = reference.number_of_edges()
         decay(reference, 0.3, 0.5)
-        decay_ties(ties, 0.3, floor=0.5)
+        ties.decay(0.3, floor=0.5)
         dropped += edges - reference.number_of_edges()
         for firm in range(40):
             expected = [n for n, _ in sorted(reference[firm].items(), key=lambda kv: -kv[1]["weight"])]
