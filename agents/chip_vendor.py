@@ -11,6 +11,10 @@ import mesa
 
 from hardware_catalog import Accelerator, Roadmap, add_months, months_between, next_generation
 
+# R&D spend (USD a month) at which the R&D term of maturity growth is log10(2): the scale of a stack's monthly
+# software budget (est: a $100M a month stack team is a large one; NVIDIA's whole R&D was ~$0.7B a month in 2023)
+RD_SCALE_USD = 1e8
+
 
 @dataclass(frozen=True)
 class SupplyTerms:
@@ -284,11 +288,12 @@ class ChipVendor(mesa.Agent):
 
     # --- software ecosystem ------------------------------------------------------------------
 
-    def update_maturity(self, installed_share: float, learning: float, rd: float, decay: float) -> None:
-        """Maturity grows with the installed base (developers follow it) and R&D, and decays when unused."""
-        gain = (1.0 - self.maturity) * (learning * math.sqrt(installed_share)
-                                        + rd * math.log10(1.0 + self.rd_spend / 1e8))
-        loss = decay * self.maturity * (1.0 - installed_share)
+    def update_maturity(self, installed_share: float, software) -> None:
+        """Maturity grows with the installed base (developers follow it) and R&D, and decays when unused.
+        `software`: the config's [software] section (maturity_learning, maturity_rd, maturity_decay a month)."""
+        gain = (1.0 - self.maturity) * (software.maturity_learning * math.sqrt(installed_share)
+                                        + software.maturity_rd * math.log10(1.0 + self.rd_spend / RD_SCALE_USD))
+        loss = software.maturity_decay * self.maturity * (1.0 - installed_share)
         self.maturity = min(1.0, max(0.0, self.maturity + gain - loss))
 
 

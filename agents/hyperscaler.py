@@ -140,7 +140,7 @@ class Hyperscaler(mesa.Agent):
 
     # --- decisions -----------------------------------------------------------------------------
 
-    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, date: str, config,
+    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, date: str, demand, clouds,
                    demand_factor: float = 1.0) -> tuple[float, float]:
         """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
 
@@ -151,20 +151,23 @@ class Hyperscaler(mesa.Agent):
         expects, which follows the observed ratio over `capex_adjustment_months` (adaptive expectations: a
         launch that cuts the cost of new capacity raises planned work over months, not in one). Spend closes
         part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys nothing.
+
+        `demand` and `clouds` are the config's [demand] and [clouds] sections (market/config.py DemandConfig,
+        CloudConfig); fleet and demand in HEq, money in USD.
         """
-        self.demand_index *= 1.0 + config.boom_growth(config.ai_boom_scale, config.internal_demand_growth_end, date)
-        self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(config.capex_adjustment_months, 1.0)
+        self.demand_index *= 1.0 + demand.boom_growth(demand.ai_boom_scale, demand.internal_demand_growth_end, date)
+        self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(clouds.capex_adjustment_months, 1.0)
         previous = self.internal_demand
         self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor
-                                * self.expected_cost_ratio ** (-config.demand_elasticity))
-        target = (self.internal_demand + self.rental_demand) / config.capex_utilisation_target
+                                * self.expected_cost_ratio ** (-demand.demand_elasticity))
+        target = (self.internal_demand + self.rental_demand) / clouds.capex_utilisation_target
         # stock adjustment: replace retirements, follow the target's growth, close the gap over the
         # adjustment time (ordering the whole gap every month would make capex oscillate)
-        growth = max(0.0, self.internal_demand - previous) / config.capex_utilisation_target
+        growth = max(0.0, self.internal_demand - previous) / clouds.capex_utilisation_target
         retirements = fleet_heq * self.retirement_rate
-        wanted_heq = (target - fleet_heq) / config.capex_adjustment_months + growth + retirements
+        wanted_heq = (target - fleet_heq) / clouds.capex_adjustment_months + growth + retirements
         desired = max(0.0, wanted_heq) * capex_per_heq
-        self.planned_capex = self.planned_capex + config.capex_response * (desired - self.planned_capex)
+        self.planned_capex = self.planned_capex + clouds.capex_response * (desired - self.planned_capex)
         demand = self.internal_demand + self.rental_demand
         internal = self.internal_demand / demand if demand > 0 else 1.0
         self.internal_fraction = internal

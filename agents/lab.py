@@ -45,17 +45,18 @@ class Lab(mesa.Agent):
         if self.compute_reference is None and heq_hours > 0:
             self.compute_reference = 12.0 * heq_hours
 
-    def update_business(self, date: str, config, rng, demand_factor: float = 1.0) -> None:
+    def update_business(self, date: str, demand, finance, rng, demand_factor: float = 1.0) -> None:
         """Revenue follows capability and market adoption (scaled in a demand shock); funding comes
-        when cash runs low."""
-        self.adoption *= 1.0 + config.boom_growth(config.lab_boom_scale, config.lab_adoption_growth_end, date)
+        when cash runs low. `demand` and `finance` are the config's [demand] and [lab_finance] sections
+        (market/config.py); money in USD a month."""
+        self.adoption *= 1.0 + demand.boom_growth(finance.lab_boom_scale, finance.lab_adoption_growth_end, date)
         self.revenue = (self.revenue0 * self.adoption * demand_factor
-                        * 2.0 ** (config.lab_revenue_elasticity * self.capability))
+                        * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
         self.cash += self.revenue
         self.funding_raised = 0.0
         monthly_need = max(self.compute_spend, 1.0)
         if self.cash < 6.0 * monthly_need and rng.random() < 0.3:
-            raised = max(self.revenue * 12.0 * config.lab_funding_multiple, 10.0 * monthly_need)
+            raised = max(self.revenue * 12.0 * finance.lab_funding_multiple, 10.0 * monthly_need)
             self.cash += raised
             self.funding_raised = raised
             self.rounds += 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -114,7 +114,7 @@ def distance(value: float, obs: HistoryObservation) -> float:
 
 def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
               seeds: Sequence[int]) -> float:
-    config = replace(base, **values)
+    config = base.replace(**values)
     runs = simulate(config, catalog, seeds)
     total = 0.0
     for obs in moments:
@@ -139,8 +139,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     """Nelder-Mead over the scaled parameters; returns the best values and the fit table at them."""
     from scipy.optimize import minimize
 
-    names = {f.name for f in fields(MarketConfig)}
-    start_config = base or MarketConfig(**{n: v for n, v in catalog.fitted if n in names})  # this catalog's last fit
+    start_config = base or MarketConfig.build(catalog.fitted)  # this catalog's last fit
     base = replace(start_config, months=window_months(start_config.start), venture=VentureConfig(enabled=False))
     moments = [o for o in catalog.history if o.fit]
     lows = np.array([p.low for p in parameters])
@@ -163,13 +162,13 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
                 on_step(count[0], cache[key], values_of(np.array(key)))
         return cache[key]
 
-    x0 = np.clip((np.array([getattr(base, p.name) for p in parameters]) - lows) / (highs - lows), 0.0, 1.0)
+    x0 = np.clip((np.array([base.get(p.name) for p in parameters]) - lows) / (highs - lows), 0.0, 1.0)
     start_objective = f(x0)
     result = minimize(f, x0, method="Nelder-Mead",
                       options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4,
                                "initial_simplex": _simplex(x0)})
     best = values_of(result.x)
-    runs = simulate(replace(base, **best), catalog, seeds)
+    runs = simulate(base.replace(**best), catalog, seeds)
     table = fit_table(catalog.history, runs)
     return Fit(best, float(result.fun), start_objective, count[0], table)
 
@@ -190,7 +189,8 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
     lines = [
         "# Behavioural parameters fitted to the observed 2023 - mid-2025 path by",
         "# `compute-market calibrate-history --write` (method of simulated moments, Nelder-Mead; see",
-        "# experiments/calibrate_history.py). MarketConfig takes its defaults for these fields from here.",
+        "# experiments/calibrate_history.py). Configs built on this catalog take their defaults for these fields from "
+        "here.",
         "",
         "[fit]",
         f'method = "simulated moments, each distance in units of its tolerance, Nelder-Mead over {len(fit.values)} '

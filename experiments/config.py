@@ -4,9 +4,13 @@ A config file has these tables (all optional except where a base provides them):
 
     extends = "baseline.toml"        # another config (relative path); its values are the defaults
     [simulation]  months, start (YYYY-MM), seeds (replicates: seeds first_seed .. first_seed+seeds-1), first_seed
-    [market]      any MarketConfig field (price_sensitivity, switching_cost, capacity_scale, ...)
-    [policy]      the policy levers of MarketConfig (export controls, price cap, open stack, demand shock, ...)
+    [choice] [demand] [clouds] [lab_finance] [supply] [power] [pricing] [software] [inhouse]
+                  the sections of MarketConfig (market/config.py), each with its own fields
+    [policy]      the policy levers (export controls, price cap, open stack, demand shock, ...)
     [venture]     any VentureConfig field
+    [market]      agent_report_interval, vendors_disabled; and, as a shorthand (the format before sections), any
+                  section field but a policy lever by its name alone: `[market] switching_cost = 8` is read as
+                  `[choice] switching_cost = 8` (setting a field both ways in one file is an error)
     [[hyperscalers]] / [[labs]]   replace the buyer populations (HyperscalerSpec / LabSpec fields)
     [hardware.chips.ID]           override numeric fields of a catalog chip (hbm_tbps, tdp_w, ...)
     [vendors.ID]                  override software_maturity, cadence_months or packaging_share of a vendor
@@ -32,7 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from hardware_catalog import Catalog, load_catalog
-from market.config import DEFAULT_HYPERSCALERS, DealSpec, HyperscalerSpec, LabSpec, MarketConfig, VentureConfig
+from market.config import (
+    DEFAULT_HYPERSCALERS,
+    SECTION_OF,
+    SECTIONS,
+    Bounds,
+    DealSpec,
+    HyperscalerSpec,
+    LabSpec,
+    MarketConfig,
+    VentureConfig,
+    bounds_of,
+)
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -41,75 +56,31 @@ class ConfigError(ValueError):
     """An invalid experiment config; the message names the file and the dotted field path."""
 
 
-POLICY_FIELDS = (
-    "open_stack_floor", "open_stack_start", "open_stack_ramp_months",
-    "export_control_regions", "export_control_min_tflops", "export_control_start",
-    "price_cap_vendor", "price_cap_margin", "price_cap_start",
-    "demand_shock_start", "demand_shock_months", "demand_shock_scale",
-    "serving_workload", "startup_compute_price_scale",
-    "serving_shift_workload", "serving_shift_start", "serving_shift_months", "serving_shift_share",
-    "power_crunch_start", "power_crunch_scale",
-)
-STRUCTURED = ("venture", "hyperscalers", "labs", "months", "start", "capacity_deals")  # set through other tables
 CHIP_OVERRIDES = ("hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd", "launch_price_usd",
                   "max_group")
 VENDOR_OVERRIDES = ("software_maturity", "cadence_months", "packaging_share")
+MARKET_TOP = ("agent_report_interval", "vendors_disabled")  # MarketConfig's own fields set in [market]
+# [market] also takes any section field except the policy levers, by its flat name (the format before sections):
+# it is moved into its section as the file is read
+SHORTHAND = tuple(name for name, section in SECTION_OF.items() if section != "policy")
 
-# Range rules by field name (anything not listed: finite numbers; counts >= 0).
-FRACTIONS = {"inference_share_start", "inference_share_end", "capex_utilisation_target", "allocation_memory",
-             "margin_grid_min", "margin_grid_max", "rd_share_of_gross_profit", "opex_share_of_revenue",
-             "open_stack_floor", "reserve_share", "design_partner_margin", "inhouse_start_maturity",
-             "internal_share", "budget_share", "margin_adjustment", "software_maturity", "packaging_share",
-             "max_cheque_share", "edge_decay_per_year", "fee_rate_per_year", "supply_headroom", "serving_shift_share",
-             "distressed_sale_share",
-             "capex_response"}  # a share of the gap closed each month: above 1 it overshoots to negative capex
-POSITIVE = {"months", "gigawatts", "price_sensitivity", "start_budget_usd", "start_capacity_hbm_gb", "capacity_scale",
-            "demand_elasticity", "lab_runway_months", "firms", "fund_cycle_months", "investment_period_months",
-            "fund_life_months", "quality_sigma", "signal_noise", "growth_volatility", "revenue_multiple",
-            "centrality_interval", "candidates_per_deal", "saturation_arr_usd", "agent_report_interval",
-            "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps", "tdp_w", "manufacturing_cost_usd",
-            "launch_price_usd", "max_group", "demand_shock_scale", "startup_compute_price_scale",
-            "open_stack_ramp_months", "margin_grid_points", "count", "seeds", "inhouse_delay_months", "schedule_months",
-            "capex_adjustment_months", "inventory_cover_months", "ai_boom_width_months",
-            "power_crunch_scale", "site_power_gw_per_year"}
-
+# Range rules of the fields that declare none of their own: the populations' records and the catalog overrides.
+# (MarketConfig's sections and VentureConfig declare theirs as field metadata, market/config.py `Bounds`.)
+FRACTIONS = {"internal_share", "budget_share", "software_maturity", "packaging_share"}
+POSITIVE = {"months", "gigawatts", "count", "seeds", "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps",
+            "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group"}
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
-UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "firms": 100_000,
-         "startups_per_month": 100_000,
-         "count": 100_000, "margin_grid_points": 10_000, "candidates_per_deal": 1000, "syndicate_max": 1000,
-         "agent_report_interval": 1200, "centrality_interval": 1200, "max_group": 2**20,
-         "inhouse_delay_months": 1200, "open_stack_ramp_months": 1200, "demand_shock_months": 1200,
-         "fund_cycle_months": 1200, "investment_period_months": 1200, "fund_life_months": 1200,
-         "offered_generations": 100,
-         "schedule_months": 1200, "capacity_growth_first_year": 2200, "supply_lead_time_months": 36,
-         "capex_adjustment_months": 120, "inventory_cover_months": 120, "ai_boom_width_months": 1200,
-         "ai_boom_midpoint_months": 1200, "ai_boom_scale": 1000, "lab_boom_scale": 1000,
-         "site_lead_time_months": 120, "site_power_first_year": 2200, "site_power_gw_per_year": 1e4,
-         "power_crunch_scale": 100, "site_power_reserve": 100, "site_power_start_reserve": 1000,
-         "site_power_growth_per_year": 10}
+UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "count": 100_000,
+         "max_group": 2**20}
+LOWER: dict[str, float] = {}
 
 # Numbers the model's arithmetic can hold. Every numeric field of MarketConfig, VentureConfig and the policy levers
-# was run at 1e300, 1e-300 and -1e300 (and 1e6, 1e-9) for a few months: beyond the bounds below, exp and powers
-# overflowed or 0/0 turned metrics NaN, or the run crashed. Two general rules, then tighter bounds for groups.
-MAX_MAGNITUDE = 1e6  # any number that is not money and has no UPPER entry: at most 1e6 (the model's unit scales
-# are USD, months, GW, GB, so no behavioural parameter needs more)
+# was run at 1e300, 1e-300 and -1e300 (and 1e6, 1e-9) for a few months: beyond the bounds declared with the
+# fields, exp and powers overflowed or 0/0 turned metrics NaN, or the run crashed. Two general rules apply to every
+# number in a file besides its own bounds:
+MAX_MAGNITUDE = 1e6  # a number that is not money and has no upper bound of its own: at most 1e6 (the model's unit
+# scales are USD, months, GW, GB, so no behavioural parameter needs more)
 MIN_MAGNITUDE = 1e-9  # any number other than 0: at least 1e-9 in magnitude (smaller is a typo, or divides to inf)
-# Logit weights of buyers' choice (utility ~ weight x log cost, weight x immaturity): exp() overflows past ~700.
-CHOICE_WEIGHTS = {"price_sensitivity": 100, "switching_cost": 100}
-# Monthly growth rates and log-revenue drifts: at most 1 (e^1, 2.7x a month), else revenue overflows in a year.
-MONTHLY_RATES = {name: 1.0 for name in ("growth_drift", "quality_drift", "value_add_drift",
-                                        "internal_demand_growth_end", "lab_adoption_growth_end")}
-# Standard deviations of logs (quality, signals, revenue shocks, choice shocks): e^(10 s.d.) is already 2e4-fold.
-LOG_SPREADS = {name: 10.0 for name in ("quality_sigma", "signal_noise", "growth_volatility", "choice_noise")}
-# Elasticities are exponents of ratios that reach 1e3 and more: at 1e6, x ** elasticity overflowed.
-ELASTICITIES = {"demand_elasticity": 10, "lab_revenue_elasticity": 10}
-# Shares, gains and scale levers: far beyond any plausible value, short of overflow.
-RESPONSES = {"compute_cost_share": 10, "information_gain": 1000, "deal_flow_gain": 1000,
-             "startup_compute_price_scale": 1000,
-             "rate_premium": 0.5}  # rate_premium: LP appetite is 1 - 2 x premium, none at 0.5
-UPPER.update(CHOICE_WEIGHTS | MONTHLY_RATES | LOG_SPREADS | ELASTICITIES | RESPONSES)
-# Lower bounds of the few fields that may be negative (every other number must be >= 0).
-LOWER = {"growth_drift": -1.0}
 
 
 # Money: no field may exceed a quadrillion USD (~10x world GDP); larger sums overflow the accounting
@@ -253,6 +224,7 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    doc = _sections_from_shorthand(doc, path)
     base = doc.pop("extends", None)
     if base is None:
         return {"__file__": str(path), **doc}
@@ -263,7 +235,35 @@ def _read(path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
                           f"not a URL: '{base}'")
     _refuse_descriptor(str(path.parent / base), f"{path}: extends")
     parent = _read((path.parent / base).resolve(), (*chain, path))
-    return {**_merge(parent, doc), "__file__": str(path)}
+    # an alias names where a value was written: a value this file sets in its section replaces the base's alias
+    inherited = {k: v for k, v in parent.get("__aliases__", {}).items()
+                 if k.split(".")[1] not in doc.get(k.split(".")[0], {})}
+    merged = {**_merge(parent, doc), "__file__": str(path)}
+    merged.pop("__aliases__", None)
+    aliases = {**inherited, **doc.get("__aliases__", {})}
+    return {**merged, "__aliases__": aliases} if aliases else merged
+
+
+def _sections_from_shorthand(doc: dict, path) -> dict:
+    """Move the section fields a file sets in [market] by their flat names into their sections, remembering where
+    they were written (`__aliases__`: "choice.switching_cost" -> "market.switching_cost", for error messages)."""
+    market = doc.get("market")
+    if not isinstance(market, dict):
+        return doc
+    doc = {**doc, "market": {k: v for k, v in market.items() if k not in SHORTHAND}}
+    aliases = {}
+    for key, value in market.items():
+        if key not in SHORTHAND:
+            continue
+        section = SECTION_OF[key]
+        table = doc.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section}: must be a table, got {table!r}")
+        if key in table:
+            raise ConfigError(f"{path}: market.{key}: also set as {section}.{key}; set it once, in [{section}]")
+        doc[section] = {**table, key: value}
+        aliases[f"{section}.{key}"] = f"market.{key}"
+    return {**doc, "__aliases__": aliases} if aliases else doc
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -287,37 +287,41 @@ def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experim
 
 
 def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
-    def err(where, message):
-        return ConfigError(f"{file}: {where}: {message}")
+    aliases = doc.get("__aliases__", {})
 
-    known = {"simulation", "market", "policy", "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
+    def err(where, message):
+        return ConfigError(f"{file}: {aliases.get(where, where)}: {message}")
+
+    known = {"simulation", "market", *SECTIONS, "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
     for key in doc:
-        if key not in known:
+        if key not in known and key not in ("__aliases__", "__file__"):
             raise err(key, f"unknown table or key (known: extends, {', '.join(sorted(known))})")
     sim = _table(doc, "simulation", err)
     for key in sim:
         if key not in ("months", "start", "seeds", "first_seed"):
             raise err(f"simulation.{key}", "unknown key (known: months, start, seeds, first_seed)")
-    market_fields = {f.name: f for f in dataclasses.fields(MarketConfig)}
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}  # MarketConfig fields by flat name
     if "months" in sim:
-        kwargs["months"] = _value(sim["months"], int, "simulation.months", err)
+        kwargs["months"] = _value(sim["months"], int, "simulation.months", err, bounds_of(MarketConfig, "months"))
     if "start" in sim:
         kwargs["start"] = _value(sim["start"], str, "simulation.start", err)
-    for table in ("market", "policy"):
-        for key, value in _table(doc, table, err).items():
-            where = f"{table}.{key}"
-            allowed = POLICY_FIELDS if table == "policy" else [n for n in market_fields
-                                                               if n not in STRUCTURED and n not in POLICY_FIELDS]
-            if key not in allowed:
-                raise err(where, f"unknown key (known: {', '.join(sorted(allowed))})")
-            kwargs[key] = _value(value, _hint(MarketConfig, key), where, err)
+    for key, value in _table(doc, "market", err).items():
+        if key not in MARKET_TOP:
+            raise err(f"market.{key}", f"unknown key (known: {', '.join(sorted((*MARKET_TOP, *SHORTHAND)))}; the "
+                                       f"policy levers go in [policy])")
+        kwargs[key] = _value(value, _hint(MarketConfig, key), f"market.{key}", err, bounds_of(MarketConfig, key))
+    for section, cls in SECTIONS.items():
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key, value in _table(doc, section, err).items():
+            if key not in names:
+                raise err(f"{section}.{key}", f"unknown key (known: {', '.join(sorted(names))})")
+            kwargs[key] = _value(value, _hint(cls, key), f"{section}.{key}", err, bounds_of(cls, key))
     venture = {}
     for key, value in _table(doc, "venture", err).items():
         fields = {f.name for f in dataclasses.fields(VentureConfig)}
         if key not in fields:
             raise err(f"venture.{key}", f"unknown key (known: {', '.join(sorted(fields))})")
-        venture[key] = _value(value, _hint(VentureConfig, key), f"venture.{key}", err)
+        venture[key] = _value(value, _hint(VentureConfig, key), f"venture.{key}", err, bounds_of(VentureConfig, key))
     kwargs["venture"] = VentureConfig(**venture)
     for table, cls in (("hyperscalers", HyperscalerSpec), ("labs", LabSpec), ("deals", DealSpec)):
         if table in doc:
@@ -327,16 +331,13 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
             kwargs["capacity_deals" if table == "deals" else table] = tuple(
                 _record(cls, row, f"{table}[{i}]", err) for i, row in enumerate(rows))
     _check_ids(kwargs, catalog, err)
-    for name, value in catalog.fitted:  # the catalog folder's history fit, unless the config sets the value itself
-        if name in market_fields:
-            kwargs.setdefault(name, value)
-    try:
-        market = MarketConfig(**kwargs)
-    except ValueError as exc:  # MarketConfig's own cross-field checks
+    try:  # the catalog folder's history fit gives the fitted fields the config leaves unset
+        market = MarketConfig.build(catalog.fitted, **kwargs)
+    except ValueError as exc:  # the sections' cross-field checks
         match = re.search(r"field '([a-z_]+)'", str(exc))
         field = match.group(1) if match else "market"
-        table = "policy" if field in POLICY_FIELDS else "market"
-        raise err(f"{table}.{field}", str(exc).split(": ", 1)[-1]) from None
+        where = f"{SECTION_OF[field]}.{field}" if field in SECTION_OF else f"market.{field}"
+        raise err(where, str(exc).split(": ", 1)[-1]) from None
     seeds = _value(sim.get("seeds", 8), int, "simulation.seeds", err)
     first = _value(sim.get("first_seed", 0), int, "simulation.first_seed", err)
     if first < 0:
@@ -358,15 +359,16 @@ def _hint(cls, name):
     return typing.get_type_hints(cls)[name]
 
 
-def _value(value: Any, hint, where: str, err):
-    """Check a TOML value against a type hint and the range rules of its field name."""
+def _value(value: Any, hint, where: str, err, bounds: Bounds | None = None):
+    """Check a TOML value against a type hint and its range: the field's declared `bounds`, else the range rules of
+    its field name; then the general rules on magnitudes and money."""
     name = where.split(".")[-1].split("[")[0]
     origin = typing.get_origin(hint)
     if origin is tuple:
         inner = typing.get_args(hint)[0]
         if not isinstance(value, list):
             raise err(where, f"must be an array, got {value!r}")
-        return tuple(_value(v, inner, f"{where}[{i}]", err) for i, v in enumerate(value))
+        return tuple(_value(v, inner, f"{where}[{i}]", err, bounds) for i, v in enumerate(value))
     if hint is bool:
         if not isinstance(value, bool):
             raise err(where, f"must be true or false, got {value!r}")
@@ -393,29 +395,27 @@ def _value(value: Any, hint, where: str, err):
             value = int(value)
         else:
             value = float(value)
-        if name in POSITIVE and value <= 0:
-            raise err(where, f"must be > 0, got {written}")
-        if name in FRACTIONS and not 0 <= value <= 1:
-            raise err(where, f"must be in [0, 1], got {written}")
-        if value < LOWER.get(name, 0):
-            raise err(where, f"must be >= {LOWER.get(name, 0)}, got {written}")
-        if name in UPPER and value > UPPER[name]:
-            raise err(where, f"must be <= {UPPER[name]}, got {written}")
+        if bounds is None:
+            bounds = Bounds(LOWER.get(name, 0.0), 1.0 if name in FRACTIONS else UPPER.get(name), name in POSITIVE,
+                            share=name in FRACTIONS)
+        problem = bounds.problem(value)
+        if problem:
+            raise err(where, f"{problem}, got {written}")
         if is_money(name) and value > MAX_USD:
             raise err(where, f"must be <= {MAX_USD:.0e} USD, got {written}")
-        _check_magnitude(value, written, name, where, err)
+        _check_magnitude(value, written, bounds, name, where, err)
         return value
     raise err(where, f"unsupported type {hint}")
 
 
-def _check_magnitude(value: float, written, name: str, where: str, err) -> None:
+def _check_magnitude(value: float, written, bounds: Bounds, name: str, where: str, err) -> None:
     """The general rules: a non-zero number is at least MIN_MAGNITUDE in magnitude, and one that is neither money
-    nor bounded in UPPER is at most MAX_MAGNITUDE (see where they are defined)."""
+    nor bounded above by its own range is at most MAX_MAGNITUDE (see where they are defined)."""
     if value != 0 and abs(value) < MIN_MAGNITUDE:
-        allowed = "" if name in POSITIVE else "0 or "
+        allowed = "" if bounds.low_open else "0 or "
         raise err(where, f"must be {allowed}at least {MIN_MAGNITUDE:g} in magnitude (smaller underflows the "
                          f"model's arithmetic), got {written}")
-    if abs(value) > MAX_MAGNITUDE and name not in UPPER and not is_money(name):
+    if abs(value) > MAX_MAGNITUDE and bounds.high is None and not is_money(name):
         raise err(where, f"must be at most {MAX_MAGNITUDE:g} in magnitude (larger overflows the model's "
                          f"arithmetic), got {written}")
 
@@ -522,8 +522,11 @@ def with_value(experiment: Experiment, dotted: str, value: Any) -> Experiment:
     """A copy with one value changed, validated as if written in the file (for sweeps)."""
     table, _, key = dotted.partition(".")
     if not key:
-        raise ConfigError(f"{experiment.path}: {dotted}: sweep paths look like table.key (e.g. market.switching_cost)")
+        raise ConfigError(f"{experiment.path}: {dotted}: sweep paths look like table.key (e.g. choice.switching_cost)")
+    if table == "market" and key in SHORTHAND:  # the shorthand names the field's section
+        table = SECTION_OF[key]
     doc = _merge(experiment.raw, {table: _nest(key, value)})
+    doc.get("__aliases__", {}).pop(f"{table}.{key}", None)  # the value is now set where the path says
     return _resolve(Path(experiment.path), doc, experiment.base_catalog, experiment.path)
 
 

@@ -320,7 +320,7 @@ def run_inputs(experiment: Experiment, config: MarketConfig, seeds: Sequence[int
 
 
 def effective_config(experiment: Experiment, months: int | None) -> MarketConfig:
-    return experiment.market if months is None else MarketConfig(**{**experiment.market.__dict__, "months": months})
+    return experiment.market if months is None else experiment.market.replace(months=months)
 
 
 def run_experiment(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from market.config import MarketConfig, VentureConfig
+from market.config import SECTIONS, MarketConfig, VentureConfig
 from market.model import ComputeMarket
 
 from .errors import NumericalError
@@ -165,9 +165,11 @@ FAR_FROM_DEFAULT = 100.0  # a value this many times its default (or its default 
 
 
 def far_from_default(config: MarketConfig) -> list[str]:
-    """Dotted names (market.X, venture.X) of numbers at least FAR_FROM_DEFAULT times above or below their defaults,
+    """Dotted names (section.X, venture.X) of numbers at least FAR_FROM_DEFAULT times above or below their defaults,
     the likely cause of a numerical failure."""
-    pairs = [("market", config, MarketConfig()), ("venture", config.venture, VentureConfig())]
+    defaults = MarketConfig()
+    pairs = [(name, getattr(config, name), getattr(defaults, name)) for name in SECTIONS]
+    pairs.append(("venture", config.venture, VentureConfig()))
     names = []
     for table, values, defaults in pairs:
         for field in dataclasses.fields(values):

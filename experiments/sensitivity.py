@@ -283,17 +283,21 @@ def field_type(path: str) -> type | None:
     it; None for a key the config does not know (left to the config's own check, which lists the valid keys)."""
     import typing
 
-    from market.config import MarketConfig, VentureConfig
+    from market.config import SECTIONS, MarketConfig, VentureConfig
 
-    from .config import POLICY_FIELDS, STRUCTURED
+    from .config import MARKET_TOP, SECTION_OF, SHORTHAND
 
     table, _, key = path.partition(".")
+    if table == "market" and key in SHORTHAND:  # the [market] shorthand names the field's section
+        table = SECTION_OF[key]
     if path in SEED_KEYS:
         raise UsageError(f"--param {path}: the seeds are not a model parameter (each point runs the same seeds); "
                          f"vary them with --seeds")
     if table == "simulation":
         hint = {"months": int, "start": str}.get(key)
-    elif table in ("market", "policy") and (key in POLICY_FIELDS) == (table == "policy") and key not in STRUCTURED:
+    elif table in SECTIONS:
+        hint = typing.get_type_hints(SECTIONS[table]).get(key)
+    elif table == "market" and key in MARKET_TOP:
         hint = typing.get_type_hints(MarketConfig).get(key)
     elif table == "venture":
         hint = typing.get_type_hints(VentureConfig).get(key)

@@ -46,13 +46,13 @@ class Ablation:
 
 
 ABLATIONS = (
-    Ablation("lock-in", "lock-in off", (("market.switching_cost", 0.0),),
+    Ablation("lock-in", "lock-in off", (("choice.switching_cost", 0.0),),
              "buyers' (and labs') utility cost of a vendor's immature software: chips compete on cost per work alone"),
-    Ablation("launch-booking", "launch booking off", (("market.launch_booking_months", 0),),
+    Ablation("launch-booking", "launch booking off", (("supply.launch_booking_months", 0),),
              "packaging held for a merchant's first launch: shares follow orders only"),
-    Ablation("scarcity-rent", "rental scarcity premium off", (("market.rental_price_adjustment", 0.0),),
+    Ablation("scarcity-rent", "rental scarcity premium off", (("clouds.rental_price_adjustment", 0.0),),
              "clouds' rental price above cost-plus while labs want more than they offer"),
-    Ablation("in-house", "in-house silicon off", (("market.inhouse_enabled", False),),
+    Ablation("in-house", "in-house silicon off", (("inhouse.inhouse_enabled", False),),
              "hyperscalers' own chips (TPU, Trainium, ...): clouds buy merchant chips only"),
     Ablation("vc-loop", "VC reputation loop off", (("venture.reputation_loop", False),),
              "all four reputation channels at once (the master switch)", venture=True),

@@ -4,24 +4,87 @@ All money is nominal USD; all rates are per month unless the name says otherwise
 (experiments) validates files into these objects. No key sets a vendor's margin: margins are chosen
 by the vendor agents (only the numerical bounds of their search grid are configurable).
 
-Defaults read from FITTED (price sensitivity, switching cost, the AI boom's scale, midpoint and width, the
-labs' boom scale and funding multiple, demand elasticity, vendors' margin stickiness) are fitted to the observed
-2023 - mid-2025 path by `compute-market calibrate-history` (hardware_catalog/data/history_calibration.toml);
-defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
+MarketConfig is made of sections, one per TOML table ([choice], [demand], [clouds], [lab_finance], [supply],
+[power], [pricing], [software], [inhouse], [policy], [venture]). Each numeric field declares its range as field
+metadata (`Bounds`), read both by the section's own check and by the TOML loader.
+
+The defaults here are the pre-fit values. The fields marked (fitted) (price sensitivity, switching cost, the AI
+boom's scale, midpoint and width, the labs' boom scale and funding multiple, demand elasticity, vendors' margin
+stickiness) are fitted to the observed 2023 - mid-2025 path by `compute-market calibrate-history`, which writes
+them into the catalog folder (history_calibration.toml); they reach a config explicitly, through the catalog
+(`MarketConfig.build(catalog.fitted, ...)`, which the experiment loader and ComputeMarket's default config use).
+Defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
 behavioural parameters, never outputs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 
 from hardware_catalog import months_between
-from hardware_catalog.loader import load_history_calibration
 
-# Behavioural parameters fitted to the observed 2023 - mid-2025 path (`compute-market calibrate-history
-# --write` writes hardware_catalog/data/history_calibration.toml); the literal beside each is the pre-fit value.
-FITTED = load_history_calibration()
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range of a numeric config field: at least `low` (more than `low` if `low_open`), at most `high` (None: no
+    upper bound of its own). Read by the dataclasses' own checks and by the TOML loader (experiments/config.py),
+    which adds its general rules for input files (magnitudes, money)."""
+
+    low: float = 0.0
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    share: bool = False  # a share in [0, 1] (errors say so)
+
+    def problem(self, value: float) -> str | None:
+        """Why `value` is out of range (None if it is in range)."""
+        below = value <= self.low if self.low_open else value < self.low
+        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if not (below or above):
+            return None
+        if self.share:
+            return f"must be in {'(' if self.low_open else '['}0, 1{')' if self.high_open else ']'}"
+        if below:
+            return f"must be {'>' if self.low_open else '>='} {self.low:g}"
+        return f"must be {'<' if self.high_open else '<='} {self.high:g}"
+
+
+def number(default, *, low: float = 0.0, high: float | None = None, low_open: bool = False, high_open: bool = False):
+    """A numeric config field with its range (field metadata "bounds")."""
+    return field(default=default, metadata={"bounds": Bounds(low, high, low_open, high_open)})
+
+
+def share(default):
+    """A numeric field that is a share, in [0, 1]."""
+    return field(default=default, metadata={"bounds": Bounds(0.0, 1.0, share=True)})
+
+
+def positive(default, high: float | None = None):
+    """A numeric field that must be > 0 (counts of months, scales, sensitivities)."""
+    return number(default, low_open=True, high=high)
+
+
+def bounds_of(cls, name: str) -> Bounds | None:
+    """The declared range of field `name` of dataclass `cls` (None: none declared)."""
+    for f in fields(cls):
+        if f.name == name:
+            return f.metadata.get("bounds")
+    return None
+
+
+def check_bounds(section) -> None:
+    """Raise ValueError naming the first field of `section` (a config dataclass) outside its declared range."""
+    for f in fields(section):
+        bounds = f.metadata.get("bounds")
+        value = getattr(section, f.name)
+        if bounds is None or isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        problem = bounds.problem(value) if math.isfinite(value) else "must be finite"
+        if problem:
+            raise ValueError(f"market config field '{f.name}': {problem}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -109,218 +172,93 @@ class VentureConfig:
     """
 
     enabled: bool = True
-    firms: int = 200  # VC firms (each raises successive funds)
-    startups_per_month: float = 60.0  # mean of a Poisson number of new startups seeking seed money
+    firms: int = positive(200, high=100_000)  # VC firms (each raises successive funds)
+    startups_per_month: float = number(60.0, high=100_000)  # mean of a Poisson number of new startups seeking seed
     # The reputation loop's channels, each with its own switch (and one master switch for all four):
     information_advantage: bool = True  # network and reputation sharpen signals and bring deal flow (and invitations)
     founder_sorting: bool = True  # founders take the most reputable lead among the firms that offer (else any offer)
     reputation_discount: bool = True  # a reputable lead prices the round lower, up to 12% at the top (Hsu 2004)
     value_added: bool = True  # a reputable lead adds growth to the startups it leads (value_add_drift)
     reputation_loop: bool = True  # master switch: False turns all four channels off
-    lp_pool_usd_per_year: float = 1.2e10  # LP commitments available to the funds raised each year (est, scaled)
-    rate_premium: float = 0.0  # scenario lever: higher rates cut LP appetite and exit multiples
-    fund_cycle_months: int = 36  # a firm raises its next fund this long after the previous one
-    investment_period_months: int = 48
-    fund_life_months: int = 120
-    fee_rate_per_year: float = 0.02  # management fee on committed capital (the 2 of "2 and 20")
-    reserve_share: float = 0.5  # share of a fund kept for follow-on rounds
-    quality_sigma: float = 1.0  # s.d. of startups' log latent quality (skewed, lognormal quality)
-    signal_noise: float = 1.2  # s.d. of a firm's signal of log quality without information advantage
-    information_gain: float = 6.0  # signal noise divided by (1 + gain x information advantage)
-    deal_flow_gain: float = 6.0  # deal-flow weight 1 + gain x information advantage
-    candidates_per_deal: int = 6  # firms that see each deal
-    seed_bar: float = 1.0  # a firm offers when its signal of log quality exceeds this bar
-    growth_drift: float = 0.05  # monthly log-revenue drift of an average startup (before the volatility drag)
-    quality_drift: float = 0.05  # extra drift per unit of log quality
-    value_add_drift: float = 0.005  # extra drift from a lead with the top reputation (scaled by its rank)
-    growth_volatility: float = 0.20  # monthly s.d. of log revenue
+    lp_pool_usd_per_year: float = number(1.2e10)  # LP commitments available to the funds raised each year (est, scaled)
+    # scenario lever: higher rates cut LP appetite and exit multiples (LP appetite is 1 - 2 x premium: none at 0.5)
+    rate_premium: float = number(0.0, high=0.5)
+    fund_cycle_months: int = positive(36, high=1200)  # a firm raises its next fund this long after the previous one
+    investment_period_months: int = positive(48, high=1200)
+    fund_life_months: int = positive(120, high=1200)
+    fee_rate_per_year: float = share(0.02)  # management fee on committed capital (the 2 of "2 and 20")
+    reserve_share: float = share(0.5)  # share of a fund kept for follow-on rounds
+    # s.d. of logs (quality, signals, revenue shocks): at most 10, e^(10 s.d.) is already 2e4-fold
+    quality_sigma: float = positive(1.0, high=10.0)  # s.d. of startups' log latent quality (lognormal quality)
+    signal_noise: float = positive(1.2, high=10.0)  # s.d. of a firm's signal of log quality without information adv.
+    information_gain: float = number(6.0, high=1000)  # signal noise divided by (1 + gain x information advantage)
+    deal_flow_gain: float = number(6.0, high=1000)  # deal-flow weight 1 + gain x information advantage
+    candidates_per_deal: int = positive(6, high=1000)  # firms that see each deal
+    seed_bar: float = number(1.0)  # a firm offers when its signal of log quality exceeds this bar
+    # monthly log-revenue drifts: at most 1 (e^1, 2.7x a month), else revenue overflows within a year
+    growth_drift: float = number(0.05, low=-1.0, high=1.0)  # monthly drift of an average startup (before the drag)
+    quality_drift: float = number(0.05, high=1.0)  # extra drift per unit of log quality
+    value_add_drift: float = number(0.005, high=1.0)  # extra drift from a lead with the top reputation (by its rank)
+    growth_volatility: float = positive(0.20, high=10.0)  # monthly s.d. of log revenue
     # growth fades with scale: drift x max(0, 1 - ln(ARR / first ARR) / ln(saturation ARR / first ARR))
-    saturation_arr_usd: float = 1e9
-    max_cheque_share: float = 0.015  # a lead puts at most this share of its fund into one first cheque
-    compute_cost_share: float = 0.35  # inference compute as a share of revenue at the starting rental price
-    base_compute_usd: float = 2.0e4  # monthly compute of a pre-scale product at the starting rental price
-    revenue_multiple: float = 12.0  # exit and pricing multiple of annualised revenue at the start
-    centrality_interval: int = 12  # months between network-metric computations
-    edge_decay_per_year: float = 0.3  # unused syndication ties fade
-    syndicate_max: int = 4  # co-investors a lead may invite
+    saturation_arr_usd: float = positive(1e9)
+    max_cheque_share: float = share(0.015)  # a lead puts at most this share of its fund into one first cheque
+    compute_cost_share: float = number(0.35, high=10)  # inference compute / revenue at the starting rental price
+    base_compute_usd: float = number(2.0e4)  # monthly compute of a pre-scale product at the starting rental price
+    revenue_multiple: float = positive(12.0)  # exit and pricing multiple of annualised revenue at the start
+    centrality_interval: int = positive(12, high=1200)  # months between network-metric computations
+    edge_decay_per_year: float = share(0.3)  # unused syndication ties fade
+    syndicate_max: int = number(4, high=1000)  # co-investors a lead may invite
+
+    def __post_init__(self):
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
-class MarketConfig:
-    """Everything the ComputeMarket model needs besides the hardware catalog and the seed."""
+class ChoiceConfig:
+    """[choice] Buyers' choice among chips: a logit over USD per unit of useful work."""
 
-    months: int = 120
-    start: str = "2023-01"
+    # alpha: utility = -alpha log(USD per useful work) ... (fitted); exp() of the logit overflows past ~700
+    price_sensitivity: float = positive(3.0, high=100)
+    # utility lost per unit of (1 - vendor software maturity) (fitted). It applies to every purchase except a
+    # cloud's own chips for its own work (it co-designs their software), and to labs' rentals.
+    switching_cost: float = number(3.5, high=100)
+    choice_noise: float = number(0.15, high=10.0)  # s.d. of monthly buyer-chip utility shocks
+    offered_generations: int = number(2, high=100)  # each vendor sells its newest n chips
 
-    # --- buyers' choice among chips (logit over USD per useful work) ---------------------------
-    # alpha: utility = -alpha log(USD per useful work) ... (fitted)
-    price_sensitivity: float = FITTED.get("price_sensitivity", 3.0)
-    # utility lost per unit of (1 - vendor software maturity) (fitted)
-    switching_cost: float = FITTED.get("switching_cost", 3.5)
-    # A hyperscaler buys for two purposes: its own AI work (its own chips carry no switching cost:
-    # it co-designs their software) and capacity it rents to labs (which must suit labs' software).
-    choice_noise: float = 0.15  # s.d. of monthly buyer-chip utility shocks
-    offered_generations: int = 2  # each vendor sells its newest n chips
+    def __post_init__(self):
+        check_bounds(self)
 
-    # --- demand ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DemandConfig:
+    """[demand] Clouds' own AI demand and the workload mix, in calendar time."""
+
     # Hyperscaler accelerator spend at the start: NVIDIA data-centre revenue Q1 FY24 (Feb-Apr 2023)
     # $4.28B a quarter, about $1.4B a month, plus TPUs and others: ~$1.8B a month (der).
-    start_budget_usd: float = 1.8e9
+    start_budget_usd: float = positive(1.8e9)
     # Clouds' own AI demand follows the AI boom: a logistic S-curve in calendar time on top of a trend. Its
     # index is trend^t x (1 + scale x s((t - midpoint) / width)) / (1 + scale x s(-midpoint / width)), t in
     # months from schedule_start, s the logistic function: growth starts modest (early 2023), peaks near the
     # midpoint and fades to the trend. Scale, midpoint and width are fitted to the observed 2023 - mid-2025
     # path (calibrate-history); the trend, 1%/mo (~13%/yr), is an estimate of growth after the boom.
-    ai_boom_scale: float = FITTED.get("ai_boom_scale", 10.0)
-    ai_boom_midpoint_months: float = FITTED.get("ai_boom_midpoint_months", 18.0)
-    ai_boom_width_months: float = FITTED.get("ai_boom_width_months", 6.0)
-    internal_demand_growth_end: float = 0.01  # ~13%/yr trend beyond the boom (est; not fitted: see calibrate_history)
-    capex_utilisation_target: float = 0.85  # fleet utilisation clouds plan for (est)
-    capex_response: float = 0.5  # share of the gap between planned and desired capex closed each month (cal)
-    capex_adjustment_months: float = 6.0  # months over which a cloud closes the gap between fleet and target (est)
+    ai_boom_scale: float = number(10.0, high=1000)
+    ai_boom_midpoint_months: float = number(18.0, high=1200)
+    ai_boom_width_months: float = positive(6.0, high=1200)
+    # ~13%/yr trend beyond the boom (est; not fitted: see calibrate_history); a monthly rate, at most 1
+    internal_demand_growth_end: float = number(0.01, high=1.0)
     # eta: clouds' own useful-work demand ~ (its market's cost of useful work)^-eta (fitted; > 1: elastic)
-    demand_elasticity: float = FITTED.get("demand_elasticity", 1.2)
-    inference_share_start: float = 0.35  # hyperscaler workload mix, share of inference (est)...
-    inference_share_end: float = 0.75  # ...moving linearly over the schedule window below
+    demand_elasticity: float = positive(1.2, high=10)
+    inference_share_start: float = share(0.35)  # hyperscaler workload mix, share of inference (est)...
+    inference_share_end: float = share(0.75)  # ...moving linearly over the schedule window below
     # Every tapering schedule (demand growth, adoption growth, inference share) runs in calendar time:
     # its start value holds at `schedule_start`, its end value `schedule_months` later and after. So a
     # run of M months equals the first M months of any longer run with the same seed (tested exactly).
     schedule_start: str = "2023-01"
-    schedule_months: int = 120
-    # Clouds raise rental prices above cost-plus while labs want more than they offer, closing this share of the
-    # (log) gap to the clearing price each month, and lower them as supply catches up (est: the same stickiness
-    # as vendors' margins, margin_adjustment; H100 rentals were $4-8/h in the 2023 shortage against ~$2-3 of
-    # cost-plus: ~$4.70 at launch, peaks above $8, neoclouds 2023, ../shared/reference/history_2023_2025.md s5 [E])
-    rental_price_adjustment: float = 0.5
-    lab_runway_months: float = 18.0  # labs spend cash / runway each month (est)
-    lab_revenue_elasticity: float = 0.35  # revenue ~ (cumulative compute)^beta (est)
-    # round size = annualised revenue x multiple (est)
-    lab_funding_multiple: float = FITTED.get("lab_funding_multiple", 10.0)
-    # labs' revenue from AI adoption rides the same boom (same midpoint and width) with its own scale (fitted:
-    # frontier-lab revenue ~$0.5B -> $2B -> $7B annualised, end-2022 -> end-2023 -> end-2024 [2]) and trend
-    lab_boom_scale: float = FITTED.get("lab_boom_scale", 20.0)
-    lab_adoption_growth_end: float = 0.01
+    schedule_months: int = positive(120, high=1200)
 
-    # --- supply ---------------------------------------------------------------------------------
-    # Advanced-packaging/HBM capacity in HBM-GB-equivalents a month (a chip uses max(HBM GB, 16)).
-    # Growth by calendar year: 2023 +100% (est: TSMC set out to double CoWoS output during 2023), 2024 +140%
-    # (CoWoS 2.4x, Bernstein via press, 2nd), 2025 +80% (same source); from then on +20%/yr (est) plus
-    # investment that responds to unfilled orders (suppliers build when order books exceed capacity).
-    # 3e7: the top of the range the units shipped allow (0.8x - 3x the ~1e7 HBM-GB a month that Epoch AI's
-    # 1.3M NVIDIA GPUs of 2023 imply at ~80 GB, a 63% share and capacity doubling in the year; der); an
-    # earlier history fit, free within that range, went to its top, so it is held there and no longer fitted
-    start_capacity_hbm_gb: float = 3e7
-    # calendar years from the first, the last repeating
-    capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)
-    capacity_growth_first_year: int = 2023  # calendar year of capacity_growth_by_year[0]
-    capacity_investment_response: float = 1.5  # extra yearly growth per unit of excess orders/capacity (est)
-    capacity_scale: float = 1.0  # scenario lever: multiplies all capacity (0.5 = halved)
-    # allocation_t+1 = m * allocation_t + (1 - m) * order share_t: packaging shares follow orders slowly, as
-    # CoWoS capacity is contracted ahead (TSMC allocates a year's capacity on customers' forecasts)
-    # (fitted until 2026-12, held at that fit's value since: experiments/calibrate_history.py)
-    allocation_memory: float = 0.98
-    # A merchant whose first chip is due within this many months keeps its packaging share while it has
-    # nothing on sale (est: CoWoS for a launch is contracted about a year ahead; TSMC's 2024 CoWoS was being
-    # booked by NVIDIA and AMD in mid-2023, DigiTimes via press), so a launch is not starved by the months
-    # in which it could take no orders.
-    launch_booking_months: int = 12
-    min_packaging_units_per_chip: float = 16.0
-    # Supply with commitments: vendors order wafers, HBM and packaging this many months ahead, from their
-    # own demand forecasts (est: CoWoS and HBM are booked two to three quarters ahead; NVIDIA reports
-    # multi-quarter purchase obligations in its 10-K), with some headroom; a reserve is booked against
-    # inventory beyond a few months of forecast sales and against commitments beyond forecast orders.
-    supply_lead_time_months: int = 0  # 0: make to order (see the note on the baseline in the README)
-    supply_headroom: float = 0.05
-    inventory_cover_months: float = 3.0
-
-    # --- data-centre power (market/power.py) ------------------------------------------------------
-    # Chips run only where a cloud has site power (facility W: TDP x (1 + host power) x PUE). A cloud orders new
-    # site power for the load it expects `site_lead_time_months` ahead plus a reserve; the industry can bring on
-    # only so much new site power a month (grid connections, construction), shared among clouds in proportion
-    # to their open orders; what a cloud is allotted is energised `site_lead_time_months` later. A cloud whose
-    # sites are full prices each chip's power envelope at a shadow price (USD per kWh) in its choice, and buys
-    # only what it can power; chips beyond its sites wait, idle, for power.
-    power_enabled: bool = True
-    # est: leased powered shells and retrofits ~6 months (2023-24 AI capacity was mostly leased), new builds 18-24
-    site_lead_time_months: int = 6
-    site_power_reserve: float = 0.15  # est: site power planned above the load a cloud expects at the lead time
-    # est: headroom at the end of 2022 over the AI fleet's own draw (existing halls that could take AI racks
-    # after a retrofit, and builds under way): the AI fleet drew ~1 GW of the ~20 GW of US data centres alone
-    # (LBNL, Dec 2024: 176 TWh in 2023); 2023's AI chips went into existing and leased space
-    site_power_start_reserve: float = 1.5
-    # New site power the industry can bring on for AI in its first calendar year, GW a year (est: IEA, Apr
-    # 2025, world data-centre use 415 TWh in 2024 -> ~945 TWh in 2030, ~+10 GW of average load a year, about
-    # half of it accelerated servers, at a ~0.6-0.7 load factor: ~7-8 GW of capacity a year), growing yearly by
-    # `site_power_growth_per_year` (est: LBNL's 74-132 GW of US data-centre load in 2028 from ~20 GW in 2023)
-    site_power_gw_per_year: float = 8.0
-    site_power_growth_per_year: float = 0.15
-    site_power_first_year: int = 2023  # calendar year of site_power_gw_per_year
-
-    # --- vendors --------------------------------------------------------------------------------
-    margin_grid_min: float = 0.02  # numerical bounds of the best-response search, not a target
-    margin_grid_max: float = 0.95
-    margin_grid_points: int = 94
-    # share of the gap to the best response closed each month: prices are sticky (list prices and supply contracts
-    # are renegotiated over quarters); fitted to the 2023 - mid-2025 margins and revenues (history_calibration.toml)
-    margin_adjustment: float = FITTED.get("margin_adjustment", 0.5)
-    rd_share_of_gross_profit: float = 0.2  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
-    opex_share_of_revenue: float = 0.05  # SG&A (est)
-
-    # --- software ecosystems (maturity in [0, 1]) -----------------------------------------------
-    maturity_learning: float = 0.03  # monthly gain per unit of sqrt(installed-base share) x (1 - M)
-    maturity_rd: float = 0.01  # monthly gain per unit of log10(1 + R&D / $100M) x (1 - M)
-    maturity_decay: float = 0.004  # monthly loss x M x (1 - installed-base share): unused stacks rot
-    open_stack_floor: float = 0.0  # policy lever: an open stack makes every stack at least this mature...
-    open_stack_start: str = ""  # ...from this month (YYYY-MM; "" = from the start)...
-    open_stack_ramp_months: int = 24  # ...reached linearly over this many months
-
-    # --- in-house silicon ------------------------------------------------------------------------
-    inhouse_enabled: bool = True
-    # A programme starts when trailing-12-month spend with one merchant vendor passes the threshold (est),
-    # and delivers after the delay (est: Maia announced 2023-11 after a ~2019 start; MTIA v1 2023).
-    inhouse_threshold_usd: float = 5e9
-    inhouse_delay_months: int = 30
-    inhouse_start_maturity: float = 0.35
-    design_partner_margin: float = 0.6  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
-
-    startup_compute_price_scale: float = 1.0  # scenario lever: multiplies the rental price startups pay
-    # A cloud whose cash goes negative is insolvent: it stops buying chips for good, its fleet is sold to
-    # the solvent cloud with the most cash at this share of what it paid (est: distressed GPU sales), and
-    # what the sale does not cover is written off by its lenders (outside the model).
-    distressed_sale_share: float = 0.5
-
-    # --- policy levers (all off by default) ------------------------------------------------------
-    export_control_regions: tuple[str, ...] = ()  # buyer regions cut off from merchant chips at or above...
-    export_control_min_tflops: float = 600.0  # ...this dense bf16 TFLOP/s (H100-class and up)...
-    export_control_start: str = ""  # ...from this month
-    price_cap_vendor: str = ""  # a vendor whose gross margin is capped (antitrust remedy)...
-    price_cap_margin: float = 0.95  # ...at this ceiling...
-    price_cap_start: str = ""  # ...from this month
-    demand_shock_start: str = ""  # a bust: from this month...
-    demand_shock_months: int = 12  # ...for this long...
-    demand_shock_scale: float = 1.0  # ...own AI demand of clouds and lab revenue are multiplied by this
-    serving_workload: str = "llama-3-70b"  # the model buyers serve (a small one: the on-device shift)
-    # An architecture shift: from `serving_shift_start` (YYYY-MM), buyers move this share of their serving to the
-    # model `serving_shift_workload` (a state-space or hybrid one, say), linearly over serving_shift_months
-    serving_shift_workload: str = ""
-    serving_shift_start: str = ""
-    serving_shift_months: int = 24
-    serving_shift_share: float = 0.7
-    # A power crunch: from `power_crunch_start`, the industry's new site power a month is multiplied by this
-    power_crunch_start: str = ""
-    power_crunch_scale: float = 1.0
-
-    # --- rationing --------------------------------------------------------------------------------
-    rationing: str = "proportional"  # "proportional" or "largest_first"
-
-    # --- data collection --------------------------------------------------------------------------
-    agent_report_interval: int = 12  # months between agent-level snapshots
-
-    venture: VentureConfig = field(default_factory=VentureConfig)
-    hyperscalers: tuple[HyperscalerSpec, ...] = DEFAULT_HYPERSCALERS
-    labs: tuple[LabSpec, ...] = DEFAULT_LABS
-    capacity_deals: tuple[DealSpec, ...] = ()  # scripted multi-year capacity deals ([[deals]] in a config)
-    vendors_disabled: tuple[str, ...] = field(default_factory=tuple)
+    def __post_init__(self):
+        check_bounds(self)
 
     def schedule_progress(self, date: str) -> float:
         """How far `date` (YYYY-MM) is through the schedule window, in [0, 1] (calendar time, not run time)."""
@@ -342,48 +280,301 @@ class MarketConfig:
 
         return (1.0 + trend) * level(t + 1) / level(t) - 1.0
 
+
+@dataclass(frozen=True)
+class CloudConfig:
+    """[clouds] How clouds plan capex, price rentals and fail."""
+
+    capex_utilisation_target: float = share(0.85)  # fleet utilisation clouds plan for (est)
+    # share of the gap between planned and desired capex closed each month (cal): above 1 it overshoots to
+    # negative capex
+    capex_response: float = share(0.5)
+    capex_adjustment_months: float = positive(6.0, high=120)  # months to close the gap between fleet and target (est)
+    # Clouds raise rental prices above cost-plus while labs want more than they offer, closing this share of the
+    # (log) gap to the clearing price each month, and lower them as supply catches up (est: the same stickiness
+    # as vendors' margins, margin_adjustment; H100 rentals were $4-8/h in the 2023 shortage against ~$2-3 of
+    # cost-plus: ~$4.70 at launch, peaks above $8, neoclouds 2023, ../shared/reference/history_2023_2025.md s5 [E])
+    rental_price_adjustment: float = share(0.5)
+    # A cloud whose cash goes negative is insolvent: it stops buying chips for good, its fleet is sold to
+    # the solvent cloud with the most cash at this share of what it paid (est: distressed GPU sales), and
+    # what the sale does not cover is written off by its lenders (outside the model).
+    distressed_sale_share: float = share(0.5)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class LabFinanceConfig:
+    """[lab_finance] AI labs' revenue and funding."""
+
+    lab_runway_months: float = positive(18.0)  # labs spend cash / runway each month (est)
+    lab_revenue_elasticity: float = number(0.35, high=10)  # revenue ~ (cumulative compute)^beta (est)
+    # round size = annualised revenue x multiple (fitted)
+    lab_funding_multiple: float = number(10.0)
+    # labs' revenue from AI adoption rides the same boom (same midpoint and width) with its own scale (fitted:
+    # frontier-lab revenue ~$0.5B -> $2B -> $7B annualised, end-2022 -> end-2023 -> end-2024 [2]) and trend
+    lab_boom_scale: float = number(20.0, high=1000)
+    lab_adoption_growth_end: float = number(0.01, high=1.0)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class SupplyConfig:
+    """[supply] Packaging capacity, its allocation among vendors, and how vendors commit supply."""
+
+    # Advanced-packaging/HBM capacity in HBM-GB-equivalents a month (a chip uses max(HBM GB, 16)).
+    # Growth by calendar year: 2023 +100% (est: TSMC set out to double CoWoS output during 2023), 2024 +140%
+    # (CoWoS 2.4x, Bernstein via press, 2nd), 2025 +80% (same source); from then on +20%/yr (est) plus
+    # investment that responds to unfilled orders (suppliers build when order books exceed capacity).
+    # 3e7: the top of the range the units shipped allow (0.8x - 3x the ~1e7 HBM-GB a month that Epoch AI's
+    # 1.3M NVIDIA GPUs of 2023 imply at ~80 GB, a 63% share and capacity doubling in the year; der); an
+    # earlier history fit, free within that range, went to its top, so it is held there and no longer fitted
+    start_capacity_hbm_gb: float = positive(3e7)
+    # calendar years from the first, the last repeating
+    capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)
+    capacity_growth_first_year: int = number(2023, high=2200)  # calendar year of capacity_growth_by_year[0]
+    capacity_investment_response: float = number(1.5)  # extra yearly growth per unit of excess orders/capacity (est)
+    capacity_scale: float = positive(1.0)  # scenario lever: multiplies all capacity (0.5 = halved)
+    # allocation_t+1 = m * allocation_t + (1 - m) * order share_t: packaging shares follow orders slowly, as
+    # CoWoS capacity is contracted ahead (TSMC allocates a year's capacity on customers' forecasts)
+    # (fitted until 2026-12, held at that fit's value since: experiments/calibrate_history.py)
+    allocation_memory: float = share(0.98)
+    # A merchant whose first chip is due within this many months keeps its packaging share while it has
+    # nothing on sale (est: CoWoS for a launch is contracted about a year ahead; TSMC's 2024 CoWoS was being
+    # booked by NVIDIA and AMD in mid-2023, DigiTimes via press), so a launch is not starved by the months
+    # in which it could take no orders.
+    launch_booking_months: int = number(12)
+    min_packaging_units_per_chip: float = number(16.0)
+    # Supply with commitments: vendors order wafers, HBM and packaging this many months ahead, from their
+    # own demand forecasts (est: CoWoS and HBM are booked two to three quarters ahead; NVIDIA reports
+    # multi-quarter purchase obligations in its 10-K), with some headroom; a reserve is booked against
+    # inventory beyond a few months of forecast sales and against commitments beyond forecast orders.
+    supply_lead_time_months: int = number(0, high=36)  # 0: make to order (see the note on the baseline in README)
+    supply_headroom: float = share(0.05)
+    inventory_cover_months: float = positive(3.0, high=120)
+    rationing: str = "proportional"  # how short supply is shared: "proportional" or "largest_first"
+
+    def __post_init__(self):
+        check_bounds(self)
+        if self.rationing not in ("proportional", "largest_first"):
+            raise ValueError(f"market config field 'rationing': must be proportional or largest_first, "
+                             f"got {self.rationing!r}")
+
     def capacity_growth_in(self, year: int) -> float:
         """Scheduled yearly growth of packaging capacity in calendar `year` (the last entry repeats)."""
         growth = self.capacity_growth_by_year
         return growth[min(max(year - self.capacity_growth_first_year, 0), len(growth) - 1)]
 
+
+@dataclass(frozen=True)
+class PowerConfig:
+    """[power] Data-centre power (market/power.py).
+
+    Chips run only where a cloud has site power (facility W: TDP x (1 + host power) x PUE). A cloud orders new
+    site power for the load it expects `site_lead_time_months` ahead plus a reserve; the industry can bring on
+    only so much new site power a month (grid connections, construction), shared among clouds in proportion
+    to their open orders; what a cloud is allotted is energised `site_lead_time_months` later. A cloud whose
+    sites are full prices each chip's power envelope at a shadow price (USD per kWh) in its choice, and buys
+    only what it can power; chips beyond its sites wait, idle, for power."""
+
+    power_enabled: bool = True
+    # est: leased powered shells and retrofits ~6 months (2023-24 AI capacity was mostly leased), new builds 18-24
+    site_lead_time_months: int = number(6, high=120)
+    site_power_reserve: float = number(0.15, high=100)  # est: site power planned above the expected load
+    # est: headroom at the end of 2022 over the AI fleet's own draw (existing halls that could take AI racks
+    # after a retrofit, and builds under way): the AI fleet drew ~1 GW of the ~20 GW of US data centres alone
+    # (LBNL, Dec 2024: 176 TWh in 2023); 2023's AI chips went into existing and leased space
+    site_power_start_reserve: float = number(1.5, high=1000)
+    # New site power the industry can bring on for AI in its first calendar year, GW a year (est: IEA, Apr
+    # 2025, world data-centre use 415 TWh in 2024 -> ~945 TWh in 2030, ~+10 GW of average load a year, about
+    # half of it accelerated servers, at a ~0.6-0.7 load factor: ~7-8 GW of capacity a year), growing yearly by
+    # `site_power_growth_per_year` (est: LBNL's 74-132 GW of US data-centre load in 2028 from ~20 GW in 2023)
+    site_power_gw_per_year: float = positive(8.0, high=1e4)
+    site_power_growth_per_year: float = number(0.15, high=10)
+    site_power_first_year: int = number(2023, high=2200)  # calendar year of site_power_gw_per_year
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    """[pricing] How merchant vendors choose margins and spend their gross profit."""
+
+    margin_grid_min: float = share(0.02)  # numerical bounds of the best-response search, not a target
+    margin_grid_max: float = share(0.95)
+    margin_grid_points: int = positive(94, high=10_000)
+    # share of the gap to the best response closed each month: prices are sticky (list prices and supply contracts
+    # are renegotiated over quarters); fitted to the 2023 - mid-2025 margins and revenues (history_calibration.toml)
+    margin_adjustment: float = field(default=0.5, metadata={"bounds": Bounds(0.0, 1.0, low_open=True, share=True)})
+    rd_share_of_gross_profit: float = share(0.2)  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
+    opex_share_of_revenue: float = share(0.05)  # SG&A (est)
+
+    def __post_init__(self):
+        check_bounds(self)
+        if not self.margin_grid_min < self.margin_grid_max < 1:
+            raise ValueError(f"market config field 'margin_grid_min': need 0 <= min < max < 1, "
+                             f"got {self.margin_grid_min!r} and {self.margin_grid_max!r}")
+
+
+@dataclass(frozen=True)
+class SoftwareConfig:
+    """[software] Software ecosystems' maturity in [0, 1]."""
+
+    maturity_learning: float = number(0.03)  # monthly gain per unit of sqrt(installed-base share) x (1 - M)
+    maturity_rd: float = number(0.01)  # monthly gain per unit of log10(1 + R&D / $100M) x (1 - M)
+    maturity_decay: float = number(0.004)  # monthly loss x M x (1 - installed-base share): unused stacks rot
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class InhouseConfig:
+    """[inhouse] Clouds' custom-silicon programmes."""
+
+    inhouse_enabled: bool = True
+    # A programme starts when trailing-12-month spend with one merchant vendor passes the threshold (est),
+    # and delivers after the delay (est: Maia announced 2023-11 after a ~2019 start; MTIA v1 2023).
+    inhouse_threshold_usd: float = number(5e9)
+    inhouse_delay_months: int = positive(30, high=1200)
+    inhouse_start_maturity: float = share(0.35)
+    design_partner_margin: float = share(0.6)  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """[policy] Policy levers and scenario shocks (all off by default)."""
+
+    open_stack_floor: float = share(0.0)  # an open stack makes every stack at least this mature...
+    open_stack_start: str = ""  # ...from this month (YYYY-MM; "" = from the start)...
+    open_stack_ramp_months: int = number(24, low=1, high=1200)  # ...reached linearly over this many months
+    export_control_regions: tuple[str, ...] = ()  # buyer regions cut off from merchant chips at or above...
+    export_control_min_tflops: float = number(600.0)  # ...this dense bf16 TFLOP/s (H100-class and up)...
+    export_control_start: str = ""  # ...from this month
+    price_cap_vendor: str = ""  # a vendor whose gross margin is capped (antitrust remedy)...
+    price_cap_margin: float = field(default=0.95, metadata={"bounds": Bounds(0.0, 1.0, True, True, True)})  # ...at this
+    # ceiling...
+    price_cap_start: str = ""  # ...from this month
+    demand_shock_start: str = ""  # a bust: from this month...
+    demand_shock_months: int = number(12, high=1200)  # ...for this long...
+    demand_shock_scale: float = positive(1.0)  # ...own AI demand of clouds and lab revenue are multiplied by this
+    serving_workload: str = "llama-3-70b"  # the model buyers serve (a small one: the on-device shift)
+    startup_compute_price_scale: float = positive(1.0, high=1000)  # multiplies the rental price startups pay
+    # An architecture shift: from `serving_shift_start` (YYYY-MM), buyers move this share of their serving to the
+    # model `serving_shift_workload` (a state-space or hybrid one, say), linearly over serving_shift_months
+    serving_shift_workload: str = ""
+    serving_shift_start: str = ""
+    serving_shift_months: int = number(24, low=1)
+    serving_shift_share: float = share(0.7)
+    # A power crunch: from `power_crunch_start`, the industry's new site power a month is multiplied by this
+    power_crunch_start: str = ""
+    power_crunch_scale: float = positive(1.0, high=100)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
+SECTIONS = {"choice": ChoiceConfig, "demand": DemandConfig, "clouds": CloudConfig, "lab_finance": LabFinanceConfig,
+            "supply": SupplyConfig, "power": PowerConfig, "pricing": PricingConfig, "software": SoftwareConfig,
+            "inhouse": InhouseConfig, "policy": PolicyConfig}
+# each section field's name -> its section (names are unique across sections, so a flat name finds its field)
+SECTION_OF = {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)}
+TOP_LEVEL = ("months", "start", "agent_report_interval")  # the [simulation] fields of MarketConfig
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Everything the ComputeMarket model needs besides the hardware catalog and the seed: the run's length and
+    start, one section per TOML table (each a frozen dataclass whose fields declare their ranges), the venture
+    side, and the populations. Build one from flat field names with `MarketConfig.build(**fields)`, change one
+    with `config.replace(**fields)`; behavioural parameters fitted to the history come from the catalog
+    (`MarketConfig.build(catalog.fitted, ...)`), never from an import."""
+
+    months: int = positive(120, high=1200)
+    start: str = "2023-01"
+    agent_report_interval: int = number(12, low=1, high=1200)  # months between agent-level snapshots
+    choice: ChoiceConfig = field(default_factory=ChoiceConfig)
+    demand: DemandConfig = field(default_factory=DemandConfig)
+    clouds: CloudConfig = field(default_factory=CloudConfig)
+    lab_finance: LabFinanceConfig = field(default_factory=LabFinanceConfig)
+    supply: SupplyConfig = field(default_factory=SupplyConfig)
+    power: PowerConfig = field(default_factory=PowerConfig)
+    pricing: PricingConfig = field(default_factory=PricingConfig)
+    software: SoftwareConfig = field(default_factory=SoftwareConfig)
+    inhouse: InhouseConfig = field(default_factory=InhouseConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    venture: VentureConfig = field(default_factory=VentureConfig)
+    hyperscalers: tuple[HyperscalerSpec, ...] = DEFAULT_HYPERSCALERS
+    labs: tuple[LabSpec, ...] = DEFAULT_LABS
+    capacity_deals: tuple[DealSpec, ...] = ()  # scripted multi-year capacity deals ([[deals]] in a config)
+    vendors_disabled: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        check_bounds(self)
+
+    @classmethod
+    def build(cls, fitted: Iterable[tuple[str, float]] | Mapping[str, float] = (), **values) -> MarketConfig:
+        """A config from flat field names (`price_sensitivity=3.0`, `months=24`, `venture=VentureConfig(...)`),
+        each routed to its section; `fitted` (name, value) pairs (a catalog's `fitted`) give the defaults of the
+        fields they name that `values` leaves unset."""
+        pairs = fitted.items() if isinstance(fitted, Mapping) else fitted
+        merged = {name: value for name, value in pairs if name in SECTION_OF or name in TOP_LEVEL}
+        return cls().replace(**{**merged, **values})
+
+    def replace(self, **values) -> MarketConfig:
+        """A copy with the fields named (flat names, routed to their sections, or whole sections) replaced."""
+        top = {f.name for f in fields(self)}
+        by_section: dict[str, dict] = {}
+        direct = {}
+        for name, value in values.items():
+            if name in SECTION_OF:
+                by_section.setdefault(SECTION_OF[name], {})[name] = value
+            elif name in top:
+                direct[name] = value
+            else:
+                raise TypeError(f"MarketConfig has no field '{name}'")
+        for section, changes in by_section.items():
+            direct[section] = dataclasses.replace(direct.get(section, getattr(self, section)), **changes)
+        return dataclasses.replace(self, **direct)
+
+    def get(self, name: str):
+        """The value of a field by its flat name (a section field or a top-level one)."""
+        return getattr(getattr(self, SECTION_OF[name]), name) if name in SECTION_OF else getattr(self, name)
+
+    def flat(self) -> dict:
+        """Every section field and top-level field by its flat name (sections, venture and populations apart)."""
+        out = {name: getattr(self, name) for name in TOP_LEVEL}
+        out.update({name: self.get(name) for name in SECTION_OF})
+        return out
+
     def site_power_supply_w(self, date: str) -> float:
-        """W of new site power the industry can bring on for AI in the month `date` (calendar time)."""
-        year = max(int(date[:4]) - self.site_power_first_year, 0)
-        supply = self.site_power_gw_per_year * 1e9 / 12.0 * (1.0 + self.site_power_growth_per_year) ** year
-        return supply * (self.power_crunch_scale
-                         if self.power_crunch_start and self.active(self.power_crunch_start, date)
+        """W of new site power the industry can bring on for AI in the month `date` (calendar time), with any
+        power crunch of the policy."""
+        p, policy = self.power, self.policy
+        year = max(int(date[:4]) - p.site_power_first_year, 0)
+        supply = p.site_power_gw_per_year * 1e9 / 12.0 * (1.0 + p.site_power_growth_per_year) ** year
+        return supply * (policy.power_crunch_scale
+                         if policy.power_crunch_start and self.active(policy.power_crunch_start, date)
                          else 1.0)
 
     def active(self, start: str, date: str) -> bool:
         """Whether a policy that starts at `start` (YYYY-MM, "" = the run's start) is on at `date`."""
         return date >= (start or self.start)
 
-    def __post_init__(self):
-        checks = [
-            ("months", self.months >= 1, "must be >= 1"),
-            ("price_sensitivity", self.price_sensitivity > 0, "must be > 0"),
-            ("switching_cost", self.switching_cost >= 0, "must be >= 0"),
-            ("start_capacity_hbm_gb", self.start_capacity_hbm_gb > 0, "must be > 0"),
-            ("capacity_scale", self.capacity_scale > 0, "must be > 0"),
-            ("ai_boom_width_months", self.ai_boom_width_months > 0, "must be > 0"),
-            ("ai_boom_scale", self.ai_boom_scale >= 0, "must be >= 0"),
-            ("lab_boom_scale", self.lab_boom_scale >= 0, "must be >= 0"),
-            ("margin_grid_min", 0 <= self.margin_grid_min < self.margin_grid_max < 1, "need 0 <= min < max < 1"),
-            ("margin_adjustment", 0 < self.margin_adjustment <= 1, "must be in (0, 1]"),
-            ("rental_price_adjustment", 0 <= self.rental_price_adjustment <= 1, "must be in [0, 1]"),
-            ("launch_booking_months", self.launch_booking_months >= 0, "must be >= 0"),
-            ("rationing", self.rationing in ("proportional", "largest_first"), "must be proportional or largest_first"),
-            ("open_stack_floor", 0 <= self.open_stack_floor <= 1, "must be in [0, 1]"),
-            ("price_cap_margin", 0 < self.price_cap_margin < 1, "must be in (0, 1)"),
-            ("demand_shock_scale", self.demand_shock_scale > 0, "must be > 0"),
-            ("open_stack_ramp_months", self.open_stack_ramp_months >= 1, "must be >= 1"),
-            ("serving_shift_months", self.serving_shift_months >= 1, "must be >= 1"),
-            ("serving_shift_share", 0 <= self.serving_shift_share <= 1, "must be in [0, 1]"),
-            ("power_crunch_scale", self.power_crunch_scale > 0, "must be > 0"),
-            ("site_power_gw_per_year", self.site_power_gw_per_year > 0, "must be > 0"),
-            ("agent_report_interval", self.agent_report_interval >= 1, "must be >= 1"),
-        ]
-        for name, ok, message in checks:
-            if not ok:
-                raise ValueError(f"market config field '{name}': {message}, got {getattr(self, name)!r}")
+
+def fitted_config(catalog=None, **values) -> MarketConfig:
+    """`MarketConfig.build` with the history fit of `catalog` (the packaged catalog, read now, if None) as the
+    defaults of the fitted fields: the config the baseline runs with, for code that builds one without a TOML file
+    (tests, benchmarks, the dashboard)."""
+    if catalog is None:
+        from hardware_catalog import load_catalog
+
+        catalog = load_catalog()
+    return MarketConfig.build(catalog.fitted, **values)

@@ -20,8 +20,8 @@ def advance_programmes(model) -> None:
     cfg = model.config
     merchants = {v.vendor_id for v in model.vendors.values() if v.prices_strategically}
     for cloud in model.hyperscalers:
-        if cloud.wants_inhouse_programme(cfg.inhouse_threshold_usd, merchants):
-            cloud.start_programme(model.month + cfg.inhouse_delay_months)
+        if cloud.wants_inhouse_programme(cfg.inhouse.inhouse_threshold_usd, merchants):
+            cloud.start_programme(model.month + cfg.inhouse.inhouse_delay_months)
             model.events.append(f"{model.date}: {cloud.hyperscaler_id} starts an in-house silicon programme")
         if (cloud.programme_ready_month is not None and cloud.programme_ready_month <= model.month
                 and not cloud.inhouse_vendor):
@@ -37,7 +37,7 @@ def launch(model, cloud) -> ChipVendor:
     roadmap = catalog.roadmaps[template.vendor]
     first = inhouse_first_chip(template, roadmap, vendor_id, add_months(model.date, 1))
     vendor = ChipVendor(model, vendor_id, f"{cloud.spec.name} silicon", "hyperscaler_inhouse", [first], roadmap,
-                        INHOUSE_CADENCE_MONTHS, cfg.inhouse_start_maturity, ALLOCATION_SHARE,
+                        INHOUSE_CADENCE_MONTHS, cfg.inhouse.inhouse_start_maturity, ALLOCATION_SHARE,
                         owner=cloud.hyperscaler_id)
     for other in model.vendors.values():
         other.scale_allocation(1.0 - ALLOCATION_SHARE)

@@ -45,12 +45,12 @@ class ComputeMarket(mesa.Model):
     def __init__(self, config: MarketConfig | None = None, *, catalog: Catalog | None = None, rng=None, **overrides):
         super().__init__(rng=rng)
         self.rng, self.venture_rng = self._spawn_streams()
-        if config is None:
-            config = MarketConfig(**overrides)
-        elif overrides:
-            config = MarketConfig(**{**config.__dict__, **overrides})
-        self.config = config
         self.catalog = catalog or load_catalog()
+        if config is None:  # the baseline: this catalog's history fit, and any fields given by name
+            config = MarketConfig.build(self.catalog.fitted, **overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config
         self.month = 0
         self.ledger = Ledger()
         self.tco = self.catalog.tco
@@ -60,13 +60,13 @@ class ComputeMarket(mesa.Model):
             / pricing.HOURS_PER_YEAR
         )
         self.chip_index: dict[str, Accelerator] = {}
-        self.fleets = Fleets(self.chip_index, self.tco, config.power_enabled)  # fleet arithmetic: market/fleet.py
+        self.fleets = Fleets(self.chip_index, self.tco, config.power.power_enabled)  # fleet arithmetic: market/fleet.py
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
          self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
         self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
         self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
-        self.capacity = config.start_capacity_hbm_gb * config.capacity_scale
+        self.capacity = config.supply.start_capacity_hbm_gb * config.supply.capacity_scale
         self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
@@ -98,7 +98,7 @@ class ComputeMarket(mesa.Model):
 
     def inference_share(self) -> float:
         cfg = self.config
-        return cfg.growth_at(cfg.inference_share_start, cfg.inference_share_end, self.date)
+        return cfg.demand.growth_at(cfg.demand.inference_share_start, cfg.demand.inference_share_end, self.date)
 
     def effective_maturity(self, vendor_id: str) -> float:
         vendor = self.vendors.get(vendor_id)
@@ -108,20 +108,20 @@ class ComputeMarket(mesa.Model):
     def open_stack_floor(self) -> float:
         """Maturity every stack reaches through an open software stack (0 unless the policy is on)."""
         cfg = self.config
-        if cfg.open_stack_floor <= 0 or not cfg.active(cfg.open_stack_start, self.date):
+        if cfg.policy.open_stack_floor <= 0 or not cfg.active(cfg.policy.open_stack_start, self.date):
             return 0.0
-        start = cfg.open_stack_start or cfg.start
+        start = cfg.policy.open_stack_start or cfg.start
         elapsed = months_between(start, self.date) + 1
-        return cfg.open_stack_floor * min(1.0, elapsed / cfg.open_stack_ramp_months)
+        return cfg.policy.open_stack_floor * min(1.0, elapsed / cfg.policy.open_stack_ramp_months)
 
     def demand_factor(self) -> float:
         """Multiplier on clouds' own AI demand and labs' revenue: below 1 during a demand shock."""
         cfg = self.config
-        if (cfg.demand_shock_scale == 1.0 or not cfg.demand_shock_start
-                or not cfg.active(cfg.demand_shock_start, self.date)):
+        if (cfg.policy.demand_shock_scale == 1.0 or not cfg.policy.demand_shock_start
+                or not cfg.active(cfg.policy.demand_shock_start, self.date)):
             return 1.0
-        end = add_months(cfg.demand_shock_start, cfg.demand_shock_months)
-        return cfg.demand_shock_scale if self.date < end else 1.0
+        end = add_months(cfg.policy.demand_shock_start, cfg.policy.demand_shock_months)
+        return cfg.policy.demand_shock_scale if self.date < end else 1.0
 
     def rates(self, chips: list[Accelerator]) -> dict[str, tuple[float, float]]:
         """(training, serving) throughput of each chip relative to the reference H100."""
@@ -148,13 +148,13 @@ class ComputeMarket(mesa.Model):
     def serving_shift(self) -> float:
         """Share of buyers' serving moved to `serving_shift_workload` this month (0 without a shift)."""
         cfg = self.config
-        if self.shift_workload is None or not cfg.active(cfg.serving_shift_start, self.date):
+        if self.shift_workload is None or not cfg.active(cfg.policy.serving_shift_start, self.date):
             return 0.0
-        elapsed = months_between(cfg.serving_shift_start or cfg.start, self.date) + 1
-        return cfg.serving_shift_share * min(1.0, elapsed / cfg.serving_shift_months)
+        elapsed = months_between(cfg.policy.serving_shift_start or cfg.start, self.date) + 1
+        return cfg.policy.serving_shift_share * min(1.0, elapsed / cfg.policy.serving_shift_months)
 
     def packaging_units(self, chip: Accelerator) -> float:
-        return max(chip.hbm_gb, self.config.min_packaging_units_per_chip)
+        return max(chip.hbm_gb, self.config.supply.min_packaging_units_per_chip)
 
     def capacity_total(self) -> float:
         """Industry packaging capacity this month (HBM-GB equivalents)."""
@@ -162,7 +162,7 @@ class ComputeMarket(mesa.Model):
 
     def grow_capacity(self, order_units: float) -> None:
         """This month's capacity growth (market/capacity.py), given the packaging units ordered."""
-        self.capacity = next_capacity(self.capacity, self.date, order_units, self.config)
+        self.capacity = next_capacity(self.capacity, self.date, order_units, self.config.supply)
 
     # ------------------------------------------------------------------------------ the month
 
@@ -210,7 +210,8 @@ class ComputeMarket(mesa.Model):
             return
         history = self._lab_revenue_history
         growth = history[-1] / history[-13] - 1.0 if len(history) > 12 else 0.0
-        self.venture.step(self.month, self.rental_price_index() * self.config.startup_compute_price_scale, growth)
+        price_index = self.rental_price_index() * self.config.policy.startup_compute_price_scale
+        self.venture.step(self.month, price_index, growth)
 
     # ------------------------------------------------------------------------------ outputs
 

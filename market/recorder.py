@@ -83,7 +83,7 @@ def model_series(model) -> list[Series]:
         ("rental_price_h100_hour", lambda f: f.outcome.rental.chip_price(f.model.reference_chip.id)),
         ("writedowns", lambda f: float(sum(v.writedown for v in f.model.vendors.values()))),
         ("installed_power_gw", lambda f: float(sum(f.installed_power.values()))),
-        *_power_series(model.config.power_enabled),
+        *_power_series(model.config.power.power_enabled),
     ]
     for vid in model.potential_vendor_ids:
         series.append((f"revenue_share_{vid}", lambda f, vid=vid: _revenue_share(f, vid)))

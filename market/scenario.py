@@ -55,7 +55,7 @@ def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
     owners = {h.inhouse_vendor: h.id for h in cfg.hyperscalers if h.inhouse_vendor}
     out: dict[str, ChipVendor] = {}
     for vid, record in cat.vendors.items():
-        if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse_enabled):
+        if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse.inhouse_enabled):
             continue
         chips = [c if record.unit_cost_factor == 1.0 else
                  dataclasses.replace(c, manufacturing_cost_usd=c.manufacturing_cost_usd * record.unit_cost_factor)
@@ -67,19 +67,19 @@ def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
         )
     normalise_allocations(out.values())
     potential = list(out) + [f"{h.id}-silicon" for h in cfg.hyperscalers
-                             if not h.inhouse_vendor and cfg.inhouse_enabled]
+                             if not h.inhouse_vendor and cfg.inhouse.inhouse_enabled]
     return out, potential
 
 
 def reference(cat: Catalog, config: MarketConfig) -> Reference:
     workload = cat.workload(performance.REFERENCE_WORKLOAD)
-    serving_workload = cat.workload(config.serving_workload)
+    serving_workload = cat.workload(config.policy.serving_workload)
     chip = cat.accelerator(performance.REFERENCE_CHIP)
     ref = [chip]
     maturity = [cat.vendors["nvidia"].software_maturity]
     train = performance.training_rates(ref, maturity, workload, cat.efficiency)[0]
     serve = performance.serving_rates(ref, maturity, serving_workload, cat.efficiency)[0]
-    shift = config.serving_shift_workload
+    shift = config.policy.serving_shift_workload
     shift_workload = cat.workload(shift) if shift else None
     serve_shift = None
     if shift_workload is not None:
@@ -92,7 +92,7 @@ def list_price(model, chip: Accelerator) -> float:
     price."""
     vendor = model.vendors.get(chip.vendor)
     if vendor is not None and not vendor.prices_strategically:
-        return vendor.unit_price(chip, model.config.design_partner_margin)
+        return vendor.unit_price(chip, model.config.inhouse.design_partner_margin)
     return chip.launch_price_usd
 
 
@@ -102,7 +102,7 @@ def hyperscalers(model) -> list[Hyperscaler]:
     h100 = cat.accelerator("h100-sxm")
     out: list[Hyperscaler] = []
     for spec in cfg.hyperscalers:
-        budget = spec.budget_share * cfg.start_budget_usd
+        budget = spec.budget_share * cfg.demand.start_budget_usd
         h = Hyperscaler(model, spec, cash=START_CASH_MONTHS * budget,
                         operating_cash_flow=START_OPERATING_CASH_FLOW_MONTHS * budget, internal_demand_heq=0.0,
                         planned_capex=budget)
@@ -128,15 +128,15 @@ def hyperscalers(model) -> list[Hyperscaler]:
     if shares.sum() > 0 and heqs.sum() > 0:
         for h, heq, share in zip(out, heqs, shares, strict=True):
             h.scale_fleet((share / shares.sum()) * heqs.sum() / heq if heq > 0 else 0.0)
-    if cfg.power_enabled:
+    if cfg.power.power_enabled:
         # sites at the end of 2022: the fleet's draw with headroom, and construction under way for the plan
         # of the time (the starting budget spent on H100s at list price, a month's worth a month)
         h100_w = model.fleets.facility_w(h100.id)
         for h in out:
-            h.start_sites(model.fleets.draw_w(h), cfg.site_power_start_reserve,
-                          h.planned_capex / list_price(model, h100) * h100_w, cfg.site_lead_time_months)
+            h.start_sites(model.fleets.draw_w(h), cfg.power.site_power_start_reserve,
+                          h.planned_capex / list_price(model, h100) * h100_w, cfg.power.site_lead_time_months)
     for h in out:
-        h.start_demand(model.fleets.heq(h, rates, model.inference_share()), cfg.capex_utilisation_target)
+        h.start_demand(model.fleets.heq(h, rates, model.inference_share()), cfg.clouds.capex_utilisation_target)
     return out
 
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from experiments.market_report import headline_metrics
-from market.config import MarketConfig
+from market.config import fitted_config
 from market.model import ComputeMarket
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "behaviour.json"
@@ -38,7 +37,7 @@ def _clean(value: float) -> float | None:
 
 
 def behaviour(seed: int) -> dict:
-    model = ComputeMarket(replace(MarketConfig(), months=MONTHS), rng=seed)
+    model = ComputeMarket(fitted_config(months=MONTHS), rng=seed)
     model.run()
     monthly = model.model_table()
     return {

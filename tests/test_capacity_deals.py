@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from experiments.config import ConfigError, load_experiment
-from market.config import DealSpec, MarketConfig
+from market.config import DealSpec, MarketConfig, fitted_config
 from market.model import ComputeMarket
 
 CONFIGS = Path(__file__).resolve().parent.parent / "experiments" / "configs"
@@ -18,7 +18,7 @@ DEAL = DealSpec(name="test", buyer="oracle", vendor="amd", gigawatts=0.6, start=
 
 
 def config(deals=(), months=30) -> MarketConfig:
-    cfg = MarketConfig(months=months, capacity_deals=tuple(deals))
+    cfg = fitted_config(months=months, capacity_deals=tuple(deals))
     return dataclasses.replace(cfg, venture=dataclasses.replace(cfg.venture, enabled=False))
 
 

@@ -47,7 +47,7 @@ SENSITIVITY = ["--seeds", "1", "--trajectories", "2", "--workers", "1"]
 def test_sensitivity_refuses_a_param_that_months_also_sets(capsys, tmp_path):
     out = tmp_path / "sens"
     refused(capsys, ["sensitivity", BASELINE, "--param", "simulation.months=3:9", "--param",
-                     "market.switching_cost=4:12",
+                     "choice.switching_cost=4:12",
                      "--months", "2", *SENSITIVITY, "--out", out], "--param simulation.months and --months")
     assert not out.exists()
 
@@ -60,11 +60,11 @@ def test_sensitivity_refuses_a_param_that_months_also_sets(capsys, tmp_path):
     ("policy.export_control_regions=0:1", "policy.export_control_regions: a list"),
     ("policy.price_cap_vendor=0:1", "policy.price_cap_vendor: a text value"),
     ("hyperscalers.budget_share=0:1", "[[hyperscalers]] is an array of tables"),
-    ("market.supply_lead_time_months=1:1.4", "rounds to the single value 1"),
+    ("supply.supply_lead_time_months=1:1.4", "rounds to the single value 1"),
 ])
 def test_sensitivity_refuses_keys_that_cannot_vary_continuously(capsys, tmp_path, param, expected):
     out = tmp_path / "sens"
-    refused(capsys, ["sensitivity", BASELINE, "--param", param, "--param", "market.switching_cost=4:12",
+    refused(capsys, ["sensitivity", BASELINE, "--param", param, "--param", "choice.switching_cost=4:12",
                      "--months", "2", *SENSITIVITY, "--out", out], expected, "--param")
     assert not out.exists()
 
@@ -72,13 +72,13 @@ def test_sensitivity_refuses_keys_that_cannot_vary_continuously(capsys, tmp_path
 @pytest.mark.slow
 def test_sensitivity_records_the_rounded_values_and_recovers_from_a_damaged_design(capsys, tmp_path):
     out = tmp_path / "sens"
-    argv = ["sensitivity", str(BASELINE), "--param", "market.supply_lead_time_months=0:2", "--param",
-            "market.switching_cost=4:12", "--months", "2", *SENSITIVITY, "--out", str(out)]
+    argv = ["sensitivity", str(BASELINE), "--param", "supply.supply_lead_time_months=0:2", "--param",
+            "choice.switching_cost=4:12", "--months", "2", *SENSITIVITY, "--out", str(out)]
     assert main(argv) == 0
     points = pd.read_csv(out / "points.csv")
-    lead = points["market.supply_lead_time_months"]
-    asked = sensitivity.design("morris", [sensitivity.Parameter("market.supply_lead_time_months", 0, 2),
-                                          sensitivity.Parameter("market.switching_cost", 4, 12)], 2)[:, 0]
+    lead = points["supply.supply_lead_time_months"]
+    asked = sensitivity.design("morris", [sensitivity.Parameter("supply.supply_lead_time_months", 0, 2),
+                                          sensitivity.Parameter("choice.switching_cost", 4, 12)], 2)[:, 0]
     assert (asked != asked.round()).any()  # the design asks for levels 2/3 and 4/3 ...
     assert list(lead) == [round(v) for v in asked]  # ... which ran, and are recorded, as 1
     assert "rounded to whole numbers" in (out / "summary.md").read_text()
@@ -135,8 +135,8 @@ def test_roofline_names_the_scale_up_limit(capsys):
 @pytest.mark.parametrize("command", ["run", "compare", "sweep", "sensitivity", "validate-model"])
 def test_scheduler_needs_the_dask_backend(capsys, tmp_path, command):
     config = tiny(tmp_path)
-    extra = {"run": [], "compare": [config], "sweep": ["--set", "market.switching_cost=1"],
-             "sensitivity": ["--param", "market.switching_cost=4:12"], "validate-model": []}[command]
+    extra = {"run": [], "compare": [config], "sweep": ["--set", "choice.switching_cost=1"],
+             "sensitivity": ["--param", "choice.switching_cost=4:12"], "validate-model": []}[command]
     out = tmp_path / "out"
     refused(capsys, [command, config, *extra, "--scheduler", "tcp://127.0.0.1:8786", "--out", out],
             "--scheduler needs --backend dask")

@@ -133,7 +133,7 @@ def test_url_extends_is_refused_as_a_url(tmp_path, capsys, url):
 def test_a_baseline_derived_config_still_loads(tmp_path, capsys):
     config = tiny(tmp_path, extra="[market]\nprice_sensitivity = 4.0\nswitching_cost = 2.0\n")
     experiment = load_experiment(config)
-    assert experiment.market.price_sensitivity == 4.0 and experiment.market.months == 3
+    assert experiment.market.choice.price_sensitivity == 4.0 and experiment.market.months == 3
     assert main(["validate", str(config)]) == 0
     assert capsys.readouterr().err.strip() == f"{config}: valid"
 
@@ -152,10 +152,10 @@ EXTREME = [
     ("market", "capex_response", 1e6, "must be in [0, 1]"),
     ("market", "demand_elasticity", 1e6, "must be <= 10"),
     ("market", "lab_revenue_elasticity", 1e6, "must be <= 10"),
-    ("market", "lab_adoption_growth_end", 1e6, "must be <= 1.0"),
-    ("venture", "growth_volatility", 1e300, "must be <= 10.0"),
-    ("venture", "quality_sigma", 1e6, "must be <= 10.0"),
-    ("venture", "growth_drift", -1e300, "must be >= -1.0"),
+    ("market", "lab_adoption_growth_end", 1e6, "must be <= 1"),
+    ("venture", "growth_volatility", 1e300, "must be <= 10"),
+    ("venture", "quality_sigma", 1e6, "must be <= 10"),
+    ("venture", "growth_drift", -1e300, "must be >= -1"),
     ("venture", "rate_premium", 1e6, "must be <= 0.5"),
     ("venture", "lp_pool_usd_per_year", 1e-300, "must be 0 or at least 1e-09 in magnitude"),
     ("policy", "startup_compute_price_scale", 1e300, "must be <= 1000"),
@@ -175,11 +175,16 @@ def test_every_packaged_config_still_loads(config):
 
 
 def test_a_nan_metric_after_a_numerical_failure_fails_the_run_in_one_line(tmp_path, capsys, monkeypatch):
-    """Were a value that overflows the model to get past the loader (here: its bound lifted), the run stops with one
-    line naming the metric, the seed and the input, and stores no summary; numpy's warnings are not printed."""
+    """Were a value that overflows the model to get past the loader (here: its declared range lifted, for the loader
+    and the section's own check), the run stops with one line naming the metric, the seed and the input, and stores
+    no summary; numpy's warnings are not printed."""
     from experiments import config as config_module
+    from market import config as market_config
 
-    monkeypatch.setitem(config_module.UPPER, "price_sensitivity", 1e7)
+    declared = config_module.bounds_of
+    monkeypatch.setattr(config_module, "bounds_of",
+                        lambda cls, name: None if name == "price_sensitivity" else declared(cls, name))
+    monkeypatch.setattr(market_config, "check_bounds", lambda section: None)
     config = tiny(tmp_path, extra="[market]\nprice_sensitivity = 1e6\n")
     out = tmp_path / "out"
     code = main(["run", str(config), "--out", str(out), "--workers", "1"])
@@ -187,7 +192,7 @@ def test_a_nan_metric_after_a_numerical_failure_fails_the_run_in_one_line(tmp_pa
     assert code == 2, err
     last = err.strip().splitlines()[-1]  # after the run's banner line
     assert last.startswith("compute-market: error: seed 0: metric challenger_gross_margin"), err
-    assert "is NaN after a numerical failure" in last and "market.price_sensitivity" in last, err
+    assert "is NaN after a numerical failure" in last and "choice.price_sensitivity" in last, err
     assert "RuntimeWarning" not in err and "Traceback" not in err
     assert not (out / "summary.json").exists()
 
@@ -195,9 +200,9 @@ def test_a_nan_metric_after_a_numerical_failure_fails_the_run_in_one_line(tmp_pa
 def test_a_metric_undefined_in_a_short_run_stays_nan_and_the_run_succeeds():
     """In 2 months no VC firm has raised a second fund, so quartile persistence is undefined (NaN), not a failure."""
     from experiments.market_report import run_seed
-    from market.config import MarketConfig
+    from market.config import fitted_config
 
-    result = run_seed(MarketConfig(months=2), 0)
+    result = run_seed(fitted_config(months=2), 0)
     assert result.metrics["quartile_persistence_top"] != result.metrics["quartile_persistence_top"]  # NaN
     assert not any("numerical warnings" in event for event in result.events)
 

@@ -46,11 +46,11 @@ def test_levers_are_relative_to_the_preset():
     base, _ = session.load_preset("hbm_shortage")
     cfg = session.build_config(session.Settings(preset="hbm_shortage", capacity=0.5, lock_in=2.0, lp_pool=0.5,
                                                 demand_growth=1.5))
-    assert cfg.capacity_scale == pytest.approx(0.5 * base.market.capacity_scale) == pytest.approx(0.25)
-    assert cfg.switching_cost == pytest.approx(2.0 * base.market.switching_cost)
+    assert cfg.supply.capacity_scale == pytest.approx(0.5 * base.market.supply.capacity_scale) == pytest.approx(0.25)
+    assert cfg.choice.switching_cost == pytest.approx(2.0 * base.market.choice.switching_cost)
     assert cfg.venture.lp_pool_usd_per_year == pytest.approx(0.5 * base.market.venture.lp_pool_usd_per_year)
-    assert cfg.ai_boom_scale == pytest.approx(1.5 * base.market.ai_boom_scale)
-    assert cfg.lab_boom_scale == pytest.approx(1.5 * base.market.lab_boom_scale)
+    assert cfg.demand.ai_boom_scale == pytest.approx(1.5 * base.market.demand.ai_boom_scale)
+    assert cfg.lab_finance.lab_boom_scale == pytest.approx(1.5 * base.market.lab_finance.lab_boom_scale)
 
 
 def test_neutral_levers_reproduce_the_preset_exactly():
@@ -62,12 +62,13 @@ def test_neutral_levers_reproduce_the_preset_exactly():
 
 def test_choice_levers():
     on = session.build_config(session.Settings(export_controls=session.EXPORT_CONTROL_CHOICES[1]))
-    assert on.export_control_regions == ("cn",) and on.export_control_start == "2023-10"
+    assert on.policy.export_control_regions == ("cn",) and on.policy.export_control_start == "2023-10"
     off = session.build_config(session.Settings(preset="export_controls", export_controls="off"))
-    assert off.export_control_regions == ()
-    assert session.build_config(session.Settings(preset="price_cap", price_cap="none")).price_cap_vendor == ""
+    assert off.policy.export_control_regions == ()
+    assert session.build_config(session.Settings(preset="price_cap", price_cap="none")).policy.price_cap_vendor == ""
     capped = session.build_config(session.Settings(price_cap="0.45"))
-    assert (capped.price_cap_vendor, capped.price_cap_margin, capped.price_cap_start) == ("nvidia", 0.45, "2026-01")
+    policy = capped.policy
+    assert (policy.price_cap_vendor, policy.price_cap_margin, policy.price_cap_start) == ("nvidia", 0.45, "2026-01")
     assert session.build_config(session.Settings(vc_loop="off")).venture.information_advantage is False
 
 
@@ -109,7 +110,7 @@ def test_reset_reads_the_current_settings():
     class Box:  # what the page passes: a reactive holding Settings
         value = session.Settings(preset="price_cap", seed=2)
     model = session.DashboardMarket(Box)
-    assert model.settings == Box.value and model.config.price_cap_vendor == "nvidia"
+    assert model.settings == Box.value and model.config.policy.price_cap_vendor == "nvidia"
 
 
 def test_export_holds_one_row_per_month_with_vendor_columns():

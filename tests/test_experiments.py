@@ -213,13 +213,13 @@ def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an
 def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     config = write(tmp_path, "sweep.toml", extends_baseline("[simulation]\nmonths = 12\nseeds = 1\n"))
     out = tmp_path / "sweep"
-    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers",
+    assert main(["sweep", str(config), "--set", "choice.switching_cost=0.0,3.5", "--out", str(out), "--workers",
                  "1"]) == 0
     capsys.readouterr()
     rows = pd.read_csv(out / "sweep.csv")
-    assert list(rows["market.switching_cost"]) == [0.0, 3.5] and "leader_revenue_share_y1" in rows
-    assert main(["sweep", str(config), "--set", "market.switching_cost=-1", "--out", str(tmp_path / "s2")]) == 2
-    assert "market.switching_cost: must be >= 0" in capsys.readouterr().err
+    assert list(rows["choice.switching_cost"]) == [0.0, 3.5] and "leader_revenue_share_y1" in rows
+    assert main(["sweep", str(config), "--set", "choice.switching_cost=-1", "--out", str(tmp_path / "s2")]) == 2
+    assert "choice.switching_cost: must be >= 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@ observation is computed from the run's tables, and calibrate-history runs end to
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from experiments.history_fit import BROADCOM_DESIGNED, band, fit_table, simulate
 from hardware_catalog import load_catalog
 from hardware_catalog.loader import CatalogError, load_history_calibration, parse_history
 from hardware_catalog.records import HISTORY_END
-from market.config import MarketConfig, VentureConfig
+from market.config import MarketConfig, VentureConfig, fitted_config
 from market.model import ComputeMarket
 
 CATALOG = load_catalog()
@@ -56,7 +57,7 @@ def test_a_malformed_observation_is_rejected_naming_the_file_and_field(tmp_path,
 
 
 def test_simulated_moments_are_computed_from_the_run_tables(market_run):
-    model = market_run(MarketConfig(months=30, venture=VentureConfig(enabled=False)), 3, CATALOG)
+    model = market_run(fitted_config(months=30, venture=VentureConfig(enabled=False)), 3, CATALOG)
     tables = (model.model_table(), model.vendor_table(), model.chip_table())
     by_id = {o.id: o for o in CATALOG.history}
     vt = tables[1]
@@ -67,7 +68,7 @@ def test_simulated_moments_are_computed_from_the_run_tables(market_run):
     rows = vt[vt.vendor.isin(BROADCOM_DESIGNED) & (vt.date >= custom.period_start) & (vt.date <= custom.period_end)]
     assert simulated_moment(custom, *tables) == pytest.approx(rows.revenue.sum())
     # an observation the run does not reach is reported as not covered, never as a zero
-    short = ComputeMarket(MarketConfig(months=6, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=3)
+    short = ComputeMarket(fitted_config(months=6, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=3)
     short.run()
     assert math.isnan(simulated_moment(q, short.model_table(), short.vendor_table(), short.chip_table()))
     table = fit_table(CATALOG.history, [tables])
@@ -93,9 +94,21 @@ def test_distance_is_zero_inside_a_band_and_counts_tolerances_outside():
 def test_the_fitted_values_are_read_back_and_are_config_defaults():
     fitted = load_history_calibration(DATA)
     assert fitted, "the baseline's behavioural parameters come from the history calibration"
-    defaults = MarketConfig()
+    defaults = fitted_config()
     for name, value in fitted.items():
-        assert getattr(defaults, name) == pytest.approx(value)
+        assert defaults.get(name) == pytest.approx(value)
+
+
+def test_the_fit_reaches_a_config_only_through_a_catalog():
+    """Importing the config reads no data file: MarketConfig's own defaults are the pre-fit values, and a catalog's fit
+    is applied where a config is built from that catalog (a custom catalog folder's fit, not the packaged one)."""
+    plain = MarketConfig()
+    packaged = fitted_config()
+    assert plain.choice.switching_cost != packaged.choice.switching_cost  # the packaged fit moved it
+    custom = dataclasses.replace(CATALOG, fitted=(("switching_cost", 7.25), ("price_sensitivity", 2.5)))
+    built = fitted_config(custom)
+    assert (built.choice.switching_cost, built.choice.price_sensitivity) == (7.25, 2.5)
+    assert built.demand.ai_boom_scale == plain.demand.ai_boom_scale  # a field the custom fit leaves alone
 
 
 @pytest.mark.slow
@@ -118,7 +131,7 @@ def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hou
     """A chip's rental price is its renting clouds' revenue from it over its hours rented: an hour of an H200 or a
     B200 rents for more than an H100 hour at the same clouds, the H100 price is the model table's, and the price
     per H100-equivalent hour over all clouds (TPU clouds included) is a different, separate figure."""
-    model = ComputeMarket(MarketConfig(months=30, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=4)
+    model = ComputeMarket(fitted_config(months=30, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=4)
     model.run()
     ct = model.chip_table().set_index(["date", "chip"])["rental_price_hour"]
     mt = model.model_table().set_index("date")
@@ -136,7 +149,7 @@ def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hou
 def test_quarterly_margins_are_revenue_weighted_and_missing_for_vendors_that_price_nothing(market_run):
     from experiments.history_fit import custom_silicon, quarterly, quarterly_panels
 
-    model = market_run(MarketConfig(months=30, venture=VentureConfig(enabled=False)), 3, CATALOG)
+    model = market_run(fitted_config(months=30, venture=VentureConfig(enabled=False)), 3, CATALOG)
     mt, vt = model.model_table(), model.vendor_table()
     q = quarterly(vt).set_index(["quarter", "vendor"])
     assert q.loc[("2024-Q2", "google"), "revenue"] > 0  # TPUs sell, but Google prices no margin on them

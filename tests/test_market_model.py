@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from hardware_catalog import load_catalog
-from market.config import MarketConfig, VentureConfig
+from market.config import MarketConfig, VentureConfig, fitted_config
 from market.model import ComputeMarket
 
 SEEDS = (11, 12, 13)
@@ -26,7 +26,7 @@ def run(seed: int, months: int = MONTHS, catalog_variant: str = "", venture: boo
         **overrides) -> ComputeMarket:
     """A run of the chip market; the venture side (tested in test_venture.py) only when asked."""
     catalog = VARIANTS[catalog_variant]() if catalog_variant else CATALOG
-    config = MarketConfig(months=months, venture=VentureConfig(enabled=venture), **overrides)
+    config = fitted_config(months=months, venture=VentureConfig(enabled=venture), **overrides)
     model = ComputeMarket(config, catalog=catalog, rng=seed)
     model.run()
     return model
@@ -133,8 +133,8 @@ def test_an_insolvent_neocloud_stops_buying_and_its_fleet_and_debt_are_dealt_wit
     """A neocloud paying $2B a month in debt service runs out of cash: from then on it buys nothing, the
     solvent cloud with the most cash takes its fleet at a distressed price, and its lenders write off the rest."""
     clouds = tuple(dataclasses.replace(s, debt_service_usd_per_month=2e9) if s.id == "coreweave" else s
-                   for s in MarketConfig().hyperscalers)
-    model = ComputeMarket(MarketConfig(months=24, hyperscalers=clouds, venture=VentureConfig(enabled=False)),
+                   for s in fitted_config().hyperscalers)
+    model = ComputeMarket(fitted_config(months=24, hyperscalers=clouds, venture=VentureConfig(enabled=False)),
                           catalog=CATALOG, rng=5)
     cash_path, fleet_path = [], []
     neo = next(h for h in model.hyperscalers if h.hyperscaler_id == "coreweave")
@@ -160,19 +160,19 @@ def test_an_insolvent_neocloud_stops_buying_and_its_fleet_and_debt_are_dealt_wit
 
 
 def test_same_seed_same_tables_and_different_seed_differs():
-    a, b = ComputeMarket(MarketConfig(months=24), rng=5), ComputeMarket(MarketConfig(months=24), rng=5)
+    a, b = ComputeMarket(fitted_config(months=24), rng=5), ComputeMarket(fitted_config(months=24), rng=5)
     a.run(), b.run()
     pd.testing.assert_frame_equal(a.model_table(), b.model_table(), check_exact=True)
     pd.testing.assert_frame_equal(a.vendor_table(), b.vendor_table(), check_exact=True)
     pd.testing.assert_frame_equal(a.ledger.frame(), b.ledger.frame(), check_exact=True)
-    c = ComputeMarket(MarketConfig(months=24), rng=6)
+    c = ComputeMarket(fitted_config(months=24), rng=6)
     c.run()
     assert not a.vendor_table()["revenue"].equals(c.vendor_table()["revenue"])
 
 
 def test_a_short_run_equals_the_start_of_a_longer_one_exactly():
     """Every schedule is in calendar months, so run length changes nothing about the months both runs share."""
-    short, long = ComputeMarket(MarketConfig(months=14), rng=3), ComputeMarket(MarketConfig(months=40), rng=3)
+    short, long = ComputeMarket(fitted_config(months=14), rng=3), ComputeMarket(fitted_config(months=40), rng=3)
     short.run()
     long.run(14)
     pd.testing.assert_frame_equal(short.model_table(), long.model_table(), check_exact=True)
@@ -182,9 +182,9 @@ def test_a_short_run_equals_the_start_of_a_longer_one_exactly():
 
 def test_a_venture_only_change_leaves_the_chip_market_identical():
     """The chip market and the venture side draw from separate streams spawned from the seed."""
-    base = ComputeMarket(MarketConfig(months=36), rng=3)
+    base = ComputeMarket(fitted_config(months=36), rng=3)
     venture_config = VentureConfig(information_advantage=False, startups_per_month=90.0)
-    other = ComputeMarket(MarketConfig(months=36, venture=venture_config), rng=3)
+    other = ComputeMarket(fitted_config(months=36, venture=venture_config), rng=3)
     base.run()
     other.run()
     pd.testing.assert_frame_equal(base.vendor_table(), other.vendor_table(), check_exact=True)
@@ -210,9 +210,9 @@ def test_outputs_have_the_documented_series(baseline):
 
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="market config field 'rationing'"):
-        MarketConfig(rationing="lottery")
+        MarketConfig.build(rationing="lottery")
     with pytest.raises(ValueError, match="market config field 'capacity_scale'"):
-        MarketConfig(capacity_scale=-1.0)
+        MarketConfig.build(capacity_scale=-1.0)
 
 
 # --- emergent outcomes and mechanisms ---------------------------------------------------------
@@ -277,8 +277,8 @@ def test_a_serving_shift_moves_buyers_serving_work_to_the_new_model_over_its_ram
 
     shift = {"serving_shift_workload": "jamba-v0.1", "serving_shift_start": "2023-03", "serving_shift_months": 4,
              "serving_shift_share": 0.6}
-    base = ComputeMarket(MarketConfig(months=4), rng=0)
-    model = ComputeMarket(MarketConfig(months=4, **shift), rng=0)
+    base = ComputeMarket(fitted_config(months=4), rng=0)
+    model = ComputeMarket(fitted_config(months=4, **shift), rng=0)
     chips = [model.catalog.accelerator(c) for c in ("h100-sxm", "mi300x", "tpu-v6e")]
     assert model.serving_shift() == 0.0 and model.rates(chips) == base.rates(chips)  # before its start
     model.step()

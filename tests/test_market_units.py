@@ -129,13 +129,14 @@ def test_capacity_follows_the_yearly_schedule_then_invests_against_unfilled_orde
     config = MarketConfig()  # growth by year 2023, 2024, 2025 and on: +100%, +140%, +80%, +20%
     capacity = 1.0
     for month in range(1, 13):
-        capacity = next_capacity(capacity, f"2024-{month:02d}", order_units=1e9, config=config)
+        capacity = next_capacity(capacity, f"2024-{month:02d}", order_units=1e9, supply=config.supply)
     assert capacity == pytest.approx(2.4)  # a scheduled year ignores orders
-    base = next_capacity(1.0, "2026-03", order_units=1.0, config=config)
+    base = next_capacity(1.0, "2026-03", order_units=1.0, supply=config.supply)
     assert base == pytest.approx(1.2 ** (1 / 12))
-    short = next_capacity(1.0, "2026-03", order_units=1.5, config=config)
-    assert short == pytest.approx(base + config.capacity_investment_response * 0.5 / 12)
-    assert next_capacity(1.0, "2026-03", order_units=1e6, config=config) == pytest.approx(base + MAX_INVESTMENT_GROWTH)
+    short = next_capacity(1.0, "2026-03", order_units=1.5, supply=config.supply)
+    assert short == pytest.approx(base + config.supply.capacity_investment_response * 0.5 / 12)
+    most = next_capacity(1.0, "2026-03", order_units=1e6, supply=config.supply)
+    assert most == pytest.approx(base + MAX_INVESTMENT_GROWTH)
 
 
 # --- the clearing and rental kernels (market/clearing.py, market/rental.py) -----------------------------------
@@ -258,4 +259,4 @@ def test_the_new_market_fields_refuse_values_outside_their_range(field, value):
     from market.config import MarketConfig
 
     with pytest.raises(ValueError, match=f"'{field}'"):
-        MarketConfig(**{field: value})
+        MarketConfig.build(**{field: value})

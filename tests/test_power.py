@@ -14,7 +14,7 @@ import pytest
 from experiments.config import ConfigError, load_experiment
 from hardware_catalog import load_catalog
 from market import choice, power
-from market.config import MarketConfig
+from market.config import MarketConfig, fitted_config
 from market.model import ComputeMarket
 
 CATALOG = load_catalog()
@@ -101,8 +101,8 @@ def _run(config: MarketConfig, seed: int = 0, months: int = 60):
 
 @pytest.mark.slow
 def test_halving_site_power_lowers_deployed_gw_and_short_clouds_choose_fewer_watts_per_dollar():
-    base, base_priced, _, _ = _run(MarketConfig())
-    crunch, priced, unpriced, (watts_priced, watts_plain) = _run(MarketConfig(power_crunch_start="2025-07",
+    base, base_priced, _, _ = _run(fitted_config())
+    crunch, priced, unpriced, (watts_priced, watts_plain) = _run(fitted_config(power_crunch_start="2025-07",
                                                                               power_crunch_scale=0.5))
     base_table, crunch_table = base.model_table(), crunch.model_table()
     assert crunch_table.deployed_power_gw.iloc[-1] < 0.9 * base_table.deployed_power_gw.iloc[-1]
@@ -125,7 +125,7 @@ def test_halving_site_power_lowers_deployed_gw_and_short_clouds_choose_fewer_wat
 
 
 def test_without_the_power_model_sites_are_not_reported_and_nothing_waits():
-    model, priced, _, _ = _run(MarketConfig(power_enabled=False), months=24)
+    model, priced, _, _ = _run(fitted_config(power_enabled=False), months=24)
     assert len(priced) == 0
     table = model.model_table()
     assert table.site_power_gw.isna().all()
@@ -134,9 +134,9 @@ def test_without_the_power_model_sites_are_not_reported_and_nothing_waits():
 
 
 def test_sites_come_on_line_a_lead_time_after_they_are_allotted():
-    model = ComputeMarket(replace(MarketConfig(), months=3), catalog=CATALOG, rng=0)
+    model = ComputeMarket(fitted_config(months=3), catalog=CATALOG, rng=0)
     h = model.hyperscalers[0]
-    lead = model.config.site_lead_time_months
+    lead = model.config.power.site_lead_time_months
     assert len(h.site_pipeline) == lead  # construction under way at the start
     h.site_pipeline = deque([0.0] * lead)
     h.site_orders_w = 5e6
@@ -153,7 +153,7 @@ def test_sites_come_on_line_a_lead_time_after_they_are_allotted():
 
 def test_the_power_crunch_scenario_validates_and_bad_values_are_one_line_errors(tmp_path):
     exp = load_experiment(CONFIG_DIR / "power_crunch.toml")
-    assert exp.market.power_crunch_scale == 0.5 and exp.market.power_crunch_start == "2025-07"
+    assert exp.market.policy.power_crunch_scale == 0.5 and exp.market.policy.power_crunch_start == "2025-07"
     bad = tmp_path / "bad.toml"
     bad.write_text(f'extends = "{CONFIG_DIR / "baseline.toml"}"\n[policy]\npower_crunch_scale = -1\n')
     with pytest.raises(ConfigError, match=r"bad.toml: policy.power_crunch_scale: must be > 0"):

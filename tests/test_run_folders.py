@@ -168,7 +168,7 @@ def test_a_catalog_folders_history_calibration_is_what_its_runs_use(tmp_path, ca
                                                             "=") else line) for line in text.splitlines()]
     path.write_text("\n".join(lines) + "\n")
     custom = load_experiment(tiny(tmp_path), load_catalog(catalog))
-    assert packaged != 7.25 and custom.market.price_sensitivity == 7.25
+    assert packaged != 7.25 and custom.market.choice.price_sensitivity == 7.25
     # a value the config sets itself still wins over the catalog's fit
     explicit = tiny(tmp_path, "explicit.toml", extra="[market]\nprice_sensitivity = 2.0\n")
     assert load_experiment(explicit, load_catalog(catalog)).market.price_sensitivity == 2.0
@@ -595,7 +595,7 @@ def test_ctrl_c_or_a_closed_terminal_early_in_a_parallel_run_prints_one_line_and
 
 def test_sensitivity_force_with_another_method_leaves_nothing_of_the_old_analysis(tmp_path, capsys):
     config, out = tiny(tmp_path), tmp_path / "sens"
-    common = ["--param", "market.switching_cost=6:18", "--seeds", "1", "--months", "2", "--workers", "1",
+    common = ["--param", "choice.switching_cost=6:18", "--seeds", "1", "--months", "2", "--workers", "1",
               "--out", str(out)]
     assert main(["sensitivity", str(config), "--trajectories", "2", *common]) == 0
     morris = {p.name for p in out.glob("*.png")}

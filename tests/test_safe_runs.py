@@ -24,7 +24,7 @@ from serving import popen_as_at_a_terminal
 
 from experiments.cli import build_parser, main
 from hardware_catalog import DATA_DIR
-from market.config import MarketConfig
+from market.config import fitted_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "experiments" / "configs" / "baseline.toml"
@@ -95,7 +95,7 @@ def mean_of(run_metrics: str, name: str) -> float:
 @pytest.mark.parametrize("argv", [["run", "{config}", "--workers", "1", "--out", "{dir}"],
                                   ["hardware-report", "--out", "{dir}"],
                                   ["compare", "{config}", "--workers", "1", "--out", "{dir}"],
-                                  ["sweep", "{config}", "--set", "market.switching_cost=1", "--workers", "1", "--out",
+                                  ["sweep", "{config}", "--set", "choice.switching_cost=1", "--workers", "1", "--out",
                                    "{dir}"]],
                          ids=["run", "hardware-report", "compare", "sweep"])
 def test_out_that_is_a_users_folder_is_refused_and_left_byte_for_byte(tmp_path, capsys, argv):
@@ -180,7 +180,7 @@ def test_another_scenario_into_a_run_directory_is_refused_and_force_replaces_it(
     capsys.readouterr()
     last = one_line_error(capsys, main(["run", str(shortage), "--out", str(out), "--workers", "1"]),
                           "holds a run of different inputs")
-    assert "market.capacity_scale 1.0 -> 0.5" in last and "--force" in last
+    assert "supply.capacity_scale 1.0 -> 0.5" in last and "--force" in last
     assert snapshot(out) == before
     assert main(["run", str(shortage), "--out", str(out), "--workers", "1", "--force"]) == 0
     assert json.loads((out / "manifest.json").read_text())["config"]["market"]["capacity_scale"] == 0.5
@@ -205,7 +205,7 @@ def test_an_edited_config_is_never_served_the_stored_run(tmp_path, capsys):
     config.write_text(config.read_text() + "[market]\nswitching_cost = 0.0\n")
     capsys.readouterr()
     last = one_line_error(capsys, main(["run", str(config), "--out", str(out), "--workers", "1"]), "different inputs")
-    assert f"market.switching_cost {MarketConfig().switching_cost!r} -> 0.0" in last
+    assert f"choice.switching_cost {fitted_config().choice.switching_cost!r} -> 0.0" in last
 
 
 @pytest.mark.slow
@@ -265,13 +265,13 @@ def test_resume_with_a_different_config_is_refused_and_the_same_config_resumes(t
 def test_a_second_sweep_into_the_same_folder_labels_rows_with_their_own_values(tmp_path, capsys):
     config = tiny(tmp_path, months=2)
     out = tmp_path / "sweep"
-    assert main(["sweep", str(config), "--set", "market.switching_cost=0.0,3.5", "--out", str(out), "--workers",
+    assert main(["sweep", str(config), "--set", "choice.switching_cost=0.0,3.5", "--out", str(out), "--workers",
                  "1"]) == 0
-    assert main(["sweep", str(config), "--set", "market.switching_cost=1.0,3.5", "--out", str(out), "--workers",
+    assert main(["sweep", str(config), "--set", "choice.switching_cost=1.0,3.5", "--out", str(out), "--workers",
                  "1"]) == 0
     capsys.readouterr()
     rows = pd.read_csv(out / "sweep.csv")
-    assert list(rows["market.switching_cost"]) == [1.0, 3.5]
+    assert list(rows["choice.switching_cost"]) == [1.0, 3.5]
     for row in rows.itertuples():
         clean = tmp_path / f"clean-{row[1]}"
         point = tiny(tmp_path, f"p{row[1]}.toml", months=2, extra=f"[market]\nswitching_cost = {row[1]}\n")
@@ -350,7 +350,7 @@ def test_bom_prefixed_config_is_read(tmp_path, capsys):
     (["run", "{config}", "--months", "100000"], "must be at most 1200"),
     (["run", "{config}", "--seeds", "0"], "must be a positive number of seeds"),
     (["run", "{config}", "--workers", "100000"], "must be at most 256"),
-    (["sweep", "{config}", "--set", "market.switching_cost=1", "--set", "market.switching_cost=2"],
+    (["sweep", "{config}", "--set", "choice.switching_cost=1", "--set", "choice.switching_cost=2"],
      "given more than once"),
 ])
 def test_flags_have_the_bounds_of_config_keys(tmp_path, capsys, argv, expected):
@@ -518,8 +518,8 @@ def test_random_command_sequences_never_lose_files_or_mislabel_results(tmp_path_
         if op == "force":
             argv.append("--force")
         if op == "sweep":
-            default = MarketConfig().switching_cost  # variant "a" runs with the default (fitted) switching cost
-            argv = ["sweep", str(configs["a"]), "--set", f"market.switching_cost={default if variant == 'a' else 0.5}",
+            default = fitted_config().choice.switching_cost  # variant "a" runs with the default (fitted) switching cost
+            argv = ["sweep", str(configs["a"]), "--set", f"choice.switching_cost={default if variant == 'a' else 0.5}",
                     "--out", str(out), "--workers", "1"]
         code = main(argv)
         monkeypatch.setattr(runner, "run_seed_to_dir", original)
@@ -532,7 +532,7 @@ def test_random_command_sequences_never_lose_files_or_mislabel_results(tmp_path_
             assert metrics(out) == clean[variant]
         if code == 0 and op == "sweep":
             for row in pd.read_csv(out / "sweep.csv").itertuples():
-                expected = "a" if row[1] == MarketConfig().switching_cost else "b"
+                expected = "a" if row[1] == fitted_config().choice.switching_cost else "b"
                 assert row.leader_revenue_share_y1 == mean_of(clean[expected], "leader_revenue_share_y1")
         assert snapshot(user) == before
 

@@ -78,9 +78,9 @@ def test_an_interrupted_analysis_resumes_without_recomputing_stored_points(tmp_p
 
 def test_parameters_are_checked_before_anything_runs():
     with pytest.raises(UsageError, match="table.key=low:high"):
-        sensitivity.parse_param("market.switching_cost=12:4")
-    assert sensitivity.parse_param("market.switching_cost=4:12") == sensitivity.Parameter(
-        "market.switching_cost", 4.0, 12.0, "given on the command line")
+        sensitivity.parse_param("choice.switching_cost=12:4")
+    assert sensitivity.parse_param("choice.switching_cost=4:12") == sensitivity.Parameter(
+        "choice.switching_cost", 4.0, 12.0, "given on the command line")
     defaults = sensitivity.load_parameters()
     assert len(defaults) >= 10 and all(p.why for p in defaults)
     sensitivity.check_paths(load_experiment(sensitivity.PARAMETERS_PATH.parent / "configs" / "baseline.toml"), defaults)
@@ -95,7 +95,7 @@ def test_the_command_writes_its_report_and_resumes(tmp_path, capsys):
 
     out = tmp_path / "sens"
     args = ["sensitivity", str(sensitivity.PARAMETERS_PATH.parent / "configs" / "baseline.toml"), "--param",
-            "market.switching_cost=4:12", "--param", "market.price_sensitivity=2.5:6", "--trajectories", "2",
+            "choice.switching_cost=4:12", "--param", "choice.price_sensitivity=2.5:6", "--trajectories", "2",
             "--seeds", "1", "--months", "12", "--workers", "1", "--out", str(out)]
     assert main(args) == 0
     for name in ("summary.md", "indices.csv", "points.csv", "morris_mu_star_sigma.png", "sensitivity_heatmap.png"):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hardware_catalog import load_catalog
-from market.config import MarketConfig, VentureConfig
+from market.config import VentureConfig, fitted_config
 from market.model import ComputeMarket
 
 CATALOG = load_catalog()
@@ -28,7 +28,7 @@ SHOCK_QUARTER = ("2024-07", "2024-09")
 
 @cache
 def run(seed: int, **overrides) -> ComputeMarket:
-    config = MarketConfig(months=MONTHS, venture=VentureConfig(enabled=False), **overrides)
+    config = fitted_config(months=MONTHS, venture=VentureConfig(enabled=False), **overrides)
     model = ComputeMarket(config, catalog=CATALOG, rng=seed)
     model.run()
     return model
@@ -118,7 +118,7 @@ def test_vendors_start_at_their_sourced_margin_and_one_with_nothing_on_sale_keep
     """NVIDIA starts at the margin it guided for Feb-Apr 2023 (vendors.toml) and moves from there; AMD, with no
     chip on sale before 2023-12, does not chase the empty grid's bottom: it launches at its catalog margin."""
     catalog = load_catalog()
-    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)), catalog=catalog, rng=0)
+    model = ComputeMarket(fitted_config(months=1, venture=VentureConfig(enabled=False)), catalog=catalog, rng=0)
     assert model.vendors["nvidia"].margin == catalog.vendors["nvidia"].start_gross_margin
     mi300x = model.vendors["amd"].chips[-1]
     launch_margin = 1.0 - mi300x.manufacturing_cost_usd / mi300x.launch_price_usd
@@ -130,7 +130,7 @@ def test_vendors_start_at_their_sourced_margin_and_one_with_nothing_on_sale_keep
     first_priced = amd["margin_posted"].first_valid_index()
     assert first_priced == "2023-12"
     # its first posted margin is one step from the launch margin, not from the grid's floor
-    step = model.config.margin_adjustment
+    step = model.config.pricing.margin_adjustment
     assert abs(amd.loc[first_priced, "margin_posted"] - launch_margin) <= step * 1.0 + 1e-12
 
 
@@ -151,7 +151,7 @@ def test_booked_margin_equals_revenue_less_cost_and_write_downs():
 def test_stock_of_chips_taken_off_sale_does_not_starve_new_supply():
     """A vendor orders supply net of the stock it can still sell. Counting chips it no longer offers (reserved
     against in full) as stock on hand cut its orders to nothing and left it with a backlog and no sales."""
-    config = MarketConfig(months=60, venture=VentureConfig(enabled=False), supply_lead_time_months=6)
+    config = fitted_config(months=60, venture=VentureConfig(enabled=False), supply_lead_time_months=6)
     model = ComputeMarket(config, catalog=CATALOG, rng=1)
     model.run()
     vt = model.vendor_table()

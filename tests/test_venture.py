@@ -13,14 +13,14 @@ from scipy.stats import spearmanr
 
 from agents.startup import FOUNDER_SHARES
 from experiments.venture_analysis import centrality_return_spearman, powerlaw_fit, venture_metrics
-from market.config import MarketConfig, VentureConfig
+from market.config import VentureConfig, fitted_config
 from market.model import ComputeMarket
 from market.venture import irr
 
 
 @cache
 def run(seed: int, months: int = 120, **venture) -> ComputeMarket:
-    model = ComputeMarket(MarketConfig(months=months, venture=VentureConfig(**venture)), rng=seed)
+    model = ComputeMarket(fitted_config(months=months, venture=VentureConfig(**venture)), rng=seed)
     model.run()
     return model
 
@@ -88,8 +88,8 @@ def test_dead_startups_return_nothing_and_exits_pay_pro_rata(model):
 
 
 def test_same_seed_same_deals():
-    a = ComputeMarket(MarketConfig(months=24), rng=4)
-    b = ComputeMarket(MarketConfig(months=24), rng=4)
+    a = ComputeMarket(fitted_config(months=24), rng=4)
+    b = ComputeMarket(fitted_config(months=24), rng=4)
     a.run(), b.run()
     pd.testing.assert_frame_equal(a.venture.deal_table(), b.venture.deal_table(), check_exact=True)
     pd.testing.assert_frame_equal(a.venture.fund_table(), b.venture.fund_table(), check_exact=True)
@@ -210,7 +210,7 @@ def test_more_expensive_compute_raises_burn_and_failures():
     cheap = [burn_and_failure(run(seed, 60)) for seed in (1, 2)]
     dear = []
     for seed in (1, 2):
-        model = ComputeMarket(MarketConfig(months=60, startup_compute_price_scale=3.0), rng=seed)
+        model = ComputeMarket(fitted_config(months=60, startup_compute_price_scale=3.0), rng=seed)
         model.run()
         dear.append(burn_and_failure(model))
     assert np.mean([d[0] for d in dear]) > 1.1 * np.mean([c[0] for c in cheap])
@@ -289,11 +289,10 @@ def test_betweenness_is_computed_when_reported_on_the_network_of_the_last_centra
     then with the seed drawn then."""
     import copy
 
-    from market.config import MarketConfig
     from market.model import ComputeMarket
     from market.syndication import betweenness
 
-    model = ComputeMarket(MarketConfig(months=14), rng=3)
+    model = ComputeMarket(fitted_config(months=14), rng=3)
     model.run()
     venture = model.venture
     ties, seed = venture._betweenness_pending
@@ -310,9 +309,9 @@ def test_betweenness_is_computed_when_reported_on_the_network_of_the_last_centra
 
 def test_the_master_switch_turns_every_channel_off():
     channels = ("information_advantage", "founder_sorting", "reputation_discount", "value_added")
-    on = ComputeMarket(MarketConfig(months=1), rng=0).venture
-    off = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(reputation_loop=False)), rng=0).venture
-    one = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(founder_sorting=False)), rng=0).venture
+    on = ComputeMarket(fitted_config(months=1), rng=0).venture
+    off = ComputeMarket(fitted_config(months=1, venture=VentureConfig(reputation_loop=False)), rng=0).venture
+    one = ComputeMarket(fitted_config(months=1, venture=VentureConfig(founder_sorting=False)), rng=0).venture
     assert all(on.channel(c) for c in channels) and not any(off.channel(c) for c in channels)
     assert not one.channel("founder_sorting") and all(one.channel(c) for c in channels if c != "founder_sorting")
 
@@ -344,7 +343,7 @@ def test_with_the_master_switch_off_centrality_says_nothing_about_returns_beyond
 
 
 def _first_month_deals(**venture) -> pd.DataFrame:
-    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(**venture)), rng=6)
+    model = ComputeMarket(fitted_config(months=1, venture=VentureConfig(**venture)), rng=6)
     model.step()
     return model.venture.deal_table().set_index("deal")
 

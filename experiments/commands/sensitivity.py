@@ -20,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("--method", choices=("morris", "sobol"), default="morris",
                    help="morris: elementary-effects screening (mu*, sigma); sobol: variance shares (S1, ST)")
     p.add_argument("--param", dest="params", action="append", metavar="PATH=LOW:HIGH",
-                   help="a config key and its range, e.g. market.switching_cost=4:12 (repeat; default: the set in "
+                   help="a config key and its range, e.g. choice.switching_cost=4:12 (repeat; default: the set in "
                         "experiments/sensitivity_parameters.toml)")
     p.add_argument("--trajectories", type=_int_between(2, 10_000, "a number of trajectories >= 2"), default=10,
                    help="Morris trajectories (points = trajectories x (parameters + 1))")

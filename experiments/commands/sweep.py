@@ -22,7 +22,7 @@ def register(sub) -> None:
     p = command_parser(sub, "sweep", help="a grid over config values, one row per point")
     p.add_argument("config", type=Path, help="the config the grid varies")
     p.add_argument("--set", dest="sets", action="append", required=True, metavar="PATH=V1,V2,...",
-                   help="a config key and its values, e.g. market.switching_cost=0,1.75,3.5 (repeat for a grid)")
+                   help="a config key and its values, e.g. choice.switching_cost=0,1.75,3.5 (repeat for a grid)")
     _ensemble_options(p, Path("results/sweep"), "one run directory per point (named by its inputs' hash) plus "
                       "sweep.csv")
     p.set_defaults(handler=run)

@@ -97,10 +97,10 @@ def build_config(settings: Settings) -> MarketConfig:
     cfg = experiment.market
     changes: dict = {
         "months": settings.months,
-        "switching_cost": cfg.switching_cost * settings.lock_in,
-        "capacity_scale": cfg.capacity_scale * settings.capacity,
-        "ai_boom_scale": cfg.ai_boom_scale * settings.demand_growth,
-        "lab_boom_scale": cfg.lab_boom_scale * settings.demand_growth,
+        "switching_cost": cfg.choice.switching_cost * settings.lock_in,
+        "capacity_scale": cfg.supply.capacity_scale * settings.capacity,
+        "ai_boom_scale": cfg.demand.ai_boom_scale * settings.demand_growth,
+        "lab_boom_scale": cfg.lab_finance.lab_boom_scale * settings.demand_growth,
     }
     if settings.export_controls == "off":
         changes["export_control_regions"] = ()
@@ -110,12 +110,12 @@ def build_config(settings: Settings) -> MarketConfig:
         changes["price_cap_vendor"] = ""
     elif settings.price_cap != KEEP:
         changes.update(price_cap_vendor=PRICE_CAP_VENDOR, price_cap_margin=float(settings.price_cap),
-                       price_cap_start=cfg.price_cap_start or PRICE_CAP_START)
+                       price_cap_start=cfg.policy.price_cap_start or PRICE_CAP_START)
     venture = dataclasses.replace(cfg.venture, lp_pool_usd_per_year=cfg.venture.lp_pool_usd_per_year * settings.lp_pool)
     if settings.vc_loop != KEEP:
         venture = dataclasses.replace(venture, information_advantage=settings.vc_loop == "on")
     changes["venture"] = venture
-    return dataclasses.replace(cfg, **changes)
+    return cfg.replace(**changes)
 
 
 class DashboardMarket(ComputeMarket):
@@ -209,10 +209,12 @@ def timeline_events(model: ComputeMarket) -> list[tuple[int, str]]:
     for text in model.events:
         date, _, what = text.partition(": ")
         out.append((index(date), what.split(";")[0]))
-    for date, label in ((cfg.export_control_start if cfg.export_control_regions else "", "export controls"),
-                        (cfg.price_cap_start if cfg.price_cap_vendor else "", f"price cap on {cfg.price_cap_vendor}"),
-                        (cfg.open_stack_start if cfg.open_stack_floor > 0 else "", "open software stack"),
-                        (cfg.demand_shock_start if cfg.demand_shock_scale != 1.0 else "", "demand shock")):
+    policy = cfg.policy
+    for date, label in ((policy.export_control_start if policy.export_control_regions else "", "export controls"),
+                        (policy.price_cap_start if policy.price_cap_vendor else "",
+                         f"price cap on {policy.price_cap_vendor}"),
+                        (policy.open_stack_start if policy.open_stack_floor > 0 else "", "open software stack"),
+                        (policy.demand_shock_start if policy.demand_shock_scale != 1.0 else "", "demand shock")):
         if date:
             out.append((index(date), label))
     for vendor in model.vendors.values():

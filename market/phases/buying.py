@@ -34,18 +34,18 @@ class BuyingPhase:
         """(R, K) buyers' utilities of the book's chips (OfferBook.utilities with the model's cost of capital and
         price sensitivity)."""
         m = self.model
-        return book.utilities(m.capital_per_price, m.config.price_sensitivity, available, shocks, power_price)
+        return book.utilities(m.capital_per_price, m.config.choice.price_sensitivity, available, shocks, power_price)
 
     def __call__(self, book: OfferBook) -> Orders:
         m = self.model
         cfg = m.config
-        shocks = m.rng.normal(0.0, cfg.choice_noise, size=book.work.shape)
+        shocks = m.rng.normal(0.0, cfg.choice.choice_noise, size=book.work.shape)
         # clouds judge the cost of useful work with power at last month's shadow price
         u = self.utilities(book, book.available, shocks, last_power_price(m.hyperscalers))
         shares = choice.logit_shares(u)
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
-            cost_per_heq_hour = choice.price_index(u - shocks, cfg.price_sensitivity)
+            cost_per_heq_hour = choice.price_index(u - shocks, cfg.choice.price_sensitivity)
         fleets = np.array([m.fleets.heq(h, book.rates, book.inference_share) for h in m.hyperscalers])
         market_cost = self.market_cost_ratio(cost_per_heq_hour[0::2], fleets)
         spend = np.zeros(len(m.hyperscalers) * len(PURPOSES))
@@ -54,13 +54,13 @@ class BuyingPhase:
             # market's cost of useful work (what AI services cost to produce across the industry sets their
             # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
             total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), m.date,
-                                           cfg, m.demand_factor())
+                                           cfg.demand, cfg.clouds, m.demand_factor())
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         committed = self.deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost
             spend = np.maximum(spend, (committed * book.prices[None, :]).sum(axis=1))
         power_price = None
-        if cfg.power_enabled:
+        if cfg.power.power_enabled:
             spend, shares, power_price = self.fit_power(book, spend, shares, shocks, committed)
         return Orders(spend=spend, shares=shares, shocks=shocks, cost_per_heq_hour=cost_per_heq_hour,
                       committed=committed, power_price=power_price)

@@ -25,22 +25,22 @@ class EcosystemPhase:
         base = m.installed_base_by_vendor()
         total = sum(base.values()) or 1.0
         for v in m.vendors.values():
-            v.update_maturity(base[v.vendor_id] / total, cfg.maturity_learning, cfg.maturity_rd, cfg.maturity_decay)
+            v.update_maturity(base[v.vendor_id] / total, cfg.software)
         vendor_orders = {v.vendor_id: v.orders_units for v in m.vendors.values()}
         total_orders = sum(vendor_orders.values())
         m.grow_capacity(total_orders)
         vendors = list(m.vendors.values())
         holding = np.array([v.prices_strategically and not v.on_market
-                            and v.launches_within(m.date, cfg.launch_booking_months) for v in vendors])
+                            and v.launches_within(m.date, cfg.supply.launch_booking_months) for v in vendors])
         shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding,
-                                  cfg.allocation_memory)
+                                  cfg.supply.allocation_memory)
         for v, share in zip(vendors, shares, strict=True):
             v.set_allocation(float(share))
-        if cfg.inhouse_enabled:
+        if cfg.inhouse.inhouse_enabled:
             inhouse.advance_programmes(m)
         for h in m.hyperscalers:
             h.retire(1.0 / (12.0 * m.tco.depreciation_years))
-        if cfg.power_enabled:
+        if cfg.power.power_enabled:
             self.build_sites(book, orders)
         return EcosystemOutcome(capacity=m.capacity, order_units=total_orders,
                                 allocations={v.vendor_id: v.allocation for v in m.vendors.values()})
@@ -60,9 +60,9 @@ class EcosystemPhase:
                 continue
             mix = (float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0
                    else float(w_per_usd[i].mean()))
-            h.order_sites(m.fleets.draw_w(h), h.planned_capex * mix, cfg.site_lead_time_months,
-                          cfg.site_power_reserve)
+            h.order_sites(m.fleets.draw_w(h), h.planned_capex * mix, cfg.power.site_lead_time_months,
+                          cfg.power.site_power_reserve)
         allotted = power.allocate_site_power([h.site_orders_w for h in m.hyperscalers],
                                              cfg.site_power_supply_w(m.date))
         for h, watts in zip(m.hyperscalers, allotted, strict=True):
-            h.build_sites(float(watts), cfg.site_lead_time_months)
+            h.build_sites(float(watts), cfg.power.site_lead_time_months)

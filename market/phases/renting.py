@@ -39,14 +39,14 @@ class RentingPhase:
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
                                                                  h.internal_share < 1.0, m.tco)
             price[i] = h.post_rental_price(price[i])
-        budgets = np.array([lab.compute_budget(cfg.lab_runway_months) for lab in m.labs])
+        budgets = np.array([lab.compute_budget(cfg.lab_finance.lab_runway_months) for lab in m.labs])
         affinity = np.array([lab.affinity for lab in m.labs])
-        shocks = m.rng.normal(0.0, cfg.choice_noise, size=affinity.shape)
-        wanted, got, paid = rental.rent(budgets, affinity, shocks, price, supply, cfg.price_sensitivity, maturity,
-                                        cfg.switching_cost)
+        shocks = m.rng.normal(0.0, cfg.choice.choice_noise, size=affinity.shape)
+        wanted, got, paid = rental.rent(budgets, affinity, shocks, price, supply, cfg.choice.price_sensitivity,
+                                        maturity, cfg.choice.switching_cost)
         for li, lab in enumerate(m.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
-            lab.update_business(m.date, cfg, m.rng, m.demand_factor())
+            lab.update_business(m.date, cfg.demand, cfg.lab_finance, m.rng, m.demand_factor())
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
         for i in range(n_h):
@@ -58,7 +58,7 @@ class RentingPhase:
                     rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
         for i, h in enumerate(m.hyperscalers):
             h.record_rentals(float(wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
-                             float(supply[i]), cfg.rental_price_adjustment)
+                             float(supply[i]), cfg.clouds.rental_price_adjustment)
             h.settle_month(running[i])
         self.resolve_insolvencies()
         return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
@@ -74,7 +74,7 @@ class RentingPhase:
             solvent = [b for b in m.hyperscalers if not b.bankrupt and b.cash > 0]
             if solvent and sum(h.fleet.values()) > 0:
                 buyer = max(solvent, key=lambda b: b.cash)
-                paid = h.sell_fleet_to(buyer, m.config.distressed_sale_share)
+                paid = h.sell_fleet_to(buyer, m.config.clouds.distressed_sale_share)
                 m.events.append(f"{m.date}: {h.hyperscaler_id} is insolvent; {buyer.hyperscaler_id} buys its "
                                 f"fleet for ${paid / 1e9:.2f}B, lenders write off ${h.debt_written_off / 1e9:.2f}B")
             else:

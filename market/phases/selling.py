@@ -38,7 +38,7 @@ class SellingPhase:
         chips: list[Accelerator] = []
         sellers: list[ChipVendor] = []
         for v in m.vendors.values():
-            for chip in v.put_on_sale(m.date, cfg.offered_generations):
+            for chip in v.put_on_sale(m.date, cfg.choice.offered_generations):
                 chips.append(chip)
                 sellers.append(v)
                 m.chip_index[chip.id] = chip
@@ -55,9 +55,10 @@ class SellingPhase:
         owner_of = np.array([v.owner for v in sellers])
         own = np.repeat(np.array([owner_of == h.hyperscaler_id for h in m.hyperscalers]).reshape(-1, k), 2, axis=0)
         available = merchant[None, :] | own
-        if cfg.export_control_regions and cfg.active(cfg.export_control_start, m.date):
-            controlled = merchant & (np.array([c.tflops["bf16"] for c in chips]) >= cfg.export_control_min_tflops)
-            region = np.repeat([h.spec.region in cfg.export_control_regions for h in m.hyperscalers], 2)
+        if cfg.policy.export_control_regions and cfg.active(cfg.policy.export_control_start, m.date):
+            bf16 = np.array([c.tflops["bf16"] for c in chips])
+            controlled = merchant & (bf16 >= cfg.policy.export_control_min_tflops)
+            region = np.repeat([h.spec.region in cfg.policy.export_control_regions for h in m.hyperscalers], 2)
             available = available & ~(region[:, None] & controlled[None, :])
         internal_row = (np.arange(rows) % 2 == 0)[:, None]
         capacity = m.capacity_total()
@@ -70,7 +71,7 @@ class SellingPhase:
             maturity=np.array([m.effective_maturity(c.vendor) for c in chips]), rates=rates,
             served_tokens=served_tokens,
             inference_share=inference_share, work=work, available=available,
-            switching=np.where(internal_row & own, 0.0, cfg.switching_cost),
+            switching=np.where(internal_row & own, 0.0, cfg.choice.switching_cost),
             # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
             capacity_units=np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list]),
             stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
@@ -92,18 +93,20 @@ class SellingPhase:
             capacity_units=book.capacity_units + stock_units, units_per_chip=book.units_per_chip,
         )
         pricing_vendors = [i for i, v in enumerate(vendor_list) if v.prices_strategically]
-        grid = np.linspace(cfg.margin_grid_min, cfg.margin_grid_max, cfg.margin_grid_points)
-        best, _ = vendor_pricing.best_response_margins(problem, grid, pricing_vendors, alpha=cfg.price_sensitivity,
+        terms = cfg.pricing
+        grid = np.linspace(terms.margin_grid_min, terms.margin_grid_max, terms.margin_grid_points)
+        best, _ = vendor_pricing.best_response_margins(problem, grid, pricing_vendors,
+                                                       alpha=cfg.choice.price_sensitivity,
                                                        switching_cost=book.switching)
-        capped = cfg.price_cap_vendor and cfg.active(cfg.price_cap_start, m.date)
+        capped = cfg.policy.price_cap_vendor and cfg.active(cfg.policy.price_cap_start, m.date)
         for i, margin in zip(pricing_vendors, best, strict=True):
             vendor = vendor_list[i]
             if not vendor.on_market:
                 continue  # nothing on sale, nothing to price: it keeps the margin it will launch at
-            cap = cfg.price_cap_margin if capped and vendor.vendor_id == cfg.price_cap_vendor else None
-            vendor.adopt_margin(float(margin), cfg.margin_adjustment, cap)
+            cap = cfg.policy.price_cap_margin if capped and vendor.vendor_id == cfg.policy.price_cap_vendor else None
+            vendor.adopt_margin(float(margin), cfg.pricing.margin_adjustment, cap)
 
     def posted_prices(self, book: OfferBook) -> np.ndarray:
         """USD per chip at each seller's current margin (in-house chips at cost plus the design partner's)."""
-        partner = self.model.config.design_partner_margin
+        partner = self.model.config.inhouse.design_partner_margin
         return np.array([v.unit_price(c, partner) for c, v in zip(book.chips, book.sellers, strict=True)])

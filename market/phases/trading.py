@@ -20,7 +20,9 @@ class TradingPhase:
         self.model = model
         self.utilities = utilities  # (book, available, shocks, power_price) -> (R, K) buyers' utilities
         cfg = model.config
-        self.supply_terms = SupplyTerms(cfg.supply_lead_time_months, cfg.supply_headroom, cfg.inventory_cover_months)
+        supply = cfg.supply
+        self.supply_terms = SupplyTerms(supply.supply_lead_time_months, supply.supply_headroom,
+                                        supply.inventory_cover_months)
 
     def __call__(self, book: OfferBook, orders: Orders) -> Fills:
         fills = self.clear(book, orders)
@@ -29,7 +31,7 @@ class TradingPhase:
         self.receive(book, fills)
         m = self.model
         for v in m.vendors.values():
-            v.close_month(m.config.rd_share_of_gross_profit, m.config.opex_share_of_revenue)
+            v.close_month(m.config.pricing.rd_share_of_gross_profit, m.config.pricing.opex_share_of_revenue)
         return fills
 
     def clear(self, book: OfferBook, orders: Orders) -> Fills:
@@ -45,20 +47,21 @@ class TradingPhase:
                            ) * book.units_per_chip
         # a vendor's first month, or any month with no lead time: it makes to order (plus headroom) within its
         # allocation, as its supply for that month was booked before the run against the demand it now sees
-        make_to_order = np.array([not v.supply_committed or cfg.supply_lead_time_months == 0 for v in book.sellers])
+        lead_time = cfg.supply.supply_lead_time_months
+        make_to_order = np.array([not v.supply_committed or lead_time == 0 for v in book.sellers])
         made = clearing.supply_from_capacity(book.capacity_units, book.owner, planned, book.units_per_chip,
-                                             make_to_order, ordered, cfg.supply_headroom)
+                                             make_to_order, ordered, cfg.supply.supply_headroom)
 
         def respread(open_chips):  # the spill-over round: the same utilities over the chips with supply left
             return choice.logit_shares(self.utilities(book, open_chips, orders.shocks, orders.power_price))
 
         if orders.committed is None:
             filled = clearing.clear_two_rounds(chip_orders, book.stock + made, orders.spend, book.prices,
-                                               book.available, respread, cfg.rationing)
+                                               book.available, respread, cfg.supply.rationing)
         else:
             free = orders.free_spend(book.prices)
             filled = clearing.clear_with_commitments(orders.committed, orders.chosen(book.prices), book.stock + made,
-                                                     free, book.prices, book.available, respread, cfg.rationing)
+                                                     free, book.prices, book.available, respread, cfg.supply.rationing)
         return Fills(ordered=ordered, filled=filled, made=made)
 
     @staticmethod

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from market.config import MarketConfig
+from market.config import fitted_config
 from market.model import ComputeMarket
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,18 +28,18 @@ PHASES = ("selling", "buying", "trading", "renting", "ecosystem", "venture_phase
 # Times one full baseline run of `months` months for `seed` in whatever code is on sys.path; prints seconds.
 TIMER = """
 import sys, time
-from market.config import MarketConfig
+from market.config import fitted_config
 from market.model import ComputeMarket
 months, seed = int(sys.argv[1]), int(sys.argv[2])
-ComputeMarket(MarketConfig(months=2), rng=0).run()
+ComputeMarket(fitted_config(months=2), rng=0).run()
 start = time.perf_counter()
-ComputeMarket(MarketConfig(months=months), rng=seed).run()
+ComputeMarket(fitted_config(months=months), rng=seed).run()
 print(time.perf_counter() - start)
 """
 
 
 def timed_run(months: int, seed: int) -> tuple[float, dict[str, float]]:
-    model = ComputeMarket(MarketConfig(months=months), rng=seed)
+    model = ComputeMarket(fitted_config(months=months), rng=seed)
     spent = dict.fromkeys(PHASES, 0.0)
     for name in PHASES:
         owner = model.recorder if name == "record" else model  # the month's records are the recorder's
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--against", metavar="REV", help="a git revision to time the same baseline on, for a ratio")
     args = parser.parse_args()
-    ComputeMarket(MarketConfig(months=2), rng=0).run()  # warm imports and caches
+    ComputeMarket(fitted_config(months=2), rng=0).run()  # warm imports and caches
     totals, splits = [], []
     for seed in range(args.seeds):
         seconds, spent = timed_run(args.months, seed)
@@ -106,7 +106,7 @@ def main() -> None:
         print(f"  {phase:<16} {share:6.3f} s  {share / total:6.1%}")
     profile = cProfile.Profile()
     profile.enable()
-    ComputeMarket(MarketConfig(months=args.months), rng=99).run()
+    ComputeMarket(fitted_config(months=args.months), rng=99).run()
     profile.disable()
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(8)

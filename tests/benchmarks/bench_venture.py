@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from market.config import MarketConfig, VentureConfig
+from market.config import VentureConfig, fitted_config
 from market.model import ComputeMarket
 
 
@@ -18,7 +18,7 @@ def venture_seconds(scale: int, months: int, seed: int = 0) -> tuple[float, floa
     base = VentureConfig()
     venture = VentureConfig(firms=base.firms * scale, startups_per_month=base.startups_per_month * scale,
                             lp_pool_usd_per_year=base.lp_pool_usd_per_year * scale)
-    model = ComputeMarket(MarketConfig(months=months, venture=venture), rng=seed)
+    model = ComputeMarket(fitted_config(months=months, venture=venture), rng=seed)
     spent = 0.0
     original = model.venture_phase
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--scales", default="1,2,4,8")
     args = parser.parse_args()
     scales = [int(s) for s in args.scales.split(",")]
-    ComputeMarket(MarketConfig(months=2), rng=0).run()  # warm up imports
+    ComputeMarket(fitted_config(months=2), rng=0).run()  # warm up imports
     total, venture, startups = venture_seconds(1, 120)
     print(f"default population, 120 months, venture on: {total:.2f} s ({120 / total:.1f} months/s); "
           f"venture phase {venture:.2f} s; {startups} startups founded")

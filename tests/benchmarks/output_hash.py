@@ -17,7 +17,7 @@ import pandas as pd
 
 from experiments.market_report import run_seed
 from experiments.runner import SEED_TABLES
-from market.config import MarketConfig
+from market.config import fitted_config
 
 
 def table_hash(table: pd.DataFrame | None) -> str:
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     everything = hashlib.sha256()
     for seed in range(args.seeds):
-        result = run_seed(MarketConfig(months=args.months), seed)
+        result = run_seed(fitted_config(months=args.months), seed)
         hashes = {name: table_hash(getattr(result, attribute)) for attribute, name in SEED_TABLES.items()}
         hashes["metrics"] = hashlib.sha256(json.dumps(result.metrics, sort_keys=True).encode()).hexdigest()[:16]
         for name, digest in hashes.items():
