@@ -11,6 +11,12 @@ import mesa
 
 from hardware_catalog import Accelerator, Roadmap, add_months, months_between, next_generation
 
+# A vendor forecasts its orders from the last FORECAST_MONTHS months and their trend against the months before
+# (of ORDER_MEMORY_MONTHS remembered), the monthly trend bounded to +-MAX_FORECAST_TREND (adaptive expectations,
+# est: a quarter's run rate, as vendors guide one quarter ahead)
+FORECAST_MONTHS = 3
+ORDER_MEMORY_MONTHS = 6
+MAX_FORECAST_TREND = 0.05
 # R&D spend (USD a month) at which the R&D term of maturity growth is log10(2): the scale of a stack's monthly
 # software budget (est: a $100M a month stack team is a large one; NVIDIA's whole R&D was ~$0.7B a month in 2023)
 RD_SCALE_USD = 1e8
@@ -78,7 +84,7 @@ class ChipVendor(mesa.Agent):
         # the inventory reserve it books against excess stock and excess commitments (USD).
         self.pipeline: deque[float] = deque()
         self.supply_committed = False  # False until its first commitment: supply before then was booked before the run
-        self.order_history: deque[float] = deque(maxlen=6)
+        self.order_history: deque[float] = deque(maxlen=ORDER_MEMORY_MONTHS)
         self.chip_orders: dict[str, deque[float]] = {}
         self.reserve = 0.0
         self.reset_month()
@@ -161,13 +167,13 @@ class ChipVendor(mesa.Agent):
         """(recent monthly orders, monthly trend) in packaging units: the mean of the last three months and
         its growth against the three before, per month, bounded to [-5%, +5%] (adaptive expectations)."""
         history = list(self.order_history)
-        recent = sum(history[-3:]) / max(len(history[-3:]), 1)
-        before = history[:-3]
+        recent = sum(history[-FORECAST_MONTHS:]) / max(len(history[-FORECAST_MONTHS:]), 1)
+        before = history[:-FORECAST_MONTHS]
         if before and sum(before) > 0 and recent > 0:
-            trend = (recent / (sum(before) / len(before))) ** (1.0 / 3.0)
+            trend = (recent / (sum(before) / len(before))) ** (1.0 / FORECAST_MONTHS)
         else:
             trend = 1.0
-        return recent, min(1.05, max(0.95, trend))
+        return recent, min(1.0 + MAX_FORECAST_TREND, max(1.0 - MAX_FORECAST_TREND, trend))
 
     def commit_supply(
         self, lead_time: int, headroom: float, launch_floor: float = 0.0, stock_units: float = 0.0
@@ -215,7 +221,7 @@ class ChipVendor(mesa.Agent):
         self.orders_units = order_units
         self.order_history.append(order_units)
         for cid, units in chip_units.items():
-            self.chip_orders.setdefault(cid, deque(maxlen=6)).append(units)
+            self.chip_orders.setdefault(cid, deque(maxlen=ORDER_MEMORY_MONTHS)).append(units)
 
     def book_reserve(self, offered: set[str], chips: dict, units_per_chip, cover_months: float, lead_time: int,
                      headroom: float) -> float:

@@ -6,6 +6,15 @@ import math
 
 import mesa
 
+# A lab's spending and fundraising rules (estimates, not fitted; the funding multiple is, in [lab_finance]):
+REVENUE_SPENT_ON_COMPUTE = 0.5  # share of this month's revenue a lab puts into compute besides its cash runway
+FUNDRAISE_BELOW_MONTHS = 6.0  # a lab seeks money when its cash covers fewer months of compute spend than this...
+FUNDRAISE_CHANCE = 0.3  # ...and closes a round in a given month with this probability (rounds take months)
+MIN_ROUND_MONTHS = 10.0  # a round raises at least this many months of compute spend
+# capability = log2(1 + cumulative compute / a year of its first month's compute): doubling the compute a lab has
+# used adds one unit of capability (est: log-linear returns to training compute, as scaling laws report)
+CAPABILITY_REFERENCE_MONTHS = 12.0
+
 
 class Lab(mesa.Agent):
     """Money in USD (flows per month), compute in H100-equivalent hours (HEq-hours)."""
@@ -35,7 +44,7 @@ class Lab(mesa.Agent):
 
     def compute_budget(self, runway_months: float) -> float:
         """USD to spend on compute this month: cash over the planned runway plus most of revenue."""
-        return max(0.0, min(self.cash, self.cash / runway_months + 0.5 * self.revenue))
+        return max(0.0, min(self.cash, self.cash / runway_months + REVENUE_SPENT_ON_COMPUTE * self.revenue))
 
     def receive_compute(self, heq_hours: float, cost: float) -> None:
         self.compute_month = heq_hours
@@ -43,7 +52,7 @@ class Lab(mesa.Agent):
         self.compute_total += heq_hours
         self.cash -= cost
         if self.compute_reference is None and heq_hours > 0:
-            self.compute_reference = 12.0 * heq_hours
+            self.compute_reference = CAPABILITY_REFERENCE_MONTHS * heq_hours
 
     def update_business(self, date: str, demand, finance, rng, demand_factor: float = 1.0) -> None:
         """Revenue follows capability and market adoption (scaled in a demand shock); funding comes
@@ -55,8 +64,8 @@ class Lab(mesa.Agent):
         self.cash += self.revenue
         self.funding_raised = 0.0
         monthly_need = max(self.compute_spend, 1.0)
-        if self.cash < 6.0 * monthly_need and rng.random() < 0.3:
-            raised = max(self.revenue * 12.0 * finance.lab_funding_multiple, 10.0 * monthly_need)
+        if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
+            raised = max(self.revenue * 12.0 * finance.lab_funding_multiple, MIN_ROUND_MONTHS * monthly_need)
             self.cash += raised
             self.funding_raised = raised
             self.rounds += 1

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 
 import mesa
 
+# A lead's pricing and a co-investor's cheque (est, stylised seed/venture practice):
+MIN_PRE_MONEY_ROUNDS = 2.5  # a pre-money valuation of at least 2.5x the round (the round buys at most ~29%)
+LEAD_BACKING = 0.3  # an invited firm's diligence bar is this much lower: the lead's due diligence counts
+MAX_SYNDICATE_SHARE = 0.5  # a co-investor takes at most half of a round
+MIN_SYNDICATE_SHARE = 0.05  # a cheque under 5% of the round is not worth a co-investor's time
+
 
 @dataclass
 class Fund:
@@ -128,7 +134,8 @@ class VentureFund(mesa.Agent):
                   discount_at_top: float) -> float:
         """USD it values a startup at before a round of `target` USD as lead: the larger of 2.5x the round and
         `multiple` x annualised revenue (USD a month x 12), less its reputation discount (scaled by its rank)."""
-        return max(2.5 * target, multiple * 12.0 * revenue) * (1.0 - discount_at_top * reputation_rank * discount)
+        return (max(MIN_PRE_MONEY_ROUNDS * target, multiple * 12.0 * revenue)
+                * (1.0 - discount_at_top * reputation_rank * discount))
 
     def lead_cheque(self, target: float, capacity: float, config) -> float:
         """USD it puts in as lead: the round, within its first-cheque capacity and its diversification limit."""
@@ -142,10 +149,10 @@ class VentureFund(mesa.Agent):
                          informed: bool, rng) -> float:
         """USD it puts into a round it is invited to (0 to decline): its own diligence (one signal draw from `rng`)
         must clear the bar less 0.3 (the lead's backing), and a cheque under 5% of the round is not worth it."""
-        if log_quality + float(rng.normal(0.0, self.signal_noise(config, informed))) < bar - 0.3:
+        if log_quality + float(rng.normal(0.0, self.signal_noise(config, informed))) < bar - LEAD_BACKING:
             return 0.0
-        cheque = min(self.new_cheque_capacity(month, config), remaining, 0.5 * target)
-        return cheque if cheque >= 0.05 * target else 0.0
+        cheque = min(self.new_cheque_capacity(month, config), remaining, MAX_SYNDICATE_SHARE * target)
+        return cheque if cheque >= MIN_SYNDICATE_SHARE * target else 0.0
 
     def follow_on_capacity(self, fund: Fund, month: int, config) -> float:
         """USD a fund can put into follow-on rounds: what is uncalled, less fees to come and less the

@@ -55,6 +55,27 @@ REPUTATION_DISCOUNT_AT_TOP = 0.12
 # firms a lead asks at random for a syndicate when the network does not steer invitations (information channel off)
 RANDOM_INVITATIONS = 12
 REPUTATION_DECAY = 0.01  # per month: an exponentially weighted record of large exits
+# Starting reputations: Pareto with this shape (a few firms start with most of the reputation; est)
+START_REPUTATION_PARETO_SHAPE = 2.0
+# Raising the next fund (est; the flow-performance link of Kaplan & Schoar 2005, J. Finance):
+TRACK_RECORD_AFTER_MONTHS = 36  # LPs judge a fund once it is this old (before: no record, track = 1)
+TRACK_RECORD_BOUNDS = (0.2, 4.0)  # the record (distributions + NAV over capital called) is read within these
+WEAK_TRACK = 0.5  # below this record...
+WALK_AWAY_CHANCE = 0.5  # ...LPs walk away from the firm with this probability
+TRACK_ELASTICITY = 0.7  # fund size ~ record^0.7 ...
+REPUTATION_ELASTICITY = 0.5  # ... x (1 + reputation)^0.5 ...
+FUND_SIZE_LOG_MEAN, FUND_SIZE_LOG_SD = -0.3, 0.5  # ... x lognormal noise (mean ~1)
+RATE_APPETITE_SLOPE = 2.0  # LP appetite = 1 - 2 x rate premium (none at a premium of 0.5)
+# A startup seeks its next round when its cash covers fewer months of burn than this (est: founders raise with
+# 6-12 months of runway left)
+RAISE_BELOW_RUNWAY_MONTHS = 6.0
+ROUND_SIZE_LOG_SD = 0.3  # spread of a round's size around its stage's typical size (lognormal)
+MIN_CHEQUE_SHARE_TO_SEE = 0.2  # a firm sees a deal only if it can write a cheque of this share of the round
+BAR_RELIEF_PER_STAGE = 0.3  # later stages carry more evidence: the signal bar falls this much per stage
+CLOSE_WHEN_REMAINING = 0.05  # a syndicate stops inviting once less than this share of the round is open
+# Exit values: multiple x ARR x lognormal noise (an IPO's around its multiple, an acquisition's lower and wider)
+IPO_VALUE_LOG_SD = 0.3
+ACQUISITION_VALUE_LOG_MEAN, ACQUISITION_VALUE_LOG_SD = -0.3, 0.6
 
 
 class VenturePhase:
@@ -77,7 +98,7 @@ class VenturePhase:
         history = nx.barabasi_albert_graph(config.firms, 2, seed=int(self.rng.integers(2**31)))
         syndication.add_ties(self.ties, history.edges(), 1.0)
         for firm in self.firms:
-            firm.start_with_reputation(float(self.rng.pareto(2.0)))
+            firm.start_with_reputation(float(self.rng.pareto(START_REPUTATION_PARETO_SHAPE)))
         self.reputation = np.array([f.reputation for f in self.firms])
         for firm in self.firms:
             vintage = -int(self.rng.integers(0, config.fund_cycle_months))
@@ -165,17 +186,17 @@ class VenturePhase:
         if not raising:
             return
         mean_size = cfg.lp_pool_usd_per_year * cfg.fund_cycle_months / 12.0 / cfg.firms
-        appetite = max(0.0, 1.0 - 2.0 * cfg.rate_premium)
+        appetite = max(0.0, 1.0 - RATE_APPETITE_SLOPE * cfg.rate_premium)
         for firm in raising:
             last = firm.current
             track = 1.0
-            if last is not None and month - last.vintage >= 36 and last.called > 0:
-                track = float(np.clip((last.distributions + self._nav(last)) / last.called, 0.2, 4.0))
-            if track < 0.5 and self.rng.random() < 0.5:
+            if last is not None and month - last.vintage >= TRACK_RECORD_AFTER_MONTHS and last.called > 0:
+                track = float(np.clip((last.distributions + self._nav(last)) / last.called, *TRACK_RECORD_BOUNDS))
+            if track < WEAK_TRACK and self.rng.random() < WALK_AWAY_CHANCE:
                 firm.close_down()  # LPs walk away
                 continue
-            size = (mean_size * appetite * track**0.7 * (1.0 + firm.reputation) ** 0.5
-                    * float(self.rng.lognormal(-0.3, 0.5)))
+            size = (mean_size * appetite * track**TRACK_ELASTICITY * (1.0 + firm.reputation) ** REPUTATION_ELASTICITY
+                    * float(self.rng.lognormal(FUND_SIZE_LOG_MEAN, FUND_SIZE_LOG_SD)))
             firm.raise_fund(month, size, cfg.fund_cycle_months)
             self.month_stats["new_funds"] += 1
 
@@ -192,7 +213,7 @@ class VenturePhase:
         c = self.startups
         milestone = np.asarray(MILESTONE_ARR)[np.minimum(c.rounds, len(MILESTONE_ARR) - 1)]
         unfunded = c.rounds == 0
-        low_cash = c.cash < 6.0 * c.burn
+        low_cash = c.cash < RAISE_BELOW_RUNWAY_MONTHS * c.burn
         return np.flatnonzero(c.alive & (unfunded | (low_cash & (12.0 * c.revenue >= milestone))))
 
     def channel(self, name: str) -> bool:
@@ -230,17 +251,18 @@ class VenturePhase:
                 c.end(idx, "dead")  # never funded: the founders give up
                 continue
             stage = min(rounds, len(ROUND_SIZE) - 1)
-            target = ROUND_SIZE[stage] * float(self.rng.lognormal(0.0, 0.3))
+            target = ROUND_SIZE[stage] * float(self.rng.lognormal(0.0, ROUND_SIZE_LOG_SD))
             draws = active[np.searchsorted(cumulative, self.rng.random(4 * cfg.candidates_per_deal) * cumulative[-1])]
             # the distinct firms drawn, in draw order, that can write a cheque of a fifth of the round
-            seen = [f for f in dict.fromkeys(draws.tolist()) if capacity[f] >= 0.2 * target][: cfg.candidates_per_deal]
+            seen = [f for f in dict.fromkeys(draws.tolist())
+                    if capacity[f] >= MIN_CHEQUE_SHARE_TO_SEE * target][: cfg.candidates_per_deal]
             if not seen:
                 continue
             seen = np.array(seen)
             # each firm that sees the deal reads a noisy signal of its quality and offers if it clears the bar
             log_quality = math.log(c.quality[idx])
             signal = log_quality + self.rng.normal(0.0, 1.0, size=seen.size) * noise[seen]
-            bar = cfg.seed_bar - 0.3 * stage
+            bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
             offers = seen[VentureFund.offers(signal, bar)]
             if offers.size == 0:
                 continue
@@ -309,7 +331,7 @@ class VenturePhase:
         added = 0
         log_quality = math.log(c.quality[idx])
         for firm_index in dict.fromkeys(invited):
-            if remaining <= 0.05 * target or added >= cfg.syndicate_max:
+            if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
                 break
             firm = self.firms[firm_index]
             if firm_index == lead or not firm.alive or firm.current is None:
@@ -345,8 +367,9 @@ class VenturePhase:
         acquired = live & ~ipo & (draw > 1.0 - ACQUISITION_HAZARD)
         broke = live & ~ipo & ~acquired & (c.cash < 0)
         value = np.zeros(len(c))
-        value[ipo] = multiple * arr[ipo] * self.rng.lognormal(0.0, 0.3, size=ipo.sum())
-        value[acquired] = multiple * arr[acquired] * self.rng.lognormal(-0.3, 0.6, size=acquired.sum())
+        value[ipo] = multiple * arr[ipo] * self.rng.lognormal(0.0, IPO_VALUE_LOG_SD, size=ipo.sum())
+        noise = self.rng.lognormal(ACQUISITION_VALUE_LOG_MEAN, ACQUISITION_VALUE_LOG_SD, size=acquired.sum())
+        value[acquired] = multiple * arr[acquired] * noise
         rescue = broke & (self.rng.random(size=len(c)) < ACQUIHIRE_PROBABILITY)
         value[rescue] = ACQUIHIRE_RECOVERY * c.raised[rescue]
         for idx in np.flatnonzero(ipo | acquired | broke):
