@@ -14,7 +14,8 @@ When the levers act ("during"), from the scenario's config compared with the bas
 - several levers: from the earliest start to the latest end, the "after" windows from the latest of their counting
   points;
 - a scenario that differs from its base by no dated lever (a different capacity, a subsidised buyer, a venture
-  setting): it differs from the run's first month, which is treated as a start-only lever's start.
+  setting): it differs from the run's first month, which is treated as a start-only lever's start;
+- a scenario that turns off a lever its base uses: the base's dates.
 "One year after" is months 12-23 and "three years after" months 36-47 from that counting point.
 """
 
@@ -252,7 +253,8 @@ def _read_manifest(folder: Path) -> tuple[list[int], dict]:
         seeds = [int(s) for s in manifest["seeds"]]
     except (KeyError, TypeError, ValueError):
         raise UsageError(f"{path}: field 'seeds': missing or not a list of whole numbers") from None
-    market = manifest.get("config", {}).get("market") if isinstance(manifest, dict) else None
+    config = manifest.get("config") if isinstance(manifest, dict) else None
+    market = config.get("market") if isinstance(config, dict) else None
     if not isinstance(market, dict):
         raise UsageError(f"{path}: field 'config.market': missing; re-run the command that made it with --force")
     return seeds, market

@@ -101,8 +101,9 @@ def test_a_scenario_that_turns_off_its_bases_lever_is_timed_by_the_bases_dates()
 
 
 def test_windows_outside_the_run_are_not_reached_and_straddling_ones_partly():
-    first, stop, status = ew.coverage(ew.Window("w", 40, 52), 36)
-    assert status == "not reached" and stop == first
+    for window in (ew.Window("w", 40, 52), ew.Window("w", 36, 48), ew.Window("w", -12, 0)):  # also just outside
+        first, stop, status = ew.coverage(window, 36)
+        assert status == "not reached" and stop == first, window
     assert ew.coverage(ew.Window("w", 30, 42), 36) == (30, 36, "partly reached")
     assert ew.coverage(ew.Window("w", 12, 18), 36) == (12, 18, "reached")
     assert ew.coverage(ew.Window("w", -4, 8), 36) == (0, 8, "partly reached")
@@ -208,6 +209,13 @@ def test_a_model_table_without_dates_is_one_line_naming_file_and_field(tmp_path)
     table.loc[5, "date"] = "2023-09"
     table.to_parquet(base / "seeds" / "seed-0000" / "model.parquet")
     with pytest.raises(UsageError, match=r"seed-0000/model.parquet: field 'date': not one row per consecutive month"):
+        ew.window_effects(base, shock)
+
+
+def test_a_manifest_without_the_config_is_one_line_naming_file_and_field(tmp_path):
+    base, shock = pair(tmp_path)
+    (shock / "manifest.json").write_text(json.dumps({"seeds": [0, 1], "config": []}))
+    with pytest.raises(UsageError, match=r"shock/manifest.json: field 'config.market': missing"):
         ew.window_effects(base, shock)
 
 
