@@ -1,7 +1,9 @@
-"""Comparing scenarios: paired per-seed differences of headline metrics with bootstrap intervals."""
+"""Comparing scenarios: paired per-seed differences of headline metrics with bootstrap intervals, sign-flip
+p-values and a Benjamini-Hochberg correction over the whole table."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,12 @@ from . import plots
 KEY_SERIES = ("revenue_share_nvidia", "gross_margin_nvidia", "usd_per_million_tokens", "capex_total",
               "vc_deployed", "active_startups")
 BOOTSTRAP_SAMPLES = 4000
+# False discovery rate of the stars: among the starred differences of a table, at most about one in ten is expected
+# to be a difference the scenario did not make. 10% rather than 5% because a comparison holds dozens of tests and
+# 5-8 seeds: at 5% only the very largest effects would survive the correction.
+FDR_LEVEL = 0.10
+SIGN_FLIP_EXACT_SEEDS = 14  # up to this many paired seeds every sign pattern is enumerated (2**14 = 16384)
+SIGN_FLIP_DRAWS = 20_000  # random sign patterns above that
 
 
 def bootstrap_interval(differences: np.ndarray, level: float = 0.9, seed: int = 0) -> tuple[float, float]:
@@ -26,13 +34,73 @@ def bootstrap_interval(differences: np.ndarray, level: float = 0.9, seed: int = 
     return float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
 
 
-def compare_runs(run_dirs: list[Path], min_seeds_for_significance: int = 5) -> pd.DataFrame:
-    """One row per (scenario, metric): base and scenario means, the mean paired difference and its 90% interval.
+def sign_flip_p_value(differences: np.ndarray, seed: int = 0) -> float:
+    """Two-sided p-value of "no effect" for paired per-seed differences (scenario - base, in the metric's units):
+    the share of sign patterns (each seed's difference kept or negated) whose mean is at least as far from zero as
+    the observed mean. NaN differences are left out; NaN when none is left.
 
-    `excludes_zero` says whether the interval excludes 0; `significant` says so only with at least
-    `min_seeds_for_significance` paired seeds (a bootstrap over one or two seeds excludes 0 for any difference).
-    With a single seed there is no interval (NaN).
-    """
+    Why a sign-flip permutation test and not a bootstrap p-value: with no effect, a seed's difference is as likely
+    to be negative as positive (the pair differs only by the lever), and under that assumption the test is exact
+    at any number of seeds. A bootstrap over 5-8 seeds is too narrow (its spread is the sample's, not the
+    population's) and stars too much. The price of exactness is a floor: the smallest attainable p is 2 / 2**n
+    (1/16 at 5 seeds, 1/128 at 8), so few seeds cannot star anything after a correction over many tests.
+    Every pattern is enumerated up to SIGN_FLIP_EXACT_SEEDS seeds; above, SIGN_FLIP_DRAWS random patterns
+    (seeded, so reproducible) with the observed one counted in, p = (1 + hits) / (1 + draws)."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan")
+    observed = abs(d.mean())
+    tolerance = 1e-12 * max(observed, float(np.abs(d).mean()))  # equal means computed in another order still tie
+    if d.size <= SIGN_FLIP_EXACT_SEEDS:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=d.size)))
+        return float(np.mean(np.abs(signs @ d) / d.size >= observed - tolerance))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice((1.0, -1.0), size=(SIGN_FLIP_DRAWS, d.size))
+    hits = int(np.sum(np.abs(signs @ d) / d.size >= observed - tolerance))
+    return (1 + hits) / (1 + SIGN_FLIP_DRAWS)
+
+
+def bh_q_values(p_values) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values) of a family of tests; NaN p-values stay NaN and are not
+    counted in the family. A test is a discovery at false discovery rate a when its q < a."""
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(p_values, dtype=float)
+    q = np.full(p.shape, np.nan)
+    tested = np.isfinite(p)
+    if tested.any():
+        q[tested] = false_discovery_control(p[tested], method="bh")
+    return q
+
+
+def star_rule(tests: int, level: float = FDR_LEVEL) -> str:
+    """The sentence a table's stars stand for."""
+    return f"starred: BH-adjusted q < {level:.2f} over {tests} tests"
+
+
+def mark_discoveries(table: pd.DataFrame, min_seeds: int, level: float = FDR_LEVEL) -> pd.DataFrame:
+    """`table` (columns p_value and seeds) with q_value (Benjamini-Hochberg over every row with a p-value: the whole
+    table is one family), significant_bh (q < level and at least `min_seeds` paired seeds: below that no row is
+    starred) and star_rule (the sentence naming the rule and the number of tests)."""
+    table = table.copy()
+    if table.empty:
+        return table.assign(q_value=pd.Series(dtype=float), significant_bh=pd.Series(dtype=bool),
+                            star_rule=pd.Series(dtype=str))
+    table["q_value"] = bh_q_values(table["p_value"])
+    table["significant_bh"] = (table["q_value"] < level) & (table["seeds"] >= min_seeds)
+    table["star_rule"] = star_rule(int(table["p_value"].notna().sum()), level)
+    return table
+
+
+def compare_runs(run_dirs: list[Path], min_seeds_for_significance: int = 5) -> pd.DataFrame:
+    """One row per (scenario, metric): base and scenario means, the mean paired difference and its 90% interval,
+    its sign-flip p-value and Benjamini-Hochberg q-value over the whole table.
+
+    `excludes_zero` says whether the interval excludes 0 (uncorrected). `significant_bh` is the star: q < FDR_LEVEL
+    with at least `min_seeds_for_significance` paired seeds (a bootstrap over one or two seeds excludes 0 for any
+    difference); `significant` is the same star, kept under its old name for readers of older tables. With a
+    single seed there is no interval (NaN)."""
     from .runner import read_stored
 
     metrics = [read_stored(Path(d) / "metrics_by_seed.parquet", pd.read_parquet).set_index("seed") for d in run_dirs]
@@ -50,10 +118,12 @@ def compare_runs(run_dirs: list[Path], min_seeds_for_significance: int = 5) -> p
                 "base_mean": float(base.loc[seeds, metric].mean()), "scenario_mean": float(other.loc[seeds,
                                                                                                      metric].mean()),
                 "difference": float(np.nanmean(diff)) if np.isfinite(diff).any() else float("nan"),
-                "p05": lo, "p95": hi, "excludes_zero": bool(lo > 0 or hi < 0),
-                "significant": bool((lo > 0 or hi < 0) and len(seeds) >= min_seeds_for_significance),
+                "p05": lo, "p95": hi, "excludes_zero": bool(lo > 0 or hi < 0), "p_value": sign_flip_p_value(diff),
             })
-    return pd.DataFrame(rows)
+    rows = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["scenario", "metric", "seeds", "p_value"])
+    table = mark_discoveries(rows, min_seeds_for_significance)
+    table["significant"] = table["significant_bh"]
+    return table
 
 
 def comparison_figure(run_dirs: list[Path], path: Path) -> Path:

@@ -474,3 +474,64 @@ def sensitivity_heatmap(indices: pd.DataFrame, key: str, path: Path) -> Path:
     fig.colorbar(image, ax=ax, label="ST" if key == "ST" else "mu* / largest mu* of the metric")
     ax.set_title("Which assumptions drive which outcomes", fontsize=10)
     return _save(fig, path)
+
+
+def window_effects_chart(table: pd.DataFrame, windows: Sequence[str], short_names: dict[str, str], title: str) -> bytes:
+    """Small multiples of a scenario comparison's effects by window (experiments.effect_windows): one panel per
+    headline series, a group of bars per window, one bar (one colour) per scenario. A bar is the mean paired
+    difference as a percentage of the base's mean in that window (so windows of different units, a yearly rate and
+    a discounted sum, share one axis); its line the bootstrap 90% interval on the same scale; a star marks an effect
+    starred after the Benjamini-Hochberg correction. A window the run did not reach is labelled so. Returns the PNG."""
+    import io
+
+    from matplotlib.patches import Patch
+
+    labels = list(dict.fromkeys(table["label"]))
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(scenarios)}
+    columns = min(4, max(len(labels), 1))
+    rows = max(1, -(-len(labels) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.9), squeeze=False)
+    width = 0.8 / max(len(scenarios), 1)
+    for ax, label in zip(axes.ravel(), labels, strict=False):
+        panel = table[table["label"] == label].set_index(["scenario", "window"])
+        for j, scenario in enumerate(scenarios):
+            for i, window in enumerate(windows):
+                if (scenario, window) not in panel.index:
+                    continue
+                row = panel.loc[(scenario, window)]
+                x = i - 0.4 + width * (j + 0.5)
+                if row["status"] in ("not reached", "not recorded") or not np.isfinite(row["relative"]):
+                    words = row["status"] if row["status"] in ("not reached", "not recorded") else "no value"
+                    ax.text(x, 0.5, words, transform=ax.get_xaxis_transform(), rotation=90, ha="center",
+                            va="center", fontsize=7, color="0.45")
+                    continue
+                scale = 100.0 / abs(row["base_mean"])
+                ax.bar(x, 100.0 * row["relative"], width=width * 0.9, color=colours[scenario])
+                if np.isfinite(row["p05"]):
+                    ax.plot([x, x], [row["p05"] * scale, row["p95"] * scale], color="black", linewidth=1)
+                if row["significant_bh"]:  # beyond the bar's end and its interval, away from zero
+                    ends = [100.0 * row["relative"], *([row["p05"] * scale, row["p95"] * scale]
+                                                       if np.isfinite(row["p05"]) else [])]
+                    up = row["relative"] >= 0
+                    ax.annotate("*", (x, max(ends) if up else min(ends)), ha="center", va="bottom" if up else "top",
+                                fontsize=12)
+        ax.axhline(0.0, color="black", linewidth=0.6)
+        ax.set_xticks(range(len(windows)))
+        ax.set_xticklabels([short_names.get(w, w) for w in windows], fontsize=8)
+        ax.set_xlim(-0.5, len(windows) - 0.5)
+        ax.set_title(label, fontsize=10)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("scenario - base, % of base", fontsize=8)
+    for ax in axes.ravel()[len(labels):]:
+        ax.set_visible(False)
+    handles = [Patch(color=colours[name], label=name) for name in scenarios]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(scenarios), 6), fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -332,12 +332,17 @@ def damaged_files(folder: Path) -> list[str]:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file by writing a temporary sibling and renaming it over the target."""
+    """Write a text file (UTF-8) by writing a temporary sibling and renaming it over the target."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file (a PNG, say) by writing a temporary sibling and renaming it over the target."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
         os.replace(tmp, path)
     except OSError as exc:

@@ -1,4 +1,6 @@
-"""`compute-market compare`: scenarios run with the same seeds; differences from the first, with 90% intervals."""
+"""`compute-market compare`: scenarios run with the same seeds; differences from the first, with 90% intervals,
+Benjamini-Hochberg-corrected stars, and the headline effects by window (during the levers, one and three years
+after, the last year, discounted over the run)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,15 @@ from experiments.config import load_experiment
 from experiments.errors import UsageError
 
 MIN_SEEDS_FOR_STARS = 5  # below this many paired seeds a bootstrap interval says little: no stars
-COMPARE_FILES = ("comparison.csv", "comparison.png")
-
+COMPARE_FILES = ("comparison.csv", "comparison.png", "effects_by_window.csv", "effects_by_window.png")
 
 
 def register(sub) -> None:
     p = command_parser(sub, "compare",
                        help="run scenarios with the same seeds; differences from the first, with 90%% intervals")
     p.add_argument("configs", type=Path, nargs="+", help="configs; the first is the base the others are compared with")
-    _ensemble_options(p, Path("results/compare"), "one run directory per config plus comparison.csv/png")
+    _ensemble_options(p, Path("results/compare"), "one run directory per config plus comparison.csv/png and "
+                      "effects_by_window.csv/png")
     p.add_argument("--force", action="store_true", help="replace scenario run directories that hold runs of "
                    "different inputs")
     p.set_defaults(handler=run)
@@ -28,6 +30,7 @@ def register(sub) -> None:
 def run(args, catalog) -> int:
     from experiments import rundir
     from experiments.compare import compare_runs, comparison_figure
+    from experiments.effect_windows import effects_by_window, effects_figure
 
     experiments = [load_experiment(path, catalog) for path in args.configs]  # validate all before running any
     names = [e.name for e in experiments]
@@ -43,21 +46,45 @@ def run(args, catalog) -> int:
     rundir.prepare_collection(out, "compare")
     dirs = [_ensemble(e, out / e.name, args, seeds) for e in experiments]
     table = compare_runs(dirs, min_seeds_for_significance=MIN_SEEDS_FOR_STARS)
+    windows = effects_by_window(dirs[0], dirs[1:], min_seeds=MIN_SEEDS_FOR_STARS)
     rundir.atomic_write_text(out / "comparison.csv", table.to_csv(index=False))
     comparison_figure(dirs, out / "comparison.png")
-    rundir.seal(out, "compare", None, [*names, "comparison.csv", "comparison.png"])
+    rundir.atomic_write_text(out / "effects_by_window.csv", windows.to_csv(index=False))
+    rundir.atomic_write_bytes(out / "effects_by_window.png", effects_figure(windows))
+    rundir.seal(out, "compare", None, [*names, *COMPARE_FILES])
     print(f"differences from {names[0]} (mean over {len(seeds)} paired seeds, bootstrap 90% interval):")
     for row in table.itertuples():
-        flag = "*" if row.significant else " "
+        flag = "*" if row.significant_bh else " "
         print(f"{row.scenario:<22} {row.metric:<38} {row.difference:+11.4g}  [{row.p05:+.4g}, {row.p95:+.4g}] {flag}")
-    if len(seeds) < MIN_SEEDS_FOR_STARS:
+    few = len(seeds) < MIN_SEEDS_FOR_STARS
+    if few:
         print(f"compute-market: warning: only {len(seeds)} paired seed(s): intervals from fewer than "
               f"{MIN_SEEDS_FOR_STARS} seeds are unreliable, so no difference is starred; use --seeds 8 or more",
               file=sys.stderr)
-    else:
-        print("* interval excludes zero.")
-    print(f"wrote {out / 'comparison.csv'} and comparison.png")
+    elif len(table):
+        print(f"* {table['star_rule'].iloc[0]} (sign-flip p-values, false discovery rate over the whole table).")
+    _print_signs(windows, names[0], few)
+    print(f"wrote {out / 'comparison.csv'}, comparison.png, effects_by_window.csv and effects_by_window.png")
     return 0
+
+
+def _print_signs(windows, base: str, few_seeds: bool) -> None:
+    """Per scenario, the sign of each headline effect by window (+/-: starred, 0: not, .: window not reached)."""
+    from experiments.effect_windows import SHORT_WINDOW_NAMES, sign_table
+
+    if windows.empty:
+        return
+    rule = (f"starred, never with fewer than {MIN_SEEDS_FOR_STARS} paired seeds" if few_seeds
+            else windows["star_rule"].iloc[0].removeprefix("starred: "))
+    print(f"\nheadline effects by window, sign of scenario - {base} (+/-: {rule}; 0: not starred; "
+          ".: window not reached or series not recorded; see effects_by_window.csv):")
+    signs = sign_table(windows)
+    header = "".join(f"{SHORT_WINDOW_NAMES[w]:>9}" for w in signs.columns)
+    for scenario, levers in windows.groupby("scenario", sort=False)["levers"].first().items():
+        print(f"{scenario} (during: {levers})")
+        print(f"  {'':<26}{header}")
+        for label, row in signs.loc[scenario].iterrows():
+            print(f"  {label:<26}" + "".join(f"{sign:>9}" for sign in row))
 
 
 def _check_compare_names(names: list[str], paths: list[Path]) -> None:
