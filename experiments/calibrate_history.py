@@ -1,6 +1,8 @@
-"""Fit a handful of behavioural parameters to the observed 2023 - mid-2025 path (method of simulated moments).
+"""Fit a handful of behavioural parameters to the observed 2023 - 2025 path (method of simulated moments).
 
-The moments are the `fit = true` observations of hardware_catalog/data/history.toml. For a parameter vector
+The moments are the `fit = true` observations of hardware_catalog/data/history.toml whose period ends inside the
+fit window (`window_end`, YYYY-MM: history_fit.observations_before); later observations are held out, simulated
+and reported beside the fitted ones but never fitted to. For a parameter vector
 theta, the chip market is simulated over the fitting window for a fixed set of seeds (common random
 numbers, so the objective is a deterministic function of theta) and each moment's seed-mean is compared
 with its observation. The objective is the sum of squared distances to each observation (zero inside a
@@ -12,7 +14,8 @@ Search: Nelder-Mead (scipy.optimize.minimize) on the parameters scaled to [0, 1]
 simulated objective is piecewise smooth at best (rationing, argmax choices and integer launch dates make
 kinks), so a derivative-free simplex search is the fitting tool; bounds are enforced by clipping.
 Fitted values are written to hardware_catalog/data/history_calibration.toml (with `--write`), from which
-MarketConfig takes its defaults.
+MarketConfig takes its defaults, with the window they were fitted to (`[fit] window_end`, which reports read to
+tell fitted observations from held-out ones).
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from hardware_catalog import Catalog, HistoryObservation, months_between
-from hardware_catalog.records import HISTORY_END
+from hardware_catalog.records import FIT_WINDOW_END
 from market.config import MarketConfig, VentureConfig
 from market.model import ComputeMarket
 
-from .history_fit import band, fit_table, simulated_moment
+from .errors import UsageError
+from .history_fit import band, fit_table, observations_before, simulated_moment
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,9 @@ PARAMETERS = (
 )
 
 
-def window_months(start: str) -> int:
-    """Months from `start` to the end of the fitting window (June 2025), inclusive."""
-    return months_between(start, HISTORY_END) + 1
+def window_months(start: str, end: str = FIT_WINDOW_END) -> int:
+    """Months from `start` to `end` (the fit window's last month), inclusive."""
+    return months_between(start, end) + 1
 
 
 def simulate(config: MarketConfig, catalog: Catalog, seeds: Sequence[int]) -> list[tuple[pd.DataFrame, pd.DataFrame,
@@ -131,17 +135,32 @@ class Fit:
     start_objective: float
     evaluations: int
     table: pd.DataFrame
+    window_end: str = FIT_WINDOW_END  # the last month of the observations fitted
+
+
+def fit_moments(catalog: Catalog, window_end: str) -> list[HistoryObservation]:
+    """The observations a fit with its window ending at `window_end` uses: `fit = true` and ending by then."""
+    return [o for o in observations_before(catalog.history, window_end) if o.fit]
 
 
 def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
               max_evaluations: int = 120, parameters: Sequence[Parameter] = PARAMETERS,
-              on_step: Callable[[int, float, dict], None] | None = None) -> Fit:
-    """Nelder-Mead over the scaled parameters; returns the best values and the fit table at them."""
+              on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None) -> Fit:
+    """Nelder-Mead over the scaled parameters against the moments of the window ending at `window_end` (default: the
+    window of the catalog's stored fit); returns the best values and the fit table at them, of every observation
+    (those after the window held out)."""
     from scipy.optimize import minimize
 
+    window_end = window_end or catalog.fit_window_end
     start_config = base or MarketConfig.build(catalog.fitted)  # this catalog's last fit
-    base = replace(start_config, months=window_months(start_config.start), venture=VentureConfig(enabled=False))
-    moments = [o for o in catalog.history if o.fit]
+    fitted = fit_moments(catalog, window_end)  # (a malformed window end stops here)
+    if window_end < start_config.start:
+        raise UsageError(f"fit window end {window_end}: before the model's start {start_config.start}")
+    if not fitted:
+        raise UsageError(f"fit window end {window_end}: no observation with fit = true ends by then "
+                         f"({catalog.data_dir / 'history.toml'})")
+    base = replace(start_config, months=window_months(start_config.start, window_end),
+                   venture=VentureConfig(enabled=False))
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])
 
@@ -156,7 +175,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     def f(x: np.ndarray) -> float:
         key = tuple(np.round(np.clip(x, 0, 1), 6))
         if key not in cache:
-            cache[key] = objective(values_of(np.array(key)), base, catalog, moments, seeds)
+            cache[key] = objective(values_of(np.array(key)), base, catalog, fitted, seeds)
             count[0] += 1
             if on_step:
                 on_step(count[0], cache[key], values_of(np.array(key)))
@@ -168,9 +187,12 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
                       options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4,
                                "initial_simplex": _simplex(x0)})
     best = values_of(result.x)
-    runs = simulate(base.replace(**best), catalog, seeds)
-    table = fit_table(catalog.history, runs)
-    return Fit(best, float(result.fun), start_objective, count[0], table)
+    # the table runs on to the last observation, so the held-out ones are simulated too (the months inside the window
+    # are the same as in the fit's runs: nothing the agents decide depends on how long the run will be)
+    last = max([window_end, *(o.period_end for o in catalog.history)])
+    runs = simulate(base.replace(**best, months=window_months(base.start, last)), catalog, seeds)
+    table = fit_table(catalog.history, runs, window_end)
+    return Fit(best, float(result.fun), start_objective, count[0], table, window_end)
 
 
 def _simplex(x0: np.ndarray, step: float = 0.15) -> np.ndarray:
@@ -187,15 +209,17 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
     """Save the fitted values (and how they were found) as MarketConfig's defaults; read back by
     hardware_catalog.loader.load_history_calibration."""
     lines = [
-        "# Behavioural parameters fitted to the observed 2023 - mid-2025 path by",
+        f"# Behavioural parameters fitted to the observed path from 2023 to {fit.window_end} by",
         "# `compute-market calibrate-history --write` (method of simulated moments, Nelder-Mead; see",
         "# experiments/calibrate_history.py). Configs built on this catalog take their defaults for these fields from "
         "here.",
+        "# window_end: the last month of the observations fitted; reports mark later ones as held out.",
         "",
         "[fit]",
         f'method = "simulated moments, each distance in units of its tolerance, Nelder-Mead over {len(fit.values)} '
         'parameters"',
         f"seeds = {list(seeds)}",
+        f'window_end = "{fit.window_end}"',
         f"objective = {fit.objective:.6g}",
         f"objective_at_start = {fit.start_objective:.6g}",
         f"evaluations = {fit.evaluations}",
@@ -207,4 +231,4 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-__all__ = ["PARAMETERS", "Fit", "calibrate", "write_calibration"]
+__all__ = ["PARAMETERS", "Fit", "calibrate", "fit_moments", "write_calibration"]

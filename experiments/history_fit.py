@@ -1,10 +1,13 @@
-"""The baseline against the observed 2023 - mid-2025 path: simulated moments, fit table and figure.
+"""The baseline against the observed 2023 - 2025 path: simulated moments, fit table and figure.
 
 Each observation of `hardware_catalog/data/history.toml` names a series, a subject, a period of calendar
 months and how monthly values are summarised over it. `simulated_moment` computes the same quantity from
 one seed's tables; `fit_table` gathers every observation with the simulated mean and 5-95% over seeds,
 the error and whether the observation's band (the source's range; else +-5 points for a margin and +-25%
 for other point figures) holds the mean.
+
+The calibration fits only the observations inside its window (`observations_before` its last month); the
+others are held out: `fit_table` marks them, and `in_band_line` counts fitted and held-out rows apart.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from hardware_catalog import HistoryObservation
+from hardware_catalog.records import FIT_WINDOW_END
+from hardware_catalog.schema import year_month
 from market.performance import REFERENCE_CHIP
 
 POINT_TOLERANCE = 0.25  # a point figure counts as reproduced within +-25% (the issue's bar for revenue)
@@ -23,6 +28,16 @@ BIG_FOUR = ("microsoft", "google", "aws", "meta")
 # Broadcom's AI revenue is its custom-accelerator business (Google's TPUs, Meta's MTIA) plus AI networking;
 # AWS designs Trainium with Marvell/Alchip and Microsoft Maia with GUC, so their chips are not in it.
 BROADCOM_DESIGNED = ("google", "meta-silicon")
+
+
+def observations_before(observations: Sequence[HistoryObservation], end: str) -> tuple[HistoryObservation, ...]:
+    """The observations whose period ends on or before the month `end` (YYYY-MM), in their order: what a fit whose
+    window closes at `end` may use (and what a forecast made from the month after `end` could have known of the
+    observed path). The rest are held out. A malformed `end` raises ValueError."""
+    problem = year_month(end) if isinstance(end, str) else f"must be YYYY-MM, got {end!r}"
+    if problem:
+        raise ValueError(f"fit window end: {problem}")
+    return tuple(o for o in observations if o.period_end <= end)
 
 
 def custom_silicon(vendor_table: pd.DataFrame) -> pd.DataFrame:
@@ -125,8 +140,11 @@ def band(obs: HistoryObservation) -> tuple[float, float]:
 
 
 def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[pd.DataFrame, pd.DataFrame,
-                                                                                pd.DataFrame]]) -> pd.DataFrame:
-    """One row per observation: observed, simulated mean and 5-95% over seeds, log error, in band or not."""
+                                                                                pd.DataFrame]],
+              window_end: str = FIT_WINDOW_END) -> pd.DataFrame:
+    """One row per observation: observed, simulated mean and 5-95% over seeds, log error, in band or not, and
+    `held_out` for those after the fit window (ending after `window_end`)."""
+    inside = {o.id for o in observations_before(observations, window_end)}
     rows = []
     for obs in observations:
         values = np.array([simulated_moment(obs, *tables) for tables in seeds], dtype=float)
@@ -141,22 +159,55 @@ def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[
             "p95": float(np.quantile(finite, 0.95)) if finite.size else math.nan,
             "log_error": math.log(mean / obs.value) if mean > 0 else math.nan,
             "in_band": bool(low <= mean <= high) if math.isfinite(mean) else False,
-            "fit": obs.fit, "tag": obs.tag, "source": obs.source, "note": obs.note,
+            "fit": obs.fit, "held_out": obs.id not in inside, "tag": obs.tag, "source": obs.source,
+            "note": obs.note,
         })
     return pd.DataFrame(rows)
 
 
+# What an observation is to the fit: a moment inside the window, context (fit = false: reported only), or held out.
+ROLES = {(True, False): "fitted", (False, False): "context", (True, True): "held out",
+         (False, True): "held out (context)"}
+
+
+def role(fit: bool, held_out: bool) -> str:
+    return ROLES[(bool(fit), bool(held_out))]
+
+
 def format_fit_table(table: pd.DataFrame) -> str:
-    """Markdown: every observation, observed vs simulated (mean, 5-95%), the error and a verdict."""
-    lines = ["| observation | period | observed | simulated mean [5%, 95%] | error | verdict | fitted |",
+    """Markdown: every observation, observed vs simulated (mean, 5-95%), the error, a verdict and its role (fitted,
+    context, held out)."""
+    lines = ["| observation | period | observed | simulated mean [5%, 95%] | error | verdict | role |",
              "|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
         error = f"{math.expm1(row.log_error):+.0%}" if math.isfinite(row.log_error) else "n/a"
         verdict = "in band" if row.in_band else ("not covered" if not math.isfinite(row.simulated) else "MISS")
         lines.append(f"| {row.id} | {row.period} | {format_figure(row.observed)} | {format_figure(row.simulated)} "
                      f"[{format_figure(row.p05)}, {format_figure(row.p95)}] | {error} | {verdict} | "
-                     f"{'yes' if row.fit else 'no'} |")
+                     f"{role(row.fit, row.held_out)} |")
     return "\n".join(lines)
+
+
+def in_band_counts(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """Per role (ROLES), (observations in band, observations the run covers) of a `fit_table`."""
+    covered = table[table["simulated"].notna()]
+    roles = pd.Series([role(f, h) for f, h in zip(covered["fit"], covered["held_out"], strict=True)],
+                      index=covered.index, dtype=object)
+    return {name: (int(covered["in_band"][roles == name].sum()), int((roles == name).sum())) for name in ROLES.values()}
+
+
+def in_band_line(table: pd.DataFrame, window_end: str) -> str:
+    """One sentence: the in-band share of the fitted observations and of the held-out ones, apart (context rows,
+    fit = false, counted on their own); observations the run does not cover are left out."""
+    counts = in_band_counts(table)
+
+    def share(name: str) -> str:
+        hits, rows = counts[name]
+        return f"{hits} of {rows}" + (f" ({hits / rows:.0%})" if rows else "")
+
+    return (f"In band: fitted observations (ending by {window_end}) {share('fitted')}; held out (ending after "
+            f"{window_end}) {share('held out')}; context rows (fit = false, reported only) {share('context')} in the "
+            f"window and {share('held out (context)')} after it.")
 
 
 def format_figure(value: float) -> str:

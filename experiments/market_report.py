@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from hardware_catalog.records import HISTORY_END
+from hardware_catalog.records import FIT_WINDOW_END
 from market.config import MarketConfig
 
-from .history_fit import fit_table, format_fit_table, quarterly, quarterly_panels
+from .history_fit import fit_table, format_fit_table, in_band_line, quarterly, quarterly_panels
 
 # Running one seed and its headline metrics live in experiments.seed; these names stay importable from here.
 from .seed import (  # noqa: F401
@@ -74,11 +74,12 @@ class _Figures:
 
 
 def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(),
-                       pool=None) -> dict:
+                       pool=None, window_end: str = FIT_WINDOW_END) -> dict:
     """Write tables (Parquet), figures (PNG), summary.json and summary.md into an existing `folder`.
 
-    `observations` (the catalog's history) are compared with the run where it covers their periods. Figures are
-    drawn on `pool` (worker processes) when one is given."""
+    `observations` (the catalog's history) are compared with the run where it covers their periods; those ending
+    after `window_end` (the last month the catalog's history fit used) are marked held out. Figures are drawn on
+    `pool` (worker processes) when one is given."""
     drawing = _Figures(pool)
 
     def figure(name, *args, **kwargs):
@@ -100,12 +101,12 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     quarterly(vendor_tables).to_parquet(folder / "vendors_quarterly.parquet", index=False)
     history = None
     if observations and has_chips:
-        history = fit_table(observations, [(r.model_table, r.vendor_table, r.chip_table) for r in results])
+        history = fit_table(observations, [(r.model_table, r.vendor_table, r.chip_table) for r in results], window_end)
         history.to_csv(folder / "history_fit.csv", index=False)
         panels = pd.concat([quarterly_panels(r.model_table, r.vendor_table).assign(seed=r.seed) for r in results])
-        figure("history_fit_chart", panels, observations, HISTORY_END, figures / "history_fit.png",
-               f"Observed 2023 - mid-2025 (points) and the model (bands, {len(results)} seeds); "
-               f"shaded: fitting window, after it: forecast")
+        figure("history_fit_chart", panels, observations, window_end, figures / "history_fit.png",
+               f"Observed 2023 - 2025 (points) and the model (bands, {len(results)} seeds); "
+               f"shaded: fitting window (to {window_end}), after it: held out and forecast")
     pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet",
                                                                               index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
@@ -135,7 +136,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     if funds is not None:
         _write_venture(results, funds, folder)
     drawing.wait()
-    (folder / "summary.md").write_text(_summary_md(metrics, results, config, history))
+    (folder / "summary.md").write_text(_summary_md(metrics, results, config, history, window_end))
     return summary
 
 
@@ -215,7 +216,7 @@ UNDEFINED_NOTE = ("nan: undefined for this run, not a failure (e.g. quartile per
                   "when there are none). A numerical failure stops the run with an error instead.")
 
 
-def _summary_md(metrics, results, config, history=None) -> str:
+def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WINDOW_END) -> str:
     lines = [
         "# compute-market run",
         "",
@@ -233,12 +234,14 @@ def _summary_md(metrics, results, config, history=None) -> str:
         lines += ["", UNDEFINED_NOTE]
     if history is not None and history["simulated"].notna().any():
         covered = history[history["simulated"].notna()]
-        lines += ["", "## History 2023 - mid-2025: observed vs the model", "",
+        lines += ["", "## History 2023 - 2025: observed vs the model", "",
                   f"{int(covered.in_band.sum())} of {len(covered)} observations the run covers are in band "
                   f"(the source's range; else +-5 points for a margin, +-25% for other point figures). "
-                  f"Misses are reported, not hidden.", "",
+                  f"Misses are reported, not hidden. The model's behavioural parameters were fitted to the "
+                  f"observations ending by {window_end}; later ones are held out (never fitted to).", "",
+                  in_band_line(covered, window_end), "",
                   "![History fit](figures/history_fit.png)", "", format_fit_table(covered), ""]
-    lines += _power_md(results)
+    lines += _power_md(results, window_end)
     lines += ["", "## Figures", ""]
     for name, caption in FIGURES:
         if name == "power_by_cloud.png" and not any(c.startswith("power_gw_") for c in results[0].model_table.columns):
@@ -256,7 +259,7 @@ def _summary_md(metrics, results, config, history=None) -> str:
     return "\n".join(lines)
 
 
-def _power_md(results) -> list[str]:
+def _power_md(results, window_end: str = FIT_WINDOW_END) -> list[str]:
     """Per cloud: facility GW of the chips running at the end and months short of power (mean over seeds)."""
     clouds = power_clouds(results[0].model_table)
     if not clouds:
@@ -264,12 +267,13 @@ def _power_md(results) -> list[str]:
     lines = ["", "## Data-centre power", "",
              "A cloud is short of power in a month when chips it owns wait for site power or it prices power in its",
              "choice (market/power.py). Mean over seeds.", "",
-             "| cloud | GW running at the end | months short of power | of which after mid-2025 |", "|---|---|---|---|"]
+             f"| cloud | GW running at the end | months short of power | of which after {window_end} |",
+             "|---|---|---|---|"]
     for cloud in clouds:
         end = sum(float(r.model_table[f"power_gw_{cloud}"].iloc[-1]) for r in results) / len(results)
         short = [r.model_table[f"power_short_{cloud}"] for r in results]
         months = sum(float(s.sum()) for s in short) / len(results)
-        later = sum(float(s[r.model_table.date > HISTORY_END].sum()) for s, r in zip(short, results,
+        later = sum(float(s[r.model_table.date > window_end].sum()) for s, r in zip(short, results,
                                                                                      strict=True)) / len(results)
         lines.append(f"| {cloud} | {end:.2f} | {months:.1f} | {later:.1f} |")
     return lines

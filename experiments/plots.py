@@ -336,7 +336,8 @@ HISTORY_PANELS = (
 
 
 def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, path: Path, title: str) -> Path:
-    """Observed points over simulated 5-95% bands, per panel; the fitting window shaded, the forecast after it.
+    """Observed points over simulated 5-95% bands, per panel; the fitting window (to `window_end`) shaded, the
+    held-out observations after it drawn hollow.
 
     `quarters`: one row per seed and calendar quarter (column `quarter_start`, YYYY-MM) with columns named
     like the panels' series (`vendor_revenue:nvidia`, ...). Observed flows are scaled to a quarter.
@@ -362,9 +363,11 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
             mid = (x_of(o.period_start) + x_of(o.period_end) + 1) / 2
             y = o.value * scale
             marker = "o" if o.fit else "s"
+            colour = "black" if o.fit else "grey"
             ax.errorbar([mid], [y], xerr=[[months / 2], [months / 2]],
                         yerr=None if not np.isfinite(o.low) else [[y - o.low * scale], [o.high * scale - y]],
-                        fmt=marker, color="black" if o.fit else "grey", ms=5, capsize=2)
+                        fmt=marker, color=colour, ms=5, capsize=2,
+                        mfc="white" if o.period_end > window_end else colour)
         ax.axvspan(0, x_of(window_end) + 1, color="#ffd92f", alpha=0.15, lw=0)
         ax.set_title(label, fontsize=10)
         ticks = [m for m in range(0, int(ax.get_xlim()[1]) + 1, 12)]
@@ -373,8 +376,9 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
         ax.grid(True, alpha=0.3)
     axes[0, 0].plot([], [], "ko", label="observed (fitted)")
     axes[0, 0].plot([], [], "s", color="grey", label="observed (context)")
+    axes[0, 0].plot([], [], "o", color="black", mfc="white", label="observed, held out (after the window)")
     axes[0, 0].fill_between([], [], [], color="#ffd92f", alpha=0.3, label="fitting window; forecast after")
-    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[0, 0].legend(fontsize=7, loc="lower right")  # the upper left holds the latest observations
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 

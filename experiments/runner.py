@@ -451,7 +451,7 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     pool = worker_pool(workers) if (backend == "local" and workers > 1) else None
     try:
         with naming_failures(staging):
-            write_results(results, config, staging, experiment.base_catalog.history, pool)
+            write_results(results, config, staging, experiment.base_catalog, pool)
     except BaseException:
         if pool is not None:
             discard_pool(workers)
@@ -485,11 +485,14 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     rundir.promote(partial, out)
 
 
-def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(),
+def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, catalog=None,
                   pool=None) -> dict:
-    """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report); figures are
-    drawn on `pool` when one is given."""
-    return write_market_files(results, config, folder, observations, pool)
+    """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report), comparing the
+    run with `catalog`'s history (its observations after the catalog's fit window held out); figures are drawn on
+    `pool` when one is given."""
+    if catalog is None:
+        return write_market_files(results, config, folder, (), pool)
+    return write_market_files(results, config, folder, catalog.history, pool, catalog.fit_window_end)
 
 
 def move_files_up(staging: Path, folder: Path, kind: str, inputs: dict[str, Any] | None) -> list[str]:
@@ -576,12 +579,12 @@ def report(folder: Path) -> dict:
         except (KeyError, TypeError, ValueError):
             raise UsageError(f"{folder / 'manifest.json'}: damaged (config or seeds missing); "
                              f"re-run the command that made it with --force") from None
-        history = catalog_of(manifest, folder).history
+        catalog = catalog_of(manifest, folder)
         results = [load_seed(seed_dir(folder / "seeds", s)) for s in seeds]
         staging = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=folder))
         try:
             with naming_failures(staging):
-                summary = write_results(results, config, staging, history)
+                summary = write_results(results, config, staging, catalog)
             move_files_up(staging, folder, "run", marker.get("inputs"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -2,11 +2,12 @@
 mechanism, and what happens to each fact when that mechanism is switched off.
 
 Facts are data: the stylized facts of `experiments/validation_facts.toml` (every row of
-../shared/reference/calibration_targets.md) and the observed 2023 - mid-2025 path of
-hardware_catalog/data/history.toml. Each stylized fact names a metric, a function below that computes the model's
-figure from a run's stored tables, one value per seed. The baseline and one ensemble per ablation (ABLATIONS:
-the baseline config with one mechanism switched off) are run with the ordinary run machinery, so a stored
-ensemble of the same config, seeds, catalog and code is reused rather than recomputed.
+../shared/reference/calibration_targets.md) and the observed 2023 - 2025 path of
+hardware_catalog/data/history.toml (those after the stored fit's window marked held out). Each stylized fact
+names a metric, a function below that computes the model's figure from a run's stored tables, one value per seed.
+The baseline and one ensemble per ablation (ABLATIONS: the baseline config with one mechanism switched off) are run
+with the ordinary run machinery, so a stored ensemble of the same config, seeds, catalog and code is reused rather
+than recomputed.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import numpy as np
 import pandas as pd
 
 from hardware_catalog import Catalog
+from hardware_catalog.records import FIT_WINDOW_END
 from market.venture import REPUTATION_DISCOUNT_AT_TOP
 
 from .errors import UsageError, require_range
-from .history_fit import BIG_FOUR, band, big_four_capex, booked_margin, fit_table, format_figure
+from .history_fit import BIG_FOUR, band, big_four_capex, booked_margin, fit_table, format_figure, role
 from .runner import read_stored
 from .venture_analysis import deal_cohort, pooled_centrality_return_p_value, top_return_share
 
@@ -83,6 +85,13 @@ HISTORY_MECHANISMS = {
     "lab_revenue_annualised": ("labs' revenue from AI adoption (the boom)", ()),
     "lab_power_gw": ("labs' compute bought from clouds' rental offer", ("scarcity-rent",)),
 }
+
+
+HISTORY_GROUP = "history 2023 - 2025"
+# The report's kind of a history row, by its role in the fit (history_fit.ROLES): fitted inside the window, reported
+# only (fit = false), or after the window (held out: never fitted to).
+HISTORY_KINDS = {"fitted": "outcome", "context": "outcome (not fitted)", "held out": "held out",
+                 "held out (context)": "held out (not fitted)"}
 
 
 @dataclass(frozen=True)
@@ -429,14 +438,14 @@ def fact_rows(runs: dict[str, RunTables], facts: tuple[Fact, ...], catalog: Cata
     per_seed = [(m, v, c) for m, v, c in zip(tables.per_seed("model_monthly").values(),
                                              tables.per_seed("vendors_monthly").values(),
                                              tables.per_seed("chips_monthly").values(), strict=True)]
-    history = fit_table(catalog.history, per_seed)
+    history = fit_table(catalog.history, per_seed, catalog.fit_window_end)
     for obs, row in zip(catalog.history, history.itertuples(), strict=True):
         mechanism, ablations = HISTORY_MECHANISMS.get(obs.series, ("", ()))
         low, high = band(obs)
-        kind = "outcome" if obs.fit else "outcome (not fitted)"
-        rows.append({"group": "history 2023 - mid-2025", "id": obs.id, "fact": f"{obs.series} {obs.subject}",
+        rows.append({"group": HISTORY_GROUP, "id": obs.id, "fact": f"{obs.series} {obs.subject}",
                      "observed": f"{obs.value:.4g}", "period": row.period, "source": f"{obs.source} [{obs.tag}]",
-                     "kind": kind, "mean": row.simulated, "p05": row.p05, "p95": row.p95, "low": low, "high": high,
+                     "kind": HISTORY_KINDS[role(obs.fit, row.held_out)], "mean": row.simulated, "p05": row.p05,
+                     "p95": row.p95, "low": low, "high": high,
                      "band_note": obs.note, "verdict": verdict("outcome", row.simulated, low, high),
                      "mechanism": mechanism, "ablations": list(ablations)})
     return rows
@@ -508,8 +517,22 @@ def summary_counts(rows: list[dict]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def history_in_band(rows: list[dict], window_end: str) -> str:
+    """The in-band share of the history rows, fitted and held out apart (rows the run does not cover left out)."""
+    def share(kind: str) -> str:
+        verdicts = [r["verdict"] for r in rows if r["group"] == HISTORY_GROUP and r["kind"] == kind]
+        judged = [v for v in verdicts if v in ("pass", "MISS")]
+        hits = judged.count("pass")
+        return f"{hits} of {len(judged)}" + (f" ({hits / len(judged):.0%})" if judged else "")
+
+    return (f"History observations in band: fitted (ending by {window_end}) {share(HISTORY_KINDS['fitted'])}; "
+            f"held out (ending after {window_end}, never fitted to) {share(HISTORY_KINDS['held out'])}; rows not "
+            f"fitted (fit = false) {share(HISTORY_KINDS['context'])} in the window and "
+            f"{share(HISTORY_KINDS['held out (context)'])} after it.")
+
+
 def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seeds: list[int], runtime_s: float,
-             reused: list[str], config: str) -> str:
+             reused: list[str], config: str, window_end: str = FIT_WINDOW_END) -> str:
     counts = summary_counts(rows)
     lines = [
         "# Validation report",
@@ -520,14 +543,17 @@ def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seed
                                                   "runs of the same config, seeds, catalog and "
                                                   "code)." if reused else ".")),
         ("Model figures are means over seeds with the 5-95% range across seeds. A fact passes when the mean lies in "
-         "its band; `forecast` rows lie after the fitting window (June 2025) and were never fitted to; `input` rows "
-         "are numbers the model is given, listed for completeness."),
+         f"its band; `forecast` rows lie after the fitting window (to {window_end}) and were never fitted to; "
+         f"`held out` history rows end after it (observed, but never fitted to); `input` rows are numbers the model "
+         "is given, listed for completeness."),
         "",
         "## Summary",
         "",
         "| group | kind | rows | pass | miss |",
         "|---|---|---|---|---|",
         *(f"| {r.group} | {r.kind} | {r.rows} | {r.passed} | {r.missed} |" for r in counts.itertuples()),
+        "",
+        history_in_band(rows, window_end),
         "",
         "## Facts",
         "",
@@ -626,7 +652,7 @@ def write_report(out: Path, runs: dict[str, RunTables], facts: tuple[Fact, ...],
     rows = fact_rows(runs, facts, catalog, "baseline", table)
     ablations = ablation_rows(rows, runs, facts, catalog)
     runtime = time.monotonic() - started
-    text = markdown(rows, ablations, table, list(seeds), runtime, reused, config)
+    text = markdown(rows, ablations, table, list(seeds), runtime, reused, config, catalog.fit_window_end)
     rundir.atomic_write_text(out / "validation.md", text)
     payload = {"config": config, "seeds": list(seeds), "runtime_s": runtime, "reused": reused,
                "facts": rows, "ablations": ablations, "decomposition": table.to_dict(orient="records")}

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .records import (
-    HISTORY_END,
+    FIT_WINDOW_END,
     HISTORY_SERIES,
     HISTORY_STATS,
     HISTORY_TAGS,
@@ -364,7 +364,8 @@ def parse_tco(path: Path) -> TCOParams:
 
 
 def parse_history(path: Path) -> tuple[HistoryObservation, ...]:
-    """The observed path the baseline is compared with; periods must lie in order and inside the window."""
+    """The observed path the baseline is compared with; each period must run forwards. Which observations the
+    calibration fits is not the file's business: the fit window is a parameter (FIT_WINDOW_END, --window-end)."""
     rows = _rows(read_toml(path), "observation", path)
     out = []
     for i, row in enumerate(rows):
@@ -373,9 +374,6 @@ def parse_history(path: Path) -> tuple[HistoryObservation, ...]:
         if p["period_end"] < p["period_start"]:
             raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is before period_start "
                                f"{p['period_start']}")
-        if p["period_end"] > HISTORY_END:
-            raise CatalogError(f"{where}: field 'period_end': {p['period_end']} is after the window's end "
-                               f"{HISTORY_END}")
         low, high = p["low"], p["high"]
         if math.isfinite(low) != math.isfinite(high) or (math.isfinite(low) and not low <= p["value"] <= high):
             raise CatalogError(f"{where}: field 'low': low and high go together and must bracket value {p['value']}")
@@ -423,10 +421,12 @@ class Catalog:
     efficiency: EfficiencyParams
     tco: TCOParams
     data_dir: Path
-    history: tuple[HistoryObservation, ...] = ()  # the observed 2023 - mid-2025 path (history.toml)
+    history: tuple[HistoryObservation, ...] = ()  # the observed 2023 - 2025 path (history.toml)
     # behavioural parameters fitted to that path (history_calibration.toml of this folder), (name, value) pairs:
     # the defaults of the market config for runs made with this catalog
     fitted: tuple[tuple[str, float], ...] = ()
+    # the last month (YYYY-MM) of the observations that fit used; later observations are held out in reports
+    fit_window_end: str = FIT_WINDOW_END
 
     def accelerator(self, chip_id: str) -> Accelerator:
         try:
@@ -478,6 +478,22 @@ def load_history_calibration(data_dir: str | Path | None = None) -> dict[str, fl
     return out
 
 
+def load_fit_window_end(data_dir: str | Path | None = None) -> str:
+    """The last month (YYYY-MM) of the observations the stored history fit used: `window_end` of the [fit] table of
+    history_calibration.toml; FIT_WINDOW_END for a fit that does not record it (or when none is stored)."""
+    path = Path(data_dir or DATA_DIR) / HISTORY_CALIBRATION
+    if not path.exists():
+        return FIT_WINDOW_END
+    fit = read_toml(path).get("fit", {})
+    if not isinstance(fit, dict):
+        raise CatalogError(f"{path}: [fit]: must be a table, got {fit!r}")
+    value = fit.get("window_end", FIT_WINDOW_END)
+    problem = year_month(value) if isinstance(value, str) else f"must be YYYY-MM, got {value!r}"
+    if problem:
+        raise CatalogError(f"{path}: [fit]: field 'window_end': {problem}")
+    return value
+
+
 def load_catalog(data_dir: str | Path | None = None) -> Catalog:
     """Load and validate every catalog file in `data_dir` (default: the packaged data)."""
     if data_dir is None:
@@ -502,4 +518,5 @@ def _load(folder: Path) -> Catalog:
         data_dir=folder,
         history=parse_history(folder / "history.toml"),
         fitted=tuple(sorted(load_history_calibration(folder).items())),
+        fit_window_end=load_fit_window_end(folder),
     )

@@ -237,12 +237,15 @@ HISTORY_SERIES: dict[str, str] = {
 }
 HISTORY_STATS = ("sum", "mean", "last", "weighted", "growth")
 HISTORY_TAGS = ("P", "2", "E", "D")
-HISTORY_END = "2025-06"  # the calibration window ends here: nothing later is an observation
+# The history calibration fits the observations that end on or before its window's last month (YYYY-MM); later ones
+# are held out and only reported. This is the window when a fit does not record its own (history_calibration.toml's
+# [fit] window_end) and the default of `compute-market calibrate-history --window-end`.
+FIT_WINDOW_END = "2025-06"
 
 
 @dataclass(frozen=True)
 class HistoryObservation:
-    """One sourced figure of the observed 2023 - mid-2025 path (see history.toml for the conventions)."""
+    """One sourced figure of the observed 2023 - 2025 path (see history.toml for the conventions)."""
 
     id: str
     series: str

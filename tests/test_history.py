@@ -1,5 +1,6 @@
-"""The observed 2023 - mid-2025 path: its data file is validated like the catalog, the model's figure for each
-observation is computed from the run's tables, and calibrate-history runs end to end."""
+"""The observed 2023 - 2025 path: its data file is validated like the catalog, the model's figure for each
+observation is computed from the run's tables, the fit window splits fitted from held-out observations, the reports
+mark the held-out ones, and calibrate-history runs end to end."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from experiments.calibrate_history import PARAMETERS, Fit, distance, tolerance, write_calibration
-from experiments.history_fit import BROADCOM_DESIGNED, band, fit_table, simulated_moment
+from experiments.calibrate_history import PARAMETERS, Fit, distance, fit_moments, tolerance, write_calibration
+from experiments.history_fit import (
+    BROADCOM_DESIGNED,
+    band,
+    fit_table,
+    format_fit_table,
+    in_band_counts,
+    in_band_line,
+    observations_before,
+    simulated_moment,
+)
 from hardware_catalog import load_catalog
-from hardware_catalog.loader import CatalogError, load_history_calibration, parse_history
-from hardware_catalog.records import HISTORY_END
+from hardware_catalog.loader import CatalogError, load_fit_window_end, load_history_calibration, parse_history
+from hardware_catalog.records import FIT_WINDOW_END
 from market.config import MarketConfig, VentureConfig, fitted_config
 from market.model import ComputeMarket
 
@@ -24,9 +35,9 @@ CATALOG = load_catalog()
 DATA = Path(__file__).resolve().parents[1] / "hardware_catalog" / "data"
 
 
-def test_every_observation_has_a_source_a_date_and_lies_in_the_window():
+def test_every_observation_has_a_source_a_date_and_a_period():
     history = CATALOG.history
-    assert len(history) >= 30
+    assert len(history) >= 60
     assert len({o.id for o in history}) == len(history)  # an id names one observation
     # the file's `fit` flags are read: some observations are calibrate-history's moments, the others only reported
     # (as in hardware_catalog/data/history.toml)
@@ -35,14 +46,109 @@ def test_every_observation_has_a_source_a_date_and_lies_in_the_window():
     assert fitted == {o.id for o in parse_history(DATA / "history.toml") if o.fit}
     for obs in history:
         assert obs.source and obs.source_date, obs.id
-        assert obs.period_start <= obs.period_end <= HISTORY_END, obs.id
+        assert obs.period_start <= obs.period_end, obs.id
         assert math.isfinite(obs.value) and obs.value > 0, obs.id
+    # the file runs past the fit window: observations on both sides of it
+    assert any(o.period_end <= CATALOG.fit_window_end for o in history)
+    assert any(o.period_end > CATALOG.fit_window_end for o in history)
+
+
+def test_the_second_half_of_2025_is_parsed_with_its_sources_and_estimates_flagged():
+    """The H2-2025 observations (../shared/reference/history_2025H2.md): values, periods, sources and dates, tags (E
+    for estimates, with their range), and which are moments."""
+    by_id = {o.id: o for o in CATALOG.history}
+    expected = {  # id: (series, subject, period_start, period_end, value, tag, fit)
+        "nvidia-dc-revenue-q2fy26": ("vendor_revenue", "nvidia", "2025-05", "2025-07", 41.1e9, "P", True),
+        "nvidia-dc-revenue-q3fy26": ("vendor_revenue", "nvidia", "2025-08", "2025-10", 51.2e9, "P", True),
+        "nvidia-dc-revenue-q4fy26": ("vendor_revenue", "nvidia", "2025-11", "2026-01", 62.3e9, "P", True),
+        "nvidia-gross-margin-q3fy26": ("vendor_gross_margin", "nvidia", "2025-08", "2025-10", 0.734, "P", True),
+        "nvidia-gross-margin-fy26": ("vendor_gross_margin", "nvidia", "2025-02", "2026-01", 0.711, "P", False),
+        "amd-instinct-revenue-q4-2025": ("vendor_revenue", "amd", "2025-10", "2025-12", 2.6e9, "E", True),
+        "amd-gross-margin-q3-2025": ("vendor_gross_margin", "amd", "2025-07", "2025-09", 0.54, "P", True),
+        "broadcom-ai-revenue-q4fy25": ("custom_revenue", "custom", "2025-08", "2025-10", 6.5e9, "P", True),
+        "big-four-capex-2025": ("capex", "big-four", "2025-01", "2025-12", 402e9, "P", False),
+        "big-four-capex-growth-2025": ("capex_growth", "big-four", "2025-01", "2025-12", 0.605, "D", False),
+        "h100-rental-oct-2025": ("rental_price", "h100-sxm", "2025-10", "2025-10", 1.70, "E", True),
+        "nvidia-power-end-2025": ("installed_power_gw", "nvidia", "2025-12", "2025-12", 8.6, "E", False),
+        "google-units-2025": ("vendor_units", "google", "2025-01", "2025-12", 2.77e6, "E", False),
+        "frontier-lab-revenue-end-2025": ("lab_revenue_annualised", "frontier-labs", "2025-12", "2025-12", 29e9, "2",
+                                          True),
+        "frontier-lab-power-2025": ("lab_power_gw", "frontier-labs", "2025-12", "2025-12", 1.9, "2", True),
+    }
+    for obs_id, (series, subject, start, end, value, tag, fit) in expected.items():
+        obs = by_id[obs_id]
+        assert (obs.series, obs.subject, obs.period_start, obs.period_end, obs.tag, obs.fit) == (
+            series, subject, start, end, tag, fit), obs_id
+        assert obs.value == pytest.approx(value), obs_id
+        assert obs.source.strip() and obs.source_date >= "2025-08", obs_id  # published once the half-year began
+    capex = by_id["big-four-capex-2025"]
+    assert (capex.low, capex.high) == (388e9, 416e9) and "finance leases" in capex.source
+    assert "Epoch" in by_id["amd-instinct-revenue-q3-2025"].source
+    assert (by_id["amd-instinct-revenue-q3-2025"].low, by_id["amd-instinct-revenue-q3-2025"].high) == (1.7e9, 2.4e9)
+    # the estimates published with the extension for quarters inside the 2025-06 window are not moments, so the
+    # stored fit's moments are the ones it was fitted to
+    assert not by_id["amd-instinct-revenue-q1-2025"].fit and not by_id["amd-instinct-revenue-q2-2025"].fit
+    assert all(o.source_date <= "2025-06" for o in fit_moments(CATALOG, FIT_WINDOW_END))
+
+
+def test_observations_before_keeps_those_ending_by_the_month_in_order():
+    history = CATALOG.history
+    before = observations_before(history, "2025-06")
+    assert isinstance(before, tuple) and before == tuple(o for o in history if o.period_end <= "2025-06")
+    ids = {o.id for o in before}
+    assert "nvidia-dc-revenue-q1fy26" in ids  # ends 2025-04
+    assert "h100-rental-mid-2025" in ids  # ends 2025-06: the end month is inside
+    assert "nvidia-dc-revenue-q2fy26" not in ids  # ends 2025-07
+    assert "nvidia-dc-revenue-q4fy26" not in {o.id for o in observations_before(history, "2025-12")}  # to 2026-01
+    assert observations_before(history, "2022-12") == ()
+    assert observations_before(history, "2026-01") == tuple(history)
+    assert observations_before((), "2025-06") == ()
+    for bad in ("2025-13", "2025-6", "June 2025", "", None):
+        with pytest.raises(ValueError, match="YYYY-MM"):
+            observations_before(history, bad)
+
+
+def test_the_fit_window_is_recorded_with_the_fit_and_a_malformed_one_is_a_one_line_error(tmp_path):
+    assert CATALOG.fit_window_end == load_fit_window_end(DATA) == FIT_WINDOW_END == "2025-06"
+    assert load_fit_window_end(tmp_path) == FIT_WINDOW_END  # no stored fit
+    path = tmp_path / "history_calibration.toml"
+    path.write_text("[fit]\nseeds = [0]\n\n[values]\nswitching_cost = 1.0\n")
+    assert load_fit_window_end(tmp_path) == FIT_WINDOW_END  # a fit written before windows were recorded
+    write_calibration(Fit({"switching_cost": 1.0}, 1.0, 2.0, 3, None, "2025-12"), path, (0,))
+    assert load_fit_window_end(tmp_path) == "2025-12"
+    path.write_text(path.read_text().replace('window_end = "2025-12"', 'window_end = "2025-12-31"'))
+    with pytest.raises(CatalogError) as info:
+        load_fit_window_end(tmp_path)
+    message = str(info.value)
+    assert "history_calibration.toml" in message and "window_end" in message and "\n" not in message
+
+
+def test_the_default_window_fits_what_was_fitted_and_a_later_one_adds_the_second_half():
+    default = {o.id for o in fit_moments(CATALOG, CATALOG.fit_window_end)}
+    later = {o.id for o in fit_moments(CATALOG, "2025-12")}
+    assert default < later
+    assert {"nvidia-dc-revenue-q2fy26", "nvidia-dc-revenue-q3fy26", "h100-rental-oct-2025"} <= later - default
+    assert "nvidia-dc-revenue-q4fy26" not in later  # it ends in January 2026
+
+
+def test_a_malformed_window_end_is_a_one_line_usage_error(capsys):
+    from experiments.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["calibrate-history", "--window-end", "2025-13"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "--window-end" in err and "YYYY-MM" in err and "\n" not in err
 
 
 @pytest.mark.parametrize("edit, field", [
-    (("period_end = \"2024-01\"", "period_end = \"2025-09\""), "period_end"),
+    (("period_end = \"2024-01\"", "period_end = \"2024-13\""), "period_end"),
+    (("period_end = \"2024-01\"", "period_end = \"2023-10\""), "period_end"),  # before period_start
+    (("period_start = \"2023-11\"", "period_start = \"Nov 2023\""), "period_start"),
     (("value = 4.28e9", "value = nan"), "value"),
     (("stat = \"sum\"", "stat = \"median\""), "stat"),
+    (("source_date = \"2025-11\"", "source_date = \"2025\""), "source_date"),
+    (("source = \"NVIDIA Q3 FY26 results release: GAAP gross margin 73.4%\"", "source = \" \""), "source"),
 ])
 def test_a_malformed_observation_is_rejected_naming_the_file_and_field(tmp_path, edit, field):
     text = (DATA / "history.toml").read_text()
@@ -118,12 +224,18 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     shutil.copytree(DATA, data)
     (data / "history_calibration.toml").unlink()
     done = subprocess.run([sys.executable, "-m", "experiments.cli", "--catalog-dir", str(data), "calibrate-history",
-                           "--seeds", "1", "--max-evals", "3", "--write"], capture_output=True, text=True, timeout=600,
-                          check=False)
+                           "--seeds", "1", "--max-evals", "3", "--window-end", "2025-12", "--write"],
+                          capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "nvidia-dc-revenue-q1fy25" in done.stdout and ("in band" in done.stdout or "MISS" in done.stdout)
+    assert "ending by 2025-12" in done.stderr
+    rows = {line.split(" | ")[0].strip("| "): line.rsplit(" | ", 1)[1].strip(" |")
+            for line in done.stdout.splitlines() if line.startswith("| ") and not line.startswith("| observation")}
+    assert rows["nvidia-dc-revenue-q3fy26"] == "fitted" and rows["nvidia-dc-revenue-q4fy26"] == "held out"
+    assert "held out (ending after 2025-12)" in done.stdout
     written = load_history_calibration(data)
     assert set(written) >= {"price_sensitivity", "switching_cost"}
+    assert load_catalog(data).fit_window_end == "2025-12"  # the window is stored with the fit, for the reports
     assert (DATA / "history_calibration.toml").read_text() == packaged  # --write went to the --catalog-dir only
 
 
@@ -177,3 +289,78 @@ def test_a_fit_at_its_bounds_writes_a_file_the_catalog_loads(tmp_path):
         values = {p.name: getattr(p, edge) for p in PARAMETERS}
         write_calibration(Fit(values, 1.0, 2.0, 3, None), tmp_path / "history_calibration.toml", (0, 1))
         assert load_history_calibration(tmp_path) == pytest.approx(values)
+
+
+def _seed_tables(market_run, months: int = 37):
+    model = market_run(fitted_config(months=months, venture=VentureConfig(enabled=False)), 3, CATALOG)
+    return model.model_table(), model.vendor_table(), model.chip_table()
+
+
+def test_the_fit_table_marks_the_observations_after_the_window_held_out(market_run):
+    tables = _seed_tables(market_run)
+    table = fit_table(CATALOG.history, [tables], "2025-06").set_index("id")
+    assert not table.loc["nvidia-dc-revenue-q1fy26", "held_out"] and table.loc["nvidia-dc-revenue-q3fy26", "held_out"]
+    assert table["held_out"].sum() == sum(o.period_end > "2025-06" for o in CATALOG.history)
+    # held out or not, every observation the run covers is simulated and judged by the same band
+    assert table.loc["nvidia-dc-revenue-q4fy26", "simulated"] > 0
+    assert table.loc["nvidia-dc-revenue-q3fy26", "simulated"] == pytest.approx(
+        simulated_moment(next(o for o in CATALOG.history if o.id == "nvidia-dc-revenue-q3fy26"), *tables))
+    later = fit_table(CATALOG.history, [tables], "2025-12").set_index("id")
+    assert not later.loc["nvidia-dc-revenue-q3fy26", "held_out"] and later.loc["nvidia-dc-revenue-q4fy26", "held_out"]
+
+    text = format_fit_table(table.reset_index())
+    roles = {line.split(" | ")[0].strip("| "): line.rsplit(" | ", 1)[1].strip(" |")
+             for line in text.splitlines()[2:]}
+    assert roles["nvidia-dc-revenue-q1fy26"] == "fitted" and roles["nvidia-gross-margin-q1fy26"] == "context"
+    assert roles["nvidia-dc-revenue-q3fy26"] == "held out" and roles["big-four-capex-2025"] == "held out (context)"
+
+    counts = in_band_counts(table.reset_index())
+    covered = table[table.simulated.notna()]
+    fitted = covered[covered.fit & ~covered.held_out]
+    held = covered[covered.fit & covered.held_out]
+    assert counts["fitted"] == (int(fitted.in_band.sum()), len(fitted))
+    assert counts["held out"] == (int(held.in_band.sum()), len(held)) and len(held) >= 10
+    line = in_band_line(table.reset_index(), "2025-06")
+    assert f"fitted observations (ending by 2025-06) {counts['fitted'][0]} of {counts['fitted'][1]}" in line
+    assert f"held out (ending after 2025-06) {counts['held out'][0]} of {counts['held out'][1]}" in line
+
+
+def test_the_validation_report_marks_held_out_history_rows(market_run, tmp_path):
+    from experiments import validation
+
+    model_table, vendor_table, chip_table = _seed_tables(market_run)
+    for name, table in (("model_monthly", model_table), ("vendors_monthly", vendor_table),
+                        ("chips_monthly", chip_table)):
+        table.assign(seed=0).to_parquet(tmp_path / f"{name}.parquet")
+    pd.DataFrame({"seed": [0]}).to_parquet(tmp_path / "metrics_by_seed.parquet")
+    rows = validation.fact_rows({"baseline": validation.RunTables(tmp_path)}, (), CATALOG)
+    kinds = {r["id"]: r["kind"] for r in rows}
+    assert kinds["nvidia-dc-revenue-q1fy26"] == "outcome"
+    assert kinds["nvidia-gross-margin-q1fy26"] == "outcome (not fitted)"
+    assert kinds["nvidia-dc-revenue-q3fy26"] == "held out" and kinds["big-four-capex-2025"] == "held out (not fitted)"
+    assert {r["group"] for r in rows} == {validation.HISTORY_GROUP}
+    text = validation.markdown(rows, [], pd.DataFrame(), [0], 1.0, [], "baseline.toml", CATALOG.fit_window_end)
+    held = [r for r in rows if r["kind"] == "held out" and r["verdict"] in ("pass", "MISS")]
+    passed = sum(r["verdict"] == "pass" for r in held)
+    assert f"held out (ending after 2025-06, never fitted to) {passed} of {len(held)}" in text
+    assert "| history 2023 - 2025 | held out |" in text
+
+
+@pytest.mark.slow
+def test_a_run_summary_reports_fitted_and_held_out_observations_apart(tmp_path, capsys):
+    from experiments.cli import main
+
+    baseline = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "baseline.toml"
+    config = tmp_path / "h2.toml"
+    config.write_text(f'extends = "{baseline}"\n[simulation]\nmonths = 37\nseeds = 1\n'  # to January 2026
+                      '[venture]\nenabled = false\n')
+    assert main(["run", str(config), "--out", str(tmp_path / "R"), "--workers", "1"]) == 0
+    summary = (tmp_path / "R" / "summary.md").read_text()
+    assert "In band: fitted observations (ending by 2025-06)" in summary
+    assert "held out (ending after 2025-06)" in summary
+    assert "| nvidia-dc-revenue-q3fy26 | 2025-08..2025-10 |" in summary
+    assert next(line for line in summary.splitlines() if line.startswith("| nvidia-dc-revenue-q3fy26 ")).endswith(
+        "| held out |")
+    fit = pd.read_csv(tmp_path / "R" / "history_fit.csv").set_index("id")
+    assert fit.loc["nvidia-dc-revenue-q3fy26", "held_out"] and not fit.loc["nvidia-dc-revenue-q1fy26", "held_out"]
+    assert (tmp_path / "R" / "figures" / "history_fit.png").stat().st_size > 0

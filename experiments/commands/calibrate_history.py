@@ -1,54 +1,71 @@
-"""`compute-market calibrate-history`: fit the behavioural parameters to the observed 2023 - mid-2025 path
-(experiments.calibrate_history)."""
+"""`compute-market calibrate-history`: fit the behavioural parameters to the observed path up to the end of a fit
+window, and report every observation, those after the window held out (experiments.calibrate_history)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from experiments.cli import _int_between, _seed_count, command_parser
+from hardware_catalog.schema import year_month
+
+
+def _year_month(text: str) -> str:
+    """An argparse type: a month as YYYY-MM."""
+    problem = year_month(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def register(sub) -> None:
     p = command_parser(sub, "calibrate-history",
-                       help="fit the behavioural parameters to the observed 2023 - mid-2025 path (simulated moments)")
+                       help="fit the behavioural parameters to the observed path up to --window-end (simulated "
+                            "moments); later observations are held out and reported")
     p.add_argument("--seeds", type=_seed_count, default=3, help="seeds per evaluation (common random numbers)")
     p.add_argument("--max-evals", type=_int_between(1, 100_000, "a positive number"), default=250,
                    help="most objective evaluations of the Nelder-Mead search")
-    p.add_argument("--write", action="store_true", help="save the fitted values as the model's defaults "
-                   "(hardware_catalog/data/history_calibration.toml)")
+    p.add_argument("--window-end", type=_year_month, default=None, metavar="YYYY-MM",
+                   help="last month of the fit window: only observations ending on or before it are fitted, later "
+                        "ones are held out (default: the window of the stored fit, [fit] window_end of "
+                        "history_calibration.toml, 2025-06 if it records none)")
+    p.add_argument("--write", action="store_true", help="save the fitted values and the window as the model's "
+                   "defaults (hardware_catalog/data/history_calibration.toml)")
     p.set_defaults(handler=run)
 
 
 def run(args, catalog) -> int:
     import time
 
-    from experiments.calibrate_history import PARAMETERS, calibrate, write_calibration
-    from experiments.history_fit import format_fit_table
+    from experiments.calibrate_history import PARAMETERS, calibrate, fit_moments, write_calibration
+    from experiments.history_fit import format_fit_table, in_band_line
     from hardware_catalog.loader import HISTORY_CALIBRATION
 
     seeds = tuple(range(args.seeds))
-    moments = [o for o in catalog.history if o.fit]
+    window_end = args.window_end or catalog.fit_window_end
+    moments = fit_moments(catalog, window_end)
+    later = sum(o.period_end > window_end for o in catalog.history)
     print(f"fitting {len(PARAMETERS)} parameters ({', '.join(p.name for p in PARAMETERS)}) to {len(moments)} "
-          f"moments over {len(seeds)} seeds, at most {args.max_evals} evaluations", file=sys.stderr)
+          f"moments ending by {window_end} ({later} later observations held out) over {len(seeds)} seeds, at most "
+          f"{args.max_evals} evaluations", file=sys.stderr)
     clock = time.perf_counter()
 
     def progress(n: int, value: float, _values: dict) -> None:
         print(f"\r  evaluation {n}/{args.max_evals}: objective {value:.4g}, {time.perf_counter() - clock:.0f}s elapsed",
               end="", file=sys.stderr, flush=True)
 
-    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress)
+    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end)
     print(file=sys.stderr)
-    print(f"objective (sum of squared distances to the observations, in units of their tolerance): "
-          f"{fit.start_objective:.4g} at the current defaults -> {fit.objective:.4g} after {fit.evaluations} "
-          "evaluations")
+    print(f"objective (sum of squared distances to the observations ending by {window_end}, in units of their "
+          f"tolerance): {fit.start_objective:.4g} at the current defaults -> {fit.objective:.4g} after "
+          f"{fit.evaluations} evaluations")
     for p in PARAMETERS:
         distance = min(abs(fit.values[p.name] - p.low), abs(fit.values[p.name] - p.high))
         edge = " (at a bound)" if distance < 1e-6 * (p.high - p.low) + 1e-12 else ""
         print(f"  {p.name:<32} {fit.values[p.name]:.4g}  [{p.low:g}, {p.high:g}]{edge}  {p.why}")
     covered = fit.table[fit.table["simulated"].notna()]
     print(format_fit_table(covered))
-    print(f"{int(covered.in_band.sum())} of {len(covered)} observations in band; "
-          f"fitted moments in band: {int(covered[covered.fit].in_band.sum())} of {int(covered.fit.sum())}")
+    print(f"{int(covered.in_band.sum())} of {len(covered)} observations in band. {in_band_line(covered, window_end)}")
     if args.write:
         path = catalog.data_dir / HISTORY_CALIBRATION
         write_calibration(fit, path, seeds)
