@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from market.config import SECTIONS
+
 from .compare import bootstrap_interval, mark_discoveries, sign_flip_p_value
 from .errors import UsageError
 
@@ -257,7 +259,12 @@ def _read_manifest(folder: Path) -> tuple[list[int], dict]:
     market = config.get("market") if isinstance(config, dict) else None
     if not isinstance(market, dict):
         raise UsageError(f"{path}: field 'config.market': missing; re-run the command that made it with --force")
-    return seeds, market
+    # the resolved config holds its sections as tables ([policy], [supply], ...): the levers are read by field name
+    flat = dict(market)
+    for section in SECTIONS:
+        if isinstance(market.get(section), dict):
+            flat.update(market[section])
+    return seeds, flat
 
 
 def read_model_table(path: Path) -> pd.DataFrame:
