@@ -1,7 +1,7 @@
 """The hardware catalog: sourced data files (accelerators, vendors, workloads, roadmaps, TCO and
 roofline efficiency defaults) and the loader that validates them into typed records. Knows no Mesa."""
 
-from .loader import DATA_DIR, Catalog, load_catalog
+from .loader import DATA_DIR, Catalog, RegionalCatalog, load_catalog
 from .records import (
     PRECISIONS,
     Accelerator,
@@ -29,6 +29,7 @@ __all__ = [
     "Fabric",
     "HistoryObservation",
     "MeasurementCase",
+    "RegionalCatalog",
     "Roadmap",
     "TCOParams",
     "UnknownIdError",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +40,7 @@ from .schema import (
     Field,
     fraction,
     kebab_id,
+    kebab_ids,
     non_empty,
     non_negative,
     one_of,
@@ -47,6 +48,7 @@ from .schema import (
     parse_table,
     positive,
     year_month,
+    year_month_or_empty,
 )
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -78,6 +80,10 @@ ACCELERATOR_FIELDS = [
     Field("launch_price_estimate", "bool"),
     Field("launch_price_source", "str", check=non_empty),
     Field("launch_price_date", "str", check=year_month),
+    # export SKUs (allowed in regional.toml only, see REGIONAL_FILE)
+    Field("export_variant_of", "str", required=False, default=""),
+    Field("export_compliant", "bool", required=False, default=False),
+    Field("export_compliant_until", "str", required=False, default="", check=year_month_or_empty),
 ]
 
 VENDOR_FIELDS = [
@@ -93,6 +99,9 @@ VENDOR_FIELDS = [
     Field("unit_cost_source", "str", required=False, default=""),
     Field("start_gross_margin", "float", required=False, default=None, check=open_fraction),
     Field("start_gross_margin_source", "str", required=False, default=""),
+    Field("region", "str", required=False, default="us", check=kebab_id),
+    # a vendor that sells only to some regions (allowed in regional.toml only)
+    Field("sells_to_regions", "strings", required=False, default=[], check=kebab_ids),
     *_SOURCED,
 ]
 
@@ -230,18 +239,35 @@ def _unique(ids: Iterable[str], path: Path, kind: str) -> None:
         seen.add(row_id)
 
 
-def parse_vendors(path: Path) -> dict[str, Vendor]:
-    rows = _rows(read_toml(path), "vendor", path)
+REGIONAL_FILE = "regional.toml"
+# Why a field is refused outside regional.toml: the market does not yet restrict who may buy (market/regions.py
+# holds the rule; the model does not apply it), so an export SKU or a domestic vendor in the main files would be
+# sold to every buyer.
+_REGIONAL_ONLY = f"allowed only in {REGIONAL_FILE} (the market does not apply regional sales rules yet)"
+
+
+def _vendor_rows(path: Path, rows: list[Any], regional: bool) -> list[dict[str, Any]]:
     parsed = [parse_table(row, VENDOR_FIELDS, _where(path, "vendor", row, i)) for i, row in enumerate(rows)]
     _unique((p["id"] for p in parsed), path, "vendor")
+    for i, p in enumerate(parsed):
+        where = _where(path, "vendor", rows[i], i)
+        if p["start_gross_margin"] is not None and not p["start_gross_margin_source"].strip():
+            raise CatalogError(f"{where}: field 'start_gross_margin_source': missing (a starting margin needs its "
+                               "source)")
+        if p["sells_to_regions"] and not regional:
+            raise CatalogError(f"{where}: field 'sells_to_regions': {_REGIONAL_ONLY}")
+        p["sells_to_regions"] = tuple(p["sells_to_regions"])
+    return parsed
+
+
+def parse_vendors(path: Path) -> dict[str, Vendor]:
+    rows = _rows(read_toml(path), "vendor", path)
+    parsed = _vendor_rows(path, rows, regional=False)
     total = sum(p["packaging_share"] for p in parsed)
     if total <= 0:
         raise CatalogError(f"{path}: field 'packaging_share': shares sum to {total}, must be > 0")
-    for i, p in enumerate(parsed):
+    for p in parsed:
         p["packaging_share"] /= total
-        if p["start_gross_margin"] is not None and not p["start_gross_margin_source"].strip():
-            raise CatalogError(f"{_where(path, 'vendor', rows[i], i)}: field 'start_gross_margin_source': "
-                               "missing (a starting margin needs its source)")
     return {p["id"]: Vendor(**p) for p in parsed}
 
 
@@ -267,19 +293,96 @@ def _parse_tflops(value: dict[str, Any], where: str) -> dict[str, float]:
     return out
 
 
-def parse_accelerators(path: Path, vendors: dict[str, Vendor]) -> dict[str, Accelerator]:
-    rows = _rows(read_toml(path), "accelerator", path)
-    out: dict[str, Accelerator] = {}
+def _accelerator_rows(path: Path, rows: list[Any], vendors: dict[str, Vendor], regional: bool,
+                      taken: Iterable[str] = ()) -> dict[str, tuple[str, Accelerator]]:
+    """Parse accelerator rows: id -> (where, record). `taken`: ids another file already holds."""
+    taken = set(taken)
+    out: dict[str, tuple[str, Accelerator]] = {}
     for i, row in enumerate(rows):
         where = _where(path, "accelerator", row, i)
         p = parse_table(row, ACCELERATOR_FIELDS, where)
         if p["vendor"] not in vendors:
             raise CatalogError(f"{where}: field 'vendor': unknown vendor '{p['vendor']}' (known: {', '.join(vendors)})")
         p["tflops"] = _parse_tflops(p["tflops"], where)
-        if p["id"] in out:
+        if p["id"] in out or p["id"] in taken:
             raise CatalogError(f"{where}: field 'id': duplicate id")
-        out[p["id"]] = Accelerator(**p)
+        if not regional:
+            for name in ("export_variant_of", "export_compliant", "export_compliant_until"):
+                if p[name]:
+                    raise CatalogError(f"{where}: field '{name}': {_REGIONAL_ONLY}")
+        out[p["id"]] = (where, Accelerator(**p))
     return out
+
+
+def parse_accelerators(path: Path, vendors: dict[str, Vendor]) -> dict[str, Accelerator]:
+    rows = _rows(read_toml(path), "accelerator", path)
+    return {cid: chip for cid, (_, chip) in _accelerator_rows(path, rows, vendors, regional=False).items()}
+
+
+def _check_export_sku(where: str, chip: Accelerator, chips: dict[str, Accelerator]) -> None:
+    """An export SKU names a full part of the same vendor that is not itself an export SKU; compliance needs it."""
+    full = chip.export_variant_of
+    if full:
+        parent = chips.get(full)
+        if parent is None or full == chip.id:
+            raise CatalogError(f"{where}: field 'export_variant_of': unknown chip '{full}' (it names the full part "
+                               "this SKU was cut down from)")
+        if parent.vendor != chip.vendor:
+            raise CatalogError(f"{where}: field 'export_variant_of': '{full}' is a {parent.vendor} chip, this one is "
+                               f"{chip.vendor}'s")
+        if parent.export_variant_of:
+            raise CatalogError(f"{where}: field 'export_variant_of': '{full}' is itself an export SKU; name the full "
+                               "part")
+    if chip.export_compliant and not full:
+        raise CatalogError(f"{where}: field 'export_compliant': true needs export_variant_of (the full part it was "
+                           "cut down from)")
+    if chip.export_compliant_until and not chip.export_compliant:
+        raise CatalogError(f"{where}: field 'export_compliant_until': only a compliant part (export_compliant = "
+                           "true) can stop being compliant")
+    if chip.export_compliant_until and chip.export_compliant_until <= chip.release:
+        raise CatalogError(f"{where}: field 'export_compliant_until': {chip.export_compliant_until} is not after "
+                           f"the release {chip.release}")
+
+
+def parse_regional(path: Path, vendors: dict[str, Vendor], accelerators: dict[str, Accelerator]
+                   ) -> tuple[dict[str, Vendor], dict[str, Accelerator]]:
+    """The vendors and chips of regional.toml (none when the file is absent): vendors that sell only to some regions
+    and export SKUs of any vendor. Their packaging shares are not normalised with vendors.toml's (a vendor with its own
+    supply chain has 0)."""
+    if not path.exists():
+        return {}, {}
+    doc = read_toml(path)
+    extra = set(doc) - {"vendor", "accelerator"}
+    if extra:
+        raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(sorted(extra))} (expected [[vendor]], "
+                           "[[accelerator]])")
+    tables = {}
+    for key in ("vendor", "accelerator"):
+        tables[key] = doc.get(key, [])
+        if not isinstance(tables[key], list):
+            raise CatalogError(f"{path}: expected [[{key}]] tables")
+    parsed = _vendor_rows(path, tables["vendor"], regional=True)
+    for i, p in enumerate(parsed):
+        where = _where(path, "vendor", tables["vendor"][i], i)
+        if p["id"] in vendors:
+            raise CatalogError(f"{where}: field 'id': duplicate id (already in vendors.toml)")
+        if not p["sells_to_regions"]:
+            raise CatalogError(f"{where}: field 'sells_to_regions': missing (a vendor here sells only to some "
+                               "regions; one that sells everywhere belongs in vendors.toml)")
+    regional_vendors = {p["id"]: Vendor(**p) for p in parsed}
+    rows = _accelerator_rows(path, tables["accelerator"], {**vendors, **regional_vendors}, regional=True,
+                             taken=accelerators)
+    every = {**accelerators, **{cid: chip for cid, (_, chip) in rows.items()}}
+    for where, chip in rows.values():
+        if chip.vendor in vendors and not chip.export_variant_of:
+            raise CatalogError(f"{where}: field 'export_variant_of': missing (a {chip.vendor} chip belongs in "
+                               "accelerators.toml unless it is an export SKU)")
+        _check_export_sku(where, chip, every)
+    for i, vid in enumerate(regional_vendors):
+        if not any(chip.vendor == vid for _, chip in rows.values()):
+            raise CatalogError(f"{_where(path, 'vendor', tables['vendor'][i], i)}: field 'id': no [[accelerator]] "
+                               "of this vendor in the file")
+    return regional_vendors, {cid: chip for cid, (_, chip) in rows.items()}
 
 
 def parse_workloads(path: Path) -> dict[str, Workload]:
@@ -411,6 +514,28 @@ def parse_measurements(path: Path, catalog: Catalog) -> list[MeasurementCase]:
 
 
 @dataclass(frozen=True)
+class RegionalCatalog:
+    """The chips and vendors of regional.toml: export SKUs of the main vendors (H20, MI308X, ...) and vendors that
+    sell only in some regions (Huawei). Validated with the rest of the catalog but kept apart from
+    `Catalog.accelerators` and `Catalog.vendors`: the market does not apply regional sales rules yet
+    (market/regions.py holds the rule), so it must not offer these parts to everyone."""
+
+    accelerators: dict[str, Accelerator] = field(default_factory=dict)
+    vendors: dict[str, Vendor] = field(default_factory=dict)
+    roadmaps: dict[str, Roadmap] = field(default_factory=dict)  # of the regional vendors
+
+    def export_skus(self) -> list[Accelerator]:
+        """The export SKUs, oldest first."""
+        return sorted((c for c in self.accelerators.values() if c.export_variant_of),
+                      key=lambda c: c.release_month_index)
+
+    def chips_of(self, vendor_id: str) -> list[Accelerator]:
+        """A vendor's chips in this file, oldest first."""
+        return sorted((c for c in self.accelerators.values() if c.vendor == vendor_id),
+                      key=lambda c: c.release_month_index)
+
+
+@dataclass(frozen=True)
 class Catalog:
     """All catalog records, keyed by id."""
 
@@ -427,6 +552,8 @@ class Catalog:
     fitted: tuple[tuple[str, float], ...] = ()
     # the last month (YYYY-MM) of the observations that fit used; later observations are held out in reports
     fit_window_end: str = FIT_WINDOW_END
+    # regional.toml: export SKUs and domestic vendors, not offered by the market yet
+    regional: RegionalCatalog = field(default_factory=RegionalCatalog)
 
     def accelerator(self, chip_id: str) -> Accelerator:
         try:
@@ -508,15 +635,19 @@ def _default_catalog() -> Catalog:
 
 def _load(folder: Path) -> Catalog:
     vendors = parse_vendors(folder / "vendors.toml")
+    accelerators = parse_accelerators(folder / "accelerators.toml", vendors)
+    regional_vendors, regional_chips = parse_regional(folder / REGIONAL_FILE, vendors, accelerators)
+    roadmaps = parse_roadmaps(folder / "roadmaps.toml", {**vendors, **regional_vendors})
     return Catalog(
-        accelerators=parse_accelerators(folder / "accelerators.toml", vendors),
+        accelerators=accelerators,
         vendors=vendors,
         workloads=parse_workloads(folder / "workloads.toml"),
-        roadmaps=parse_roadmaps(folder / "roadmaps.toml", vendors),
+        roadmaps={vid: roadmaps[vid] for vid in vendors},
         efficiency=parse_efficiency(folder / "efficiency.toml"),
         tco=parse_tco(folder / "tco.toml"),
         data_dir=folder,
         history=parse_history(folder / "history.toml"),
         fitted=tuple(sorted(load_history_calibration(folder).items())),
         fit_window_end=load_fit_window_end(folder),
+        regional=RegionalCatalog(regional_chips, regional_vendors, {vid: roadmaps[vid] for vid in regional_vendors}),
     )

@@ -40,6 +40,17 @@ class Accelerator:
     launch_price_source: str
     launch_price_date: str
     generation: int = 0  # 0 for catalog chips; n for the n-th roadmap generation after them
+    # Export SKUs (regional.toml): the full part this one was cut down from to sell into export-controlled regions
+    # ("" = not an export SKU), whether it was made to sit under the controls, and the month a later rule required
+    # a licence for it all the same ("" = still compliant). See market/regions.py for how they are offered.
+    export_variant_of: str = ""
+    export_compliant: bool = False
+    export_compliant_until: str = ""  # YYYY-MM or ""
+
+    def compliant_in(self, month: str) -> bool:
+        """Whether it is an export-compliant part in `month` (YYYY-MM): made compliant and not yet caught by a
+        later rule."""
+        return self.export_compliant and (not self.export_compliant_until or month < self.export_compliant_until)
 
     @property
     def release_month_index(self) -> int:
@@ -76,6 +87,10 @@ class Vendor:
     # None: implied by its newest chip's catalog price and cost
     start_gross_margin: float | None = None
     start_gross_margin_source: str = ""
+    # home region of the vendor (export rules made there bind it) and the buyer regions it sells to (() = all):
+    # a domestic vendor sells only at home (regional.toml, market/regions.py)
+    region: str = "us"
+    sells_to_regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,19 @@ def non_empty(value: str) -> str | None:
     return None if value.strip() else "must not be empty"
 
 
+def year_month_or_empty(value: str) -> str | None:
+    return None if value == "" else year_month(value)
+
+
+def kebab_ids(values: list[str]) -> str | None:
+    """An array of distinct lowercase kebab-case ids (region codes, for instance)."""
+    for value in values:
+        problem = kebab_id(value)
+        if problem is not None:
+            return problem
+    return None if len(set(values)) == len(values) else f"must not repeat an entry, got {values}"
+
+
 def one_of(options: tuple[str, ...]) -> Check:
     def check(value: str) -> str | None:
         return None if value in options else f"must be one of {', '.join(options)}; got '{value}'"
