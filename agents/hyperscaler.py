@@ -25,9 +25,14 @@ class Hyperscaler(mesa.Agent):
         self.fleet: dict[str, float] = {}
         self.paid: dict[str, float] = {}  # average USD paid per chip, by chip id
         self.cash = cash
-        self.operating_cash_flow = operating_cash_flow  # USD/month from the rest of the business at t=0
+        self.operating_cash_flow = operating_cash_flow  # USD/month from its whole business at t=0
+        self.business_index = 1.0  # growth of its business's cash flow since the start
+        self.ai_cash_flow = 0.0  # USD last month: its business's cash for AI, rentals and its own AI work's value
+        self.own_ai_revenue = 0.0  # USD last month: its own AI work, valued at its rental price
+        self.interest_paid = 0.0  # USD last month on its debt (negative cash)
         self.internal_demand0 = internal_demand_heq
         self.internal_demand = internal_demand_heq
+        self.expected_demand = internal_demand_heq  # the own demand it plans for (follows internal_demand)
         self.demand_index = 1.0  # growth of its own AI demand since the start
         self.expected_cost_ratio = 1.0  # its expectation of cost per useful work relative to the start
         self.rental_demand = 0.0  # HEq labs wanted last month
@@ -129,6 +134,7 @@ class Hyperscaler(mesa.Agent):
         self.start_units = sum(self.fleet.values())
         self.internal_demand0 = self.internal_share * fleet_heq * utilisation_target
         self.internal_demand = self.internal_demand0
+        self.expected_demand = self.internal_demand0
         self.rental_demand = (1.0 - self.internal_share) * fleet_heq * utilisation_target
 
     def retire(self, monthly_rate: float) -> None:
@@ -140,30 +146,34 @@ class Hyperscaler(mesa.Agent):
 
     # --- decisions -----------------------------------------------------------------------------
 
-    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, date: str, demand, clouds,
-                   demand_factor: float = 1.0) -> tuple[float, float]:
+    def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, adoption_index: float, demand,
+                   clouds, demand_factor: float = 1.0) -> tuple[float, float]:
         """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
 
-        Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand grows with the AI
-        boom and its trend and responds to the market's cost of useful work with elasticity eta (`cost_ratio`
-        = the cost of useful work in its market today / at the start, ComputeMarket.market_cost_ratio: AI
-        services are priced from what they cost the industry to produce). The response is to the cost it
-        expects, which follows the observed ratio over `capex_adjustment_months` (adaptive expectations: a
-        launch that cuts the cost of new capacity raises planned work over months, not in one). Spend closes
-        part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys nothing.
+        Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand follows the economy's
+        adoption of AI (`adoption_index`, 1 at the start: market/adoption.py) and responds to the market's cost of
+        useful work with elasticity eta (`cost_ratio` = the cost of useful work in its market today / at the start,
+        BuyingPhase.market_cost_ratio: AI services are priced from what they cost the industry to produce). The
+        response is to the cost it expects, which follows the observed ratio over `capex_adjustment_months`
+        (adaptive expectations: a launch that cuts the cost of new capacity raises planned work over months, not in
+        one). Spend closes part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys
+        nothing.
 
         `demand` and `clouds` are the config's [demand] and [clouds] sections (market/config.py DemandConfig,
         CloudConfig); fleet and demand in HEq, money in USD.
         """
-        self.demand_index *= 1.0 + demand.boom_growth(demand.ai_boom_scale, demand.internal_demand_growth_end, date)
+        self.demand_index = adoption_index
         self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(clouds.capex_adjustment_months, 1.0)
-        previous = self.internal_demand
         self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor
                                 * self.expected_cost_ratio ** (-demand.demand_elasticity))
         target = (self.internal_demand + self.rental_demand) / clouds.capex_utilisation_target
-        # stock adjustment: replace retirements, follow the target's growth, close the gap over the
-        # adjustment time (ordering the whole gap every month would make capex oscillate)
-        growth = max(0.0, self.internal_demand - previous) / clouds.capex_utilisation_target
+        # stock adjustment: replace retirements, follow the growth of the demand it expects, close the gap over
+        # the adjustment time (ordering the whole gap every month would make capex oscillate). The demand it
+        # expects follows its demand over the adjustment months, so a jump (the end of a bust) is ordered over
+        # months, not in one
+        previous = self.expected_demand
+        self.expected_demand += (self.internal_demand - self.expected_demand) / max(clouds.capex_adjustment_months, 1.0)
+        growth = max(0.0, self.expected_demand - previous) / clouds.capex_utilisation_target
         retirements = fleet_heq * self.retirement_rate
         wanted_heq = (target - fleet_heq) / clouds.capex_adjustment_months + growth + retirements
         desired = max(0.0, wanted_heq) * capex_per_heq
@@ -173,7 +183,17 @@ class Hyperscaler(mesa.Agent):
         self.internal_fraction = internal
         if self.bankrupt:
             return 0.0, internal
-        return max(0.0, min(self.planned_capex, self.cash)), internal
+        return max(0.0, min(self.planned_capex, self.cash + self.credit_limit(clouds))), internal
+
+    def credit_limit(self, clouds) -> float:
+        """USD it may owe: `credit_months` of its monthly AI cash flow (lenders lend against cash flows; a neocloud
+        against its rental contracts). `clouds`: the config's [clouds] section."""
+        return clouds.credit_months * max(self.ai_cash_flow, 0.0)
+
+    @property
+    def debt(self) -> float:
+        """USD it owes (negative cash)."""
+        return max(0.0, -self.cash)
 
     # --- rentals -----------------------------------------------------------------------------------
 
@@ -219,12 +239,19 @@ class Hyperscaler(mesa.Agent):
         """Its in-house supplier (`vendor_id`) has delivered its first chip: its own chips are now on sale to it."""
         self.inhouse_vendor = vendor_id
 
-    def settle_month(self, running_cost: float) -> None:
-        """Operating cash flow (growing with its AI demand) in; fleet running costs and debt service out. A
-        cloud that ends the month with negative cash is insolvent (the model then winds it up)."""
-        self.cash += (self.operating_cash_flow * self.demand_index + self.spec.subsidy_usd_per_month
-                      + self.rental_revenue - running_cost - self.spec.debt_service_usd_per_month)
-        if self.cash < 0:
+    def settle_month(self, running_cost: float, own_ai_revenue: float, clouds) -> None:
+        """The month's cash: its business's cash flow left for AI (growing with the business, not with AI), any
+        subsidy, rentals and its own AI work's value (`own_ai_revenue`, USD) in; fleet running costs, interest on
+        its debt and debt service out. Cash below zero is debt; a cloud whose debt passes its credit limit is
+        insolvent (the model then winds it up). `clouds`: the config's [clouds] section."""
+        self.business_index *= (1.0 + clouds.business_growth_per_year) ** (1.0 / 12.0)
+        self.own_ai_revenue = own_ai_revenue
+        self.ai_cash_flow = (self.operating_cash_flow * self.business_index * clouds.ai_cash_share
+                             + self.spec.subsidy_usd_per_month + self.rental_revenue + own_ai_revenue)
+        self.interest_paid = self.debt * clouds.interest_rate_per_year / 12.0
+        self.cash += (self.ai_cash_flow - running_cost - self.spec.debt_service_usd_per_month
+                      - self.interest_paid)
+        if self.cash < -self.credit_limit(clouds):
             self.bankrupt = True
 
     def sell_fleet_to(self, buyer: Hyperscaler, price_share: float) -> float:

@@ -33,7 +33,6 @@ class Lab(mesa.Agent):
         self.compute_month = 0.0
         self.funding_raised = 0.0
         self.rounds = 0
-        self.adoption = 1.0  # market adoption index since the start
 
     @property
     def capability(self) -> float:
@@ -54,12 +53,11 @@ class Lab(mesa.Agent):
         if self.compute_reference is None and heq_hours > 0:
             self.compute_reference = CAPABILITY_REFERENCE_MONTHS * heq_hours
 
-    def update_business(self, date: str, demand, finance, rng, demand_factor: float = 1.0) -> None:
-        """Revenue follows capability and market adoption (scaled in a demand shock); funding comes
-        when cash runs low. `demand` and `finance` are the config's [demand] and [lab_finance] sections
-        (market/config.py); money in USD a month."""
-        self.adoption *= 1.0 + demand.boom_growth(finance.lab_boom_scale, finance.lab_adoption_growth_end, date)
-        self.revenue = (self.revenue0 * self.adoption * demand_factor
+    def update_business(self, adoption_index: float, finance, rng, demand_factor: float = 1.0) -> None:
+        """Revenue follows the economy's adoption of AI (`adoption_index`, 1 at the start) and the lab's own
+        capability (scaled in a demand shock); funding comes when cash runs low. `finance` is the config's
+        [lab_finance] section (market/config.py); money in USD a month."""
+        self.revenue = (self.revenue0 * adoption_index ** finance.lab_adoption_elasticity * demand_factor
                         * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
         self.cash += self.revenue
         self.funding_raised = 0.0

@@ -49,21 +49,21 @@ class Parameter:
 
 
 # At most a handful, shared across every moment (never one knob per target). Lower bounds are positive:
-# the catalog loader accepts only positive fitted values, so a fit at a bound must still load. The trend growth
-# of clouds' own demand beyond the boom (internal_demand_growth_end) is not fitted: the window barely identifies
-# it (it acts from 2025 on) while it decides the whole forecast; when it was free, the fit pushed it to its lower
-# bound to offset the model's excess TPU and AMD revenue, leaving a forecast with no growth at all. The memory of
+# the catalog loader accepts only positive fitted values, so a fit at a bound must still load. Demand has no
+# calendar curve: the three adoption parameters (how much of AI's potential was in use at the start, how fast it
+# diffuses, how fast the potential grows with cumulative training compute) replace the fitted boom (its scale,
+# midpoint and width) and the labs' boom scale, so the count of fitted parameters is unchanged. The memory of
 # packaging shares (allocation_memory) was fitted until 2026-12, when the stickiness of vendors' margins took its
 # place (NVIDIA's margin rose from 64% to 76% over 2023, which the model reproduces only if prices adjust slowly);
 # it is held at that fit's value.
 PARAMETERS = (
-    Parameter("ai_boom_scale", 1.0, 60.0, "how many times clouds' own AI demand grows beyond trend in the boom"),
-    Parameter("ai_boom_midpoint_months", 1.0, 48.0, "months from January 2023 to the boom's steepest point"),
-    Parameter("ai_boom_width_months", 2.0, 24.0, "the boom's time scale (logistic width)"),
+    Parameter("start_adoption", 0.01, 0.5, "share of AI's potential at the start that was in use in January 2023"),
+    Parameter("adoption_speed", 0.02, 0.6, "logistic diffusion rate of AI adoption toward its potential, per month"),
+    Parameter("capability_elasticity", 0.1, 3.0,
+              "doublings of AI's potential per doubling of the industry's cumulative training compute"),
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
     Parameter("switching_cost", 0.5, 12.0, "utility lost per unit of software immaturity (lock-in)"),
-    Parameter("lab_boom_scale", 1.0, 100.0,
-              "how many times labs' revenue from adoption grows beyond trend in the boom"),
+    Parameter("lab_adoption_elasticity", 0.3, 4.0, "elasticity of labs' revenue to the economy's adoption of AI"),
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
     Parameter("demand_elasticity", 0.3, 2.0,
               "how much more useful work clouds' own AI demand takes as its market's cost falls"),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 MAX_INVESTMENT_GROWTH = 0.08  # at most +8% a month from investment on top of the base rate
+# at most -2% a month when orders fall short of capacity: lines are idled and moved to other products (est: packaging
+# and HBM lines serve other chips; a year of idle orders takes a quarter of the capacity out)
+MAX_DISINVESTMENT = 0.02
 
 
 def normalise_allocations(vendors) -> None:
@@ -19,15 +22,18 @@ def next_capacity(capacity: float, date: str, order_units: float, supply) -> flo
     """Industry packaging capacity (HBM-GB equivalents a month) after the month `date` (YYYY-MM).
 
     Growth follows `supply.capacity_growth_by_year` (`supply`: the config's [supply] section) by calendar year
-    (yearly rates spread evenly over the months). From the schedule's last (repeating) year on, suppliers also
-    invest when orders exceed capacity: extra monthly growth = capacity_investment_response x excess / 12, capped at
-    MAX_INVESTMENT_GROWTH, where excess = orders / capacity - 1 (packaging units).
+    (yearly rates spread evenly over the months). From the schedule's last (repeating) year on, suppliers respond
+    to orders: they invest when orders exceed capacity, extra monthly growth = capacity_investment_response x
+    excess / 12, capped at MAX_INVESTMENT_GROWTH, where excess = orders / capacity - 1 (packaging units); and
+    when orders fall short of capacity they idle lines at the same response, at most MAX_DISINVESTMENT a month,
+    so capacity follows a fall in orders instead of only ratcheting up.
     """
     year = int(date[:4])
     monthly = (1.0 + supply.capacity_growth_in(year)) ** (1.0 / 12.0) - 1.0
     if year - supply.capacity_growth_first_year >= len(supply.capacity_growth_by_year) - 1:
-        excess = max(0.0, order_units / capacity - 1.0)
-        monthly += min(MAX_INVESTMENT_GROWTH, supply.capacity_investment_response * excess / 12.0)
+        excess = order_units / capacity - 1.0
+        response = supply.capacity_investment_response * excess / 12.0
+        monthly += min(MAX_INVESTMENT_GROWTH, max(-MAX_DISINVESTMENT - monthly, response))
     return capacity * (1.0 + monthly)
 
 

@@ -99,6 +99,8 @@ class HyperscalerSpec:
     can_design_chips: bool = False  # may start a custom-silicon programme during the run
     region: str = "us"  # for export controls
     subsidy_usd_per_month: float = 0.0  # public money on top of operating cash flow (sovereign compute)
+    # operating cash flow of its whole business at the start (USD a month; filings, DEFAULT_HYPERSCALERS)
+    operating_cash_flow_usd_per_month: float = 0.0
     debt_service_usd_per_month: float = 0.0  # interest and repayments to lenders outside the model (neocloud debt)
 
 
@@ -131,22 +133,33 @@ class DealSpec:
 
 # TrendForce 2024 shares of high-end AI servers (MSFT 20.2%, GOOG 16.6%, AWS 16%, META 10.8%) [2];
 # Oracle and CoreWeave shares and internal-use shares are estimates.
+# Operating cash flow of the whole business, the year before the run [P, 10-K net cash from operating activities]:
+# Microsoft FY2023 (to June 2023) $87.6B; Alphabet 2023 $101.7B; Amazon 2023 $84.9B; Meta 2023 $71.1B; Oracle
+# FY2023 (to May 2023) $17.2B; a twelfth of each a month. CoreWeave (private until 2025): est $1.2B a year, a
+# levered neocloud that finances its fleet with debt against its rental contracts. The Chinese clouds: Alibaba
+# FY2023 ~$29B, Tencent 2023 ~$31B, Baidu 2023 ~$5B (RMB at ~7.1 per USD; der). Other buyers: est $24B a year
+# (enterprises', sovereigns' and neoclouds' budgets for AI, far beyond their starting chip budget of ~$4B a year).
 DEFAULT_HYPERSCALERS = (
-    HyperscalerSpec("microsoft", "Microsoft Azure", 0.202, 0.35, can_design_chips=True),
-    HyperscalerSpec("google", "Google Cloud", 0.166, 0.60, inhouse_vendor="google", can_design_chips=True),
-    HyperscalerSpec("aws", "Amazon Web Services", 0.160, 0.25, inhouse_vendor="aws", can_design_chips=True),
-    HyperscalerSpec("meta", "Meta", 0.108, 1.00, can_design_chips=True),
-    HyperscalerSpec("oracle", "Oracle Cloud", 0.060, 0.05),
-    HyperscalerSpec("coreweave", "CoreWeave (neocloud)", 0.050, 0.0),
+    HyperscalerSpec("microsoft", "Microsoft Azure", 0.202, 0.35, can_design_chips=True,
+                    operating_cash_flow_usd_per_month=87.6e9 / 12),
+    HyperscalerSpec("google", "Google Cloud", 0.166, 0.60, inhouse_vendor="google", can_design_chips=True,
+                    operating_cash_flow_usd_per_month=101.7e9 / 12),
+    HyperscalerSpec("aws", "Amazon Web Services", 0.160, 0.25, inhouse_vendor="aws", can_design_chips=True,
+                    operating_cash_flow_usd_per_month=84.9e9 / 12),
+    HyperscalerSpec("meta", "Meta", 0.108, 1.00, can_design_chips=True, operating_cash_flow_usd_per_month=71.1e9 / 12),
+    HyperscalerSpec("oracle", "Oracle Cloud", 0.060, 0.05, operating_cash_flow_usd_per_month=17.2e9 / 12),
+    HyperscalerSpec("coreweave", "CoreWeave (neocloud)", 0.050, 0.0, operating_cash_flow_usd_per_month=1.2e9 / 12),
     # Chinese clouds in aggregate (est: China ~10-15% of NVIDIA data-centre revenue before 2023 controls);
     # they design accelerators too (Alibaba, Baidu Kunlun)
-    HyperscalerSpec("china-cloud", "Chinese clouds (aggregate)", 0.060, 0.6, region="cn", can_design_chips=True),
+    HyperscalerSpec("china-cloud", "Chinese clouds (aggregate)", 0.060, 0.6, region="cn", can_design_chips=True,
+                    operating_cash_flow_usd_per_month=65e9 / 12),
     # Everyone else who buys high-end AI servers: the shares above sum to 0.806 of the starting budget, and Omdia
     # names only 1.5M of the 3.9M NVIDIA high-end GPUs of 2024 as bought by the big four, ByteDance and Tencent
     # (../shared/reference/history_2023_2025.md s3, s6). The rest: neoclouds beyond CoreWeave, xAI and Tesla,
     # sovereign and enterprise buyers. Share = 1 - the named shares (der); half for their own AI work (est);
     # they design no chips.
-    HyperscalerSpec("other-buyers", "Other buyers (neoclouds, xAI, sovereigns, enterprises)", 0.194, 0.5),
+    HyperscalerSpec("other-buyers", "Other buyers (neoclouds, xAI, sovereigns, enterprises)", 0.194, 0.5,
+                    operating_cash_flow_usd_per_month=24e9 / 12),
 )
 
 # Stylised lab population (est): a few frontier labs with billions, many smaller ones.
@@ -237,21 +250,18 @@ class DemandConfig:
     # Hyperscaler accelerator spend at the start: NVIDIA data-centre revenue Q1 FY24 (Feb-Apr 2023)
     # $4.28B a quarter, about $1.4B a month, plus TPUs and others: ~$1.8B a month (der).
     start_budget_usd: float = positive(1.8e9)
-    # Clouds' own AI demand follows the AI boom: a logistic S-curve in calendar time on top of a trend. Its
-    # index is trend^t x (1 + scale x s((t - midpoint) / width)) / (1 + scale x s(-midpoint / width)), t in
-    # months from schedule_start, s the logistic function: growth starts modest (early 2023), peaks near the
-    # midpoint and fades to the trend. Scale, midpoint and width are fitted to the observed 2023 - mid-2025
-    # path (calibrate-history); the trend, 1%/mo (~13%/yr), is an estimate of growth after the boom.
-    ai_boom_scale: float = number(10.0, high=1000)
-    ai_boom_midpoint_months: float = number(18.0, high=1200)
-    ai_boom_width_months: float = positive(6.0, high=1200)
-    # ~13%/yr trend beyond the boom (est; not fitted: see calibrate_history); a monthly rate, at most 1
-    internal_demand_growth_end: float = number(0.01, high=1.0)
+    # Clouds' own AI demand and labs' revenue follow the economy's adoption of AI (market/adoption.py): diffusion
+    # toward a potential that rises with capability, which follows the industry's cumulative training compute.
+    # The three are fitted to the observed path (calibrate-history); nothing is a function of the calendar.
+    start_adoption: float = number(0.1, high=1.0, low_open=True)  # share of the start's potential in use (fitted)
+    adoption_speed: float = number(0.2, high=1.0)  # logistic diffusion rate toward the potential, per month (fitted)
+    # kappa: doublings of AI's potential per doubling of cumulative training compute (fitted)
+    capability_elasticity: float = number(1.0, high=10.0)
     # eta: clouds' own useful-work demand ~ (its market's cost of useful work)^-eta (fitted; > 1: elastic)
     demand_elasticity: float = positive(1.2, high=10)
     inference_share_start: float = share(0.35)  # hyperscaler workload mix, share of inference (est)...
     inference_share_end: float = share(0.75)  # ...moving linearly over the schedule window below
-    # Every tapering schedule (demand growth, adoption growth, inference share) runs in calendar time:
+    # The workload mix's schedule runs in calendar time:
     # its start value holds at `schedule_start`, its end value `schedule_months` later and after. So a
     # run of M months equals the first M months of any longer run with the same seed (tested exactly).
     schedule_start: str = "2023-01"
@@ -269,16 +279,6 @@ class DemandConfig:
         """A value moving linearly from `start` (at schedule_start) to `end` (schedule_months later) at `date`."""
         return start + (end - start) * self.schedule_progress(date)
 
-    def boom_growth(self, scale: float, trend: float, date: str) -> float:
-        """Monthly growth at `date` of an index that follows the AI boom's logistic S-curve (`scale`, and the
-        shared ai_boom_midpoint_months / ai_boom_width_months) on top of a monthly `trend` (calendar time)."""
-        t = max(0, months_between(self.schedule_start, date))
-
-        def level(month: float) -> float:
-            x = (month - self.ai_boom_midpoint_months) / self.ai_boom_width_months
-            return 1.0 + scale / (1.0 + math.exp(-x)) if x > -700 else 1.0
-
-        return (1.0 + trend) * level(t + 1) / level(t) - 1.0
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,18 @@ class CloudConfig:
     # the solvent cloud with the most cash at this share of what it paid (est: distressed GPU sales), and
     # what the sale does not cover is written off by its lenders (outside the model).
     distressed_sale_share: float = share(0.5)
+    # Budgets. A cloud's cash comes from its whole business, not from AI: its operating cash flow (HyperscalerSpec)
+    # grows at `business_growth_per_year` (est: the big four's revenue grew ~11-13% in 2023-24, 10-Ks), and
+    # `ai_cash_share` of it is left for AI chips after dividends, buybacks and other capex (der from the big four's
+    # 2023 10-Ks: ~$143B of buybacks and dividends and about half of $151B of capex for other uses, against $345B
+    # of operating cash flow: ~37%). Its own AI work earns what renting it would cost (its rental price), rentals
+    # earn what labs pay. Beyond its cash it borrows, up to `credit_months` of its AI cash flow (est: investment-
+    # grade leverage of about one year of cash flow), at `interest_rate_per_year` (est: US investment-grade
+    # corporate yields ~4.5-5.5% in 2023-25). A cloud whose debt passes the limit is insolvent.
+    business_growth_per_year: float = number(0.10, high=1.0)
+    ai_cash_share: float = share(0.35)
+    credit_months: float = number(12.0, high=1200)
+    interest_rate_per_year: float = number(0.05, high=1.0)
 
     def __post_init__(self):
         check_bounds(self)
@@ -312,10 +324,9 @@ class LabFinanceConfig:
     lab_revenue_elasticity: float = number(0.35, high=10)  # revenue ~ (cumulative compute)^beta (est)
     # round size = annualised revenue x multiple (fitted)
     lab_funding_multiple: float = number(10.0)
-    # labs' revenue from AI adoption rides the same boom (same midpoint and width) with its own scale (fitted:
-    # frontier-lab revenue ~$0.5B -> $2B -> $7B annualised, end-2022 -> end-2023 -> end-2024 [2]) and trend
-    lab_boom_scale: float = number(20.0, high=1000)
-    lab_adoption_growth_end: float = number(0.01, high=1.0)
+    # labs' revenue ~ (adoption index)^elasticity (fitted: frontier-lab revenue ~$0.5B -> $2B -> $7B annualised,
+    # end-2022 -> end-2023 -> end-2024 [2], grew faster than clouds' own AI demand)
+    lab_adoption_elasticity: float = number(1.0, high=10.0)
 
     def __post_init__(self):
         check_bounds(self)

@@ -25,6 +25,7 @@ from agents.lab import Lab
 from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, months_between
 
 from . import performance, pricing, scenario
+from .adoption import Adoption
 from .capacity import next_capacity
 from .config import MarketConfig
 from .fleet import Fleets
@@ -67,6 +68,8 @@ class ComputeMarket(mesa.Model):
         self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
         self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
         self.capacity = config.supply.start_capacity_hbm_gb * config.supply.capacity_scale
+        demand = config.demand
+        self.adoption = Adoption(demand.start_adoption, demand.adoption_speed, demand.capability_elasticity)
         self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None

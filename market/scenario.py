@@ -24,7 +24,6 @@ from .config import MarketConfig
 # Starting finances of a cloud, in months of its starting chip budget (`budget_share x start_budget_usd`):
 # estimates (no source recorded)
 START_CASH_MONTHS = 24.0
-START_OPERATING_CASH_FLOW_MONTHS = 1.5
 # installed base at the end of 2022: what was bought over a depreciation life, NVIDIA data-centre revenue
 # FY21-FY23 $6.7B + $10.6B + $15.0B = $32.3B (10-K filings; includes networking, leaves out TPUs and others:
 # der, est) = ~18 months of the starting budget
@@ -104,7 +103,7 @@ def hyperscalers(model) -> list[Hyperscaler]:
     for spec in cfg.hyperscalers:
         budget = spec.budget_share * cfg.demand.start_budget_usd
         h = Hyperscaler(model, spec, cash=START_CASH_MONTHS * budget,
-                        operating_cash_flow=START_OPERATING_CASH_FLOW_MONTHS * budget, internal_demand_heq=0.0,
+                        operating_cash_flow=spec.operating_cash_flow_usd_per_month, internal_demand_heq=0.0,
                         planned_capex=budget)
         fleet_value = START_FLEET_MONTHS * budget
         mix = [(cat.accelerator(cid), share) for cid, share in START_FLEET_MIX]

@@ -152,7 +152,7 @@ EXTREME = [
     ("market", "capex_response", 1e6, "must be in [0, 1]"),
     ("market", "demand_elasticity", 1e6, "must be <= 10"),
     ("market", "lab_revenue_elasticity", 1e6, "must be <= 10"),
-    ("market", "lab_adoption_growth_end", 1e6, "must be <= 1"),
+    ("market", "lab_adoption_elasticity", 1e6, "must be <= 10"),
     ("venture", "growth_volatility", 1e300, "must be <= 10"),
     ("venture", "quality_sigma", 1e6, "must be <= 10"),
     ("venture", "growth_drift", -1e300, "must be >= -1"),

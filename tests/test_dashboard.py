@@ -49,8 +49,7 @@ def test_levers_are_relative_to_the_preset():
     assert cfg.supply.capacity_scale == pytest.approx(0.5 * base.market.supply.capacity_scale) == pytest.approx(0.25)
     assert cfg.choice.switching_cost == pytest.approx(2.0 * base.market.choice.switching_cost)
     assert cfg.venture.lp_pool_usd_per_year == pytest.approx(0.5 * base.market.venture.lp_pool_usd_per_year)
-    assert cfg.demand.ai_boom_scale == pytest.approx(1.5 * base.market.demand.ai_boom_scale)
-    assert cfg.lab_finance.lab_boom_scale == pytest.approx(1.5 * base.market.lab_finance.lab_boom_scale)
+    assert cfg.demand.adoption_speed == pytest.approx(1.5 * base.market.demand.adoption_speed)
 
 
 def test_neutral_levers_reproduce_the_preset_exactly():

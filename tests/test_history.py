@@ -214,7 +214,7 @@ def test_the_fit_reaches_a_config_only_through_a_catalog():
     custom = dataclasses.replace(CATALOG, fitted=(("switching_cost", 7.25), ("price_sensitivity", 2.5)))
     built = fitted_config(custom)
     assert (built.choice.switching_cost, built.choice.price_sensitivity) == (7.25, 2.5)
-    assert built.demand.ai_boom_scale == plain.demand.ai_boom_scale  # a field the custom fit leaves alone
+    assert built.demand.adoption_speed == plain.demand.adoption_speed  # a field the custom fit leaves alone
 
 
 @pytest.mark.slow

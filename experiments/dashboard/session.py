@@ -99,8 +99,7 @@ def build_config(settings: Settings) -> MarketConfig:
         "months": settings.months,
         "switching_cost": cfg.choice.switching_cost * settings.lock_in,
         "capacity_scale": cfg.supply.capacity_scale * settings.capacity,
-        "ai_boom_scale": cfg.demand.ai_boom_scale * settings.demand_growth,
-        "lab_boom_scale": cfg.lab_finance.lab_boom_scale * settings.demand_growth,
+        "adoption_speed": cfg.demand.adoption_speed * settings.demand_growth,
     }
     if settings.export_controls == "off":
         changes["export_control_regions"] = ()

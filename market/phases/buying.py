@@ -43,9 +43,13 @@ class BuyingPhase:
         # clouds judge the cost of useful work with power at last month's shadow price
         u = self.utilities(book, book.available, shocks, last_power_price(m.hyperscalers))
         shares = choice.logit_shares(u)
+        # the cost of useful work that sets how much AI is used is the chips' (capital and running cost at the
+        # ordinary power price): a cloud short of site power prices power in its choice of chips, but a few months'
+        # shortage of sites does not make AI services dearer to their users
+        u_cost = self.utilities(book, book.available, 0.0, None)
         with np.errstate(divide="ignore", invalid="ignore"):
             capex_per_heq = np.nansum(shares * book.prices[None, :] / book.work, axis=1)
-            cost_per_heq_hour = choice.price_index(u - shocks, cfg.choice.price_sensitivity)
+            cost_per_heq_hour = choice.price_index(u_cost, cfg.choice.price_sensitivity)
         fleets = np.array([m.fleets.heq(h, book.rates, book.inference_share) for h in m.hyperscalers])
         market_cost = self.market_cost_ratio(cost_per_heq_hour[0::2], fleets)
         spend = np.zeros(len(m.hyperscalers) * len(PURPOSES))
@@ -53,8 +57,8 @@ class BuyingPhase:
             # the cost of new capacity is judged on the row for its own work; its own AI demand answers to the
             # market's cost of useful work (what AI services cost to produce across the industry sets their
             # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
-            total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]), m.date,
-                                           cfg.demand, cfg.clouds, m.demand_factor())
+            total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]),
+                                           m.adoption.index, cfg.demand, cfg.clouds, m.demand_factor())
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         committed = self.deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost

@@ -10,6 +10,7 @@ import numpy as np
 from .. import inhouse, power
 from ..capacity import next_allocations
 from ..offers import EcosystemOutcome, OfferBook, Orders
+from ..pricing import HOURS_PER_MONTH
 from .buying import PURPOSES
 
 
@@ -38,6 +39,9 @@ class EcosystemPhase:
             v.set_allocation(float(share))
         if cfg.inhouse.inhouse_enabled:
             inhouse.advance_programmes(m)
+        # the month's training compute moves AI's potential; adoption diffuses toward it (market/adoption.py)
+        training = sum(m.fleets.heq(h, book.rates, book.inference_share) for h in m.hyperscalers)
+        m.adoption.step(training * (1.0 - book.inference_share) * HOURS_PER_MONTH)
         for h in m.hyperscalers:
             h.retire(1.0 / (12.0 * m.tco.depreciation_years))
         if cfg.power.power_enabled:

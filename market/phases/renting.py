@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import rental
 from ..offers import OfferBook, RentalOutcome
+from ..pricing import HOURS_PER_MONTH
 
 
 class RentingPhase:
@@ -46,7 +47,7 @@ class RentingPhase:
                                         maturity, cfg.choice.switching_cost)
         for li, lab in enumerate(m.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
-            lab.update_business(m.date, cfg.demand, cfg.lab_finance, m.rng, m.demand_factor())
+            lab.update_business(m.adoption.index, cfg.lab_finance, m.rng, m.demand_factor())
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
         for i in range(n_h):
@@ -56,10 +57,16 @@ class RentingPhase:
                 if hrs > 0:
                     rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
                     rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
+        posted = price[np.isfinite(price)]
+        market_price = float(posted.mean()) if posted.size else 0.0  # USD per HEq-hour, the clouds that rent
         for i, h in enumerate(m.hyperscalers):
             h.record_rentals(float(wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
                              float(supply[i]), cfg.clouds.rental_price_adjustment)
-            h.settle_month(running[i])
+            # its own AI work (what its fleet runs for it, up to its demand) is worth what renting it would cost: its
+            # own rental price, or the market's if it rents nothing out
+            own_work = min(h.internal_demand, running_fleets[i][3]) * HOURS_PER_MONTH
+            own_value = own_work * (price[i] if np.isfinite(price[i]) else market_price)
+            h.settle_month(running[i], own_value, cfg.clouds)
         self.resolve_insolvencies()
         return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
                              chip_hours=rented_hours, chip_usd=rented_usd)
