@@ -60,7 +60,6 @@ class SellingPhase:
             controlled = merchant & (bf16 >= cfg.policy.export_control_min_tflops)
             region = np.repeat([h.spec.region in cfg.policy.export_control_regions for h in m.hyperscalers], 2)
             available = available & ~(region[:, None] & controlled[None, :])
-        internal_row = (np.arange(rows) % 2 == 0)[:, None]
         capacity = m.capacity_total()
         return OfferBook(
             chips=chips, sellers=sellers, owner=np.array([position[v.vendor_id] for v in sellers]),
@@ -71,7 +70,9 @@ class SellingPhase:
             maturity=np.array([m.effective_maturity(c.vendor) for c in chips]), rates=rates,
             served_tokens=served_tokens,
             inference_share=inference_share, work=work, available=available,
-            switching=np.where(internal_row & own, 0.0, cfg.choice.switching_cost),
+            # leaving the installed software stack costs the same on every move, onto a buyer's own silicon too: an
+            # immature in-house stack is charged on its owner's own work
+            switching=np.full((rows, k), cfg.choice.switching_cost),
             # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
             capacity_units=np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list]),
             stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
