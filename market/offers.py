@@ -36,7 +36,7 @@ class OfferBook:
     inference_share: float  # share of inference in the clouds' workload mix this month
     work: np.ndarray  # (R, K) useful work per chip-hour (H100-equivalents) for each buyer row
     available: np.ndarray  # (R, K) bool: may buyer row r buy chip k (own chips, export rules)
-    switching: np.ndarray  # (R, K) switching cost per unit of immaturity (0 for a cloud's own chips for its own work)
+    switching: np.ndarray  # (R, K) switching cost per unit of immaturity (the same on every move, own chips too)
     capacity_units: np.ndarray  # (V,) packaging units of committed supply arriving this month
     stock: np.ndarray  # (K,) chips held from earlier months
     prices: np.ndarray | None = None  # (K,) USD per chip, in the book the vendor phase posts after the margin choice

@@ -43,16 +43,21 @@ def test_with_adoption_held_the_market_settles_to_a_steady_state(lead_time):
 
 @pytest.mark.parametrize("lead_time", [0, 6])
 def test_a_one_quarter_demand_shock_fades(lead_time):
-    """A quarter in which clouds' own AI demand and labs' revenue halve: its effect on chip revenue three years
-    after it ended is small against its peak effect (paired seeds), and it leaves no lasting boom behind."""
-    for seed in SEEDS:
+    """A quarter in which clouds' own AI demand and labs' revenue halve: the effect on chip revenue in the year that
+    starts three years after it (mean over paired seeds, relative to the baseline) is small against its peak
+    quarterly effect, and it leaves no lasting boom or bust behind."""
+    start = 36  # 2026-01, in months from the run's start
+    peaks, later = [], []
+    for seed in range(4):
         base = run(96, seed, supply_lead_time_months=lead_time)
         shock = run(96, seed, supply_lead_time_months=lead_time, demand_shock_start="2026-01", demand_shock_months=3,
                     demand_shock_scale=0.5)
         b, s = base.model_table()["chip_revenue"].to_numpy(), shock.model_table()["chip_revenue"].to_numpy()
-        start = 36  # 2026-01
-        quarterly = np.add.reduceat(s - b, np.arange(0, len(b), 3)) / np.add.reduceat(b, np.arange(0, len(b), 3))
-        peak = np.max(np.abs(quarterly[start // 3: start // 3 + 4]))
-        later = np.abs(quarterly[(start + 39) // 3: (start + 39) // 3 + 4])  # the year from three years after
-        assert peak > 0.05, (seed, lead_time, quarterly)  # the shock bites
-        assert np.all(later < 0.25 * peak), (seed, lead_time, peak, later)
+        quarters = np.arange(0, len(b), 3)
+        quarterly = np.add.reduceat(s - b, quarters) / np.add.reduceat(b, quarters)
+        peaks.append(np.max(np.abs(quarterly[start // 3: start // 3 + 4])))
+        year = slice(start + 3 + 36, start + 3 + 48)
+        later.append((s[year].sum() - b[year].sum()) / b[year].sum())
+    peak, lasting = float(np.mean(peaks)), float(np.mean(later))
+    assert peak > 0.2, (lead_time, peaks)  # the shock bites
+    assert abs(lasting) < 0.25 * peak, (lead_time, peak, later)
