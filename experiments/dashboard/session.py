@@ -34,8 +34,9 @@ class Settings:
     """What a session runs. Multipliers are relative to the preset (1 = as the preset has it).
 
     lock_in: x the buyers' switching cost per unit of software immaturity (0 = none: an open stack);
-    capacity: x packaging/HBM capacity; lp_pool: x LP money per year; demand_growth: x the AI boom's
-    scale (clouds' own demand and labs' adoption); export_controls, price_cap, vc_loop: KEEP or a choice.
+    capacity: x packaging/HBM capacity; lp_pool: x LP money per year; demand_growth: x the speed at
+    which AI adoption diffuses (clouds' own demand and labs' revenue follow it); export_controls, price_cap,
+    vc_loop: KEEP or a choice.
     """
 
     preset: str = "baseline"
