@@ -224,12 +224,38 @@ class Hyperscaler(mesa.Agent):
                 out[vendor] = out.get(vendor, 0.0) + amount
         return out
 
-    def wants_inhouse_programme(self, threshold: float, merchant_vendors: set[str]) -> bool:
-        """Start a custom-silicon programme when 12-month spend with one merchant vendor passes `threshold`."""
-        if self.inhouse_vendor or self.programme_ready_month is not None or not self.spec.can_design_chips:
-            return False
-        spend = self.trailing_spend()
-        return any(spend.get(v, 0.0) > threshold for v in merchant_vendors)
+    # --- in-house silicon (market/inhouse.py) ---------------------------------------------------------
+    design_spend = 0.0  # USD paid for chip design last month (to design partners and teams outside the model)
+    design_spend_total = 0.0  # USD paid for chip design since the start
+
+    @property
+    def has_programme(self) -> bool:
+        """It runs a custom-silicon programme: one held from the start, or one it decided in the run."""
+        return bool(self.inhouse_vendor) or self.programme_ready_month is not None
+
+    @property
+    def may_start_programme(self) -> bool:
+        """It may decide on a programme: it can design chips, has none and is solvent."""
+        return self.spec.can_design_chips and not self.has_programme and not self.bankrupt
+
+    def spend_outlook(self, min_months: int) -> tuple[float, float] | None:
+        """(its chip bill, USD a year, and the bill's growth a year) from its spend over the last months it
+        remembers: the annualised total, and the growth between the first and the last third of those months.
+        None with fewer than `min_months` months of spend or none in the first third."""
+        months = [sum(m.values()) for m in self.vendor_spend]
+        if len(months) < min_months:
+            return None
+        third = len(months) // 3
+        first, last = sum(months[:third]), sum(months[-third:])
+        if first <= 0:
+            return None
+        span = len(months) - third  # months between the middles of the first and last thirds
+        return 12.0 * sum(months) / len(months), (last / first) ** (12.0 / span) - 1.0
+
+    def wants_inhouse_programme(self, appraisal) -> bool:
+        """Start a custom-silicon programme when it may and its `appraisal` (market/inhouse.Appraisal) finds that the
+        present value of the saving on its chip bill exceeds that of the design costs."""
+        return self.may_start_programme and appraisal.worth_it
 
     def start_programme(self, ready_month: int) -> None:
         """Start an in-house silicon programme whose first chip is ready in `ready_month` (model month)."""
@@ -238,6 +264,12 @@ class Hyperscaler(mesa.Agent):
     def take_inhouse_vendor(self, vendor_id: str) -> None:
         """Its in-house supplier (`vendor_id`) has delivered its first chip: its own chips are now on sale to it."""
         self.inhouse_vendor = vendor_id
+
+    def pay_design(self, amount: float) -> None:
+        """Pay this month's design cost of its programme (USD) out of its cash (below zero it is debt)."""
+        self.cash -= amount
+        self.design_spend = amount
+        self.design_spend_total += amount
 
     def settle_month(self, running_cost: float, own_ai_revenue: float, clouds) -> None:
         """The month's cash: its business's cash flow left for AI (growing with the business, not with AI), any

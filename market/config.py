@@ -445,15 +445,37 @@ class SoftwareConfig:
 
 @dataclass(frozen=True)
 class InhouseConfig:
-    """[inhouse] Clouds' custom-silicon programmes."""
+    """[inhouse] Clouds' custom-silicon programmes (market/inhouse.py).
+
+    A cloud that may design chips starts a programme when the present value of what it expects to save on its chip
+    bill over the programme's life exceeds the present value of the programme's design costs (both discounted at
+    the clouds' cost of capital, tco.toml). The saving is the fall in its price index of useful work when its own
+    chip joins its choice set, priced at cost plus the design partner's margin and charged the switching cost of
+    its immature stack (market/inhouse.py `saving_share`)."""
 
     inhouse_enabled: bool = True
-    # A programme starts when trailing-12-month spend with one merchant vendor passes the threshold (est),
-    # and delivers after the delay (est: Maia announced 2023-11 after a ~2019 start; MTIA v1 2023).
-    inhouse_threshold_usd: float = number(5e9)
+    # first chip after the delay (est: Maia 100 announced 2023-11 after a ~2019 start; MTIA work from 2020, v1
+    # 2023-05, 2nd; OpenAI's Broadcom accelerator ~18 months in development by 2025-10-13, first racks H2 2026,
+    # OpenAI/Broadcom release; Maia 200 slipped to 2026, The Information 2025-06-27 via press, 2nd)
     inhouse_delay_months: int = positive(30, high=1200)
-    inhouse_start_maturity: float = share(0.35)
-    design_partner_margin: float = share(0.6)  # custom-ASIC partner's gross margin (Broadcom ~67% 2nd; est)
+    inhouse_start_maturity: float = share(0.35)  # its stack's maturity at first delivery (est)
+    # custom-ASIC partner's gross margin on the chips it builds (Broadcom semiconductor segment ~67%, Q3 FY25 [P];
+    # ~70% on TPU orders against MediaTek's 30%+, Wallstreetcn 2025-12-07, 2nd; est 0.6 across partners)
+    design_partner_margin: float = share(0.6)
+    # Design cost (NRE) of one generation of a custom accelerator, paid to the design partner and its own team over
+    # the generation's cadence (est): IBS puts the design of a leading-edge chip at $542M (5nm, 2018) and ~$725M
+    # (2nm-class, a slide circulated mid-2023, ~$314M of it software and ~$154M verification; The Transcript via
+    # techovedas, 2nd); SemiEngineering ("What will that chip cost?", 2023-11) argues such headline figures
+    # overstate replicated-array AI chips. A hyperscaler XPU generation adds the rack, interconnect and compiler
+    # work: est $1B a generation. (Published orders such as OpenAI's >$10B with Broadcom, Broadcom Q3 FY25 call
+    # 2025-09-04, pay for production, which the partner's margin covers, not for design.)
+    design_cost_usd_per_generation: float = number(1.0e9)
+    # the life over which a cloud appraises a programme, after its first delivery (est: OpenAI-Broadcom deployment
+    # 2026-2029, 2025-10-13; Google-Broadcom TPU supply reported through 2031; clouds' 5-year server lives, tco.toml)
+    programme_life_years: float = positive(5.0, high=30.0)
+    # the yearly growth of its chip spend a cloud carries forward, at most (est: big-four capex grew ~60% in 2025,
+    # ../shared/reference/history_2025H2.md; faster recent growth is not extrapolated for five years)
+    max_spend_growth_per_year: float = number(0.6, high=5.0)
 
     def __post_init__(self):
         check_bounds(self)
