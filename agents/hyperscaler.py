@@ -28,8 +28,11 @@ class Hyperscaler(mesa.Agent):
         self.operating_cash_flow = operating_cash_flow  # USD/month from its whole business at t=0
         self.business_index = 1.0  # growth of its business's cash flow since the start
         self.ai_cash_flow = 0.0  # USD last month: its business's cash for AI, rentals and its own AI work's value
+        self.ai_cash_flows: deque[float] = deque(maxlen=12)  # the last 12 months of it (what lenders look at)
         self.own_ai_revenue = 0.0  # USD last month: its own AI work, valued at its rental price
         self.interest_paid = 0.0  # USD last month on its debt (negative cash)
+        self.payouts = 0.0  # USD returned to shareholders last month (cash beyond its buffer)
+        self.payouts_total = 0.0
         self.internal_demand0 = internal_demand_heq
         self.internal_demand = internal_demand_heq
         self.expected_demand = internal_demand_heq  # the own demand it plans for (follows internal_demand)
@@ -187,8 +190,16 @@ class Hyperscaler(mesa.Agent):
 
     def credit_limit(self, clouds) -> float:
         """USD it may owe: `credit_months` of its monthly AI cash flow (lenders lend against cash flows; a neocloud
-        against its rental contracts). `clouds`: the config's [clouds] section."""
-        return clouds.credit_months * max(self.ai_cash_flow, 0.0)
+        against its rental contracts; `HyperscalerSpec.credit_months` overrides the default). `clouds`: the config's
+        [clouds] section."""
+        months = self.spec.credit_months or clouds.credit_months
+        return months * self.steady_cash_flow
+
+    @property
+    def steady_cash_flow(self) -> float:
+        """USD a month: its AI cash flow averaged over the last 12 months (rentals swing month to month; lenders and
+        its cash buffer look through that)."""
+        return max(sum(self.ai_cash_flows) / len(self.ai_cash_flows), 0.0) if self.ai_cash_flows else 0.0
 
     @property
     def debt(self) -> float:
@@ -280,9 +291,14 @@ class Hyperscaler(mesa.Agent):
         self.own_ai_revenue = own_ai_revenue
         self.ai_cash_flow = (self.operating_cash_flow * self.business_index * clouds.ai_cash_share
                              + self.spec.subsidy_usd_per_month + self.rental_revenue + own_ai_revenue)
+        self.ai_cash_flows.append(self.ai_cash_flow)
         self.interest_paid = self.debt * clouds.interest_rate_per_year / 12.0
         self.cash += (self.ai_cash_flow - running_cost - self.spec.debt_service_usd_per_month
                       - self.interest_paid)
+        buffer = clouds.cash_buffer_months * self.steady_cash_flow
+        self.payouts = max(0.0, self.cash - buffer)  # what it does not keep for AI goes back to shareholders
+        self.cash -= self.payouts
+        self.payouts_total += self.payouts
         if self.cash < -self.credit_limit(clouds):
             self.bankrupt = True
 

@@ -101,6 +101,7 @@ class HyperscalerSpec:
     subsidy_usd_per_month: float = 0.0  # public money on top of operating cash flow (sovereign compute)
     # operating cash flow of its whole business at the start (USD a month; filings, DEFAULT_HYPERSCALERS)
     operating_cash_flow_usd_per_month: float = 0.0
+    credit_months: float = 0.0  # its own credit limit in months of AI cash flow (0: the [clouds] default)
     debt_service_usd_per_month: float = 0.0  # interest and repayments to lenders outside the model (neocloud debt)
 
 
@@ -148,7 +149,10 @@ DEFAULT_HYPERSCALERS = (
                     operating_cash_flow_usd_per_month=84.9e9 / 12),
     HyperscalerSpec("meta", "Meta", 0.108, 1.00, can_design_chips=True, operating_cash_flow_usd_per_month=71.1e9 / 12),
     HyperscalerSpec("oracle", "Oracle Cloud", 0.060, 0.05, operating_cash_flow_usd_per_month=17.2e9 / 12),
-    HyperscalerSpec("coreweave", "CoreWeave (neocloud)", 0.050, 0.0, operating_cash_flow_usd_per_month=1.2e9 / 12),
+    # CoreWeave borrows against its customers' multi-year take-or-pay contracts: est 48 months of cash flow (its
+    # delayed-draw term loans of 2023-24, $2.3B and $7.6B, were secured on contracted GPU capacity; S-1, 2025-03)
+    HyperscalerSpec("coreweave", "CoreWeave (neocloud)", 0.050, 0.0, operating_cash_flow_usd_per_month=1.2e9 / 12,
+                    credit_months=48.0),
     # Chinese clouds in aggregate (est: China ~10-15% of NVIDIA data-centre revenue before 2023 controls);
     # they design accelerators too (Alibaba, Baidu Kunlun)
     HyperscalerSpec("china-cloud", "Chinese clouds (aggregate)", 0.060, 0.6, region="cn", can_design_chips=True,
@@ -311,6 +315,9 @@ class CloudConfig:
     ai_cash_share: float = share(0.35)
     credit_months: float = number(12.0, high=1200)
     interest_rate_per_year: float = number(0.05, high=1.0)
+    # cash beyond this many months of its AI cash flow is returned to shareholders (buybacks, dividends: est; the
+    # big four held ~$300B of cash and securities against ~$345B a year of operating cash flow in 2023, 10-Ks)
+    cash_buffer_months: float = number(12.0, high=1200)
 
     def __post_init__(self):
         check_bounds(self)

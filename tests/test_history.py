@@ -109,7 +109,8 @@ def test_observations_before_keeps_those_ending_by_the_month_in_order():
 
 
 def test_the_fit_window_is_recorded_with_the_fit_and_a_malformed_one_is_a_one_line_error(tmp_path):
-    assert CATALOG.fit_window_end == load_fit_window_end(DATA) == FIT_WINDOW_END == "2025-06"
+    assert FIT_WINDOW_END == "2025-06"  # the window of a fit that recorded none
+    assert CATALOG.fit_window_end == load_fit_window_end(DATA) == "2025-12"  # the packaged fit (issue 24 refit)
     assert load_fit_window_end(tmp_path) == FIT_WINDOW_END  # no stored fit
     path = tmp_path / "history_calibration.toml"
     path.write_text("[fit]\nseeds = [0]\n\n[values]\nswitching_cost = 1.0\n")
@@ -124,8 +125,9 @@ def test_the_fit_window_is_recorded_with_the_fit_and_a_malformed_one_is_a_one_li
 
 
 def test_the_default_window_fits_what_was_fitted_and_a_later_one_adds_the_second_half():
-    default = {o.id for o in fit_moments(CATALOG, CATALOG.fit_window_end)}
+    default = {o.id for o in fit_moments(CATALOG, FIT_WINDOW_END)}
     later = {o.id for o in fit_moments(CATALOG, "2025-12")}
+    assert {o.id for o in fit_moments(CATALOG, CATALOG.fit_window_end)} == later  # the packaged fit's window
     assert default < later
     assert {"nvidia-dc-revenue-q2fy26", "nvidia-dc-revenue-q3fy26", "h100-rental-oct-2025"} <= later - default
     assert "nvidia-dc-revenue-q4fy26" not in later  # it ends in January 2026
@@ -335,14 +337,16 @@ def test_the_validation_report_marks_held_out_history_rows(market_run, tmp_path)
     pd.DataFrame({"seed": [0]}).to_parquet(tmp_path / "metrics_by_seed.parquet")
     rows = validation.fact_rows({"baseline": validation.RunTables(tmp_path)}, (), CATALOG)
     kinds = {r["id"]: r["kind"] for r in rows}
-    assert kinds["nvidia-dc-revenue-q1fy26"] == "outcome"
+    # the packaged fit's window ends in 2025-12: what ends in 2026 is held out
+    assert kinds["nvidia-dc-revenue-q3fy26"] == "outcome"
     assert kinds["nvidia-gross-margin-q1fy26"] == "outcome (not fitted)"
-    assert kinds["nvidia-dc-revenue-q3fy26"] == "held out" and kinds["big-four-capex-2025"] == "held out (not fitted)"
+    assert kinds["nvidia-dc-revenue-q4fy26"] == "held out"
+    assert kinds["nvidia-dc-revenue-fy26"] == "held out (not fitted)"
     assert {r["group"] for r in rows} == {validation.HISTORY_GROUP}
     text = validation.markdown(rows, [], pd.DataFrame(), [0], 1.0, [], "baseline.toml", CATALOG.fit_window_end)
     held = [r for r in rows if r["kind"] == "held out" and r["verdict"] in ("pass", "MISS")]
     passed = sum(r["verdict"] == "pass" for r in held)
-    assert f"held out (ending after 2025-06, never fitted to) {passed} of {len(held)}" in text
+    assert f"held out (ending after 2025-12, never fitted to) {passed} of {len(held)}" in text
     assert "| history 2023 - 2025 | held out |" in text
 
 
