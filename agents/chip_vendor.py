@@ -55,6 +55,8 @@ class ChipVendor(mesa.Agent):
         allocation: float,
         owner: str = "",
         start_margin: float | None = None,
+        export_line: list[Accelerator] | None = None,
+        own_capacity: tuple[tuple[int, float], ...] = (),
     ) -> None:
         super().__init__(model)
         self.vendor_id = vendor_id
@@ -65,7 +67,13 @@ class ChipVendor(mesa.Agent):
         self.cadence_months = cadence_months
         self.maturity = software_maturity
         self.allocation = allocation  # share of the industry's packaging capacity
+        # a domestic vendor's own supply outside the shared pool: (calendar year, packaging units a year) pairs
+        # (market/capacity.own_capacity_units); empty for a vendor in the pool
+        self.own_capacity = tuple(own_capacity)
         self.chips: list[Accelerator] = sorted(chips, key=lambda c: c.release_month_index)
+        # export SKUs made for buyers in controlled regions (regional.toml): offered next to its generations while
+        # controls are on, not generations themselves (the roadmap extends `chips` only)
+        self.export_line: list[Accelerator] = sorted(export_line or [], key=lambda c: c.release_month_index)
         newest = self.chips[-1]
         # starting margin (an initial condition): the one the vendor reported pricing at when the run starts,
         # else the one implied by its newest chip's catalog price
@@ -105,6 +113,12 @@ class ChipVendor(mesa.Agent):
     def prices_strategically(self) -> bool:
         return self.kind != "hyperscaler_inhouse"
 
+    @property
+    def in_shared_pool(self) -> bool:
+        """Whether its supply comes from the industry's shared packaging pool (by its allocation), rather than from
+        capacity of its own (a domestic vendor)."""
+        return not self.own_capacity
+
     def reset_month(self) -> None:
         self.revenue = 0.0
         self.cogs = 0.0
@@ -116,6 +130,7 @@ class ChipVendor(mesa.Agent):
         self.rd_spend = 0.0
         self.writedown = 0.0  # USD charged to cost of sales this month for excess inventory and commitments
         self.production_units = 0.0  # packaging units of committed supply that arrive this month
+        self.capacity_units = 0.0  # packaging units it may receive this month (its allocation, or its own capacity)
         self.on_market = False  # whether it has a chip on sale this month
 
     # --- products and prices -----------------------------------------------------------------
@@ -132,9 +147,18 @@ class ChipVendor(mesa.Agent):
         released = [c for c in self.chips if c.release <= month]
         return released[-generations:]
 
-    def put_on_sale(self, month: str, generations: int) -> list[Accelerator]:
-        """Its product line this month (`product_line`); it is on the market while the line is not empty."""
+    def export_parts(self, month: str) -> list[Accelerator]:
+        """Its export SKUs on sale in `month`: released, and not named by a later rule (a part whose compliance has
+        ended needs a licence and is taken off sale; `Accelerator.compliant_in`)."""
+        return [c for c in self.export_line
+                if c.release <= month and not (c.export_compliant and not c.compliant_in(month))]
+
+    def put_on_sale(self, month: str, generations: int, export_market: bool = False) -> list[Accelerator]:
+        """Its product line this month (`product_line`), followed, while export controls make a market for them
+        (`export_market`), by its export SKUs (`export_parts`); it is on the market while the line is not empty."""
         line = self.product_line(month, generations)
+        if export_market:
+            line = line + self.export_parts(month)
         self.on_market = bool(line)
         return line
 
@@ -157,8 +181,9 @@ class ChipVendor(mesa.Agent):
     # --- supply with commitments ------------------------------------------------------------------
 
     def receive_supply(self, capacity_units: float) -> float:
-        """This month's committed supply (packaging units), capped by the packaging it is allocated. In its
-        first month (before the run's history starts) it may use all of its allocation."""
+        """This month's committed supply (packaging units), capped by `capacity_units`: the packaging it is
+        allocated, or its own capacity. In its first month (before the run's history starts) it may use all of it."""
+        self.capacity_units = capacity_units
         committed = self.pipeline.popleft() if self.pipeline else capacity_units
         self.production_units = min(committed, capacity_units)
         return self.production_units
@@ -197,8 +222,9 @@ class ChipVendor(mesa.Agent):
         """After the month's orders (`chip_orders`: chips ordered per chip id of its line on sale; `order_units`:
         their packaging units): remember them, re-value its inventory reserve, and commit supply `lead time`
         months ahead. With nothing on sale and a launch due within the lead time, it books at least its share of
-        the industry's packaging capacity (`industry_capacity`, HBM-GB equivalents) for the launch. `chips` maps
-        chip ids to chips; `units_per_chip(chip)` gives a chip's packaging units."""
+        the industry's packaging capacity (`industry_capacity`, HBM-GB equivalents) for the launch, or a vendor
+        with capacity of its own this month's. `chips` maps chip ids to chips; `units_per_chip(chip)` gives a chip's
+        packaging units."""
         self.record_orders(order_units, chip_orders)
         self.book_reserve(set(chip_orders), chips, units_per_chip, terms.inventory_cover_months,
                           terms.lead_time_months, terms.headroom)
@@ -206,7 +232,8 @@ class ChipVendor(mesa.Agent):
             return
         launch = self.prices_strategically and not self.on_market and self.launches_within(month,
                                                                                            terms.lead_time_months)
-        floor = self.allocation * industry_capacity if launch else 0.0
+        limit = self.allocation * industry_capacity if self.in_shared_pool else self.capacity_units
+        floor = limit if launch else 0.0
         # stock it can still sell: chips taken off sale are reserved against, not a reason to order less
         held = sum(units * units_per_chip(chips[cid]) for cid, units in self.inventory.items() if cid in chip_orders)
         self.commit_supply(terms.lead_time_months, terms.headroom, floor, held)

@@ -30,6 +30,7 @@ from .records import (
     Fabric,
     HistoryObservation,
     MeasurementCase,
+    OwnCapacity,
     Roadmap,
     TCOParams,
     UnknownIdError,
@@ -102,6 +103,16 @@ VENDOR_FIELDS = [
     Field("region", "str", required=False, default="us", check=kebab_id),
     # a vendor that sells only to some regions (allowed in regional.toml only)
     Field("sells_to_regions", "strings", required=False, default=[], check=kebab_ids),
+    *_SOURCED,
+]
+
+# a year of a vendor's own supply outside the shared packaging pool (regional.toml [[capacity]])
+CAPACITY_FIELDS = [
+    Field("vendor", "str", check=kebab_id),
+    Field("year", "int", check=positive),
+    Field("chips", "float", check=non_negative),
+    Field("hbm_gb_per_chip", "float", check=positive),
+    Field("estimate", "bool"),
     *_SOURCED,
 ]
 
@@ -240,10 +251,11 @@ def _unique(ids: Iterable[str], path: Path, kind: str) -> None:
 
 
 REGIONAL_FILE = "regional.toml"
-# Why a field is refused outside regional.toml: the market does not yet restrict who may buy (market/regions.py
-# holds the rule; the model does not apply it), so an export SKU or a domestic vendor in the main files would be
-# sold to every buyer.
-_REGIONAL_ONLY = f"allowed only in {REGIONAL_FILE} (the market does not apply regional sales rules yet)"
+# Why a field is refused outside regional.toml: the market offers the main files' parts in every run, and applies
+# the regional sales rules to them (market/regions.py); the regional parts are offered only with [policy]
+# regional_catalog = true. An export SKU or a domestic vendor in the main files would be on sale in the baseline.
+_REGIONAL_ONLY = (f"allowed only in {REGIONAL_FILE} (regional parts are offered only with [policy] "
+                  "regional_catalog = true)")
 
 
 def _vendor_rows(path: Path, rows: list[Any], regional: bool) -> list[dict[str, Any]]:
@@ -345,19 +357,20 @@ def _check_export_sku(where: str, chip: Accelerator, chips: dict[str, Accelerato
 
 
 def parse_regional(path: Path, vendors: dict[str, Vendor], accelerators: dict[str, Accelerator]
-                   ) -> tuple[dict[str, Vendor], dict[str, Accelerator]]:
-    """The vendors and chips of regional.toml (none when the file is absent): vendors that sell only to some regions
-    and export SKUs of any vendor. Their packaging shares are not normalised with vendors.toml's (a vendor with its own
-    supply chain has 0)."""
+                   ) -> tuple[dict[str, Vendor], dict[str, Accelerator], dict[str, tuple[OwnCapacity, ...]]]:
+    """The vendors, chips and own capacity of regional.toml (none when the file is absent): vendors that sell only to
+    some regions, export SKUs of any vendor, and the yearly supply of a vendor outside the shared packaging pool.
+    Their packaging shares are not normalised with vendors.toml's: a vendor with its own supply chain has 0 and its
+    [[capacity]] rows instead."""
     if not path.exists():
-        return {}, {}
+        return {}, {}, {}
     doc = read_toml(path)
-    extra = set(doc) - {"vendor", "accelerator"}
+    extra = set(doc) - {"vendor", "accelerator", "capacity"}
     if extra:
         raise CatalogError(f"{path}: unknown top-level key(s) {', '.join(sorted(extra))} (expected [[vendor]], "
-                           "[[accelerator]])")
+                           "[[accelerator]], [[capacity]])")
     tables = {}
-    for key in ("vendor", "accelerator"):
+    for key in ("vendor", "accelerator", "capacity"):
         tables[key] = doc.get(key, [])
         if not isinstance(tables[key], list):
             raise CatalogError(f"{path}: expected [[{key}]] tables")
@@ -382,7 +395,34 @@ def parse_regional(path: Path, vendors: dict[str, Vendor], accelerators: dict[st
         if not any(chip.vendor == vid for _, chip in rows.values()):
             raise CatalogError(f"{_where(path, 'vendor', tables['vendor'][i], i)}: field 'id': no [[accelerator]] "
                                "of this vendor in the file")
-    return regional_vendors, {cid: chip for cid, (_, chip) in rows.items()}
+    capacity = _capacity_rows(path, tables["capacity"], regional_vendors)
+    for i, (vid, vendor) in enumerate(regional_vendors.items()):
+        if vendor.packaging_share == 0 and vid not in capacity:
+            raise CatalogError(f"{_where(path, 'vendor', tables['vendor'][i], i)}: field 'packaging_share': 0 needs "
+                               "[[capacity]] rows of its own supply (else it could never make a chip)")
+    return regional_vendors, {cid: chip for cid, (_, chip) in rows.items()}, capacity
+
+
+def _capacity_rows(path: Path, rows: list[Any], vendors: dict[str, Vendor]) -> dict[str, tuple[OwnCapacity, ...]]:
+    """regional.toml's [[capacity]] rows by vendor, oldest year first: only for its vendors with packaging_share 0
+    (own supply, outside the shared pool), one row a year, consecutive years."""
+    out: dict[str, list[OwnCapacity]] = {}
+    for i, row in enumerate(rows):
+        where = f"{path}: capacity #{i + 1}"
+        record = OwnCapacity(**parse_table(row, CAPACITY_FIELDS, where))
+        vendor = vendors.get(record.vendor)
+        if vendor is None:
+            raise CatalogError(f"{where}: field 'vendor': unknown vendor '{record.vendor}' (a [[vendor]] of this "
+                               f"file: {', '.join(sorted(vendors)) or 'none'})")
+        if vendor.packaging_share != 0:
+            raise CatalogError(f"{where}: field 'vendor': '{record.vendor}' draws on the shared packaging pool "
+                               f"(packaging_share {vendor.packaging_share:g}); own capacity needs packaging_share = 0")
+        years = [r.year for r in out.get(record.vendor, [])]
+        if years and record.year != years[-1] + 1:
+            raise CatalogError(f"{where}: field 'year': {record.year} does not follow {years[-1]} (one row a year, "
+                               "in order)")
+        out.setdefault(record.vendor, []).append(record)
+    return {vid: tuple(records) for vid, records in out.items()}
 
 
 def parse_workloads(path: Path) -> dict[str, Workload]:
@@ -516,13 +556,16 @@ def parse_measurements(path: Path, catalog: Catalog) -> list[MeasurementCase]:
 @dataclass(frozen=True)
 class RegionalCatalog:
     """The chips and vendors of regional.toml: export SKUs of the main vendors (H20, MI308X, ...) and vendors that
-    sell only in some regions (Huawei). Validated with the rest of the catalog but kept apart from
-    `Catalog.accelerators` and `Catalog.vendors`: the market does not apply regional sales rules yet
-    (market/regions.py holds the rule), so it must not offer these parts to everyone."""
+    sell only in some regions (Huawei), with the own supply of those outside the shared packaging pool. Validated
+    with the rest of the catalog but kept apart from `Catalog.accelerators` and `Catalog.vendors`: the market offers
+    them only with [policy] regional_catalog = true (market/scenario.py), under the regional rule of
+    market/regions.py."""
 
     accelerators: dict[str, Accelerator] = field(default_factory=dict)
     vendors: dict[str, Vendor] = field(default_factory=dict)
     roadmaps: dict[str, Roadmap] = field(default_factory=dict)  # of the regional vendors
+    # a vendor's own supply outside the shared packaging pool, a row a calendar year, oldest first
+    capacity: dict[str, tuple[OwnCapacity, ...]] = field(default_factory=dict)
 
     def export_skus(self) -> list[Accelerator]:
         """The export SKUs, oldest first."""
@@ -552,7 +595,7 @@ class Catalog:
     fitted: tuple[tuple[str, float], ...] = ()
     # the last month (YYYY-MM) of the observations that fit used; later observations are held out in reports
     fit_window_end: str = FIT_WINDOW_END
-    # regional.toml: export SKUs and domestic vendors, not offered by the market yet
+    # regional.toml: export SKUs and domestic vendors, offered only with [policy] regional_catalog = true
     regional: RegionalCatalog = field(default_factory=RegionalCatalog)
 
     def accelerator(self, chip_id: str) -> Accelerator:
@@ -636,7 +679,7 @@ def _default_catalog() -> Catalog:
 def _load(folder: Path) -> Catalog:
     vendors = parse_vendors(folder / "vendors.toml")
     accelerators = parse_accelerators(folder / "accelerators.toml", vendors)
-    regional_vendors, regional_chips = parse_regional(folder / REGIONAL_FILE, vendors, accelerators)
+    regional_vendors, regional_chips, own_capacity = parse_regional(folder / REGIONAL_FILE, vendors, accelerators)
     roadmaps = parse_roadmaps(folder / "roadmaps.toml", {**vendors, **regional_vendors})
     return Catalog(
         accelerators=accelerators,
@@ -649,5 +692,6 @@ def _load(folder: Path) -> Catalog:
         history=parse_history(folder / "history.toml"),
         fitted=tuple(sorted(load_history_calibration(folder).items())),
         fit_window_end=load_fit_window_end(folder),
-        regional=RegionalCatalog(regional_chips, regional_vendors, {vid: roadmaps[vid] for vid in regional_vendors}),
+        regional=RegionalCatalog(regional_chips, regional_vendors, {vid: roadmaps[vid] for vid in regional_vendors},
+                                 own_capacity),
     )

@@ -94,6 +94,26 @@ class Vendor:
 
 
 @dataclass(frozen=True)
+class OwnCapacity:
+    """A year of a vendor's own supply, outside the shared packaging pool (regional.toml `[[capacity]]`): the chips
+    it can make in calendar `year` and the HBM per chip they take, so packaging units (HBM-GB equivalents, the unit
+    of the market's capacity) = chips x hbm_gb_per_chip."""
+
+    vendor: str
+    year: int
+    chips: float
+    hbm_gb_per_chip: float
+    estimate: bool
+    source: str
+    source_date: str
+
+    @property
+    def units(self) -> float:
+        """Packaging units (HBM-GB equivalents) a year."""
+        return self.chips * self.hbm_gb_per_chip
+
+
+@dataclass(frozen=True)
 class Workload:
     """A reference model: parameter counts and the shapes that size its KV cache."""
 

@@ -11,11 +11,30 @@ MAX_DISINVESTMENT = 0.02
 
 
 def normalise_allocations(vendors) -> None:
-    """Scale the vendors' packaging allocations (each vendor's own method) so that they sum to one."""
-    vendors = list(vendors)
+    """Scale the packaging allocations of the vendors in the shared pool (each vendor's own method) so that they sum
+    to one. A vendor with its own supply (`in_shared_pool` False: a domestic vendor) is left out."""
+    vendors = [v for v in vendors if v.in_shared_pool]
     total = sum(v.allocation for v in vendors)
     for v in vendors:
         v.normalise_allocation(total)
+
+
+def own_capacity_units(by_year, date: str, supply) -> float:
+    """Packaging units a month of a vendor's own supply (outside the shared pool) in the month `date` (YYYY-MM): a
+    twelfth of its calendar year's units (`by_year`: (year, units a year) pairs, one a year, oldest first; the
+    regional catalog's [[capacity]] rows); none before its first year; after its last, that year's units grown by
+    `supply.domestic_capacity_growth` a year. Times `supply.domestic_capacity_scale` (a scenario lever)."""
+    if not by_year:
+        return 0.0
+    year = int(date[:4])
+    first, last = by_year[0][0], by_year[-1][0]
+    if year < first:
+        return 0.0
+    if year <= last:
+        units = by_year[year - first][1]
+    else:
+        units = by_year[-1][1] * (1.0 + supply.domestic_capacity_growth) ** (year - last)
+    return units / 12.0 * supply.domestic_capacity_scale
 
 
 def next_capacity(capacity: float, date: str, order_units: float, supply) -> float:

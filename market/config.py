@@ -374,6 +374,12 @@ class SupplyConfig:
     supply_headroom: float = share(0.05)
     inventory_cover_months: float = positive(3.0, high=120)
     rationing: str = "proportional"  # how short supply is shared: "proportional" or "largest_first"
+    # A domestic vendor's own supply (regional.toml [[capacity]], used with [policy] regional_catalog): outside the
+    # shared pool above, neither normalised with it nor reallocated by orders. After its last sourced year it grows
+    # by this much a year (est: the pool's own growth from 2026, capacity_growth_by_year's last entry), and a
+    # scenario may scale it.
+    domestic_capacity_growth: float = number(0.2, low=-1.0, low_open=True, high=10.0)
+    domestic_capacity_scale: float = positive(1.0, high=1000)
 
     def __post_init__(self):
         check_bounds(self)
@@ -498,6 +504,10 @@ class PolicyConfig:
     export_control_regions: tuple[str, ...] = ()  # buyer regions cut off from merchant chips at or above...
     export_control_min_tflops: float = number(600.0)  # ...this dense bf16 TFLOP/s (H100-class and up)...
     export_control_start: str = ""  # ...from this month
+    # Offer regional.toml's parts: each vendor's export SKUs (A800, H800, H20, MI308X) next to its generations, and the
+    # domestic vendors (Huawei Ascend, selling in "cn" from its own supply). Off: the main catalog only, as before.
+    # Who may buy what follows market/regions.py's rule either way.
+    regional_catalog: bool = False
     price_cap_vendor: str = ""  # a vendor whose gross margin is capped (antitrust remedy)...
     price_cap_margin: float = field(default=0.95, metadata={"bounds": Bounds(0.0, 1.0, True, True, True)})  # ...at this
     # ceiling...

@@ -15,7 +15,7 @@ import numpy as np
 from agents.chip_vendor import ChipVendor
 from agents.hyperscaler import Hyperscaler
 from agents.lab import Lab
-from hardware_catalog import Accelerator, Catalog, Workload
+from hardware_catalog import Accelerator, Catalog, Vendor, Workload
 
 from . import performance
 from .capacity import normalise_allocations
@@ -49,25 +49,43 @@ class Reference(NamedTuple):
 
 def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
     """(the vendors in the market at the start by id, every vendor id a run can have: in-house programmes that may
-    start included, for fixed report columns)."""
+    start included, for fixed report columns).
+
+    With [policy] regional_catalog, regional.toml's parts join them (`Catalog.regional`): each vendor's export SKUs
+    as its export line (offered next to its generations while controls are on, ChipVendor.put_on_sale), and the
+    domestic vendors (Huawei) with their own supply, outside the shared packaging pool (market/capacity.py)."""
     cfg, cat = model.config, model.catalog
     owners = {h.inhouse_vendor: h.id for h in cfg.hyperscalers if h.inhouse_vendor}
+    regional = cat.regional if cfg.policy.regional_catalog else None
+    records = {**cat.vendors, **(regional.vendors if regional else {})}
+    roadmaps = {**cat.roadmaps, **(regional.roadmaps if regional else {})}
     out: dict[str, ChipVendor] = {}
-    for vid, record in cat.vendors.items():
+    for vid, record in records.items():
         if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse.inhouse_enabled):
             continue
-        chips = [c if record.unit_cost_factor == 1.0 else
-                 dataclasses.replace(c, manufacturing_cost_usd=c.manufacturing_cost_usd * record.unit_cost_factor)
-                 for c in cat.accelerators.values() if c.vendor == vid]  # the cost of a shipped unit
+        chips = [shipped(c, record) for c in cat.accelerators.values() if c.vendor == vid]
+        export_line = []
+        if regional is not None:
+            parts = [shipped(c, record) for c in regional.chips_of(vid)]
+            chips += [c for c in parts if not c.export_variant_of]
+            export_line = [c for c in parts if c.export_variant_of]
+        own = tuple((row.year, row.units) for row in regional.capacity.get(vid, ())) if regional else ()
         out[vid] = ChipVendor(
-            model, vid, record.name, record.kind, chips, cat.roadmaps[vid], record.cadence_months,
+            model, vid, record.name, record.kind, chips, roadmaps[vid], record.cadence_months,
             record.software_maturity, record.packaging_share, owner=owners.get(vid, ""),
-            start_margin=record.start_gross_margin,
+            start_margin=record.start_gross_margin, export_line=export_line, own_capacity=own,
         )
     normalise_allocations(out.values())
     potential = list(out) + [f"{h.id}-silicon" for h in cfg.hyperscalers
                              if not h.inhouse_vendor and cfg.inhouse.inhouse_enabled]
     return out, potential
+
+
+def shipped(chip: Accelerator, vendor: Vendor) -> Accelerator:
+    """`chip` at the cost of a shipped unit (its bill of materials times its vendor's unit_cost_factor)."""
+    if vendor.unit_cost_factor == 1.0:
+        return chip
+    return dataclasses.replace(chip, manufacturing_cost_usd=chip.manufacturing_cost_usd * vendor.unit_cost_factor)
 
 
 def reference(cat: Catalog, config: MarketConfig) -> Reference:

@@ -1,4 +1,5 @@
-"""regional.toml: export SKUs and domestic vendors are loaded, sourced and validated, and kept out of the market."""
+"""regional.toml: export SKUs and domestic vendors are loaded, sourced and validated, and kept out of the market unless
+[policy] regional_catalog is on (tests/test_regions_market.py)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def test_a_roadmap_generation_is_a_full_part():
     assert (nxt.export_variant_of, nxt.export_compliant, nxt.export_compliant_until) == ("", False, "")
 
 
-def test_the_market_offers_none_of_them():
+def test_the_market_offers_none_of_them_without_the_switch():
     from market.config import MarketConfig
     from market.model import ComputeMarket
 
@@ -118,6 +119,38 @@ BAD_REGIONAL = [
      "export_variant_of", "missing (a amd chip belongs in accelerators.toml"),
     ('region = "cn"', 'region = "China"', "huawei", "region", "kebab-case"),
 ]
+
+# [[capacity]] rows: a domestic vendor's own supply (one line each, naming the file, the row and the field)
+BAD_CAPACITY = [
+    ('vendor = "huawei"\nyear = 2024', 'vendor = "huawai"\nyear = 2024', "capacity #2", "vendor",
+     "unknown vendor 'huawai'"),
+    ('vendor = "huawei"\nyear = 2025', 'vendor = "huawei"\nyear = 2027', "capacity #3", "year",
+     "2027 does not follow 2024"),
+    ('chips = 200000\nhbm_gb_per_chip = 64', 'chips = -5\nhbm_gb_per_chip = 64', "capacity #2", "chips",
+     "must be >= 0"),
+    ('hbm_gb_per_chip = 128', 'hbm_gb_per_chip = 0', "capacity #4", "hbm_gb_per_chip", "must be > 0"),
+    ('source_date = "2025-02"\n\n[[capacity]]', '\n[[capacity]]', "capacity #2", "source_date", "missing"),
+    ('packaging_share = 0.0\nregion = "cn"', 'packaging_share = 0.1\nregion = "cn"', "capacity #1", "vendor",
+     "draws on the shared packaging pool"),
+]
+
+
+@pytest.mark.parametrize("old,new,row,field,message", BAD_CAPACITY)
+def test_bad_capacity_rows_are_rejected(data_copy, old, new, row, field, message):
+    _edit(data_copy / "regional.toml", old, new)
+    with pytest.raises(CatalogError) as err:
+        load_catalog(data_copy)
+    text = str(err.value)
+    where = f"{data_copy / 'regional.toml'}: {row}: field '{field}'"
+    assert where in text and message in text and "\n" not in text, text
+
+
+def test_a_vendor_outside_the_pool_needs_capacity_rows(data_copy):
+    path = data_copy / "regional.toml"
+    text = path.read_text()
+    start, end = text.index("\n[[capacity]]") + 1, text.index('[[accelerator]]\nid = "ascend-910b"')
+    path.write_text(text[:start] + text[end:])
+    _fails(data_copy, "regional.toml", "huawei", "packaging_share", "needs [[capacity]] rows")
 
 
 @pytest.mark.parametrize("old,new,row,field,message", BAD_REGIONAL)

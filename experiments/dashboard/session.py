@@ -210,13 +210,13 @@ def timeline_events(model: ComputeMarket) -> list[tuple[int, str]]:
         date, _, what = text.partition(": ")
         out.append((index(date), what.split(";")[0]))
     policy = cfg.policy
-    for date, label in ((policy.export_control_start if policy.export_control_regions else "", "export controls"),
-                        (policy.price_cap_start if policy.price_cap_vendor else "",
-                         f"price cap on {policy.price_cap_vendor}"),
-                        (policy.open_stack_start if policy.open_stack_floor > 0 else "", "open software stack"),
-                        (policy.demand_shock_start if policy.demand_shock_scale != 1.0 else "", "demand shock")):
-        if date:
-            out.append((index(date), label))
+    for on, date, label in ((bool(policy.export_control_regions), policy.export_control_start, "export controls"),
+                            (bool(policy.price_cap_vendor), policy.price_cap_start,
+                             f"price cap on {policy.price_cap_vendor}"),
+                            (policy.open_stack_floor > 0, policy.open_stack_start, "open software stack"),
+                            (policy.demand_shock_scale != 1.0, policy.demand_shock_start, "demand shock")):
+        if on:  # a start of "" is the run's start
+            out.append((index(date or cfg.start), label))
     for vendor in model.vendors.values():
         if not vendor.prices_strategically:
             continue

@@ -27,10 +27,12 @@ class EcosystemPhase:
         total = sum(base.values()) or 1.0
         for v in m.vendors.values():
             v.update_maturity(base[v.vendor_id] / total, cfg.software)
-        vendor_orders = {v.vendor_id: v.orders_units for v in m.vendors.values()}
+        # the shared packaging pool grows with its own vendors' orders and is shared out among them; a domestic
+        # vendor's capacity of its own stays outside it (market/capacity.py)
+        vendors = [v for v in m.vendors.values() if v.in_shared_pool]
+        vendor_orders = {v.vendor_id: v.orders_units for v in vendors}
         total_orders = sum(vendor_orders.values())
         m.grow_capacity(total_orders)
-        vendors = list(m.vendors.values())
         holding = np.array([v.prices_strategically and not v.on_market
                             and v.launches_within(m.date, cfg.supply.launch_booking_months) for v in vendors])
         shares = next_allocations([v.allocation for v in vendors], list(vendor_orders.values()), holding,

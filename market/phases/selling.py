@@ -14,7 +14,8 @@ import numpy as np
 from agents.chip_vendor import ChipVendor
 from hardware_catalog import Accelerator
 
-from .. import choice, power, pricing, vendor_pricing
+from .. import choice, power, pricing, regions, vendor_pricing
+from ..capacity import own_capacity_units
 from ..offers import OfferBook
 from .buying import PURPOSES, last_power_price
 
@@ -35,10 +36,12 @@ class SellingPhase:
         its committed supply arrives (within its packaging allocation)."""
         m = self.model
         cfg = m.config
+        controls = regions.ExportControls.from_config(cfg, m.date)
+        export_market = controls.active and bool(controls.regions)  # export SKUs are made for controlled buyers
         chips: list[Accelerator] = []
         sellers: list[ChipVendor] = []
         for v in m.vendors.values():
-            for chip in v.put_on_sale(m.date, cfg.choice.offered_generations):
+            for chip in v.put_on_sale(m.date, cfg.choice.offered_generations, export_market):
                 chips.append(chip)
                 sellers.append(v)
                 m.chip_index[chip.id] = chip
@@ -54,13 +57,12 @@ class SellingPhase:
         merchant = np.array([v.owner == "" for v in sellers])
         owner_of = np.array([v.owner for v in sellers])
         own = np.repeat(np.array([owner_of == h.hyperscaler_id for h in m.hyperscalers]).reshape(-1, k), 2, axis=0)
-        available = merchant[None, :] | own
-        if cfg.policy.export_control_regions and cfg.active(cfg.policy.export_control_start, m.date):
-            bf16 = np.array([c.tflops["bf16"] for c in chips])
-            controlled = merchant & (bf16 >= cfg.policy.export_control_min_tflops)
-            region = np.repeat([h.spec.region in cfg.policy.export_control_regions for h in m.hyperscalers], 2)
-            available = available & ~(region[:, None] & controlled[None, :])
-        capacity = m.capacity_total()
+        # who may buy what: in-house chips go to their owner only; the regional rules (market/regions.py: export
+        # controls, export SKUs, domestic vendors' reach) apply to every row, a cloud's two rows sharing its region
+        buyer_regions = np.repeat([h.spec.region for h in m.hyperscalers], len(PURPOSES))
+        terms = regions.ChipTerms.of(chips, self.vendor_records(), merchant, m.date)
+        available = (merchant[None, :] | own) & regions.availability(buyer_regions, terms, controls)
+        pool = m.capacity_total()
         return OfferBook(
             chips=chips, sellers=sellers, owner=np.array([position[v.vendor_id] for v in sellers]),
             unit_cost=np.array([c.manufacturing_cost_usd for c in chips]),
@@ -74,9 +76,22 @@ class SellingPhase:
             # immature in-house stack is charged on its owner's own work
             switching=np.full((rows, k), cfg.choice.switching_cost),
             # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
-            capacity_units=np.array([v.receive_supply(v.allocation * capacity) for v in vendor_list]),
+            # (a domestic vendor's from capacity of its own, outside the shared pool)
+            capacity_units=np.array([v.receive_supply(self.supply_limit(v, pool)) for v in vendor_list]),
             stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
         )
+
+    def vendor_records(self) -> dict:
+        """The catalog records of every vendor that may be in the market (the regional ones too), by id."""
+        cat = self.model.catalog
+        return {**cat.vendors, **cat.regional.vendors}
+
+    def supply_limit(self, vendor: ChipVendor, pool: float) -> float:
+        """Packaging units `vendor` may receive this month: its allocation of the shared pool (`pool`), or its own
+        capacity this month (market/capacity.own_capacity_units)."""
+        if vendor.in_shared_pool:
+            return vendor.allocation * pool
+        return own_capacity_units(vendor.own_capacity, self.model.date, self.model.config.supply)
 
     def choose_margins(self, book: OfferBook) -> None:
         """Each strategic vendor on the market adopts a margin from the best-response proposals, against the
