@@ -94,7 +94,8 @@ def test_capacity_deals_preset_raises_the_vendors_share():
     def share(model):
         return np.nanmean(model.model_table()["revenue_share_amd"].to_numpy()[window])
 
-    assert share(with_deals) > share(without) + 0.02
+    # the deal's chips at least double AMD's share (AMD's packaging allocation limits how fast they are made)
+    assert share(with_deals) > 2.0 * share(without) and share(with_deals) > share(without) + 0.01
 
 
 @pytest.mark.parametrize("row, field, message", [
