@@ -166,6 +166,24 @@ def test_every_preset_steps_and_redraws(page):
     assert page.missing_assets == []
 
 
+def move_slider(label, slider, target: float, attempts: int = 60) -> None:
+    """Move a lever's slider to `target` one key press at a time, reading the value back from its label after each:
+    every step restarts the run, and under load a key pressed while the page rebuilds can be lost or land late."""
+    def current() -> float:
+        return float(label.inner_text().rsplit(":", 1)[1])
+
+    for _ in range(attempts):
+        value = current()
+        if abs(value - target) < 1e-6:
+            return
+        slider.focus()
+        slider.press("ArrowLeft" if value > target else "ArrowRight")
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline and abs(current() - value) < 1e-6:
+            time.sleep(0.2)
+    raise AssertionError(f"the slider did not reach {target:.2f} (at {current():.2f})")
+
+
 def test_capacity_lever_raises_the_price_of_compute(page):
     months = 18
     step(page, months)
@@ -174,10 +192,7 @@ def test_capacity_lever_raises_the_price_of_compute(page):
     assert (preset_run["preset"] == "baseline").all()
     label = page.locator("span", has_text="Packaging / HBM capacity x preset")
     slider = label.locator("xpath=following-sibling::*[1]").get_by_role("slider")
-    slider.focus()
-    for _ in range(10):  # 1.00 -> 0.50 in steps of 0.05
-        slider.press("ArrowLeft")
-    expect(page.get_by_text("Packaging / HBM capacity x preset: 0.50")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+    move_slider(label, slider, 0.50)
     expect(page.locator(".monitor-month")).to_contain_text("not started")
     step(page, months)
     halved = download_csv(page)

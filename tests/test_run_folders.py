@@ -163,7 +163,7 @@ def test_a_catalog_folders_history_calibration_is_what_its_runs_use(tmp_path, ca
     shutil.copytree(DATA_DIR, catalog)
     path = catalog / HISTORY_CALIBRATION
     text = path.read_text()
-    packaged = load_experiment(tiny(tmp_path)).market.price_sensitivity
+    packaged = load_experiment(tiny(tmp_path)).market.choice.price_sensitivity
     lines = [("price_sensitivity = 7.25" if line.startswith("price_sensitivity "
                                                             "=") else line) for line in text.splitlines()]
     path.write_text("\n".join(lines) + "\n")
@@ -171,7 +171,7 @@ def test_a_catalog_folders_history_calibration_is_what_its_runs_use(tmp_path, ca
     assert packaged != 7.25 and custom.market.choice.price_sensitivity == 7.25
     # a value the config sets itself still wins over the catalog's fit
     explicit = tiny(tmp_path, "explicit.toml", extra="[market]\nprice_sensitivity = 2.0\n")
-    assert load_experiment(explicit, load_catalog(catalog)).market.price_sensitivity == 2.0
+    assert load_experiment(explicit, load_catalog(catalog)).market.choice.price_sensitivity == 2.0
 
 
 # --- 5. a damaged run is recognised, and --force recomputes it -------------------------------------

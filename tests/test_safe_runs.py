@@ -183,7 +183,7 @@ def test_another_scenario_into_a_run_directory_is_refused_and_force_replaces_it(
     assert "supply.capacity_scale 1.0 -> 0.5" in last and "--force" in last
     assert snapshot(out) == before
     assert main(["run", str(shortage), "--out", str(out), "--workers", "1", "--force"]) == 0
-    assert json.loads((out / "manifest.json").read_text())["config"]["market"]["capacity_scale"] == 0.5
+    assert json.loads((out / "manifest.json").read_text())["config"]["market"]["supply"]["capacity_scale"] == 0.5
 
 
 @pytest.mark.slow
@@ -527,7 +527,8 @@ def test_random_command_sequences_never_lose_files_or_mislabel_results(tmp_path_
         assert code in (0, 2, 130)
         if code == 0 and op != "sweep":
             stored = json.loads((out / "manifest.json").read_text())["config"]["market"]
-            label = "b" if stored["switching_cost"] == 0.5 else "c" if stored["capacity_scale"] == 0.5 else "a"
+            label = ("b" if stored["choice"]["switching_cost"] == 0.5
+                     else "c" if stored["supply"]["capacity_scale"] == 0.5 else "a")
             assert label == variant
             assert metrics(out) == clean[variant]
         if code == 0 and op == "sweep":
