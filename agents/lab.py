@@ -8,9 +8,8 @@ import mesa
 
 # A lab's spending and fundraising rules (estimates, not fitted; the funding multiple is, in [lab_finance]):
 REVENUE_SPENT_ON_COMPUTE = 0.5  # share of this month's revenue a lab puts into compute besides its cash runway
-# a lab seeks money when its cash covers fewer months of compute spend than its planned runway ([lab_finance]
-# lab_runway_months), and closes a round in a given month with this probability (rounds take months)
-FUNDRAISE_CHANCE = 0.3
+FUNDRAISE_BELOW_MONTHS = 6.0  # a lab seeks money when its cash covers fewer months of compute spend than this...
+FUNDRAISE_CHANCE = 0.3  # ...and closes a round in a given month with this probability (rounds take months)
 MIN_ROUND_MONTHS = 10.0  # a round raises at least this many months of compute spend
 # capability = log2(1 + cumulative compute / a year of its first month's compute): doubling the compute a lab has
 # used adds one unit of capability (est: log-linear returns to training compute, as scaling laws report)
@@ -63,7 +62,7 @@ class Lab(mesa.Agent):
         self.cash += self.revenue
         self.funding_raised = 0.0
         monthly_need = max(self.compute_spend, 1.0)
-        if self.cash < finance.lab_runway_months * monthly_need and rng.random() < FUNDRAISE_CHANCE:
+        if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
             raised = max(self.revenue * 12.0 * finance.lab_funding_multiple, MIN_ROUND_MONTHS * monthly_need)
             self.cash += raised
             self.funding_raised = raised
