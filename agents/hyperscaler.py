@@ -286,8 +286,11 @@ class Hyperscaler(mesa.Agent):
         """The month's cash: its business's cash flow left for AI (growing with the business, not with AI), any
         subsidy, rentals and its own AI work's value (`own_ai_revenue`, USD) in; fleet running costs, interest on
         its debt and debt service out. Cash below zero is debt; a cloud whose debt passes its credit limit is
-        insolvent (the model then winds it up). `clouds`: the config's [clouds] section."""
+        insolvent (the model then winds it up). `clouds`: the config's [clouds] section. A cloud already wound up
+        has no AI business left: nothing moves."""
         self.business_index *= (1.0 + clouds.business_growth_per_year) ** (1.0 / 12.0)
+        if self.bankrupt and self.debt_written_off > 0:
+            return
         self.own_ai_revenue = own_ai_revenue
         self.ai_cash_flow = (self.operating_cash_flow * self.business_index * clouds.ai_cash_share
                              + self.spec.subsidy_usd_per_month + self.rental_revenue + own_ai_revenue)
