@@ -8,11 +8,12 @@ MarketConfig is made of sections, one per TOML table ([choice], [demand], [cloud
 [power], [pricing], [software], [inhouse], [policy], [venture]). Each numeric field declares its range as field
 metadata (`Bounds`), read both by the section's own check and by the TOML loader.
 
-The defaults here are the pre-fit values. The fields marked (fitted) (price sensitivity, switching cost, the AI
-boom's scale, midpoint and width, the labs' boom scale and funding multiple, demand elasticity, vendors' margin
-stickiness) are fitted to the observed 2023 - mid-2025 path by `compute-market calibrate-history`, which writes
-them into the catalog folder (history_calibration.toml); they reach a config explicitly, through the catalog
-(`MarketConfig.build(catalog.fitted, ...)`, which the experiment loader and ComputeMarket's default config use).
+The defaults here are the pre-fit values. The fields marked (fitted) (AI adoption's starting share, speed and
+elasticity to capability, buyers' price sensitivity, switching cost, labs' elasticity to adoption and funding
+multiple, demand elasticity, vendors' margin stickiness) are fitted to the observed January 2023 - December 2025
+path by `compute-market calibrate-history`, which writes them into the catalog folder (history_calibration.toml);
+they reach a config explicitly, through the catalog (`MarketConfig.build(catalog.fitted, ...)`, which the experiment
+loader and ComputeMarket's default config use).
 Defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
 behavioural parameters, never outputs.
 """
@@ -432,7 +433,7 @@ class PricingConfig:
     margin_grid_max: float = share(0.95)
     margin_grid_points: int = positive(94, high=10_000)
     # share of the gap to the best response closed each month: prices are sticky (list prices and supply contracts
-    # are renegotiated over quarters); fitted to the 2023 - mid-2025 margins and revenues (history_calibration.toml)
+    # are renegotiated over quarters); fitted to the 2023 - 2025 margins and revenues (history_calibration.toml)
     margin_adjustment: float = field(default=0.5, metadata={"bounds": Bounds(0.0, 1.0, low_open=True, share=True)})
     rd_share_of_gross_profit: float = share(0.2)  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
     opex_share_of_revenue: float = share(0.05)  # SG&A (est)
