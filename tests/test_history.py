@@ -360,11 +360,11 @@ def test_a_run_summary_reports_fitted_and_held_out_observations_apart(tmp_path, 
                       '[venture]\nenabled = false\n')
     assert main(["run", str(config), "--out", str(tmp_path / "R"), "--workers", "1"]) == 0
     summary = (tmp_path / "R" / "summary.md").read_text()
-    assert "In band: fitted observations (ending by 2025-06)" in summary
-    assert "held out (ending after 2025-06)" in summary
-    assert "| nvidia-dc-revenue-q3fy26 | 2025-08..2025-10 |" in summary
-    assert next(line for line in summary.splitlines() if line.startswith("| nvidia-dc-revenue-q3fy26 ")).endswith(
+    assert "In band: fitted observations (ending by 2025-12)" in summary
+    assert "held out (ending after 2025-12)" in summary
+    assert "| nvidia-dc-revenue-q4fy26 | 2025-11..2026-01 |" in summary
+    assert next(line for line in summary.splitlines() if line.startswith("| nvidia-dc-revenue-q4fy26 ")).endswith(
         "| held out |")
     fit = pd.read_csv(tmp_path / "R" / "history_fit.csv").set_index("id")
-    assert fit.loc["nvidia-dc-revenue-q3fy26", "held_out"] and not fit.loc["nvidia-dc-revenue-q1fy26", "held_out"]
+    assert fit.loc["nvidia-dc-revenue-q4fy26", "held_out"] and not fit.loc["nvidia-dc-revenue-q3fy26", "held_out"]
     assert (tmp_path / "R" / "figures" / "history_fit.png").stat().st_size > 0

@@ -6,6 +6,7 @@ Each mechanism test compares means over seeds against a run that differs in one 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import cache
 
@@ -92,9 +93,11 @@ def test_longer_lead_times_deepen_the_fall_in_booked_margin():
 @pytest.mark.slow
 def test_an_export_rule_turns_its_vendors_committed_supply_into_a_write_down():
     """A rule that takes H100-class chips (>= 900 dense TFLOP/s) off every buyer's list from January 2024 leaves
-    NVIDIA with the supply it committed for them: a write-down with a lead time, next to none made to order."""
-    rule = {"export_control_regions": ("us", "cn"), "export_control_start": "2024-01",
-            "export_control_min_tflops": 900.0}
+    NVIDIA with the supply it committed for them: a write-down with a lead time, next to none made to order. (Every
+    cloud is placed in the controlled region: a rule never binds buyers in its own vendors' region.)"""
+    abroad = tuple(dataclasses.replace(spec, region="cn") for spec in fitted_config().hyperscalers)
+    rule = {"export_control_regions": ("cn",), "export_control_start": "2024-01", "export_control_min_tflops": 900.0,
+            "hyperscalers": abroad}
     window = ("2024-01", "2024-06")
 
     def charged(lead: int, **extra) -> float:
