@@ -22,13 +22,14 @@ When the levers act ("during"), from the scenario's config compared with the bas
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hardware_catalog import add_months, months_between
+from hardware_catalog.schema import year_month
 from market.config import SECTIONS
 
 from .compare import bootstrap_interval, mark_discoveries, sign_flip_p_value
@@ -117,22 +118,22 @@ class Window:
     stop: int
 
 
-def month_number(date: str) -> int:
-    """Months since year 0 of a YYYY-MM date (ValueError for anything else, e.g. "2024-1" or "January")."""
-    if not isinstance(date, str) or not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", date):
-        raise ValueError(f"not a month YYYY-MM: {date!r}")
-    return int(date[:4]) * 12 + int(date[5:]) - 1
+def _checked(date) -> str:
+    """`date` if it is a month YYYY-MM (hardware_catalog's rule), else ValueError (e.g. "2024-1" or "January")."""
+    problem = year_month(date) if isinstance(date, str) else f"must be YYYY-MM, got {date!r}"
+    if problem:
+        raise ValueError(problem)
+    return date
 
 
 def months_from(start: str, date: str) -> int:
-    """Whole months from `start` to `date` (both YYYY-MM); negative when `date` is earlier."""
-    return month_number(date) - month_number(start)
+    """Whole months from `start` to `date` (both YYYY-MM, checked); negative when `date` is earlier."""
+    return months_between(_checked(start), _checked(date))
 
 
 def month_date(start: str, months: int) -> str:
-    """The YYYY-MM date `months` months after `start`."""
-    year, month = divmod(month_number(start) + months, 12)
-    return f"{year:04d}-{month + 1:02d}"
+    """The YYYY-MM date `months` months after `start` (checked)."""
+    return add_months(_checked(start), months)
 
 
 def _lever_spans(base: dict, scenario: dict, run_start: str, where: str) -> list[tuple[int, int, int, str]]:
