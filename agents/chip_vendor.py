@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import mesa
 
@@ -20,17 +20,6 @@ MAX_FORECAST_TREND = 0.05
 # R&D spend (USD a month) at which the R&D term of maturity growth is log10(2): the scale of a stack's monthly
 # software budget (est: a $100M a month stack team is a large one; NVIDIA's whole R&D was ~$0.7B a month in 2023)
 RD_SCALE_USD = 1e8
-
-
-@dataclass(frozen=True)
-class SupplyTerms:
-    """How a vendor commits supply (MarketConfig's supply fields): the months between committing packaging
-    capacity and receiving chips, the headroom it orders above its forecast (share), and the months of forecast
-    sales it may hold before stock is written down."""
-
-    lead_time_months: int
-    headroom: float
-    inventory_cover_months: float
 
 
 class ChipVendor(mesa.Agent):
@@ -217,26 +206,26 @@ class ChipVendor(mesa.Agent):
         self.pipeline.append(committed)
         return committed
 
-    def plan_supply(self, month: str, chip_orders: dict[str, float], order_units: float, terms: SupplyTerms,
+    def plan_supply(self, month: str, chip_orders: dict[str, float], order_units: float, supply,
                     industry_capacity: float, chips: dict[str, Accelerator], units_per_chip) -> None:
         """After the month's orders (`chip_orders`: chips ordered per chip id of its line on sale; `order_units`:
         their packaging units): remember them, re-value its inventory reserve, and commit supply `lead time`
         months ahead. With nothing on sale and a launch due within the lead time, it books at least its share of
         the industry's packaging capacity (`industry_capacity`, HBM-GB equivalents) for the launch, or a vendor
         with capacity of its own this month's. `chips` maps chip ids to chips; `units_per_chip(chip)` gives a chip's
-        packaging units."""
+        packaging units. `supply`: the config's [supply] section (lead time in months, headroom, inventory cover)."""
+        lead_time = supply.supply_lead_time_months
         self.record_orders(order_units, chip_orders)
-        self.book_reserve(set(chip_orders), chips, units_per_chip, terms.inventory_cover_months,
-                          terms.lead_time_months, terms.headroom)
-        if terms.lead_time_months <= 0:
+        self.book_reserve(set(chip_orders), chips, units_per_chip, supply.inventory_cover_months, lead_time,
+                          supply.supply_headroom)
+        if lead_time <= 0:
             return
-        launch = self.prices_strategically and not self.on_market and self.launches_within(month,
-                                                                                           terms.lead_time_months)
+        launch = self.prices_strategically and not self.on_market and self.launches_within(month, lead_time)
         limit = self.allocation * industry_capacity if self.in_shared_pool else self.capacity_units
         floor = limit if launch else 0.0
         # stock it can still sell: chips taken off sale are reserved against, not a reason to order less
         held = sum(units * units_per_chip(chips[cid]) for cid, units in self.inventory.items() if cid in chip_orders)
-        self.commit_supply(terms.lead_time_months, terms.headroom, floor, held)
+        self.commit_supply(lead_time, supply.supply_headroom, floor, held)
 
     def chip_forecast(self, chip_id: str, current: float) -> float:
         """Expected monthly orders of a chip (chips): the mean of its last six months, or `current` if new."""

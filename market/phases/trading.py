@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.chip_vendor import SupplyTerms
-
 from .. import choice, clearing
 from ..offers import Fills, OfferBook, Orders
 from .buying import PURPOSES
@@ -19,10 +17,6 @@ class TradingPhase:
     def __init__(self, model, utilities) -> None:
         self.model = model
         self.utilities = utilities  # (book, available, shocks, power_price) -> (R, K) buyers' utilities
-        cfg = model.config
-        supply = cfg.supply
-        self.supply_terms = SupplyTerms(supply.supply_lead_time_months, supply.supply_headroom,
-                                        supply.inventory_cover_months)
 
     def __call__(self, book: OfferBook, orders: Orders) -> Fills:
         fills = self.clear(book, orders)
@@ -96,5 +90,5 @@ class TradingPhase:
         order_units = np.bincount(book.owner, weights=fills.ordered * book.units_per_chip, minlength=len(m.vendors))
         for position, v in enumerate(m.vendors.values()):  # the vendors' order in the book's `owner` index
             mine = {c.id: float(fills.ordered[j]) for j, c in enumerate(book.chips) if book.sellers[j] is v}
-            v.plan_supply(m.date, mine, float(order_units[position]), self.supply_terms, m.capacity, m.chip_index,
+            v.plan_supply(m.date, mine, float(order_units[position]), m.config.supply, m.capacity, m.chip_index,
                           m.packaging_units)
