@@ -27,8 +27,8 @@ class Hyperscaler(mesa.Agent):
         self.cash = cash
         self.operating_cash_flow = operating_cash_flow  # USD/month from its whole business at t=0
         self.business_index = 1.0  # growth of its business's cash flow since the start
-        self.ai_cash_flow = 0.0  # USD last month: its business's cash for AI, rentals and its own AI work's value
-        self.ai_cash_flows: deque[float] = deque(maxlen=12)  # the last 12 months of it (what lenders look at)
+        # USD a month, the last 12: its business's cash for AI, rentals and its own AI work's value (lenders look at it)
+        self.ai_cash_flows: deque[float] = deque(maxlen=12)
         self.own_ai_revenue = 0.0  # USD last month: its own AI work, valued at its rental price
         self.interest_paid = 0.0  # USD last month on its debt (negative cash)
         self.payouts = 0.0  # USD returned to shareholders last month (cash beyond its buffer)
@@ -36,7 +36,6 @@ class Hyperscaler(mesa.Agent):
         self.internal_demand0 = internal_demand_heq
         self.internal_demand = internal_demand_heq
         self.expected_demand = internal_demand_heq  # the own demand it plans for (follows internal_demand)
-        self.demand_index = 1.0  # growth of its own AI demand since the start
         self.expected_cost_ratio = 1.0  # its expectation of cost per useful work relative to the start
         self.rental_demand = 0.0  # HEq labs wanted last month
         self.rental_supplied = 0.0  # HEq-hours rented out last month
@@ -165,9 +164,8 @@ class Hyperscaler(mesa.Agent):
         `demand` and `clouds` are the config's [demand] and [clouds] sections (market/config.py DemandConfig,
         CloudConfig); fleet and demand in HEq, money in USD.
         """
-        self.demand_index = adoption_index
         self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(clouds.capex_adjustment_months, 1.0)
-        self.internal_demand = (self.internal_demand0 * self.demand_index * demand_factor
+        self.internal_demand = (self.internal_demand0 * adoption_index * demand_factor
                                 * self.expected_cost_ratio ** (-demand.demand_elasticity))
         target = (self.internal_demand + self.rental_demand) / clouds.capex_utilisation_target
         # stock adjustment: replace retirements, follow the growth of the demand it expects, close the gap over
@@ -286,18 +284,17 @@ class Hyperscaler(mesa.Agent):
         """The month's cash: its business's cash flow left for AI (growing with the business, not with AI), any
         subsidy, rentals and its own AI work's value (`own_ai_revenue`, USD) in; fleet running costs, interest on
         its debt and debt service out. Cash below zero is debt; a cloud whose debt passes its credit limit is
-        insolvent (the model then winds it up). `clouds`: the config's [clouds] section. A cloud already wound up
-        has no AI business left: nothing moves."""
-        self.business_index *= (1.0 + clouds.business_growth_per_year) ** (1.0 / 12.0)
-        if self.bankrupt and self.debt_written_off > 0:
+        insolvent (the model then winds it up). `clouds`: the config's [clouds] section. A cloud wound up in an
+        earlier month (insolvency is set only here, at the end) has no AI business left: nothing moves."""
+        if self.bankrupt:
             return
+        self.business_index *= (1.0 + clouds.business_growth_per_year) ** (1.0 / 12.0)
         self.own_ai_revenue = own_ai_revenue
-        self.ai_cash_flow = (self.operating_cash_flow * self.business_index * clouds.ai_cash_share
-                             + self.spec.subsidy_usd_per_month + self.rental_revenue + own_ai_revenue)
-        self.ai_cash_flows.append(self.ai_cash_flow)
+        ai_cash_flow = (self.operating_cash_flow * self.business_index * clouds.ai_cash_share
+                        + self.spec.subsidy_usd_per_month + self.rental_revenue + own_ai_revenue)
+        self.ai_cash_flows.append(ai_cash_flow)
         self.interest_paid = self.debt * clouds.interest_rate_per_year / 12.0
-        self.cash += (self.ai_cash_flow - running_cost - self.spec.debt_service_usd_per_month
-                      - self.interest_paid)
+        self.cash += ai_cash_flow - running_cost - self.spec.debt_service_usd_per_month - self.interest_paid
         buffer = clouds.cash_buffer_months * self.steady_cash_flow
         self.payouts = max(0.0, self.cash - buffer)  # what it does not keep for AI goes back to shareholders
         self.cash -= self.payouts

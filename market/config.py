@@ -599,12 +599,6 @@ class MarketConfig:
         """The value of a field by its flat name (a section field or a top-level one)."""
         return getattr(getattr(self, SECTION_OF[name]), name) if name in SECTION_OF else getattr(self, name)
 
-    def flat(self) -> dict:
-        """Every section field and top-level field by its flat name (sections, venture and populations apart)."""
-        out = {name: getattr(self, name) for name in TOP_LEVEL}
-        out.update({name: self.get(name) for name in SECTION_OF})
-        return out
-
     def site_power_supply_w(self, date: str) -> float:
         """W of new site power the industry can bring on for AI in the month `date` (calendar time), with any
         power crunch of the policy."""
