@@ -118,8 +118,8 @@ class ChipVendor(mesa.Agent):
         self.backlog_units = 0.0  # chips ordered but not delivered
         self.rd_spend = 0.0
         self.writedown = 0.0  # USD charged to cost of sales this month for excess inventory and commitments
-        self.production_units = 0.0  # packaging units of committed supply that arrive this month
-        self.capacity_units = 0.0  # packaging units it may receive this month (its allocation, or its own capacity)
+        self.production_units = 0.0  # packaging units of committed supply that arrive this month (made, sold or not)
+        self.capacity_units = 0.0  # packaging units it may make this month (its allocation, or its own capacity)
         self.on_market = False  # whether it has a chip on sale this month
 
     # --- products and prices -----------------------------------------------------------------
@@ -170,12 +170,14 @@ class ChipVendor(mesa.Agent):
     # --- supply with commitments ------------------------------------------------------------------
 
     def receive_supply(self, capacity_units: float) -> float:
-        """This month's committed supply (packaging units), capped by `capacity_units`: the packaging it is
-        allocated, or its own capacity. In its first month (before the run's history starts) it may use all of it."""
+        """This month's supply: it may make up to `capacity_units` packaging units (its allocation, or its own
+        capacity), which it returns, and must take what it committed a lead time ago (`production_units`, within
+        that). Months whose supply was booked before the run (its first `lead time` months) carry no commitment: what
+        was booked then is not known, so they are made to order."""
         self.capacity_units = capacity_units
-        committed = self.pipeline.popleft() if self.pipeline else capacity_units
+        committed = self.pipeline.popleft() if self.pipeline else 0.0
         self.production_units = min(committed, capacity_units)
-        return self.production_units
+        return capacity_units
 
     def demand_forecast(self) -> tuple[float, float]:
         """(recent monthly orders, monthly trend) in packaging units: the mean of the last three months and
@@ -198,8 +200,8 @@ class ChipVendor(mesa.Agent):
         (an order-up-to rule). A vendor with a chip launching within the lead time books at least
         `launch_floor` units for it. Returns the packaging units committed."""
         recent, trend = self.demand_forecast()
-        if not self.supply_committed:  # the months already booked before the run matched the demand it first sees
-            self.pipeline = deque([recent * (1.0 + headroom)] * (lead_time - 1))
+        if not self.supply_committed:  # the months up to the lead time were booked before the run (made to order)
+            self.pipeline = deque([0.0] * (lead_time - 1))
             self.supply_committed = True
         excess_stock = max(0.0, stock_units - headroom * recent)
         committed = max(recent * trend**lead_time * (1.0 + headroom) - excess_stock / lead_time, launch_floor, 0.0)
@@ -216,7 +218,7 @@ class ChipVendor(mesa.Agent):
         packaging units. `supply`: the config's [supply] section (lead time in months, headroom, inventory cover)."""
         lead_time = supply.supply_lead_time_months
         self.record_orders(order_units, chip_orders)
-        self.book_reserve(set(chip_orders), chips, units_per_chip, supply.inventory_cover_months, lead_time,
+        self.book_reserve(set(chip_orders), chips, units_per_chip, supply.inventory_cover_months,
                           supply.supply_headroom)
         if lead_time <= 0:
             return
@@ -239,7 +241,7 @@ class ChipVendor(mesa.Agent):
         for cid, units in chip_units.items():
             self.chip_orders.setdefault(cid, deque(maxlen=ORDER_MEMORY_MONTHS)).append(units)
 
-    def book_reserve(self, offered: set[str], chips: dict, units_per_chip, cover_months: float, lead_time: int,
+    def book_reserve(self, offered: set[str], chips: dict, units_per_chip, cover_months: float,
                      headroom: float) -> float:
         """Re-value the inventory reserve and charge its change to cost of sales (a release is negative).
 
@@ -257,9 +259,11 @@ class ChipVendor(mesa.Agent):
             monthly = sum(orders) / len(orders) if (orders and cid in offered) else 0.0
             reserve += max(0.0, held - cover_months * monthly) * chips[cid].manufacturing_cost_usd
         recent, trend = self.demand_forecast()  # the forecast it orders with
+        # the pipeline's entry i arrives i + 1 months ahead; months booked before the run carry no commitment
         pipeline = sum(self.pipeline)
         if pipeline > 0 and offered:
-            expected = (1.0 + headroom) * recent * sum(trend**k for k in range(1, lead_time + 1))
+            expected = (1.0 + headroom) * recent * sum(trend ** (i + 1) for i, units in enumerate(self.pipeline)
+                                                       if units > 0)
             cost_per_unit = (sum(chips[c].manufacturing_cost_usd / units_per_chip(chips[c]) for c in offered)
                              / len(offered))
             reserve += max(0.0, pipeline - expected) * cost_per_unit

@@ -32,18 +32,22 @@ def ration(orders, supply, rule: str = "proportional", priority=None):
     raise ValueError(f"unknown rationing rule '{rule}'; valid: {', '.join(RULES)}")
 
 
-def supply_from_capacity(capacity_units, owner, planned_units, units_per_chip, make_to_order, ordered, headroom):
-    """Chips each chip's vendor makes this month: its committed packaging units (V,) shared among its chips
-    (K,) in proportion to its forecast of their orders (`planned_units`, packaging units), so that production
-    cannot follow a sudden change in the mix within the month. Where `make_to_order` (a vendor's first month,
-    or no lead time), it makes at most what was ordered plus `headroom`."""
+def supply_from_capacity(capacity_units, committed_units, owner, planned_units, units_per_chip, ordered, headroom):
+    """Chips each chip's vendor makes this month (K,). A vendor's committed supply (`committed_units`, packaging
+    units (V,), booked `lead time` months ago) is made whether or not it sells: the floor. Above it the vendor makes
+    to order (what was ordered plus `headroom`) up to what it may make this month (`capacity_units` (V,): its
+    packaging allocation or its own capacity): the ceiling, as packaging is contracted ahead while wafers, HBM and
+    substrates are committed a lead time ahead. Both are shared among the vendor's chips (K,) in proportion to its
+    forecast of their orders (`planned_units`, packaging units), so that production cannot follow a sudden change
+    in the mix within the month. With no commitments (no lead time) this is make to order within capacity."""
     vendors = len(capacity_units)
     vendor_planned = np.bincount(owner, weights=planned_units, minlength=vendors)[owner]
     chips_of_vendor = np.bincount(owner, minlength=vendors)[owner]
     mix = np.where(vendor_planned > 0, planned_units / np.where(vendor_planned > 0, vendor_planned, 1.0),
                    1.0 / chips_of_vendor)
-    made = capacity_units[owner] * mix / units_per_chip
-    return np.where(make_to_order, np.minimum(made, ordered * (1.0 + headroom)), made)
+    ceiling = capacity_units[owner] * mix / units_per_chip
+    floor = np.minimum(committed_units, capacity_units)[owner] * mix / units_per_chip
+    return np.maximum(floor, np.minimum(ceiling, ordered * (1.0 + headroom)))
 
 
 def clear_two_rounds(orders, supply, spend, prices, available, respread, rule: str = "proportional"):

@@ -37,7 +37,8 @@ class OfferBook:
     work: np.ndarray  # (R, K) useful work per chip-hour (H100-equivalents) for each buyer row
     available: np.ndarray  # (R, K) bool: may buyer row r buy chip k (own chips, export rules)
     switching: np.ndarray  # (R, K) switching cost per unit of immaturity (the same on every move, own chips too)
-    capacity_units: np.ndarray  # (V,) packaging units of committed supply arriving this month
+    capacity_units: np.ndarray  # (V,) packaging units each vendor may make this month (allocation or own capacity)
+    committed_units: np.ndarray  # (V,) packaging units of supply committed a lead time ago: made whether or not sold
     stock: np.ndarray  # (K,) chips held from earlier months
     prices: np.ndarray | None = None  # (K,) USD per chip, in the book the vendor phase posts after the margin choice
     # chip id -> tokens of the serving mix it serves per second, while a serving shift is under way (else None)

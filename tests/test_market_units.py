@@ -141,17 +141,22 @@ def test_capacity_follows_the_yearly_schedule_then_invests_against_unfilled_orde
 
 # --- the clearing and rental kernels (market/clearing.py, market/rental.py) -----------------------------------
 
-def test_supply_from_capacity_shares_each_vendors_units_by_its_forecast():
-    capacity_units = np.array([100.0, 30.0])  # two vendors
+def test_supply_from_capacity_makes_to_order_between_the_commitment_and_the_allocation():
+    capacity_units = np.array([100.0, 30.0])  # two vendors' allocations
     owner = np.array([0, 0, 1])
     planned_units = np.array([60.0, 20.0, 0.0])  # vendor 1 has no forecast yet: an even split
     units_per_chip = np.array([10.0, 5.0, 3.0])
-    made = clearing.supply_from_capacity(capacity_units, owner, planned_units, units_per_chip,
-                                         np.array([False, False, False]), np.zeros(3), 0.05)
-    assert made == pytest.approx([100 * 0.75 / 10, 100 * 0.25 / 5, 30 / 3])
-    to_order = clearing.supply_from_capacity(capacity_units, owner, planned_units, units_per_chip,
-                                             np.array([True, False, True]), np.array([2.0, 0.0, 1.0]), 0.05)
-    assert to_order == pytest.approx([2.1, 5.0, 1.05])
+    # no commitments: make to order (plus headroom) within the allocation, shared by the forecast mix
+    to_order = clearing.supply_from_capacity(capacity_units, np.zeros(2), owner, planned_units, units_per_chip,
+                                             np.array([2.0, 0.0, 1.0]), 0.05)
+    assert to_order == pytest.approx([2.1, 0.0, 1.05])
+    ceiling = clearing.supply_from_capacity(capacity_units, np.zeros(2), owner, planned_units, units_per_chip,
+                                            np.array([1e6, 1e6, 1e6]), 0.05)
+    assert ceiling == pytest.approx([100 * 0.75 / 10, 100 * 0.25 / 5, 30 / 3])
+    # commitments are made whether or not they sell (vendor 0's 40 units, shared 3:1), never above the allocation
+    floor = clearing.supply_from_capacity(capacity_units, np.array([40.0, 50.0]), owner, planned_units,
+                                          units_per_chip, np.array([2.0, 0.0, 20.0]), 0.05)
+    assert floor == pytest.approx([40 * 0.75 / 10, 40 * 0.25 / 5, 30 / 3])
 
 
 def test_two_round_clearing_never_exceeds_supply_or_budgets():

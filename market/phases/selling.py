@@ -75,9 +75,10 @@ class SellingPhase:
             # leaving the installed software stack costs the same on every move, onto a buyer's own silicon too: an
             # immature in-house stack is charged on its owner's own work
             switching=np.full((rows, k), cfg.choice.switching_cost),
-            # this month's supply: what each vendor committed `lead time` months ago, within its packaging allocation
-            # (a domestic vendor's from capacity of its own, outside the shared pool)
+            # this month's supply: each vendor may make up to its packaging allocation (a domestic vendor up to
+            # capacity of its own, outside the shared pool), and makes at least what it committed `lead time` ago
             capacity_units=np.array([v.receive_supply(self.supply_limit(v, pool)) for v in vendor_list]),
+            committed_units=np.array([v.production_units for v in vendor_list]),
             stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
         )
 

@@ -39,12 +39,8 @@ class TradingPhase:
         planned = np.array([v.chip_forecast(c.id, order_units[j] / book.units_per_chip[j])
                             for j, (c, v) in enumerate(zip(book.chips, book.sellers, strict=True))]
                            ) * book.units_per_chip
-        # a vendor's first month, or any month with no lead time: it makes to order (plus headroom) within its
-        # allocation, as its supply for that month was booked before the run against the demand it now sees
-        lead_time = cfg.supply.supply_lead_time_months
-        make_to_order = np.array([not v.supply_committed or lead_time == 0 for v in book.sellers])
-        made = clearing.supply_from_capacity(book.capacity_units, book.owner, planned, book.units_per_chip,
-                                             make_to_order, ordered, cfg.supply.supply_headroom)
+        made = clearing.supply_from_capacity(book.capacity_units, book.committed_units, book.owner, planned,
+                                             book.units_per_chip, ordered, cfg.supply.supply_headroom)
 
         def respread(open_chips):  # the spill-over round: the same utilities over the chips with supply left
             return choice.logit_shares(self.utilities(book, open_chips, orders.shocks, orders.power_price))
