@@ -17,6 +17,15 @@ from hardware_catalog import Accelerator, Roadmap, add_months, months_between, n
 FORECAST_MONTHS = 3
 ORDER_MEMORY_MONTHS = 6
 MAX_FORECAST_TREND = 0.05
+# Committing supply ahead, it damps the trend (Gardner & McKenzie's damped-trend forecast, 1985): the trend's k-th
+# month ahead counts TREND_DAMPING**k, so a six-month forecast extrapolates about three months of trend (est: 0.8 is
+# the low end of the 0.8-0.98 range of damping factors found in forecasting practice; a vendor that can make to order
+# above its commitments loses more by committing too much than too little)
+TREND_DAMPING = 0.8
+# Its bookings grow at most this much a month (est): wafer starts, HBM and substrates are contracted in volumes that
+# take months to raise (TSMC's CoWoS output, the binding input in 2023-24, at most doubled in a year, about 6% a
+# month), so a month or two of exceptional orders is met to order, above the commitment, not booked six months ahead
+MAX_COMMITMENT_GROWTH = 0.10
 # R&D spend (USD a month) at which the R&D term of maturity growth is log10(2): the scale of a stack's monthly
 # software budget (est: a $100M a month stack team is a large one; NVIDIA's whole R&D was ~$0.7B a month in 2023)
 RD_SCALE_USD = 1e8
@@ -151,6 +160,15 @@ class ChipVendor(mesa.Agent):
         self.on_market = bool(line)
         return line
 
+    def run_out_parts(self, month: str, line: list[Accelerator]) -> list[Accelerator]:
+        """Chips of its roadmap that have left its line (`line`: what it makes this month) while it still holds stock
+        of them: it sells that stock off and makes no more (a last-time buy run out, as Hopper parts sold on beside
+        Blackwell). An export SKU taken off sale is not among them: it left because a rule ended its sale, and its
+        stock is reserved against in full (as NVIDIA's H20 charge of April 2025)."""
+        on_sale = {c.id for c in line}
+        return [c for c in self.chips
+                if c.release <= month and c.id not in on_sale and self.inventory.get(c.id, 0.0) > 0]
+
     def unit_price(self, chip: Accelerator, design_partner_margin: float) -> float:
         """USD per chip: cost / (1 - margin); in-house chips at cost plus the design partner's margin."""
         margin = self.margin if self.prices_strategically else design_partner_margin
@@ -191,6 +209,11 @@ class ChipVendor(mesa.Agent):
             trend = 1.0
         return recent, min(1.0 + MAX_FORECAST_TREND, max(1.0 - MAX_FORECAST_TREND, trend))
 
+    @staticmethod
+    def trend_ahead(trend: float, months: int) -> float:
+        """The damped trend's multiplier `months` ahead: trend ** (d + d**2 + ... + d**months), d = TREND_DAMPING."""
+        return trend ** sum(TREND_DAMPING**k for k in range(1, months + 1))
+
     def commit_supply(
         self, lead_time: int, headroom: float, launch_floor: float = 0.0, stock_units: float = 0.0
     ) -> float:
@@ -204,7 +227,11 @@ class ChipVendor(mesa.Agent):
             self.pipeline = deque([0.0] * (lead_time - 1))
             self.supply_committed = True
         excess_stock = max(0.0, stock_units - headroom * recent)
-        committed = max(recent * trend**lead_time * (1.0 + headroom) - excess_stock / lead_time, launch_floor, 0.0)
+        committed = recent * self.trend_ahead(trend, lead_time) * (1.0 + headroom) - excess_stock / lead_time
+        last = self.pipeline[-1] if self.pipeline else 0.0
+        if last > 0:
+            committed = min(committed, last * (1.0 + MAX_COMMITMENT_GROWTH))
+        committed = max(committed, launch_floor, 0.0)
         self.pipeline.append(committed)
         return committed
 
@@ -245,28 +272,38 @@ class ChipVendor(mesa.Agent):
                      headroom: float) -> float:
         """Re-value the inventory reserve and charge its change to cost of sales (a release is negative).
 
-        Reserve (USD) = cost of the inventory beyond `cover_months` of forecast sales of each chip (all of it
-        for a chip no longer offered) + cost of committed supply beyond what the current forecast expects to
-        sell over the lead time (with the same headroom the vendor orders with). This is how a demand drop or
-        an export rule turns committed supply into a write-down, so that booked gross margin falls below the
-        margin the vendor priced at; when demand recovers the reserve is released.
+        The reserve it needs (USD) = cost of the inventory beyond `cover_months` of forecast sales of each chip (all
+        of it for a chip no longer offered) + cost of committed supply beyond what the current forecast expects to
+        sell over the lead time (with the same headroom the vendor orders with). This is how a demand drop or an
+        export rule turns committed supply into a write-down, so that booked gross margin falls below the margin the
+        vendor priced at. A rise in what it needs is charged at once. As under US GAAP (ASC 330), a write-down is not
+        reversed because the forecast recovers: the reserve is released only as the stock and commitments it was
+        booked against are used up, in the proportion the month's cost of sales bears to everything it held,
+        sold and had committed (a first-in, first-out reading); it never stays above what it needs by more.
         """
-        reserve = 0.0
+        needed = 0.0
+        held_cost = 0.0
         for cid, held in self.inventory.items():
             if held <= 0:
                 continue
             orders = self.chip_orders.get(cid)
             monthly = sum(orders) / len(orders) if (orders and cid in offered) else 0.0
-            reserve += max(0.0, held - cover_months * monthly) * chips[cid].manufacturing_cost_usd
+            needed += max(0.0, held - cover_months * monthly) * chips[cid].manufacturing_cost_usd
+            held_cost += held * chips[cid].manufacturing_cost_usd
         recent, trend = self.demand_forecast()  # the forecast it orders with
         # the pipeline's entry i arrives i + 1 months ahead; months booked before the run carry no commitment
         pipeline = sum(self.pipeline)
+        pipeline_cost = 0.0
         if pipeline > 0 and offered:
-            expected = (1.0 + headroom) * recent * sum(trend ** (i + 1) for i, units in enumerate(self.pipeline)
-                                                       if units > 0)
+            expected = (1.0 + headroom) * recent * sum(self.trend_ahead(trend, i + 1)
+                                                       for i, units in enumerate(self.pipeline) if units > 0)
             cost_per_unit = (sum(chips[c].manufacturing_cost_usd / units_per_chip(chips[c]) for c in offered)
                              / len(offered))
-            reserve += max(0.0, pipeline - expected) * cost_per_unit
+            needed += max(0.0, pipeline - expected) * cost_per_unit
+            pipeline_cost = pipeline * cost_per_unit
+        base = self.cogs + held_cost + pipeline_cost
+        used = self.cogs / base if base > 0 else 1.0
+        reserve = max(needed, self.reserve * (1.0 - used)) if needed < self.reserve else needed
         self.writedown = reserve - self.reserve
         self.reserve = reserve
         return self.writedown

@@ -32,19 +32,23 @@ def ration(orders, supply, rule: str = "proportional", priority=None):
     raise ValueError(f"unknown rationing rule '{rule}'; valid: {', '.join(RULES)}")
 
 
-def supply_from_capacity(capacity_units, committed_units, owner, planned_units, units_per_chip, ordered, headroom):
+def supply_from_capacity(capacity_units, committed_units, owner, planned_units, units_per_chip, ordered, headroom,
+                         in_production=None):
     """Chips each chip's vendor makes this month (K,). A vendor's committed supply (`committed_units`, packaging
     units (V,), booked `lead time` months ago) is made whether or not it sells: the floor. Above it the vendor makes
     to order (what was ordered plus `headroom`) up to what it may make this month (`capacity_units` (V,): its
     packaging allocation or its own capacity): the ceiling, as packaging is contracted ahead while wafers, HBM and
-    substrates are committed a lead time ahead. Both are shared among the vendor's chips (K,) in proportion to its
-    forecast of their orders (`planned_units`, packaging units), so that production cannot follow a sudden change
-    in the mix within the month. With no commitments (no lead time) this is make to order within capacity."""
+    substrates are committed a lead time ahead. Both are shared among the vendor's chips in production
+    (`in_production`, bool (K,); all by default; old stock being sold off gets none) in proportion to its forecast
+    of their orders (`planned_units`, packaging units), so that production cannot follow a sudden change in the mix
+    within the month. With no commitments (no lead time) this is make to order within capacity."""
     vendors = len(capacity_units)
+    making = np.ones(len(owner), dtype=bool) if in_production is None else np.asarray(in_production, dtype=bool)
+    planned_units = np.where(making, planned_units, 0.0)
     vendor_planned = np.bincount(owner, weights=planned_units, minlength=vendors)[owner]
-    chips_of_vendor = np.bincount(owner, minlength=vendors)[owner]
+    chips_of_vendor = np.bincount(owner, weights=making.astype(float), minlength=vendors)[owner]
     mix = np.where(vendor_planned > 0, planned_units / np.where(vendor_planned > 0, vendor_planned, 1.0),
-                   1.0 / chips_of_vendor)
+                   making / np.maximum(chips_of_vendor, 1.0))
     ceiling = capacity_units[owner] * mix / units_per_chip
     floor = np.minimum(committed_units, capacity_units)[owner] * mix / units_per_chip
     return np.maximum(floor, np.minimum(ceiling, ordered * (1.0 + headroom)))

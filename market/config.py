@@ -367,11 +367,14 @@ class SupplyConfig:
     # in which it could take no orders.
     launch_booking_months: int = number(12)
     min_packaging_units_per_chip: float = number(16.0)
-    # Supply with commitments: vendors order wafers, HBM and packaging this many months ahead, from their
-    # own demand forecasts (est: CoWoS and HBM are booked two to three quarters ahead; NVIDIA reports
-    # multi-quarter purchase obligations in its 10-K), with some headroom; a reserve is booked against
-    # inventory beyond a few months of forecast sales and against commitments beyond forecast orders.
-    supply_lead_time_months: int = number(0, high=36)  # 0: make to order (see the note on the baseline in README)
+    # Supply with commitments: vendors order wafers, HBM and substrates this many months ahead, from their
+    # own demand forecasts, with some headroom, and make at least that (above it, to order within their packaging
+    # allocation); a reserve is booked against inventory beyond a few months of forecast sales and against
+    # commitments beyond forecast orders. 6 months (est): a leading-node wafer takes about three to four months
+    # through the fab before packaging and test; SK hynix said in May 2024 that its HBM for 2024 was sold out and
+    # 2025's nearly so (booked about a year ahead, press reports of its earnings call); NVIDIA's FY24 10-K reports
+    # $16.1B of inventory purchase and long-term supply and capacity obligations at 28 January 2024. 0: make to order.
+    supply_lead_time_months: int = number(6, high=36)
     supply_headroom: float = share(0.05)
     inventory_cover_months: float = positive(3.0, high=120)
     rationing: str = "proportional"  # how short supply is shared: "proportional" or "largest_first"

@@ -40,6 +40,7 @@ class OfferBook:
     capacity_units: np.ndarray  # (V,) packaging units each vendor may make this month (allocation or own capacity)
     committed_units: np.ndarray  # (V,) packaging units of supply committed a lead time ago: made whether or not sold
     stock: np.ndarray  # (K,) chips held from earlier months
+    in_production: np.ndarray  # (K,) bool: made this month (its vendor's line); False for old stock being sold off
     prices: np.ndarray | None = None  # (K,) USD per chip, in the book the vendor phase posts after the margin choice
     # chip id -> tokens of the serving mix it serves per second, while a serving shift is under way (else None)
     served_tokens: dict[str, float] | None = None

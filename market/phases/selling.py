@@ -40,10 +40,13 @@ class SellingPhase:
         export_market = controls.active and bool(controls.regions)  # export SKUs are made for controlled buyers
         chips: list[Accelerator] = []
         sellers: list[ChipVendor] = []
+        made: list[bool] = []
         for v in m.vendors.values():
-            for chip in v.put_on_sale(m.date, cfg.choice.offered_generations, export_market):
+            line = v.put_on_sale(m.date, cfg.choice.offered_generations, export_market)
+            for chip in line + v.run_out_parts(m.date, line):  # what it makes, then old stock it sells off
                 chips.append(chip)
                 sellers.append(v)
+                made.append(chip in line)
                 m.chip_index[chip.id] = chip
         vendor_list = list(m.vendors.values())
         position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
@@ -79,6 +82,7 @@ class SellingPhase:
             # capacity of its own, outside the shared pool), and makes at least what it committed `lead time` ago
             capacity_units=np.array([v.receive_supply(self.supply_limit(v, pool)) for v in vendor_list]),
             committed_units=np.array([v.production_units for v in vendor_list]),
+            in_production=np.array(made, dtype=bool),
             stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
         )
 

@@ -40,7 +40,8 @@ class TradingPhase:
                             for j, (c, v) in enumerate(zip(book.chips, book.sellers, strict=True))]
                            ) * book.units_per_chip
         made = clearing.supply_from_capacity(book.capacity_units, book.committed_units, book.owner, planned,
-                                             book.units_per_chip, ordered, cfg.supply.supply_headroom)
+                                             book.units_per_chip, ordered, cfg.supply.supply_headroom,
+                                             book.in_production)
 
         def respread(open_chips):  # the spill-over round: the same utilities over the chips with supply left
             return choice.logit_shares(self.utilities(book, open_chips, orders.shocks, orders.power_price))
