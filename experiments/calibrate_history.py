@@ -55,7 +55,9 @@ class Parameter:
 # midpoint and width) and the labs' boom scale, so the count of fitted parameters is unchanged. The memory of
 # packaging shares (allocation_memory) was fitted until 2026-12, when the stickiness of vendors' margins took its
 # place (NVIDIA's margin rose from 64% to 76% over 2023, which the model reproduces only if prices adjust slowly);
-# it is held at that fit's value.
+# it is held at that fit's value. The stickiness went to its lower bound (0.03) in the fits to 2025-06 and 2025-12 and
+# is held there since, its place taken by the packaging capacity of January 2023: once vendors commit supply ahead, the
+# 2023 shortage (rentals at $4-8/h, 1.3M NVIDIA GPUs against the 2.2M an unconstrained market ships) turns on it.
 PARAMETERS = (
     Parameter("start_adoption", 0.01, 0.5, "share of AI's potential at the start that was in use in January 2023"),
     Parameter("adoption_speed", 0.02, 0.6, "logistic diffusion rate of AI adoption toward its potential, per month"),
@@ -67,8 +69,9 @@ PARAMETERS = (
     Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
     Parameter("demand_elasticity", 0.3, 2.0,
               "how much more useful work clouds' own AI demand takes as its market's cost falls"),
-    Parameter("margin_adjustment", 0.03, 1.0,
-              "share of the gap to the best-response margin a vendor closes each month (price stickiness)"),
+    Parameter("start_capacity_hbm_gb", 8e6, 3e7,
+              "advanced-packaging/HBM capacity in January 2023 (HBM-GB a month), within the 0.8x - 3x range the units "
+              "shipped allow"),
 )
 
 

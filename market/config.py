@@ -348,9 +348,9 @@ class SupplyConfig:
     # Growth by calendar year: 2023 +100% (est: TSMC set out to double CoWoS output during 2023), 2024 +140%
     # (CoWoS 2.4x, Bernstein via press, 2nd), 2025 +80% (same source); from then on +20%/yr (est) plus
     # investment that responds to unfilled orders (suppliers build when order books exceed capacity).
-    # 3e7: the top of the range the units shipped allow (0.8x - 3x the ~1e7 HBM-GB a month that Epoch AI's
-    # 1.3M NVIDIA GPUs of 2023 imply at ~80 GB, a 63% share and capacity doubling in the year; der); an
-    # earlier history fit, free within that range, went to its top, so it is held there and no longer fitted
+    # Fitted within the range the units shipped allow (0.8x - 3x the ~1e7 HBM-GB a month that Epoch AI's 1.3M
+    # NVIDIA GPUs of 2023 imply at ~80 GB, a 63% share and capacity doubling in the year; der):
+    # history_calibration.toml; 3e7, the top of that range, where a fit with make-to-order supply left it, otherwise
     start_capacity_hbm_gb: float = positive(3e7)
     # calendar years from the first, the last repeating
     capacity_growth_by_year: tuple[float, ...] = (1.0, 1.4, 0.8, 0.2)
@@ -437,7 +437,8 @@ class PricingConfig:
     margin_grid_points: int = positive(94, high=10_000)
     # share of the gap to the best response closed each month: prices are sticky (list prices and supply contracts
     # are renegotiated over quarters); fitted to the 2023 - 2025 margins and revenues (history_calibration.toml)
-    margin_adjustment: float = field(default=0.5, metadata={"bounds": Bounds(0.0, 1.0, low_open=True, share=True)})
+    # (fitted to 2025-12 at the lower bound of its range, 0.03, and held there since: experiments/calibrate_history.py)
+    margin_adjustment: float = field(default=0.03, metadata={"bounds": Bounds(0.0, 1.0, low_open=True, share=True)})
     rd_share_of_gross_profit: float = share(0.2)  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
     opex_share_of_revenue: float = share(0.05)  # SG&A (est)
 
