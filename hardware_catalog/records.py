@@ -8,7 +8,7 @@ bytes, `hbm_tbps` 10^12 bytes/s, `interconnect_gbps` 10^9 bytes/s summed over bo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PRECISIONS: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 VENDOR_KINDS: tuple[str, ...] = ("merchant_gpu", "merchant_accelerator", "hyperscaler_inhouse", "startup")
@@ -46,11 +46,32 @@ class Accelerator:
     export_variant_of: str = ""
     export_compliant: bool = False
     export_compliant_until: str = ""  # YYYY-MM or ""
+    # another SKU of the same generation (a lower-power, PCIe or rack-scale part): the generation named here is the one
+    # the market offers and the roadmap extends ("" = a generation of its own)
+    variant_of: str = ""
+    # an announced part not yet shipped: its figures are the announcement's (estimates by definition)
+    announced: bool = False
+    # the scale-up fabric its chips use (a [fabric.*] name of efficiency.toml; "" = the one its vendor's chips use)
+    fabric: str = ""
+    # the memory (HBM) part of manufacturing_cost_usd, so a memory price change moves the cost (0 = not broken out)
+    memory_cost_usd: float = 0.0
+    memory_cost_estimate: bool = True
+    memory_cost_source: str = ""
+    memory_cost_date: str = ""
 
     def compliant_in(self, month: str) -> bool:
         """Whether it is an export-compliant part in `month` (YYYY-MM): made compliant and not yet caught by a
         later rule."""
         return self.export_compliant and (not self.export_compliant_until or month < self.export_compliant_until)
+
+    def at_memory_price(self, factor: float) -> Accelerator:
+        """This chip when its memory costs `factor` times what `memory_cost_usd` assumed (a DRAM/HBM price change):
+        the manufacturing cost moves by the memory line only. A chip without a memory line is returned unchanged."""
+        if not self.memory_cost_usd:
+            return self
+        extra = self.memory_cost_usd * (factor - 1.0)
+        return replace(self, manufacturing_cost_usd=self.manufacturing_cost_usd + extra,
+                       memory_cost_usd=self.memory_cost_usd * factor)
 
     @property
     def release_month_index(self) -> int:
@@ -219,6 +240,13 @@ class EfficiencyParams:
             if not fabric.vendors:
                 return fabric
         return Fabric("default", 1.0, True, ())
+
+    def fabric_of(self, chip: Accelerator) -> Fabric:
+        """The fabric `chip` scales up over: the one it names (a rack-scale system's), else its vendor's."""
+        for fabric in self.fabrics:
+            if chip.fabric and fabric.name == chip.fabric:
+                return fabric
+        return self.fabric(chip.vendor)
 
     def inference_mfu(self, precision: str) -> float:
         """Inference MFU cap at `precision` (8-bit and lower peaks are harder to reach)."""
