@@ -110,7 +110,9 @@ def evaluate_point(phase, c, m, b, inp, out, precision, k=None, p=None):
         flop_per_token = (6.0 * m["params_active"]
                           + 12.0 * m["attention_layers"] * m["attention_width"] * m["train_seq_len"])
         per_chip = c["peak_flops"] * c["mfu_train"] / flop_per_token
-        state = m["params_total"] * 16.0
+        # 16 bytes of state per parameter, and one sequence's activations under full recomputation (a 16-bit
+        # input per layer plus one layer's 34 bytes per token and model dimension), all split over the k chips
+        state = m["params_total"] * 16.0 + (2.0 * m["n_layers"] + 34.0) * m["train_seq_len"] * m["d_model"]
         k = 1
         while state > k * c["hbm_bytes"] * c["usable"]:
             k *= 2
