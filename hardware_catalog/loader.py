@@ -183,6 +183,8 @@ EFFICIENCY_FIELDS = [
     Field("sequence_overhead_us", "float", check=non_negative),
     Field("expert_efficiency", "float", check=open_fraction),
     Field("mfu_infer_8bit", "float", check=open_fraction),
+    Field("overhead_decline", "float", required=False, default=1.0, check=open_fraction),
+    Field("software_date", "str", required=False, default="", check=year_month_or_empty),
     *_SOURCED,
 ]
 FABRIC_FIELDS = [
@@ -218,6 +220,9 @@ MEASUREMENT_FIELDS = [
     Field("fit", "bool"),
     Field("note", "str", required=False, default=""),
     Field("relative_to", "str", required=False, default=""),
+    Field("data_parallel", "int", required=False, default=1, check=positive),
+    Field("expert_parallel", "int", required=False, default=0, check=non_negative),
+    Field("test_set", "bool", required=False, default=False),
     *_SOURCED,
 ]
 
@@ -618,6 +623,8 @@ def parse_measurements(path: Path, catalog: Catalog) -> list[MeasurementCase]:
                 lookup(p[name])
             except UnknownIdError as exc:
                 raise CatalogError(f"{where}: field '{name}': {exc}") from None
+        if p["test_set"] and p["fit"]:
+            raise CatalogError(f"{where}: field 'fit': a test-set case (test_set = true) is never fitted")
         out.append(MeasurementCase(**p))
     _unique((c.id for c in out), path, "case")
     ids = {c.id for c in out}

@@ -223,6 +223,11 @@ class EfficiencyParams:
     expert_efficiency: float = 1.0  # routed-expert (MoE) matrices' compute efficiency relative to dense ones
     sequence_overhead_us: float = 0.0  # fixed time per sequence per decode step (sampling, bookkeeping), microseconds
     mfu_infer_8bit: float = float("nan")  # inference MFU cap at 8-bit and lower precisions (NaN: mfu_infer)
+    # yearly factor on the fixed overheads as serving software improved (fitted across 2023-25 measurements, each at
+    # its source date; market/roofline.software_years), and the software date the roofline uses by default (the
+    # newest fitted measurement's; "" = the 2023-10 epoch, overheads as fitted)
+    overhead_decline: float = 1.0
+    software_date: str = ""
     fabrics: tuple[Fabric, ...] = ()
     source: str = ""
     source_date: str = ""
@@ -282,6 +287,11 @@ class MeasurementCase:
     system_chips: int = 0
     note: str = ""
     relative_to: str = ""  # fit the ratio of this case to another (their shared unknowns cancel)
+    data_parallel: int = 1  # attention data-parallel replicas of the tensor group (system: tensor_parallel x this)
+    expert_parallel: int = 0  # chips one copy of the routed experts is spread over (0: none)
+    # reserved test set (MLPerf Inference v5.1+, Training v5.0+, independent dashboards, AWS Neuron tutorial outputs):
+    # reported apart, never fitted
+    test_set: bool = False
 
 
 # What a history observation measures (hardware_catalog/data/history.toml), with its unit.

@@ -76,6 +76,10 @@ MAX_BATCH = 4096  # upper bound for "largest batch that fits"
 # 2nd, 2025) (est: one chip's anchors stand for all).
 POWER_FLOOR = 0.43
 
+# The fixed overheads (per layer, per sequence) are fitted at this month's serving software (TensorRT-LLM v0.5, the
+# date of the earliest engine measurements) and shrink by EfficiencyParams.overhead_decline a year after it.
+OVERHEAD_EPOCH = "2023-10"
+
 PHASES = ("train", "prefill", "decode", "serve")
 BOUNDS = ("compute", "memory", "interconnect", "overhead")
 SRAM_CHIP_BYTES = 1e9  # chips with less memory than this hold weights in on-chip SRAM: pipeline-parallel by default
@@ -135,6 +139,14 @@ def _on_axis(values: Sequence[float], axis: int, ndim: int) -> np.ndarray:
     return np.asarray(values, dtype=float).reshape(shape)
 
 
+def software_years(year_month: str) -> float:
+    """Years of serving-software progress from OVERHEAD_EPOCH to `year_month` (YYYY-MM; "" = the epoch)."""
+    if not year_month:
+        return 0.0
+    (y0, m0), (y1, m1) = ((int(p) for p in d.split("-")) for d in (OVERHEAD_EPOCH, year_month))
+    return ((y1 * 12 + m1) - (y0 * 12 + m0)) / 12.0
+
+
 def chip_arrays(
     chips: Sequence[Accelerator],
     precision: str,
@@ -142,12 +154,17 @@ def chip_arrays(
     maturity: Mapping[str, float] | Sequence[float],
     axis: int = 0,
     ndim: int = 1,
+    software: str | None = None,
 ) -> ChipArrays:
     """Stack `chips` along `axis` of an `ndim`-dimensional grid.
 
     `maturity` is software maturity in [0, 1] per vendor id (mapping) or per chip (sequence); each
-    efficiency cap is scaled by `efficiency.maturity_factor(maturity)`.
+    efficiency cap is scaled by `efficiency.maturity_factor(maturity)`. `software` (YYYY-MM): the serving software's
+    date; the fixed overheads shrink by `efficiency.overhead_decline` a year after OVERHEAD_EPOCH (None: the
+    efficiency's own software_date).
     """
+    years = software_years(efficiency.software_date if software is None else software)
+    decline = efficiency.overhead_decline**years
     if isinstance(maturity, Mapping):
         maturity = [maturity[c.vendor] for c in chips]
     factor = efficiency.maturity_factor(np.asarray(maturity, dtype=float))
@@ -166,11 +183,11 @@ def chip_arrays(
         usable_memory_fraction=efficiency.usable_memory_fraction,
         tdp_w=col([c.tdp_w for c in chips]),
         switched=col([f.switched for f in fabrics]).astype(bool),
-        layer_overhead=col(efficiency.layer_overhead_us * 1e-6 / factor),
-        prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 / factor),
+        layer_overhead=col(efficiency.layer_overhead_us * 1e-6 * decline / factor),
+        prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 * decline / factor),
         gqa_sharing=efficiency.gqa_sharing,
         expert_efficiency=efficiency.expert_efficiency,
-        sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 / factor),
+        sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 * decline / factor),
     )
 
 
