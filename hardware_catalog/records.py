@@ -105,7 +105,7 @@ class Vendor:
     unit_cost_factor: float = 1.0
     unit_cost_source: str = ""
     # gross margin (share of price) the vendor was pricing at when the run starts, where a filing gives it;
-    # None: implied by its newest chip's catalog price and cost
+    # None: implied by the catalog price and cost of its newest chip on sale when the run starts (its first if none)
     start_gross_margin: float | None = None
     start_gross_margin_source: str = ""
     # home region of the vendor (export rules made there bind it) and the buyer regions it sells to (() = all):

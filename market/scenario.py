@@ -47,12 +47,6 @@ class Reference(NamedTuple):
     serve_shift: float | None  # its serving rate on that workload (None without a shift)
 
 
-# The market offers a vendor's catalog generations released up to this month and derives later ones from its roadmap
-# (hardware_catalog/roadmap.py). The catalog's 2025-27 parts (B300, MI355X, Ironwood, Trainium3 and the announced
-# Rubin, MI455X, Trainium4) wait for a commit of their own that moves this month (issue 27).
-MARKET_CATALOG_END = "2024-12"
-
-
 def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
     """(the vendors in the market at the start by id, every vendor id a run can have: in-house programmes that may
     start included, for fixed report columns).
@@ -69,7 +63,8 @@ def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
     for vid, record in records.items():
         if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse.inhouse_enabled):
             continue
-        chips = [shipped(c, record) for c in cat.generations(vid) if c.release <= MARKET_CATALOG_END]
+        # its catalog generations, shipped and announced (the roadmap derives generations after the last of them)
+        chips = [shipped(c, record) for c in cat.generations(vid)]
         export_line = []
         if regional is not None:
             parts = [shipped(c, record) for c in regional.chips_of(vid)]
