@@ -72,9 +72,11 @@ class ChipVendor(mesa.Agent):
         # export SKUs made for buyers in controlled regions (regional.toml): offered next to its generations while
         # controls are on, not generations themselves (the roadmap extends `chips` only)
         self.export_line: list[Accelerator] = sorted(export_line or [], key=lambda c: c.release_month_index)
-        newest = self.chips[-1]
         # starting margin (an initial condition): the one the vendor reported pricing at when the run starts,
-        # else the one implied by its newest chip's catalog price
+        # else the one implied by the catalog price of its newest chip on sale then (its first, if none is yet): a
+        # part shipped or announced later is not what it was pricing at
+        released = [c for c in self.chips if c.release <= model.date]
+        newest = released[-1] if released else self.chips[0]
         if not self.prices_strategically:
             self.margin = 0.0
         elif start_margin is not None:

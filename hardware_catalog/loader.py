@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from functools import lru_cache
 from pathlib import Path
@@ -54,9 +54,12 @@ from .schema import (
 
 DATA_DIR = Path(__file__).parent / "data"
 
-# Dense peak figures above these (TFLOP/s, TOPS for int8) look like 2:4-sparse marketing numbers for
-# any chip in the catalog's time span (the densest 2025 parts: B200 2,250 BF16, MI355X ~2,517 BF16).
-PLAUSIBLE_DENSE_TFLOPS: dict[str, float] = {"bf16": 3000.0, "fp8": 6000.0, "int8": 6000.0, "fp4": 12000.0}
+# Dense peak figures above these (TFLOP/s, TOPS for int8) look like 2:4-sparse marketing numbers for a chip
+# released by 2025 (the densest 2025 parts: MI355X ~2,517 BF16, B300 15,000 FP4); the bound grows
+# PLAUSIBLE_GROWTH_PER_YEAR a year after 2025, faster than the announced parts' own pace (B200's 9 PF dense FP4 in
+# 2024-12 to Rubin Ultra's announced 100 PF in 2027: ~2.2x a year), so a 2x sparse figure still stands out.
+PLAUSIBLE_DENSE_TFLOPS: dict[str, float] = {"bf16": 3000.0, "fp8": 6000.0, "int8": 6000.0, "fp4": 16000.0}
+PLAUSIBLE_GROWTH_PER_YEAR = 3.5
 
 _SOURCED = [Field("source", "str", check=non_empty), Field("source_date", "str", check=year_month)]
 
@@ -85,7 +88,27 @@ ACCELERATOR_FIELDS = [
     Field("export_variant_of", "str", required=False, default=""),
     Field("export_compliant", "bool", required=False, default=False),
     Field("export_compliant_until", "str", required=False, default="", check=year_month_or_empty),
+    Field("variant_of", "str", required=False, default=""),
+    Field("announced", "bool", required=False, default=False),
+    Field("fabric", "str", required=False, default=""),
+    Field("memory_cost_usd", "float", required=False, default=0.0, check=non_negative),
+    Field("memory_cost_estimate", "bool", required=False, default=True),
+    Field("memory_cost_source", "str", required=False, default=""),
+    Field("memory_cost_date", "str", required=False, default="", check=year_month_or_empty),
 ]
+
+# A rack-scale or pod system: a catalog chip in a scale-up domain of its own size, bandwidth and fabric
+SYSTEM_FIELDS = [
+    Field("id", "str", check=kebab_id),
+    Field("name", "str", check=non_empty),
+    Field("chip", "str", check=kebab_id),
+    Field("domain_chips", "int", check=positive),
+    Field("interconnect_gbps", "float", check=positive),
+    Field("fabric", "str", check=kebab_id),
+    Field("tdp_w", "float", required=False, default=0.0, check=non_negative),
+    *_SOURCED,
+]
+SYSTEMS_FILE = "systems.toml"
 
 VENDOR_FIELDS = [
     Field("id", "str", check=kebab_id),
@@ -160,6 +183,8 @@ EFFICIENCY_FIELDS = [
     Field("sequence_overhead_us", "float", check=non_negative),
     Field("expert_efficiency", "float", check=open_fraction),
     Field("mfu_infer_8bit", "float", check=open_fraction),
+    Field("overhead_decline", "float", required=False, default=1.0, check=open_fraction),
+    Field("software_date", "str", required=False, default="", check=year_month_or_empty),
     *_SOURCED,
 ]
 FABRIC_FIELDS = [
@@ -195,6 +220,9 @@ MEASUREMENT_FIELDS = [
     Field("fit", "bool"),
     Field("note", "str", required=False, default=""),
     Field("relative_to", "str", required=False, default=""),
+    Field("data_parallel", "int", required=False, default=1, check=positive),
+    Field("expert_parallel", "int", required=False, default=0, check=non_negative),
+    Field("test_set", "bool", required=False, default=False),
     *_SOURCED,
 ]
 
@@ -283,8 +311,9 @@ def parse_vendors(path: Path) -> dict[str, Vendor]:
     return {p["id"]: Vendor(**p) for p in parsed}
 
 
-def _parse_tflops(value: dict[str, Any], where: str) -> dict[str, float]:
+def _parse_tflops(value: dict[str, Any], where: str, release: str) -> dict[str, float]:
     out: dict[str, float] = {}
+    growth = PLAUSIBLE_GROWTH_PER_YEAR ** max(int(release[:4]) - 2025, 0)
     for precision, figure in value.items():
         name = f"tflops.{precision}"
         if precision not in PRECISIONS:
@@ -293,7 +322,7 @@ def _parse_tflops(value: dict[str, Any], where: str) -> dict[str, float]:
             raise CatalogError(f"{where}: field '{name}': must be a finite number, got {figure!r}")
         if figure <= 0:
             raise CatalogError(f"{where}: field '{name}': must be > 0, got {figure}")
-        bound = PLAUSIBLE_DENSE_TFLOPS[precision]
+        bound = PLAUSIBLE_DENSE_TFLOPS[precision] * growth
         if figure > bound:
             raise CatalogError(
                 f"{where}: field '{name}': {figure} TFLOP/s exceeds the dense plausibility bound {bound}; "
@@ -315,14 +344,26 @@ def _accelerator_rows(path: Path, rows: list[Any], vendors: dict[str, Vendor], r
         p = parse_table(row, ACCELERATOR_FIELDS, where)
         if p["vendor"] not in vendors:
             raise CatalogError(f"{where}: field 'vendor': unknown vendor '{p['vendor']}' (known: {', '.join(vendors)})")
-        p["tflops"] = _parse_tflops(p["tflops"], where)
+        p["tflops"] = _parse_tflops(p["tflops"], where, p["release"])
         if p["id"] in out or p["id"] in taken:
             raise CatalogError(f"{where}: field 'id': duplicate id")
         if not regional:
             for name in ("export_variant_of", "export_compliant", "export_compliant_until"):
                 if p[name]:
                     raise CatalogError(f"{where}: field '{name}': {_REGIONAL_ONLY}")
+        if p["memory_cost_usd"] and not (p["memory_cost_source"] and p["memory_cost_date"]):
+            raise CatalogError(f"{where}: field 'memory_cost_source': a memory cost needs a source and a date")
+        if p["memory_cost_usd"] > p["manufacturing_cost_usd"]:
+            raise CatalogError(f"{where}: field 'memory_cost_usd': {p['memory_cost_usd']} exceeds the manufacturing "
+                               f"cost {p['manufacturing_cost_usd']} it is part of")
         out[p["id"]] = (where, Accelerator(**p))
+    for where, chip in out.values():
+        if not chip.variant_of:
+            continue
+        parent = out.get(chip.variant_of, (None, None))[1]
+        if parent is None or parent.vendor != chip.vendor or parent.variant_of:
+            raise CatalogError(f"{where}: field 'variant_of': '{chip.variant_of}' is not a generation of "
+                               f"{chip.vendor} in this file (it names the part this SKU is a variant of)")
     return out
 
 
@@ -354,6 +395,44 @@ def _check_export_sku(where: str, chip: Accelerator, chips: dict[str, Accelerato
     if chip.export_compliant_until and chip.export_compliant_until <= chip.release:
         raise CatalogError(f"{where}: field 'export_compliant_until': {chip.export_compliant_until} is not after "
                            f"the release {chip.release}")
+
+
+def parse_systems(path: Path, accelerators: dict[str, Accelerator], efficiency: EfficiencyParams
+                  ) -> dict[str, Accelerator]:
+    """Rack-scale and pod systems (systems.toml; none when absent), each as its chip with the system's scale-up
+    domain (`max_group`), per-chip scale-up bandwidth and fabric, and its id and name: `--chip gb200-nvl72` then
+    evaluates a GB200 GPU in a 72-GPU NVLink domain. Systems are for the roofline; the market trades chips."""
+    if not path.exists():
+        return {}
+    rows = _rows(read_toml(path), "system", path)
+    fabrics = {f.name for f in efficiency.fabrics}
+    out: dict[str, Accelerator] = {}
+    for i, row in enumerate(rows):
+        where = _where(path, "system", row, i)
+        p = parse_table(row, SYSTEM_FIELDS, where)
+        if p["id"] in out or p["id"] in accelerators:
+            raise CatalogError(f"{where}: field 'id': duplicate id (a chip or system already has it)")
+        chip = accelerators.get(p["chip"])
+        if chip is None:
+            raise CatalogError(f"{where}: field 'chip': unknown chip '{p['chip']}' (valid: "
+                               f"{', '.join(sorted(accelerators))})")
+        if p["fabric"] not in fabrics:
+            raise CatalogError(f"{where}: field 'fabric': unknown fabric '{p['fabric']}' (valid: "
+                               f"{', '.join(sorted(fabrics))})")
+        out[p["id"]] = replace(
+            chip, id=p["id"], name=p["name"], max_group=p["domain_chips"], interconnect_gbps=p["interconnect_gbps"],
+            fabric=p["fabric"], tdp_w=p["tdp_w"] or chip.tdp_w,
+            source=f"{p['source']}; chip figures: {chip.source}", source_date=p["source_date"], variant_of=chip.id)
+    return out
+
+
+def check_fabrics(path: Path, accelerators: dict[str, Accelerator], efficiency: EfficiencyParams) -> None:
+    """Every chip's named fabric is one of efficiency.toml's."""
+    fabrics = {f.name for f in efficiency.fabrics}
+    for chip in accelerators.values():
+        if chip.fabric and chip.fabric not in fabrics:
+            raise CatalogError(f"{path}: accelerator '{chip.id}': field 'fabric': unknown fabric '{chip.fabric}' "
+                               f"(valid: {', '.join(sorted(fabrics))})")
 
 
 def parse_regional(path: Path, vendors: dict[str, Vendor], accelerators: dict[str, Accelerator]
@@ -544,6 +623,8 @@ def parse_measurements(path: Path, catalog: Catalog) -> list[MeasurementCase]:
                 lookup(p[name])
             except UnknownIdError as exc:
                 raise CatalogError(f"{where}: field '{name}': {exc}") from None
+        if p["test_set"] and p["fit"]:
+            raise CatalogError(f"{where}: field 'fit': a test-set case (test_set = true) is never fitted")
         out.append(MeasurementCase(**p))
     _unique((c.id for c in out), path, "case")
     ids = {c.id for c in out}
@@ -597,12 +678,21 @@ class Catalog:
     fit_window_end: str = FIT_WINDOW_END
     # regional.toml: export SKUs and domestic vendors, offered only with [policy] regional_catalog = true
     regional: RegionalCatalog = field(default_factory=RegionalCatalog)
+    # systems.toml: rack-scale and pod systems by id, each as its chip in the system's scale-up domain (roofline only)
+    systems: dict[str, Accelerator] = field(default_factory=dict)
 
     def accelerator(self, chip_id: str) -> Accelerator:
-        try:
-            return self.accelerators[chip_id]
-        except KeyError:
-            raise UnknownIdError("chip", chip_id, sorted(self.accelerators)) from None
+        """A chip, or a system (its chip in the system's scale-up domain), by id."""
+        found = self.accelerators.get(chip_id) or self.systems.get(chip_id)
+        if found is None:
+            raise UnknownIdError("chip", chip_id, sorted(self.accelerators) + sorted(self.systems))
+        return found
+
+    def generations(self, vendor_id: str) -> list[Accelerator]:
+        """A vendor's catalog generations, oldest first: its chips that are not variants of another (the parts the
+        market offers and the roadmap extends)."""
+        return sorted((c for c in self.accelerators.values() if c.vendor == vendor_id and not c.variant_of),
+                      key=lambda c: c.release_month_index)
 
     def workload(self, workload_id: str) -> Workload:
         try:
@@ -681,12 +771,14 @@ def _load(folder: Path) -> Catalog:
     accelerators = parse_accelerators(folder / "accelerators.toml", vendors)
     regional_vendors, regional_chips, own_capacity = parse_regional(folder / REGIONAL_FILE, vendors, accelerators)
     roadmaps = parse_roadmaps(folder / "roadmaps.toml", {**vendors, **regional_vendors})
+    efficiency = parse_efficiency(folder / "efficiency.toml")
+    check_fabrics(folder / "accelerators.toml", accelerators, efficiency)
     return Catalog(
         accelerators=accelerators,
         vendors=vendors,
         workloads=parse_workloads(folder / "workloads.toml"),
         roadmaps={vid: roadmaps[vid] for vid in vendors},
-        efficiency=parse_efficiency(folder / "efficiency.toml"),
+        efficiency=efficiency,
         tco=parse_tco(folder / "tco.toml"),
         data_dir=folder,
         history=parse_history(folder / "history.toml"),
@@ -694,4 +786,5 @@ def _load(folder: Path) -> Catalog:
         fit_window_end=load_fit_window_end(folder),
         regional=RegionalCatalog(regional_chips, regional_vendors, {vid: roadmaps[vid] for vid in regional_vendors},
                                  own_capacity),
+        systems=parse_systems(folder / SYSTEMS_FILE, accelerators, efficiency),
     )

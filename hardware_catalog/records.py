@@ -8,7 +8,7 @@ bytes, `hbm_tbps` 10^12 bytes/s, `interconnect_gbps` 10^9 bytes/s summed over bo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 PRECISIONS: tuple[str, ...] = ("bf16", "fp8", "int8", "fp4")
 VENDOR_KINDS: tuple[str, ...] = ("merchant_gpu", "merchant_accelerator", "hyperscaler_inhouse", "startup")
@@ -46,11 +46,32 @@ class Accelerator:
     export_variant_of: str = ""
     export_compliant: bool = False
     export_compliant_until: str = ""  # YYYY-MM or ""
+    # another SKU of the same generation (a lower-power, PCIe or rack-scale part): the generation named here is the one
+    # the market offers and the roadmap extends ("" = a generation of its own)
+    variant_of: str = ""
+    # an announced part not yet shipped: its figures are the announcement's (estimates by definition)
+    announced: bool = False
+    # the scale-up fabric its chips use (a [fabric.*] name of efficiency.toml; "" = the one its vendor's chips use)
+    fabric: str = ""
+    # the memory (HBM) part of manufacturing_cost_usd, so a memory price change moves the cost (0 = not broken out)
+    memory_cost_usd: float = 0.0
+    memory_cost_estimate: bool = True
+    memory_cost_source: str = ""
+    memory_cost_date: str = ""
 
     def compliant_in(self, month: str) -> bool:
         """Whether it is an export-compliant part in `month` (YYYY-MM): made compliant and not yet caught by a
         later rule."""
         return self.export_compliant and (not self.export_compliant_until or month < self.export_compliant_until)
+
+    def at_memory_price(self, factor: float) -> Accelerator:
+        """This chip when its memory costs `factor` times what `memory_cost_usd` assumed (a DRAM/HBM price change):
+        the manufacturing cost moves by the memory line only. A chip without a memory line is returned unchanged."""
+        if not self.memory_cost_usd:
+            return self
+        extra = self.memory_cost_usd * (factor - 1.0)
+        return replace(self, manufacturing_cost_usd=self.manufacturing_cost_usd + extra,
+                       memory_cost_usd=self.memory_cost_usd * factor)
 
     @property
     def release_month_index(self) -> int:
@@ -84,7 +105,7 @@ class Vendor:
     unit_cost_factor: float = 1.0
     unit_cost_source: str = ""
     # gross margin (share of price) the vendor was pricing at when the run starts, where a filing gives it;
-    # None: implied by its newest chip's catalog price and cost
+    # None: implied by the catalog price and cost of its newest chip on sale when the run starts (its first if none)
     start_gross_margin: float | None = None
     start_gross_margin_source: str = ""
     # home region of the vendor (export rules made there bind it) and the buyer regions it sells to (() = all):
@@ -202,6 +223,11 @@ class EfficiencyParams:
     expert_efficiency: float = 1.0  # routed-expert (MoE) matrices' compute efficiency relative to dense ones
     sequence_overhead_us: float = 0.0  # fixed time per sequence per decode step (sampling, bookkeeping), microseconds
     mfu_infer_8bit: float = float("nan")  # inference MFU cap at 8-bit and lower precisions (NaN: mfu_infer)
+    # yearly factor on the fixed overheads as serving software improved (fitted across 2023-25 measurements, each at
+    # its source date; market/roofline.software_years), and the software date the roofline uses by default (the
+    # newest fitted measurement's; "" = the 2023-10 epoch, overheads as fitted)
+    overhead_decline: float = 1.0
+    software_date: str = ""
     fabrics: tuple[Fabric, ...] = ()
     source: str = ""
     source_date: str = ""
@@ -219,6 +245,13 @@ class EfficiencyParams:
             if not fabric.vendors:
                 return fabric
         return Fabric("default", 1.0, True, ())
+
+    def fabric_of(self, chip: Accelerator) -> Fabric:
+        """The fabric `chip` scales up over: the one it names (a rack-scale system's), else its vendor's."""
+        for fabric in self.fabrics:
+            if chip.fabric and fabric.name == chip.fabric:
+                return fabric
+        return self.fabric(chip.vendor)
 
     def inference_mfu(self, precision: str) -> float:
         """Inference MFU cap at `precision` (8-bit and lower peaks are harder to reach)."""
@@ -254,6 +287,11 @@ class MeasurementCase:
     system_chips: int = 0
     note: str = ""
     relative_to: str = ""  # fit the ratio of this case to another (their shared unknowns cancel)
+    data_parallel: int = 1  # attention data-parallel replicas of the tensor group (system: tensor_parallel x this)
+    expert_parallel: int = 0  # chips one copy of the routed experts is spread over (0: none)
+    # reserved test set (MLPerf Inference v5.1+, Training v5.0+, independent dashboards, AWS Neuron tutorial outputs):
+    # reported apart, never fitted
+    test_set: bool = False
 
 
 # What a history observation measures (hardware_catalog/data/history.toml), with its unit.

@@ -26,7 +26,8 @@ def next_generation(chip: Accelerator, roadmap: Roadmap, cadence_months: float) 
     Roadmap factors are per year: each figure is multiplied by factor ** (cadence_months / 12). The
     derived chip keeps the parent's precisions and scale-up domain; its cost and launch price
     grow by `cost_growth` (the launch price is only a reference point: market prices are chosen by
-    the vendor agent). Derived figures are marked as estimates. The derived chip is a full part: an export SKU's
+    the vendor agent); its memory line (if the parent has one) grows with its capacity, at the parent's price per GB.
+    Derived figures are marked as estimates. The derived chip is a full part: an export SKU's
     flags are not inherited (an export version of a future part is a decision of its own).
     """
     generation = chip.generation + 1
@@ -53,6 +54,11 @@ def next_generation(chip: Accelerator, roadmap: Roadmap, cadence_months: float) 
         launch_price_estimate=True,
         launch_price_source=note,
         generation=generation,
+        memory_cost_usd=chip.memory_cost_usd * roadmap.capacity_growth**years,
+        memory_cost_source=note if chip.memory_cost_usd else "",
+        memory_cost_date=roadmap.source_date if chip.memory_cost_usd else "",
+        variant_of="",
+        announced=False,
         export_variant_of="",
         export_compliant=False,
         export_compliant_until="",

@@ -54,9 +54,12 @@ def evaluate_grid(
     output_tokens: int = 128,
     efficiency: EfficiencyParams | None = None,
     pipeline=None,
+    parallel: roofline.Parallel | None = None,
+    kv_precision: str | None = None,
 ) -> Grid:
     """Evaluate every chip x workload x batch point; `batches=None` means the largest batch that fits; `pipeline`:
-    stages per group (None: the roofline's default, every chip a stage for SRAM chips, else 1)."""
+    stages per group (None: the roofline's default, every chip a stage for SRAM chips, else 1); `parallel` and
+    `kv_precision` as roofline.evaluate takes them."""
     efficiency = catalog.efficiency if efficiency is None else efficiency
     chip_arr = roofline.chip_arrays(chips, precision, efficiency, maturity_of(catalog, chips), axis=0, ndim=3)
     model_arr = roofline.model_arrays(workloads, axis=1, ndim=3)
@@ -71,6 +74,8 @@ def evaluate_grid(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         pipeline=pipeline,
+        parallel=parallel,
+        kv_precision=kv_precision,
     )
     price = catalog_rental_price(catalog, chips).reshape(-1, 1, 1)
     usd = pricing.usd_per_million_tokens(price, result.chips, result.tokens_per_second)

@@ -6,7 +6,9 @@ No Mesa, no pandas. Units: FLOP, FLOP/s, bytes, bytes/s, seconds, tokens.
 
 Model (DESIGN.md section 4):
 - training: 6 N_active FLOP per token plus the attention term 12 L H d_h S (PaLM's MFU convention);
-  time = FLOP / (peak x MFU_train). The chips a run needs hold 16 bytes of state per parameter.
+  time = FLOP / (peak x MFU_train) over all chips (model-parallel group x context x data replicas). Each chip holds
+  its share of 16 bytes of state per parameter (ZeRO stages shard it over data x context ranks) and of the
+  recomputed activations (market/parallelism.py).
 - prefill of b prompts of I tokens on g chips (t tensor-parallel x p pipeline stages):
   FLOP = b (2 N_active I + 2 L H d_h I^2); bytes = weights read + KV written;
   with T = max(FLOP / (g peak MFU_infer), bytes / (g bandwidth MBU)) and m = min(b, p) microbatches,
@@ -34,6 +36,11 @@ Model (DESIGN.md section 4):
 - fixed overheads: a time per layer per forward pass (kernel launches; one for prefill, one for decode) and
   per sequence per decode step, divided by the software-maturity factor; they are the fourth bound.
 - the binding bound of a point is the largest of its compute, memory, interconnect and overhead times.
+- beyond one group (market/parallelism.py): data-parallel attention replicas (each its own batch), expert
+  parallelism (each chip holds 1 / EP of a copy of the routed experts and reads the experts its copy's tokens touch;
+  an MoE layer's second all-reduce becomes dispatch and combine all-to-alls over the EP group, costed per fabric),
+  KV heads that a tensor group cannot split further (a latent MLA cache is held by every chip of the group, read
+  once, and attended in its latent space: 4 H d_c FLOP per cached token), a KV-cache precision of its own.
 """
 
 from __future__ import annotations
@@ -45,13 +52,22 @@ import numpy as np
 
 from hardware_catalog.records import Accelerator, EfficiencyParams, Workload
 
+from .parallelism import (
+    Parallel,
+    alltoall_time,
+    expert_copies_share,
+    kv_copies,
+    routed_tokens_per_copy,
+    training_bytes_per_chip,
+    uses_experts,
+)
+
 BYTES_PER_PARAM: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 # KV cache: 16-bit at bf16, 8-bit at fp8/int8 (as TensorRT-LLM's FP8 KV cache); fp4 keeps an fp8 cache.
 KV_BYTES_PER_ELEMENT: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 1.0}
+# a KV-cache precision chosen apart from the weights' (`kv_precision`): 4-bit caches (NVFP4 KV) take half a byte
+KV_CACHE_BYTES: dict[str, float] = {"bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5}
 ACTIVATION_BYTES = 2.0  # tensor-parallel all-reduces move 16-bit activations
-# Mixed-precision Adam: 16-bit weights and gradients (4 B) + fp32 master weights, momentum, variance
-# (12 B) per parameter (Rajbhandari et al., ZeRO, 2020).
-TRAINING_STATE_BYTES_PER_PARAM = 16.0
 MAX_BATCH = 4096  # upper bound for "largest batch that fits"
 # Power a chip draws, as a share of TDP: POWER_FLOOR while it streams memory with its compute units idle, rising
 # linearly with the share of the step its compute units are busy to TDP when compute-bound (training draws about
@@ -59,6 +75,10 @@ MAX_BATCH = 4096  # upper bound for "largest batch that fits"
 # batch 1 (memory-bound), ~600 W at batch 128 (via the vLLM semantic-router fleet simulator's power-model notes,
 # 2nd, 2025) (est: one chip's anchors stand for all).
 POWER_FLOOR = 0.43
+
+# The fixed overheads (per layer, per sequence) are fitted at this month's serving software (TensorRT-LLM v0.5, the
+# date of the earliest engine measurements) and shrink by EfficiencyParams.overhead_decline a year after it.
+OVERHEAD_EPOCH = "2023-10"
 
 PHASES = ("train", "prefill", "decode", "serve")
 BOUNDS = ("compute", "memory", "interconnect", "overhead")
@@ -108,12 +128,23 @@ class ModelArrays:
     train_seq_len: np.ndarray
     attention_layers: np.ndarray  # layers with attention (and a KV cache); the others are recurrent (state-space)
     state_elements: np.ndarray  # recurrent-state elements one sequence keeps per recurrent layer (0: none)
+    kv_heads: np.ndarray | float = np.inf  # KV heads a tensor group can split the cache by (1: a latent cache)
+    latent: np.ndarray | bool = False  # a latent (MLA) cache: decode attends in its latent space, all heads at once
+    n_heads: np.ndarray | float = 1.0  # query heads (latent attention's cost per cached token)
 
 
 def _on_axis(values: Sequence[float], axis: int, ndim: int) -> np.ndarray:
     shape = [1] * ndim
     shape[axis] = len(values)
     return np.asarray(values, dtype=float).reshape(shape)
+
+
+def software_years(year_month: str) -> float:
+    """Years of serving-software progress from OVERHEAD_EPOCH to `year_month` (YYYY-MM; "" = the epoch)."""
+    if not year_month:
+        return 0.0
+    (y0, m0), (y1, m1) = ((int(p) for p in d.split("-")) for d in (OVERHEAD_EPOCH, year_month))
+    return ((y1 * 12 + m1) - (y0 * 12 + m0)) / 12.0
 
 
 def chip_arrays(
@@ -123,17 +154,22 @@ def chip_arrays(
     maturity: Mapping[str, float] | Sequence[float],
     axis: int = 0,
     ndim: int = 1,
+    software: str | None = None,
 ) -> ChipArrays:
     """Stack `chips` along `axis` of an `ndim`-dimensional grid.
 
     `maturity` is software maturity in [0, 1] per vendor id (mapping) or per chip (sequence); each
-    efficiency cap is scaled by `efficiency.maturity_factor(maturity)`.
+    efficiency cap is scaled by `efficiency.maturity_factor(maturity)`. `software` (YYYY-MM): the serving software's
+    date; the fixed overheads shrink by `efficiency.overhead_decline` a year after OVERHEAD_EPOCH (None: the
+    efficiency's own software_date).
     """
+    years = software_years(efficiency.software_date if software is None else software)
+    decline = efficiency.overhead_decline**years
     if isinstance(maturity, Mapping):
         maturity = [maturity[c.vendor] for c in chips]
     factor = efficiency.maturity_factor(np.asarray(maturity, dtype=float))
     col = lambda values: _on_axis(values, axis, ndim)  # noqa: E731
-    fabrics = [efficiency.fabric(c.vendor) for c in chips]
+    fabrics = [efficiency.fabric_of(c) for c in chips]
     return ChipArrays(
         peak_flops=col([c.tflops.get(precision, np.nan) * 1e12 for c in chips]),
         hbm_bytes=col([c.hbm_gb * 1e9 for c in chips]),
@@ -147,11 +183,11 @@ def chip_arrays(
         usable_memory_fraction=efficiency.usable_memory_fraction,
         tdp_w=col([c.tdp_w for c in chips]),
         switched=col([f.switched for f in fabrics]).astype(bool),
-        layer_overhead=col(efficiency.layer_overhead_us * 1e-6 / factor),
-        prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 / factor),
+        layer_overhead=col(efficiency.layer_overhead_us * 1e-6 * decline / factor),
+        prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 * decline / factor),
         gqa_sharing=efficiency.gqa_sharing,
         expert_efficiency=efficiency.expert_efficiency,
-        sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 / factor),
+        sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 * decline / factor),
     )
 
 
@@ -171,6 +207,9 @@ def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) ->
         train_seq_len=col("train_seq_len"),
         attention_layers=_on_axis([w.kv_layers for w in workloads], axis, ndim),
         state_elements=col("state_elements"),
+        kv_heads=_on_axis([1.0 if w.kv_cache_elements else np.inf for w in workloads], axis, ndim),
+        latent=_on_axis([bool(w.kv_cache_elements) for w in workloads], axis, ndim).astype(bool),
+        n_heads=col("n_heads"),
     )
 
 
@@ -200,15 +239,17 @@ def weight_bytes(model: ModelArrays, bytes_per_param: float) -> np.ndarray:
     return model.params_total * bytes_per_param
 
 
-def weight_bytes_read(model: ModelArrays, routed_tokens, bytes_per_param: float) -> np.ndarray:
+def weight_bytes_read(model: ModelArrays, routed_tokens, bytes_per_param: float, expert_share=1.0) -> np.ndarray:
     """Weight bytes a forward pass over `routed_tokens` tokens reads from memory.
 
     Dense models read everything; a mixture of experts reads its shared weights plus the expected
-    share of routed experts touched: 1 - (1 - top_k / E) ** tokens.
+    share of routed experts touched: 1 - (1 - top_k / E) ** tokens, of the `expert_share` of a copy of the experts
+    the reading chips hold (parallelism.expert_copies_share; `routed_tokens` are then the tokens one copy serves).
     """
     untouched = (1.0 - model.experts_per_token / model.experts) ** np.asarray(routed_tokens, dtype=float)
     touched = np.where(model.experts > 1, 1.0 - untouched, 1.0)
-    return (model.params_total - model.params_expert + model.params_expert * touched) * bytes_per_param
+    expert = model.params_expert * touched * expert_share
+    return (model.params_total - model.params_expert + expert) * bytes_per_param
 
 
 def allreduce_time(message_bytes, group, link_bandwidth, latency, switched=True) -> np.ndarray:
@@ -238,15 +279,43 @@ def expert_flop_penalty(model: ModelArrays, efficiency) -> np.ndarray:
 def kv_rereads(model: ModelArrays, sharing) -> np.ndarray:
     """Times decode attention reads each KV-cache byte: once when the query heads that share a KV head (grouped-
     query attention, g = query heads per KV head) share the read, g times when each reads it alone; `sharing` in
-    [0, 1] interpolates (1 for kernels built for GQA, such as TensorRT-LLM's XQA)."""
+    [0, 1] interpolates (1 for kernels built for GQA, such as TensorRT-LLM's XQA). A latent cache is read once: its
+    kernels (FlashMLA) attend with all heads of a sequence in one pass."""
     group = np.maximum(2.0 * model.attention_width / np.where(model.kv_elements > 0, model.kv_elements, np.inf), 1.0)
-    return 1.0 + (group - 1.0) * (1.0 - sharing)
+    return np.where(model.latent, 1.0, 1.0 + (group - 1.0) * (1.0 - sharing))
 
 
-def memory_required(model: ModelArrays, batch, context, bytes_per_param: float, kv_bytes: float) -> np.ndarray:
-    """Bytes of weights plus the KV cache and recurrent state of `batch` sequences at `context` tokens."""
-    per_sequence = np.asarray(context) * kv_bytes_per_token(model, kv_bytes) + state_bytes(model, kv_bytes)
-    return weight_bytes(model, bytes_per_param) + np.asarray(batch) * per_sequence
+def decode_attention_flop(model: ModelArrays) -> np.ndarray:
+    """FLOP per cached token per sequence of one decode step's attention, all attention layers: 4 x heads x head
+    dimension (scores and values); a latent cache is attended in its latent space (the absorbed form of multi-head
+    latent attention: scores over the d_c-wide latent, values over it), 4 x heads x d_c."""
+    width = np.where(model.latent, model.n_heads * model.kv_elements, model.attention_width)
+    return 4.0 * model.attention_layers * width
+
+
+def memory_required(model: ModelArrays, batch, context, bytes_per_param: float, kv_bytes: float, tensor=1.0,
+                    parallel: Parallel | None = None) -> np.ndarray:
+    """Bytes one tensor group of `tensor` chips (per pipeline stage: all of them hold the stages' shares) keeps:
+    weights, with its share of the routed experts (parallelism.expert_copies_share), plus the KV cache and recurrent
+    state of `batch` sequences at `context` tokens, a KV byte held by kv_copies chips of the group."""
+    parallel = parallel or Parallel()
+    per_sequence = (np.asarray(context) * kv_bytes_per_token(model, kv_bytes) * kv_copies(model.kv_heads, tensor)
+                    + state_bytes(model, kv_bytes))
+    experts = model.params_expert * (expert_copies_share(model.experts, tensor, parallel) - 1.0)
+    return weight_bytes(model, bytes_per_param) + experts * bytes_per_param + np.asarray(batch) * per_sequence
+
+
+def smallest_fitting_group(required_of, chip: ChipArrays, stages_of) -> np.ndarray:
+    """Smallest power-of-two group, up to the chip's scale-up domain, whose usable HBM holds `required_of(group,
+    tensor)` bytes, where tensor = group / stages_of(group); NaN where no group fits."""
+    per_chip = chip.hbm_bytes * chip.usable_memory_fraction
+    largest = float(np.nanmax(chip.max_group))
+    found = np.nan
+    for power in range(int(np.log2(max(largest, 1.0))) + 1):
+        group = 2.0**power
+        fits = required_of(group, group / stages_of(group)) <= group * per_chip
+        found = np.where(np.isnan(found) & fits & (group <= chip.max_group), group, found)
+    return found
 
 
 def smallest_group(required_bytes, chip: ChipArrays, limit=None) -> np.ndarray:
@@ -261,13 +330,16 @@ def smallest_group(required_bytes, chip: ChipArrays, limit=None) -> np.ndarray:
     return np.where(group <= limit, group, np.nan)
 
 
-def largest_batch(model: ModelArrays, chip: ChipArrays, group, context, bytes_per_param: float, kv_bytes: float):
-    """Largest batch (sequences at `context` tokens) whose KV cache fits next to the weights, <= MAX_BATCH.
+def largest_batch(model: ModelArrays, chip: ChipArrays, group, context, bytes_per_param: float, kv_bytes: float,
+                  tensor=1.0, parallel: Parallel | None = None):
+    """Largest batch (sequences at `context` tokens, per tensor group) whose KV cache fits next to the weights,
+    <= MAX_BATCH (memory_required's accounting: `tensor` chips per stage, `parallel`'s expert share).
 
     0 where not even one sequence fits.
     """
-    free = np.asarray(group) * chip.hbm_bytes * chip.usable_memory_fraction - weight_bytes(model, bytes_per_param)
-    per_sequence = np.asarray(context, dtype=float) * kv_bytes_per_token(model, kv_bytes) + state_bytes(model, kv_bytes)
+    weights = memory_required(model, 0.0, context, bytes_per_param, kv_bytes, tensor, parallel)
+    per_sequence = memory_required(model, 1.0, context, bytes_per_param, kv_bytes, tensor, parallel) - weights
+    free = np.asarray(group) * chip.hbm_bytes * chip.usable_memory_fraction - weights
     batch = np.floor(np.maximum(free, 0.0) / per_sequence)
     return np.minimum(batch, MAX_BATCH)
 
@@ -294,18 +366,24 @@ def microbatches(batch, stages):
     return np.minimum(np.asarray(batch, dtype=float), np.asarray(stages, dtype=float))
 
 
-def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool):
+def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool, parallel: Parallel | None = None):
     """A forward pass over all layers on `group` chips in `stages` pipeline stages: `flop` and `moved` bytes in
-    total, tensor-parallel all-reduces of `message` bytes (the whole batch's activations). fill: the pipeline is
-    filled and drained for this pass (prefill) rather than kept full across steps (decode)."""
+    total, tensor-parallel all-reduces of `message` bytes (the whole batch's activations), two per layer; under
+    expert parallelism an MoE layer's second all-reduce is replaced by the dispatch and combine all-to-alls over the
+    EP group, each chip sending its share of the tensor group's tokens (message / tensor) top_k times. fill: the
+    pipeline is filled and drained for this pass (prefill) rather than kept full across steps (decode)."""
+    parallel = parallel or Parallel()
     group = np.asarray(group, dtype=float)
     stages = np.asarray(stages, dtype=float)
     tensor = group / stages
     m = microbatches(batch, stages)
     compute = flop / (group * chip.peak_flops * chip.mfu_infer)
     memory = moved / (group * chip.hbm_bandwidth * chip.mbu)
-    collective = 2.0 * model.n_layers * allreduce_time(message / m, tensor, chip.link_bandwidth, chip.link_latency,
-                                                      chip.switched)
+    allreduce = allreduce_time(message / m, tensor, chip.link_bandwidth, chip.link_latency, chip.switched)
+    ep = uses_experts(model.experts, parallel)
+    dispatch = message / m / tensor * model.experts_per_token
+    alltoall = alltoall_time(dispatch, parallel.expert, chip.link_bandwidth, chip.link_latency, chip.switched)
+    collective = model.n_layers * (allreduce + np.where(ep, 2.0 * alltoall, allreduce))
     hops = (stages - 1.0) * chip.link_latency
     layers = model.n_layers * (chip.prefill_layer_overhead if fill else chip.layer_overhead)
     if fill:  # (m + p - 1) stage-times of one microbatch, each stage 1/p of the layers
@@ -317,36 +395,50 @@ def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool):
 
 
 def decode_step_times(
-    model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float, stages=1.0
+    model, chip, batch, context, group, bytes_per_param: float, kv_bytes: float, stages=1.0,
+    parallel: Parallel | None = None,
 ) -> StepTimes:
-    """One decode step: each of `batch` sequences with `context` cached tokens emits one token."""
+    """One decode step: each of `batch` sequences with `context` cached tokens emits one token (on one tensor group
+    of `group` chips; `parallel.data` such groups step side by side with batches of their own)."""
+    parallel = parallel or Parallel()
     batch = np.asarray(batch, dtype=float)
-    flop = batch * (2.0 * model.params_active + 4.0 * model.attention_layers * model.attention_width * context
+    tensor = np.asarray(group, dtype=float) / np.asarray(stages, dtype=float)
+    flop = batch * (2.0 * model.params_active + decode_attention_flop(model) * context
                     + expert_flop_penalty(model, chip.expert_efficiency))
-    # weights, the KV cache read (re-read by the query heads of a group as far as the attention kernel does not
-    # share it: kv_rereads), and each sequence's recurrent state read and written back
-    moved = (weight_bytes_read(model, batch, bytes_per_param)
-             + batch * context * kv_bytes_per_token(model, kv_bytes) * kv_rereads(model, chip.gqa_sharing)
+    # weights (the group's share of the experts), the KV cache read (re-read by the query heads of a group as far
+    # as the attention kernel does not share it: kv_rereads; held, so read, by kv_copies chips of the group), and
+    # each sequence's recurrent state read and written back
+    share = expert_copies_share(model.experts, tensor, parallel)
+    routed = routed_tokens_per_copy(model.experts, batch, tensor, parallel)
+    kv_read = kv_rereads(model, chip.gqa_sharing) * kv_copies(model.kv_heads, tensor)
+    moved = (weight_bytes_read(model, routed, bytes_per_param, share)
+             + batch * context * kv_bytes_per_token(model, kv_bytes) * kv_read
              + 2.0 * batch * state_bytes(model, kv_bytes))
     message = batch * model.d_model * ACTIVATION_BYTES
-    step = _step(model, chip, flop, moved, message, group, stages, batch, fill=False)
+    step = _step(model, chip, flop, moved, message, group, stages, batch, fill=False, parallel=parallel)
     per_step = batch * chip.sequence_overhead
     return StepTimes(step.compute, step.memory, step.interconnect, step.overhead + per_step, step.busy)
 
 
 def prefill_times(
-    model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float, stages=1.0
+    model, chip, batch, prompt_tokens, group, bytes_per_param: float, kv_bytes: float, stages=1.0,
+    parallel: Parallel | None = None,
 ) -> StepTimes:
-    """Prefill of `batch` prompts of `prompt_tokens` tokens (causal attention)."""
+    """Prefill of `batch` prompts of `prompt_tokens` tokens (causal attention) on one tensor group."""
+    parallel = parallel or Parallel()
     batch = np.asarray(batch, dtype=float)
     prompt = np.asarray(prompt_tokens, dtype=float)
+    tensor = np.asarray(group, dtype=float) / np.asarray(stages, dtype=float)
     tokens = batch * prompt
     flop = batch * ((2.0 * model.params_active + expert_flop_penalty(model, chip.expert_efficiency)) * prompt
                     + 2.0 * model.attention_layers * model.attention_width * prompt**2)
-    moved = (weight_bytes_read(model, tokens, bytes_per_param) + tokens * kv_bytes_per_token(model, kv_bytes)
+    share = expert_copies_share(model.experts, tensor, parallel)
+    routed = routed_tokens_per_copy(model.experts, tokens, tensor, parallel)
+    moved = (weight_bytes_read(model, routed, bytes_per_param, share)
+             + tokens * kv_bytes_per_token(model, kv_bytes) * kv_copies(model.kv_heads, tensor)
              + batch * state_bytes(model, kv_bytes))
     message = tokens * model.d_model * ACTIVATION_BYTES
-    return _step(model, chip, flop, moved, message, group, stages, batch, fill=True)
+    return _step(model, chip, flop, moved, message, group, stages, batch, fill=True, parallel=parallel)
 
 
 def training_flop_per_token(model: ModelArrays) -> np.ndarray:
@@ -427,40 +519,63 @@ def evaluate(
     input_tokens=128,
     output_tokens=128,
     pipeline=None,
+    parallel: Parallel | None = None,
+    kv_precision: str | None = None,
 ) -> RooflineResult:
     """Evaluate `phase` on every broadcast point of (model, chip, batch, group, lengths).
 
-    batch: sequences per step; None means the largest batch that fits (inference phases).
-    group: chips serving one model copy; None means the smallest power of two that fits (for training, the
-        chips needed to hold the training state). For decode, `input_tokens` is the context already
-        in the KV cache; for serve, a request is `input_tokens` in and `output_tokens` out.
+    batch: sequences per step (per data-parallel replica); None means the largest batch that fits (inference).
+    group: chips serving one model copy (one tensor x pipeline group); None means the smallest power of two that fits
+        (for training, the chips needed to hold the training state). For decode, `input_tokens` is the context
+        already in the KV cache; for serve, a request is `input_tokens` in and `output_tokens` out.
     pipeline: pipeline stages among the group's chips (the rest of the group is tensor-parallel within a
         stage); None: 1, except for chips that hold weights in on-chip SRAM, where every chip is a stage.
+    parallel: data-parallel replicas, expert parallelism, context parallelism and ZeRO stage (market/parallelism.py);
+        the result counts all chips and all replicas' tokens. Serving under expert parallelism needs the EP group
+        (`parallel.expert` chips, dividing the replicas' tensor chips) inside the chip's scale-up domain.
+    kv_precision: the KV cache's number format when it differs from the weights' (None: the weights' default).
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase '{phase}'; valid: {', '.join(PHASES)}")
-    bpp, kvb = BYTES_PER_PARAM[precision], KV_BYTES_PER_ELEMENT[precision]
+    parallel = parallel or Parallel()
+    bpp = BYTES_PER_PARAM[precision]
+    kvb = KV_BYTES_PER_ELEMENT[precision] if kv_precision is None else KV_CACHE_BYTES[kv_precision]
     supported = np.isfinite(chip.peak_flops)
     if phase == "train":
-        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported)
+        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported, pipeline, parallel)
 
     context = _context_for_memory(phase, input_tokens, output_tokens)
-    if group is None:
-        fit_batch = 1.0 if batch is None else batch
+    fit_batch = 1.0 if batch is None else batch
+
+    def stages_of(chips):
+        if pipeline is None:
+            return np.where(chip.hbm_bytes < SRAM_CHIP_BYTES, chips, 1.0)
+        return np.asarray(pipeline, dtype=float)
+
+    if group is None and parallel.is_default:
         group = smallest_group(memory_required(model, fit_batch, context, bpp, kvb), chip)
+    elif group is None:
+        group = smallest_fitting_group(
+            lambda g, t: memory_required(model, fit_batch, context, bpp, kvb, t, parallel), chip, stages_of)
     else:
         group = np.asarray(group, dtype=float)
-        fits = memory_required(model, 1.0 if batch is None else batch, context, bpp, kvb) <= (
+        tensor = group / stages_of(group)
+        fits = memory_required(model, fit_batch, context, bpp, kvb, tensor, parallel) <= (
             group * chip.hbm_bytes * chip.usable_memory_fraction
         )
         group = np.where(fits & (group <= chip.max_group), group, np.nan)
-    if pipeline is None:
-        stages = np.where(chip.hbm_bytes < SRAM_CHIP_BYTES, group, 1.0)
-    else:
-        stages = np.asarray(pipeline, dtype=float)
+    stages = stages_of(group)
+    if pipeline is not None:
         group = np.where(np.mod(group, stages) == 0, group, np.nan)  # stages must split the group evenly
+    tensor = group / stages
+    data = np.asarray(parallel.data, dtype=float)
+    ep = np.asarray(parallel.expert, dtype=float)
+    # the EP group spreads one copy of the experts over chips of the replicas' tensor groups, in one scale-up domain
+    ep_ok = ~uses_experts(model.experts, parallel) | ((np.mod(tensor * data, np.maximum(ep, 1.0)) == 0)
+                                                     & (ep <= chip.max_group))
+    group = np.where(ep_ok, group, np.nan)
     if batch is None:
-        batch = largest_batch(model, chip, group, context, bpp, kvb)
+        batch = largest_batch(model, chip, group, context, bpp, kvb, tensor, parallel)
         batch = np.where(batch >= 1, batch, np.nan)
     batch = np.asarray(batch, dtype=float)
 
@@ -469,12 +584,12 @@ def evaluate(
 
     if phase in ("prefill", "decode"):
         if phase == "prefill":
-            times = prefill_times(model, chip, batch, input_tokens, group, bpp, kvb, stages)
-            produced = batch * np.asarray(input_tokens, dtype=float)
+            times = prefill_times(model, chip, batch, input_tokens, group, bpp, kvb, stages, parallel)
+            produced = batch * np.asarray(input_tokens, dtype=float) * data
         else:
             times = decode_step_times(model, chip, batch, np.asarray(input_tokens, dtype=float), group, bpp, kvb,
-                                      stages)
-            produced = batch
+                                      stages, parallel)
+            produced = batch * data
         seconds = times.total
         compute_s, memory_s, comm_s, over_s, busy_s = (
             times.compute, times.memory, times.interconnect, times.overhead, times.busy
@@ -483,16 +598,16 @@ def evaluate(
     else:  # serve
         inp = np.asarray(input_tokens, dtype=float)
         out = np.asarray(output_tokens, dtype=float)
-        pre = prefill_times(model, chip, batch, inp, group, bpp, kvb, stages)
-        at0 = decode_step_times(model, chip, batch, 0.0, group, bpp, kvb, stages)
-        at1 = decode_step_times(model, chip, batch, 1.0, group, bpp, kvb, stages)
+        pre = prefill_times(model, chip, batch, inp, group, bpp, kvb, stages, parallel)
+        at0 = decode_step_times(model, chip, batch, 0.0, group, bpp, kvb, stages, parallel)
+        at1 = decode_step_times(model, chip, batch, 1.0, group, bpp, kvb, stages, parallel)
         c1, m1, busy1 = at1.compute - at0.compute, at1.memory - at0.memory, at1.busy - at0.busy  # per token of context
         lo, hi = inp + 1.0, inp + out - 1.0  # decode contexts after the prefill's first token
         steps = np.maximum(out - 1.0, 0.0)
         decode_total = (sum_of_max_lines(at0.compute, c1, at0.memory, m1, lo, hi)
                         + steps * (at0.interconnect + at0.overhead))
         seconds = pre.total + decode_total
-        produced = batch * out
+        produced = batch * out * data
         compute_s = pre.compute + _line_sum(at0.compute, c1, lo, hi)
         memory_s = pre.memory + _line_sum(at0.memory, m1, lo, hi)
         comm_s = pre.interconnect + steps * at0.interconnect
@@ -503,25 +618,42 @@ def evaluate(
             (at0.memory + m1 * mid) * chip.hbm_bandwidth * chip.mbu
         )
 
-    flop = busy_s * group * chip.peak_flops * chip.mfu_infer  # model FLOP done (busy_s is at the achieved rate)
-    return _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported,
+    chips = group * data
+    flop = busy_s * chips * chip.peak_flops * chip.mfu_infer  # model FLOP done (busy_s is at the achieved rate)
+    return _finish(phase, produced, seconds, chips, batch, compute_s, memory_s, comm_s, flop_per_byte, supported,
                    flop, chip.tdp_w, over_s, busy_s)
 
 
-def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
+def _evaluate_train(model, chip, batch, group, supported, pipeline=None, parallel: Parallel | None = None
+                    ) -> RooflineResult:
+    """Training: `group` chips hold one model copy (tensor x `pipeline` stages; None: the smallest power of two
+    whose memory holds it, all tensor-parallel), `parallel.context` groups split each sequence and `parallel.data`
+    copies split the batch; each chip must hold parallelism.training_bytes_per_chip. Time is the model FLOP at the
+    calibrated MFU (the fitted MFU of large runs includes their communication)."""
+    parallel = parallel or Parallel()
     flop_per_token = training_flop_per_token(model)
-    state = model.params_total * TRAINING_STATE_BYTES_PER_PARAM
-    if group is None:
-        group = smallest_group(state, chip, limit=np.inf)
+    stages = 1.0 if pipeline is None else np.asarray(pipeline, dtype=float)
+    per_chip_memory = chip.hbm_bytes * chip.usable_memory_fraction
+
+    def need(chips):
+        return training_bytes_per_chip(model.params_total, model.n_layers, model.d_model, model.train_seq_len,
+                                       chips / stages, stages, parallel)
+
+    if group is None:  # smallest power of two whose chips hold their share (state shrinks, activations do not)
+        group = np.nan
+        for power in range(0, 21):
+            chips = 2.0**power
+            group = np.where(np.isnan(group) & (need(chips) <= per_chip_memory), chips, group)
     else:
         group = np.asarray(group, dtype=float)
-        group = np.where(state <= group * chip.hbm_bytes * chip.usable_memory_fraction, group, np.nan)
+        group = np.where((need(group) <= per_chip_memory) & (np.mod(group, stages) == 0), group, np.nan)
+    chips = group * np.asarray(parallel.context, dtype=float) * np.asarray(parallel.data, dtype=float)
     batch = np.asarray(batch, dtype=float)
     tokens_per_step = batch * model.train_seq_len
-    compute_s = tokens_per_step * flop_per_token / (group * chip.peak_flops * chip.mfu_train)
+    compute_s = tokens_per_step * flop_per_token / (chips * chip.peak_flops * chip.mfu_train)
     zero = np.zeros_like(compute_s)
     return _finish(
-        "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf),
+        "train", tokens_per_step, compute_s, chips, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf),
         supported,
         tokens_per_step * flop_per_token, chip.tdp_w, zero, compute_s,
     )

@@ -63,7 +63,8 @@ def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
     for vid, record in records.items():
         if vid in cfg.vendors_disabled or (record.kind == "hyperscaler_inhouse" and not cfg.inhouse.inhouse_enabled):
             continue
-        chips = [shipped(c, record) for c in cat.accelerators.values() if c.vendor == vid]
+        # its catalog generations, shipped and announced (the roadmap derives generations after the last of them)
+        chips = [shipped(c, record) for c in cat.generations(vid)]
         export_line = []
         if regional is not None:
             parts = [shipped(c, record) for c in regional.chips_of(vid)]

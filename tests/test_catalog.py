@@ -196,3 +196,70 @@ def test_measurement_with_unknown_chip_is_rejected(data_copy):
     catalog = load_catalog(data_copy)
     with pytest.raises(CatalogError, match=r"measurements.toml: case 'C5': field 'chip': unknown chip 'gaudi9'"):
         catalog.measurements()
+
+
+# --- the 2025-27 parts, systems and the memory line (issue 27) ----------------------------------------------
+
+SHIPPED_2025 = {"b300", "gb200", "mi350x", "mi355x", "tpu-v7", "trainium3", "gaudi3-pcie"}
+ANNOUNCED = {"rubin", "rubin-ultra", "mi455x", "trainium4"}
+
+
+def test_the_catalog_is_current_to_2026_and_announced_parts_are_estimates():
+    assert SHIPPED_2025 | ANNOUNCED <= set(CATALOG.accelerators)
+    assert {c.id for c in CATALOG.accelerators.values() if c.announced} == ANNOUNCED
+    for cid in ANNOUNCED:
+        chip = CATALOG.accelerator(cid)
+        assert chip.source.startswith("announcement (est)"), cid
+        assert chip.manufacturing_cost_estimate and chip.launch_price_estimate and chip.memory_cost_estimate, cid
+        assert chip.release > "2026-01", cid
+    for cid in SHIPPED_2025:
+        assert not CATALOG.accelerator(cid).announced and CATALOG.accelerator(cid).release <= "2025-12", cid
+
+
+def test_each_vendor_line_ends_at_its_last_announced_part_and_the_roadmap_continues_after_it():
+    last = {v: CATALOG.generations(v)[-1].id for v in ("nvidia", "amd", "google", "aws", "intel")}
+    assert last == {"nvidia": "rubin-ultra", "amd": "mi455x", "google": "tpu-v7", "aws": "trainium4",
+                    "intel": "gaudi3"}
+    assert all(not c.variant_of for v in last for c in CATALOG.generations(v))  # variants are not generations
+    after = next_generation(CATALOG.accelerator("rubin-ultra"), CATALOG.roadmaps["nvidia"], 12)
+    assert after.id == "rubin-ultra+1" and after.release == "2028-09" and not after.announced
+
+
+def test_memory_is_a_line_of_the_cost_that_a_memory_price_change_moves():
+    b300 = CATALOG.accelerator("b300")
+    assert 0 < b300.memory_cost_usd < b300.manufacturing_cost_usd
+    dearer = b300.at_memory_price(1.5)  # HBM 50% dearer
+    assert dearer.manufacturing_cost_usd == pytest.approx(b300.manufacturing_cost_usd + 0.5 * b300.memory_cost_usd)
+    assert dearer.memory_cost_usd == pytest.approx(1.5 * b300.memory_cost_usd)
+    h100 = CATALOG.accelerator("h100-sxm")  # no memory line: unchanged
+    assert h100.memory_cost_usd == 0 and h100.at_memory_price(2.0) is h100
+    nxt = next_generation(b300, CATALOG.roadmaps["nvidia"], 12)  # the line grows with capacity, at the same $/GB
+    assert nxt.memory_cost_usd / nxt.hbm_gb == pytest.approx(b300.memory_cost_usd / b300.hbm_gb)
+
+
+def test_a_system_is_its_chip_in_the_systems_scale_up_domain():
+    nvl72 = CATALOG.accelerator("gb200-nvl72")
+    gb200 = CATALOG.accelerator("gb200")
+    assert nvl72.max_group == 72 and nvl72.tflops == gb200.tflops and nvl72.hbm_gb == gb200.hbm_gb
+    assert CATALOG.efficiency.fabric_of(nvl72).name == "nvlink"
+    assert CATALOG.efficiency.fabric_of(CATALOG.accelerator("helios")).name == "ualink"
+    assert not CATALOG.efficiency.fabric_of(CATALOG.accelerator("tpu-v7-pod")).switched  # a torus
+    assert "gb200-nvl72" not in CATALOG.accelerators  # the market trades chips, not systems
+    with pytest.raises(UnknownIdError, match="gb200-nvl72"):
+        CATALOG.accelerator("gb200-nvl73")
+
+
+@pytest.mark.parametrize("path,old,new,message", [
+    ("systems.toml", 'chip = "gb200"', 'chip = "gb201"', r"system 'gb200-nvl72': field 'chip': unknown chip 'gb201'"),
+    ("systems.toml", 'fabric = "ualink"\nsource', 'fabric = "uallink"\nsource',
+     r"system 'helios': field 'fabric': unknown fabric 'uallink'"),
+    ("accelerators.toml", 'variant_of = "mi355x"', 'variant_of = "mi356x"',
+     r"accelerator 'mi350x': field 'variant_of': 'mi356x' is not a generation"),
+    ("accelerators.toml", 'memory_cost_usd = 4320', 'memory_cost_usd = 9000',
+     r"accelerator 'b300': field 'memory_cost_usd': 9000.0 exceeds the manufacturing cost"),
+    ("accelerators.toml", 'fp4 = 35000.0', 'fp4 = 70000.0', r"accelerator 'rubin': field 'tflops.fp4'.*sparse"),
+])
+def test_bad_systems_variants_and_memory_lines_are_rejected(data_copy, path, old, new, message):
+    _edit(data_copy / path, old, new)
+    with pytest.raises(CatalogError, match=message):
+        load_catalog(data_copy)

@@ -388,3 +388,44 @@ def test_routed_experts_cost_more_compute_than_their_dense_flop_count():
     assert times[0.5] / times[1.0] == pytest.approx(expected, rel=0.05)
     dense = roofline.model_arrays([CATALOG.workload("llama-2-7b")])
     assert roofline.expert_flop_penalty(dense, 0.5)[0] == 0.0
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode", "serve"])
+def test_vectorised_matches_reference_with_expert_and_data_parallelism_and_latent_caches(phase):
+    rng = np.random.default_rng(zlib.crc32(f"layouts-{phase}".encode()))
+    n = 120
+    chips, models = random_points(rng, n)
+    for m in models:  # some latent caches (one head, attended in its latent space), some GQA head counts
+        m["n_heads"] = m["attention_width"] / 128
+        m["latent"] = bool(rng.random() < 0.3)
+        m["kv_heads"] = 1.0 if m["latent"] else m["kv_elements"] / 256
+    sharing, usable = rng.uniform(0, 1), 0.9
+    batch = rng.integers(1, 256, size=n).astype(float)
+    inp = rng.integers(1, 1024, size=n).astype(float)
+    out = rng.integers(1, 64, size=n).astype(float)
+    group = 2.0 ** rng.integers(0, 5, size=n)
+    data = 2.0 ** rng.integers(0, 4, size=n)
+    expert = np.where(rng.random(n) < 0.2, 0.0, 2.0 ** rng.integers(1, 5, size=n))
+    chip_arr, model_arr = as_arrays(chips, models, sharing, usable)
+    model_arr = dataclasses.replace(model_arr, n_heads=np.array([m["n_heads"] for m in models]),
+                                    latent=np.array([m["latent"] for m in models]),
+                                    kv_heads=np.array([m["kv_heads"] for m in models]))
+    res = roofline.evaluate(phase, model_arr, chip_arr, batch, precision="fp8", group=group, input_tokens=inp,
+                            output_tokens=out, parallel=roofline.Parallel(data=data, expert=expert))
+    for c in chips:
+        c.update(gqa_sharing=sharing, usable=usable, expert_efficiency=0.6)
+    feasible_seen = expert_seen = 0
+    for i in range(n):
+        layout = {"data": data[i], "expert": expert[i]}
+        expected = ref.evaluate_point(phase, chips[i], models[i], int(batch[i]), int(inp[i]), int(out[i]), "fp8",
+                                      int(group[i]), None, layout)
+        if expected is None:
+            assert not res.feasible[i], f"point {i} should be infeasible"
+            continue
+        feasible_seen += 1
+        expert_seen += bool(models[i]["experts"] > 1 and expert[i] > 1)
+        assert res.feasible[i] and res.chips[i] == expected["chips"]
+        assert res.tokens_per_second[i] == pytest.approx(expected["tokens_per_second"], rel=1e-9)
+        assert res.latency_s[i] == pytest.approx(expected["latency_s"], rel=1e-9)
+        assert res.bound_name(i) == expected["bound"]
+    assert feasible_seen >= n // 6 and expert_seen >= 5, (feasible_seen, expert_seen)

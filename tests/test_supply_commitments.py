@@ -119,13 +119,17 @@ def test_a_vendor_with_nothing_on_sale_posts_no_margin():
 
 def test_vendors_start_at_their_sourced_margin_and_one_with_nothing_on_sale_keeps_its_launch_margin():
     """NVIDIA starts at the margin it guided for Feb-Apr 2023 (vendors.toml) and moves from there; AMD, with no
-    chip on sale before 2023-12, does not chase the empty grid's bottom: it launches at its catalog margin."""
+    chip on sale before 2023-12, does not chase the empty grid's bottom: it launches at the catalog margin of the
+    chip it launches first (MI300X), not of a part shipped or announced later (MI355X, MI455X)."""
     catalog = load_catalog()
     model = ComputeMarket(fitted_config(months=1, venture=VentureConfig(enabled=False)), catalog=catalog, rng=0)
     assert model.vendors["nvidia"].margin == catalog.vendors["nvidia"].start_gross_margin
-    mi300x = model.vendors["amd"].chips[-1]
+    mi300x = next(c for c in model.vendors["amd"].chips if c.id == "mi300x")
+    assert mi300x is model.vendors["amd"].chips[0]
     launch_margin = 1.0 - mi300x.manufacturing_cost_usd / mi300x.launch_price_usd
     assert model.vendors["amd"].margin == pytest.approx(launch_margin)
+    mi455x = next(c for c in model.vendors["amd"].chips if c.id == "mi455x")
+    assert model.vendors["amd"].margin != pytest.approx(1.0 - mi455x.manufacturing_cost_usd / mi455x.launch_price_usd)
     model = run(1)
     assert model.vendors["nvidia"].margin != catalog.vendors["nvidia"].start_gross_margin
     vt = model.vendor_table()

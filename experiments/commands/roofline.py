@@ -15,7 +15,8 @@ from market import roofline
 
 # the options roofline_points takes, by their argparse names
 OPTIONS = ("chip", "model", "phase", "batch", "precision", "tensor_parallel", "pipeline", "input_tokens",
-           "output_tokens")
+           "output_tokens", "expert_parallel", "data_parallel", "context_parallel", "zero", "concurrency",
+           "kv_precision")
 
 
 def register(sub) -> None:
@@ -23,12 +24,29 @@ def register(sub) -> None:
     p.add_argument("--chip", required=True, help="chip id (comma-separate several for --plot); see 'catalog'")
     p.add_argument("--model", required=True, help="workload id (comma-separate several for --plot)")
     p.add_argument("--phase", choices=roofline.PHASES, help="required unless --plot is given")
-    p.add_argument("--batch", type=_batch, default=1, help="sequences per step, or 'max' (largest that fits)")
+    p.add_argument("--batch", type=_batch, default=None,
+                   help="sequences per step (per data-parallel replica; default 1), or 'max' (largest that fits)")
+    p.add_argument("--concurrency", type=_positive_int, default=None,
+                   help="requests in flight over all replicas, instead of --batch (batch = concurrency / replicas)")
     p.add_argument("--precision", choices=PRECISIONS, default="bf16", help="number format of weights and math")
     p.add_argument("--tensor-parallel", type=_positive_int, default=None,
                    help="chips in the group (default: smallest that fits)")
     p.add_argument("--pipeline", type=_positive_int, default=None,
                    help="pipeline stages among the group's chips (default: every chip for SRAM chips, else 1)")
+    p.add_argument("--expert-parallel", type=_positive_int, default=None,
+                   help="chips one copy of a mixture of experts' routed experts is spread over (all-to-all "
+                        "dispatch and combine); must divide tensor-parallel x data-parallel chips")
+    p.add_argument("--data-parallel", type=_positive_int, default=1,
+                   help="replicas of the group side by side (serving: data-parallel attention, each its own "
+                        "batch; training: data-parallel ranks)")
+    p.add_argument("--context-parallel", type=_positive_int, default=1,
+                   help="training: groups one sequence is split over (context parallelism)")
+    p.add_argument("--zero", type=int, choices=(0, 1, 2, 3), default=0,
+                   help="training: ZeRO stage sharding optimizer state (1), gradients (2), weights (3, FSDP) over "
+                        "data x context ranks")
+    p.add_argument("--kv-precision", choices=PRECISIONS, default=None,
+                   help="KV-cache number format, apart from the weights' (default: fp8 cache for 8- and 4-bit "
+                        "weights, bf16 for bf16)")
     p.add_argument("--input-tokens", type=_non_negative_int, default=128,
                    help="prompt tokens (decode: context already cached)")
     p.add_argument("--output-tokens", type=_positive_int, default=128, help="generated tokens per request (serve)")
@@ -46,11 +64,11 @@ def run(args, catalog) -> int:
         chips = [catalog.accelerator(cid) for cid in id_list(args.chip, "--chip")]
         models = [catalog.workload(mid) for mid in id_list(args.model, "--model")]
         roofline.check_precision(chips, args.precision)
-        check_group_size(chips, args.tensor_parallel)
+        check_group_size(chips, args.tensor_parallel, args.pipeline, args.phase or "serve")
         if args.plot.suffix.lower() != ".png":
             raise UsageError(f"--plot: file must end in .png, got '{args.plot}'")
         phases = (args.phase,) if args.phase else None
-        batches = (1, 16, 256) if args.batch in (1, "max") else (args.batch,)
+        batches = (1, 16, 256) if args.batch in (None, 1, "max") else (args.batch,)
         path = roofline_chart(catalog, chips, models, args.plot, precision=args.precision, phases=phases,
                               batches=batches, input_tokens=args.input_tokens, output_tokens=args.output_tokens)
         print(f"wrote {path}", file=sys.stderr)
