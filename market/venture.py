@@ -233,7 +233,11 @@ class VenturePhase:
         # USD each firm can still put into first cheques. An array, not a list, although it is read one firm at a
         # time: its values stay numpy floats, and Python's sum() adds those without the compensation it gives exact
         # floats, so a round's total (sum of its cheques) stays what it has always been, to the last bit
-        capacity = np.array([f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms])
+        # The same values, as the firms' method returned them, sit in `_capacity_list` (read one firm at a time, and
+        # handed on as they are: a capacity that is a numpy float makes a numpy-float cheque, which a round's sum
+        # adds as such); _close keeps the two in step
+        self._capacity_list = [f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms]
+        capacity = np.array(self._capacity_list)
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
         # (O(k log F) per deal, so cost stays linear in startups and firms)
         active = np.flatnonzero(capacity > 0)
@@ -244,6 +248,7 @@ class VenturePhase:
         self._top_reputation = list(np.argsort(-self.reputation)[:10])
         self._active = active
         noise = np.broadcast_to(signal_noise(self.ia, cfg, loop), self.ia.shape)  # each firm's, all firms at once
+        self._noise = noise.tolist()  # the same values as Python floats, read one invited firm at a time
         seekers = self._seekers()
         for idx, rounds, founded in zip(seekers.tolist(), c.rounds[seekers].tolist(), c.founded[seekers].tolist(),
                                         strict=True):
@@ -254,8 +259,8 @@ class VenturePhase:
             target = ROUND_SIZE[stage] * float(self.rng.lognormal(0.0, ROUND_SIZE_LOG_SD))
             draws = active[np.searchsorted(cumulative, self.rng.random(4 * cfg.candidates_per_deal) * cumulative[-1])]
             # the distinct firms drawn, in draw order, that can write a cheque of a fifth of the round
-            seen = [f for f in dict.fromkeys(draws.tolist())
-                    if capacity[f] >= MIN_CHEQUE_SHARE_TO_SEE * target][: cfg.candidates_per_deal]
+            can_see, least = self._capacity_list, MIN_CHEQUE_SHARE_TO_SEE * target
+            seen = [f for f in dict.fromkeys(draws.tolist()) if can_see[f] >= least][: cfg.candidates_per_deal]
             if not seen:
                 continue
             seen = np.array(seen)
@@ -282,14 +287,15 @@ class VenturePhase:
         members = []
         for holder, cheque in cheques.items():
             firm = self.firms[holder[0]]
-            fund = next(f for f in firm.funds if f.vintage == holder[1])
+            fund = firm.fund_of(holder[1])
             firm.invest(fund, month, cheque, follow_on=fund is not firm.current or holder in c.cap_tables[idx])
             shares = c.issue(idx, holder, cheque, pre_money)
             self.portfolio.setdefault(holder, set()).add(int(idx))
             self.holdings.append((deal_id, holder, shares, cheque))
             members.append(holder[0])
         for firm_index in set(members):  # only the investing firms' capacity changed
-            capacity[firm_index] = self.firms[firm_index].new_cheque_capacity(month, cfg)
+            capacity[firm_index] = self._capacity_list[firm_index] = self.firms[firm_index].new_cheque_capacity(
+                month, cfg)
         c.close_round(idx, pre_money, amount)
         syndication.add_syndicate(self.ties, members)
         self.deals.append({
@@ -314,7 +320,7 @@ class VenturePhase:
         # existing investors keep their share (pro rata) from their own fund's reserve
         for holder in list(c.cap_tables[idx]):
             firm = self.firms[holder[0]]
-            fund = next(f for f in firm.funds if f.vintage == holder[1])
+            fund = firm.fund_of(holder[1])
             cheque = firm.pro_rata(fund, c.ownership(idx, holder), target, month, cfg)
             if holder not in cheques and cheque > 0:
                 cheques[holder] = cheque
@@ -322,7 +328,7 @@ class VenturePhase:
         # first, then other firms that offered, then reputable firms. With it off, neither the network nor
         # reputation steers invitations: the other firms that offered, then firms drawn at random
         if loop:
-            invited = (self.ties.partners_by_strength(lead).tolist() + [int(o) for o in offers if o != lead]
+            invited = (self.ties.partners_by_strength(lead) + [int(o) for o in offers if o != lead]
                        + self._top_reputation)
         else:
             strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
@@ -339,7 +345,10 @@ class VenturePhase:
             holder = (firm_index, firm.current.vintage)
             if holder in cheques:
                 continue
-            cheque = firm.syndicate_cheque(log_quality, bar, remaining, target, month, cfg, loop, self.rng)
+            # its first-cheque capacity and signal noise as this month's columns hold them (the values its
+            # new_cheque_capacity and signal_noise give now)
+            cheque = firm.syndicate_cheque(log_quality, bar, remaining, target, month, cfg, loop, self.rng,
+                                           capacity=self._capacity_list[firm_index], noise=self._noise[firm_index])
             if cheque > 0:
                 cheques[holder] = cheque
                 remaining -= cheque
@@ -377,7 +386,7 @@ class VenturePhase:
             c.end(idx, status)
             for holder, amount in c.payout(idx, float(value[idx])).items():
                 firm = self.firms[holder[0]]
-                fund = next(f for f in firm.funds if f.vintage == holder[1])
+                fund = firm.fund_of(holder[1])
                 if amount > 0:
                     firm.distribute(fund, month, amount)
                 firm.record_exit(bool(ipo[idx]) or value[idx] >= LARGE_EXIT_USD)
