@@ -79,14 +79,15 @@ def _bisect_levels(power_needed, free_w, short, low, high, depth: int) -> tuple[
     """`depth` bisection steps from (low, high) (H,) with one call of `power_needed`: the tree of every midpoint
     the steps could visit (node i's children: 2i + 1 where the price fits, so high moves to it; 2i + 2 where not),
     priced at once, then each cloud's path down it."""
-    nodes = 2**depth - 1
-    lows, highs, middles = (np.empty((nodes, low.size)) for _ in range(3))
-    lows[0], highs[0] = low, high
-    for i in range(nodes):
-        middles[i] = 0.5 * (lows[i] + highs[i])
-        if 2 * i + 2 < nodes:
-            lows[2 * i + 1], highs[2 * i + 1] = lows[i], middles[i]
-            lows[2 * i + 2], highs[2 * i + 2] = middles[i], highs[i]
+    # level by level (level j: nodes 2^j - 1 .. 2^(j+1) - 2, in order): a node's children take (low, middle) and
+    # (middle, high), so interleaving the level's lows and middles (highs) gives the next level's lows (highs)
+    lows, highs, levels = low[None, :], high[None, :], []
+    for _ in range(depth):
+        middles = 0.5 * (lows + highs)
+        levels.append(middles)
+        lows = np.stack([lows, middles], axis=1).reshape(-1, low.size)
+        highs = np.stack([middles, highs], axis=1).reshape(-1, low.size)
+    middles = np.concatenate(levels)
     fits_all = power_needed(middles) <= free_w[None, :]
     clouds = np.arange(low.size)
     node = np.zeros(low.size, dtype=int)
