@@ -127,10 +127,6 @@ class VentureFund(mesa.Agent):
 
     # --- investment decisions ---------------------------------------------------------------
 
-    def signal_noise(self, config, informed: bool) -> float:
-        """S.d. of its signal of a startup's log quality (see `signal_noise`)."""
-        return signal_noise(self.information_advantage, config, informed)
-
     @staticmethod
     def offers(signal, bar: float):
         """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar (one signal, or
@@ -152,15 +148,16 @@ class VentureFund(mesa.Agent):
         """USD `fund` puts into a new round of a startup it owns `ownership` of: its share, from what it can."""
         return min(ownership * target, self.follow_on_capacity(fund, month, config))
 
-    def syndicate_cheque(self, log_quality: float, bar: float, remaining: float, target: float, month: int, config,
-                         informed: bool, rng, capacity: float | None = None, noise: float | None = None) -> float:
-        """USD it puts into a round it is invited to (0 to decline): its own diligence (one signal draw from `rng`)
-        must clear the bar less 0.3 (the lead's backing), and a cheque under 5% of the round is not worth it.
-        `capacity` and `noise`, when the caller holds them, are its `new_cheque_capacity` and `signal_noise` now."""
-        noise = self.signal_noise(config, informed) if noise is None else noise
-        if log_quality + float(rng.normal(0.0, noise)) < bar - LEAD_BACKING:
-            return 0.0
-        capacity = self.new_cheque_capacity(month, config) if capacity is None else capacity
+    @staticmethod
+    def joins_syndicate(signal, bar: float):
+        """Whether a firm invited to a round joins it on its own diligence: its signal of the startup's log quality
+        (one, or an array of invited firms' signals) clears the bar less 0.3 (the lead's backing)."""
+        return signal >= bar - LEAD_BACKING
+
+    @staticmethod
+    def syndicate_cheque(capacity: float, remaining: float, target: float) -> float:
+        """USD a firm that joins a round of `target` USD puts in: its first-cheque `capacity`, what is still open
+        (`remaining`), at most half the round; 0 if that is under 5% of the round (not worth its time)."""
         cheque = min(capacity, remaining, MAX_SYNDICATE_SHARE * target)
         return cheque if cheque >= MIN_SYNDICATE_SHARE * target else 0.0
 

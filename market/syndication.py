@@ -33,7 +33,7 @@ class Ties:
         self.weight = np.zeros((n, n))
         self.formed = np.full((n, n), -1, dtype=np.int64)
         self._ties_formed = 0
-        self._by_strength: dict[int, list[int]] = {}  # partners_by_strength's answers until a firm's ties change
+        self._by_strength: dict[int, np.ndarray] = {}  # partners_by_strength's answers until a firm's ties change
 
     def form(self, a: int, b: int, weight: float) -> None:
         self._by_strength.pop(a, None), self._by_strength.pop(b, None)
@@ -69,13 +69,13 @@ class Ties:
         partners = np.flatnonzero(self.formed[firm] >= 0)
         return partners[np.argsort(self.formed[firm, partners])]
 
-    def partners_by_strength(self, firm: int) -> list[int]:
-        """`firm`'s partners, strongest tie first (ties of equal weight in the order they formed). The list is kept
+    def partners_by_strength(self, firm: int) -> np.ndarray:
+        """`firm`'s partners, strongest tie first (ties of equal weight in the order they formed). The array is kept
         until one of the firm's ties changes: do not modify it."""
         known = self._by_strength.get(firm)
         if known is None:
             partners = np.flatnonzero(self.formed[firm] >= 0)
-            known = partners[np.lexsort((self.formed[firm, partners], -self.weight[firm, partners]))].tolist()
+            known = partners[np.lexsort((self.formed[firm, partners], -self.weight[firm, partners]))]
             self._by_strength[firm] = known
         return known
 
