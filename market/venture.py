@@ -16,9 +16,16 @@ pick reputable leads), reputation_discount (reputable leads price lower) and val
 growth); reputation_loop = False turns all four off.
 
 Growth, burn and exit hazards are vectorised over the cohort (agents/startup.StartupCohort, which owns the
-startups' arrays and cap tables); matching deals is a loop over the (tens of) rounds sought each month, in
-which each decision is an agent's own method: a firm's signal, offer, price, lead cheque, pro rata and answer to
-an invitation (agents/venture_fund.VentureFund), the founders' choice of lead (StartupCohort.choose_lead).
+startups' arrays and cap tables). Matching deals screens the month's seekers in one batch (deal flow, signals
+and offers as arrays, market/deal_flow.py), then loops over the rounds that drew an offer, since each round's
+cheques change what the next can raise; each decision is an agent's own method: a firm's offer, price, lead cheque,
+pro rata and answer to an invitation (agents/venture_fund.VentureFund), the founders' choice of lead
+(StartupCohort.choose_lead).
+
+Random stream layout (the venture side's own stream), each month: fund raises, new startups; then for the month's
+seekers at once their round sizes, deal-flow draws, signals and founders' tastes; then round by round (rounds that
+drew an offer, in startup order) the firms invited at random when the information channel is off and one
+diligence draw per distinct invited candidate; then growth shocks and exits.
 """
 
 from __future__ import annotations
@@ -260,7 +267,7 @@ class VenturePhase:
         # The month's screening, every round at once. The draws, in this order (the stream's layout): each round's
         # size, the deal flow (4 x k uniforms a round), each seeing firm's signal (k standard normals a round, by
         # the firm's place among those that see it) and the founders' taste for each possible lead (k normals);
-        # then, round by round in the loop below, the invited co-investors' own diligence
+        # then, round by round in the loop below, the invitations (module docstring)
         k = cfg.candidates_per_deal
         stage = np.minimum(c.rounds[seekers], len(ROUND_SIZE) - 1)
         target = np.asarray(ROUND_SIZE)[stage] * self.rng.lognormal(0.0, ROUND_SIZE_LOG_SD, size=seekers.size)
