@@ -359,8 +359,8 @@ class VenturePhase:
         # the round from their current fund (a pro rata)
         _, first = np.unique(invited, return_index=True)
         candidates = invited[np.sort(first)]
-        in_round = [lead] + [f for f, v in cheques if v == self._vintage[f]]
-        candidates = candidates[self._open[candidates] & ~np.isin(candidates, in_round)]
+        in_round = np.array([lead] + [f for f, v in cheques if v == self._vintage[f]])
+        candidates = candidates[self._open[candidates] & (candidates[:, None] != in_round).all(axis=1)]
         if candidates.size == 0:
             return cheques
         # each candidate's own diligence, all at once (one standard normal each, scaled by its signal noise); those
