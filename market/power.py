@@ -85,8 +85,7 @@ def _bisect_levels(power_needed, free_w, short, low, high, depth: int) -> tuple[
     for _ in range(depth):
         middles = 0.5 * (lows + highs)
         levels.append(middles)
-        lows = np.stack([lows, middles], axis=1).reshape(-1, low.size)
-        highs = np.stack([middles, highs], axis=1).reshape(-1, low.size)
+        lows, highs = _interleave(lows, middles), _interleave(middles, highs)
     middles = np.concatenate(levels)
     fits_all = power_needed(middles) <= free_w[None, :]
     clouds = np.arange(low.size)
@@ -97,6 +96,13 @@ def _bisect_levels(power_needed, free_w, short, low, high, depth: int) -> tuple[
         low = np.where(short & ~fits, middle, low)
         node = np.where(fits, 2 * node + 1, 2 * node + 2)
     return low, high
+
+
+def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Rows of `first` and `second` (both (n, H)) alternating: (2n, H)."""
+    out = np.empty((2 * first.shape[0], first.shape[1]))
+    out[0::2], out[1::2] = first, second
+    return out
 
 
 def allocate_site_power(orders_w, supply_w: float) -> np.ndarray:
