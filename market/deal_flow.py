@@ -19,10 +19,11 @@ def seen_by(draws: np.ndarray, capacity: np.ndarray, target: np.ndarray, min_sha
     """(kept (S, D) bool, slot (S, D) int): of each row of firm indices `draws` (S, D), the distinct firms, in draw
     order, whose first-cheque `capacity` (USD, indexed by firm) is at least `min_share` x the row's `target` (USD,
     (S,)), at most `candidates` of them; `slot` is a kept firm's rank among them (0-based; -1 elsewhere)."""
-    d = draws.shape[1]
-    earlier = np.tri(d, d, -1, dtype=bool)  # [i, j]: draw j came before draw i
-    repeat = ((draws[:, :, None] == draws[:, None, :]) & earlier).any(axis=2)
-    kept = ~repeat & (capacity[draws] >= min_share * target[:, None])
+    # each (row, firm) pair's first draw: np.unique's first index of the pair's key, row x firms + firm
+    first = np.zeros(draws.shape, dtype=bool)
+    _, at = np.unique((np.arange(draws.shape[0])[:, None] * capacity.size + draws).ravel(), return_index=True)
+    first.ravel()[at] = True
+    kept = first & (capacity[draws] >= min_share * target[:, None])
     slot = np.cumsum(kept, axis=1) - 1
     kept &= slot < candidates
     return kept, np.where(kept, slot, -1)

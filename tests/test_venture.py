@@ -409,3 +409,15 @@ def test_realised_and_marked_deals_are_counted_apart():
     m = realised_and_marked(deals)  # the month-80 deal is outside the cohort
     assert m["deals_marked_share"] == 0.5
     assert m["realised_deals_below_1x_share"] == 0.5 and m["realised_deals_10x_plus_share"] == 0.5
+
+
+def test_a_deal_is_seen_by_the_distinct_firms_drawn_that_can_write_a_fifth_of_it_at_most_k_of_them():
+    from market import deal_flow
+
+    draws = np.array([[3, 1, 3, 0, 2, 4, 1], [2, 2, 2, 2, 2, 2, 2]])
+    capacity = np.array([10.0, 10.0, 10.0, 10.0, 1.0])  # firm 4 cannot write a fifth of a round of 10
+    kept, slot = deal_flow.seen_by(draws, capacity, np.array([10.0, 10.0]), 0.2, 3)
+    # row 0: firms 3, 1, 0 in draw order (the repeats of 3 and 1 skipped), then the cap of 3 stops firm 2
+    assert draws[0, kept[0]].tolist() == [3, 1, 0] and slot[0, kept[0]].tolist() == [0, 1, 2]
+    assert draws[1, kept[1]].tolist() == [2] and kept[1, 0]  # a firm drawn seven times sees it once, at its first
+    assert (slot[~kept] == -1).all()
