@@ -10,7 +10,9 @@ and prints the medians and their ratios to BoltzmannWealth. Then it runs the bas
 the VC firms and the LP pool all multiplied by 2, 4 and 10 and prints the run's and the venture phase's cost
 against the 1x run (linear growth: cost ratio / scale <= 1). Last, in fresh interpreters, the peak resident memory
 of a 1x and a 10x run (VmHWM of /proc/self/status, Linux: the process's high-water mark, imports included).
-Times exclude building the models (for both sides). Absolute figures depend on the machine's load: read the ratios.
+Times exclude building the models (for both sides) and are the process's CPU time (time.process_time), which
+other programs on a shared machine disturb far less than wall time; `--wall` times wall-clock instead. Absolute
+figures still depend on the machine: read the ratios.
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--months 120] [--repeats 3] [--scales 2,4,10]
 """
@@ -31,16 +33,17 @@ from market.config import VentureConfig, fitted_config
 from market.model import ComputeMarket
 
 ROOT = Path(__file__).resolve().parents[2]
+clock = time.process_time  # CPU seconds of this process (main() switches to wall time with --wall)
 BOLTZMANN_AGENTS, BOLTZMANN_SIDE, BOLTZMANN_STEPS = 1000, 32, 100
 
 
 def boltzmann_steps_per_second(seed: int) -> float:
     model = BoltzmannWealth(BoltzmannScenario(n=BOLTZMANN_AGENTS, width=BOLTZMANN_SIDE, height=BOLTZMANN_SIDE,
                                               rng=seed))
-    start = time.perf_counter()
+    start = clock()
     for _ in range(BOLTZMANN_STEPS):
         model.step()
-    return BOLTZMANN_STEPS / (time.perf_counter() - start)
+    return BOLTZMANN_STEPS / (clock() - start)
 
 
 def scaled_venture(scale: float, enabled: bool = True) -> VentureConfig:
@@ -59,14 +62,14 @@ def timed_run(months: int, seed: int, venture: VentureConfig) -> tuple[float, fl
 
     def timed():
         nonlocal spent
-        start = time.perf_counter()
+        start = clock()
         original()
-        spent += time.perf_counter() - start
+        spent += clock() - start
 
     model.venture_phase = timed
-    start = time.perf_counter()
+    start = clock()
     model.run()
-    return time.perf_counter() - start, spent
+    return clock() - start, spent
 
 
 # VmHWM (the process's own high-water mark of resident memory; ru_maxrss would carry the parent's over exec)
@@ -93,7 +96,10 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3, help="alternating repeats of each timed run")
     parser.add_argument("--scales", default="2,4,10", help="venture populations to time, as multiples of 1x")
+    parser.add_argument("--wall", action="store_true", help="time wall-clock seconds instead of CPU seconds")
     args = parser.parse_args()
+    global clock
+    clock = time.perf_counter if args.wall else time.process_time
     scales = [float(s) for s in args.scales.split(",")]
     ComputeMarket(fitted_config(months=2), rng=0).run()  # warm imports and caches
     boltzmann_steps_per_second(0)
@@ -108,7 +114,8 @@ def main() -> None:
         rates["boltzmann"].append(boltzmann_steps_per_second(seed + 100))
         rates["venture off"].append(args.months / timed_run(args.months, seed, off)[0])
     bw = statistics.median(rates["boltzmann"])
-    print(f"medians of {args.repeats} runs of {args.months} months (alternating with BoltzmannWealth, "
+    print(f"{'wall-clock' if args.wall else 'CPU'} time; medians of {args.repeats} runs of {args.months} months "
+          f"(alternating with BoltzmannWealth, "
           f"{BOLTZMANN_AGENTS} agents, {BOLTZMANN_STEPS} steps, {2 * args.repeats} runs)")
     print(f"{'run':<22} {'per second':>11} {'x BoltzmannWealth':>18}")
     print(f"{'BoltzmannWealth steps':<22} {bw:>11.1f} {1.0:>18.2f}")
