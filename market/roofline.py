@@ -416,6 +416,14 @@ def _context_for_memory(phase: str, input_tokens, output_tokens):
     return np.asarray(input_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
 
 
+@dataclass(frozen=True)
+class RooflineRates:
+    """What `evaluate(..., rates_only=True)` returns: the throughput per chip alone (the market reads nothing
+    else), the same values as RooflineResult's, without the bounds, power and energy it skips."""
+
+    tokens_per_second_per_chip: np.ndarray
+
+
 def evaluate(
     phase: str,
     model: ModelArrays,
@@ -427,7 +435,8 @@ def evaluate(
     input_tokens=128,
     output_tokens=128,
     pipeline=None,
-) -> RooflineResult:
+    rates_only: bool = False,
+) -> RooflineResult | RooflineRates:
     """Evaluate `phase` on every broadcast point of (model, chip, batch, group, lengths).
 
     batch: sequences per step; None means the largest batch that fits (inference phases).
@@ -436,13 +445,14 @@ def evaluate(
         in the KV cache; for serve, a request is `input_tokens` in and `output_tokens` out.
     pipeline: pipeline stages among the group's chips (the rest of the group is tensor-parallel within a
         stage); None: 1, except for chips that hold weights in on-chip SRAM, where every chip is a stage.
+    rates_only: return only the throughput per chip (RooflineRates), skipping the bounds, power and energy.
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase '{phase}'; valid: {', '.join(PHASES)}")
     bpp, kvb = BYTES_PER_PARAM[precision], KV_BYTES_PER_ELEMENT[precision]
     supported = np.isfinite(chip.peak_flops)
     if phase == "train":
-        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported)
+        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported, rates_only)
 
     context = _context_for_memory(phase, input_tokens, output_tokens)
     if group is None:
@@ -505,10 +515,10 @@ def evaluate(
 
     flop = busy_s * group * chip.peak_flops * chip.mfu_infer  # model FLOP done (busy_s is at the achieved rate)
     return _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported,
-                   flop, chip.tdp_w, over_s, busy_s)
+                   flop, chip.tdp_w, over_s, busy_s, rates_only)
 
 
-def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
+def _evaluate_train(model, chip, batch, group, supported, rates_only=False) -> RooflineResult | RooflineRates:
     flop_per_token = training_flop_per_token(model)
     state = model.params_total * TRAINING_STATE_BYTES_PER_PARAM
     if group is None:
@@ -523,7 +533,7 @@ def _evaluate_train(model, chip, batch, group, supported) -> RooflineResult:
     return _finish(
         "train", tokens_per_step, compute_s, group, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf),
         supported,
-        tokens_per_step * flop_per_token, chip.tdp_w, zero, compute_s,
+        tokens_per_step * flop_per_token, chip.tdp_w, zero, compute_s, rates_only,
     )
 
 
@@ -535,13 +545,16 @@ def chip_power(tdp_w, compute_s, seconds):
 
 
 def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported, flop, tdp_w,
-            overhead_s, busy_s):
+            overhead_s, busy_s, rates_only=False):
     shape = np.broadcast_shapes(*(np.shape(x) for x in (produced, seconds, group, batch, supported)))
     b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
     group, batch, seconds = b(group), b(batch), b(seconds)
     supported = np.broadcast_to(supported, shape)
     fits = np.isfinite(group) & np.isfinite(batch)
     feasible = supported & fits & np.isfinite(seconds)
+    if rates_only:
+        tps = np.where(feasible, b(produced) / seconds, np.nan)
+        return RooflineRates(tokens_per_second_per_chip=tps / np.where(feasible, group, np.nan))
     reason = np.where(~supported, NO_PRECISION, np.where(~fits, NO_FIT, FEASIBLE)).astype(np.int8)
     nan = lambda x: np.where(feasible, b(x), np.nan)  # noqa: E731
     tps = nan(b(produced) / seconds)

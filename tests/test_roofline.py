@@ -388,3 +388,18 @@ def test_routed_experts_cost_more_compute_than_their_dense_flop_count():
     assert times[0.5] / times[1.0] == pytest.approx(expected, rel=0.05)
     dense = roofline.model_arrays([CATALOG.workload("llama-2-7b")])
     assert roofline.expert_flop_penalty(dense, 0.5)[0] == 0.0
+
+
+@pytest.mark.parametrize("phase", ["train", "serve", "decode"])
+def test_rates_only_gives_the_full_evaluations_throughput_per_chip_to_the_bit(phase):
+    chips = list(CATALOG.accelerators.values())
+    maturity = np.linspace(0.2, 1.0, len(chips))
+    chip_arr = roofline.chip_arrays(chips, "fp8", CATALOG.efficiency, maturity, axis=0, ndim=2)
+    model_arr = roofline.model_arrays(list(CATALOG.workloads.values())[:1], axis=0, ndim=2)
+    groups = (2.0 ** np.arange(7))[None, :]
+    kwargs = dict(precision="fp8", group=None if phase == "train" else groups, input_tokens=512, output_tokens=256)
+    batch = 1 if phase == "train" else None
+    full = roofline.evaluate(phase, model_arr, chip_arr, batch, **kwargs).tokens_per_second_per_chip
+    lean = roofline.evaluate(phase, model_arr, chip_arr, batch, rates_only=True, **kwargs).tokens_per_second_per_chip
+    assert np.isfinite(full).any() and np.isnan(full).any()  # feasible and infeasible points both checked
+    np.testing.assert_array_equal(lean, full)
