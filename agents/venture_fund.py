@@ -73,6 +73,7 @@ class VentureFund(mesa.Agent):
         self.name = name
         self.reputation = 0.0
         self.funds: list[Fund] = []
+        self._by_vintage: dict[int, Fund] = {}  # the same funds by vintage
         self.next_raise = 0  # month of the next fundraise
         self.centrality = {"degree": 0.0, "eigenvector": 0.0, "betweenness": 0.0}
         self.information_advantage = 0.0
@@ -83,6 +84,10 @@ class VentureFund(mesa.Agent):
     def current(self) -> Fund | None:
         return self.funds[-1] if self.funds else None
 
+    def fund_of(self, vintage: int) -> Fund:
+        """Its fund of `vintage` (a KeyError if it has none)."""
+        return self._by_vintage[vintage]
+
     # --- its life: track record, fundraising, closing down, place in the network ------------------
 
     def start_with_reputation(self, reputation: float) -> None:
@@ -91,7 +96,9 @@ class VentureFund(mesa.Agent):
 
     def raise_fund(self, vintage: int, size: float, cycle_months: int) -> None:
         """It closes a new fund of `size` USD in month `vintage` and plans its next raise a fund cycle later."""
-        self.funds.append(Fund(self.firm_index, vintage, size))
+        fund = Fund(self.firm_index, vintage, size)
+        self.funds.append(fund)
+        self._by_vintage.setdefault(vintage, fund)  # the first fund of a vintage, as a search of `funds` finds it
         self.next_raise = vintage + cycle_months
 
     def close_down(self) -> None:
@@ -120,10 +127,6 @@ class VentureFund(mesa.Agent):
 
     # --- investment decisions ---------------------------------------------------------------
 
-    def signal_noise(self, config, informed: bool) -> float:
-        """S.d. of its signal of a startup's log quality (see `signal_noise`)."""
-        return signal_noise(self.information_advantage, config, informed)
-
     @staticmethod
     def offers(signal, bar: float):
         """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar (one signal, or
@@ -145,13 +148,17 @@ class VentureFund(mesa.Agent):
         """USD `fund` puts into a new round of a startup it owns `ownership` of: its share, from what it can."""
         return min(ownership * target, self.follow_on_capacity(fund, month, config))
 
-    def syndicate_cheque(self, log_quality: float, bar: float, remaining: float, target: float, month: int, config,
-                         informed: bool, rng) -> float:
-        """USD it puts into a round it is invited to (0 to decline): its own diligence (one signal draw from `rng`)
-        must clear the bar less 0.3 (the lead's backing), and a cheque under 5% of the round is not worth it."""
-        if log_quality + float(rng.normal(0.0, self.signal_noise(config, informed))) < bar - LEAD_BACKING:
-            return 0.0
-        cheque = min(self.new_cheque_capacity(month, config), remaining, MAX_SYNDICATE_SHARE * target)
+    @staticmethod
+    def joins_syndicate(signal, bar: float):
+        """Whether a firm invited to a round joins it on its own diligence: its signal of the startup's log quality
+        (one, or an array of invited firms' signals) clears the bar less 0.3 (the lead's backing)."""
+        return signal >= bar - LEAD_BACKING
+
+    @staticmethod
+    def syndicate_cheque(capacity: float, remaining: float, target: float) -> float:
+        """USD a firm that joins a round of `target` USD puts in: its first-cheque `capacity`, what is still open
+        (`remaining`), at most half the round; 0 if that is under 5% of the round (not worth its time)."""
+        cheque = min(capacity, remaining, MAX_SYNDICATE_SHARE * target)
         return cheque if cheque >= MIN_SYNDICATE_SHARE * target else 0.0
 
     def follow_on_capacity(self, fund: Fund, month: int, config) -> float:

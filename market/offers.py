@@ -50,10 +50,10 @@ class OfferBook:
 
     def running_cost_at(self, power_price: np.ndarray | None) -> np.ndarray:
         """USD per chip-hour of power and hosting, (K,); with a shadow price of power per buyer row (R,, USD per
-        facility kWh), plus each chip's power envelope at that price, (R, K)."""
+        facility kWh), plus each chip's power envelope at that price, (R, K) (or (..., R, K) for prices (..., R))."""
         if power_price is None:
             return self.running_cost
-        return self.running_cost[None, :] + power_price[:, None] * self.facility_w[None, :] / 1e3
+        return self.running_cost + power_price[..., None] * self.facility_w / 1e3
 
     def utilities(self, capital_per_price: float, alpha: float, available: np.ndarray, shocks: np.ndarray,
                   power_price: np.ndarray | None = None) -> np.ndarray:

@@ -36,11 +36,11 @@ def powered_units(units, watts, work, capacity_w: float) -> np.ndarray:
 
 def power_bought(spend, shares, prices, watts) -> np.ndarray:
     """(R,) W drawn by what each buyer row buys: spend (R,) USD split by `shares` (R, K) at `prices` (K,) USD per
-    chip, each chip drawing `watts` (K,) W."""
-    return np.asarray(spend, dtype=float) * (np.asarray(shares) * (watts / prices)[None, :]).sum(axis=1)
+    chip, each chip drawing `watts` (K,) W. `shares` may carry leading axes, (..., R, K) -> (..., R)."""
+    return np.asarray(spend, dtype=float) * (np.asarray(shares) * (watts / prices)).sum(axis=-1)
 
 
-def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40) -> np.ndarray:
+def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40, levels_per_call: int = 1) -> np.ndarray:
     """(H,) the shadow price of power (USD per facility kWh) for each cloud: 0 where what it plans to buy fits the
     power it has free, else the lowest price at which, costing each chip's power envelope at that price, the
     logit moves its budget to chips that fit (bisection), capped at `ceiling` (H,), beyond which a watt would
@@ -48,6 +48,11 @@ def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40) -> n
 
     power_needed(prices) -> (H,) W that cloud h's planned purchases draw when power costs `prices` (H,); it must
     fall as a cloud's price rises (chips with more work per watt gain shares). free_w: (H,) W free at its sites.
+
+    With `levels_per_call` = d > 1, power_needed must also take prices of shape (N, H) (and return (N, H), each
+    row as it would return for that row alone): each call then prices the 2^d - 1 midpoints of the next d steps of
+    every cloud's bisection at once (the same midpoints, computed the same way), and the walk down them picks the
+    bisection's path, so the price is the same to the bit with a d-th of the calls.
     """
     free_w = np.asarray(free_w, dtype=float)
     ceiling = np.asarray(ceiling, dtype=float)
@@ -56,12 +61,48 @@ def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40) -> n
     if not short.any():
         return price
     low, high = np.zeros_like(free_w), np.where(short, ceiling, 0.0)
-    for _ in range(iterations):
-        middle = 0.5 * (low + high)
-        fits = power_needed(middle) <= free_w
+    done = 0
+    while done < iterations:
+        depth = min(levels_per_call, iterations - done)
+        if depth == 1:
+            middle = 0.5 * (low + high)
+            fits = power_needed(middle) <= free_w
+            high = np.where(short & fits, middle, high)
+            low = np.where(short & ~fits, middle, low)
+        else:
+            low, high = _bisect_levels(power_needed, free_w, short, low, high, depth)
+        done += depth
+    return np.where(short, high, 0.0)
+
+
+def _bisect_levels(power_needed, free_w, short, low, high, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """`depth` bisection steps from (low, high) (H,) with one call of `power_needed`: the tree of every midpoint
+    the steps could visit (node i's children: 2i + 1 where the price fits, so high moves to it; 2i + 2 where not),
+    priced at once, then each cloud's path down it."""
+    # level by level (level j: nodes 2^j - 1 .. 2^(j+1) - 2, in order): a node's children take (low, middle) and
+    # (middle, high), so interleaving the level's lows and middles (highs) gives the next level's lows (highs)
+    lows, highs, levels = low[None, :], high[None, :], []
+    for _ in range(depth):
+        middles = 0.5 * (lows + highs)
+        levels.append(middles)
+        lows, highs = _interleave(lows, middles), _interleave(middles, highs)
+    middles = np.concatenate(levels)
+    fits_all = power_needed(middles) <= free_w[None, :]
+    clouds = np.arange(low.size)
+    node = np.zeros(low.size, dtype=int)
+    for _ in range(depth):
+        middle, fits = middles[node, clouds], fits_all[node, clouds]
         high = np.where(short & fits, middle, high)
         low = np.where(short & ~fits, middle, low)
-    return np.where(short, high, 0.0)
+        node = np.where(fits, 2 * node + 1, 2 * node + 2)
+    return low, high
+
+
+def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Rows of `first` and `second` (both (n, H)) alternating: (2n, H)."""
+    out = np.empty((2 * first.shape[0], first.shape[1]))
+    out[0::2], out[1::2] = first, second
+    return out
 
 
 def allocate_site_power(orders_w, supply_w: float) -> np.ndarray:

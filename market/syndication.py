@@ -33,29 +33,35 @@ class Ties:
         self.weight = np.zeros((n, n))
         self.formed = np.full((n, n), -1, dtype=np.int64)
         self._ties_formed = 0
+        self._by_strength: dict[int, np.ndarray] = {}  # partners_by_strength's answers until a firm's ties change
 
     def form(self, a: int, b: int, weight: float) -> None:
+        self._by_strength.pop(a, None), self._by_strength.pop(b, None)
         self.weight[a, b] = self.weight[b, a] = weight
         self.formed[a, b] = self.formed[b, a] = self._ties_formed
         self._ties_formed += 1
 
     def strengthen(self, a: int, b: int, amount: float) -> None:
+        self._by_strength.pop(a, None), self._by_strength.pop(b, None)
         self.weight[a, b] += amount
         self.weight[b, a] += amount
 
     def drop(self, a: int, b: int) -> None:
+        self._by_strength.pop(a, None), self._by_strength.pop(b, None)
         self.weight[a, b] = self.weight[b, a] = 0.0
         self.formed[a, b] = self.formed[b, a] = -1
 
     def decay(self, factor: float, floor: float = 0.05) -> None:
         """Multiply every tie by `factor`; drop ties that fall below `floor`."""
         self.weight *= factor
+        self._by_strength.clear()
         for a, b in zip(*np.nonzero(np.triu((self.formed >= 0) & (self.weight < floor), 1)), strict=True):
             self.drop(a, b)
 
     def copy(self) -> Ties:
         other = Ties(0)
         other.weight, other.formed, other._ties_formed = self.weight.copy(), self.formed.copy(), self._ties_formed
+        other._by_strength = dict(self._by_strength)
         return other
 
     def partners(self, firm: int) -> np.ndarray:
@@ -64,9 +70,14 @@ class Ties:
         return partners[np.argsort(self.formed[firm, partners])]
 
     def partners_by_strength(self, firm: int) -> np.ndarray:
-        """`firm`'s partners, strongest tie first (ties of equal weight in the order they formed)."""
-        partners = np.flatnonzero(self.formed[firm] >= 0)
-        return partners[np.lexsort((self.formed[firm, partners], -self.weight[firm, partners]))]
+        """`firm`'s partners, strongest tie first (ties of equal weight in the order they formed). The array is kept
+        until one of the firm's ties changes: do not modify it."""
+        known = self._by_strength.get(firm)
+        if known is None:
+            partners = np.flatnonzero(self.formed[firm] >= 0)
+            known = partners[np.lexsort((self.formed[firm, partners], -self.weight[firm, partners]))]
+            self._by_strength[firm] = known
+        return known
 
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """(source, target) of every tie, source < target, in networkx's edge order: by source, then by when the tie

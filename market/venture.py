@@ -16,9 +16,16 @@ pick reputable leads), reputation_discount (reputable leads price lower) and val
 growth); reputation_loop = False turns all four off.
 
 Growth, burn and exit hazards are vectorised over the cohort (agents/startup.StartupCohort, which owns the
-startups' arrays and cap tables); matching deals is a loop over the (tens of) rounds sought each month, in
-which each decision is an agent's own method: a firm's signal, offer, price, lead cheque, pro rata and answer to
-an invitation (agents/venture_fund.VentureFund), the founders' choice of lead (StartupCohort.choose_lead).
+startups' arrays and cap tables). Matching deals screens the month's seekers in one batch (deal flow, signals
+and offers as arrays, market/deal_flow.py), then loops over the rounds that drew an offer, since each round's
+cheques change what the next can raise; each decision is an agent's own method: a firm's offer, price, lead cheque,
+pro rata and answer to an invitation (agents/venture_fund.VentureFund), the founders' choice of lead
+(StartupCohort.choose_lead).
+
+Random stream layout (the venture side's own stream), each month: fund raises, new startups; then for the month's
+seekers at once their round sizes, deal-flow draws, signals and founders' tastes; then round by round (rounds that
+drew an offer, in startup order) the firms invited at random when the information channel is off and one
+diligence draw per distinct invited candidate; then growth shocks and exits.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from scipy.optimize import brentq
 from agents.startup import STAGES, StartupCohort
 from agents.venture_fund import Fund, VentureFund, signal_noise
 
-from . import syndication
+from . import deal_flow, syndication
 
 # Columns of the deal table (deal_table), with their types, so a run without a single round still has them.
 DEAL_COLUMNS = {"deal": "int64", "startup": "int64", "month": "int64", "stage": "object", "amount": "float64",
@@ -230,10 +237,12 @@ class VenturePhase:
             self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added")
         )
         rep_rank = self._rank(self.reputation)
-        # USD each firm can still put into first cheques. An array, not a list, although it is read one firm at a
-        # time: its values stay numpy floats, and Python's sum() adds those without the compensation it gives exact
-        # floats, so a round's total (sum of its cheques) stays what it has always been, to the last bit
-        capacity = np.array([f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms])
+        # USD each firm can still put into first cheques: an array, and the same values as the firms' method returned
+        # them in `_capacity_list` (read one firm at a time, and handed on as they are: a capacity that is a numpy
+        # float makes a numpy-float cheque, which Python's sum() adds without the compensation it gives exact floats,
+        # so a round's total stays what it has always been, to the last bit); _close keeps the two in step
+        self._capacity_list = [f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms]
+        capacity = np.array(self._capacity_list)
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
         # (O(k log F) per deal, so cost stays linear in startups and firms)
         active = np.flatnonzero(capacity > 0)
@@ -241,39 +250,55 @@ class VenturePhase:
             return
         flow = 1.0 + (cfg.deal_flow_gain * self.ia[active] if loop else np.zeros(active.size))
         cumulative = np.cumsum(flow)
-        self._top_reputation = list(np.argsort(-self.reputation)[:10])
+        self._top_reputation = np.argsort(-self.reputation)[:10]
         self._active = active
         noise = np.broadcast_to(signal_noise(self.ia, cfg, loop), self.ia.shape)  # each firm's, all firms at once
+        self._noise_array = noise
+        # each firm's current fund's vintage, None for a firm that writes no new cheques (closed down, or no fund)
+        self._vintage = [f.current.vintage if f.alive and f.current is not None else None for f in self.firms]
+        self._open = np.array([v is not None for v in self._vintage])
         seekers = self._seekers()
-        for idx, rounds, founded in zip(seekers.tolist(), c.rounds[seekers].tolist(), c.founded[seekers].tolist(),
-                                        strict=True):
-            if rounds == 0 and month - founded > 6:
-                c.end(idx, "dead")  # never funded: the founders give up
+        gave_up = (c.rounds[seekers] == 0) & (month - c.founded[seekers] > 6)
+        for idx in seekers[gave_up].tolist():
+            c.end(idx, "dead")  # never funded: the founders give up
+        seekers = seekers[~gave_up]
+        if seekers.size == 0:
+            return
+        # The month's screening, every round at once. The draws, in this order (the stream's layout): each round's
+        # size, the deal flow (4 x k uniforms a round), each seeing firm's signal (k standard normals a round, by
+        # the firm's place among those that see it) and the founders' taste for each possible lead (k normals);
+        # then, round by round in the loop below, the invitations (module docstring)
+        k = cfg.candidates_per_deal
+        stage = np.minimum(c.rounds[seekers], len(ROUND_SIZE) - 1)
+        target = np.asarray(ROUND_SIZE)[stage] * self.rng.lognormal(0.0, ROUND_SIZE_LOG_SD, size=seekers.size)
+        draws = active[np.searchsorted(cumulative, self.rng.random((seekers.size, 4 * k)) * cumulative[-1])]
+        normals = self.rng.normal(0.0, 1.0, size=(seekers.size, k))
+        tastes = self.rng.normal(0.0, 0.15, size=(seekers.size, k))
+        # the distinct firms drawn, in draw order, that can write a cheque of a fifth of the round (at the month's
+        # start: the loop drops those whose cheques since have left them less); each reads a noisy signal of the
+        # startup's quality and offers to lead if it clears the stage's bar
+        kept, slot = deal_flow.seen_by(draws, capacity, target, MIN_CHEQUE_SHARE_TO_SEE, k)
+        bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
+        signal = deal_flow.signals(slot, np.log(c.quality[seekers]), normals, noise[draws])
+        offered = kept & VentureFund.offers(signal, bar[:, None])
+        for row in np.flatnonzero(offered.any(axis=1)).tolist():
+            idx, round_target, least = int(seekers[row]), float(target[row]), MIN_CHEQUE_SHARE_TO_SEE * target[row]
+            offers = [(firm, place) for firm, place in zip(draws[row, offered[row]].tolist(),
+                                                           slot[row, offered[row]].tolist(), strict=True)
+                      if self._capacity_list[firm] >= least]
+            if not offers:
                 continue
-            stage = min(rounds, len(ROUND_SIZE) - 1)
-            target = ROUND_SIZE[stage] * float(self.rng.lognormal(0.0, ROUND_SIZE_LOG_SD))
-            draws = active[np.searchsorted(cumulative, self.rng.random(4 * cfg.candidates_per_deal) * cumulative[-1])]
-            # the distinct firms drawn, in draw order, that can write a cheque of a fifth of the round
-            seen = [f for f in dict.fromkeys(draws.tolist())
-                    if capacity[f] >= MIN_CHEQUE_SHARE_TO_SEE * target][: cfg.candidates_per_deal]
-            if not seen:
-                continue
-            seen = np.array(seen)
-            # each firm that sees the deal reads a noisy signal of its quality and offers if it clears the bar
-            log_quality = math.log(c.quality[idx])
-            signal = log_quality + self.rng.normal(0.0, 1.0, size=seen.size) * noise[seen]
-            bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
-            offers = seen[VentureFund.offers(signal, bar)]
-            if offers.size == 0:
-                continue
-            lead = c.choose_lead(offers, rep_rank, self.rng.normal(0.0, 0.15, size=offers.size), sorting)
-            pre_money = self.firms[lead].pre_money(target, c.revenue[idx], multiple, rep_rank[lead], discount,
+            firms = np.array([firm for firm, _ in offers])
+            lead = c.choose_lead(firms, rep_rank, tastes[row, [place for _, place in offers]], sorting)
+            round_stage, round_bar = int(stage[row]), float(bar[row])
+            pre_money = self.firms[lead].pre_money(round_target, c.revenue[idx], multiple, rep_rank[lead], discount,
                                                    REPUTATION_DISCOUNT_AT_TOP)
-            cheques = self._syndicate(idx, lead, offers, target, capacity, month, loop, bar)
+            cheques = self._syndicate(idx, lead, firms, round_target, capacity, month, loop, round_bar)
             amount = sum(cheques.values())
             if amount <= 0:
                 continue
-            self._close(idx, month, stage, lead, cheques, pre_money, amount, capacity, rep_rank[lead], value_added)
+            self._close(idx, month, round_stage, lead, cheques, pre_money, amount, capacity, rep_rank[lead],
+                        value_added)
 
     def _close(self, idx, month, stage, lead, cheques, pre_money, amount, capacity, lead_rank, value_added) -> None:
         """Book a round: each cheque called from its fund, shares issued, the deal recorded, ties strengthened."""
@@ -282,14 +307,15 @@ class VenturePhase:
         members = []
         for holder, cheque in cheques.items():
             firm = self.firms[holder[0]]
-            fund = next(f for f in firm.funds if f.vintage == holder[1])
+            fund = firm.fund_of(holder[1])
             firm.invest(fund, month, cheque, follow_on=fund is not firm.current or holder in c.cap_tables[idx])
             shares = c.issue(idx, holder, cheque, pre_money)
             self.portfolio.setdefault(holder, set()).add(int(idx))
             self.holdings.append((deal_id, holder, shares, cheque))
             members.append(holder[0])
         for firm_index in set(members):  # only the investing firms' capacity changed
-            capacity[firm_index] = self.firms[firm_index].new_cheque_capacity(month, cfg)
+            capacity[firm_index] = self._capacity_list[firm_index] = self.firms[firm_index].new_cheque_capacity(
+                month, cfg)
         c.close_round(idx, pre_money, amount)
         syndication.add_syndicate(self.ties, members)
         self.deals.append({
@@ -314,34 +340,41 @@ class VenturePhase:
         # existing investors keep their share (pro rata) from their own fund's reserve
         for holder in list(c.cap_tables[idx]):
             firm = self.firms[holder[0]]
-            fund = next(f for f in firm.funds if f.vintage == holder[1])
+            fund = firm.fund_of(holder[1])
             cheque = firm.pro_rata(fund, c.ownership(idx, holder), target, month, cfg)
             if holder not in cheques and cheque > 0:
                 cheques[holder] = cheque
         # co-investors: with the information channel on, the network brings deal flow: the lead's strongest ties
         # first, then other firms that offered, then reputable firms. With it off, neither the network nor
         # reputation steers invitations: the other firms that offered, then firms drawn at random
+        remaining = target - sum(cheques.values())
+        if remaining <= CLOSE_WHEN_REMAINING * target or cfg.syndicate_max <= 0:
+            return cheques
         if loop:
-            invited = (self.ties.partners_by_strength(lead).tolist() + [int(o) for o in offers if o != lead]
-                       + self._top_reputation)
+            invited = np.concatenate([self.ties.partners_by_strength(lead), offers, self._top_reputation])
         else:
             strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
-            invited = [int(o) for o in offers if o != lead] + [int(f) for f in strangers]
-        remaining = target - sum(cheques.values())
+            invited = np.concatenate([offers, strangers])
+        # the distinct invited firms (at their first invitation) that can join: open, not the lead, not already in
+        # the round from their current fund (a pro rata)
+        _, first = np.unique(invited, return_index=True)
+        candidates = invited[np.sort(first)]
+        in_round = np.array([lead] + [f for f, v in cheques if v == self._vintage[f]])
+        candidates = candidates[self._open[candidates] & (candidates[:, None] != in_round).all(axis=1)]
+        if candidates.size == 0:
+            return cheques
+        # each candidate's own diligence, all at once (one standard normal each, scaled by its signal noise); those
+        # that join put in their cheques in invitation order until the round is (nearly) full or the syndicate is
+        signal = math.log(c.quality[idx]) + self.rng.normal(0.0, 1.0, size=candidates.size) * self._noise_array[
+            candidates]
         added = 0
-        log_quality = math.log(c.quality[idx])
-        for firm_index in dict.fromkeys(invited):
+        vintage = self._vintage
+        for firm_index in candidates[VentureFund.joins_syndicate(signal, bar)].tolist():
             if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
                 break
-            firm = self.firms[firm_index]
-            if firm_index == lead or not firm.alive or firm.current is None:
-                continue
-            holder = (firm_index, firm.current.vintage)
-            if holder in cheques:
-                continue
-            cheque = firm.syndicate_cheque(log_quality, bar, remaining, target, month, cfg, loop, self.rng)
+            cheque = VentureFund.syndicate_cheque(self._capacity_list[firm_index], remaining, target)
             if cheque > 0:
-                cheques[holder] = cheque
+                cheques[(firm_index, vintage[firm_index])] = cheque
                 remaining -= cheque
                 added += 1
         return cheques
@@ -377,7 +410,7 @@ class VenturePhase:
             c.end(idx, status)
             for holder, amount in c.payout(idx, float(value[idx])).items():
                 firm = self.firms[holder[0]]
-                fund = next(f for f in firm.funds if f.vintage == holder[1])
+                fund = firm.fund_of(holder[1])
                 if amount > 0:
                     firm.distribute(fund, month, amount)
                 firm.record_exit(bool(ipo[idx]) or value[idx] >= LARGE_EXIT_USD)

@@ -162,3 +162,29 @@ def test_the_power_crunch_scenario_validates_and_bad_values_are_one_line_errors(
     bad.write_text(f'extends = "{CONFIG_DIR / "baseline.toml"}"\n[market]\nsite_lead_time_months = 1.5\n')
     with pytest.raises(ConfigError, match=r"market.site_lead_time_months: must be a whole number"):
         load_experiment(bad)
+
+
+def test_pricing_several_bisection_steps_per_call_gives_the_same_price_to_the_bit():
+    prices = np.array([20000.0, 10000.0])
+    watts = np.array([[2000.0, 500.0], [1500.0, 900.0], [700.0, 650.0]])  # three clouds, two chips each
+    hourly = np.array([1.0, 1.2])
+    calls = []
+
+    def needed(price):  # (..., H) USD per kWh -> (..., H) W
+        calls.append(np.shape(price))
+        cost = hourly + np.asarray(price)[..., None] * watts / 1e3
+        u = np.exp(-3.0 * np.log(cost))
+        return power.power_bought(np.full(3, 1e6), u / u.sum(axis=-1, keepdims=True), prices, watts[0])
+
+    free = needed(np.zeros(3)) * np.array([0.7, 2.0, 0.9])  # the first and last clouds are short
+    calls.clear()
+    one_by_one = power.shadow_power_price(needed, free, np.full(3, 10.0))
+    sequential_calls = len(calls)
+    for levels in (2, 5, 7):
+        calls.clear()
+        assert np.array_equal(power.shadow_power_price(needed, free, np.full(3, 10.0), levels_per_call=levels),
+                              one_by_one)
+    assert one_by_one[1] == 0.0 and one_by_one[0] > 0 and one_by_one[2] > 0
+    assert sequential_calls == 41
+    assert calls[1] == (2**7 - 1, 3) and calls[-1] == (2**5 - 1, 3)
+    assert len(calls) == 1 + 6  # the check at price 0, then 40 steps: 5 calls of 7 and one of 5

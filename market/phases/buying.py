@@ -15,6 +15,8 @@ PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work a
 # chips bought this month go live over the next months (racking, networking, burn-in: est ~3 months from delivery),
 # so a cloud buys for the site power it will have by then
 DEPLOYMENT_MONTHS = 3
+# steps of the power price's bisection priced per call (market/power.py; the same price, 2^5 - 1 prices a call)
+BISECTION_LEVELS_PER_CALL = 5
 
 
 def last_power_price(hyperscalers) -> np.ndarray | None:
@@ -84,14 +86,15 @@ class BuyingPhase:
                            for h in m.hyperscalers])
         free_w = np.maximum(free_w - committed_w, 0.0)
 
-        def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh)
-            chosen = choice.logit_shares(self.utilities(book, book.available, shocks, np.repeat(price, rows)))
-            return power.power_bought(free_spend, chosen, book.prices, watts).reshape(n_h, rows).sum(axis=1)
+        def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh), (..., H)
+            chosen = choice.logit_shares(self.utilities(book, book.available, shocks, np.repeat(price, rows, axis=-1)))
+            drawn = power.power_bought(free_spend, chosen, book.prices, watts)
+            return drawn.reshape(*drawn.shape[:-1], n_h, rows).sum(axis=-1)
 
         # a kWh is worth at most what renting out the chip that earns most per watt brings in
         rent_per_hour = pricing.rental_price(m.capital_per_price * book.prices + book.running_cost, m.tco)
         ceiling = np.full(n_h, float(np.max(rent_per_hour / (watts / 1e3))))
-        price = power.shadow_power_price(needed, free_w, ceiling)
+        price = power.shadow_power_price(needed, free_w, ceiling, levels_per_call=BISECTION_LEVELS_PER_CALL)
         for h, p in zip(m.hyperscalers, price, strict=True):
             h.price_power(float(p))
         if not price.any():
