@@ -36,6 +36,8 @@ from market.model import ComputeMarket
 
 from .errors import UsageError
 from .history_fit import band, fit_table, observations_before, simulated_moment
+from .parameter_uncertainty import Uncertainty, estimate
+from .task_map import map_tasks
 
 
 @dataclass(frozen=True)
@@ -116,15 +118,25 @@ def distance(value: float, obs: HistoryObservation) -> float:
     return 0.0
 
 
+def seed_moments(config: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
+                 seeds: Sequence[int]) -> np.ndarray:
+    """The simulated figure of each moment, per seed: a (seeds x moments) array (NaN where a run does not cover one)."""
+    runs = simulate(config, catalog, seeds)
+    return np.array([[simulated_moment(obs, *tables) for obs in moments] for tables in runs], dtype=float)
+
+
+def seed_moments_task(task: tuple) -> np.ndarray:
+    """`seed_moments` of one (config, catalog, moments, seeds) tuple: a task for experiments.task_map."""
+    return seed_moments(*task)
+
+
 def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
               seeds: Sequence[int]) -> float:
-    config = base.replace(**values)
-    runs = simulate(config, catalog, seeds)
+    figures = seed_moments(base.replace(**values), catalog, moments, seeds)
     total = 0.0
-    for obs in moments:
-        sims = [simulated_moment(obs, *tables) for tables in runs]
-        finite = [s for s in sims if math.isfinite(s)]
-        total += distance(float(np.mean(finite)) if finite else math.nan, obs) ** 2
+    for obs, sims in zip(moments, figures.T, strict=True):
+        finite = sims[np.isfinite(sims)]
+        total += distance(float(np.mean(finite)) if finite.size else math.nan, obs) ** 2
     return total
 
 
@@ -195,6 +207,30 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     return Fit(best, float(result.fun), start_objective, count[0], table, window_end)
 
 
+def fit_uncertainty(fit: Fit, catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
+                    draws: int = 20, parameters: Sequence[Parameter] = PARAMETERS, workers: int = 1,
+                    backend: str = "local", scheduler: str | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> Uncertainty:
+    """Parameter sets consistent with the fit's moments (experiments.parameter_uncertainty): 2 x parameters extra
+    simulations around `fit.values`, on `workers` processes (or a Dask cluster); `progress(done, total)`."""
+    start_config = base or MarketConfig.build(catalog.fitted)
+    window_end = fit.window_end
+    moments = fit_moments(catalog, window_end)
+    config = replace(start_config, months=window_months(start_config.start, window_end),
+                     venture=VentureConfig(enabled=False))
+    tolerances = np.array([tolerance(o) for o in moments])
+    lows = np.array([p.low for p in parameters])
+    highs = np.array([p.high for p in parameters])
+
+    def moments_at(sets: list[dict[str, float]]) -> list[np.ndarray]:
+        tasks = [(config.replace(**values), catalog, moments, tuple(seeds)) for values in sets]
+        return map_tasks(seed_moments_task, tasks, workers=workers, backend=backend, scheduler=scheduler,
+                         progress=(lambda done: progress(done, len(tasks))) if progress else None)
+
+    values = {p.name: fit.values[p.name] for p in parameters}
+    return estimate(values, lows, highs, moments_at, moments, tolerances, draws)
+
+
 def _simplex(x0: np.ndarray, step: float = 0.15) -> np.ndarray:
     """A starting simplex that moves each scaled parameter by `step` (towards the middle of its range)."""
     points = [x0]
@@ -231,4 +267,4 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-__all__ = ["PARAMETERS", "Fit", "calibrate", "fit_moments", "write_calibration"]
+__all__ = ["PARAMETERS", "Fit", "calibrate", "fit_moments", "fit_uncertainty", "seed_moments", "write_calibration"]
