@@ -184,12 +184,15 @@ def load_draws(path: Path) -> tuple[dict[str, float], ...]:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: not readable TOML ({exc})") from None
-    known = set(MarketConfig.__dataclass_fields__)
+    from .calibrate_history import PARAMETERS
+
+    known = {p.name for p in PARAMETERS}
     draws = []
     for i, draw in enumerate(data.get("draw", []), start=1):
         for name, value in draw.items():
             if name not in known:
-                raise UsageError(f"{path}: draw {i}: field '{name}': not a market parameter")
+                raise UsageError(f"{path}: draw {i}: field '{name}': not a fitted parameter "
+                                 f"({', '.join(sorted(known))})")
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise UsageError(f"{path}: draw {i}: field '{name}': must be a positive number, got {value!r}")
         draws.append({name: float(value) for name, value in draw.items()})
@@ -200,4 +203,23 @@ def draws_path(catalog: Catalog) -> Path:
     return Path(catalog.data_dir) / DRAWS_FILE
 
 
-__all__ = ["DRAWS_FILE", "Uncertainty", "draws_path", "estimate", "load_draws", "write_draws"]
+def stored_draws_for(config: MarketConfig, catalog: Catalog) -> tuple[dict[str, float], ...]:
+    """The catalog's stored draws, each restricted to the fitted parameters `config` leaves at their fitted values
+    (a scenario that sets one keeps its value in every run). A UsageError naming the file if there are none."""
+    draws = load_draws(draws_path(catalog))
+    if not draws:
+        raise UsageError(f"--parameter-draws: {draws_path(catalog)}: no parameter draws stored; make them with "
+                         "`compute-market calibrate-history --write` (with --draws N)")
+    fitted = dict(catalog.fitted)
+    free = {name for name, value in fitted.items() if math.isclose(config.get(name), value, rel_tol=1e-9)}
+    return tuple({name: value for name, value in draw.items() if name in free} for draw in draws)
+
+
+def config_for_seed(config: MarketConfig, draws: Sequence[dict[str, float]], seed: int) -> MarketConfig:
+    """The config seed `seed` runs with: its parameter draw (seed mod the number of draws) applied, so the same seed
+    gets the same draw in every config of a comparison; `config` itself without draws."""
+    return config.replace(**draws[seed % len(draws)]) if draws else config
+
+
+__all__ = ["DRAWS_FILE", "Uncertainty", "config_for_seed", "draws_path", "estimate", "load_draws", "stored_draws_for",
+           "write_draws"]
