@@ -150,10 +150,13 @@ def log_error(forecast: float, observed: float) -> float:
     return math.log(forecast / observed) if forecast > 0 and observed > 0 else math.nan
 
 
-def score(obs: HistoryObservation, members: np.ndarray, last: float, trend: float, origin: str) -> dict:
+def score(obs: HistoryObservation, members: np.ndarray, last: float, trend: float, origin: str,
+          seed_only: np.ndarray | None = None) -> dict:
     """One scored observation: the members' quantiles, the median's error, interval coverage and both naive
-    forecasts with their errors."""
+    forecasts with their errors; with `seed_only` (the fitted point's runs, one per seed), their 5-95% range too,
+    to show how much the parameter draws widen the interval beyond seed noise."""
     finite = members[np.isfinite(members)]
+    seeds = np.array([]) if seed_only is None else seed_only[np.isfinite(seed_only)]
     q = np.quantile(finite, QUANTILES) if finite.size else np.full(len(QUANTILES), math.nan)
     p05, p25, p50, p75, p95 = (float(v) for v in q)
     covered = bool(finite.size)
@@ -166,6 +169,8 @@ def score(obs: HistoryObservation, members: np.ndarray, last: float, trend: floa
         "in_90": bool(p05 <= obs.value <= p95) if covered else math.nan,
         "naive_last": last, "naive_last_log_error": log_error(last, obs.value),
         "naive_trend": trend, "naive_trend_log_error": log_error(trend, obs.value),
+        "seed_only_p05": float(np.quantile(seeds, 0.05)) if seeds.size else math.nan,
+        "seed_only_p95": float(np.quantile(seeds, 0.95)) if seeds.size else math.nan,
     }
 
 
@@ -178,6 +183,18 @@ def skill(model_errors: Sequence[float], naive_errors: Sequence[float]) -> float
     if not both.any() or denominator == 0.0:
         return math.nan
     return 1.0 - float(np.sum(m[both] ** 2)) / denominator
+
+
+def width_ratio(scores: pd.DataFrame) -> float:
+    """The median over observations of the 90% interval's log width with parameter draws over its width from seed
+    noise alone (the fitted point's seeds): how much parameter uncertainty widens the bands. NaN without both."""
+    if "seed_only_p05" not in scores:
+        return math.nan
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drawn = np.log(scores["p95"] / scores["p05"])
+        seeds = np.log(scores["seed_only_p95"] / scores["seed_only_p05"])
+        ratio = (drawn / seeds).replace([np.inf, -np.inf], np.nan).dropna()
+    return float(ratio.median()) if len(ratio) else math.nan
 
 
 def summarise(scores: pd.DataFrame, by: Sequence[str] = ("origin", "series", "subject")) -> pd.DataFrame:
@@ -194,6 +211,7 @@ def summarise(scores: pd.DataFrame, by: Sequence[str] = ("origin", "series", "su
             "median_abs_error": float(np.expm1(g["log_error"].abs()).median()) if len(g) else math.nan,
             "skill_vs_last": skill(g["log_error"], g["naive_last_log_error"]),
             "skill_vs_trend": skill(g["log_error"], g["naive_trend_log_error"]),
+            "width_ratio_90": width_ratio(g),
         })
     return pd.DataFrame(rows)
 
@@ -281,13 +299,16 @@ def backtest_origin(config: MarketConfig, catalog: Catalog, origin: str, setting
     last_month = min(add_months(origin, settings.horizon - 1), settings.window_end)
     shown = [o for o in catalog.history if o.period_end <= last_month]
     if progress.stage:
-        progress.stage(f"forecast: {len(uncertainty.draws)} parameter draws x {len(settings.seeds)} seeds to "
-                       f"{last_month}, scoring {len(targets)} observations")
-    figures, panels = forecast_members(config.replace(**fit.values), uncertainty.draws, settings.seeds, last_month,
+        progress.stage(f"forecast: the fitted point and {len(uncertainty.draws)} parameter draws x "
+                       f"{len(settings.seeds)} seeds to {last_month}, scoring {len(targets)} observations")
+    # the fitted point's own runs first (seed noise alone), then every draw's
+    figures, panels = forecast_members(config, (fit.values, *uncertainty.draws), settings.seeds, last_month,
                                        catalog, shown, settings, progress.simulations)
+    point = len(settings.seeds)
+    panels = panels[panels["member"] >= point].reset_index(drop=True)
     index = {o.id: i for i, o in enumerate(shown)}
-    rows = [score(o, figures[:, index[o.id]], naive_last(o, catalog.history, origin),
-                  naive_trend(o, catalog.history, origin), origin) for o in targets]
+    rows = [score(o, figures[point:, index[o.id]], naive_last(o, catalog.history, origin),
+                  naive_trend(o, catalog.history, origin), origin, figures[:point, index[o.id]]) for o in targets]
     columns = list(score(targets[0], np.array([1.0]), 1.0, 1.0, origin)) if targets else ["origin"]
     return OriginResult(origin, fit, uncertainty, fitted, pd.DataFrame(rows, columns=columns), panels,
                         time.perf_counter() - clock)

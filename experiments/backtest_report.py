@@ -73,7 +73,8 @@ def summary_markdown(results: Sequence[OriginResult], settings: Settings, comman
         f"Per origin: the history calibration fitted only to the observations ending before it (at most "
         f"{settings.max_evaluations} Nelder-Mead evaluations from the middle of the parameters' bounds, "
         f"{len(settings.seeds)} seeds per evaluation), then {settings.draws} parameter draws from the fit's "
-        f"covariance x {len(settings.seeds)} seeds = {members} runs. Scored: every observation ending from the "
+        f"covariance x {len(settings.seeds)} seeds = {members} runs (and the fitted point's own {len(settings.seeds)} "
+        f"seeds, to measure seed noise alone). Scored: every observation ending from the "
         f"origin through {settings.horizon} months on, and by {settings.window_end}.",
         "",
         "**What the bands contain.** The 50% and 90% intervals are the central 50% (25-75%) and 90% (5-95%) of the "
@@ -94,12 +95,17 @@ def summary_markdown(results: Sequence[OriginResult], settings: Settings, comman
         "## All scored observations, per origin",
         "",
         "| origin | scored | in 90% interval | in 50% interval | median abs error | skill vs last value | "
-        "skill vs trend |",
-        "|---|---|---|---|---|---|---|",
+        "skill vs trend | 90% width: draws / seeds only |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in overall.itertuples():
+        ratio = "n/a" if not math.isfinite(r.width_ratio_90) else f"{r.width_ratio_90:.1f}x"
         lines.append(f"| {r.origin} | {r.scored} | {_share(r.coverage_90)} | {_share(r.coverage_50)} | "
-                     f"{_share(r.median_abs_error)} | {_skill(r.skill_vs_last)} | {_skill(r.skill_vs_trend)} |")
+                     f"{_share(r.median_abs_error)} | {_skill(r.skill_vs_last)} | {_skill(r.skill_vs_trend)} | "
+                     f"{ratio} |")
+    lines += ["", "The last column: the median over observations of the 90% interval's width (in logs) with the "
+              "parameter draws, over its width from the fitted point's seeds alone: how much the calibrated "
+              "uncertainty widens the bands beyond seed noise."]
     for result in results:
         se = result.uncertainty.standard_errors()
         lines += [

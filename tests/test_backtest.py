@@ -78,6 +78,16 @@ def test_summarise_counts_coverage_and_skill():
     expected = 1 - (0 ** 2 + math.log(100 / 200) ** 2) / (math.log(0.9) ** 2 + math.log(150 / 200) ** 2)
     assert r.skill_vs_last == pytest.approx(expected)
     assert math.isnan(r.skill_vs_trend)
+    assert math.isnan(r.width_ratio_90)  # no seed-only runs given
+
+
+def test_width_ratio_compares_the_drawn_interval_with_seed_noise_alone():
+    members = np.array([50.0, 100.0, 200.0])  # 5-95%: 55 to 190
+    row = score(observation("w", "2025-01", "2025-03", 100.0), members, 1.0, 1.0, "2025-01",
+                seed_only=np.array([95.0, 105.0]))  # 5-95%: 95.5 to 104.5
+    assert (row["seed_only_p05"], row["seed_only_p95"]) == pytest.approx((95.5, 104.5))
+    ratio = backtest.width_ratio(pd.DataFrame([row]))
+    assert ratio == pytest.approx(math.log(190 / 55) / math.log(104.5 / 95.5))
 
 
 # ------------------------------------------------------------------------------------------ naive forecasts
