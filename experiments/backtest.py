@@ -277,6 +277,7 @@ def fit_origin(config: MarketConfig, catalog: Catalog, origin: str, settings: Se
                        f"(from the middle of their bounds), at most {settings.max_evaluations} evaluations")
     fit = calibrate(catalog, base=start, seeds=settings.seeds, max_evaluations=settings.max_evaluations,
                     parameters=settings.parameters, window_end=fit_end,
+                    workers=settings.workers if settings.backend == "local" else 1,
                     on_step=(lambda n, value, _v: progress.evaluation(n, value)) if progress.evaluation else None)
     if progress.stage:
         progress.stage(f"objective {fit.start_objective:.4g} -> {fit.objective:.4g} after {fit.evaluations} "

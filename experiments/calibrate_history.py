@@ -119,8 +119,13 @@ def distance(value: float, obs: HistoryObservation) -> float:
 
 
 def seed_moments(config: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
-                 seeds: Sequence[int]) -> np.ndarray:
-    """The simulated figure of each moment, per seed: a (seeds x moments) array (NaN where a run does not cover one)."""
+                 seeds: Sequence[int], workers: int = 1) -> np.ndarray:
+    """The simulated figure of each moment, per seed: a (seeds x moments) array (NaN where a run does not cover one).
+    With `workers` > 1 the seeds run side by side on the local worker pool (the same figures: each seed's run
+    depends on its seed only)."""
+    if workers > 1 and len(seeds) > 1:
+        rows = map_tasks(seed_moments_task, [(config, catalog, moments, (seed,)) for seed in seeds], workers=workers)
+        return np.vstack(rows)
     runs = simulate(config, catalog, seeds)
     return np.array([[simulated_moment(obs, *tables) for obs in moments] for tables in runs], dtype=float)
 
@@ -131,8 +136,8 @@ def seed_moments_task(task: tuple) -> np.ndarray:
 
 
 def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
-              seeds: Sequence[int]) -> float:
-    figures = seed_moments(base.replace(**values), catalog, moments, seeds)
+              seeds: Sequence[int], workers: int = 1) -> float:
+    figures = seed_moments(base.replace(**values), catalog, moments, seeds, workers)
     total = 0.0
     for obs, sims in zip(moments, figures.T, strict=True):
         finite = sims[np.isfinite(sims)]
@@ -157,10 +162,12 @@ def fit_moments(catalog: Catalog, window_end: str) -> list[HistoryObservation]:
 
 def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
               max_evaluations: int = 120, parameters: Sequence[Parameter] = PARAMETERS,
-              on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None) -> Fit:
+              on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None,
+              workers: int = 1) -> Fit:
     """Nelder-Mead over the scaled parameters against the moments of the window ending at `window_end` (default: the
     window of the catalog's stored fit); returns the best values and the fit table at them, of every observation
-    (those after the window held out)."""
+    (those after the window held out). The search takes one point at a time; each point's seeds run on `workers`
+    local processes."""
     from scipy.optimize import minimize
 
     window_end = window_end or catalog.fit_window_end
@@ -187,7 +194,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     def f(x: np.ndarray) -> float:
         key = tuple(np.round(np.clip(x, 0, 1), 6))
         if key not in cache:
-            cache[key] = objective(values_of(np.array(key)), base, catalog, fitted, seeds)
+            cache[key] = objective(values_of(np.array(key)), base, catalog, fitted, seeds, workers)
             count[0] += 1
             if on_step:
                 on_step(count[0], cache[key], values_of(np.array(key)))

@@ -270,3 +270,16 @@ def test_parameter_draws_without_stored_draws_is_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1
     assert "history_calibration_draws.toml: no parameter draws stored" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_an_evaluations_seeds_on_two_workers_give_the_same_figures():
+    from experiments.calibrate_history import fit_moments, seed_moments
+
+    catalog = load_catalog()
+    config = MarketConfig.build(catalog.fitted).replace(months=7)
+    moments = fit_moments(catalog, "2023-07")
+    alone = seed_moments(config, catalog, moments, (0, 1), workers=1)
+    side_by_side = seed_moments(config, catalog, moments, (0, 1), workers=2)
+    assert alone.shape == (2, len(moments)) and np.isfinite(alone).all()
+    assert np.array_equal(alone, side_by_side)
+    assert not np.array_equal(alone[0], alone[1])  # the seeds differ, so a mix-up of rows would show

@@ -32,7 +32,8 @@ def register(sub) -> None:
     p.add_argument("--draws", type=_int_between(0, 1000, "a whole number >= 0"), default=20,
                    help="parameter sets to draw from the fit's uncertainty (Gauss-Newton covariance of the simulated "
                         "moments, 2 x parameters extra simulations); 0: none")
-    p.add_argument("--workers", type=_workers, default=2, help="worker processes for the uncertainty's simulations")
+    p.add_argument("--workers", type=_workers, default=2,
+                   help="worker processes: each evaluation's seeds, and the uncertainty's simulations, side by side")
     p.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="local processes, or a Dask distributed cluster")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
@@ -68,7 +69,8 @@ def run(args, catalog) -> int:
         print(f"\r  evaluation {n}/{args.max_evals}: objective {value:.4g}, {time.perf_counter() - clock:.0f}s elapsed",
               end="", file=sys.stderr, flush=True)
 
-    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end)
+    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end,
+                    workers=args.workers)
     print(file=sys.stderr)
     print(f"objective (sum of squared distances to the observations ending by {window_end}, in units of their "
           f"tolerance): {fit.start_objective:.4g} at the current defaults -> {fit.objective:.4g} after "
