@@ -381,7 +381,7 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
     axes[0, 0].plot([], [], "s", color="grey", label="observed (context)")
     axes[0, 0].plot([], [], "o", color="black", mfc="white", label="observed, held out (after the window)")
     axes[0, 0].fill_between([], [], [], color="#ffd92f", alpha=0.3, label="fitting window; forecast after")
-    axes[0, 0].legend(fontsize=7, loc="lower right")  # the upper left holds the latest observations
+    axes[0, 0].legend(fontsize=7, loc="upper left")  # revenue grows: the upper left is empty in every window
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 
