@@ -316,7 +316,8 @@ def backtest_origin(config: MarketConfig, catalog: Catalog, origin: str, setting
 
 
 def check_origins(origins: Sequence[str], catalog: Catalog, config: MarketConfig, window_end: str) -> None:
-    """Origins must be distinct, after the model's start, and no later than the window's end."""
+    """Origins must be distinct, after the model's start, no later than the window's end, and have observations to
+    fit before them (checked before any origin is computed)."""
     if len(set(origins)) != len(origins):
         raise UsageError(f"--origin: given twice ({', '.join(sorted(o for o in origins if origins.count(o) > 1))})")
     for origin in origins:
@@ -324,6 +325,9 @@ def check_origins(origins: Sequence[str], catalog: Catalog, config: MarketConfig
             raise UsageError(f"--origin {origin}: must come after the model's start {config.start}")
         if origin > window_end:
             raise UsageError(f"--origin {origin}: after the window's end {window_end}: nothing would be scored")
+        if not any(o.fit for o in observations_before(catalog.history, fit_end_of(origin))):
+            raise UsageError(f"--origin {origin}: no observation with fit = true ends before it "
+                             f"({catalog.data_dir / 'history.toml'}); choose a later origin")
 
 
 __all__ = ["DEFAULT_HORIZON", "DEFAULT_ORIGINS", "HEADLINE", "OriginResult", "Settings", "backtest_origin",

@@ -177,6 +177,8 @@ def test_origins_are_checked():
         backtest.check_origins(("2024-06", "2024-06"), catalog, config, "2025-12")
     with pytest.raises(UsageError, match="after the model's start"):
         backtest.check_origins(("2022-06",), catalog, config, "2025-12")
+    with pytest.raises(UsageError, match="no observation with fit = true ends before it"):
+        backtest.check_origins(("2024-06", "2023-03"), catalog, config, "2025-12")  # the first fitted one ends 2023-04
 
 
 # ------------------------------------------------------------------------------------------ parameter uncertainty
