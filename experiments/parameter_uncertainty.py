@@ -69,8 +69,10 @@ def residuals(moment_values: np.ndarray, moments: Sequence[HistoryObservation],
               tolerances: np.ndarray) -> np.ndarray:
     """Signed residuals in tolerance units from a (seeds x moments) array of simulated figures: log of the seed mean
     over the observed value, over the tolerance; NaN where a figure is missing or not positive."""
+    positive = np.where(moment_values > 0, moment_values, np.nan)
+    counts = np.isfinite(positive).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(np.where(moment_values > 0, moment_values, np.nan), axis=0)
+        mean = np.where(counts > 0, np.nansum(positive, axis=0) / counts, np.nan)  # no warning for a missing moment
         observed = np.array([o.value for o in moments])
         return np.log(mean / observed) / tolerances
 
@@ -82,7 +84,12 @@ def seed_variance(moment_values: np.ndarray, tolerances: np.ndarray) -> np.ndarr
         return np.zeros(moment_values.shape[1])
     with np.errstate(invalid="ignore", divide="ignore"):
         logs = np.log(np.where(moment_values > 0, moment_values, np.nan)) / tolerances
-    return np.nan_to_num(np.nanvar(logs, axis=0, ddof=1) / seeds)
+    finite = np.isfinite(logs)
+    counts = finite.sum(axis=0)
+    filled = np.where(finite, logs, 0.0)
+    means = filled.sum(axis=0) / np.maximum(counts, 1)
+    variance = (np.where(finite, (logs - means) ** 2, 0.0)).sum(axis=0) / np.maximum(counts - 1, 1)
+    return np.where(counts >= 2, variance / seeds, 0.0)
 
 
 def difference_points(centre: np.ndarray, step: float = STEP) -> list[tuple[np.ndarray, np.ndarray, float]]:
