@@ -296,7 +296,8 @@ def backtest_origin(config: MarketConfig, catalog: Catalog, origin: str, setting
     clock = time.perf_counter()
     progress = progress or Progress()
     fit, uncertainty, fitted = fit_origin(config, catalog, origin, settings, progress)
-    targets = scored_observations(catalog.history, origin, settings.horizon, settings.window_end)
+    targets = [o for o in scored_observations(catalog.history, origin, settings.horizon, settings.window_end)
+               if o.period_start >= config.start]  # a period that starts before the run can never be forecast
     last_month = min(add_months(origin, settings.horizon - 1), settings.window_end)
     shown = [o for o in catalog.history if o.period_end <= last_month]
     if progress.stage:

@@ -285,3 +285,32 @@ def test_an_evaluations_seeds_on_two_workers_give_the_same_figures():
     assert alone.shape == (2, len(moments)) and np.isfinite(alone).all()
     assert np.array_equal(alone, side_by_side)
     assert not np.array_equal(alone[0], alone[1])  # the seeds differ, so a mix-up of rows would show
+
+
+# ------------------------------------------------------------------------------------------ the command
+
+
+def test_backtest_command_writes_its_folder_and_refuses_a_foreign_one(tmp_path, capsys):
+    from experiments.cli import main
+
+    out = tmp_path / "bt"
+    code = main(["backtest", "--origin", "2023-09", "--horizon", "4", "--max-evals", "2", "--draws", "2",
+                 "--seeds", "1", "--workers", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    table = pd.read_csv(out / "backtest.csv")
+    assert set(table["origin"]) == {"2023-09"} and (table["lead_months"] <= 4).all()
+    assert table["period"].str[-7:].between("2023-09", "2023-12").all()  # only observations ending in the horizon
+    assert (table["members"] == 2).all()  # 2 draws x 1 seed
+    summary = (out / "summary.md").read_text()
+    assert "| 2023-09 | NVIDIA revenue |" in summary and "below 0 worse than it" in summary
+    assert (out / "figures" / "origin-2023-09.png").stat().st_size > 10_000
+    assert "origin 2023-09 (1 of 1): fitting 9 parameters" in captured.err
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("a user's file")
+    code = main(["backtest", "--origin", "2023-09", "--out", str(foreign)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and str(foreign) in err[0]
+    assert (foreign / "notes.txt").read_text() == "a user's file" and len(list(foreign.iterdir())) == 1
