@@ -36,6 +36,8 @@ from market.model import ComputeMarket
 
 from .errors import UsageError
 from .history_fit import band, fit_table, observations_before, simulated_moment
+from .parameter_uncertainty import Uncertainty, estimate
+from .task_map import map_tasks
 
 
 @dataclass(frozen=True)
@@ -119,15 +121,30 @@ def distance(value: float, obs: HistoryObservation) -> float:
     return 0.0
 
 
-def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
-              seeds: Sequence[int]) -> float:
-    config = base.replace(**values)
+def seed_moments(config: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
+                 seeds: Sequence[int], workers: int = 1) -> np.ndarray:
+    """The simulated figure of each moment, per seed: a (seeds x moments) array (NaN where a run does not cover one).
+    With `workers` > 1 the seeds run side by side on the local worker pool (the same figures: each seed's run
+    depends on its seed only)."""
+    if workers > 1 and len(seeds) > 1:
+        rows = map_tasks(seed_moments_task, [(config, catalog, moments, (seed,)) for seed in seeds], workers=workers)
+        return np.vstack(rows)
     runs = simulate(config, catalog, seeds)
+    return np.array([[simulated_moment(obs, *tables) for obs in moments] for tables in runs], dtype=float)
+
+
+def seed_moments_task(task: tuple) -> np.ndarray:
+    """`seed_moments` of one (config, catalog, moments, seeds) tuple: a task for experiments.task_map."""
+    return seed_moments(*task)
+
+
+def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
+              seeds: Sequence[int], workers: int = 1) -> float:
+    figures = seed_moments(base.replace(**values), catalog, moments, seeds, workers)
     total = 0.0
-    for obs in moments:
-        sims = [simulated_moment(obs, *tables) for tables in runs]
-        finite = [s for s in sims if math.isfinite(s)]
-        total += distance(float(np.mean(finite)) if finite else math.nan, obs) ** 2
+    for obs, sims in zip(moments, figures.T, strict=True):
+        finite = sims[np.isfinite(sims)]
+        total += distance(float(np.mean(finite)) if finite.size else math.nan, obs) ** 2
     return total
 
 
@@ -148,10 +165,12 @@ def fit_moments(catalog: Catalog, window_end: str) -> list[HistoryObservation]:
 
 def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
               max_evaluations: int = 120, parameters: Sequence[Parameter] = PARAMETERS,
-              on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None) -> Fit:
+              on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None,
+              workers: int = 1) -> Fit:
     """Nelder-Mead over the scaled parameters against the moments of the window ending at `window_end` (default: the
     window of the catalog's stored fit); returns the best values and the fit table at them, of every observation
-    (those after the window held out)."""
+    (those after the window held out). The search takes one point at a time; each point's seeds run on `workers`
+    local processes."""
     from scipy.optimize import minimize
 
     window_end = window_end or catalog.fit_window_end
@@ -178,7 +197,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     def f(x: np.ndarray) -> float:
         key = tuple(np.round(np.clip(x, 0, 1), 6))
         if key not in cache:
-            cache[key] = objective(values_of(np.array(key)), base, catalog, fitted, seeds)
+            cache[key] = objective(values_of(np.array(key)), base, catalog, fitted, seeds, workers)
             count[0] += 1
             if on_step:
                 on_step(count[0], cache[key], values_of(np.array(key)))
@@ -196,6 +215,30 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     runs = simulate(base.replace(**best, months=window_months(base.start, last)), catalog, seeds)
     table = fit_table(catalog.history, runs, window_end)
     return Fit(best, float(result.fun), start_objective, count[0], table, window_end)
+
+
+def fit_uncertainty(fit: Fit, catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
+                    draws: int = 20, parameters: Sequence[Parameter] = PARAMETERS, workers: int = 1,
+                    backend: str = "local", scheduler: str | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> Uncertainty:
+    """Parameter sets consistent with the fit's moments (experiments.parameter_uncertainty): 2 x parameters extra
+    simulations around `fit.values`, on `workers` processes (or a Dask cluster); `progress(done, total)`."""
+    start_config = base or MarketConfig.build(catalog.fitted)
+    window_end = fit.window_end
+    moments = fit_moments(catalog, window_end)
+    config = replace(start_config, months=window_months(start_config.start, window_end),
+                     venture=VentureConfig(enabled=False))
+    tolerances = np.array([tolerance(o) for o in moments])
+    lows = np.array([p.low for p in parameters])
+    highs = np.array([p.high for p in parameters])
+
+    def moments_at(sets: list[dict[str, float]]) -> list[np.ndarray]:
+        tasks = [(config.replace(**values), catalog, moments, tuple(seeds)) for values in sets]
+        return map_tasks(seed_moments_task, tasks, workers=workers, backend=backend, scheduler=scheduler,
+                         progress=(lambda done: progress(done, len(tasks))) if progress else None)
+
+    values = {p.name: fit.values[p.name] for p in parameters}
+    return estimate(values, lows, highs, moments_at, moments, tolerances, draws)
 
 
 def _simplex(x0: np.ndarray, step: float = 0.15) -> np.ndarray:
@@ -234,4 +277,4 @@ def write_calibration(fit: Fit, path: Path, seeds: Sequence[int]) -> None:
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-__all__ = ["PARAMETERS", "Fit", "calibrate", "fit_moments", "write_calibration"]
+__all__ = ["PARAMETERS", "Fit", "calibrate", "fit_moments", "fit_uncertainty", "seed_moments", "write_calibration"]

@@ -294,7 +294,24 @@ def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
                           backend=args.backend, scheduler=args.scheduler,
                           command=" ".join(["compute-market", *sys.argv[1:]]),
                           on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
-                          default_out=default_out, on_start=start)
+                          default_out=default_out, on_start=start,
+                          parameter_draws=getattr(args, "parameter_draws", False))
+
+
+def _draws(args, config, catalog) -> tuple:
+    """The parameter draws a run asked for them (--parameter-draws) takes; () without the flag."""
+    if not getattr(args, "parameter_draws", False):
+        return ()
+    from experiments.parameter_uncertainty import stored_draws_for
+
+    return stored_draws_for(config, catalog)
+
+
+def add_parameter_draws_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--parameter-draws", action="store_true",
+                   help="run seed s with parameter draw s mod D of the history fit's stored draws "
+                        "(history_calibration_draws.toml, written by calibrate-history --write): bands then hold "
+                        "parameter uncertainty as well as seed noise; configs compared with the same seeds stay paired")
 
 
 def _check_targets(pairs, args) -> None:
@@ -303,7 +320,9 @@ def _check_targets(pairs, args) -> None:
     from experiments.runner import effective_config, run_inputs
 
     for experiment, out, seeds in pairs:
-        inputs = run_inputs(experiment, effective_config(experiment, args.months), seeds, experiment.catalog())
+        config = effective_config(experiment, args.months)
+        draws = _draws(args, config, experiment.catalog())
+        inputs = run_inputs(experiment, config, seeds, experiment.catalog(), draws)
         rundir.check_run_target(out, inputs, force=getattr(args, "force", False))
 
 

@@ -74,12 +74,13 @@ class _Figures:
 
 
 def write_market_files(results: Sequence[SeedResult], config: MarketConfig, folder: Path, observations=(),
-                       pool=None, window_end: str = FIT_WINDOW_END) -> dict:
+                       pool=None, window_end: str = FIT_WINDOW_END, draws: int = 0) -> dict:
     """Write tables (Parquet), figures (PNG), summary.json and summary.md into an existing `folder`.
 
     `observations` (the catalog's history) are compared with the run where it covers their periods; those ending
     after `window_end` (the last month the catalog's history fit used) are marked held out. Figures are drawn on
-    `pool` (worker processes) when one is given."""
+    `pool` (worker processes) when one is given. `draws`: the parameter draws the seeds ran with (0: the fitted
+    values), said in the summary and the history figure."""
     drawing = _Figures(pool)
 
     def figure(name, *args, **kwargs):
@@ -105,8 +106,9 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
         history.to_csv(folder / "history_fit.csv", index=False)
         panels = pd.concat([quarterly_panels(r.model_table, r.vendor_table).assign(seed=r.seed) for r in results])
         figure("history_fit_chart", panels, observations, window_end, figures / "history_fit.png",
-               f"Observed 2023 - 2025 (points) and the model (bands, {len(results)} seeds); "
-               f"shaded: fitting window (to {window_end}), after it: held out and forecast")
+               f"Observed 2023 - 2025 (points) and the model (fans: 50% and 90% of {_members(len(results), draws)});"
+               f"\nshaded: fitting window (to {window_end}), after it: held out and forecast",
+               members="parameter draws x seeds" if draws else "seeds")
     pd.DataFrame([{"seed": r.seed, **r.metrics} for r in results]).to_parquet(folder / "metrics_by_seed.parquet",
                                                                               index=False)
     (folder / "events.txt").write_text("\n".join(f"seed {r.seed}: {e}" for r in results for e in r.events) + "\n")
@@ -136,7 +138,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     if funds is not None:
         _write_venture(results, funds, folder)
     drawing.wait()
-    (folder / "summary.md").write_text(_summary_md(metrics, results, config, history, window_end))
+    (folder / "summary.md").write_text(_summary_md(metrics, results, config, history, window_end, draws))
     return summary
 
 
@@ -216,13 +218,29 @@ UNDEFINED_NOTE = ("nan: undefined for this run, not a failure (e.g. quartile per
                   "when there are none). A numerical failure stops the run with an error instead.")
 
 
-def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WINDOW_END) -> str:
+def _members(seeds: int, draws: int) -> str:
+    return f"{seeds} runs: seeds with {min(draws, seeds)} parameter draws" if draws else f"{seeds} seeds"
+
+
+def bands_note(draws: int) -> str:
+    """What a run's 5-95% ranges and fans contain."""
+    if draws:
+        return (f"**What the bands contain:** seed s ran with parameter draw s mod {draws} of the history fit's "
+                "uncertainty (history_calibration_draws.toml), so the 5-95% ranges and the history figure's 50% and "
+                "90% fans hold parameter uncertainty and seed noise together (not the model's structural error).")
+    return ("**What the bands contain:** seed noise only, at the fitted parameter values; `run --parameter-draws` "
+            "adds the fit's parameter uncertainty (see README, How good are the forecasts).")
+
+
+def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WINDOW_END, draws: int = 0) -> str:
     lines = [
         "# compute-market run",
         "",
         f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from "
         f"{config.start}.",
         "All figures are emergent outputs of the agents' decisions (see README, Model).",
+        "",
+        bands_note(draws),
         "",
         "| metric | mean | 5% | 95% | meaning |",
         "|---|---|---|---|---|",

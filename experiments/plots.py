@@ -335,12 +335,14 @@ HISTORY_PANELS = (
 )
 
 
-def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, path: Path, title: str) -> Path:
-    """Observed points over simulated 5-95% bands, per panel; the fitting window (to `window_end`) shaded, the
-    held-out observations after it drawn hollow.
+def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, path: Path, title: str,
+                      members: str = "seeds") -> Path:
+    """Observed points over the simulated fans (the median, the central 50% and 90% of the runs), per panel; the
+    fitting window (to `window_end`) shaded, the held-out observations after it drawn hollow.
 
-    `quarters`: one row per seed and calendar quarter (column `quarter_start`, YYYY-MM) with columns named
-    like the panels' series (`vendor_revenue:nvidia`, ...). Observed flows are scaled to a quarter.
+    `quarters`: one row per run (a seed, or a parameter draw with a seed: `members` says which, for the legend) and
+    calendar quarter (column `quarter_start`, YYYY-MM) with columns named like the panels' series
+    (`vendor_revenue:nvidia`, ...). Observed flows are scaled to a quarter.
     """
     from hardware_catalog import months_between
 
@@ -352,10 +354,11 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
         if column in quarters:
             grouped = quarters.groupby("quarter_start")[column]
             xs = [x_of(q) + 1.5 for q in grouped.mean().index]
-            ax.plot(xs, grouped.mean().values, color="#1f77b4", label="model (mean over seeds)")
+            ax.plot(xs, grouped.median().values, color="#1f77b4", label=f"model median over {members}")
             ax.fill_between(xs, grouped.quantile(0.05).values, grouped.quantile(0.95).values, color="#1f77b4",
-                            alpha=0.2,
-                            label="model 5-95%")
+                            alpha=0.15, lw=0, label="model 90% (5-95%)")
+            ax.fill_between(xs, grouped.quantile(0.25).values, grouped.quantile(0.75).values, color="#1f77b4",
+                            alpha=0.3, lw=0, label="model 50% (25-75%)")
         points = [o for o in observations if o.series == series and o.subject == subject]
         for o in points:
             months = months_between(o.period_start, o.period_end) + 1
@@ -378,7 +381,7 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
     axes[0, 0].plot([], [], "s", color="grey", label="observed (context)")
     axes[0, 0].plot([], [], "o", color="black", mfc="white", label="observed, held out (after the window)")
     axes[0, 0].fill_between([], [], [], color="#ffd92f", alpha=0.3, label="fitting window; forecast after")
-    axes[0, 0].legend(fontsize=7, loc="lower right")  # the upper left holds the latest observations
+    axes[0, 0].legend(fontsize=7, loc="upper left")  # revenue grows: the upper left is empty in every window
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
 

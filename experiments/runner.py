@@ -36,6 +36,7 @@ from . import rundir
 from .config import Experiment, resolved_values
 from .errors import Interrupted, UsageError
 from .market_report import write_market_files
+from .parameter_uncertainty import config_for_seed, stored_draws_for
 from .seed import SeedResult, run_seed
 
 SEED_TABLES = {
@@ -60,10 +61,12 @@ def seed_dir(seeds_dir: Path, seed: int) -> Path:
     return seeds_dir / f"seed-{seed:04d}"
 
 
-def run_seed_to_dir(config: MarketConfig, catalog: Catalog, seed: int, seeds_dir: str) -> int:
+def run_seed_to_dir(config: MarketConfig, catalog: Catalog, seed: int, seeds_dir: str,
+                    draws: Sequence[dict[str, float]] = ()) -> int:
     """Run one seed and store it atomically (temporary folder, then rename), with the SHA-256 of each table in its
-    metrics.json so a damaged seed is recognised on resume. Returns the seed."""
-    result = run_seed(config, seed, catalog)
+    metrics.json so a damaged seed is recognised on resume. With parameter `draws`, the seed runs with its draw
+    (experiments.parameter_uncertainty.config_for_seed). Returns the seed."""
+    result = run_seed(config_for_seed(config, draws, seed), seed, catalog)
     final = seed_dir(Path(seeds_dir), seed)
     tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     with naming_failures(tmp):
@@ -254,14 +257,14 @@ def _close_pools() -> None:
         discard_pool(workers)
 
 
-def _run_local(config, catalog, seeds, seeds_dir, workers, progress):
+def _run_local(config, catalog, seeds, seeds_dir, workers, progress, draws=()):
     if workers <= 1:
         for seed in seeds:
-            progress(run_seed_to_dir(config, catalog, seed, str(seeds_dir)))
+            progress(run_seed_to_dir(config, catalog, seed, str(seeds_dir), draws))
         return
     pool = worker_pool(workers)
     try:
-        for seed in pool.imap_unordered(_seed_task, [(config, catalog, s, str(seeds_dir)) for s in seeds]):
+        for seed in pool.imap_unordered(_seed_task, [(config, catalog, s, str(seeds_dir), draws) for s in seeds]):
             progress(seed)
     except BaseException:
         discard_pool(workers)  # Ctrl-C or a failed seed: stop the other workers now
@@ -292,7 +295,7 @@ def _dask_client(scheduler: str | None, workers: int):
                                  "cluster") from None
 
 
-def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress):
+def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress, draws=()):
     from distributed import as_completed as dask_completed
 
     client, cluster = _dask_client(scheduler, workers)
@@ -300,7 +303,7 @@ def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress):
         # the config and the catalog go to every worker once and stay there; each task then carries only its seed
         config_on_workers = client.scatter(config, broadcast=True)
         catalog_on_workers = client.scatter(catalog, broadcast=True)
-        futures = [client.submit(run_seed_to_dir, config_on_workers, catalog_on_workers, seed, str(seeds_dir),
+        futures = [client.submit(run_seed_to_dir, config_on_workers, catalog_on_workers, seed, str(seeds_dir), draws,
                                  pure=False)
                    for seed in seeds]
         for future in dask_completed(futures):
@@ -311,11 +314,15 @@ def _run_dask(config, catalog, seeds, seeds_dir, workers, scheduler, progress):
             cluster.close()
 
 
-def run_inputs(experiment: Experiment, config: MarketConfig, seeds: Sequence[int], catalog: Catalog) -> dict[str, Any]:
-    """The fingerprint of a run: resolved config with the effective months, seeds, catalog, code."""
+def run_inputs(experiment: Experiment, config: MarketConfig, seeds: Sequence[int], catalog: Catalog,
+               draws: Sequence[dict[str, float]] = ()) -> dict[str, Any]:
+    """The fingerprint of a run: resolved config with the effective months, seeds, parameter draws (if any),
+    catalog, code."""
     values = resolved_values(experiment)
     resolved = {"market": {**values["market"], "months": config.months},
                 "hardware": values["hardware"], "vendors": values["vendors"]}
+    if draws:
+        resolved["parameter_draws"] = [dict(d) for d in draws]
     return rundir.inputs_fingerprint(resolved, list(seeds), catalog)
 
 
@@ -338,12 +345,16 @@ def run_experiment(
     force: bool = False,
     default_out: Path | None = None,
     on_start: Callable[[Path], None] | None = None,
+    parameter_draws: bool = False,
 ) -> Path:
     """Run (or resume, or reuse) the ensemble of `experiment` into `out`; returns the run directory.
 
     With `out` None the run goes to `default_out`, or to a numbered sibling of it when that holds another
     run (said through `on_note`). Raises RunDirError before computing when the target cannot be used;
-    `on_start(run_dir)` is called once the target is settled and computing begins.
+    `on_start(run_dir)` is called once the target is settled and computing begins. With `parameter_draws`, seed
+    s runs with parameter draw s mod D of the catalog's stored draws (history_calibration_draws.toml), for the
+    fitted parameters the config leaves at their fitted values: the bands then hold parameter uncertainty as well
+    as seed noise, and two configs run with the same seeds stay paired (same draw, same seed).
     """
     if backend not in ("local", "dask"):
         raise UsageError(f"--backend: unknown backend '{backend}'; valid: local, dask")
@@ -353,7 +364,8 @@ def run_experiment(
     seeds = tuple(seeds if seeds is not None else experiment.seeds)
     config = effective_config(experiment, months)
     catalog = experiment.catalog()
-    inputs = run_inputs(experiment, config, seeds, catalog)
+    draws = stored_draws_for(config, catalog) if parameter_draws else ()
+    inputs = run_inputs(experiment, config, seeds, catalog, draws)
     if out is None:
         out, why = (Path(os.path.abspath(default_out)), "") if force else rundir.numbered_default(default_out, inputs)
         if why:
@@ -371,11 +383,11 @@ def run_experiment(
             note(f"reusing the stored run in {target.out} (same config, seeds, catalog and code; files intact)")
             return target.out
         return _compute_into(experiment, config, catalog, seeds, inputs, target, workers, backend, scheduler, command,
-                             on_progress, on_start, note)
+                             on_progress, on_start, note, draws)
 
 
 def _compute_into(experiment, config, catalog, seeds, inputs, target, workers, backend, scheduler, command,
-                  on_progress, on_start, note) -> Path:
+                  on_progress, on_start, note, draws=()) -> Path:
     """Compute (or resume) the run in `target.partial` and promote it to `target.out`; called under the lock."""
     out, partial = target.out, target.partial
     rundir.clear_leftovers(out)
@@ -399,8 +411,9 @@ def _compute_into(experiment, config, catalog, seeds, inputs, target, workers, b
         damaged = discard_damaged_seeds(seeds_dir)
         if damaged:
             note(f"stored seed(s) {', '.join(map(str, damaged))} in {partial} were damaged and are computed again")
-        resumed = _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress)
-        _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers)
+        resumed = _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress,
+                           draws)
+        _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers, len(draws))
     except BaseException:
         if created and partial.exists() and not stored_seeds(seeds_dir):
             with suppress(rundir.RunDirError):  # a file of the user's appeared in it: leave the folder
@@ -409,7 +422,8 @@ def _compute_into(experiment, config, catalog, seeds, inputs, target, workers, b
     return out
 
 
-def _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress) -> list[int]:
+def _compute(experiment, config, catalog, seeds, partial, workers, backend, scheduler, on_progress,
+             draws=()) -> list[int]:
     """Run the seeds not yet stored; returns the ones that were (resumed)."""
     seeds_dir = partial / "seeds"
     done = stored_seeds(seeds_dir) & set(seeds)
@@ -426,9 +440,9 @@ def _compute(experiment, config, catalog, seeds, partial, workers, backend, sche
         return sorted(done)
     try:
         if backend == "dask":
-            _run_dask(config, catalog, todo, seeds_dir, workers, scheduler, progress)
+            _run_dask(config, catalog, todo, seeds_dir, workers, scheduler, progress, draws)
         else:
-            _run_local(config, catalog, todo, seeds_dir, workers, progress)
+            _run_local(config, catalog, todo, seeds_dir, workers, progress, draws)
     except KeyboardInterrupt:
         kept = len(stored_seeds(seeds_dir) & set(seeds))
         if not kept:
@@ -439,7 +453,8 @@ def _compute(experiment, config, catalog, seeds, partial, workers, backend, sche
     return sorted(done)
 
 
-def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers=1) -> None:
+def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend, command, workers=1,
+              draws: int = 0) -> None:
     """Aggregate the stored seeds into tables, figures and a manifest, record every file with its hash, then put
     the folder in place of `out` (called under the run's lock)."""
     seeds_dir = partial / "seeds"
@@ -451,7 +466,7 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
     pool = worker_pool(workers) if (backend == "local" and workers > 1) else None
     try:
         with naming_failures(staging):
-            write_results(results, config, staging, experiment.base_catalog, pool)
+            write_results(results, config, staging, experiment.base_catalog, pool, draws)
     except BaseException:
         if pool is not None:
             discard_pool(workers)
@@ -473,6 +488,7 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
         "seconds_per_seed": [round(r.seconds, 3) for r in results],
         "backend": backend,
         "command": command,
+        "parameter_draws": draws,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     seed_files = [f"seeds/{seed_dir(seeds_dir, s).name}/{name}" for s in seeds
@@ -486,13 +502,13 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
 
 
 def write_results(results: Sequence[SeedResult], config: MarketConfig, folder: Path, catalog=None,
-                  pool=None) -> dict:
+                  pool=None, draws: int = 0) -> dict:
     """Aggregate tables, figures and summaries of stored seeds into `folder` (used by run and report), comparing the
     run with `catalog`'s history (its observations after the catalog's fit window held out); figures are drawn on
-    `pool` when one is given."""
+    `pool` when one is given. `draws`: how many parameter draws the seeds ran with (0: the fitted values)."""
     if catalog is None:
-        return write_market_files(results, config, folder, (), pool)
-    return write_market_files(results, config, folder, catalog.history, pool, catalog.fit_window_end)
+        return write_market_files(results, config, folder, (), pool, draws=draws)
+    return write_market_files(results, config, folder, catalog.history, pool, catalog.fit_window_end, draws=draws)
 
 
 def move_files_up(staging: Path, folder: Path, kind: str, inputs: dict[str, Any] | None) -> list[str]:
@@ -584,7 +600,8 @@ def report(folder: Path) -> dict:
         staging = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=folder))
         try:
             with naming_failures(staging):
-                summary = write_results(results, config, staging, catalog)
+                summary = write_results(results, config, staging, catalog, draws=int(manifest.get("parameter_draws")
+                                                                                     or 0))
             move_files_up(staging, folder, "run", marker.get("inputs"))
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -25,6 +25,7 @@ from experiments.history_fit import (
     observations_before,
     simulated_moment,
 )
+from experiments.parameter_uncertainty import DRAWS_FILE, load_draws
 from hardware_catalog import load_catalog
 from hardware_catalog.loader import CatalogError, load_fit_window_end, load_history_calibration, parse_history
 from hardware_catalog.records import FIT_WINDOW_END
@@ -226,7 +227,7 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     shutil.copytree(DATA, data)
     (data / "history_calibration.toml").unlink()
     done = subprocess.run([sys.executable, "-m", "experiments.cli", "--catalog-dir", str(data), "calibrate-history",
-                           "--seeds", "1", "--max-evals", "3", "--window-end", "2025-12", "--write"],
+                           "--seeds", "1", "--max-evals", "3", "--window-end", "2025-12", "--draws", "3", "--write"],
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "nvidia-dc-revenue-q1fy25" in done.stdout and ("in band" in done.stdout or "MISS" in done.stdout)
@@ -239,6 +240,10 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     assert set(written) >= {"price_sensitivity", "switching_cost"}
     assert load_catalog(data).fit_window_end == "2025-12"  # the window is stored with the fit, for the reports
     assert (DATA / "history_calibration.toml").read_text() == packaged  # --write went to the --catalog-dir only
+    draws = load_draws(data / DRAWS_FILE)  # the parameter draws beside the fit, each a full set of fitted parameters
+    assert len(draws) == 3 and all(set(d) == {p.name for p in PARAMETERS} for d in draws)
+    assert len({d["price_sensitivity"] for d in draws}) == 3
+    assert "standard errors" in done.stdout
 
 
 def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hour_of_it():

@@ -7,6 +7,7 @@ order `compute-market --help` lists them, and turns failures into one line.
 """
 
 from experiments.commands import (
+    backtest,
     calibrate_history,
     calibration,
     catalog,
@@ -24,4 +25,4 @@ from experiments.commands import (
 )
 
 COMMANDS = (catalog, roofline, calibration, run, compare, validate_model, sensitivity, sweep, report, show,
-            calibrate_history, validate, dashboard, hardware_report)
+            calibrate_history, backtest, validate, dashboard, hardware_report)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from experiments.cli import _int_between, _seed_count, command_parser
+from experiments.cli import _int_between, _seed_count, _workers, command_parser
 from hardware_catalog.schema import year_month
 
 
@@ -29,15 +29,30 @@ def register(sub) -> None:
                    help="last month of the fit window: only observations ending on or before it are fitted, later "
                         "ones are held out (default: the window of the stored fit, [fit] window_end of "
                         "history_calibration.toml, 2025-06 if it records none)")
+    p.add_argument("--draws", type=_int_between(0, 1000, "a whole number >= 0"), default=20,
+                   help="parameter sets to draw from the fit's uncertainty (Gauss-Newton covariance of the simulated "
+                        "moments, 2 x parameters extra simulations); 0: none")
+    p.add_argument("--workers", type=_workers, default=2,
+                   help="worker processes: each evaluation's seeds, and the uncertainty's simulations, side by side")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="local processes, or a Dask distributed cluster")
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
     p.add_argument("--write", action="store_true", help="save the fitted values and the window as the model's "
-                   "defaults (hardware_catalog/data/history_calibration.toml)")
+                   "defaults (hardware_catalog/data/history_calibration.toml) and the draws beside them "
+                   "(history_calibration_draws.toml)")
     p.set_defaults(handler=run)
 
 
 def run(args, catalog) -> int:
     import time
 
-    from experiments.calibrate_history import PARAMETERS, calibrate, fit_moments, write_calibration
+    from experiments.calibrate_history import (
+        PARAMETERS,
+        calibrate,
+        fit_moments,
+        fit_uncertainty,
+        write_calibration,
+    )
     from experiments.history_fit import format_fit_table, in_band_line
     from hardware_catalog.loader import HISTORY_CALIBRATION
 
@@ -54,7 +69,8 @@ def run(args, catalog) -> int:
         print(f"\r  evaluation {n}/{args.max_evals}: objective {value:.4g}, {time.perf_counter() - clock:.0f}s elapsed",
               end="", file=sys.stderr, flush=True)
 
-    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end)
+    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end,
+                    workers=args.workers)
     print(file=sys.stderr)
     print(f"objective (sum of squared distances to the observations ending by {window_end}, in units of their "
           f"tolerance): {fit.start_objective:.4g} at the current defaults -> {fit.objective:.4g} after "
@@ -66,8 +82,29 @@ def run(args, catalog) -> int:
     covered = fit.table[fit.table["simulated"].notna()]
     print(format_fit_table(covered))
     print(f"{int(covered.in_band.sum())} of {len(covered)} observations in band. {in_band_line(covered, window_end)}")
+    uncertainty = None
+    if args.draws:
+        from experiments.progress import print_progress
+
+        print(f"parameter uncertainty: {2 * len(PARAMETERS) + 1} simulations around the fitted values",
+              file=sys.stderr)
+        clock = time.perf_counter()
+        uncertainty = fit_uncertainty(fit, catalog, seeds=seeds, draws=args.draws, workers=args.workers,
+                                      backend=args.backend, scheduler=args.scheduler,
+                                      progress=lambda done, total: print_progress(done, total,
+                                                                                  time.perf_counter() - clock,
+                                                                                  "simulations"))
+        print(f"standard errors (Gauss-Newton covariance, residual variances scaled by the misfit "
+              f"{uncertainty.misfit_scale:.3g}; a parameter the moments do not pin keeps about its range / 3.5):")
+        for name, se in uncertainty.standard_errors().items():
+            print(f"  {name:<32} {fit.values[name]:.4g} +- {se:.3g}")
     if args.write:
         path = catalog.data_dir / HISTORY_CALIBRATION
         write_calibration(fit, path, seeds)
         print(f"wrote {path}", file=sys.stderr)
+        if uncertainty is not None:
+            from experiments.parameter_uncertainty import draws_path, write_draws
+
+            write_draws(uncertainty, draws_path(catalog), window_end)
+            print(f"wrote {draws_path(catalog)}", file=sys.stderr)
     return 0

@@ -8,7 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from experiments.cli import _cap_workers, _check_targets, _ensemble, _ensemble_options, _seeds, command_parser
+from experiments.cli import (
+    _cap_workers,
+    _check_targets,
+    _ensemble,
+    _ensemble_options,
+    _seeds,
+    add_parameter_draws_option,
+    command_parser,
+)
 from experiments.config import load_experiment
 from experiments.errors import UsageError
 
@@ -24,6 +32,7 @@ def register(sub) -> None:
                       "effects_by_window.csv/png")
     p.add_argument("--force", action="store_true", help="replace scenario run directories that hold runs of "
                    "different inputs")
+    add_parameter_draws_option(p)
     p.set_defaults(handler=run)
 
 

@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from experiments.cli import _ensemble, _months, _print_metrics, _seed, _seed_count, _seeds, _workers, command_parser
+from experiments.cli import (
+    _ensemble,
+    _months,
+    _print_metrics,
+    _seed,
+    _seed_count,
+    _seeds,
+    _workers,
+    add_parameter_draws_option,
+    command_parser,
+)
 from experiments.config import load_experiment
 
 
@@ -26,6 +36,7 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=("local", "dask"), default="local",
                    help="local processes, or a Dask distributed cluster")
     p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)")
+    add_parameter_draws_option(p)
     p.set_defaults(handler=run)
 
 
