@@ -18,21 +18,25 @@ from market.evaluation import maturity_of  # noqa: E402
 
 PHASE_MARKERS = {"train": "s", "prefill": "^", "decode": "o", "serve": "D"}
 
-# One colour per vendor in every chart (brand-like where a vendor has one). In-house programmes that
-# start during a run ("<cloud>-silicon") and any other vendor get a stable colour from their id.
-VENDOR_COLOURS = {
-    "nvidia": "#76b900", "amd": "#ed1c24", "intel": "#0071c5", "google": "#4285f4", "aws": "#ff9900",
-    "groq": "#8c564b", "microsoft-silicon": "#00a4ef", "meta-silicon": "#1c2b5a", "china-cloud-silicon": "#9467bd",
-    "oracle-silicon": "#c74634", "coreweave-silicon": "#17becf",
+# One colour per company in every chart and in the dashboard, whether it shows as a chip vendor, a cloud or the
+# cloud's in-house programme ("<cloud>-silicon" takes its cloud's colour), brand-like where that stays distinct;
+# any other id gets a stable colour from its name.
+COMPANY_COLOURS = {
+    "nvidia": "#76b900", "amd": "#ed1c24", "intel": "#0071c5", "google": "#9467bd", "aws": "#ff9900",
+    "groq": "#8c564b", "microsoft": "#17becf", "meta": "#1c2b5a", "oracle": "#e377c2", "coreweave": "#bcbd22",
+    "china-cloud": "#7f0000", "other-buyers": "#7f7f7f",
 }
+VENDOR_COLOURS = COMPANY_COLOURS  # the name the run figures used
 
 
 def vendor_colour(vendor: str) -> str:
-    """The colour of `vendor` in every chart: fixed for known vendors, stable (by id) for the rest."""
+    """The colour of a company (a vendor, a cloud or its '-silicon' programme) in every chart: fixed for known
+    companies, stable (by id) for the rest."""
     import zlib
 
-    if vendor in VENDOR_COLOURS:
-        return VENDOR_COLOURS[vendor]
+    company = vendor.removesuffix("-silicon")
+    if company in COMPANY_COLOURS:
+        return COMPANY_COLOURS[company]
     return matplotlib.colors.to_hex(plt.get_cmap("tab20")(zlib.crc32(vendor.encode()) % 20))
 
 
