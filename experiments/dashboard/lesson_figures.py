@@ -171,6 +171,7 @@ SHORTAGE_2Y = {**TWO_YEARS, "preset": "hbm_shortage"}
 SHORTAGE_3Y = {**THREE_YEARS, "preset": "hbm_shortage"}
 OPEN_STACK = {**TEN_YEARS, "preset": "open_software_stack"}
 SHOCK = {"preset": "demand_shock", "months": 60}
+SHOCK_TO_ORDER = {**SHOCK, "lead_time": "0"}
 SHOCK_AHEAD = {**SHOCK, "lead_time": "6"}
 
 FIGURES = (
@@ -243,13 +244,14 @@ FIGURES = (
     LessonFigure("l5_top5_value", top_deals_value_pct, "{:.0f}%", TEN_YEARS, venture=True),
     LessonFigure("l5_spearman_loop_on", centrality_returns, "{:.2f}", TEN_YEARS, venture=True),
     LessonFigure("l5_spearman_loop_off", centrality_returns, "{:.2f}", {**TEN_YEARS, "vc_loop": "off"}, venture=True),
-    # lesson 6: a demand shock, made to order (the preset) and with supply committed six months ahead
+    # lesson 6: a demand shock as the preset has it, made to order (lead time 0) and with supply committed six
+    # months ahead (lead time 6)
     LessonFigure("l6_revenue_2026", chip_revenue_b(2026), "${:.0f}B", SHOCK),
     LessonFigure("l6_revenue_2027", chip_revenue_b(2027), "${:.0f}B", SHOCK),
     LessonFigure("l6_revenue_2027_baseline", chip_revenue_b(2027), "${:.0f}B", {"months": 60}),
-    LessonFigure("l6_booked_2027", margin("nvidia", 2027), "{:.2f}", SHOCK),
-    LessonFigure("l6_posted_2027", margin("nvidia", 2027, "margin_posted"), "{:.2f}", SHOCK),
-    LessonFigure("l6_writedown_2027", writedowns_b("nvidia", 2027), "${:.1f}B", SHOCK),
+    LessonFigure("l6_booked_2027", margin("nvidia", 2027), "{:.2f}", SHOCK_TO_ORDER),
+    LessonFigure("l6_posted_2027", margin("nvidia", 2027, "margin_posted"), "{:.2f}", SHOCK_TO_ORDER),
+    LessonFigure("l6_writedown_2027", writedowns_b("nvidia", 2027), "${:.1f}B", SHOCK_TO_ORDER),
     LessonFigure("l6_booked_2027_ahead", margin("nvidia", 2027), "{:.2f}", SHOCK_AHEAD),
     LessonFigure("l6_posted_2027_ahead", margin("nvidia", 2027, "margin_posted"), "{:.2f}", SHOCK_AHEAD),
     LessonFigure("l6_writedown_2027_ahead", writedowns_b("nvidia", 2027), "${:.1f}B", SHOCK_AHEAD),

@@ -7,6 +7,7 @@ browser sessions of that server, gone when it stops): nothing is written to disk
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -81,8 +82,9 @@ def parse_answer(prediction: Prediction, text: str):
         if text not in prediction.choices:
             raise ValueError(f"choose one of: {', '.join(prediction.choices)}")
         return text
+    match = re.fullmatch(r"\s*\$?\s*(-?[\d.]+)\s*(b|bn|billion|%)?\s*", text.replace(",", ""), flags=re.IGNORECASE)
     try:
-        value = float(text.replace(",", "").replace("$", "").replace("%", "").strip())
+        value = float(match.group(1)) if match else float("x")
     except ValueError:
         raise ValueError(f"enter a number{' in ' + prediction.unit if prediction.unit else ''}") from None
     if not np.isfinite(value):
