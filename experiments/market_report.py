@@ -118,7 +118,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     figure("stacked_share_chart", vendor_tables, "revenue_share", figures / "revenue_share.png",
            "Revenue share by vendor (mean over seeds)")
     figure("vendor_band_chart", vendor_tables, "gross_margin", merchants, figures / "gross_margin.png",
-           "Gross margin by merchant vendor (mean, 5-95% over seeds)")
+           "Gross margin by merchant vendor (mean over seeds)", selling_only=True)
     figure("vendor_band_chart", vendor_tables, "maturity", sorted(vendor_tables.vendor.unique()),
            figures / "software_maturity.png", "Software ecosystem maturity (mean, 5-95% over seeds)")
     figure("series_band_chart", model_tables, ["hhi_revenue"], figures / "hhi.png", "Revenue HHI of chip vendors")
@@ -128,7 +128,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
            "USD per 1e18 training FLOP on chips sold that month (rental-equivalent)", logy=True)
     capex_cols = [c for c in model_tables.columns if c.startswith("capex_") and c != "capex_total"]
     figure("stacked_series_chart", model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
-           "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
+           "Accelerator capex by hyperscaler, USD B per month (mean over seeds)")
     power_cols = [c for c in model_tables.columns if c.startswith("power_gw_")]
     if power_cols:
         figure("stacked_series_chart", model_tables, power_cols, figures / "power_by_cloud.png",

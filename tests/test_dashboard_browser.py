@@ -262,7 +262,7 @@ def test_views_and_presenter_mode_render(page):
     wait_until_changed(ccdf.screenshot, first, "the deal-multiple CCDF never gained its power-law fit")
     tab(page, "Market")
     normal = page.locator(".cm-main img").first.bounding_box()["width"]
-    page.get_by_role("checkbox", name="Presenter mode").check()
+    page.locator("label", has_text="Presenter mode").click()
     expect(page.locator(".cm-lesson")).to_have_count(0, timeout=STEP_TIMEOUT_MS)
     expect(page.locator(".cm-side")).to_have_count(0)
     wide = page.locator(".cm-main img").first

@@ -16,12 +16,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from experiments.plots import vendor_colour
+from experiments.plots import MIN_SALES_SHARE_FOR_MARGIN, selling, vendor_colour
 
 GHOST_ALPHA = 0.25
 MIN_DEALS_FOR_FIT = 200  # below this a power-law tail fit says little; the CCDF is drawn without it
 WRITEDOWN_FLOOR_USD = 1e6  # a month's write-downs below USD 1M are rounding in the books, drawn as none
-MIN_SALES_SHARE_FOR_MARGIN = 0.01  # a vendor's margin is drawn once it has 1% of the chip revenue shown
 LEGEND_RIGHT = 0.80  # the panels end here; the legends sit to their right
 
 
@@ -99,16 +98,6 @@ def _vendor_lines(ax, vendors: pd.DataFrame, column: str, start: str, *, ghost=F
         else:
             kwargs.update(lw=width, alpha=alpha, label=vendor if label else None)
         ax.plot(_years(rows["month"], start), values, **kwargs)
-
-
-def selling(vendors: pd.DataFrame) -> pd.DataFrame:
-    """The rows of vendors with at least MIN_SALES_SHARE_FOR_MARGIN of the revenue in the table: the margin of a
-    vendor that sells almost nothing is a price with no sales behind it, not a margin anyone earns."""
-    if vendors.empty:
-        return vendors
-    sold = vendors.groupby("vendor")["revenue"].sum()
-    keep = sold.index[sold >= MIN_SALES_SHARE_FOR_MARGIN * sold.sum()] if sold.sum() > 0 else sold.index[:0]
-    return vendors[vendors["vendor"].isin(keep)]
 
 
 def market_figure(vendors: pd.DataFrame, start: str, months: int, events, ghost_vendors=None, ghost_label="") -> Figure:
