@@ -325,6 +325,16 @@ def multiples_ccdf_chart(multiples, fit: dict, path: Path, title: str) -> Path:
 NETWORK_COMMUNITIES = 8  # the largest communities get a colour each; the rest are grey
 
 
+COMMUNITY_PALETTE = tuple(plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8))  # tab10 without its grey
+OTHER_COMMUNITIES = (0.75, 0.75, 0.75, 1.0)
+
+
+def community_colours(communities) -> dict:
+    """A colour per node: its community's (largest first) for the first NETWORK_COMMUNITIES, else grey."""
+    return {node: COMMUNITY_PALETTE[i] if i < NETWORK_COMMUNITIES else OTHER_COMMUNITIES
+            for i, members in enumerate(communities) for node in members}
+
+
 def community_layout(graph, communities, seed: int = 0) -> dict:
     """Positions that keep each community together: the communities placed by a spring layout of the graph of
     communities (edge weight = ties between them), each laid out on its own around its place, sized by its
@@ -362,11 +372,7 @@ def network_chart(edges: pd.DataFrame, reputation: dict, path: Path, title: str,
         communities = sorted(nx.community.louvain_communities(giant, weight="weight", seed=seed), key=len,
                              reverse=True)
         pos = community_layout(giant, communities, seed)
-        palette = [plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8)]  # tab10 without its grey
-        colour = {}
-        for i, members in enumerate(communities):
-            for node in members:
-                colour[node] = palette[i] if i < NETWORK_COMMUNITIES else (0.75, 0.75, 0.75, 1.0)
+        colour = community_colours(communities)
         weights = np.array([d["weight"] for _, _, d in giant.edges(data=True)], dtype=float)
         strong = [(u, v) for (u, v, d) in giant.edges(data=True) if d["weight"] > np.median(weights)]
         same = [(u, v) for u, v in strong if colour[u] == colour[v]]
@@ -378,10 +384,10 @@ def network_chart(edges: pd.DataFrame, reputation: dict, path: Path, title: str,
                                                                              for n in nodes],
                                node_color=[colour[n] for n in nodes], edgecolors="white", linewidths=0.3)
         for i, members in enumerate(communities[:NETWORK_COMMUNITIES]):
-            ax.scatter([], [], color=palette[i], s=40, label=f"community {i + 1}: {len(members)} firms")
+            ax.scatter([], [], color=COMMUNITY_PALETTE[i], s=40, label=f"community {i + 1}: {len(members)} firms")
         if len(communities) > NETWORK_COMMUNITIES:
             rest = sum(len(m) for m in communities[NETWORK_COMMUNITIES:])
-            ax.scatter([], [], color=(0.75, 0.75, 0.75), s=40, label=f"{len(communities) - NETWORK_COMMUNITIES} "
+            ax.scatter([], [], color=OTHER_COMMUNITIES, s=40, label=f"{len(communities) - NETWORK_COMMUNITIES} "
                        f"smaller communities: {rest} firms")
         for rep in (0.0, 0.5, 1.0):
             ax.scatter([], [], color="white", edgecolors="black", s=15 + 80 * rep, label=f"reputation {rep:.1f}")

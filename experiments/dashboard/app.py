@@ -65,6 +65,8 @@ CSS = """
 .cm-presenter .cm-monitor-name { font-size: 1rem; }
 .cm-presenter .cm-events { font-size: 1.2rem; }
 .cm-side .v-card__title { font-size: 1.05rem; word-break: normal; padding: 8px 12px; }
+.cm-answers th, .cm-answers td { padding: 2px 10px; text-align: left; vertical-align: top; }
+.cm-answers tr:nth-child(even) { background: #f4f4f4; }
 .cm-lesson-text h1 { font-size: 1.3rem; } .cm-lesson-text h2 { font-size: 1.1rem; margin-top: 0.6em; }
 """
 
@@ -84,8 +86,10 @@ def chart(model, tab: str, ghost: bool, events=None, presenter: bool = False):
     monthly, vendors = session.model_series(model), session.vendor_series(model)
     ghost_monthly = ghost_vendors = None
     label = session.ghost_label(settings)
-    if ghost:
+    if ghost:  # the whole ghost run, cut to the axis so that it does not set the y scale off screen
         ghost_monthly, ghost_vendors = session.ghost_run(session.ghost_settings(settings))
+        ghost_monthly, ghost_vendors = ghost_monthly[ghost_monthly.month < months], ghost_vendors[
+            ghost_vendors.month < months]
     with matplotlib.rc_context(figures.style(presenter)):
         if tab == "Market":
             return figures.market_figure(vendors, start, months, events, ghost_vendors, label)
@@ -222,7 +226,8 @@ def VentureTab(model, version: int):
     fitted = solara.use_thread(fit, dependencies=[id(model), year, len(multiples) >= figures.MIN_DEALS_FOR_FIT])
     tail = fitted.value if fitted.state == solara.ResultState.FINISHED else None
     network = figures.network_figure(giant, positions, reputation, f"Syndication network, largest component "
-                                     f"({giant.number_of_nodes()} firms; layout of year {year + 1})")
+                                     f"({giant.number_of_nodes()} firms; layout of year {year + 1})",
+                                     seed=model.settings.seed)
     ccdf = figures.ccdf_figure(multiples, tail, "Deal multiples (CCDF, log-log)")
     with solara.Row(style={"flex-wrap": "wrap"}):
         with solara.Column(style={"flex": "1 1 300px", "min-width": "0"}):
@@ -297,7 +302,7 @@ def PredictionBox(model, version: int, lesson, student_id: str):
         predictions.BOOK.record(student_id, name, lesson.slug, prediction.question, value)
         set_submitted(submitted + 1)
 
-    with solara.Card("Predict, then run", style={"background": "#f6f8fb"}):
+    with solara.Card("Predict, then run", style={"background": "#f6f8fb"}), solara.Column(gap="4px"):
         solara.Text(prediction.question)
         if prediction.kind == "choice":
             solara.Select("Your answer", values=list(prediction.choices), value=text or None, on_value=set_text)
@@ -336,8 +341,10 @@ def LessonPanel(model, version: int, load, student_id: str):
     if lesson is None:
         return
     running = model.settings.preset == lesson.preset
-    solara.Button(f"Load this lesson's preset ({lesson.preset.replace('_', ' ')})" + (" - loaded" if running else ""),
-                  on_click=lambda: load(lesson.preset), disabled=running, color="primary", small=True)
+    preset = lesson.preset.replace("_", " ")
+    solara.Button(f"Preset loaded: {preset}" if running else f"Load its preset: {preset}",
+                  on_click=lambda: load(lesson.preset), disabled=running, color="primary", small=True,
+                  style={"text-transform": "none"})
     if predictions.for_lesson(lesson.slug) is not None:
         PredictionBox(model, version, lesson, student_id).key(f"predict-{lesson.slug}")
     if lesson.steps:

@@ -16,11 +16,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from experiments.plots import MIN_SALES_SHARE_FOR_MARGIN, selling, vendor_colour
+from experiments.plots import (
+    COMMUNITY_PALETTE,
+    MIN_SALES_SHARE_FOR_MARGIN,
+    community_colours,
+    community_layout,
+    selling,
+    vendor_colour,
+)
 
 GHOST_ALPHA = 0.25
 MIN_DEALS_FOR_FIT = 200  # below this a power-law tail fit says little; the CCDF is drawn without it
 WRITEDOWN_FLOOR_USD = 1e6  # a month's write-downs below USD 1M are rounding in the books, drawn as none
+MARGIN_AXIS_FLOOR = -1.0  # a month whose write-downs exceed twice its sales runs off the margin axis (said so)
 LEGEND_RIGHT = 0.80  # the panels end here; the legends sit to their right
 
 
@@ -114,9 +122,11 @@ def market_figure(vendors: pd.DataFrame, start: str, months: int, events, ghost_
     _vendor_lines(margin, merchants, "margin_posted", start, style="--", label=False, width=1.6)
     share.set_ylim(0, 1)
     low = np.nanmin(merchants["gross_margin"].to_numpy(dtype=float)) if len(merchants) else 0.0
-    margin.set_ylim(min(0.0, np.floor(low * 5) / 5) if np.isfinite(low) else 0.0, 1)
+    low = min(0.0, np.floor(low * 5) / 5) if np.isfinite(low) else 0.0
+    margin.set_ylim(max(low, MARGIN_AXIS_FLOOR), 1)
     share.set_title(_ghost_note("Share of chip revenue", ghost_vendors, ghost_label))
-    margin.set_title(f"Gross margin, booked and posted (vendors with {MIN_SALES_SHARE_FOR_MARGIN:.0%}+ of revenue)")
+    margin.set_title(f"Gross margin, booked and posted (vendors with {MIN_SALES_SHARE_FOR_MARGIN:.0%}+ of revenue)"
+                     + (f"; axis cut at {MARGIN_AXIS_FLOOR:.0f}" if low < MARGIN_AXIS_FLOOR else ""))
     _frame_panels((share, margin), ("share of revenue", "gross margin"), start, months, events)
     _legend_outside(share)  # vendor colours, the same in both panels
     margin.plot([], [], color="black", lw=5.0, alpha=0.4, label="booked\n(after\nwrite-downs)")
@@ -226,24 +236,40 @@ def giant_component(graph: nx.Graph) -> nx.Graph:
     return graph.subgraph(max(nx.connected_components(graph), key=len)).copy()
 
 
+def communities(giant: nx.Graph, seed: int = 0) -> list[set]:
+    """Louvain communities of the network on co-investment weights, largest first."""
+    if not giant.number_of_nodes():
+        return []
+    return sorted(nx.community.louvain_communities(giant, weight="weight", seed=seed), key=len, reverse=True)
+
+
 def network_layout(giant: nx.Graph, seed: int = 0) -> dict:
-    """Spring layout positions (the costly part: the page computes it once per network snapshot)."""
-    return nx.spring_layout(giant, seed=seed, weight="weight", iterations=30) if giant.number_of_nodes() else {}
+    """Positions keeping each community together (the costly part: the page computes it once per snapshot)."""
+    return community_layout(giant, communities(giant, seed), seed) if giant.number_of_nodes() else {}
 
 
-def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: str) -> Figure:
-    """The syndication network's largest component, node size and colour by reputation."""
-    fig = Figure(figsize=(6, 6), layout="constrained")
+def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: str, seed: int = 0) -> Figure:
+    """The syndication network's largest component: firms coloured by community, sized by reputation, ties within
+    a community darker than ties between them; a legend for both."""
+    fig = Figure(figsize=(6.5, 6), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     nodes = [n for n in giant.nodes if n in positions]
     if nodes:
-        xy = np.array([positions[n] for n in nodes])
+        groups = communities(giant, seed)
+        colour = community_colours(groups)
         for u, v in giant.edges:
             if u in positions and v in positions:
-                ax.plot(*np.array([positions[u], positions[v]]).T, color="grey", lw=0.3, alpha=0.3, zorder=0)
-        rep = np.array([reputation.get(n, 0.0) for n in nodes])
-        sc = ax.scatter(xy[:, 0], xy[:, 1], s=10 + 40 * rep, c=rep, cmap="viridis", zorder=1)
-        fig.colorbar(sc, ax=ax, shrink=0.6, label="reputation")
+                inside = colour[u] == colour[v]
+                ax.plot(*np.array([positions[u], positions[v]]).T, color="grey", lw=0.5 if inside else 0.3,
+                        alpha=0.5 if inside else 0.08, zorder=0)
+        xy = np.array([positions[n] for n in nodes])
+        ax.scatter(xy[:, 0], xy[:, 1], s=[10 + 60 * reputation.get(n, 0.0) for n in nodes],
+                   c=[colour[n] for n in nodes], zorder=1, edgecolors="white", linewidths=0.3)
+        for i, members in enumerate(groups[:len(COMMUNITY_PALETTE)]):
+            ax.scatter([], [], color=COMMUNITY_PALETTE[i], s=30, label=f"community {i + 1}: {len(members)} firms")
+        for rep in (0.0, 0.5, 1.0):
+            ax.scatter([], [], color="white", edgecolors="black", s=10 + 60 * rep, label=f"reputation {rep:.1f}")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False, fontsize=7)
     else:
         ax.text(0.5, 0.5, "no syndicates yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, fontsize=10)

@@ -22,12 +22,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 VIEWPORT = {"width": 1280, "height": 720}
-SHOTS = (("Market", "dashboard-market.png"), ("Prices", "dashboard-prices.png"),
-         ("Chip revenue", "dashboard-chip-revenue.png"), ("Supply", "dashboard-supply.png"),
-         ("Capex & power", "dashboard-capex-power.png"), ("Venture", "dashboard-venture.png"),
-         ("About preset", "dashboard-about.png"), ("Glossary", "dashboard-glossary.png"),
-         ("Teacher", "dashboard-teacher.png"))
-COLOURS = 96  # palette size of the saved PNGs: charts use few colours, so this loses nothing visible
+SHOTS = (  # (tab, file, a selector that shows when the tab is drawn)
+    ("Market", "dashboard-market.png", ".cm-main img"), ("Prices", "dashboard-prices.png", ".cm-main img"),
+    ("Chip revenue", "dashboard-chip-revenue.png", ".cm-main img"),
+    ("Supply", "dashboard-supply.png", ".cm-main img"), ("Capex & power", "dashboard-capex-power.png", ".cm-main img"),
+    ("About preset", "dashboard-about.png", ".cm-main h2"), ("Glossary", "dashboard-glossary.png", ".cm-main p"),
+    ("Teacher", "dashboard-teacher.png", ".cm-answer-table"),
+    ("Venture", "dashboard-venture.png", ".cm-main img >> nth=1"),  # last: its tail fit keeps the kernel busy
+)
+COLOURS = 256  # palette size of the saved PNGs (fewer merge a small vendor's colour into a neighbour's)
 
 
 def _free_port() -> int:
@@ -85,23 +88,26 @@ def take(out: Path, months: int) -> list[tuple[Path, int]]:
             page.locator(".cm-side .v-select", has_text="Supply lead time").click()
             page.get_by_role("option", name="6", exact=True).click()
             expect(page.locator(".monitor-month")).to_contain_text("not started", timeout=60_000)
-            page.get_by_label("Your answer").click()
+            page.locator(".cm-lesson .v-select", has_text="Your answer").click()
             page.get_by_role("option", name="booked").click()
             page.get_by_role("button", name="Submit prediction").click()
-            page.locator("label", has_text="Compare with").click()
+            page.locator(".cm-side label", has_text="Compare with").click()
             for _ in range(months):
                 before = page.locator(".monitor-month").inner_text()
                 page.get_by_role("button", name="Step").click()
                 expect(page.locator(".monitor-month")).not_to_have_text(before, timeout=120_000)
             out.mkdir(parents=True, exist_ok=True)
-            for tab, name in SHOTS:
+            for tab, name, drawn in SHOTS:
                 page.get_by_role("button", name=tab, exact=True).click()
-                page.wait_for_timeout(8000 if tab == "Venture" else 3000)  # the drawing (and the tail fit)
+                page.locator(drawn).first.wait_for(timeout=120_000)
+                page.wait_for_timeout(15_000 if tab == "Venture" else 3000)  # the image in place (and the tail fit)
                 path = out / name
                 saved.append((path, save_small(page.screenshot(), path)))
             page.get_by_role("button", name="Market", exact=True).click()
+            page.locator(".cm-main img").first.wait_for(timeout=120_000)
             page.locator("label", has_text="Presenter mode").click()
-            page.wait_for_timeout(3000)
+            expect(page.locator(".cm-lesson")).to_have_count(0, timeout=120_000)
+            page.wait_for_timeout(5000)
             path = out / "dashboard-presenter.png"
             saved.append((path, save_small(page.screenshot(), path)))
             browser.close()
