@@ -319,7 +319,8 @@ def PredictionBox(model, version: int, lesson, student_id: str):
             solara.Text(f"This run ({session_label(model.settings)}): {outcome}", classes=["cm-outcome"],
                         style={"font-weight": "bold"})
         elif model.month < prediction.months:
-            solara.Text(f"The outcome shows when the run reaches {add_months(model.config.start, prediction.months)}"
+            solara.Text(f"The outcome shows once the run has simulated "
+                        f"{add_months(model.config.start, prediction.months - 1)}"
                         + ("" if answer is not None else "; predict before you run."), style={"color": "#555"})
 
 

@@ -123,7 +123,8 @@ def take(out: Path, months: int) -> list[tuple[Path, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "screenshots", help="folder for the PNGs")
-    parser.add_argument("--months", type=int, default=61, help="months to step before the screenshots")
+    parser.add_argument("--months", type=int, default=60,
+                        help="months to step before the screenshots (60: to December 2027)")
     args = parser.parse_args(argv)
     saved = take(args.out, args.months)
     for path, size in saved:
