@@ -222,7 +222,10 @@ def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WI
         "",
         f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from "
         f"{config.start}.",
-        "All figures are emergent outputs of the agents' decisions (see README, Model).",
+        "All figures are emergent outputs of the agents' decisions (see README, Model). The 5% and 95% columns "
+        "and the figures' bands are the spread over seeds: randomness only, not uncertainty in the parameters."
+        + (f" **With {len(results)} seed(s) they are indicative only** (a 5-95% range needs 5 or more seeds; "
+           "run with --seeds 8 for a report)." if len(results) < 5 else ""),
         "",
         "| metric | mean | 5% | 95% | meaning |",
         "|---|---|---|---|---|",
