@@ -335,6 +335,14 @@ def community_colours(communities) -> dict:
             for i, members in enumerate(communities) for node in members}
 
 
+def reputation_legend(values) -> list[float]:
+    """The reputations the size legend shows: the network's lowest, median and highest (distinct, 1 decimal)."""
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return []
+    return sorted({round(float(v), 1) for v in np.quantile(values, [0.0, 0.5, 1.0])})
+
+
 def community_layout(graph, communities, seed: int = 0) -> dict:
     """Positions that keep each community together: the communities placed by a spring layout of the graph of
     communities (edge weight = ties between them), each laid out on its own around its place, sized by its
@@ -389,7 +397,7 @@ def network_chart(edges: pd.DataFrame, reputation: dict, path: Path, title: str,
             rest = sum(len(m) for m in communities[NETWORK_COMMUNITIES:])
             ax.scatter([], [], color=OTHER_COMMUNITIES, s=40, label=f"{len(communities) - NETWORK_COMMUNITIES} "
                        f"smaller communities: {rest} firms")
-        for rep in (0.0, 0.5, 1.0):
+        for rep in reputation_legend([reputation.get(n, 0.0) for n in nodes]):
             ax.scatter([], [], color="white", edgecolors="black", s=15 + 80 * rep, label=f"reputation {rep:.1f}")
         ax.plot([], [], color="black", alpha=0.4, lw=0.8, label="ties within a community")
         ax.plot([], [], color="black", alpha=0.1, lw=0.8, label="ties between communities\n(only ties above the "

@@ -202,7 +202,7 @@ def ChartTab(model, version: int, tab: str, ghost: bool, presenter: bool):
 
 
 @solara.component
-def VentureTab(model, version: int):
+def VentureTab(model, version: int, presenter: bool = False):
     venture = model.venture
     year = model.month // 12
 
@@ -225,15 +225,13 @@ def VentureTab(model, version: int):
     # the CCDF is drawn at once and the fitted line appears when the fit is done
     fitted = solara.use_thread(fit, dependencies=[id(model), year, len(multiples) >= figures.MIN_DEALS_FOR_FIT])
     tail = fitted.value if fitted.state == solara.ResultState.FINISHED else None
-    network = figures.network_figure(giant, positions, reputation, f"Syndication network, largest component "
-                                     f"({giant.number_of_nodes()} firms; layout of year {year + 1})",
-                                     seed=model.settings.seed)
-    ccdf = figures.ccdf_figure(multiples, tail, "Deal multiples (CCDF, log-log)")
-    with solara.Row(style={"flex-wrap": "wrap"}):
-        with solara.Column(style={"flex": "1 1 300px", "min-width": "0"}):
-            solara.FigureMatplotlib(network, format="png", dpi=SCREEN_DPI)
-        with solara.Column(style={"flex": "1 1 300px", "min-width": "0"}):
-            solara.FigureMatplotlib(ccdf, format="png", dpi=SCREEN_DPI)
+    with matplotlib.rc_context(figures.style(presenter)):
+        network = figures.network_figure(giant, positions, reputation, f"Syndication network, largest component "
+                                         f"({giant.number_of_nodes()} firms; layout of year {year + 1})",
+                                         seed=model.settings.seed)
+        ccdf = figures.ccdf_figure(multiples, tail, "Deal multiples (CCDF, log-log)")
+    solara.FigureMatplotlib(network, format="png", dpi=SCREEN_DPI)  # one above the other, each the column's width
+    solara.FigureMatplotlib(ccdf, format="png", dpi=SCREEN_DPI)
     name = f"{model.settings.preset}-month{model.month}"
     with solara.Row():
         solara.FileDownload(lambda: png_bytes(network), filename=f"{name}-network.png", label="Network (PNG)")
@@ -269,7 +267,7 @@ def MainView(model, version: int, ghost: bool, presenter: bool):
     elif tab == "Venture" and model.venture is None:
         solara.Markdown("The venture side is off in this preset.")
     elif tab == "Venture":
-        VentureTab(model, version)
+        VentureTab(model, version, presenter)
     elif tab == "About preset":
         solara.HTML(tag="div", unsafe_innerHTML=lessons.html(
             f"**{model.settings.preset}**: {session.preset_question(model.settings.preset)}\n\n"

@@ -21,6 +21,7 @@ from experiments.plots import (
     MIN_SALES_SHARE_FOR_MARGIN,
     community_colours,
     community_layout,
+    reputation_legend,
     selling,
     vendor_colour,
 )
@@ -251,7 +252,8 @@ def network_layout(giant: nx.Graph, seed: int = 0) -> dict:
 def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: str, seed: int = 0) -> Figure:
     """The syndication network's largest component: firms coloured by community, sized by reputation, ties within
     a community darker than ties between them; a legend for both."""
-    fig = Figure(figsize=(6.5, 6), layout="constrained")
+    width = matplotlib.rcParams["figure.figsize"][0]
+    fig = Figure(figsize=(width, 0.7 * width), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     nodes = [n for n in giant.nodes if n in positions]
     if nodes:
@@ -267,19 +269,20 @@ def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: st
                    c=[colour[n] for n in nodes], zorder=1, edgecolors="white", linewidths=0.3)
         for i, members in enumerate(groups[:len(COMMUNITY_PALETTE)]):
             ax.scatter([], [], color=COMMUNITY_PALETTE[i], s=30, label=f"community {i + 1}: {len(members)} firms")
-        for rep in (0.0, 0.5, 1.0):
+        for rep in reputation_legend([reputation.get(n, 0.0) for n in nodes]):
             ax.scatter([], [], color="white", edgecolors="black", s=10 + 60 * rep, label=f"reputation {rep:.1f}")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False, fontsize=7)
+        _legend_outside(ax)
     else:
         ax.text(0.5, 0.5, "no syndicates yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     ax.axis("off")
     return fig
 
 
 def ccdf_figure(multiples: np.ndarray, fit: dict | None, title: str) -> Figure:
     """Log-log CCDF of deal multiples, with the fitted power-law tail when there are enough deals."""
-    fig = Figure(figsize=(6, 6), layout="constrained")
+    width = matplotlib.rcParams["figure.figsize"][0]
+    fig = Figure(figsize=(width, 0.6 * width), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     x = np.sort(np.asarray(multiples, dtype=float))
     x = x[x > 0]
@@ -292,13 +295,12 @@ def ccdf_figure(multiples: np.ndarray, fit: dict | None, title: str) -> Figure:
             ax.loglog(tail, len(tail) / len(x) * (tail / xmin) ** (1.0 - alpha), "r-", lw=2,
                       label=f"power-law tail: alpha = {alpha:.2f} from x = {xmin:.2f}")
         elif len(x) < MIN_DEALS_FOR_FIT:
-            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes,
-                    fontsize=8)
-        ax.legend(fontsize=8, loc="lower left")
+            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes)
+        ax.legend(loc="lower left")
     else:
         ax.text(0.5, 0.5, "no deals yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("deal multiple (value now / invested; living companies at last round)")
+    ax.set_xlabel("deal multiple (value now / invested;\nliving companies at their last round)")
     ax.set_ylabel("share of deals with multiple >= x")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     return fig
