@@ -274,7 +274,7 @@ def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: st
         _legend_outside(ax)
     else:
         ax.text(0.5, 0.5, "no syndicates yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title)
+    ax.set_title(title, loc="left")
     ax.axis("off")
     return fig
 
