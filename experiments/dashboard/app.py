@@ -226,8 +226,8 @@ def VentureTab(model, version: int, presenter: bool = False):
     fitted = solara.use_thread(fit, dependencies=[id(model), year, len(multiples) >= figures.MIN_DEALS_FOR_FIT])
     tail = fitted.value if fitted.state == solara.ResultState.FINISHED else None
     with matplotlib.rc_context(figures.style(presenter)):
-        network = figures.network_figure(giant, positions, reputation, f"VC syndicates: {giant.number_of_nodes()} firms, "
-                                         f"year {year + 1}",
+        network = figures.network_figure(giant, positions, reputation,
+                                         f"VC syndicates: {giant.number_of_nodes()} firms, year {year + 1}",
                                          seed=model.settings.seed)
         ccdf = figures.ccdf_figure(multiples, tail, "Deal multiples (CCDF, log-log)")
     solara.FigureMatplotlib(network, format="png", dpi=SCREEN_DPI)  # one above the other, each the column's width
