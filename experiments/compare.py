@@ -74,6 +74,34 @@ def bh_q_values(p_values) -> np.ndarray:
     return q
 
 
+MATERIAL_CHANGE = 0.01  # a difference under 1% of the baseline's level is not starred however sure it is
+
+
+def human(value: float) -> str:
+    """A number as a reader says it: thousands, millions and billions by suffix, 3 significant digits, never in
+    scientific notation; fractions of 1 as they are (a share 0.85 stays 0.85)."""
+    if not np.isfinite(value):
+        return "n/a"
+    size = abs(value)
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    if size == 0 or size >= 0.01:
+        return f"{value:.3g}"
+    return f"{value:.2g}" if size >= 1e-4 else "~0"
+
+
+def relative_change(difference: float, base: float) -> float:
+    """The difference as a fraction of the baseline's level (NaN when the baseline is 0)."""
+    return difference / abs(base) if base and np.isfinite(base) else float("nan")
+
+
+def material(difference: float, base: float) -> bool:
+    """Large enough to mention: at least MATERIAL_CHANGE of the baseline's level (any change from a zero level)."""
+    change = relative_change(difference, base)
+    return bool(abs(change) >= MATERIAL_CHANGE) if np.isfinite(change) else bool(difference)
+
+
 def star_rule(tests: int, level: float = FDR_LEVEL) -> str:
     """The sentence a table's stars stand for."""
     return f"starred: BH-adjusted q < {level:.2f} over {tests} tests"

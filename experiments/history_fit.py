@@ -174,15 +174,28 @@ def role(fit: bool, held_out: bool) -> str:
     return ROLES[(bool(fit), bool(held_out))]
 
 
+SERIES_UNITS = {  # the unit of each history series, as the fit table shows it
+    "vendor_revenue": "USD over the period", "custom_revenue": "USD over the period", "capex": "USD over the period",
+    "capex_growth": "growth on a year before (fraction)", "chip_price": "USD per chip",
+    "vendor_gross_margin": "gross margin (fraction)", "rental_price": "USD per hour",
+    "lab_revenue_annualised": "USD per year", "lab_power_gw": "GW", "installed_power_gw": "GW",
+    "vendor_units": "chips over the period",
+}
+
+
 def format_fit_table(table: pd.DataFrame) -> str:
-    """Markdown: every observation, observed vs simulated (mean, 5-95%), the error, a verdict and its role (fitted,
+    """Markdown: every observation with its unit, observed, the band it is judged against (the source's range, else
+    +-5 points for a margin, +-25% for another point figure), simulated (mean over seeds, 5-95% over seeds), the
+    error of the mean against the observation, a verdict (the mean inside the band or not) and its role (fitted,
     context, held out)."""
-    lines = ["| observation | period | observed | simulated mean [5%, 95%] | error | verdict | role |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| observation | period | unit | observed | band | simulated mean [5%, 95% over seeds] "
+             "| error of the mean | verdict | role |", "|---|---|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
         error = f"{math.expm1(row.log_error):+.0%}" if math.isfinite(row.log_error) else "n/a"
         verdict = "in band" if row.in_band else ("not covered" if not math.isfinite(row.simulated) else "MISS")
-        lines.append(f"| {row.id} | {row.period} | {format_figure(row.observed)} | {format_figure(row.simulated)} "
+        unit = SERIES_UNITS.get(getattr(row, "series", ""), "")
+        lines.append(f"| {row.id} | {row.period} | {unit} | {format_figure(row.observed)} | "
+                     f"[{format_figure(row.low)}, {format_figure(row.high)}] | {format_figure(row.simulated)} "
                      f"[{format_figure(row.p05)}, {format_figure(row.p95)}] | {error} | {verdict} | "
                      f"{role(row.fit, row.held_out)} |")
     return "\n".join(lines)

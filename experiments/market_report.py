@@ -120,7 +120,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
     figure("stacked_share_chart", vendor_tables, "revenue_share", figures / "revenue_share.png",
            "Revenue share by vendor (mean over seeds)")
     figure("vendor_band_chart", vendor_tables, "gross_margin", merchants, figures / "gross_margin.png",
-           "Gross margin by merchant vendor (mean, 5-95% over seeds)")
+           "Gross margin by merchant vendor (mean over seeds)", selling_only=True)
     figure("vendor_band_chart", vendor_tables, "maturity", sorted(vendor_tables.vendor.unique()),
            figures / "software_maturity.png", "Software ecosystem maturity (mean, 5-95% over seeds)")
     figure("series_band_chart", model_tables, ["hhi_revenue"], figures / "hhi.png", "Revenue HHI of chip vendors")
@@ -130,7 +130,7 @@ def write_market_files(results: Sequence[SeedResult], config: MarketConfig, fold
            "USD per 1e18 training FLOP on chips sold that month (rental-equivalent)", logy=True)
     capex_cols = [c for c in model_tables.columns if c.startswith("capex_") and c != "capex_total"]
     figure("stacked_series_chart", model_tables, capex_cols, figures / "capex_by_hyperscaler.png",
-           "Accelerator capex by hyperscaler, USD per month (mean over seeds)")
+           "Accelerator capex by hyperscaler, USD B per month (mean over seeds)")
     power_cols = [c for c in model_tables.columns if c.startswith("power_gw_")]
     if power_cols:
         figure("stacked_series_chart", model_tables, power_cols, figures / "power_by_cloud.png",
@@ -238,7 +238,10 @@ def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WI
         "",
         f"{len(results)} seeds ({', '.join(str(r.seed) for r in results)}), {config.months} months from "
         f"{config.start}.",
-        "All figures are emergent outputs of the agents' decisions (see README, Model).",
+        "All figures are emergent outputs of the agents' decisions (see README, Model). The 5% and 95% columns "
+        "and the figures' bands are the spread over seeds: randomness only, not uncertainty in the parameters."
+        + (f" **With {len(results)} seed(s) they are indicative only** (a 5-95% range needs 5 or more seeds; "
+           "run with --seeds 8 for a report)." if len(results) < 5 else ""),
         "",
         bands_note(draws),
         "",

@@ -18,22 +18,47 @@ from market.evaluation import maturity_of  # noqa: E402
 
 PHASE_MARKERS = {"train": "s", "prefill": "^", "decode": "o", "serve": "D"}
 
-# One colour per vendor in every chart (brand-like where a vendor has one). In-house programmes that
-# start during a run ("<cloud>-silicon") and any other vendor get a stable colour from their id.
-VENDOR_COLOURS = {
-    "nvidia": "#76b900", "amd": "#ed1c24", "intel": "#0071c5", "google": "#4285f4", "aws": "#ff9900",
-    "groq": "#8c564b", "microsoft-silicon": "#00a4ef", "meta-silicon": "#1c2b5a", "china-cloud-silicon": "#9467bd",
-    "oracle-silicon": "#c74634", "coreweave-silicon": "#17becf",
+# One colour per company in every chart and in the dashboard, whether it shows as a chip vendor, a cloud or the
+# cloud's in-house programme ("<cloud>-silicon" takes its cloud's colour), brand-like where that stays distinct;
+# any other id gets a stable colour from its name.
+COMPANY_COLOURS = {
+    "nvidia": "#76b900", "amd": "#ed1c24", "intel": "#0071c5", "google": "#9467bd", "aws": "#ff9900",
+    "groq": "#8c564b", "microsoft": "#17becf", "meta": "#1c2b5a", "oracle": "#e377c2", "coreweave": "#bcbd22",
+    "china-cloud": "#7f0000", "other-buyers": "#7f7f7f",
 }
+VENDOR_COLOURS = COMPANY_COLOURS  # the name the run figures used
 
 
 def vendor_colour(vendor: str) -> str:
-    """The colour of `vendor` in every chart: fixed for known vendors, stable (by id) for the rest."""
+    """The colour of a company (a vendor, a cloud or its '-silicon' programme) in every chart: fixed for known
+    companies, stable (by id) for the rest."""
     import zlib
 
-    if vendor in VENDOR_COLOURS:
-        return VENDOR_COLOURS[vendor]
+    company = vendor.removesuffix("-silicon")
+    if company in COMPANY_COLOURS:
+        return COMPANY_COLOURS[company]
     return matplotlib.colors.to_hex(plt.get_cmap("tab20")(zlib.crc32(vendor.encode()) % 20))
+
+
+MIN_SALES_SHARE_FOR_MARGIN = 0.01  # a vendor's margin is drawn once it has 1% of the chip revenue shown
+FEW_SEEDS = 5  # a 5-95% band over fewer seeds than this says little: its caption says so
+
+
+def selling(vendors: pd.DataFrame, threshold: float = MIN_SALES_SHARE_FOR_MARGIN) -> pd.DataFrame:
+    """The rows of vendors with at least `threshold` of the revenue in the table: the margin of a vendor that
+    sells almost nothing is a price with no sales behind it, not a margin anyone earns."""
+    if vendors.empty:
+        return vendors
+    sold = vendors.groupby("vendor")["revenue"].sum()
+    keep = sold.index[sold >= threshold * sold.sum()] if sold.sum() > 0 else sold.index[:0]
+    return vendors[vendors["vendor"].isin(keep)]
+
+
+def band_label(seeds: int) -> str:
+    """What a shaded band holds: the spread over seeds (randomness only, not parameter uncertainty), with a caveat
+    when there are too few seeds for a 5-95% range."""
+    label = f"5-95% over {seeds} seeds (seed noise only)"
+    return label + f"; under {FEW_SEEDS} seeds: indicative" if seeds < FEW_SEEDS else label
 
 
 def operating_points(
@@ -189,6 +214,11 @@ def _month_axis(ax, frame: pd.DataFrame) -> None:
     ax.grid(True, alpha=0.3)
 
 
+def _legend_below(ax) -> None:
+    """The legend under the panel (below the date labels), outside the data."""
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+
+
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -196,9 +226,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def vendor_band_chart(vendor_tables: pd.DataFrame, column: str, vendors, path: Path, title: str) -> Path:
-    """Per vendor: the monthly mean of `column` over seeds, with a 5-95% band."""
+def vendor_band_chart(vendor_tables: pd.DataFrame, column: str, vendors, path: Path, title: str,
+                      selling_only: bool = False) -> Path:
+    """Per vendor: the monthly mean of `column` over seeds, with a 5-95% band over seeds. With `selling_only`,
+    only vendors with MIN_SALES_SHARE_FOR_MARGIN of the revenue in the table are drawn (the title says so)."""
     fig, ax = plt.subplots(figsize=(10, 5.5))
+    if selling_only:
+        kept = set(selling(vendor_tables[vendor_tables.vendor.isin(vendors)]).vendor)
+        vendors = [v for v in vendors if v in kept]
+        title += f"; vendors with {MIN_SALES_SHARE_FOR_MARGIN:.0%}+ of revenue"
+    seeds = vendor_tables["seed"].nunique() if "seed" in vendor_tables else 1
     for vendor in vendors:
         rows = vendor_tables[vendor_tables.vendor == vendor].groupby("month")[column]
         mean, lo, hi = rows.mean(), rows.quantile(0.05), rows.quantile(0.95)
@@ -206,9 +243,12 @@ def vendor_band_chart(vendor_tables: pd.DataFrame, column: str, vendors, path: P
             continue
         ax.plot(mean.index, mean.values, label=vendor, color=vendor_colour(vendor))
         ax.fill_between(mean.index, lo.values, hi.values, color=vendor_colour(vendor), alpha=0.2)
+    if column == "gross_margin":
+        ax.set_ylim(0, 1)
+    ax.fill_between([], [], [], color="grey", alpha=0.2, label=band_label(seeds))
     _month_axis(ax, vendor_tables)
     ax.set_title(title)
-    ax.legend(fontsize=8, ncol=2)
+    _legend_below(ax)
     return _save(fig, path)
 
 
@@ -222,19 +262,21 @@ def stacked_share_chart(vendor_tables: pd.DataFrame, column: str, path: Path, ti
     ax.set_ylim(0, 1)
     _month_axis(ax, vendor_tables)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower left", ncol=3)
+    _legend_below(ax)
     return _save(fig, path)
 
 
 def series_band_chart(model_tables: pd.DataFrame, columns, path: Path, title: str, logy: bool = False) -> Path:
     """Model-level series: monthly mean over seeds with a 5-95% band."""
     fig, ax = plt.subplots(figsize=(10, 5))
+    seeds = model_tables["seed"].nunique() if "seed" in model_tables else 1
     for column in columns:
         rows = model_tables.groupby("month")[column]
         mean = rows.mean()
         line, = ax.plot(mean.index, mean.values, label=column)
         ax.fill_between(mean.index, rows.quantile(0.05).values, rows.quantile(0.95).values, color=line.get_color(),
                         alpha=0.2)
+    ax.fill_between([], [], [], color="grey", alpha=0.2, label=band_label(seeds))
     if logy:
         ax.set_yscale("log")
     _month_axis(ax, model_tables)
@@ -247,10 +289,15 @@ def stacked_series_chart(model_tables: pd.DataFrame, columns, path: Path, title:
     """Stacked area of several model-level series (mean over seeds), labelled by column name without `prefix`."""
     means = model_tables.groupby("month")[list(columns)].mean()
     fig, ax = plt.subplots(figsize=(10, 5.5))
-    ax.stackplot(means.index, means.T.values, labels=[c.removeprefix(prefix) for c in columns], alpha=0.85)
+    names = [c.removeprefix(prefix) for c in columns]
+    scale = 1e-9 if prefix == "capex_" else 1.0  # money in USD billion
+    ax.stackplot(means.index, (means * scale).T.values, labels=names, colors=[vendor_colour(n) for n in names],
+                 alpha=0.85)
+    if scale != 1.0:
+        ax.set_ylabel("USD B per month")
     _month_axis(ax, model_tables)
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left")
+    _legend_below(ax)
     return _save(fig, path)
 
 
@@ -275,21 +322,87 @@ def multiples_ccdf_chart(multiples, fit: dict, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+NETWORK_COMMUNITIES = 8  # the largest communities get a colour each; the rest are grey
+
+
+COMMUNITY_PALETTE = tuple(plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8))  # tab10 without its grey
+OTHER_COMMUNITIES = (0.75, 0.75, 0.75, 1.0)
+
+
+def community_colours(communities) -> dict:
+    """A colour per node: its community's (largest first) for the first NETWORK_COMMUNITIES, else grey."""
+    return {node: COMMUNITY_PALETTE[i] if i < NETWORK_COMMUNITIES else OTHER_COMMUNITIES
+            for i, members in enumerate(communities) for node in members}
+
+
+def reputation_legend(values) -> list[float]:
+    """The reputations the size legend shows: the network's lowest, median and highest (distinct, 1 decimal)."""
+    values = np.asarray(values, dtype=float)
+    if not len(values):
+        return []
+    return sorted({round(float(v), 1) for v in np.quantile(values, [0.0, 0.5, 1.0])})
+
+
+def community_layout(graph, communities, seed: int = 0) -> dict:
+    """Positions that keep each community together: the communities placed by a spring layout of the graph of
+    communities (edge weight = ties between them), each laid out on its own around its place, sized by its
+    number of firms."""
+    import networkx as nx
+
+    index = {node: i for i, members in enumerate(communities) for node in members}
+    between = nx.Graph()
+    between.add_nodes_from(range(len(communities)))
+    for u, v, d in graph.edges(data=True):
+        a, b = index[u], index[v]
+        if a != b:
+            w = between.get_edge_data(a, b, {"weight": 0.0})["weight"]
+            between.add_edge(a, b, weight=w + d.get("weight", 1.0))
+    centres = nx.spring_layout(between, seed=seed, weight="weight", k=2.0)
+    pos = {}
+    for i, members in enumerate(communities):
+        inner = nx.spring_layout(graph.subgraph(members), seed=seed, weight="weight")
+        radius = 0.4 * np.sqrt(len(members) / max(len(c) for c in communities))
+        for node, xy in inner.items():
+            pos[node] = centres[i] * 1.5 + radius * np.asarray(xy)
+    return pos
+
+
 def network_chart(edges: pd.DataFrame, reputation: dict, path: Path, title: str, seed: int = 0) -> Path:
-    """The syndication network's largest component, node size by reputation."""
+    """The syndication network's largest component: firms coloured by community (Louvain, on co-investment
+    weights), sized by reputation; only the ties above the median weight drawn (the rest would hide the structure),
+    with a legend for both."""
     import networkx as nx
 
     graph = nx.from_pandas_edgelist(edges, "source", "target", edge_attr="weight") if len(edges) else nx.Graph()
-    fig, ax = plt.subplots(figsize=(9, 9))
+    fig, ax = plt.subplots(figsize=(10, 8))
     if graph.number_of_nodes():
         giant = graph.subgraph(max(nx.connected_components(graph), key=len))
-        pos = nx.spring_layout(giant, seed=seed, weight="weight")
-        sizes = [15 + 60 * reputation.get(n, 0.0) for n in giant.nodes]
-        widths = [0.2 + 0.3 * d["weight"] for _, _, d in giant.edges(data=True)]
-        nx.draw_networkx_edges(giant, pos, ax=ax, width=widths, alpha=0.3)
-        nx.draw_networkx_nodes(giant, pos, ax=ax, node_size=sizes,
-                               node_color=[reputation.get(n, 0.0) for n in giant.nodes],
-                               cmap="viridis")
+        communities = sorted(nx.community.louvain_communities(giant, weight="weight", seed=seed), key=len,
+                             reverse=True)
+        pos = community_layout(giant, communities, seed)
+        colour = community_colours(communities)
+        weights = np.array([d["weight"] for _, _, d in giant.edges(data=True)], dtype=float)
+        strong = [(u, v) for (u, v, d) in giant.edges(data=True) if d["weight"] > np.median(weights)]
+        same = [(u, v) for u, v in strong if colour[u] == colour[v]]
+        nx.draw_networkx_edges(giant, pos, edgelist=[e for e in strong if e not in set(same)], ax=ax, width=0.4,
+                               alpha=0.08)
+        nx.draw_networkx_edges(giant, pos, edgelist=same, ax=ax, width=0.6, alpha=0.4)
+        nodes = list(giant.nodes)
+        nx.draw_networkx_nodes(giant, pos, nodelist=nodes, ax=ax, node_size=[15 + 80 * reputation.get(n, 0.0)
+                                                                             for n in nodes],
+                               node_color=[colour[n] for n in nodes], edgecolors="white", linewidths=0.3)
+        for i, members in enumerate(communities[:NETWORK_COMMUNITIES]):
+            ax.scatter([], [], color=COMMUNITY_PALETTE[i], s=40, label=f"community {i + 1}: {len(members)} firms")
+        if len(communities) > NETWORK_COMMUNITIES:
+            rest = sum(len(m) for m in communities[NETWORK_COMMUNITIES:])
+            ax.scatter([], [], color=OTHER_COMMUNITIES, s=40, label=f"{len(communities) - NETWORK_COMMUNITIES} "
+                       f"smaller communities: {rest} firms")
+        for rep in reputation_legend([reputation.get(n, 0.0) for n in nodes]):
+            ax.scatter([], [], color="white", edgecolors="black", s=15 + 80 * rep, label=f"reputation {rep:.1f}")
+        ax.plot([], [], color="black", alpha=0.4, lw=0.8, label="ties within a community")
+        ax.plot([], [], color="black", alpha=0.1, lw=0.8, label="ties between communities\n(only ties above the "
+                "median weight)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     ax.set_title(title)
     ax.axis("off")
     return _save(fig, path)
@@ -326,52 +439,64 @@ def scenario_bands_chart(tables: dict, columns, path: Path) -> Path:
 
 
 HISTORY_PANELS = (
-    ("nvidia revenue, USD per quarter", "vendor_revenue", "nvidia"),
+    ("nvidia revenue, USD B per quarter", "vendor_revenue", "nvidia"),
     ("nvidia booked gross margin", "vendor_gross_margin", "nvidia"),
-    ("amd revenue, USD per quarter", "vendor_revenue", "amd"),
-    ("custom silicon designed with Broadcom (TPU, MTIA), USD per quarter", "custom_revenue", "custom"),
-    ("big-four accelerator capex, USD per quarter", "capex", "big-four"),
+    ("amd revenue, USD B per quarter", "vendor_revenue", "amd"),
+    ("custom silicon designed with Broadcom (TPU, MTIA), USD B per quarter", "custom_revenue", "custom"),
+    ("big-four capex, USD B per quarter: model = the accelerators it buys,\nobserved = total capex "
+     "(buildings, power, networking too)", "capex", "big-four"),
     ("rental price, USD per H100-hour", "rental_price", "h100-sxm"),
 )
+MONEY_SERIES = ("vendor_revenue", "custom_revenue", "capex")  # drawn in USD billion per quarter
 
 
 def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, path: Path, title: str,
                       members: str = "seeds") -> Path:
     """Observed points over the simulated fans (the median, the central 50% and 90% of the runs), per panel; the
-    fitting window (to `window_end`) shaded, the held-out observations after it drawn hollow.
+    fitting window (to `window_end`) shaded, the held-out observations after it drawn hollow. Money in USD billion.
 
     `quarters`: one row per run (a seed, or a parameter draw with a seed: `members` says which, for the legend) and
     calendar quarter (column `quarter_start`, YYYY-MM) with columns named like the panels' series
-    (`vendor_revenue:nvidia`, ...). Observed flows are scaled to a quarter.
+    (`vendor_revenue:nvidia`, ...). Observed flows over longer periods (a fiscal or calendar year) are drawn as their
+    quarterly average (divided by the number of quarters), with a horizontal bar over the period and a diamond
+    marker, as the legend says.
     """
     from hardware_catalog import months_between
 
     fig, axes = plt.subplots(3, 2, figsize=(13, 11), squeeze=False)
+    seeds = quarters["seed"].nunique() if "seed" in quarters else 1
     first = quarters["quarter_start"].min()
     x_of = lambda date: months_between(first, date)  # noqa: E731
     for ax, (label, series, subject) in zip(axes.ravel(), HISTORY_PANELS, strict=True):
         column = f"{series}:{subject}"
+        unit = 1e-9 if series in MONEY_SERIES else 1.0
         if column in quarters:
             grouped = quarters.groupby("quarter_start")[column]
             xs = [x_of(q) + 1.5 for q in grouped.mean().index]
-            ax.plot(xs, grouped.median().values, color="#1f77b4", label=f"model median over {members}")
-            ax.fill_between(xs, grouped.quantile(0.05).values, grouped.quantile(0.95).values, color="#1f77b4",
-                            alpha=0.15, lw=0, label="model 90% (5-95%)")
-            ax.fill_between(xs, grouped.quantile(0.25).values, grouped.quantile(0.75).values, color="#1f77b4",
-                            alpha=0.3, lw=0, label="model 50% (25-75%)")
+            ax.plot(xs, grouped.median().values * unit, color="#1f77b4", label=f"model median over {members}")
+            wide = band_label(seeds) if members == "seeds" else f"5-95% over {members}"
+            ax.fill_between(xs, grouped.quantile(0.05).values * unit, grouped.quantile(0.95).values * unit,
+                            color="#1f77b4", alpha=0.15, lw=0, label=f"model 90%: {wide}")
+            ax.fill_between(xs, grouped.quantile(0.25).values * unit, grouped.quantile(0.75).values * unit,
+                            color="#1f77b4", alpha=0.3, lw=0, label="model 50% (25-75%)")
         points = [o for o in observations if o.series == series and o.subject == subject]
         for o in points:
             months = months_between(o.period_start, o.period_end) + 1
-            scale = 3.0 / months if series in ("vendor_revenue", "custom_revenue", "capex") else 1.0
+            scale = (3.0 / months if series in MONEY_SERIES else 1.0) * unit
             mid = (x_of(o.period_start) + x_of(o.period_end) + 1) / 2
             y = o.value * scale
-            marker = "o" if o.fit else "s"
+            marker = ("o" if o.fit else "s") if months <= 3 or series not in MONEY_SERIES else "D"
             colour = "black" if o.fit else "grey"
             ax.errorbar([mid], [y], xerr=[[months / 2], [months / 2]],
                         yerr=None if not np.isfinite(o.low) else [[y - o.low * scale], [o.high * scale - y]],
                         fmt=marker, color=colour, ms=5, capsize=2,
                         mfc="white" if o.period_end > window_end else colour)
         ax.axvspan(0, x_of(window_end) + 1, color="#ffd92f", alpha=0.15, lw=0)
+        if series == "vendor_gross_margin":
+            ax.set_ylim(0, 1)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.yaxis.get_major_formatter().set_useOffset(False)
         ax.set_title(label, fontsize=10)
         ticks = [m for m in range(0, int(ax.get_xlim()[1]) + 1, 12)]
         ax.set_xticks(ticks)
@@ -380,6 +505,7 @@ def history_fit_chart(quarters: pd.DataFrame, observations, window_end: str, pat
     axes[0, 0].plot([], [], "ko", label="observed (fitted)")
     axes[0, 0].plot([], [], "s", color="grey", label="observed (context)")
     axes[0, 0].plot([], [], "o", color="black", mfc="white", label="observed, held out (after the window)")
+    axes[0, 0].plot([], [], "D", color="black", label="observed over a year, as its quarterly average (/4)")
     axes[0, 0].fill_between([], [], [], color="#ffd92f", alpha=0.3, label="fitting window; forecast after")
     axes[0, 0].legend(fontsize=7, loc="upper left")  # revenue grows: the upper left is empty in every window
     fig.suptitle(title, fontsize=11)

@@ -287,6 +287,7 @@ def test_compare_writes_and_seals_the_window_files_and_prints_signs(tmp_path, ca
     assert main(["compare", str(base), str(shock), "--out", str(out), "--workers", "1"]) == 0
     printed = capsys.readouterr().out
     assert "shock (during: demand shock 2023-04 + 3 months)" in printed and "during" in printed
+    assert "base level" in printed and "e+" not in printed and "e-" not in printed  # no scientific notation
     recorded = rundir.recorded_files(out)
     for name in ("comparison.csv", "comparison.png", "effects_by_window.csv", "effects_by_window.png"):
         assert recorded[name] == rundir.file_sha256(out / name)
@@ -297,3 +298,11 @@ def test_compare_writes_and_seals_the_window_files_and_prints_signs(tmp_path, ca
     comparison = pd.read_csv(out / "comparison.csv")
     assert {"p_value", "q_value", "significant_bh", "star_rule"} <= set(comparison.columns)
     assert rundir.foreign_entries(out) == []
+
+
+def test_compare_prints_human_figures_beside_the_base_level():
+    from experiments.compare import human, material
+
+    assert [human(v) for v in (1.23e11, -4.5e6, 1234.0, 0.853, 4.3e-05, 0.0)] == ["123B", "-4.5M", "1.23k", "0.853",
+                                                                                  "~0", "0"]
+    assert not material(4.3e-05, 0.7) and material(0.02, 0.7) and material(1.0, 0.0)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.dashboard import figures, lessons, session
+from experiments.dashboard import figures, lesson_figures, lessons, predictions, session
 
 SHORT = 6  # months: enough for every series to exist
 
@@ -36,6 +36,7 @@ def test_presets_are_the_configs():
     ({"lock_in": float("nan")}, "lock_in"),
     ({"price_cap": "0.3"}, "price_cap"),
     ({"seed": -1}, "seed"),
+    ({"lead_time": "5"}, "lead_time"),
 ])
 def test_bad_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -69,6 +70,8 @@ def test_choice_levers():
     policy = capped.policy
     assert (policy.price_cap_vendor, policy.price_cap_margin, policy.price_cap_start) == ("nvidia", 0.45, "2026-01")
     assert session.build_config(session.Settings(vc_loop="off")).venture.information_advantage is False
+    assert session.build_config(session.Settings(lead_time="6")).supply.supply_lead_time_months == 6
+    assert session.build_config(session.Settings(lead_time="0")).supply.supply_lead_time_months == 0
 
 
 def test_ghost_is_the_preset_without_levers_or_else_the_baseline():
@@ -129,14 +132,52 @@ def test_timeline_events_name_policies_and_launches():
     assert all(0 <= month < model.month for month, _ in session.timeline_events(model))
 
 
+def test_time_axis_spans_the_simulated_years():
+    assert figures.shown_months(0, 120) == 12 and figures.shown_months(12, 120) == 12
+    assert figures.shown_months(14, 120) == 24 and figures.shown_months(119, 120) == 120
+    assert figures.shown_months(30, 24) == 24
+
+
+def test_margins_are_drawn_only_for_vendors_that_sell():
+    rows = pd.DataFrame({"vendor": ["big", "big", "tiny"], "revenue": [60.0, 39.9, 0.1], "kind": "merchant"})
+    assert set(figures.selling(rows).vendor) == {"big"}
+    assert set(figures.selling(rows.assign(revenue=[60.0, 39.0, 1.0])).vendor) == {"big", "tiny"}
+
+
+def test_rounding_noise_is_no_write_down():
+    vendors = pd.DataFrame({"month": [0, 1], "vendor": "nvidia", "kind": "merchant", "inventory": [10.0, 12.0],
+                            "writedown": [1e-17, 4e5], "revenue": [1e9, 1e9]})
+    monthly = pd.DataFrame({"month": [0, 1], "capacity_hbm_gb": [1e6, 1e6], "backlog_units": [0.0, 0.0]})
+    fig = figures.supply_figure(monthly, vendors, "2023-01", 12, [])
+    twin = fig.axes[-1]
+    assert twin.get_ylim() == (0.0, 1.0)  # USD B: nothing drawn above zero, no axis scaled to 1e-17
+    drawn = twin.collections[0].get_paths()[0].vertices[:, 1]
+    assert drawn.max() == 0.0
+
+
+def test_monitors_give_twelve_month_figures():
+    from experiments.dashboard import app
+
+    model = run(session.Settings(seed=0), months=14)
+    monitors = {key: (name, value, note) for key, name, value, note in app.headline(model)}
+    vendors = model.vendor_table()
+    year = vendors[(vendors.vendor == "nvidia") & vendors.month.between(2, 13)]
+    booked = (year.revenue * year.gross_margin).sum() / year.revenue.sum()
+    assert monitors["margin"][0] == "Leader's gross margin, last 12 months"
+    assert monitors["margin"][1] == f"{booked:.0%} booked"
+    revenue = model.model_table().chip_revenue.to_numpy()[2:14].sum()
+    assert monitors["revenue"][1] == f"${revenue / 1e9:,.1f}B"
+
+
 @pytest.mark.slow
 def test_figures_draw_empty_and_running_models():
     empty = session.DashboardMarket(session.Settings())
     model = run(session.Settings())
     from experiments.dashboard import app
     for m in (empty, model):
-        for tab in app.CHART_TABS[:4]:
-            assert app.png_bytes(app.chart(m, tab, False)).startswith(b"\x89PNG")
+        for tab in app.CHART_TABS:
+            for presenter in (False, True):
+                assert app.png_bytes(app.chart(m, tab, False, presenter=presenter)).startswith(b"\x89PNG")
     giant = figures.giant_component(model.venture.graph)
     figures.network_figure(giant, figures.network_layout(giant), {}, "network")
     figures.ccdf_figure(np.array([0.5, 1.0, 3.0]), None, "ccdf")
@@ -165,6 +206,35 @@ def test_lessons_cover_the_topics_with_every_section():
         assert topic in text, topic
 
 
+def test_every_lesson_figure_is_stored_and_every_stored_figure_is_quoted():
+    used = set()
+    for lesson in lessons.all_lessons():
+        used |= set(lesson_figures.placeholders(lesson.source))
+        assert not lesson_figures.placeholders(lesson.text), lesson.slug  # all filled
+    stored = lesson_figures.stored()
+    assert used == set(stored) == set(lesson_figures.BY_NAME)
+
+
+def test_lessons_show_dollar_figures_literally():
+    shortage = lessons.read_lesson(lessons.LESSON_DIR / "03-hbm-shortage.md")
+    html = lessons.html(shortage.text)
+    for name in ("l3_revenue_2024_shortage", "l3_revenue_2024", "l3_rental_2024_shortage"):
+        figure = lesson_figures.stored()[name]
+        assert figure.startswith("$") and figure in html, name
+    assert "<span class=\"katex" not in html and "\\(" not in html
+
+
+def test_a_placeholder_without_a_figure_is_refused():
+    with pytest.raises(KeyError, match="no figure named 'nope'"):
+        lesson_figures.fill("see {nope}", {})
+
+
+def test_lesson_steps_are_the_run_and_watch_items():
+    shock = lessons.read_lesson(lessons.LESSON_DIR / "06-demand-shock.md")
+    assert len(shock.steps) == 4 and shock.steps[3].startswith("Set Supply lead time to 6 months")
+    assert "## Run and watch" not in shock.without_steps() and "## What the model shows" in shock.without_steps()
+
+
 def test_every_preset_has_an_info_page_and_the_glossary_has_the_terms():
     for preset in session.PRESETS:
         page = lessons.info_page(preset)
@@ -180,6 +250,44 @@ def test_a_lesson_without_a_preset_line_is_refused(tmp_path):
     bad.write_text("# Title\n\ntext\n")
     with pytest.raises(ValueError, match="preset: NAME"):
         lessons.read_lesson(bad)
+
+
+# ---------------------------------------------------------------------------------------- predictions
+
+def test_every_lesson_has_a_prediction_and_answers_are_checked():
+    for lesson in lessons.all_lessons():
+        assert predictions.for_lesson(lesson.slug) is not None, lesson.slug
+    number = predictions.for_lesson("03-hbm-shortage")
+    assert predictions.parse_answer(number, "$98B") == 98.0
+    with pytest.raises(ValueError, match="enter a number in USD B"):
+        predictions.parse_answer(number, "lots")
+    choice = predictions.for_lesson("06-demand-shock")
+    assert predictions.parse_answer(choice, "booked") == "booked"
+    with pytest.raises(ValueError, match="choose one of"):
+        predictions.parse_answer(choice, "neither")
+
+
+def test_the_outcome_shows_once_the_run_reaches_the_year_asked_about():
+    prediction = predictions.for_lesson("03-hbm-shortage")
+    model = run(session.Settings(), months=6)
+    assert predictions.outcome(prediction, model) is None
+    tables = lesson_figures.run_tables(session.Settings(months=24))
+    model = run(session.Settings(months=24), months=24)
+    expected = tables.monthly.chip_revenue.to_numpy()[12:24].sum() / 1e9
+    assert predictions.outcome(prediction, model) == f"{expected:,.2f} USD B"
+
+
+def test_the_answer_book_keeps_each_sessions_latest_answer():
+    book = predictions.AnswerBook()
+    book.record("s1", "Ada", "03-hbm-shortage", "q", 90.0)
+    book.record("s1", "Ada", "03-hbm-shortage", "q", 95.0)
+    book.record("s2", "", "03-hbm-shortage", "q", 120.0)
+    book.set_outcome("s1", "03-hbm-shortage", "hbm_shortage, seed 0", "98.00 USD B")
+    table = book.table()
+    assert list(table.columns) == list(predictions.COLUMNS) and len(table) == 2
+    ada = table[table.student == "Ada"].iloc[0]
+    assert (ada.answer, ada.outcome) == (95.0, "98.00 USD B")
+    assert table[table.student != "Ada"].iloc[0].student == "s2"  # no name: the session's id
 
 
 # ---------------------------------------------------------------------------------------- the page
@@ -236,17 +344,26 @@ def test_lever_restarts_the_run_with_its_value(page):
     rc.find(v.Html, children=["Packaging / HBM capacity x preset: 0.50"]).assert_single()
 
 
-def test_lessons_tab_renders_a_lesson(page):
+def test_the_lesson_is_beside_the_chart(page):
     import ipyvuetify as v
 
     rc, _, _ = page
-    rc.find(v.Tabs).widget.v_model = 5  # Lessons
     first = lessons.all_lessons()[0]
-    assert rc.find(v.Btn, children=[f"Load this lesson's preset ({first.preset}) - loaded"]).widgets or \
-        rc.find(v.Btn, children=[f"Load this lesson's preset ({first.preset})"]).widgets
-    templates = [getattr(w.template, "template", w.template) or "" for w in rc.find(v.VuetifyTemplate).widgets]
-    rendered = [html for html in templates if "solara-markdown" in html]
+    assert rc.find(v.Btn, children=[f"Preset loaded: {first.preset}"]).widgets
+    rendered = [w.unsafe_innerHTML for w in rc.find(v.VuetifyTemplate).widgets if hasattr(w, "unsafe_innerHTML")]
     assert any(first.title in html for html in rendered)
+    assert rc.find(v.Select, label="Lesson").widget.items[0] == first.title  # the picker shows titles
+
+
+def test_controls_are_labelled_and_mesa_leftovers_are_gone(page):
+    import ipyvuetify as v
+
+    rc, button, _ = page
+    for label in ("Reset", "Play", "Step"):
+        button(label)
+    labels = [c for b in rc.find(v.Btn).widgets for c in b.children if isinstance(c, str)]
+    assert "▶" not in labels and "Model Parameters" not in str(labels)
+    assert not rc.find(v.Checkbox, label="Use Threads").widgets
 
 
 # ---------------------------------------------------------------------------------------- the command

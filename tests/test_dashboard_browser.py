@@ -2,13 +2,15 @@
 served by `solara run` on 127.0.0.1, with no internet: the page must load its front-end files from the
 install (.ci/solara-assets). Skipped, saying why, only where no browser can be had.
 
-Set COMPUTE_MARKET_SCREENSHOTS=DIR to keep the screenshots (the README's come from here).
+Every request the pages make is recorded: none may leave 127.0.0.1. The README's screenshots come from
+`python -m experiments.dashboard.screenshots`, not from here.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +38,11 @@ if CHROMIUM is None:
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after the skips above)
 from serving import free_port, wait_until_serving  # noqa: E402
+
+from experiments.dashboard import lesson_figures, lessons  # noqa: E402
+
+REQUESTS: list[str] = []  # every URL any page of this module asked for
+LOCAL = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/|^(data|blob|about):")
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +76,11 @@ def browser():
         chromium.close()
 
 
-def open_page(browser, url):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+def open_page(browser, url, width: int = 1400, height: int = 1000):
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
     page = context.new_page()
+    page.on("request", lambda r: REQUESTS.append(r.url))
+    page.on("websocket", lambda ws: REQUESTS.append(ws.url))
     page.missing_assets = []
     page.on("response", lambda r: page.missing_assets.append(f"{r.status} {r.url}")
             if "/_solara/cdn/" in r.url and r.status >= 400 else None)
@@ -88,6 +97,10 @@ def page(browser, server):
     page.context.close()
 
 
+def tab(page, name: str) -> None:
+    page.get_by_role("button", name=name, exact=True).click()
+
+
 def month(page) -> str:
     return page.locator(".monitor-month").inner_text()
 
@@ -101,7 +114,7 @@ def step(page, times: int = 1) -> None:
 
 
 def chart_png(page) -> bytes:
-    return page.locator(".solara-content-main img").first.screenshot()
+    return page.locator(".cm-main img").first.screenshot()
 
 
 def wait_until_changed(shot, before: bytes, what: str) -> bytes:
@@ -140,17 +153,37 @@ def download_csv(page) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(Path(info.value.path()).read_bytes()))
 
 
-def keep_screenshot(page, name: str) -> None:
-    folder = os.environ.get("COMPUTE_MARKET_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name))
+def choose_lesson(page, title: str) -> None:
+    page.locator(".cm-lesson .v-select").first.click()
+    page.get_by_role("option", name=title, exact=True).click()
+    expect(page.locator(".cm-lesson-text h1")).to_have_text(title, timeout=STEP_TIMEOUT_MS)
 
 
 def test_page_loads_offline_with_every_front_end_file_installed(page):
-    expect(page.get_by_text("compute-market: the AI compute economy")).to_be_visible()
     expect(page.locator(".monitor-month")).to_contain_text("not started")
     assert page.missing_assets == [], "front-end files missing from the install (.ci/solara-assets)"
+    assert page.get_by_text("This website runs on").count() == 0  # no banner over the page's text
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (1400, 1000)])
+def test_controls_and_every_tab_are_on_screen_without_scrolling(browser, server, width, height):
+    from experiments.dashboard.app import TABS
+
+    page = open_page(browser, server, width, height)
+    try:
+        for name in ("Reset", "Play", "Step"):
+            button = page.get_by_role("button", name=name, exact=True)
+            expect(button).to_be_visible()
+            box = button.bounding_box()
+            assert box["y"] >= 0 and box["y"] + box["height"] <= height and box["x"] + box["width"] <= width, name
+        for name in TABS:
+            box = page.get_by_role("button", name=name, exact=True).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, f"tab {name} off screen"
+        expect(page.locator(".monitor-month")).to_be_in_viewport()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing overflows sideways
+        assert page.get_by_text("Model Parameters").count() == 0 and page.get_by_text("Use Threads").count() == 0
+    finally:
+        page.context.close()
 
 
 def test_every_preset_steps_and_redraws(page):
@@ -200,7 +233,6 @@ def test_capacity_lever_raises_the_price_of_compute(page):
     later = slice(6, months)  # the first months are served from the fleet and supply of end-2022
     assert halved["rental_price_heq_hour"][later].mean() > preset_run["rental_price_heq_hour"][later].mean()
     assert halved["capacity_hbm_gb"].iloc[0] == pytest.approx(0.5 * preset_run["capacity_hbm_gb"].iloc[0])
-    keep_screenshot(page, "dashboard-market.png")
 
 
 def test_two_sessions_are_independent(browser, server):
@@ -216,22 +248,74 @@ def test_two_sessions_are_independent(browser, server):
         second.context.close()
 
 
-def test_lesson_and_views_render(page):
-    from experiments.dashboard.lessons import all_lessons
-
+def test_views_and_presenter_mode_render(page):
     step(page, 14)
-    page.get_by_role("tab", name="Prices").click()
-    expect(page.locator(".solara-content-main img").first).to_be_visible(timeout=STEP_TIMEOUT_MS)
-    keep_screenshot(page, "dashboard-prices.png")
-    page.get_by_role("tab", name="Venture").click()
-    ccdf = page.locator(".solara-content-main img").nth(1)
+    for name in ("Prices", "Chip revenue", "Supply", "Capex & power"):
+        before = settled(lambda: chart_png(page))
+        tab(page, name)
+        wait_until_changed(lambda: chart_png(page), before, f"the {name} tab drew nothing new")
+    tab(page, "Venture")
+    ccdf = page.locator(".cm-main img").nth(1)
     ccdf.wait_for(timeout=STEP_TIMEOUT_MS)
     first = settled(ccdf.screenshot)
     # the power-law fit runs in the background, then its line is drawn over the CCDF
     wait_until_changed(ccdf.screenshot, first, "the deal-multiple CCDF never gained its power-law fit")
-    keep_screenshot(page, "dashboard-venture.png")
-    page.get_by_role("tab", name="Lessons").click()
-    first = all_lessons()[0]
-    expect(page.get_by_role("heading", name=first.title)).to_be_visible(timeout=STEP_TIMEOUT_MS)
-    keep_screenshot(page, "dashboard-lesson.png")
+    tab(page, "Market")
+    normal = page.locator(".cm-main img").first.bounding_box()["width"]
+    page.locator("label", has_text="Presenter mode").click()
+    expect(page.locator(".cm-lesson")).to_have_count(0, timeout=STEP_TIMEOUT_MS)
+    expect(page.locator(".cm-side")).to_have_count(0)
+    wide = page.locator(".cm-main img").first
+    expect(wide).to_be_visible()
+    assert wide.bounding_box()["width"] > 1.5 * normal  # one chart across the page
     assert page.missing_assets == []
+
+
+def test_every_lessons_figures_are_rendered_as_text(page):
+    stored = lesson_figures.stored()
+    for lesson in lessons.all_lessons():
+        choose_lesson(page, lesson.title)
+        panel = page.locator(".cm-lesson")
+        text = panel.inner_text()
+        for name in lesson_figures.placeholders(lesson.source):
+            assert stored[name] in text, f"{lesson.slug}: {name} = {stored[name]} is not on the page"
+        assert "{" not in page.locator(".cm-lesson-text").inner_text(), lesson.slug  # no raw placeholder
+        assert panel.locator(".katex").count() == 0, f"{lesson.slug}: text typeset as maths"
+        for step_text in lesson.steps:
+            expect(panel.get_by_role("checkbox", name=re.compile(re.escape(step_text[:40])))).to_have_count(1)
+    assert "$" in stored["l3_revenue_2024_shortage"]
+
+
+def test_a_prediction_round_trips_to_the_teacher_view(browser, server):
+    from experiments.dashboard.session import Settings
+
+    student, teacher = open_page(browser, server), open_page(browser, server)
+    try:
+        student.get_by_label("Your answer").fill("0.55")
+        student.get_by_label("Your name (optional)").fill("Ada Lovelace")
+        student.get_by_role("button", name="Submit prediction").click()
+        expect(student.locator(".cm-prediction")).to_have_text("Your prediction: 0.55")
+        tab(teacher, "Teacher")
+        row = teacher.locator(".cm-answer-table tr", has_text="Ada Lovelace")
+        expect(row).to_contain_text("0.55", timeout=STEP_TIMEOUT_MS)
+        step(student, 24)  # to January 2025: lesson 1 asks about 2024
+        expected = lesson_figures.margin("nvidia", 2024)(lesson_figures.run_tables(Settings(months=24)))
+        expect(student.locator(".cm-outcome")).to_have_text(f"This run (baseline, seed 0): {expected:,.2f}",
+                                                            timeout=STEP_TIMEOUT_MS)
+        teacher.get_by_role("button", name="Refresh").click()
+        expect(row).to_contain_text(f"{expected:,.2f}", timeout=STEP_TIMEOUT_MS)
+        with teacher.expect_download(timeout=STEP_TIMEOUT_MS) as info:
+            teacher.get_by_role("button", name="Answers (CSV)").click()
+        answers = pd.read_csv(io.BytesIO(Path(info.value.path()).read_bytes()))
+        ada = answers[answers.student == "Ada Lovelace"].iloc[0]
+        assert ada.answer == pytest.approx(0.55) and ada.outcome == pytest.approx(round(expected, 2))
+    finally:
+        student.context.close()
+        teacher.context.close()
+
+
+def test_no_request_left_the_machine():
+    """Runs last (file order): every page they opened asked only 127.0.0.1."""
+    assert REQUESTS, "no page was opened"
+    outside = sorted({url for url in REQUESTS if not LOCAL.match(url)})
+    assert outside == [], f"requests off this machine: {outside[:5]}"

@@ -37,8 +37,10 @@ def register(sub) -> None:
 
 
 def run(args, catalog) -> int:
+    import numpy as np
+
     from experiments import rundir
-    from experiments.compare import compare_runs, comparison_figure
+    from experiments.compare import MATERIAL_CHANGE, compare_runs, comparison_figure, human, material, relative_change
     from experiments.effect_windows import effects_by_window, effects_figure
 
     experiments = [load_experiment(path, catalog) for path in args.configs]  # validate all before running any
@@ -61,17 +63,24 @@ def run(args, catalog) -> int:
     rundir.atomic_write_text(out / "effects_by_window.csv", windows.to_csv(index=False))
     rundir.atomic_write_bytes(out / "effects_by_window.png", effects_figure(windows))
     rundir.seal(out, "compare", None, [*names, *COMPARE_FILES])
-    print(f"differences from {names[0]} (mean over {len(seeds)} paired seeds, bootstrap 90% interval):")
+    print(f"differences from {names[0]} (mean over {len(seeds)} paired seeds; {names[0]}'s own level; the "
+          "difference, as a share of that level, and its bootstrap 90% interval):")
+    print(f"{'scenario':<22} {'metric':<38} {names[0] + ' level':>12} {'difference':>11} {'change':>8}  interval")
     for row in table.itertuples():
-        flag = "*" if row.significant_bh else " "
-        print(f"{row.scenario:<22} {row.metric:<38} {row.difference:+11.4g}  [{row.p05:+.4g}, {row.p95:+.4g}] {flag}")
+        flag = "*" if row.significant_bh and material(row.difference, row.base_mean) else " "
+        change = relative_change(row.difference, row.base_mean)
+        shown = f"{change:+.1%}" if np.isfinite(change) else "n/a"
+        sign = "+" if row.difference > 0 else ""
+        print(f"{row.scenario:<22} {row.metric:<38} {human(row.base_mean):>12} {sign + human(row.difference):>11} "
+              f"{shown:>8}  [{human(row.p05)}, {human(row.p95)}] {flag}")
     few = len(seeds) < MIN_SEEDS_FOR_STARS
     if few:
         print(f"compute-market: warning: only {len(seeds)} paired seed(s): intervals from fewer than "
               f"{MIN_SEEDS_FOR_STARS} seeds are unreliable, so no difference is starred; use --seeds 8 or more",
               file=sys.stderr)
     elif len(table):
-        print(f"* {table['star_rule'].iloc[0]} (sign-flip p-values, false discovery rate over the whole table).")
+        print(f"* {table['star_rule'].iloc[0]} (sign-flip p-values, false discovery rate over the whole table), and "
+              f"only differences of at least {MATERIAL_CHANGE:.0%} of the base level.")
     _print_signs(windows, names[0], few)
     print(f"wrote {out / 'comparison.csv'}, comparison.png, effects_by_window.csv and effects_by_window.png")
     return 0

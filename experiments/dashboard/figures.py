@@ -1,21 +1,56 @@
 """The dashboard's views as matplotlib figures: pure functions of the run's tables (and of a ghost run to
 compare with), so the page, the PNG download and the tests draw the same thing.
 
-Time axes are in calendar years over the whole run horizon (they do not rescale as the run advances);
-events (launches, in-house programmes, policies, shocks, write-downs) are dotted lines on them.
+Time axes are in calendar years from the run's start to the horizon the caller gives (the page passes the
+simulated span rounded up to whole years, so the data fills the width); events (launches, in-house programmes,
+policies, shocks, write-downs) are dotted lines on them. Sizes come from `style(presenter)`: a figure as wide as
+the page shows it, with type readable from the back of a room; legends sit outside the data, on the right.
 """
 
 from __future__ import annotations
 
+import matplotlib
 import networkx as nx
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-from experiments.plots import vendor_colour
+from experiments.plots import (
+    COMMUNITY_PALETTE,
+    MIN_SALES_SHARE_FOR_MARGIN,
+    community_colours,
+    community_layout,
+    reputation_legend,
+    selling,
+    vendor_colour,
+)
 
 GHOST_ALPHA = 0.25
 MIN_DEALS_FOR_FIT = 200  # below this a power-law tail fit says little; the CCDF is drawn without it
+WRITEDOWN_FLOOR_USD = 1e6  # a month's write-downs below USD 1M are rounding in the books, drawn as none
+MARGIN_AXIS_FLOOR = -1.0  # a month whose write-downs exceed twice its sales runs off the margin axis (said so)
+LEGEND_RIGHT = 0.80  # the panels end here; the legends sit to their right
+
+
+def style(presenter: bool = False) -> dict:
+    """matplotlib rc settings for the page (8 inches at 100 dpi, 13-15 pt type) or presenter mode (12.8 inches,
+    one chart filling a projected screen). Use as `with matplotlib.rc_context(style(...))`."""
+    width, base = (12.8, 15) if presenter else (8.0, 12)
+    return {"figure.figsize": (width, 6.0), "font.size": base, "axes.titlesize": base + 1,
+            "axes.labelsize": base, "xtick.labelsize": base, "ytick.labelsize": base, "legend.fontsize": base - 1,
+            "axes.formatter.useoffset": False}
+
+
+def _legend_outside(ax, **kwargs) -> None:
+    """The legend to the right of the panel, outside the data."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0.0, **kwargs)
+
+
+def shown_months(month: int, horizon: int) -> int:
+    """The time axis of a run at `month`: whole years up to the simulated span (at least one), within the horizon."""
+    return min(horizon, 12 * max(1, -(-month // 12)))
 
 
 def _years(months, start: str) -> np.ndarray:
@@ -29,6 +64,9 @@ def _frame_panels(axes, ylabels, start: str, months: int, events) -> None:
     xs = _years([month for month, _ in events], start)
     for i, (ax, ylabel) in enumerate(zip(axes, ylabels, strict=True)):
         ax.set_xlim(_years(0, start), _years(months, start))
+        ax.xaxis.set_major_locator(MultipleLocator(1.0 if months <= 72 else 2.0))  # whole years, no 2023.25
+        ax.xaxis.set_minor_locator(MultipleLocator(0.25))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         if events:
@@ -44,14 +82,19 @@ def _ghost_note(title: str, ghost, ghost_label: str) -> str:
 
 def _figure(rows: int, height: float = 3.0) -> tuple[Figure, list]:
     """A column of `rows` panels with a fixed layout (a layout engine would double the drawing time)."""
-    fig = Figure(figsize=(10, height * rows))
+    width = matplotlib.rcParams["figure.figsize"][0]
+    scale = matplotlib.rcParams["font.size"] / 12.0
+    height *= scale
+    fig = Figure(figsize=(width, height * rows))
     total = height * rows
-    fig.subplots_adjust(left=0.08, right=0.93, top=1.0 - 0.35 / total, bottom=0.45 / total, hspace=0.55)
+    fig.subplots_adjust(left=0.1 * 8.0 / width * scale, right=LEGEND_RIGHT, top=1.0 - 0.4 * scale / total,
+                        bottom=0.6 * scale / total, hspace=0.6)
     axes = [fig.add_subplot(rows, 1, i + 1) for i in range(rows)]
     return fig, axes
 
 
-def _vendor_lines(ax, vendors: pd.DataFrame, column: str, start: str, *, ghost=False, style="-", label=True):
+def _vendor_lines(ax, vendors: pd.DataFrame, column: str, start: str, *, ghost=False, style="-", label=True,
+                  width=1.8, alpha=1.0):
     if vendors is None or vendors.empty:
         return
     for vendor, rows in vendors.groupby("vendor", sort=False):
@@ -62,31 +105,60 @@ def _vendor_lines(ax, vendors: pd.DataFrame, column: str, start: str, *, ghost=F
         if ghost:
             kwargs.update(alpha=GHOST_ALPHA, lw=3.0)
         else:
-            kwargs.update(lw=1.6, label=vendor if label else None)
+            kwargs.update(lw=width, alpha=alpha, label=vendor if label else None)
         ax.plot(_years(rows["month"], start), values, **kwargs)
 
 
 def market_figure(vendors: pd.DataFrame, start: str, months: int, events, ghost_vendors=None, ghost_label="") -> Figure:
     """Revenue share and gross margin (booked, solid; posted, dashed) by vendor."""
     fig, (share, margin) = _figure(2)
-    merchants = vendors[vendors["kind"] != "hyperscaler_inhouse"] if not vendors.empty else vendors
+    merchants = selling(vendors[vendors["kind"] != "hyperscaler_inhouse"] if not vendors.empty else vendors)
     if ghost_vendors is not None:
         _vendor_lines(share, ghost_vendors, "revenue_share", start, ghost=True)
-        _vendor_lines(margin, ghost_vendors[ghost_vendors["kind"] != "hyperscaler_inhouse"], "gross_margin", start,
-                      ghost=True)
+        _vendor_lines(margin, selling(ghost_vendors[ghost_vendors["kind"] != "hyperscaler_inhouse"]), "gross_margin",
+                      start, ghost=True)
     _vendor_lines(share, vendors, "revenue_share", start)
-    _vendor_lines(margin, merchants, "gross_margin", start, label=False)
-    _vendor_lines(margin, merchants, "margin_posted", start, style="--", label=False)
+    # booked: a thick pale band; posted: a thin dashed line on top, so both show where they coincide
+    _vendor_lines(margin, merchants, "gross_margin", start, label=False, width=5.0, alpha=0.4)
+    _vendor_lines(margin, merchants, "margin_posted", start, style="--", label=False, width=1.6)
     share.set_ylim(0, 1)
-    margin.set_ylim(-0.2, 1)
-    share.set_title(_ghost_note("Share of chip revenue by vendor", ghost_vendors, ghost_label))
-    margin.set_title("Gross margin: booked (solid, after write-downs) and posted (dashed, what the vendor priced at)")
+    low = np.nanmin(merchants["gross_margin"].to_numpy(dtype=float)) if len(merchants) else 0.0
+    low = min(0.0, np.floor(low * 5) / 5) if np.isfinite(low) else 0.0
+    margin.set_ylim(max(low, MARGIN_AXIS_FLOOR), 1)
+    share.set_title(_ghost_note("Share of chip revenue", ghost_vendors, ghost_label))
+    margin.set_title(f"Gross margin, booked and posted (vendors with {MIN_SALES_SHARE_FOR_MARGIN:.0%}+ of revenue)"
+                     + (f"; axis cut at {MARGIN_AXIS_FLOOR:.0f}" if low < MARGIN_AXIS_FLOOR else ""))
     _frame_panels((share, margin), ("share of revenue", "gross margin"), start, months, events)
-    if share.get_legend_handles_labels()[0]:  # vendor colours, the same in both panels
-        share.legend(fontsize=7, ncol=4, loc="lower left")
-    margin.plot([], [], color="black", lw=1.6, label="booked")
-    margin.plot([], [], color="black", lw=1.6, ls="--", label="posted")
-    margin.legend(fontsize=7, ncol=2, loc="lower left")
+    _legend_outside(share)  # vendor colours, the same in both panels
+    margin.plot([], [], color="black", lw=5.0, alpha=0.4, label="booked\n(after\nwrite-downs)")
+    margin.plot([], [], color="black", lw=1.6, ls="--", label="posted\n(priced at)")
+    _legend_outside(margin)
+    return fig
+
+
+def revenue_figure(monthly: pd.DataFrame, vendors: pd.DataFrame, start: str, months: int, events, ghost=None,
+                   ghost_label="") -> Figure:
+    """Total chip revenue: each vendor's monthly revenue stacked (USD billion / month) and the trailing 12-month
+    total (USD billion / year, against the ghost run's)."""
+    fig, (stack, year) = _figure(2)
+    if not vendors.empty:
+        wide = vendors.pivot_table(index="month", columns="vendor", values="revenue", aggfunc="sum").fillna(0.0)
+        wide = wide[wide.columns[wide.sum() > 0]]
+        wide = wide[wide.sum().sort_values(ascending=False).index]
+        stack.stackplot(_years(wide.index, start), (wide * 1e-9).T.to_numpy(), labels=list(wide.columns),
+                        colors=[vendor_colour(v) for v in wide.columns], lw=0)
+    for table, ghosted in ((ghost, True), (monthly, False)):
+        if table is None or table.empty or "chip_revenue" not in table:
+            continue
+        trailing = table["chip_revenue"].rolling(12, min_periods=12).sum() * 1e-9
+        kwargs = {"alpha": GHOST_ALPHA, "lw": 3.0} if ghosted else {"lw": 2.2, "label": "all vendors"}
+        year.plot(_years(table["month"], start), trailing, color="#333333", **kwargs)
+    stack.set_title(_ghost_note("Chip revenue by vendor, each month", ghost, ghost_label))
+    year.set_title("Total chip revenue over the last 12 months")
+    for panel in (stack, year):
+        panel.set_ylim(bottom=0)
+    _frame_panels((stack, year), ("USD B / month", "USD B / year"), start, months, events)
+    _legend_outside(stack)
     return fig
 
 
@@ -105,7 +177,7 @@ def prices_figure(monthly: pd.DataFrame, start: str, months: int, events, ghost=
     _series(rental, monthly, "rental_price_heq_hour", start, 1.0, "USD per H100-equivalent hour (cloud rental)",
             "#d62728", ghost)
     tokens.set_title(_ghost_note("Price per million tokens served", ghost, ghost_label))
-    rental.set_title("Rental price per H100-equivalent hour")
+    rental.set_title("Rental price of an H100-equivalent hour")
     for ax in (tokens, rental):
         ax.set_ylim(bottom=0)
     _frame_panels((tokens, rental), ("USD / million tokens", "USD / hour"), start, months, events)
@@ -123,14 +195,19 @@ def supply_figure(monthly: pd.DataFrame, vendors: pd.DataFrame, start: str, mont
         stock.plot(_years(held["month"], start), held["inventory"] * 1e-3, color="#9467bd", lw=1.8,
                    label="chips held (thousands)")
         twin = stock.twinx()
-        twin.fill_between(_years(held["month"], start), 0, held["writedown"].clip(lower=0) * 1e-9, step="mid",
-                          color="#8c564b", alpha=0.5, label="write-downs (USD B / month)")  # one artist, not a bar each
-        twin.set_ylabel("write-downs, USD B")
-    capacity.set_title(_ghost_note("Advanced-packaging / HBM capacity", ghost, ghost_label))
+        written = held["writedown"].where(held["writedown"] >= WRITEDOWN_FLOOR_USD, 0.0) * 1e-9
+        twin.fill_between(_years(held["month"], start), 0, written, step="mid", color="#8c564b", alpha=0.5,
+                          label="write-downs")  # one artist, not a bar each
+        twin.set_ylim(0, max(1.0, float(written.max()) * 1.1))  # at least USD 1B: no full-height bar of noise
+        twin.set_ylabel("write-downs, USD B / month")
+        twin.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.1f}"))
+        twin.yaxis.label.set_color("#8c564b")
+    capacity.set_title(_ghost_note("Packaging / HBM capacity", ghost, ghost_label))
     backlog.set_title("Chips ordered but not delivered (backlog)")
-    stock.set_title("Vendors' inventory and write-downs")
-    _frame_panels((capacity, backlog, stock), ("million HBM-GB / month", "thousand chips", "thousand chips"), start,
-                  months, events)
+    stock.set_title(f"Vendors' inventory and write-downs (under USD {WRITEDOWN_FLOOR_USD / 1e6:.0f}M a month: none)")
+    _frame_panels((capacity, backlog, stock), ("million HBM-GB / month", "thousand chips", "thousand chips held"),
+                  start, months, events)
+    stock.yaxis.label.set_color("#9467bd")
     return fig
 
 
@@ -138,21 +215,18 @@ def capex_figure(monthly: pd.DataFrame, clouds, start: str, months: int, events,
     """Accelerator capex by cloud (USD billion per month) and data-centre power (GW): site power on line and the
     chips running, at the facility meter, and the accelerators' own TDP."""
     fig, (ax, power) = _figure(2)
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    for i, cloud in enumerate(clouds):
-        _series(ax, monthly, f"capex_{cloud}", start, 1e-9, cloud, palette[i % len(palette)], ghost)
-    _series(power, monthly, "site_power_gw", start, 1.0, "site power on line (facility)", "#7f7f7f", ghost)
-    _series(power, monthly, "deployed_power_gw", start, 1.0, "chips running (facility)", "#17becf", ghost)
-    _series(power, monthly, "installed_power_gw", start, 1.0, "installed accelerator TDP", "#bcbd22", ghost)
+    for cloud in clouds:
+        _series(ax, monthly, f"capex_{cloud}", start, 1e-9, cloud, vendor_colour(cloud), ghost)
+    _series(power, monthly, "site_power_gw", start, 1.0, "sites on line\n(at the meter)", "#7f7f7f", ghost)
+    _series(power, monthly, "deployed_power_gw", start, 1.0, "chips running\n(at the meter)", "#17becf", ghost)
+    _series(power, monthly, "installed_power_gw", start, 1.0, "chips' own TDP", "#bcbd22", ghost)
     ax.set_title(_ghost_note("Accelerator capex by cloud", ghost, ghost_label))
-    power.set_title("Data-centre power: sites on line, chips running (both at the meter) and chips' own TDP")
-    if power.get_legend_handles_labels()[0]:
-        power.legend(fontsize=7, loc="upper left")
+    power.set_title("Data-centre power")
     for panel in (ax, power):
         panel.set_ylim(bottom=0)
-    _frame_panels((ax, power), ("USD billion / month", "GW"), start, months, events)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, ncol=4, loc="upper left")
+    _frame_panels((ax, power), ("USD B / month", "GW"), start, months, events)
+    _legend_outside(ax)
+    _legend_outside(power)
     return fig
 
 
@@ -163,34 +237,52 @@ def giant_component(graph: nx.Graph) -> nx.Graph:
     return graph.subgraph(max(nx.connected_components(graph), key=len)).copy()
 
 
+def communities(giant: nx.Graph, seed: int = 0) -> list[set]:
+    """Louvain communities of the network on co-investment weights, largest first."""
+    if not giant.number_of_nodes():
+        return []
+    return sorted(nx.community.louvain_communities(giant, weight="weight", seed=seed), key=len, reverse=True)
+
+
 def network_layout(giant: nx.Graph, seed: int = 0) -> dict:
-    """Spring layout positions (the costly part: the page computes it once per network snapshot)."""
-    return nx.spring_layout(giant, seed=seed, weight="weight", iterations=30) if giant.number_of_nodes() else {}
+    """Positions keeping each community together (the costly part: the page computes it once per snapshot)."""
+    return community_layout(giant, communities(giant, seed), seed) if giant.number_of_nodes() else {}
 
 
-def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: str) -> Figure:
-    """The syndication network's largest component, node size and colour by reputation."""
-    fig = Figure(figsize=(6, 6), layout="constrained")
+def network_figure(giant: nx.Graph, positions: dict, reputation: dict, title: str, seed: int = 0) -> Figure:
+    """The syndication network's largest component: firms coloured by community, sized by reputation, ties within
+    a community darker than ties between them; a legend for both."""
+    width = matplotlib.rcParams["figure.figsize"][0]
+    fig = Figure(figsize=(width, 0.7 * width), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     nodes = [n for n in giant.nodes if n in positions]
     if nodes:
-        xy = np.array([positions[n] for n in nodes])
+        groups = communities(giant, seed)
+        colour = community_colours(groups)
         for u, v in giant.edges:
             if u in positions and v in positions:
-                ax.plot(*np.array([positions[u], positions[v]]).T, color="grey", lw=0.3, alpha=0.3, zorder=0)
-        rep = np.array([reputation.get(n, 0.0) for n in nodes])
-        sc = ax.scatter(xy[:, 0], xy[:, 1], s=10 + 40 * rep, c=rep, cmap="viridis", zorder=1)
-        fig.colorbar(sc, ax=ax, shrink=0.6, label="reputation")
+                inside = colour[u] == colour[v]
+                ax.plot(*np.array([positions[u], positions[v]]).T, color="grey", lw=0.5 if inside else 0.3,
+                        alpha=0.5 if inside else 0.08, zorder=0)
+        xy = np.array([positions[n] for n in nodes])
+        ax.scatter(xy[:, 0], xy[:, 1], s=[10 + 60 * reputation.get(n, 0.0) for n in nodes],
+                   c=[colour[n] for n in nodes], zorder=1, edgecolors="white", linewidths=0.3)
+        for i, members in enumerate(groups[:len(COMMUNITY_PALETTE)]):
+            ax.scatter([], [], color=COMMUNITY_PALETTE[i], s=30, label=f"community {i + 1}: {len(members)} firms")
+        for rep in reputation_legend([reputation.get(n, 0.0) for n in nodes]):
+            ax.scatter([], [], color="white", edgecolors="black", s=10 + 60 * rep, label=f"reputation {rep:.1f}")
+        _legend_outside(ax)
     else:
         ax.text(0.5, 0.5, "no syndicates yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, loc="left")
     ax.axis("off")
     return fig
 
 
 def ccdf_figure(multiples: np.ndarray, fit: dict | None, title: str) -> Figure:
     """Log-log CCDF of deal multiples, with the fitted power-law tail when there are enough deals."""
-    fig = Figure(figsize=(6, 6), layout="constrained")
+    width = matplotlib.rcParams["figure.figsize"][0]
+    fig = Figure(figsize=(width, 0.6 * width), layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     x = np.sort(np.asarray(multiples, dtype=float))
     x = x[x > 0]
@@ -203,13 +295,12 @@ def ccdf_figure(multiples: np.ndarray, fit: dict | None, title: str) -> Figure:
             ax.loglog(tail, len(tail) / len(x) * (tail / xmin) ** (1.0 - alpha), "r-", lw=2,
                       label=f"power-law tail: alpha = {alpha:.2f} from x = {xmin:.2f}")
         elif len(x) < MIN_DEALS_FOR_FIT:
-            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes,
-                    fontsize=8)
-        ax.legend(fontsize=8, loc="lower left")
+            ax.text(0.05, 0.05, f"power-law fit shown from {MIN_DEALS_FOR_FIT} deals", transform=ax.transAxes)
+        ax.legend(loc="lower left")
     else:
         ax.text(0.5, 0.5, "no deals yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("deal multiple (value now / invested; living companies at last round)")
+    ax.set_xlabel("deal multiple (value now / invested;\nliving companies at their last round)")
     ax.set_ylabel("share of deals with multiple >= x")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     return fig

@@ -32,7 +32,9 @@ def launch(preset: str, host: str, port: int, catalog_dir: Path | None) -> int:
               f"{port} can open the dashboard (each browser gets its own run)", file=sys.stderr)
     app = Path(__file__).resolve().parent / "app.py"
     # PYTHONWARNINGS: Solara's http cookie notice
-    env = {**os.environ, "COMPUTE_MARKET_PRESET": preset, "PYTHONWARNINGS": "ignore::UserWarning"}
+    # SOLARA_THEME_SHOW_BANNER: Solara's corner banner would cover the page's text
+    env = {**os.environ, "COMPUTE_MARKET_PRESET": preset, "PYTHONWARNINGS": "ignore::UserWarning",
+           "SOLARA_THEME_SHOW_BANNER": "false"}
     print(f"compute-market dashboard: open http://{host}:{port}/ in a browser (Ctrl-C stops it)", file=sys.stderr)
     # the server runs in its own session, so Ctrl-C reaches only this process, which stops the server itself
     # (otherwise the server answers Ctrl-C with its own "Aborted." line before ours); SIGTERM and SIGHUP (the

@@ -1,11 +1,18 @@
 """Teaching texts as Markdown files a teacher can edit: lessons (experiments/lessons/*.md, each naming its
-preset on a first line `preset: NAME`), an Info page per preset (experiments/lessons/info/NAME.md) and the
+preset on a first line `preset: NAME`; the numbers it quotes are placeholders such as `{l3_revenue_2024}`,
+filled from experiments/lessons/figures.toml, which `experiments.dashboard.lesson_figures` recomputes from the
+model), an Info page per preset (experiments/lessons/info/NAME.md) and the
 glossary (experiments/lessons/glossary.md)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import markdown
+
+from experiments.dashboard import lesson_figures
 
 LESSON_DIR = Path(__file__).resolve().parent.parent / "lessons"
 INFO_DIR = LESSON_DIR / "info"
@@ -17,7 +24,21 @@ class Lesson:
     slug: str  # file name without .md
     title: str  # the first '# ' heading
     preset: str  # the preset the lesson runs
-    text: str  # the Markdown after the preset line
+    text: str  # the Markdown after the preset line, with its figures filled in
+    source: str  # the same with the placeholders as written
+
+    @property
+    def steps(self) -> list[str]:
+        """The numbered items of its "Run and watch" section (plain text), for the teacher to tick off."""
+        if "## Run and watch" not in self.text:
+            return []
+        part = self.text.split("## Run and watch", 1)[1].split("\n## ", 1)[0]
+        items = re.split(r"^\d+\.\s+", part, flags=re.MULTILINE)[1:]
+        return [re.sub(r"\*\*|`", "", " ".join(item.split())) for item in items]
+
+    def without_steps(self) -> str:
+        """The Markdown without its "Run and watch" section (the page shows the steps as tick boxes)."""
+        return re.sub(r"^## Run and watch\n.*?(?=^## )", "", self.text, flags=re.MULTILINE | re.DOTALL)
 
 
 def read_lesson(path: Path) -> Lesson:
@@ -30,7 +51,7 @@ def read_lesson(path: Path) -> Lesson:
     titles = [line[2:].strip() for line in body.splitlines() if line.startswith("# ")]
     if not titles:
         raise ValueError(f"{path}: no '# ' title")
-    return Lesson(path.stem, titles[0], preset.strip(), body.strip())
+    return Lesson(path.stem, titles[0], preset.strip(), lesson_figures.fill(body.strip()), body.strip())
 
 
 def all_lessons() -> list[Lesson]:
@@ -46,3 +67,9 @@ def info_page(preset: str) -> str:
 
 def glossary() -> str:
     return GLOSSARY.read_text(encoding="utf-8")
+
+
+def html(text: str) -> str:
+    """Markdown as HTML, rendered here rather than by the page's Markdown widget, which typesets text between two
+    dollar signs as LaTeX ("$121B instead of $139B" would lose its dollars and spaces)."""
+    return markdown.markdown(text, extensions=["tables"])

@@ -25,6 +25,7 @@ KEEP = "as preset"
 EXPORT_CONTROL_CHOICES = (KEEP, "on (China, H100-class, from 2023-10)", "off")
 PRICE_CAP_CHOICES = (KEEP, "none", "0.65", "0.55", "0.45")
 LOOP_CHOICES = (KEEP, "on", "off")
+LEAD_TIME_CHOICES = (KEEP, "0", "3", "6", "9", "12")  # months vendors commit supply ahead (0: make to order)
 PRICE_CAP_VENDOR = "nvidia"
 PRICE_CAP_START = "2026-01"  # as in price_cap.toml
 
@@ -36,7 +37,7 @@ class Settings:
     lock_in: x the buyers' switching cost per unit of software immaturity (0 = none: an open stack);
     capacity: x packaging/HBM capacity; lp_pool: x LP money per year; demand_growth: x the speed at
     which AI adoption diffuses (clouds' own demand and labs' revenue follow it); export_controls, price_cap,
-    vc_loop: KEEP or a choice.
+    vc_loop: KEEP or a choice; lead_time: KEEP or the months ahead vendors commit supply ("0": make to order).
     """
 
     preset: str = "baseline"
@@ -49,6 +50,7 @@ class Settings:
     lp_pool: float = 1.0
     vc_loop: str = KEEP
     demand_growth: float = 1.0
+    lead_time: str = KEEP
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -60,7 +62,7 @@ class Settings:
         if self.capacity <= 0 or self.lp_pool <= 0:
             raise ValueError("capacity and LP pool multipliers must be above 0")
         for name, choices in (("export_controls", EXPORT_CONTROL_CHOICES), ("price_cap", PRICE_CAP_CHOICES),
-                              ("vc_loop", LOOP_CHOICES)):
+                              ("vc_loop", LOOP_CHOICES), ("lead_time", LEAD_TIME_CHOICES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"lever {name} must be one of {choices}, got {getattr(self, name)!r}")
         if not (1 <= self.months <= 600) or self.seed < 0:
@@ -111,6 +113,8 @@ def build_config(settings: Settings) -> MarketConfig:
     elif settings.price_cap != KEEP:
         changes.update(price_cap_vendor=PRICE_CAP_VENDOR, price_cap_margin=float(settings.price_cap),
                        price_cap_start=cfg.policy.price_cap_start or PRICE_CAP_START)
+    if settings.lead_time != KEEP:
+        changes["supply_lead_time_months"] = int(settings.lead_time)
     venture = dataclasses.replace(cfg.venture, lp_pool_usd_per_year=cfg.venture.lp_pool_usd_per_year * settings.lp_pool)
     if settings.vc_loop != KEEP:
         venture = dataclasses.replace(venture, information_advantage=settings.vc_loop == "on")

@@ -2,7 +2,7 @@
 
 Prints (1) per tab, the time to build the figure and draw it to PNG at screen resolution after 60 months,
 against the model's own step; (2) in the browser, the time from pressing Step to the page showing the next
-month, and the steps per second in play mode (play interval 1 ms, render interval 1) for each chart tab.
+month, and the steps per second in play mode (one month per redraw, and six on the Market tab) for each chart tab.
 
     .venv/bin/python tests/benchmarks/bench_dashboard.py [--play-seconds 20]
 """
@@ -36,7 +36,7 @@ def in_process() -> None:
         model.step()
     step = (time.perf_counter() - start) / 5
     print(f"model step (month {model.month}): {step * 1000:.0f} ms")
-    for tab in app.CHART_TABS[:4]:
+    for tab in app.CHART_TABS:
         times = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -77,26 +77,23 @@ def in_browser(play_seconds: float) -> None:
                 waits.append(time.perf_counter() - t0)
             print(f"browser: Step -> next month drawn (Market tab): median {statistics.median(waits) * 1000:.0f} ms, "
                   f"max {max(waits) * 1000:.0f} ms over 12 steps")
-            for tab, interval_presses in (("Market", 0), ("Prices", 0), ("Supply", 0), ("Capex and power", 0),
-                                          ("Market", 2)):
-                page.get_by_role("tab", name=tab).click()
+            for tab, interval in (("Market", 1), ("Prices", 1), ("Chip revenue", 1), ("Supply", 1),
+                                  ("Capex & power", 1), ("Market", 6)):
+                page.get_by_role("button", name=tab, exact=True).click()
                 page.get_by_role("button", name="Reset", exact=True).click()  # each measurement from January 2023
                 expect(monitor).to_contain_text("not started", timeout=60_000)
-                render = page.locator("div.v-input", has_text="Render Interval").get_by_role("slider")
-                render.focus()
-                for _ in range(interval_presses):  # Mesa's render-interval slider: 1, 3, 5, ...
-                    render.press("ArrowRight")
-                interval = render.get_attribute("aria-valuenow")
+                page.locator(".cm-top .v-select", has_text="Months per redraw").click()
+                page.get_by_role("option", name=str(interval), exact=True).click()
                 page.wait_for_timeout(1000)
-                page.get_by_role("button", name="▶").click()
+                page.get_by_role("button", name="Play", exact=True).click()
                 page.wait_for_timeout(3000)  # past the first frame
                 start_month, t0 = monitor.inner_text(), time.perf_counter()
                 page.wait_for_timeout(play_seconds * 1000)
                 end_month, elapsed = monitor.inner_text(), time.perf_counter() - t0
-                page.get_by_role("button", name="❚❚").click(force=True, timeout=60_000)
+                page.get_by_role("button", name="Pause", exact=True).click(force=True, timeout=60_000)
                 page.wait_for_timeout(2000)
                 months = _months_between(start_month, end_month)
-                print(f"browser: play on {tab:8s} (render interval {interval}): {months} months in {elapsed:.1f} s = "
+                print(f"browser: play on {tab:8s} ({interval} months per redraw): {months} months in {elapsed:.1f} s = "
                       f"{months / elapsed:.2f} steps/s")
             browser.close()
     finally:
