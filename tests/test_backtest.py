@@ -266,6 +266,7 @@ def test_parameter_draws_without_stored_draws_is_one_line(tmp_path, capsys):
 
     data = tmp_path / "data"
     shutil.copytree(DATA_DIR, data)
+    (data / "history_calibration_draws.toml").unlink(missing_ok=True)  # a catalog whose fit stored no draws
     code = main(["--catalog-dir", str(data), "run", str(BASELINE), "--months", "2", "--seeds", "1",
                  "--parameter-draws", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip().splitlines()
