@@ -65,9 +65,9 @@ def test_lesson_1_lock_in_and_scarcity_hold_up_the_leaders_margin():
     share = series("revenue_share_nvidia", *YEAR_2024)
     assert mean_over_seeds(share, months=24, lock_in=0.0) < mean_over_seeds(share, months=24) - 0.05
     # prices are sticky (vendors close a few per cent of the gap to their best response a month), so scarcity shows
-    # in 2025
+    # in 2025 (doubled capacity: AMD's margin 0.036 lower at the 2026-12 fit with committed supply, 0.05 before it)
     amd_2025 = margin("amd", *YEAR_2025)
-    assert mean_over_seeds(amd_2025, months=36, capacity=2.0) < mean_over_seeds(amd_2025, months=36) - 0.04
+    assert mean_over_seeds(amd_2025, months=36, capacity=2.0) < mean_over_seeds(amd_2025, months=36) - 0.02
 
 
 @pytest.mark.slow
@@ -75,8 +75,10 @@ def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_amd():
     late = (108, 120)
     share = series("revenue_share_nvidia", *late)
     assert mean_over_seeds(share, preset="open_software_stack") < mean_over_seeds(share) - 0.05
+    # AMD's 2032 margin rises with the open stack; by less (+0.018 at the 2026-12 fit) since its announced line leads
+    # the baseline's later years anyway, where before it gained 0.03 or more
     amd = margin("amd", *late)
-    assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.03
+    assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.01
 
 
 @pytest.mark.slow
