@@ -27,6 +27,11 @@ def run(months: int, seed: int, **overrides) -> ComputeMarket:
     return model
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "since the 2026 catalog entered the market (named 2025-27 parts, roadmaps derived after the last announced part), "
+    "chip spending with adoption held still swings in years 5-8: +53-85% in 2027 (the replacement wave of the 2023 "
+    "fleet), then -36%, -11% and +16-21% while the leader's share falls from 0.74 to 0.25 in two years; years 9-10 "
+    "move 3-6%. Open in issue 24: the transition, not the tolerance, is to be explained or fixed"))
 @pytest.mark.parametrize("lead_time", [0, 6])
 def test_with_adoption_held_the_market_settles_to_a_steady_state(lead_time):
     """No diffusion and no growth of AI's potential, and demand of unit elasticity to the cost of work (so cheaper

@@ -257,7 +257,9 @@ def test_halving_packaging_capacity_rations_chips_and_raises_rental_prices_and_m
     assert mean_over_seeds(backlog, capacity_scale=0.5) > 1.2 * mean_over_seeds(backlog)
     assert mean_over_seeds(rent, capacity_scale=0.5) > 1.08 * mean_over_seeds(rent)
     assert mean_over_seeds(challenger, capacity_scale=0.5) > mean_over_seeds(challenger) + 0.03
-    assert abs(mean_over_seeds(leader, capacity_scale=0.5) - mean_over_seeds(leader)) < 0.005
+    # the leader's margin barely moves: lock-in already holds it near its ceiling (0.007 at the 2026-12 fit with the
+    # 2026 catalog in the market; under 0.005 before)
+    assert abs(mean_over_seeds(leader, capacity_scale=0.5) - mean_over_seeds(leader)) < 0.01
 
 
 def test_equal_hardware_with_immature_software_prices_lower_than_the_leader():
@@ -275,8 +277,10 @@ def test_inhouse_silicon_takes_share_from_merchants_over_time():
     late = mean_over_seeds(lambda m: merchant_share(m, slice(96, 119)), months=120)
     late_off = mean_over_seeds(lambda m: merchant_share(m, slice(96, 119)), months=120, inhouse_enabled=False)
     # programmes start when the saving pays the design cost (issue 24), later than the old spend threshold, so the
-    # merchants' loss by the last two years is smaller than it was (-1.6 points against -2 or more)
-    assert late < early - 0.01
+    # merchants' loss by the last two years is smaller than it was (-1.6 points against -2 or more; -0.6 since the
+    # 2026 catalog entered the market, as AMD's announced line keeps merchant silicon cheap); the counterfactual
+    # without programmes below is the test of the mechanism
+    assert late < early
     assert late_off == pytest.approx(1.0) and late < late_off - 0.05
 
 
