@@ -43,11 +43,12 @@ class SellingPhase:
         made: list[bool] = []
         for v in m.vendors.values():
             line = v.put_on_sale(m.date, cfg.choice.offered_generations, export_market)
-            for chip in line + v.run_out_parts(m.date, line):  # what it makes, then old stock it sells off
-                chips.append(chip)
-                sellers.append(v)
-                made.append(chip in line)
-                m.chip_index[chip.id] = chip
+            for group, making in ((line, True), (v.run_out_parts(m.date, line), False)):  # then old stock sold off
+                for chip in group:
+                    chips.append(chip)
+                    sellers.append(v)
+                    made.append(making)
+                    m.chip_index[chip.id] = chip
         vendor_list = list(m.vendors.values())
         position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
         k = len(chips)
