@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from hardware_catalog import Catalog, HistoryObservation, add_months, months_between
-from market.config import MarketConfig, VentureConfig
+from market.config import MarketConfig
 
-from .calibrate_history import PARAMETERS, Fit, Parameter, calibrate, fit_uncertainty, simulate, window_months
+from .calibrate_history import PARAMETERS, Fit, Parameter, calibrate, chip_market_to, fit_uncertainty, simulate
 from .errors import UsageError
 from .history_fit import observations_before, quarterly_panels, simulated_moment
 from .parameter_uncertainty import Uncertainty
@@ -238,7 +238,7 @@ def forecast_members(config: MarketConfig, draws: Sequence[dict[str, float]], se
                      progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Every draw with every seed (draw-major), run to `last_month`: a (members x observations) array and the
     members' quarterly panels (column `member`)."""
-    base = replace(config, months=window_months(config.start, last_month), venture=VentureConfig(enabled=False))
+    base = chip_market_to(config, last_month)
     tasks = [(base.replace(**draw), catalog, tuple(observations), seed) for draw in draws for seed in seeds]
     results = map_tasks(member_task, tasks, workers=settings.workers, backend=settings.backend,
                         scheduler=settings.scheduler,

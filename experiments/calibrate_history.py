@@ -82,6 +82,12 @@ def window_months(start: str, end: str = FIT_WINDOW_END) -> int:
     return months_between(start, end) + 1
 
 
+def chip_market_to(config: MarketConfig, end: str) -> MarketConfig:
+    """`config` run from its start to `end` (YYYY-MM) with the venture side off: what a fit simulates (the venture side
+    does not feed back into the chip market)."""
+    return replace(config, months=window_months(config.start, end), venture=VentureConfig(enabled=False))
+
+
 def simulate(config: MarketConfig, catalog: Catalog, seeds: Sequence[int]) -> list[tuple[pd.DataFrame, pd.DataFrame,
                                                                                          pd.DataFrame]]:
     """The chip market (venture side off: it does not feed back) over the window, per seed."""
@@ -181,8 +187,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     if not fitted:
         raise UsageError(f"fit window end {window_end}: no observation with fit = true ends by then "
                          f"({catalog.data_dir / 'history.toml'})")
-    base = replace(start_config, months=window_months(start_config.start, window_end),
-                   venture=VentureConfig(enabled=False))
+    base = chip_market_to(start_config, window_end)
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])
 
@@ -226,8 +231,7 @@ def fit_uncertainty(fit: Fit, catalog: Catalog, base: MarketConfig | None = None
     start_config = base or MarketConfig.build(catalog.fitted)
     window_end = fit.window_end
     moments = fit_moments(catalog, window_end)
-    config = replace(start_config, months=window_months(start_config.start, window_end),
-                     venture=VentureConfig(enabled=False))
+    config = chip_market_to(start_config, window_end)
     tolerances = np.array([tolerance(o) for o in moments])
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])
