@@ -49,6 +49,7 @@ from market.config import (
     bounds_of,
 )
 
+BASELINE_CONFIG = Path(__file__).resolve().parent / "configs" / "baseline.toml"  # the packaged baseline experiment
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 

@@ -9,9 +9,7 @@ from pathlib import Path
 
 from experiments.cli import _int_between, _seed_count, _workers, command_parser
 from experiments.commands.calibrate_history import _year_month
-from experiments.config import load_experiment
-
-BASELINE_CONFIG = Path(__file__).parents[1] / "configs" / "baseline.toml"
+from experiments.config import BASELINE_CONFIG, load_experiment
 
 
 def register(sub) -> None:

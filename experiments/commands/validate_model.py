@@ -9,9 +9,7 @@ import time
 from pathlib import Path
 
 from experiments.cli import _cap_workers, _check_targets, _ensemble, _ensemble_options, _seeds, command_parser
-from experiments.config import load_experiment
-
-BASELINE_CONFIG = Path(__file__).parents[1] / "configs" / "baseline.toml"
+from experiments.config import BASELINE_CONFIG, load_experiment
 
 
 def register(sub) -> None:
