@@ -189,15 +189,14 @@ class ChipVendor(mesa.Agent):
 
     # --- supply with commitments ------------------------------------------------------------------
 
-    def receive_supply(self, capacity_units: float) -> float:
+    def receive_supply(self, capacity_units: float) -> None:
         """This month's supply: it may make up to `capacity_units` packaging units (its allocation, or its own
-        capacity), which it returns, and must take what it committed a lead time ago (`production_units`, within
-        that). Months whose supply was booked before the run (its first `lead time` months) carry no commitment: what
-        was booked then is not known, so they are made to order."""
+        capacity), and must take what it committed a lead time ago (`production_units`, within that). Months whose
+        supply was booked before the run (its first `lead time` months) carry no commitment: what was booked then is
+        not known, so they are made to order."""
         self.capacity_units = capacity_units
         committed = self.pipeline.popleft() if self.pipeline else 0.0
         self.production_units = min(committed, capacity_units)
-        return capacity_units
 
     def demand_forecast(self) -> tuple[float, float]:
         """(recent monthly orders, monthly trend) in packaging units: the mean of the last three months and
@@ -305,7 +304,7 @@ class ChipVendor(mesa.Agent):
             pipeline_cost = pipeline * cost_per_unit
         base = self.cogs + held_cost + pipeline_cost
         used = self.cogs / base if base > 0 else 1.0
-        reserve = max(needed, self.reserve * (1.0 - used)) if needed < self.reserve else needed
+        reserve = max(needed, self.reserve * (1.0 - used))  # (a rise in what it needs is taken in full)
         self.writedown = reserve - self.reserve
         self.reserve = reserve
         return self.writedown

@@ -66,7 +66,11 @@ class SellingPhase:
         buyer_regions = np.repeat([h.spec.region for h in m.hyperscalers], len(PURPOSES))
         terms = regions.ChipTerms.of(chips, self.vendor_records(), merchant, m.date)
         available = (merchant[None, :] | own) & regions.availability(buyer_regions, terms, controls)
+        # this month's supply: each vendor may make up to its packaging allocation (a domestic vendor up to capacity
+        # of its own, outside the shared pool), and makes at least what it committed `lead time` ago
         pool = m.capacity_total()
+        for v in vendor_list:
+            v.receive_supply(self.supply_limit(v, pool))
         return OfferBook(
             chips=chips, sellers=sellers, owner=np.array([position[v.vendor_id] for v in sellers]),
             unit_cost=np.array([c.manufacturing_cost_usd for c in chips]),
@@ -79,9 +83,7 @@ class SellingPhase:
             # leaving the installed software stack costs the same on every move, onto a buyer's own silicon too: an
             # immature in-house stack is charged on its owner's own work
             switching=np.full((rows, k), cfg.choice.switching_cost),
-            # this month's supply: each vendor may make up to its packaging allocation (a domestic vendor up to
-            # capacity of its own, outside the shared pool), and makes at least what it committed `lead time` ago
-            capacity_units=np.array([v.receive_supply(self.supply_limit(v, pool)) for v in vendor_list]),
+            capacity_units=np.array([v.capacity_units for v in vendor_list]),
             committed_units=np.array([v.production_units for v in vendor_list]),
             in_production=np.array(made, dtype=bool),
             stock=np.array([v.inventory.get(c.id, 0.0) for c, v in zip(chips, sellers, strict=True)]),
