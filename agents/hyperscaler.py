@@ -149,10 +149,12 @@ class Hyperscaler(mesa.Agent):
     # --- decisions -----------------------------------------------------------------------------
 
     def plan_capex(self, fleet_heq: float, capex_per_heq: float, cost_ratio: float, adoption_index: float, demand,
-                   clouds, demand_factor: float = 1.0) -> tuple[float, float]:
+                   clouds, demand_factor: float = 1.0, contracted_heq: float = 0.0) -> tuple[float, float]:
         """USD to spend on chips this month, and the share of it for its own AI work (the rest: rentals).
 
-        Target fleet = (own demand + labs' rental demand) / planned utilisation. Own demand follows the economy's
+        Target fleet = (own demand + labs' spot rental demand + what it has sold labs under contract for the month
+        its plan reaches, `contracted_heq`) / planned utilisation: a contract is ordered for before it is delivered.
+        Own demand follows the economy's
         adoption of AI (`adoption_index`, 1 at the start: market/adoption.py) and responds to the market's cost of
         useful work with elasticity eta (`cost_ratio` = the cost of useful work in its market today / at the start,
         BuyingPhase.market_cost_ratio: AI services are priced from what they cost the industry to produce). The
@@ -167,7 +169,7 @@ class Hyperscaler(mesa.Agent):
         self.expected_cost_ratio += (cost_ratio - self.expected_cost_ratio) / max(clouds.capex_adjustment_months, 1.0)
         self.internal_demand = (self.internal_demand0 * adoption_index * demand_factor
                                 * self.expected_cost_ratio ** (-demand.demand_elasticity))
-        target = (self.internal_demand + self.rental_demand) / clouds.capex_utilisation_target
+        target = (self.internal_demand + self.rental_demand + contracted_heq) / clouds.capex_utilisation_target
         # stock adjustment: replace retirements, follow the growth of the demand it expects, close the gap over
         # the adjustment time (ordering the whole gap every month would make capex oscillate). The demand it
         # expects follows its demand over the adjustment months, so a jump (the end of a bust) is ordered over
@@ -179,7 +181,7 @@ class Hyperscaler(mesa.Agent):
         wanted_heq = (target - fleet_heq) / clouds.capex_adjustment_months + growth + retirements
         desired = max(0.0, wanted_heq) * capex_per_heq
         self.planned_capex = self.planned_capex + clouds.capex_response * (desired - self.planned_capex)
-        demand = self.internal_demand + self.rental_demand
+        demand = self.internal_demand + self.rental_demand + contracted_heq
         internal = self.internal_demand / demand if demand > 0 else 1.0
         self.internal_fraction = internal
         if self.bankrupt:
@@ -212,13 +214,18 @@ class Hyperscaler(mesa.Agent):
         self.rental_price = cost_plus_price
         return cost_plus_price
 
-    def record_rentals(self, wanted: float, got: float, paid: float, offered: float, adjustment: float) -> None:
-        """This month's rentals (HEq-hours labs `wanted` and `got`, USD `paid`), and next month's scarcity premium
-        from what labs wanted against what it `offered` (market/rental.scarcity_premium)."""
+    def record_rentals(self, wanted: float, got: float, paid: float, offered: float, adjustment: float,
+                       contracted: float = 0.0) -> None:
+        """This month's rentals (HEq-hours labs `got` and USD `paid`, `contracted` HEq-hours of it on contracts), and
+        next month's scarcity premium from what labs wanted of its spare fleet (`wanted` on the spot market plus the
+        contracts) against what it had (`offered` on the spot market plus the contracts; market/rental.
+        scarcity_premium). Its spot demand is what it plans its fleet for beside its contracts."""
         self.rental_demand = wanted / pricing.HOURS_PER_MONTH
         self.rental_supplied = got
         self.rental_revenue = paid
-        self.rental_premium = rental.scarcity_premium(self.rental_premium, wanted, offered, adjustment)
+        if offered + contracted > 0:
+            self.rental_premium = rental.scarcity_premium(self.rental_premium, wanted + contracted,
+                                                          offered + contracted, adjustment)
 
     def pay_for_chips(self, amounts_by_vendor: dict[str, float]) -> None:
         total = sum(amounts_by_vendor.values())

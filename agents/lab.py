@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import mesa
+
+from market.commitments import commitment_to_sign
+from market.pricing import HOURS_PER_MONTH
 
 # A lab's spending and fundraising rules (estimates, not fitted; the funding multiple is, in [lab_finance]):
 REVENUE_SPENT_ON_COMPUTE = 0.5  # share of this month's revenue a lab puts into compute besides its cash runway
 FUNDRAISE_BELOW_MONTHS = 6.0  # a lab seeks money when its cash covers fewer months of compute spend than this...
 FUNDRAISE_CHANCE = 0.3  # ...and closes a round in a given month with this probability (rounds take months)
-MIN_ROUND_MONTHS = 10.0  # a round raises at least this many months of compute spend
+# investors size a round by the lab's revenue (a multiple of it, fitted), not by what the lab wants to spend: a lab
+# cannot raise its way into contracts its business does not support
 # capability = log2(1 + cumulative compute / a year of its first month's compute): doubling the compute a lab has
 # used adds one unit of capability (est: log-linear returns to training compute, as scaling laws report)
 CAPABILITY_REFERENCE_MONTHS = 12.0
@@ -33,6 +38,9 @@ class Lab(mesa.Agent):
         self.compute_month = 0.0
         self.funding_raised = 0.0
         self.rounds = 0
+        self.revenue_history: deque[float] = deque(maxlen=13)  # USD a month, the last 13 months (this one last)
+        self.committed_usd_ahead = 0.0  # USD a month its contracts call for over the coming year (on average)
+        self.commitment_shortfall = 0.0  # USD of contract payments due this month its cash could not cover
 
     @property
     def capability(self) -> float:
@@ -44,6 +52,33 @@ class Lab(mesa.Agent):
     def compute_budget(self, runway_months: float) -> float:
         """USD to spend on compute this month: cash over the planned runway plus most of revenue."""
         return max(0.0, min(self.cash, self.cash / runway_months + REVENUE_SPENT_ON_COMPUTE * self.revenue))
+
+    def expected_growth(self, cap: float) -> float:
+        """Its expected growth a year (a fraction, in [0, cap]): its revenue's growth over the last 12 months, or
+        over the months it has, annualised."""
+        history = self.revenue_history
+        if len(history) < 2 or history[0] <= 0:
+            return 0.0
+        growth = (history[-1] / history[0]) ** (12.0 / (len(history) - 1)) - 1.0
+        return min(max(growth, 0.0), cap)
+
+    def plan_commitment(self, already_committed_heq: float, finance) -> float:
+        """HEq of useful work to book now for delivery `commitment_lead_months` ahead (market/commitments.py):
+        a share of what it expects to use then, at its expected growth, less what it has booked for that month.
+        `finance`: the config's [lab_finance] section."""
+        if finance.commitment_share <= 0:
+            return 0.0
+        return commitment_to_sign(self.compute_month / HOURS_PER_MONTH,
+                                  self.expected_growth(finance.commitment_growth_cap),
+                                  finance.commitment_lead_months, finance.commitment_share, already_committed_heq)
+
+    def cash_cover(self, due: float) -> float:
+        """Share of this month's contract payments (`due`, USD) its cash covers (1 when it covers them all)."""
+        if due <= 0:
+            return 1.0
+        cover = min(1.0, max(self.cash, 0.0) / due)
+        self.commitment_shortfall = due * (1.0 - cover)
+        return cover
 
     def receive_compute(self, heq_hours: float, cost: float) -> None:
         self.compute_month = heq_hours
@@ -59,11 +94,13 @@ class Lab(mesa.Agent):
         [lab_finance] section (market/config.py); money in USD a month."""
         self.revenue = (self.revenue0 * adoption_index ** finance.lab_adoption_elasticity * demand_factor
                         * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
+        self.revenue_history.append(self.revenue)
         self.cash += self.revenue
         self.funding_raised = 0.0
-        monthly_need = max(self.compute_spend, 1.0)
+        # it raises against what it spends and what its contracts will call for
+        monthly_need = max(self.compute_spend, self.committed_usd_ahead, 1.0)
         if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
-            raised = max(self.revenue * 12.0 * finance.lab_funding_multiple, MIN_ROUND_MONTHS * monthly_need)
+            raised = self.revenue * 12.0 * finance.lab_funding_multiple
             self.cash += raised
             self.funding_raised = raised
             self.rounds += 1

@@ -60,6 +60,8 @@ class Parameter:
 # it is held at that fit's value. The stickiness went to its lower bound (0.03) in the fits to 2025-06 and 2025-12 and
 # is held there since, its place taken by the packaging capacity of January 2023: once vendors commit supply ahead, the
 # 2023 shortage (rentals at $4-8/h, 1.3M NVIDIA GPUs against the 2.2M an unconstrained market ships) turns on it.
+# Labs' funding multiple was fitted until 2026-12 (to 37.5x revenue, against the 2-3x of the 2024-25 rounds); with
+# compute commitments it is set from those rounds, and the share of expected use labs book ahead takes its place.
 PARAMETERS = (
     Parameter("start_adoption", 0.01, 0.5, "share of AI's potential at the start that was in use in January 2023"),
     Parameter("adoption_speed", 0.02, 0.6, "logistic diffusion rate of AI adoption toward its potential, per month"),
@@ -68,7 +70,8 @@ PARAMETERS = (
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
     Parameter("switching_cost", 0.5, 12.0, "utility lost per unit of software immaturity (lock-in)"),
     Parameter("lab_adoption_elasticity", 0.3, 4.0, "elasticity of labs' revenue to the economy's adoption of AI"),
-    Parameter("lab_funding_multiple", 5.0, 60.0, "investors' round size as a multiple of a lab's annualised revenue"),
+    Parameter("commitment_share", 0.05, 0.95,
+              "share of the useful work a lab expects to use a year ahead that it books on multi-year contracts"),
     Parameter("demand_elasticity", 0.3, 2.0,
               "how much more useful work clouds' own AI demand takes as its market's cost falls"),
     Parameter("start_capacity_hbm_gb", 8e6, 3e7,

@@ -330,11 +330,26 @@ class LabFinanceConfig:
 
     lab_runway_months: float = positive(18.0)  # labs spend cash / runway each month (est)
     lab_revenue_elasticity: float = number(0.35, high=10)  # revenue ~ (cumulative compute)^beta (est)
-    # round size = annualised revenue x multiple (fitted)
-    lab_funding_multiple: float = number(10.0)
+    # round size = annualised revenue x multiple (der, est): OpenAI raised $6.6B (2024-10, company post) on ~$3.7B of
+    # 2024 revenue (1.8x) and $40B (2025-03, company post) on ~$12.7B expected for 2025 (3.1x); Anthropic $13B
+    # (2025-09, company post) at a ~$5B run-rate (2.6x); press figures for the revenues. Fitted until 2026-12, when
+    # compute commitments made labs raise against what their contracts call for and the fitted 37.5x became a loop
+    lab_funding_multiple: float = number(2.5)
     # labs' revenue ~ (adoption index)^elasticity (fitted: frontier-lab revenue ~$0.5B -> $2B -> $7B annualised,
     # end-2022 -> end-2023 -> end-2024 [2], grew faster than clouds' own AI demand)
     lab_adoption_elasticity: float = number(1.0, high=10.0)
+    # Multi-year compute commitments (market/commitments.py). Each month a lab books this share of the useful work
+    # it expects to use `commitment_lead_months` ahead (what it uses now, grown at its revenue growth over the last
+    # year, at most `commitment_growth_cap` a year), take-or-pay for `commitment_term_months`, at its cloud's price
+    # of the day; 0 switches commitments off. Estimates from the 2025 deals (../shared/reference/history_2025H2.md
+    # and history_2023_2025.md): OpenAI-AMD signed 2025-10 for a first GW in H2 2026, Anthropic-Google signed
+    # 2025-10 for TPUs coming online in 2026 (lead ~9-15 months); OpenAI-CoreWeave ($11.9B, 2025-03) and
+    # OpenAI-Oracle (~$300B, 2025-09) run about five years; labs' commitments far exceed their revenue, so most of
+    # what they expect to use is booked (share est).
+    commitment_share: float = share(0.6)
+    commitment_lead_months: int = number(12, high=120)
+    commitment_term_months: int = positive(60, high=240)
+    commitment_growth_cap: float = number(3.0, high=100.0)  # fraction a year (3.0: at most 4x a year)
 
     def __post_init__(self):
         check_bounds(self)

@@ -27,6 +27,7 @@ from hardware_catalog import Accelerator, Catalog, add_months, load_catalog, mon
 from . import performance, pricing, scenario
 from .adoption import Adoption
 from .capacity import next_capacity
+from .commitments import CommitmentBook
 from .config import MarketConfig
 from .fleet import Fleets
 from .ledger import Ledger
@@ -67,6 +68,9 @@ class ComputeMarket(mesa.Model):
          self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
         self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
         self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
+        finance = config.lab_finance
+        horizon = config.months + finance.commitment_lead_months + finance.commitment_term_months
+        self.commitments = CommitmentBook(len(self.labs), len(self.hyperscalers), horizon)
         self.capacity = config.supply.start_capacity_hbm_gb * config.supply.capacity_scale
         demand = config.demand
         self.adoption = Adoption(demand.start_adoption, demand.adoption_speed, demand.capability_elasticity)

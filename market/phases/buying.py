@@ -55,12 +55,15 @@ class BuyingPhase:
         fleets = np.array([m.fleets.heq(h, book.rates, book.inference_share) for h in m.hyperscalers])
         market_cost = self.market_cost_ratio(cost_per_heq_hour[0::2], fleets)
         spend = np.zeros(len(m.hyperscalers) * len(PURPOSES))
+        # a cloud plans for the contracts it has sold for the month its plan reaches (the adjustment time ahead)
+        contracted = m.commitments.cloud_committed(m.month + round(cfg.clouds.capex_adjustment_months))
         for i, h in enumerate(m.hyperscalers):
             # the cost of new capacity is judged on the row for its own work; its own AI demand answers to the
             # market's cost of useful work (what AI services cost to produce across the industry sets their
             # prices and so how much AI is used), not to its own: cheaper own chips widen its margin
             total, internal = h.plan_capex(fleets[i], float(capex_per_heq[2 * i]), float(market_cost[i]),
-                                           m.adoption.index, cfg.demand, cfg.clouds, m.demand_factor())
+                                           m.adoption.index, cfg.demand, cfg.clouds, m.demand_factor(),
+                                           float(contracted[i]))
             spend[2 * i], spend[2 * i + 1] = total * internal, total * (1.0 - internal)
         committed = self.deal_orders(book)
         if committed is not None:  # a deal binds: the row spends at least what its deals cost

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import rental
+from .. import commitments, rental
 from ..offers import OfferBook, RentalOutcome
 from ..pricing import HOURS_PER_MONTH
 
@@ -23,6 +23,7 @@ class RentingPhase:
         n_h = len(m.hyperscalers)
         supply = np.zeros(n_h)
         price = np.full(n_h, np.inf)
+        cost_plus = np.full(n_h, np.inf)  # USD per HEq-hour before the scarcity premium (what contracts are priced at)
         running = np.zeros(n_h)
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         running_fleets = []
@@ -39,20 +40,37 @@ class RentingPhase:
             tdp = np.array([m.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
                                                                  h.internal_share < 1.0, m.tco)
+            cost_plus[i] = price[i]
             price[i] = h.post_rental_price(price[i])
+        # contracts first (market/commitments.py): what falls due is delivered from the clouds' spare fleets and paid
+        # at the contract price; the spot market gets the rest of the fleets and of the labs' budgets
+        book_c = m.commitments
+        due_hours = book_c.committed(m.month) * HOURS_PER_MONTH  # (L, H)
+        due_usd = due_hours * book_c.price(m.month)
+        cover = np.array([lab.cash_cover(float(due_usd[li].sum())) for li, lab in enumerate(m.labs)])
+        delivered = commitments.deliver(due_hours, supply, cover)
+        contract_paid = delivered * book_c.price(m.month)
+        supply = supply - delivered.sum(axis=0)
         budgets = np.array([lab.compute_budget(cfg.lab_finance.lab_runway_months) for lab in m.labs])
+        budgets = np.maximum(budgets - contract_paid.sum(axis=1), 0.0)
         affinity = np.array([lab.affinity for lab in m.labs])
         shocks = m.rng.normal(0.0, cfg.choice.choice_noise, size=affinity.shape)
         wanted, got, paid = rental.rent(budgets, affinity, shocks, price, supply, cfg.choice.price_sensitivity,
                                         maturity, cfg.choice.switching_cost)
+        spot_wanted = wanted
+        wanted, got, paid = wanted + delivered, got + delivered, paid + contract_paid
         for li, lab in enumerate(m.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(m.adoption.index, cfg.lab_finance, m.rng, m.demand_factor())
+        self.sign_commitments(cost_plus, paid)
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
         for i in range(n_h):
             ids, on, work, heq = running_fleets[i]
-            chip_hours, usd = rental.rented_by_chip(float(got[:, i].sum()), price[i], on, work, heq)
+            hours = float(got[:, i].sum())
+            # spot and contract hours together, at what they were paid on average
+            earned = float(paid[:, i].sum()) / hours if hours > 0 else price[i]
+            chip_hours, usd = rental.rented_by_chip(hours, earned, on, work, heq)
             for cid, hrs, amount in zip(ids, chip_hours, usd, strict=True):
                 if hrs > 0:
                     rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
@@ -60,8 +78,11 @@ class RentingPhase:
         posted = price[np.isfinite(price)]
         market_price = float(posted.mean()) if posted.size else 0.0  # USD per HEq-hour, the clouds that rent
         for i, h in enumerate(m.hyperscalers):
-            h.record_rentals(float(wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
-                             float(supply[i]), cfg.clouds.rental_price_adjustment)
+            # its scarcity premium answers to what labs wanted of its spare fleet against what it had (contracts
+            # delivered count on both sides); its spot demand is what it plans for beside its contracts
+            served = float(delivered[:, i].sum())
+            h.record_rentals(float(spot_wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
+                             float(supply[i]), cfg.clouds.rental_price_adjustment, served)
             # its own AI work (what its fleet runs for it, up to its demand) is worth what renting it would cost: its
             # own rental price, or the market's if it rents nothing out
             own_work = min(h.internal_demand, running_fleets[i][3]) * HOURS_PER_MONTH
@@ -70,6 +91,26 @@ class RentingPhase:
         self.resolve_insolvencies()
         return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
                              chip_hours=rented_hours, chip_usd=rented_usd)
+
+    def sign_commitments(self, price: np.ndarray, paid: np.ndarray) -> None:
+        """Each lab books capacity for delivery a lead time ahead (its decision: agents/lab.py), split over the
+        clouds it spent with this month (`paid`, (L, H) USD), at each cloud's cost-plus rental price of the day
+        (`price`, (H,) USD per HEq-hour: a term contract carries no scarcity premium, est: 1-3 year H100 contracts ran
+        well below on-demand prices in 2023-24); a cloud without an offer or wound up takes no contract. Then each
+        lab learns what its contracts will call for over the coming year."""
+        m = self.model
+        finance = m.config.lab_finance
+        book_c = m.commitments
+        start = m.month + finance.commitment_lead_months
+        open_to = np.isfinite(price) & np.array([not h.bankrupt for h in m.hyperscalers])
+        for li, lab in enumerate(m.labs):
+            heq = lab.plan_commitment(book_c.lab_committed(li, start), finance)
+            if heq > 0 and open_to.any():
+                shares = commitments.split_over_clouds(paid[li], lab.affinity, open_to)
+                book_c.sign(li, shares, heq, price, start, finance.commitment_term_months)
+        ahead = book_c.usd_per_hour[:, :, m.month + 1:m.month + 13].sum(axis=(1, 2)) * HOURS_PER_MONTH / 12.0
+        for li, lab in enumerate(m.labs):
+            lab.committed_usd_ahead = float(ahead[li])
 
     def resolve_insolvencies(self) -> None:
         """A cloud that became insolvent this month sells its fleet to the solvent cloud with the most cash at a

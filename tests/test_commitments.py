@@ -1,0 +1,103 @@
+"""Labs' multi-year compute commitments (market/commitments.py): the book, delivery, the labs' and clouds' decisions,
+and what they do in the market."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hardware_catalog import load_catalog
+from market.commitments import CommitmentBook, commitment_to_sign, deliver, split_over_clouds
+from market.config import CloudConfig, DemandConfig, MarketConfig, VentureConfig
+from market.model import ComputeMarket
+from market.pricing import HOURS_PER_MONTH
+
+
+def test_a_lab_books_a_share_of_its_expected_growth_less_what_it_has_booked():
+    # 100 HEq now, doubling a year, 12 months ahead: expects 200; books 60% = 120, less 50 already booked
+    assert commitment_to_sign(100.0, 1.0, 12, 0.6, 50.0) == pytest.approx(70.0)
+    assert commitment_to_sign(100.0, 1.0, 6, 0.6, 0.0) == pytest.approx(0.6 * 100.0 * 2.0 ** 0.5)
+    # a lab that expects to shrink, or has booked enough, signs nothing
+    assert commitment_to_sign(100.0, -0.5, 12, 0.6, 0.0) == pytest.approx(60.0)
+    assert commitment_to_sign(100.0, 0.0, 12, 0.6, 80.0) == 0.0
+
+
+def test_the_book_schedules_volume_and_money_over_the_term_and_grows_past_its_horizon():
+    book = CommitmentBook(2, 3, months=10)
+    book.sign(1, np.array([0.5, 0.5, 0.0]), 40.0, np.array([2.0, 3.0, np.inf]), start=4, term=12)
+    assert book.months == 16
+    assert book.lab_committed(1, 3) == 0.0 and book.lab_committed(1, 4) == pytest.approx(40.0)
+    assert book.lab_committed(1, 15) == pytest.approx(40.0) and book.lab_committed(1, 16) == 0.0
+    np.testing.assert_allclose(book.cloud_committed(8), [20.0, 20.0, 0.0])
+    np.testing.assert_allclose(book.price(8)[1], [2.0, 3.0, 0.0])
+    assert book.signed_usd == pytest.approx((20.0 * 2.0 + 20.0 * 3.0) * HOURS_PER_MONTH * 12)
+    assert book.lab_committed(0, 8) == 0.0
+
+
+def test_a_new_contract_follows_last_months_spending_or_else_affinity_and_only_open_clouds():
+    open_to = np.array([True, True, False])
+    np.testing.assert_allclose(split_over_clouds(np.array([3.0, 1.0, 5.0]), np.zeros(3), open_to), [0.75, 0.25, 0.0])
+    by_affinity = split_over_clouds(np.zeros(3), np.array([1.0, 0.0, 9.0]), open_to)
+    assert by_affinity[2] == 0.0 and by_affinity[0] > by_affinity[1] and by_affinity.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(split_over_clouds(np.ones(3), np.zeros(3), np.zeros(3, bool)), 0.0)
+
+
+def test_delivery_is_pro_rata_when_a_cloud_is_short_and_a_lab_without_cash_takes_less():
+    committed = np.array([[60.0, 10.0], [40.0, 0.0]])
+    got = deliver(committed, np.array([50.0, 100.0]), np.array([1.0, 1.0]))
+    np.testing.assert_allclose(got, [[30.0, 10.0], [20.0, 0.0]])
+    got = deliver(committed, np.array([1e9, 1e9]), np.array([0.5, 1.0]))
+    np.testing.assert_allclose(got, [[30.0, 5.0], [40.0, 0.0]])
+
+
+def test_a_cloud_orders_for_a_contract_before_it_is_delivered():
+    def planned(contracted):
+        from agents.hyperscaler import Hyperscaler
+
+        model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+        h = next(x for x in model.hyperscalers if not x.bankrupt)
+        assert isinstance(h, Hyperscaler)
+        h.cash, h.planned_capex = 1e12, 0.0
+        total, internal = h.plan_capex(1e5, 2e4, 1.0, 1.0, DemandConfig(), CloudConfig(), 1.0, contracted)
+        return total, internal
+
+    base, internal_base = planned(0.0)
+    more, internal_more = planned(5e4)
+    assert more > base
+    assert internal_more < internal_base  # the contracted work is bought for rental, not for its own work
+
+
+def _run(share: float, months: int = 30, seed: int = 0) -> ComputeMarket:
+    catalog = load_catalog()
+    cfg = MarketConfig.build(catalog.fitted, months=months, commitment_share=share)
+    model = ComputeMarket(dataclasses.replace(cfg, venture=VentureConfig(enabled=False)), catalog=catalog, rng=seed)
+    model.run()
+    return model
+
+
+@pytest.fixture(scope="module")
+def with_and_without():
+    return _run(0.6), _run(0.0)
+
+
+def test_with_commitments_off_no_contract_is_signed(with_and_without):
+    _, off = with_and_without
+    assert off.commitments.signed_usd == 0.0 and not off.commitments.heq.any()
+
+
+def test_what_labs_pay_on_contracts_clouds_receive(with_and_without):
+    on, _ = with_and_without
+    assert on.commitments.signed_usd > 0
+    # every month, the labs' compute spend (spot and contracts) equals the clouds' rental revenue
+    labs_paid = sum(lab.compute_spend for lab in on.labs)
+    clouds_got = sum(h.rental_revenue for h in on.hyperscalers)
+    assert labs_paid == pytest.approx(clouds_got, rel=1e-9)
+
+
+def test_labs_that_book_ahead_run_more_compute_once_their_contracts_deliver(with_and_without):
+    on, off = with_and_without
+    frontier_on = sum(lab.compute_month for lab in on.labs if lab.frontier)
+    frontier_off = sum(lab.compute_month for lab in off.labs if lab.frontier)
+    assert frontier_on > 1.2 * frontier_off
