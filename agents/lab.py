@@ -12,10 +12,14 @@ from market.pricing import HOURS_PER_MONTH
 
 # A lab's spending and fundraising rules (estimates, not fitted; the funding multiple is, in [lab_finance]):
 REVENUE_SPENT_ON_COMPUTE = 0.5  # share of this month's revenue a lab puts into compute besides its cash runway
+# ...and the share that goes to everything else (staff, sales, data, facilities): est from press reports of OpenAI's
+# 2024 accounts (~$3.7B revenue, ~$5B loss, compute the largest cost, staff and other costs ~$2B); so revenue pays
+# for running the business and compute, and a lab's cash comes from its raises, which it burns over its runway
+OTHER_COSTS_SHARE = 0.5
 FUNDRAISE_BELOW_MONTHS = 6.0  # a lab seeks money when its cash covers fewer months of compute spend than this...
 FUNDRAISE_CHANCE = 0.3  # ...and closes a round in a given month with this probability (rounds take months)
-# investors size a round by the lab's revenue (a multiple of it, fitted), not by what the lab wants to spend: a lab
-# cannot raise its way into contracts its business does not support
+# investors size a round by the lab's revenue (at most a multiple of it), not by what the lab wants to spend: a lab
+# cannot raise its way into contracts its business does not support; nor does it raise more than its runway needs
 # capability = log2(1 + cumulative compute / a year of its first month's compute): doubling the compute a lab has
 # used adds one unit of capability (est: log-linear returns to training compute, as scaling laws report)
 CAPABILITY_REFERENCE_MONTHS = 12.0
@@ -95,12 +99,14 @@ class Lab(mesa.Agent):
         self.revenue = (self.revenue0 * adoption_index ** finance.lab_adoption_elasticity * demand_factor
                         * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
         self.revenue_history.append(self.revenue)
-        self.cash += self.revenue
+        self.cash += self.revenue * (1.0 - OTHER_COSTS_SHARE)
         self.funding_raised = 0.0
         # it raises against what it spends and what its contracts will call for
         monthly_need = max(self.compute_spend, self.committed_usd_ahead, 1.0)
         if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
-            raised = self.revenue * 12.0 * finance.lab_funding_multiple
+            # investors put in at most a multiple of its revenue; it raises no more than its runway of spending
+            raised = min(self.revenue * 12.0 * finance.lab_funding_multiple,
+                         max(finance.lab_runway_months * monthly_need - self.cash, 0.0))
             self.cash += raised
             self.funding_raised = raised
             self.rounds += 1

@@ -101,3 +101,28 @@ def test_labs_that_book_ahead_run_more_compute_once_their_contracts_deliver(with
     frontier_on = sum(lab.compute_month for lab in on.labs if lab.frontier)
     frontier_off = sum(lab.compute_month for lab in off.labs if lab.frontier)
     assert frontier_on > 1.2 * frontier_off
+
+
+def test_a_labs_round_is_at_most_a_multiple_of_its_revenue_and_no_more_than_its_runway_needs():
+    from agents.lab import OTHER_COSTS_SHARE, Lab
+    from market.config import LabFinanceConfig
+
+    class AlwaysRaise:
+        def random(self):
+            return 0.0
+
+    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+    finance = LabFinanceConfig(lab_funding_multiple=2.5, lab_runway_months=18.0, lab_adoption_elasticity=1.0,
+                               lab_revenue_elasticity=0.0)
+    # a lab whose contracts call for far more than its revenue: investors cap the round at 2.5x annual revenue
+    lab = Lab(model, "t", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
+    lab.committed_usd_ahead = 1e10
+    lab.update_business(1.0, finance, AlwaysRaise())
+    assert lab.funding_raised == pytest.approx(2.5 * 12 * 1e8)
+    assert lab.cash == pytest.approx(lab.funding_raised + 1e8 * (1.0 - OTHER_COSTS_SHARE))
+    # a lab that needs little raises only up to its runway of spending
+    lab = Lab(model, "u", True, cash=0.0, revenue=1e6, affinity=np.zeros(len(model.hyperscalers)))
+    lab.compute_spend = 1e6
+    lab.update_business(1.0, finance, AlwaysRaise())
+    assert lab.funding_raised == pytest.approx(18.0 * 1e6 - 1e6 * (1.0 - OTHER_COSTS_SHARE))
+    assert lab.funding_raised < 2.5 * 12 * 1e6
