@@ -9,6 +9,7 @@ compute it buys to rent to labs).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,13 +117,16 @@ class RentalOutcome:
     got: float  # HEq-hours rented
     paid: float  # USD labs paid for them
     chip_hours: dict[str, float]  # chip id -> chip-hours rented out (chips that were rented only)
-    chip_usd: dict[str, float]  # chip id -> USD of rentals
+    chip_usd: dict[str, float]  # chip id -> USD of rentals (spot and contracts, at the prices they were rented for)
+    # chip id -> USD its rented hours are worth at the clouds' prices of the month (what a new rental pays)
+    chip_market_usd: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def chip_price(self, chip_id: str) -> float:
-        """USD per chip-hour an hour of `chip_id` rented for this month, over the clouds that rented it out (their
-        rental revenue from it over its chip-hours rented); NaN if no cloud rented one."""
+        """USD per chip-hour an hour of `chip_id` rents for this month: its renting clouds' posted prices, weighted by
+        the hours each rented (a contract signed earlier earns its own price: `chip_usd`); NaN if no cloud rented
+        one."""
         hours = self.chip_hours.get(chip_id, 0.0)
-        return self.chip_usd[chip_id] / hours if hours > 0 else float("nan")
+        return self.chip_market_usd[chip_id] / hours if hours > 0 else float("nan")
 
     @property
     def fill_rate(self) -> float:

@@ -247,7 +247,7 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
 
 
 def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hour_of_it():
-    """A chip's rental price is its renting clouds' revenue from it over its hours rented: an hour of an H200 or a
+    """A chip's rental price is its renting clouds' posted prices over its hours rented: an hour of an H200 or a
     B200 rents for more than an H100 hour at the same clouds, the H100 price is the model table's, and the price
     per H100-equivalent hour over all clouds (TPU clouds included) is a different, separate figure."""
     model = ComputeMarket(fitted_config(months=30, venture=VentureConfig(enabled=False)), catalog=CATALOG, rng=4)
@@ -260,7 +260,8 @@ def test_chip_rental_prices_are_what_the_clouds_renting_each_chip_earned_per_hou
     assert mt["rental_price_h100_hour"].notna().all()  # H100s are rented in every month, on sale or not
     rented = model.last_month.rental
     rented_h100 = rented.chip_hours["h100-sxm"]
-    assert rented.chip_price("h100-sxm") == rented.chip_usd["h100-sxm"] / rented_h100
+    # the price is the month's posted prices over the hours rented; what contracts signed earlier earned is apart
+    assert rented.chip_price("h100-sxm") == rented.chip_market_usd["h100-sxm"] / rented_h100
     assert sum(rented.chip_usd.values()) == pytest.approx(rented.paid)  # every dollar rented is on a chip
     assert math.isnan(rented.chip_price("no-such-chip"))
 

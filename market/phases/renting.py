@@ -65,16 +65,19 @@ class RentingPhase:
         self.sign_commitments(cost_plus, paid)
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
+        market_usd: dict[str, float] = {}  # the same hours at the clouds' posted prices of the month
         for i in range(n_h):
             ids, on, work, heq = running_fleets[i]
             hours = float(got[:, i].sum())
             # spot and contract hours together, at what they were paid on average
             earned = float(paid[:, i].sum()) / hours if hours > 0 else price[i]
             chip_hours, usd = rental.rented_by_chip(hours, earned, on, work, heq)
-            for cid, hrs, amount in zip(ids, chip_hours, usd, strict=True):
+            _, at_market = rental.rented_by_chip(hours, price[i], on, work, heq)
+            for cid, hrs, amount, worth in zip(ids, chip_hours, usd, at_market, strict=True):
                 if hrs > 0:
                     rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
                     rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
+                    market_usd[cid] = market_usd.get(cid, 0.0) + float(worth)
         posted = price[np.isfinite(price)]
         market_price = float(posted.mean()) if posted.size else 0.0  # USD per HEq-hour, the clouds that rent
         for i, h in enumerate(m.hyperscalers):
@@ -90,7 +93,7 @@ class RentingPhase:
             h.settle_month(running[i], own_value, cfg.clouds)
         self.resolve_insolvencies()
         return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
-                             chip_hours=rented_hours, chip_usd=rented_usd)
+                             chip_hours=rented_hours, chip_usd=rented_usd, chip_market_usd=market_usd)
 
     def sign_commitments(self, price: np.ndarray, paid: np.ndarray) -> None:
         """Each lab books capacity for delivery a lead time ahead (its decision: agents/lab.py), split over the
