@@ -95,6 +95,8 @@ class ChipVendor(mesa.Agent):
         self.order_history: deque[float] = deque(maxlen=ORDER_MEMORY_MONTHS)
         self.chip_orders: dict[str, deque[float]] = {}
         self.reserve = 0.0
+        self.backlog_units = 0.0  # chips ordered but not delivered (this month)
+        self.short_last_month = False  # whether it could not deliver all it was ordered last month
         self.reset_month()
 
     def scale_allocation(self, factor: float) -> None:
@@ -120,6 +122,7 @@ class ChipVendor(mesa.Agent):
         return not self.own_capacity
 
     def reset_month(self) -> None:
+        self.short_last_month = self.backlog_units > 0  # it could not deliver all it was ordered last month
         self.revenue = 0.0
         self.cogs = 0.0
         self.units_sold = 0.0
@@ -176,11 +179,16 @@ class ChipVendor(mesa.Agent):
         margin = self.margin if self.prices_strategically else design_partner_margin
         return chip.manufacturing_cost_usd / (1.0 - margin)
 
-    def adopt_margin(self, best_response: float, adjustment: float, cap: float | None = None) -> None:
-        """Move part of the way to this month's profit-maximising margin (prices are sticky; the best response is
-        the market's proposal, market/vendor_pricing.py), never above a price cap (`cap`, a gross margin) it must
-        obey."""
+    def adopt_margin(self, best_response: float, adjustment: float, cap: float | None = None,
+                     scarce_adjustment: float = 0.0) -> None:
+        """Move part of the way (`adjustment`) to this month's profit-maximising margin (prices are sticky; the best
+        response is the market's proposal, market/vendor_pricing.py), never above a price cap (`cap`, a gross margin)
+        it must obey. After a month in which it could not deliver all it was ordered, it raises its price toward a
+        higher best response faster (`scarce_adjustment`, if that is faster): a shortage is visible in its order
+        book and buyers on allocation accept the rise."""
         if self.prices_strategically:
+            if self.short_last_month and best_response > self.margin:
+                adjustment = max(adjustment, scarce_adjustment)
             self.margin += adjustment * (best_response - self.margin)
         if cap is not None:
             self.margin = min(self.margin, cap)

@@ -454,6 +454,10 @@ class PricingConfig:
     # are renegotiated over quarters); fitted to the 2023 - 2025 margins and revenues (history_calibration.toml)
     # (fitted to 2025-12 at the lower bound of its range, 0.03, and held there since: experiments/calibrate_history.py)
     margin_adjustment: float = field(default=0.03, metadata={"bounds": Bounds(0.0, 1.0, low_open=True, share=True)})
+    # ...and the share a vendor that could not fill last month's orders closes toward a higher best response (der:
+    # NVIDIA's GAAP gross margin went from 64.6% in Q1 FY24 to 74.0% in Q3 FY24 in the 2023 shortage, NVIDIA results
+    # releases 2023-05 and 2023-11, history.toml; toward a best response of ~0.85 that is ~12% of the gap a month)
+    scarce_margin_adjustment: float = share(0.12)
     rd_share_of_gross_profit: float = share(0.2)  # R&D reinvested (est: NVIDIA R&D ~10-25% of revenue)
     opex_share_of_revenue: float = share(0.05)  # SG&A (est)
 

@@ -62,3 +62,25 @@ def test_cost_per_unit_of_work():
     assert pricing.usd_per_million_tokens(2.0, 8, 1000.0) == pytest.approx(16.0 / 3.6)
     # $3.6/h at 1e15 FLOP/s: $0.001/s buys 1e15 FLOP -> $1 per 1e18 FLOP
     assert pricing.usd_per_exaflop(3.6, 1e15) == pytest.approx(1.0)
+
+
+def test_a_vendor_short_of_supply_raises_its_price_faster_but_cuts_it_no_faster():
+    """After a month with unfilled orders a vendor closes `scarce_adjustment` of the gap to a higher best response;
+    toward a lower one, or with its orders filled, it moves at its ordinary stickiness."""
+    from market.config import MarketConfig, VentureConfig
+    from market.model import ComputeMarket
+
+    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+    vendor = model.vendors["nvidia"]
+
+    def moved(short: bool, start: float, best: float) -> float:
+        vendor.margin, vendor.short_last_month = start, short
+        vendor.adopt_margin(best, 0.03, None, 0.12)
+        return vendor.margin - start
+
+    assert moved(True, 0.6, 0.8) == pytest.approx(0.12 * 0.2)
+    assert moved(False, 0.6, 0.8) == pytest.approx(0.03 * 0.2)
+    assert moved(True, 0.8, 0.6) == pytest.approx(-0.03 * 0.2)
+    vendor.backlog_units = 5.0
+    vendor.reset_month()
+    assert vendor.short_last_month and vendor.backlog_units == 0.0

@@ -128,7 +128,7 @@ class SellingPhase:
             if not vendor.on_market:
                 continue  # nothing on sale, nothing to price: it keeps the margin it will launch at
             cap = cfg.policy.price_cap_margin if capped and vendor.vendor_id == cfg.policy.price_cap_vendor else None
-            vendor.adopt_margin(float(margin), cfg.pricing.margin_adjustment, cap)
+            vendor.adopt_margin(float(margin), cfg.pricing.margin_adjustment, cap, cfg.pricing.scarce_margin_adjustment)
 
     def posted_prices(self, book: OfferBook) -> np.ndarray:
         """USD per chip at each seller's current margin (in-house chips at cost plus the design partner's)."""
