@@ -66,15 +66,23 @@ class Lab(mesa.Agent):
         growth = (history[-1] / history[0]) ** (12.0 / (len(history) - 1)) - 1.0
         return min(max(growth, 0.0), cap)
 
-    def plan_commitment(self, already_committed_heq: float, finance) -> float:
+    def plan_commitment(self, already_committed_heq: float, already_committed_usd: float, price: float,
+                        finance) -> float:
         """HEq of useful work to book now for delivery `commitment_lead_months` ahead (market/commitments.py):
-        a share of what it expects to use then, at its expected growth, less what it has booked for that month.
-        `finance`: the config's [lab_finance] section."""
-        if finance.commitment_share <= 0:
+        a share of what it expects to use then, at its expected growth, less what it has booked for that month
+        (`already_committed_heq`, costing `already_committed_usd` a month), and no more than it could pay then at
+        `price` (USD per HEq-hour): the share of its expected revenue it spends on compute plus its cash and the
+        largest round investors would give it, spread over its runway. `finance`: the config's [lab_finance]."""
+        if finance.commitment_share <= 0 or not price > 0:
             return 0.0
-        return commitment_to_sign(self.compute_month / HOURS_PER_MONTH,
-                                  self.expected_growth(finance.commitment_growth_cap),
-                                  finance.commitment_lead_months, finance.commitment_share, already_committed_heq)
+        growth = self.expected_growth(finance.commitment_growth_cap)
+        wanted = commitment_to_sign(self.compute_month / HOURS_PER_MONTH, growth, finance.commitment_lead_months,
+                                    finance.commitment_share, already_committed_heq)
+        revenue_then = self.revenue * (1.0 + growth) ** (finance.commitment_lead_months / 12.0)
+        fundable = max(self.cash, 0.0) + self.revenue * 12.0 * finance.lab_funding_multiple
+        affordable = REVENUE_SPENT_ON_COMPUTE * revenue_then + fundable / finance.lab_runway_months
+        headroom = max(0.0, affordable - already_committed_usd) / (price * HOURS_PER_MONTH)
+        return min(wanted, headroom)
 
     def cash_cover(self, due: float) -> float:
         """Share of this month's contract payments (`due`, USD) its cash covers (1 when it covers them all)."""

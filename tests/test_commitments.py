@@ -126,3 +126,23 @@ def test_a_labs_round_is_at_most_a_multiple_of_its_revenue_and_no_more_than_its_
     lab.update_business(1.0, finance, AlwaysRaise())
     assert lab.funding_raised == pytest.approx(18.0 * 1e6 - 1e6 * (1.0 - OTHER_COSTS_SHARE))
     assert lab.funding_raised < 2.5 * 12 * 1e6
+
+
+def test_a_lab_books_no_more_than_it_could_pay_when_the_contract_starts():
+    from agents.lab import REVENUE_SPENT_ON_COMPUTE, Lab
+    from market.config import LabFinanceConfig
+
+    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+    finance = LabFinanceConfig(lab_funding_multiple=2.5, lab_runway_months=18.0, commitment_share=1.0,
+                               commitment_lead_months=12, commitment_growth_cap=3.0)
+    lab = Lab(model, "t", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
+    lab.revenue_history.extend([1e8, 1e8])  # no growth: expects to use what it uses now
+    lab.compute_month = 1e6 * HOURS_PER_MONTH  # 1M HEq
+    price = 2.0  # USD per HEq-hour: 1M HEq cost $1.46B a month, far beyond what $100M a month of revenue supports
+    affordable = REVENUE_SPENT_ON_COMPUTE * 1e8 + 2.5 * 12 * 1e8 / 18.0
+    booked = lab.plan_commitment(0.0, 0.0, price, finance)
+    assert booked * price * HOURS_PER_MONTH == pytest.approx(affordable)
+    # what it has booked for that month already counts against the same limit
+    assert lab.plan_commitment(0.0, affordable, price, finance) == 0.0
+    # a cheap enough contract is limited by what it expects to use instead
+    assert lab.plan_commitment(0.0, 0.0, 0.01, finance) == pytest.approx(1e6)

@@ -107,9 +107,14 @@ class RentingPhase:
         start = m.month + finance.commitment_lead_months
         open_to = np.isfinite(price) & np.array([not h.bankrupt for h in m.hyperscalers])
         for li, lab in enumerate(m.labs):
-            heq = lab.plan_commitment(book_c.lab_committed(li, start), finance)
-            if heq > 0 and open_to.any():
-                shares = commitments.split_over_clouds(paid[li], lab.affinity, open_to)
+            if not open_to.any():
+                break
+            shares = commitments.split_over_clouds(paid[li], lab.affinity, open_to)
+            contract_price = float((shares * np.where(open_to, price, 0.0)).sum())  # USD per HEq-hour
+            already_usd = float(book_c.usd_per_hour[li, :, start].sum()) * HOURS_PER_MONTH if start < book_c.months \
+                else 0.0
+            heq = lab.plan_commitment(book_c.lab_committed(li, start), already_usd, contract_price, finance)
+            if heq > 0:
                 book_c.sign(li, shares, heq, price, start, finance.commitment_term_months)
         ahead = book_c.usd_per_hour[:, :, m.month + 1:m.month + 13].sum(axis=(1, 2)) * HOURS_PER_MONTH / 12.0
         for li, lab in enumerate(m.labs):
