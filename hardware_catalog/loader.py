@@ -192,6 +192,7 @@ FABRIC_FIELDS = [
     Field("switched", "bool"),
     Field("vendors", "strings", required=False, default=[]),
     Field("source", "str"),
+    Field("step_latency_us", "float", required=False, default=0.0, check=non_negative),
 ]
 
 PHASES = ("train", "prefill", "decode", "serve")
@@ -554,7 +555,7 @@ def parse_efficiency(path: Path) -> EfficiencyParams:
     for name, table in (doc.get("fabric") or {}).items():
         values = parse_table(table, FABRIC_FIELDS, f"{path}: [fabric.{name}]")
         fabrics.append(Fabric(name, values["latency_factor"], values["switched"], tuple(values["vendors"]),
-                              values["source"]))
+                              values["source"], values["step_latency_us"]))
     return EfficiencyParams(**parse_table(doc.get("efficiency"), EFFICIENCY_FIELDS, f"{path}: [efficiency]"),
                             fabrics=tuple(fabrics))
 

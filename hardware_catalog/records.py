@@ -201,6 +201,9 @@ class Fabric:
     switched: bool
     vendors: tuple[str, ...]
     source: str = ""
+    # microseconds per collective step after the first, where the fabric's hardware sequences the steps (0: every step
+    # costs the full per-step latency, as software-launched steps do)
+    step_latency_us: float = 0.0
 
 
 @dataclass(frozen=True)
