@@ -83,10 +83,12 @@ def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
 
 
 def shipped(chip: Accelerator, vendor: Vendor) -> Accelerator:
-    """`chip` at the cost of a shipped unit (its bill of materials times its vendor's unit_cost_factor)."""
+    """`chip` at the cost of a shipped unit: its memory line plus the rest of its bill of materials times its vendor's
+    unit_cost_factor (the factor was derived net of memory, vendors.toml)."""
     if vendor.unit_cost_factor == 1.0:
         return chip
-    return dataclasses.replace(chip, manufacturing_cost_usd=chip.manufacturing_cost_usd * vendor.unit_cost_factor)
+    rest = chip.manufacturing_cost_usd - chip.memory_cost_usd
+    return dataclasses.replace(chip, manufacturing_cost_usd=chip.memory_cost_usd + rest * vendor.unit_cost_factor)
 
 
 def reference(cat: Catalog, config: MarketConfig) -> Reference:
