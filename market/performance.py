@@ -1,9 +1,10 @@
 """Useful-work rates of chips for the market, from the roofline. Pure numpy.
 
 The market values a chip by two rates relative to the reference H100 (at NVIDIA's starting software
-maturity): training tokens/s on Llama-3-70B (bf16), and serving output tokens/s on Llama-3-70B
-(512 tokens in, 256 out, fp8 where the chip has it, else bf16; the largest batch that fits, at the
-tensor-parallel group with the most tokens/s per chip). One H100-equivalent (HEq) is one reference
+maturity): training tokens/s on Llama-3-70B (bf16), and serving output tokens/s on each model of the month's
+serving mix (market/serving.py; 512 tokens in, 256 out, fp8 where the chip has it, else bf16; the largest batch
+that fits, at the tensor-parallel group, or for a mixture of experts the expert-parallel layout, with the most
+tokens/s per chip). One H100-equivalent (HEq) is one reference
 H100-hour of useful work on a buyer's mix.
 
 The market values chips at their hardware bounds with the calibrated utilisation caps (MFU by platform family
