@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from .paths import PATHS_FILE, MarketPaths, parse_paths
 from .records import (
     FIT_WINDOW_END,
     HISTORY_SERIES,
@@ -192,6 +193,7 @@ FABRIC_FIELDS = [
     Field("switched", "bool"),
     Field("vendors", "strings", required=False, default=[]),
     Field("source", "str"),
+    Field("step_latency_us", "float", required=False, default=0.0, check=non_negative),
 ]
 
 PHASES = ("train", "prefill", "decode", "serve")
@@ -554,7 +556,7 @@ def parse_efficiency(path: Path) -> EfficiencyParams:
     for name, table in (doc.get("fabric") or {}).items():
         values = parse_table(table, FABRIC_FIELDS, f"{path}: [fabric.{name}]")
         fabrics.append(Fabric(name, values["latency_factor"], values["switched"], tuple(values["vendors"]),
-                              values["source"]))
+                              values["source"], values["step_latency_us"]))
     return EfficiencyParams(**parse_table(doc.get("efficiency"), EFFICIENCY_FIELDS, f"{path}: [efficiency]"),
                             fabrics=tuple(fabrics))
 
@@ -680,6 +682,8 @@ class Catalog:
     regional: RegionalCatalog = field(default_factory=RegionalCatalog)
     # systems.toml: rack-scale and pod systems by id, each as its chip in the system's scale-up domain (roofline only)
     systems: dict[str, Accelerator] = field(default_factory=dict)
+    # paths.toml: the HBM contract price and the mix of models served, month by month (market only)
+    paths: MarketPaths = field(default_factory=MarketPaths)
 
     def accelerator(self, chip_id: str) -> Accelerator:
         """A chip, or a system (its chip in the system's scale-up domain), by id."""
@@ -773,10 +777,11 @@ def _load(folder: Path) -> Catalog:
     roadmaps = parse_roadmaps(folder / "roadmaps.toml", {**vendors, **regional_vendors})
     efficiency = parse_efficiency(folder / "efficiency.toml")
     check_fabrics(folder / "accelerators.toml", accelerators, efficiency)
+    workloads = parse_workloads(folder / "workloads.toml")
     return Catalog(
         accelerators=accelerators,
         vendors=vendors,
-        workloads=parse_workloads(folder / "workloads.toml"),
+        workloads=workloads,
         roadmaps={vid: roadmaps[vid] for vid in vendors},
         efficiency=efficiency,
         tco=parse_tco(folder / "tco.toml"),
@@ -787,4 +792,5 @@ def _load(folder: Path) -> Catalog:
         regional=RegionalCatalog(regional_chips, regional_vendors, {vid: roadmaps[vid] for vid in regional_vendors},
                                  own_capacity),
         systems=parse_systems(folder / SYSTEMS_FILE, accelerators, efficiency),
+        paths=parse_paths(folder / PATHS_FILE, workloads),
     )

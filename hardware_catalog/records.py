@@ -67,7 +67,7 @@ class Accelerator:
     def at_memory_price(self, factor: float) -> Accelerator:
         """This chip when its memory costs `factor` times what `memory_cost_usd` assumed (a DRAM/HBM price change):
         the manufacturing cost moves by the memory line only. A chip without a memory line is returned unchanged."""
-        if not self.memory_cost_usd:
+        if not self.memory_cost_usd or factor == 1.0:
             return self
         extra = self.memory_cost_usd * (factor - 1.0)
         return replace(self, manufacturing_cost_usd=self.manufacturing_cost_usd + extra,
@@ -100,8 +100,9 @@ class Vendor:
     packaging_share: float  # normalised share of leading-edge packaging/HBM capacity
     source: str
     source_date: str
-    # cost of a shipped unit relative to the chip's bill of materials (die, HBM, packaging): boards,
-    # NVLink switches and other system content sold with it, yields and warranty (derived where sourced)
+    # cost of a shipped unit relative to the non-memory part of the chip's bill of materials (die, packaging): boards,
+    # NVLink switches and other system content sold with it, yields and warranty (derived where sourced); the memory
+    # line passes through at its own price
     unit_cost_factor: float = 1.0
     unit_cost_source: str = ""
     # gross margin (share of price) the vendor was pricing at when the run starts, where a filing gives it;
@@ -201,6 +202,9 @@ class Fabric:
     switched: bool
     vendors: tuple[str, ...]
     source: str = ""
+    # microseconds per collective step after the first, where the fabric's hardware sequences the steps (0: every step
+    # costs the full per-step latency, as software-launched steps do)
+    step_latency_us: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,10 @@ def write_efficiency(params: EfficiencyParams, path: Path) -> None:
     for fabric in params.fabrics:
         vendors = ", ".join(f'"{v}"' for v in fabric.vendors)
         lines += [f"[fabric.{fabric.name}]", f"latency_factor = {fabric.latency_factor:g}",
-                  f"switched = {'true' if fabric.switched else 'false'}", f"vendors = [{vendors}]",
-                  f'source = "{fabric.source}"', ""]
+                  f"switched = {'true' if fabric.switched else 'false'}", f"vendors = [{vendors}]"]
+        if fabric.step_latency_us:
+            lines.append(f"step_latency_us = {fabric.step_latency_us:g}")
+        lines += [f'source = "{fabric.source}"', ""]
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # never write something the loader cannot read back
     tmp = path.with_suffix(".toml.tmp")

@@ -539,7 +539,9 @@ class PolicyConfig:
     demand_shock_start: str = ""  # a bust: from this month...
     demand_shock_months: int = number(12, high=1200)  # ...for this long...
     demand_shock_scale: float = positive(1.0)  # ...own AI demand of clouds and lab revenue are multiplied by this
-    serving_workload: str = "llama-3-70b"  # the model buyers serve (a small one: the on-device shift)
+    # one model buyers serve (a small one: the on-device shift); "" follows the catalog's dated serving mix (dense
+    # 70B-class in 2023, mixture-of-experts from 2025: hardware_catalog/data/paths.toml)
+    serving_workload: str = ""
     startup_compute_price_scale: float = positive(1.0, high=1000)  # multiplies the rental price startups pay
     # An architecture shift: from `serving_shift_start` (YYYY-MM), buyers move this share of their serving to the
     # model `serving_shift_workload` (a state-space or hybrid one, say), linearly over serving_shift_months

@@ -108,7 +108,7 @@ class ProgrammeDesk:
             maturity = max(m.config.inhouse.inhouse_start_maturity, m.open_stack_floor())
             eff = m.catalog.efficiency
             train = performance.training_rates([chip], np.array([maturity]), m.reference_workload, eff)[0] / m.ref_train
-            serve = performance.serving_rates([chip], np.array([maturity]), m.serving_workload, eff)[0] / m.ref_serve
+            serve = m.serving.rates([chip], np.array([maturity]), m.serving_mix())[0][0]
             book = m.last_month.book
             work = float(choice.work_rate(train, serve, book.inference_share))
             running = float(pricing.hourly_cost(0.0, chip.tdp_w, m.tco).total)

@@ -38,6 +38,7 @@ from .phases.renting import RentingPhase
 from .phases.selling import SellingPhase
 from .phases.trading import TradingPhase
 from .recorder import VENTURE_SERIES, MonthRecorder  # noqa: F401  (VENTURE_SERIES: importable here as before)
+from .serving import ServingMix
 from .venture import VenturePhase
 
 
@@ -64,8 +65,8 @@ class ComputeMarket(mesa.Model):
         self.chip_index: dict[str, Accelerator] = {}
         self.fleets = Fleets(self.chip_index, self.tco, config.power.power_enabled)  # fleet arithmetic: market/fleet.py
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
-        (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
-         self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
+        self.reference_workload, self.reference_chip, self.ref_train = scenario.reference(self.catalog)
+        self.serving = ServingMix(self.catalog, config.policy)  # what buyers serve month by month (market/serving.py)
         self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
         self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
         finance = config.lab_finance
@@ -134,31 +135,31 @@ class ComputeMarket(mesa.Model):
         """(training, serving) throughput of each chip relative to the reference H100."""
         return self.rates_and_tokens(chips)[0]
 
-    def rates_and_tokens(
-        self, chips: list[Accelerator]
-    ) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
-        """`rates`, and while a serving shift is under way the tokens of the serving mix each chip serves per second
-        (for the price per token actually served; None without a shift)."""
+    def rates_and_tokens(self, chips: list[Accelerator]) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+        """`rates`, and the output tokens/s of this month's serving mix each chip serves (for the price per token
+        actually served)."""
         maturity = [self.effective_maturity(c.vendor) for c in chips]
-        eff = self.catalog.efficiency
-        train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
-        serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
-        tokens = None
-        shifted = self.serving_shift()
-        if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
-            moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
-            mix = (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift
-            tokens = {c.id: float(x) for c, x in zip(chips, mix, strict=True)}
-            serve = (1.0 - shifted) * serve + shifted * moved
-        return {c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)}, tokens
+        train = performance.training_rates(chips, maturity, self.reference_workload, self.catalog.efficiency)
+        train = train / self.ref_train
+        serve, tokens = self.serving.rates(chips, maturity, self.serving_mix())
+        return ({c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)},
+                {c.id: float(x) for c, x in zip(chips, tokens, strict=True)})
+
+    def serving_mix(self) -> dict[str, float]:
+        """Share of served tokens of each model this month (market/serving.py)."""
+        return self.serving.shares(self.date, self.serving_shift())
 
     def serving_shift(self) -> float:
         """Share of buyers' serving moved to `serving_shift_workload` this month (0 without a shift)."""
         cfg = self.config
-        if self.shift_workload is None or not cfg.active(cfg.policy.serving_shift_start, self.date):
+        if not cfg.policy.serving_shift_workload or not cfg.active(cfg.policy.serving_shift_start, self.date):
             return 0.0
         elapsed = months_between(cfg.policy.serving_shift_start or cfg.start, self.date) + 1
         return cfg.policy.serving_shift_share * min(1.0, elapsed / cfg.policy.serving_shift_months)
+
+    def memory_priced(self, chip: Accelerator) -> Accelerator:
+        """`chip` with its memory line at this month's HBM contract price (hardware_catalog/paths.py)."""
+        return chip.at_memory_price(self.catalog.paths.memory_price_factor(self.date, chip.memory_cost_date))
 
     def packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.supply.min_packaging_units_per_chip)

@@ -43,8 +43,7 @@ class OfferBook:
     stock: np.ndarray  # (K,) chips held from earlier months
     in_production: np.ndarray  # (K,) bool: made this month (its vendor's line); False for old stock being sold off
     prices: np.ndarray | None = None  # (K,) USD per chip, in the book the vendor phase posts after the margin choice
-    # chip id -> tokens of the serving mix it serves per second, while a serving shift is under way (else None)
-    served_tokens: dict[str, float] | None = None
+    served_tokens: dict[str, float] | None = None  # output tokens/s of the month's serving mix, by chip id
 
     def __len__(self) -> int:
         return len(self.chips)

@@ -84,18 +84,21 @@ def kv_copies(kv_heads, tensor) -> np.ndarray:
     return t / np.minimum(t, kv_heads)
 
 
-def alltoall_time(message_bytes, group, link_bandwidth, latency, switched=True) -> np.ndarray:
+def alltoall_time(message_bytes, group, link_bandwidth, latency, switched=True, step_latency=None) -> np.ndarray:
     """Seconds for one all-to-all in which each of `group` chips sends `message_bytes` spread evenly over all of
     them (its own share stays). On a switched fabric every pair has a direct path: one step, (k - 1) / k of the
     message over the chip's link. On a torus (no switch: TPU ICI, Trainium2 NeuronLink) messages cross on average
-    sqrt(k) / 2 links of a square 2-D torus, sharing them, in 2 sqrt(k) steps (est: dimension-ordered routing)."""
+    sqrt(k) / 2 links of a square 2-D torus, sharing them, in 2 sqrt(k) steps (est: dimension-ordered routing).
+    `step_latency`: roofline.step_latencies."""
+    from .roofline import step_latencies  # roofline imports this module
+
     k = np.asarray(group, dtype=float)
     per_byte = np.asarray(message_bytes, dtype=float) / link_bandwidth
     with np.errstate(divide="ignore", invalid="ignore"):
         share = (k - 1.0) / k
         direct = latency + share * per_byte
         side = np.sqrt(np.maximum(k, 1.0))
-        torus = 2.0 * side * latency + share * per_byte * np.maximum(side / 2.0, 1.0)
+        torus = step_latencies(2.0 * side, latency, step_latency) + share * per_byte * np.maximum(side / 2.0, 1.0)
     return np.where(k > 1, np.where(switched, direct, torus), 0.0)
 
 

@@ -1,9 +1,10 @@
 """Useful-work rates of chips for the market, from the roofline. Pure numpy.
 
 The market values a chip by two rates relative to the reference H100 (at NVIDIA's starting software
-maturity): training tokens/s on Llama-3-70B (bf16), and serving output tokens/s on Llama-3-70B
-(512 tokens in, 256 out, fp8 where the chip has it, else bf16; the largest batch that fits, at the
-tensor-parallel group with the most tokens/s per chip). One H100-equivalent (HEq) is one reference
+maturity): training tokens/s on Llama-3-70B (bf16), and serving output tokens/s on each model of the month's
+serving mix (market/serving.py; 512 tokens in, 256 out, fp8 where the chip has it, else bf16; the largest batch
+that fits, at the tensor-parallel group, or for a mixture of experts the expert-parallel layout, with the most
+tokens/s per chip). One H100-equivalent (HEq) is one reference
 H100-hour of useful work on a buyer's mix.
 
 The market values chips at their hardware bounds with the calibrated utilisation caps (MFU by platform family
@@ -26,6 +27,7 @@ import numpy as np
 from hardware_catalog import Accelerator, EfficiencyParams, Workload
 
 from . import roofline
+from .parallelism import Parallel
 
 REFERENCE_CHIP = "h100-sxm"
 REFERENCE_WORKLOAD = "llama-3-70b"
@@ -48,15 +50,21 @@ def training_rates(chips: Sequence[Accelerator], maturity, workload: Workload, e
 
 
 def serving_rates(chips: Sequence[Accelerator], maturity, workload: Workload, efficiency: EfficiencyParams):
-    """Best serving output tokens/s per chip (K,), over precisions (fp8 or bf16) and group sizes."""
+    """Best serving output tokens/s per chip (K,), over precisions (fp8 or bf16) and group sizes; for a mixture of
+    experts also over expert-parallel layouts (one chip per attention replica, the routed experts spread over the
+    replicas' chips, inside the chip's scale-up domain)."""
     efficiency = market_efficiency(efficiency)
     largest = max(c.max_group for c in chips)
     groups = (2.0 ** np.arange(int(np.log2(largest)) + 1))[None, :]
     model_arr = roofline.model_arrays([workload], axis=0, ndim=2)
+    layouts = [(groups, None)]
+    if workload.experts > 1:  # a mixture of experts is also served as engines do: attention data-parallel, experts EP
+        layouts.append((1.0, Parallel(data=groups, expert=groups)))
     best = np.zeros(len(chips))
     for precision in ("fp8", "bf16"):
         chip_arr = roofline.chip_arrays(chips, precision, efficiency, maturity, axis=0, ndim=2)
-        res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=precision, group=groups,
-                                input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT)
-        best = np.maximum(best, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
+        for group, parallel in layouts:
+            res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=precision, group=group,
+                                    input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, parallel=parallel)
+            best = np.maximum(best, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
     return best

@@ -182,10 +182,7 @@ class MonthRecorder:
         if sold.sum() > 0:
             tco = model.tco
             rent = pricing.rental_price(pricing.hourly_cost(book.prices, [c.tdp_w for c in book.chips], tco).total, tco)
-            if book.served_tokens is None:
-                serve = np.array([book.rates[c.id][1] for c in book.chips]) * model.ref_serve
-            else:  # under a serving shift: tokens of the mix actually served, not dense-model equivalents
-                serve = np.array([book.served_tokens[c.id] for c in book.chips])
+            serve = np.array([book.served_tokens[c.id] for c in book.chips])  # tokens of the mix actually served
             train = np.array([book.rates[c.id][0] for c in book.chips]) * model.ref_train
             flop_per_token = 6 * model.reference_workload.params_active
             # market price of reference work: what the chips sold this month cost to rent per hour, over

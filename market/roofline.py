@@ -27,7 +27,9 @@ Model (DESIGN.md section 4):
 - tensor parallelism: 2 all-reduces of the activations per layer, costed per fabric with a latency per
   step (alpha) and the link bandwidth B, by the cheapest algorithm for the message size m: ring
   2 (k - 1) alpha + 2 (k - 1) / k m / B, tree 2 log2(k) alpha + 2 m / B, and on a switched fabric (every
-  chip reaches every other) one-shot alpha + (k - 1) m / B and two-shot 2 alpha + 2 (k - 1) / k m / B.
+  chip reaches every other) one-shot alpha + (k - 1) m / B and two-shot 2 alpha + 2 (k - 1) / k m / B. On a fabric
+  whose collective steps are sequenced in hardware (Trainium's collective-communication cores), the first step costs
+  alpha and each further one the fabric's own step latency.
 - pipeline parallelism: the default for chips holding their weights in on-chip SRAM (they hold layers,
   not shards): all g chips are stages.
 - memory: weights + KV cache for b sequences at the longest context must fit in
@@ -108,6 +110,8 @@ class ChipArrays:
     prefill_layer_overhead: np.ndarray | float = 0.0  # seconds per layer per prefill pass
     gqa_sharing: float = 1.0  # share of a grouped-query KV read decode attention shares among the group's query heads
     expert_efficiency: float = 1.0  # routed-expert (MoE) matrices run at this share of the dense compute efficiency
+    # seconds per step after a collective's first where the fabric sequences steps in hardware (None: link_latency)
+    step_latency: np.ndarray | float | None = None
     sequence_overhead: np.ndarray | float = 0.0  # seconds per sequence per decode step (scheduling, sampling, batching)
 
 
@@ -183,6 +187,8 @@ def chip_arrays(
         usable_memory_fraction=efficiency.usable_memory_fraction,
         tdp_w=col([c.tdp_w for c in chips]),
         switched=col([f.switched for f in fabrics]).astype(bool),
+        step_latency=(col([(f.step_latency_us or efficiency.link_latency_us * f.latency_factor) * 1e-6
+                           for f in fabrics]) if any(f.step_latency_us for f in fabrics) else None),
         layer_overhead=col(efficiency.layer_overhead_us * 1e-6 * decline / factor),
         prefill_layer_overhead=col(efficiency.prefill_layer_overhead_us * 1e-6 * decline / factor),
         gqa_sharing=efficiency.gqa_sharing,
@@ -252,18 +258,28 @@ def weight_bytes_read(model: ModelArrays, routed_tokens, bytes_per_param: float,
     return (model.params_total - model.params_expert + expert) * bytes_per_param
 
 
-def allreduce_time(message_bytes, group, link_bandwidth, latency, switched=True) -> np.ndarray:
+def step_latencies(steps, latency, step_latency=None):
+    """Seconds of latency of a collective of `steps` algorithm steps: `latency` each, or, on a fabric whose steps
+    after the first are sequenced by hardware (`step_latency` given: Neuron's collective cores), `latency` for the
+    first and `step_latency` for each further step."""
+    if step_latency is None:
+        return steps * latency
+    return latency + (steps - 1.0) * step_latency
+
+
+def allreduce_time(message_bytes, group, link_bandwidth, latency, switched=True, step_latency=None) -> np.ndarray:
     """Seconds for one all-reduce of `message_bytes` over `group` chips (0 for one chip) by the cheapest
     algorithm the fabric allows: ring or tree anywhere; one-shot or two-shot where a switch connects every chip
-    to every other (`switched`). `latency`: seconds per algorithm step; `link_bandwidth`: bytes/s one way."""
+    to every other (`switched`). `latency`: seconds per algorithm step (`step_latency`: see step_latencies);
+    `link_bandwidth`: bytes/s one way."""
     k = np.asarray(group, dtype=float)
     per_byte = np.asarray(message_bytes, dtype=float) / link_bandwidth
     with np.errstate(divide="ignore", invalid="ignore"):
         share = (k - 1.0) / k
-        ring = 2.0 * (k - 1.0) * latency + 2.0 * share * per_byte
-        tree = 2.0 * np.ceil(np.log2(np.maximum(k, 1.0))) * latency + 2.0 * per_byte
+        ring = step_latencies(2.0 * (k - 1.0), latency, step_latency) + 2.0 * share * per_byte
+        tree = step_latencies(2.0 * np.ceil(np.log2(np.maximum(k, 1.0))), latency, step_latency) + 2.0 * per_byte
         one_shot = latency + (k - 1.0) * per_byte
-        two_shot = 2.0 * latency + 2.0 * share * per_byte
+        two_shot = step_latencies(2.0, latency, step_latency) + 2.0 * share * per_byte
     best = np.minimum(ring, tree)
     best = np.where(switched, np.minimum(best, np.minimum(one_shot, two_shot)), best)
     return np.where(k > 1, best, 0.0)
@@ -379,10 +395,12 @@ def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool, p
     m = microbatches(batch, stages)
     compute = flop / (group * chip.peak_flops * chip.mfu_infer)
     memory = moved / (group * chip.hbm_bandwidth * chip.mbu)
-    allreduce = allreduce_time(message / m, tensor, chip.link_bandwidth, chip.link_latency, chip.switched)
+    allreduce = allreduce_time(message / m, tensor, chip.link_bandwidth, chip.link_latency, chip.switched,
+                               chip.step_latency)
     ep = uses_experts(model.experts, parallel)
     dispatch = message / m / tensor * model.experts_per_token
-    alltoall = alltoall_time(dispatch, parallel.expert, chip.link_bandwidth, chip.link_latency, chip.switched)
+    alltoall = alltoall_time(dispatch, parallel.expert, chip.link_bandwidth, chip.link_latency, chip.switched,
+                             chip.step_latency)
     collective = model.n_layers * (allreduce + np.where(ep, 2.0 * alltoall, allreduce))
     hops = (stages - 1.0) * chip.link_latency
     layers = model.n_layers * (chip.prefill_layer_overhead if fill else chip.layer_overhead)

@@ -19,7 +19,6 @@ from hardware_catalog import Accelerator, Catalog, Vendor, Workload
 
 from . import performance
 from .capacity import normalise_allocations
-from .config import MarketConfig
 
 # Starting finances of a cloud, in months of its starting chip budget (`budget_share x start_budget_usd`):
 # estimates (no source recorded)
@@ -36,15 +35,12 @@ LAB_AFFINITY_SD = 0.5  # spread of a lab's taste for each cloud (logit utility u
 
 
 class Reference(NamedTuple):
-    """The reference the market measures work against: the H100 on the reference and serving workloads."""
+    """The reference the market measures training work against: the H100 on the reference workload (serving work is
+    measured on the month's serving mix, market/serving.py)."""
 
     workload: Workload  # training workload of the reference
-    serving_workload: Workload
     chip: Accelerator  # the reference H100
     train: float  # its training rate on the reference workload
-    serve: float  # its serving rate on the serving workload
-    shift_workload: Workload | None  # the workload serving shifts to (None without a shift)
-    serve_shift: float | None  # its serving rate on that workload (None without a shift)
 
 
 def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
@@ -83,26 +79,20 @@ def vendors(model) -> tuple[dict[str, ChipVendor], list[str]]:
 
 
 def shipped(chip: Accelerator, vendor: Vendor) -> Accelerator:
-    """`chip` at the cost of a shipped unit (its bill of materials times its vendor's unit_cost_factor)."""
+    """`chip` at the cost of a shipped unit: its memory line plus the rest of its bill of materials times its vendor's
+    unit_cost_factor (the factor was derived net of memory, vendors.toml)."""
     if vendor.unit_cost_factor == 1.0:
         return chip
-    return dataclasses.replace(chip, manufacturing_cost_usd=chip.manufacturing_cost_usd * vendor.unit_cost_factor)
+    rest = chip.manufacturing_cost_usd - chip.memory_cost_usd
+    return dataclasses.replace(chip, manufacturing_cost_usd=chip.memory_cost_usd + rest * vendor.unit_cost_factor)
 
 
-def reference(cat: Catalog, config: MarketConfig) -> Reference:
+def reference(cat: Catalog) -> Reference:
     workload = cat.workload(performance.REFERENCE_WORKLOAD)
-    serving_workload = cat.workload(config.policy.serving_workload)
     chip = cat.accelerator(performance.REFERENCE_CHIP)
-    ref = [chip]
     maturity = [cat.vendors["nvidia"].software_maturity]
-    train = performance.training_rates(ref, maturity, workload, cat.efficiency)[0]
-    serve = performance.serving_rates(ref, maturity, serving_workload, cat.efficiency)[0]
-    shift = config.policy.serving_shift_workload
-    shift_workload = cat.workload(shift) if shift else None
-    serve_shift = None
-    if shift_workload is not None:
-        serve_shift = performance.serving_rates(ref, maturity, shift_workload, cat.efficiency)[0]
-    return Reference(workload, serving_workload, chip, train, serve, shift_workload, serve_shift)
+    train = performance.training_rates([chip], maturity, workload, cat.efficiency)[0]
+    return Reference(workload, chip, train)
 
 
 def list_price(model, chip: Accelerator) -> float:

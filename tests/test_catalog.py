@@ -231,8 +231,9 @@ def test_memory_is_a_line_of_the_cost_that_a_memory_price_change_moves():
     dearer = b300.at_memory_price(1.5)  # HBM 50% dearer
     assert dearer.manufacturing_cost_usd == pytest.approx(b300.manufacturing_cost_usd + 0.5 * b300.memory_cost_usd)
     assert dearer.memory_cost_usd == pytest.approx(1.5 * b300.memory_cost_usd)
-    h100 = CATALOG.accelerator("h100-sxm")  # no memory line: unchanged
-    assert h100.memory_cost_usd == 0 and h100.at_memory_price(2.0) is h100
+    mi300x = CATALOG.accelerator("mi300x")  # no memory line: unchanged
+    assert mi300x.memory_cost_usd == 0 and mi300x.at_memory_price(2.0) is mi300x
+    assert b300.at_memory_price(1.0) is b300
     nxt = next_generation(b300, CATALOG.roadmaps["nvidia"], 12)  # the line grows with capacity, at the same $/GB
     assert nxt.memory_cost_usd / nxt.hbm_gb == pytest.approx(b300.memory_cost_usd / b300.hbm_gb)
 

@@ -305,12 +305,18 @@ def test_a_serving_shift_moves_buyers_serving_work_to_the_new_model_over_its_ram
     assert model.date == "2023-03" and model.serving_shift() == pytest.approx(0.6 / 4)
     maturity = [model.effective_maturity(c.vendor) for c in chips]
     eff = model.catalog.efficiency
-    dense = performance.serving_rates(chips, maturity, model.serving_workload, eff) / model.ref_serve
-    hybrid = performance.serving_rates(chips, maturity, model.shift_workload, eff) / model.ref_serve_shift
+    mix = {w: s for w, s in model.serving_mix().items() if s}
+    assert mix == pytest.approx({"llama-3-70b": 1 - 0.15, "jamba-v0.1": 0.15})  # dense until mid-2023
+    dense_tps = performance.serving_rates(chips, maturity, model.catalog.workload("llama-3-70b"), eff)
+    hybrid_tps = performance.serving_rates(chips, maturity, model.catalog.workload("jamba-v0.1"), eff)
+    dense = dense_tps / model.serving.reference_rate("llama-3-70b")
+    hybrid = hybrid_tps / model.serving.reference_rate("jamba-v0.1")
     expected = (1 - 0.15) * dense + 0.15 * hybrid
     assert [s for _, s in model.rates(chips).values()] == pytest.approx(list(expected))
     # the price per token counts tokens of the mix actually served (a hybrid serves many more per chip-hour)
-    served = (1 - 0.15) * dense * model.ref_serve + 0.15 * hybrid * model.ref_serve_shift
+    served = (1 - 0.15) * dense_tps + 0.15 * hybrid_tps
     assert list(model.rates_and_tokens(chips)[1].values()) == pytest.approx(list(served))
-    assert base.rates_and_tokens(chips)[1] is None
+    base_maturity = [base.effective_maturity(c.vendor) for c in chips]  # (month 0: buyers serve the dense model)
+    base_tps = performance.serving_rates(chips, base_maturity, model.catalog.workload("llama-3-70b"), eff)
+    assert list(base.rates_and_tokens(chips)[1].values()) == pytest.approx(list(base_tps))
     assert hybrid[1] / hybrid[0] < dense[1] / dense[0]  # the memory-rich MI300X's edge over the H100 shrinks

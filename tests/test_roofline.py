@@ -336,6 +336,26 @@ def test_allreduce_algorithm_follows_message_size():
     assert roofline.allreduce_time(small, 1, bw, alpha, True) == 0.0
 
 
+def test_hardware_sequenced_collectives_pay_the_launch_latency_once():
+    """On NeuronLink (Trainium's collective cores sequence the steps) a collective's first step costs the full
+    latency and each further step the fabric's own step latency; on NVLink every step costs the full latency."""
+    alpha, hop, bw, small = 74e-6, 2e-6, 640e9, 1e3
+    tree_steps = 2 * 4  # a tree over 16 chips
+    sequenced = roofline.allreduce_time(small, 16, bw, alpha, False, hop)
+    assert sequenced == pytest.approx(min(alpha + (tree_steps - 1) * hop + 2 * small / bw,
+                                          alpha + (2 * 15 - 1) * hop + 2 * 15 / 16 * small / bw))
+    assert roofline.allreduce_time(small, 16, bw, alpha, False) == pytest.approx(tree_steps * alpha + 2 * small / bw)
+    assert roofline.step_latencies(6.0, alpha) == pytest.approx(roofline.step_latencies(6.0, alpha, alpha))
+    eff = CATALOG.efficiency
+    trn2, h100 = CATALOG.accelerator("trn2-server"), CATALOG.accelerator("h100-sxm")
+    arrays = roofline.chip_arrays([trn2, h100], "bf16", eff, {"aws": 0.5, "nvidia": 0.95})
+    assert arrays.step_latency[0] == pytest.approx(eff.fabric_of(trn2).step_latency_us * 1e-6)
+    assert arrays.step_latency[1] == pytest.approx(arrays.link_latency[1])  # NVLink: unchanged
+    # so a Trn2 decode step at batch 1 is no longer several times its weights' read time in collectives
+    res = _decode("trn2-server", "llama-3-70b", 16, precision="bf16")
+    assert res.interconnect_s[0] < 4 * res.memory_s[0]
+
+
 def test_a_pipeline_idles_at_small_batch_by_the_expected_bubble():
     """With communication and overheads removed, p stages decode a batch b < p at b / p of the throughput of the
     same chips splitting every layer (tensor parallel), and at the same throughput once b >= p."""

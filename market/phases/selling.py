@@ -44,7 +44,7 @@ class SellingPhase:
         for v in m.vendors.values():
             line = v.put_on_sale(m.date, cfg.choice.offered_generations, export_market)
             for group, making in ((line, True), (v.run_out_parts(m.date, line), False)):  # then old stock sold off
-                for chip in group:
+                for chip in map(m.memory_priced, group):  # its memory line at this month's HBM price
                     chips.append(chip)
                     sellers.append(v)
                     made.append(making)
