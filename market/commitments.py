@@ -46,6 +46,7 @@ class CommitmentBook:
         self.heq = np.zeros((n_labs, n_clouds, months))  # HEq committed for each month
         self.usd_per_hour = np.zeros((n_labs, n_clouds, months))  # USD per hour due for it (heq x contract price)
         self.signed_usd = 0.0  # USD of contract value signed since the start (over the whole term)
+        self.signed_this_month = 0.0  # USD of contract value signed this month (the renting phase resets it)
 
     @property
     def months(self) -> int:
@@ -64,7 +65,9 @@ class CommitmentBook:
         price = np.where(np.isfinite(price), price, 0.0)
         self.heq[lab, :, start:end] += volume[:, None]
         self.usd_per_hour[lab, :, start:end] += (volume * price)[:, None]
-        self.signed_usd += float((volume * price).sum()) * HOURS_PER_MONTH * (end - start)
+        value = float((volume * price).sum()) * HOURS_PER_MONTH * (end - start)
+        self.signed_usd += value
+        self.signed_this_month += value
 
     def committed(self, month: int) -> np.ndarray:
         """(L, H) HEq committed for `month` (zeros past the horizon)."""

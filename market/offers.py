@@ -119,6 +119,12 @@ class RentalOutcome:
     chip_usd: dict[str, float]  # chip id -> USD of rentals (spot and contracts, at the prices they were rented for)
     # chip id -> USD its rented hours are worth at the clouds' prices of the month (what a new rental pays)
     chip_market_usd: dict[str, float] = dataclasses.field(default_factory=dict)
+    contracted: float = 0.0  # HEq-hours of `got` delivered on labs' contracts (market/commitments.py)
+
+    @property
+    def contract_share(self) -> float:
+        """Share of the HEq-hours rented that were delivered on contracts (NaN if nothing was rented)."""
+        return self.contracted / self.got if self.got else float("nan")
 
     def chip_price(self, chip_id: str) -> float:
         """USD per chip-hour an hour of `chip_id` rents for this month: its renting clouds' posted prices, weighted by

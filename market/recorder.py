@@ -79,6 +79,8 @@ def model_series(model) -> list[Series]:
         ("inference_share", lambda f: f.outcome.book.inference_share),
         ("frontier_lab_revenue", lambda f: float(sum(lab.revenue for lab in labs if lab.frontier))),
         ("frontier_lab_power_gw", lambda f: frontier_lab_power_gw(f.model)),
+        ("contract_share", lambda f: f.outcome.rental.contract_share),
+        ("contracts_signed", lambda f: f.model.commitments.signed_this_month),
         ("rental_price_heq_hour", lambda f: f.rental_price_heq_hour),
         ("rental_price_h100_hour", lambda f: f.outcome.rental.chip_price(f.model.reference_chip.id)),
         ("writedowns", lambda f: float(sum(v.writedown for v in f.model.vendors.values()))),

@@ -93,7 +93,8 @@ class RentingPhase:
             h.settle_month(running[i], own_value, cfg.clouds)
         self.resolve_insolvencies()
         return RentalOutcome(wanted=float(wanted.sum()), got=float(got.sum()), paid=float(paid.sum()),
-                             chip_hours=rented_hours, chip_usd=rented_usd, chip_market_usd=market_usd)
+                             chip_hours=rented_hours, chip_usd=rented_usd, chip_market_usd=market_usd,
+                             contracted=float(delivered.sum()))
 
     def sign_commitments(self, price: np.ndarray, paid: np.ndarray) -> None:
         """Each lab books capacity for delivery a lead time ahead (its decision: agents/lab.py), split over the
@@ -104,6 +105,7 @@ class RentingPhase:
         m = self.model
         finance = m.config.lab_finance
         book_c = m.commitments
+        book_c.signed_this_month = 0.0
         start = m.month + finance.commitment_lead_months
         open_to = np.isfinite(price) & np.array([not h.bankrupt for h in m.hyperscalers])
         for li, lab in enumerate(m.labs):
