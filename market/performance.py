@@ -43,7 +43,7 @@ def training_rates(chips: Sequence[Accelerator], maturity, workload: Workload, e
     efficiency = market_efficiency(efficiency)
     chip_arr = roofline.chip_arrays(chips, "bf16", efficiency, maturity)
     model_arr = roofline.model_arrays([workload])
-    res = roofline.evaluate("train", model_arr, chip_arr, 1, precision="bf16")
+    res = roofline.evaluate("train", model_arr, chip_arr, 1, precision="bf16", rates_only=True)
     return np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0)
 
 
@@ -57,6 +57,6 @@ def serving_rates(chips: Sequence[Accelerator], maturity, workload: Workload, ef
     for precision in ("fp8", "bf16"):
         chip_arr = roofline.chip_arrays(chips, precision, efficiency, maturity, axis=0, ndim=2)
         res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=precision, group=groups,
-                                input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT)
+                                input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, rates_only=True)
         best = np.maximum(best, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
     return best
