@@ -36,6 +36,7 @@ from .phases.ecosystem import EcosystemPhase
 from .phases.renting import RentingPhase
 from .phases.selling import SellingPhase
 from .phases.trading import TradingPhase
+from .rate_cache import RateCache
 from .recorder import VENTURE_SERIES, MonthRecorder  # noqa: F401  (VENTURE_SERIES: importable here as before)
 from .venture import VenturePhase
 
@@ -65,6 +66,8 @@ class ComputeMarket(mesa.Model):
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
          self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
+        self.rate_cache = RateCache(performance.market_efficiency(self.catalog.efficiency),
+                                    config.software.rate_maturity_bucket)
         self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
         self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
         self.capacity = config.supply.start_capacity_hbm_gb * config.supply.capacity_scale
@@ -103,10 +106,17 @@ class ComputeMarket(mesa.Model):
         cfg = self.config
         return cfg.demand.growth_at(cfg.demand.inference_share_start, cfg.demand.inference_share_end, self.date)
 
-    def effective_maturity(self, vendor_id: str) -> float:
+    def effective_maturity(self, vendor_id: str, floor: float | None = None) -> float:
+        """Software maturity of `vendor_id`'s stack, at least the open-stack floor (`floor`: open_stack_floor(),
+        when the caller has it already)."""
         vendor = self.vendors.get(vendor_id)
         maturity = vendor.maturity if vendor else self.catalog.vendors[vendor_id].software_maturity
-        return max(maturity, self.open_stack_floor())
+        return max(maturity, self.open_stack_floor() if floor is None else floor)
+
+    def chip_maturity(self, chips) -> list[float]:
+        """effective_maturity of each chip's vendor."""
+        floor = self.open_stack_floor()
+        return [self.effective_maturity(c.vendor, floor) for c in chips]
 
     def open_stack_floor(self) -> float:
         """Maturity every stack reaches through an open software stack (0 unless the policy is on)."""
@@ -135,14 +145,14 @@ class ComputeMarket(mesa.Model):
     ) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
         """`rates`, and while a serving shift is under way the tokens of the serving mix each chip serves per second
         (for the price per token actually served; None without a shift)."""
-        maturity = [self.effective_maturity(c.vendor) for c in chips]
-        eff = self.catalog.efficiency
-        train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
-        serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
+        maturity = self.chip_maturity(chips)
+        cache = self.rate_cache
+        train = cache.training(chips, maturity, self.reference_workload) / self.ref_train
+        serve = cache.serving(chips, maturity, self.serving_workload) / self.ref_serve
         tokens = None
         shifted = self.serving_shift()
         if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
-            moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
+            moved = cache.serving(chips, maturity, self.shift_workload) / self.ref_serve_shift
             mix = (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift
             tokens = {c.id: float(x) for c, x in zip(chips, mix, strict=True)}
             serve = (1.0 - shifted) * serve + shifted * moved

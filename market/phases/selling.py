@@ -77,7 +77,7 @@ class SellingPhase:
             units_per_chip=np.array([m.packaging_units(c) for c in chips]),
             running_cost=pricing.hourly_cost(0.0, np.array([c.tdp_w for c in chips]), m.tco).total,
             facility_w=power.facility_watts([c.tdp_w for c in chips], m.tco),
-            maturity=np.array([m.effective_maturity(c.vendor) for c in chips]), rates=rates,
+            maturity=np.array(m.chip_maturity(chips)), rates=rates,
             served_tokens=served_tokens,
             inference_share=inference_share, work=work, available=available,
             # leaving the installed software stack costs the same on every move, onto a buyer's own silicon too: an
