@@ -21,6 +21,9 @@ class Fleets:
         self.tco = tco
         self.power_enabled = power_enabled
         self._watts: dict[str, float] = {}  # facility W per chip, by chip id
+        # useful work per chip-hour by chip id for the last (rates, inference share) asked: the phases of a month ask
+        # for each cloud's fleet several times with the month's rates
+        self._work_of: tuple[dict, float, dict[str, float]] | None = None
 
     def facility_w(self, chip_id: str) -> float:
         """W at the facility meter of one chip (market/power.facility_watts)."""
@@ -42,9 +45,19 @@ class Fleets:
             return units
         return power.powered_units(units, [self.facility_w(c) for c in h.fleet], work, h.site_w)
 
+    def work_rates(self, rates, inference_share: float) -> dict[str, float]:
+        """Useful work per chip-hour (HEq) of each chip in `rates` (chip id -> (training, serving) rate) on the mix
+        with `inference_share` of inference (market/choice.work_rate), kept while the same rates are asked for."""
+        kept = self._work_of
+        if kept is None or kept[0] is not rates or kept[1] != inference_share:
+            work = {cid: float(choice.work_rate(*rate, inference_share)) for cid, rate in rates.items()}
+            kept = self._work_of = (rates, inference_share, work)  # holds `rates`, so its identity is not reused
+        return kept[2]
+
     def running(self, h, rates, inference_share: float) -> tuple[list, list]:
         """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order."""
-        work = [float(choice.work_rate(*rates[cid], inference_share)) for cid in h.fleet]
+        work_of = self.work_rates(rates, inference_share)
+        work = [work_of[cid] for cid in h.fleet]
         units = self.powered(h, work)
         return units, [u * w for u, w in zip(units, work, strict=True)]
 

@@ -86,10 +86,15 @@ class BuyingPhase:
                            for h in m.hyperscalers])
         free_w = np.maximum(free_w - committed_w, 0.0)
 
-        def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh), (..., H)
-            chosen = choice.logit_shares(self.utilities(book, book.available, shocks, np.repeat(price, rows, axis=-1)))
-            drawn = power.power_bought(free_spend, chosen, book.prices, watts)
-            return drawn.reshape(*drawn.shape[:-1], n_h, rows).sum(axis=-1)
+        def chosen(price):  # (..., R, K) shares of each row's free spend with power at `price` (USD/kWh), (..., H)
+            return choice.logit_shares(self.utilities(book, book.available, shocks, np.repeat(price, rows, axis=-1)))
+
+        def drawn(shares):  # (..., H) W each cloud's freely chosen purchases draw when split by `shares`
+            watts_bought = power.power_bought(free_spend, shares, book.prices, watts)
+            return watts_bought.reshape(*watts_bought.shape[:-1], n_h, rows).sum(axis=-1)
+
+        def needed(price):
+            return drawn(chosen(price))
 
         # a kWh is worth at most what renting out the chip that earns most per watt brings in
         rent_per_hour = pricing.rental_price(m.capital_per_price * book.prices + book.running_cost, m.tco)
@@ -100,8 +105,8 @@ class BuyingPhase:
         if not price.any():
             return spend, shares, None
         rows_price = np.repeat(price, rows)
-        shares = choice.logit_shares(self.utilities(book, book.available, shocks, rows_price))
-        need = needed(price)
+        shares = chosen(price)
+        need = drawn(shares)
         fit = np.where(need > free_w, np.divide(free_w, need, out=np.zeros_like(need), where=need > 0), 1.0)
         return committed_usd + free_spend * np.repeat(fit, rows), shares, rows_price
 
