@@ -456,10 +456,6 @@ class SoftwareConfig:
     maturity_learning: float = number(0.03)  # monthly gain per unit of sqrt(installed-base share) x (1 - M)
     maturity_rd: float = number(0.01)  # monthly gain per unit of log10(1 + R&D / $100M) x (1 - M)
     maturity_decay: float = number(0.004)  # monthly loss x M x (1 - installed-base share): unused stacks rot
-    # the roofline values chips at maturity rounded to a multiple of this, and again only when a chip's rounded
-    # maturity changes (market/rate_cache.py); 0: at the exact maturity every month (the baseline). A speed setting
-    # for many-run studies: it changes outputs (issue 29's closing note measures by how much)
-    rate_maturity_bucket: float = number(0.0, high=0.1)
 
     def __post_init__(self):
         check_bounds(self)

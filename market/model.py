@@ -36,7 +36,6 @@ from .phases.ecosystem import EcosystemPhase
 from .phases.renting import RentingPhase
 from .phases.selling import SellingPhase
 from .phases.trading import TradingPhase
-from .rate_cache import RateCache
 from .recorder import VENTURE_SERIES, MonthRecorder  # noqa: F401  (VENTURE_SERIES: importable here as before)
 from .venture import VenturePhase
 
@@ -66,8 +65,6 @@ class ComputeMarket(mesa.Model):
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         (self.reference_workload, self.serving_workload, self.reference_chip, self.ref_train, self.ref_serve,
          self.shift_workload, self.ref_serve_shift) = scenario.reference(self.catalog, config)
-        self.rate_cache = RateCache(performance.market_efficiency(self.catalog.efficiency),
-                                    config.software.rate_maturity_bucket)
         self.hyperscalers: list[Hyperscaler] = scenario.hyperscalers(self)
         self.labs: list[Lab] = scenario.labs(self, len(self.hyperscalers))
         self.capacity = config.supply.start_capacity_hbm_gb * config.supply.capacity_scale
@@ -146,13 +143,13 @@ class ComputeMarket(mesa.Model):
         """`rates`, and while a serving shift is under way the tokens of the serving mix each chip serves per second
         (for the price per token actually served; None without a shift)."""
         maturity = self.chip_maturity(chips)
-        cache = self.rate_cache
-        train = cache.training(chips, maturity, self.reference_workload) / self.ref_train
-        serve = cache.serving(chips, maturity, self.serving_workload) / self.ref_serve
+        eff = self.catalog.efficiency
+        train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
+        serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
         tokens = None
         shifted = self.serving_shift()
         if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
-            moved = cache.serving(chips, maturity, self.shift_workload) / self.ref_serve_shift
+            moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
             mix = (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift
             tokens = {c.id: float(x) for c, x in zip(chips, mix, strict=True)}
             serve = (1.0 - shifted) * serve + shifted * moved
