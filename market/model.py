@@ -74,6 +74,9 @@ class ComputeMarket(mesa.Model):
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
         self.events: list[str] = []
+        # (date, chip, maturity, training rate, serving rate) of a chip priced with the month's chips at the selling
+        # phase's request (rates_and_tokens' `extra`), or None
+        self.extra_rates: tuple[str, Accelerator, float, float, float] | None = None
         self.last_month: MonthOutcome | None = None  # what the last month's phases returned (for inspection)
         self.recorder = MonthRecorder(self)
         self.selling = SellingPhase(self)
@@ -137,18 +140,31 @@ class ComputeMarket(mesa.Model):
         """(training, serving) throughput of each chip relative to the reference H100."""
         return self.rates_and_tokens(chips)[0]
 
+    def chip_rates(self, chips: list[Accelerator], maturity) -> tuple[np.ndarray, np.ndarray]:
+        """(training, serving) throughput of `chips` at their stacks' `maturity` relative to the reference H100, (K,)
+        each (serving on the serving workload alone)."""
+        eff = self.catalog.efficiency
+        return (performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train,
+                performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve)
+
     def rates_and_tokens(
-        self, chips: list[Accelerator]
+        self, chips: list[Accelerator], extra: tuple[Accelerator, float] | None = None
     ) -> tuple[dict[str, tuple[float, float]], dict[str, float] | None]:
         """`rates`, and while a serving shift is under way the tokens of the serving mix each chip serves per second
-        (for the price per token actually served; None without a shift)."""
+        (for the price per token actually served; None without a shift). `extra` (chip, maturity): one more chip
+        priced in the same roofline calls (each chip is a row of its own, so its rates are what it would get alone),
+        its rates kept in `extra_rates` for the month."""
         maturity = self.chip_maturity(chips)
-        eff = self.catalog.efficiency
-        train = performance.training_rates(chips, maturity, self.reference_workload, eff) / self.ref_train
-        serve = performance.serving_rates(chips, maturity, self.serving_workload, eff) / self.ref_serve
+        if extra is None:
+            train, serve = self.chip_rates(chips, maturity)
+        else:
+            train, serve = self.chip_rates([*chips, extra[0]], [*maturity, extra[1]])
+            self.extra_rates = (self.date, *extra, float(train[-1]), float(serve[-1]))
+            train, serve = train[:-1], serve[:-1]
         tokens = None
         shifted = self.serving_shift()
         if shifted > 0:  # serving work is the mix of the two models, each relative to the H100 on it
+            eff = self.catalog.efficiency
             moved = performance.serving_rates(chips, maturity, self.shift_workload, eff) / self.ref_serve_shift
             mix = (1.0 - shifted) * serve * self.ref_serve + shifted * moved * self.ref_serve_shift
             tokens = {c.id: float(x) for c, x in zip(chips, mix, strict=True)}

@@ -14,7 +14,7 @@ import numpy as np
 from agents.chip_vendor import ChipVendor
 from hardware_catalog import Accelerator
 
-from .. import choice, power, pricing, regions, vendor_pricing
+from .. import choice, inhouse, power, pricing, regions, vendor_pricing
 from ..capacity import own_capacity_units
 from ..offers import OfferBook
 from .buying import PURPOSES, last_power_price
@@ -52,7 +52,9 @@ class SellingPhase:
         vendor_list = list(m.vendors.values())
         position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
         k = len(chips)
-        rates, served_tokens = m.rates_and_tokens(list(m.chip_index.values()))
+        # the chip an in-house programme would deliver is priced with them (the ecosystem phase's appraisals read it)
+        programme = inhouse.programme_chip(m) if cfg.inhouse.inhouse_enabled else None
+        rates, served_tokens = m.rates_and_tokens(list(m.chip_index.values()), programme)
         train = np.array([rates[c.id][0] for c in chips])
         serve = np.array([rates[c.id][1] for c in chips])
         inference_share = m.inference_share()
