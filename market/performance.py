@@ -30,6 +30,7 @@ from . import roofline
 REFERENCE_CHIP = "h100-sxm"
 REFERENCE_WORKLOAD = "llama-3-70b"
 SERVE_INPUT, SERVE_OUTPUT = 512, 256
+SERVE_PRECISIONS = ("fp8", "bf16")  # a chip serves at the better of the two it has
 
 
 def market_efficiency(efficiency: EfficiencyParams) -> EfficiencyParams:
@@ -48,15 +49,17 @@ def training_rates(chips: Sequence[Accelerator], maturity, workload: Workload, e
 
 
 def serving_rates(chips: Sequence[Accelerator], maturity, workload: Workload, efficiency: EfficiencyParams):
-    """Best serving output tokens/s per chip (K,), over precisions (fp8 or bf16) and group sizes."""
+    """Best serving output tokens/s per chip (K,), over precisions (fp8 or bf16) and group sizes (one roofline call:
+    the chips at each precision are rows of their own)."""
     efficiency = market_efficiency(efficiency)
     largest = max(c.max_group for c in chips)
     groups = (2.0 ** np.arange(int(np.log2(largest)) + 1))[None, :]
     model_arr = roofline.model_arrays([workload], axis=0, ndim=2)
+    chip_arr = roofline.chip_arrays_at_precisions(chips, SERVE_PRECISIONS, efficiency, maturity, axis=0, ndim=2)
+    res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=SERVE_PRECISIONS[0], group=groups,
+                            input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, rates_only=True)
+    per_row = np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1)
     best = np.zeros(len(chips))
-    for precision in ("fp8", "bf16"):
-        chip_arr = roofline.chip_arrays(chips, precision, efficiency, maturity, axis=0, ndim=2)
-        res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=precision, group=groups,
-                                input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, rates_only=True)
-        best = np.maximum(best, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
+    for at_precision in per_row.reshape(len(SERVE_PRECISIONS), len(chips)):
+        best = np.maximum(best, at_precision)
     return best

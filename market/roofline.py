@@ -45,6 +45,7 @@ Model (DESIGN.md section 4):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,10 @@ class ChipArrays:
     gqa_sharing: float = 1.0  # share of a grouped-query KV read decode attention shares among the group's query heads
     expert_efficiency: float = 1.0  # routed-expert (MoE) matrices run at this share of the dense compute efficiency
     sequence_overhead: np.ndarray | float = 0.0  # seconds per sequence per decode step (scheduling, sampling, batching)
+    # bytes per weight and per KV-cache element of each row when rows hold different number formats
+    # (chip_arrays_at_precisions); None: those of the precision `evaluate` is given
+    bytes_per_param: np.ndarray | None = None
+    kv_bytes: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,28 @@ def chip_arrays(
         expert_efficiency=efficiency.expert_efficiency,
         sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 * decline / factor),
     )
+
+
+def chip_arrays_at_precisions(
+    chips: Sequence[Accelerator],
+    precisions: Sequence[str],
+    efficiency: EfficiencyParams,
+    maturity: Mapping[str, float] | Sequence[float],
+    axis: int = 0,
+    ndim: int = 1,
+) -> ChipArrays:
+    """`chips` at each of `precisions`, one block of rows after another along `axis` (row i x len(chips) + k: chip k
+    at precisions[i]), each row carrying its number format's bytes per weight and per KV-cache element, so that one
+    `evaluate` call prices every (chip, precision) pair; each row gets the values `chip_arrays(chips, precision, ...)`
+    gives it."""
+    blocks = [chip_arrays(chips, precision, efficiency, maturity, axis, ndim) for precision in precisions]
+    rows = lambda values: _on_axis(np.repeat(values, len(chips)), axis, ndim)  # noqa: E731
+    stacked = {
+        f.name: np.concatenate([getattr(b, f.name) for b in blocks], axis=axis)
+        for f in dataclasses.fields(ChipArrays) if isinstance(getattr(blocks[0], f.name), np.ndarray)
+    }
+    return dataclasses.replace(blocks[0], **stacked, bytes_per_param=rows([BYTES_PER_PARAM[p] for p in precisions]),
+                               kv_bytes=rows([KV_BYTES_PER_ELEMENT[p] for p in precisions]))
 
 
 def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) -> ModelArrays:
@@ -543,14 +570,18 @@ def evaluate(
         the result counts all chips and all replicas' tokens. Serving under expert parallelism needs the EP group
         (`parallel.expert` chips, dividing the replicas' tensor chips) inside the chip's scale-up domain.
     kv_precision: the KV cache's number format when it differs from the weights' (None: the weights' default).
+    precision: the weights' number format; rows of `chip_arrays_at_precisions` carry their own (and their KV cache's).
     rates_only: return only the throughput per chip (RooflineRates), skipping the time components, bounds, power and
         energy (the market reads nothing else); the values are the full evaluation's to the bit.
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase '{phase}'; valid: {', '.join(PHASES)}")
     parallel = parallel or Parallel()
-    bpp = BYTES_PER_PARAM[precision]
-    kvb = KV_BYTES_PER_ELEMENT[precision] if kv_precision is None else KV_CACHE_BYTES[kv_precision]
+    bpp = BYTES_PER_PARAM[precision] if chip.bytes_per_param is None else chip.bytes_per_param
+    if kv_precision is not None:
+        kvb = KV_CACHE_BYTES[kv_precision]
+    else:
+        kvb = KV_BYTES_PER_ELEMENT[precision] if chip.kv_bytes is None else chip.kv_bytes
     supported = np.isfinite(chip.peak_flops)
     if phase == "train":
         return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported, pipeline, parallel,
