@@ -116,7 +116,8 @@ class ComputeMarket(mesa.Model):
     def chip_maturity(self, chips) -> list[float]:
         """effective_maturity of each chip's vendor."""
         floor = self.open_stack_floor()
-        return [self.effective_maturity(c.vendor, floor) for c in chips]
+        of_vendor = {vendor: self.effective_maturity(vendor, floor) for vendor in {c.vendor for c in chips}}
+        return [of_vendor[c.vendor] for c in chips]
 
     def open_stack_floor(self) -> float:
         """Maturity every stack reaches through an open software stack (0 unless the policy is on)."""
