@@ -17,6 +17,9 @@ PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work a
 DEPLOYMENT_MONTHS = 3
 # steps of the power price's bisection priced per call (market/power.py; the same price, 2^5 - 1 prices a call)
 BISECTION_LEVELS_PER_CALL = 5
+# calls of regula falsi that bracket the price first, so that the bisection prices only the steps between (the same
+# price in fewer calls: market/power.py)
+SECANT_STEPS = 8
 
 
 def last_power_price(hyperscalers) -> np.ndarray | None:
@@ -99,7 +102,8 @@ class BuyingPhase:
         # a kWh is worth at most what renting out the chip that earns most per watt brings in
         rent_per_hour = pricing.rental_price(m.capital_per_price * book.prices + book.running_cost, m.tco)
         ceiling = np.full(n_h, float(np.max(rent_per_hour / (watts / 1e3))))
-        price = power.shadow_power_price(needed, free_w, ceiling, levels_per_call=BISECTION_LEVELS_PER_CALL)
+        price = power.shadow_power_price(needed, free_w, ceiling, levels_per_call=BISECTION_LEVELS_PER_CALL,
+                                         secant_steps=SECANT_STEPS)
         for h, p in zip(m.hyperscalers, price, strict=True):
             h.price_power(float(p))
         if not price.any():
