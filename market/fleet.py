@@ -7,8 +7,6 @@ chip's facility watts (a chip's TDP never changes in a run).
 
 from __future__ import annotations
 
-import numpy as np
-
 from hardware_catalog import Accelerator
 
 from . import choice, power
@@ -62,8 +60,8 @@ class Fleets:
         return kept[2]
 
     def running(self, h, rates, inference_share: float) -> tuple:
-        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order (read-only
-        sequences)."""
+        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order (tuples: the answer
+        is kept and may be given again, so it cannot be changed)."""
         fleet = tuple(h.fleet.items())
         kept = self._running.get(id(h))
         if (kept is not None and kept[0] is rates and kept[1] == inference_share and kept[2] == h.site_w
@@ -72,10 +70,7 @@ class Fleets:
         work_of = self.work_rates(rates, inference_share)
         work = [work_of[cid] for cid in h.fleet]
         units = self.powered(h, work)
-        if isinstance(units, np.ndarray):
-            units.flags.writeable = False
-        answer = (tuple(units) if isinstance(units, list) else units,
-                  tuple(u * w for u, w in zip(units, work, strict=True)))
+        answer = tuple(units), tuple(u * w for u, w in zip(units, work, strict=True))
         self._running[id(h)] = (rates, inference_share, h.site_w, fleet, answer)  # holds `rates`, as work_rates does
         return answer
 
