@@ -21,6 +21,13 @@ class Fleets:
         self.tco = tco
         self.power_enabled = power_enabled
         self._watts: dict[str, float] = {}  # facility W per chip, by chip id
+        # useful work per chip-hour by chip id for the last (rates, inference share) asked: the phases of a month ask
+        # for each cloud's fleet several times with the month's rates
+        self._work_of: tuple[dict, float, dict[str, float]] | None = None
+        # each cloud's last `running` answer with what it was computed from: the rates (by identity), the inference
+        # share, its site power and its fleet (chip id, units) as they were; a month asks again with all of them
+        # unchanged (the ecosystem phase after the renting phase)
+        self._running: dict[int, tuple] = {}
 
     def facility_w(self, chip_id: str) -> float:
         """W at the facility meter of one chip (market/power.facility_watts)."""
@@ -40,15 +47,34 @@ class Fleets:
         units = list(h.fleet.values())
         if not self.power_enabled or self.draw_w(h) <= h.site_w:
             return units
-        return power.powered_units(units, [self.facility_w(c) for c in h.fleet], work, h.site_w)
+        watts = self._watts  # draw_w has put every chip of the fleet in facility_w's cache
+        return power.powered_units(units, [watts[c] for c in h.fleet], work, h.site_w)
 
-    def running(self, h, rates, inference_share: float) -> tuple[list, list]:
-        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order."""
-        work = [float(choice.work_rate(*rates[cid], inference_share)) for cid in h.fleet]
+    def work_rates(self, rates, inference_share: float) -> dict[str, float]:
+        """Useful work per chip-hour (HEq) of each chip in `rates` (chip id -> (training, serving) rate) on the mix
+        with `inference_share` of inference (market/choice.work_rate), kept while the same rates are asked for."""
+        kept = self._work_of
+        if kept is None or kept[0] is not rates or kept[1] != inference_share:
+            work = {cid: float(choice.work_rate(*rate, inference_share)) for cid, rate in rates.items()}
+            kept = self._work_of = (rates, inference_share, work)  # holds `rates`, so its identity is not reused
+        return kept[2]
+
+    def running(self, h, rates, inference_share: float) -> tuple:
+        """(chips running, useful work in HEq) of each chip type in `h`'s fleet, in fleet order (tuples: the answer
+        is kept and may be given again, so it cannot be changed)."""
+        fleet = tuple(h.fleet.items())
+        kept = self._running.get(id(h))
+        if (kept is not None and kept[0] is rates and kept[1] == inference_share and kept[2] == h.site_w
+                and kept[3] == fleet):
+            return kept[4]
+        work_of = self.work_rates(rates, inference_share)
+        work = [work_of[cid] for cid in h.fleet]
         units = self.powered(h, work)
-        return units, [u * w for u, w in zip(units, work, strict=True)]
+        answer = tuple(units), tuple(u * w for u, w in zip(units, work, strict=True))
+        self._running[id(h)] = (rates, inference_share, h.site_w, fleet, answer)  # holds `rates`, as work_rates does
+        return answer
 
-    def work(self, h, rates, inference_share: float) -> list:
+    def work(self, h, rates, inference_share: float) -> tuple:
         """Useful work (HEq) of each chip type in `h`'s fleet that its sites can power, in fleet order (the products
         as they are: their sum, `heq`, then adds them exactly as it always has)."""
         return self.running(h, rates, inference_share)[1]

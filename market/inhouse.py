@@ -36,7 +36,7 @@ import numpy as np
 from agents.chip_vendor import ChipVendor, inhouse_first_chip
 from hardware_catalog import Accelerator, add_months
 
-from . import choice, performance, pricing
+from . import choice, pricing
 from .capacity import normalise_allocations
 
 INHOUSE_TEMPLATE = "trainium2"  # the first custom chip is this design carried along its roadmap
@@ -103,12 +103,12 @@ class ProgrammeDesk:
         merchants' offers are today's): its rates at its stack's starting maturity, on the clouds' workload mix."""
         m = self.model
         if self._chip is None:
-            template = m.catalog.accelerator(INHOUSE_TEMPLATE)
-            chip = inhouse_first_chip(template, m.catalog.roadmaps[template.vendor], "programme", m.date)
-            maturity = max(m.config.inhouse.inhouse_start_maturity, m.open_stack_floor())
-            eff = m.catalog.efficiency
-            train = performance.training_rates([chip], np.array([maturity]), m.reference_workload, eff)[0] / m.ref_train
-            serve = m.serving.rates([chip], np.array([maturity]), m.serving_mix())[0][0]
+            chip, maturity = programme_chip(m)
+            kept = m.extra_rates  # priced with the month's chips when the selling phase asked for it
+            if kept is not None and kept[:3] == (m.date, chip, maturity):
+                train, serve = kept[3:]
+            else:
+                train, serve = (rate[0] for rate in m.chip_rates([chip], [maturity])[:2])
             book = m.last_month.book
             work = float(choice.work_rate(train, serve, book.inference_share))
             running = float(pricing.hourly_cost(0.0, chip.tdp_w, m.tco).total)
@@ -149,6 +149,14 @@ class ProgrammeDesk:
             life_years=cfg.inhouse.programme_life_years, discount_rate=m.tco.cost_of_capital)
         return Appraisal(m.month, spend, growth, share, saving_share(offers, own_utility(1.0), alpha), saving_pv,
                          cost_pv)
+
+
+def programme_chip(model) -> tuple[Accelerator, float]:
+    """The first custom chip a programme would deliver, judged at today's technology (the in-house template carried
+    to today), and its stack's starting maturity (at least the open-stack floor)."""
+    template = model.catalog.accelerator(INHOUSE_TEMPLATE)
+    chip = inhouse_first_chip(template, model.catalog.roadmaps[template.vendor], "programme", model.date)
+    return chip, max(model.config.inhouse.inhouse_start_maturity, model.open_stack_floor())
 
 
 def advance_programmes(model) -> None:

@@ -79,6 +79,9 @@ class ComputeMarket(mesa.Model):
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
         self.events: list[str] = []
+        # (date, chip, maturity, training rate, serving rate) of a chip priced with the month's chips at the selling
+        # phase's request (rates_and_tokens' `extra`), or None
+        self.extra_rates: tuple[str, Accelerator, float, float, float] | None = None
         self.last_month: MonthOutcome | None = None  # what the last month's phases returned (for inspection)
         self.recorder = MonthRecorder(self)
         self.selling = SellingPhase(self)
@@ -108,10 +111,18 @@ class ComputeMarket(mesa.Model):
         cfg = self.config
         return cfg.demand.growth_at(cfg.demand.inference_share_start, cfg.demand.inference_share_end, self.date)
 
-    def effective_maturity(self, vendor_id: str) -> float:
+    def effective_maturity(self, vendor_id: str, floor: float | None = None) -> float:
+        """Software maturity of `vendor_id`'s stack, at least the open-stack floor (`floor`: open_stack_floor(),
+        when the caller has it already)."""
         vendor = self.vendors.get(vendor_id)
         maturity = vendor.maturity if vendor else self.catalog.vendors[vendor_id].software_maturity
-        return max(maturity, self.open_stack_floor())
+        return max(maturity, self.open_stack_floor() if floor is None else floor)
+
+    def chip_maturity(self, chips) -> list[float]:
+        """effective_maturity of each chip's vendor."""
+        floor = self.open_stack_floor()
+        of_vendor = {vendor: self.effective_maturity(vendor, floor) for vendor in {c.vendor for c in chips}}
+        return [of_vendor[c.vendor] for c in chips]
 
     def open_stack_floor(self) -> float:
         """Maturity every stack reaches through an open software stack (0 unless the policy is on)."""
@@ -135,13 +146,26 @@ class ComputeMarket(mesa.Model):
         """(training, serving) throughput of each chip relative to the reference H100."""
         return self.rates_and_tokens(chips)[0]
 
-    def rates_and_tokens(self, chips: list[Accelerator]) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
-        """`rates`, and the output tokens/s of this month's serving mix each chip serves (for the price per token
-        actually served)."""
-        maturity = [self.effective_maturity(c.vendor) for c in chips]
+    def chip_rates(self, chips: list[Accelerator], maturity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(training, serving) throughput of `chips` at their stacks' `maturity` relative to the reference H100, and
+        the output tokens/s of this month's serving mix each serves, (K,) each."""
         train = performance.training_rates(chips, maturity, self.reference_workload, self.catalog.efficiency)
-        train = train / self.ref_train
         serve, tokens = self.serving.rates(chips, maturity, self.serving_mix())
+        return train / self.ref_train, serve, tokens
+
+    def rates_and_tokens(
+        self, chips: list[Accelerator], extra: tuple[Accelerator, float] | None = None
+    ) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+        """`rates`, and the output tokens/s of this month's serving mix each chip serves (for the price per token
+        actually served). `extra` (chip, maturity): one more chip priced in the same roofline calls (each chip is a
+        row of its own, so its rates are what it would get alone), its rates kept in `extra_rates` for the month."""
+        maturity = self.chip_maturity(chips)
+        if extra is None:
+            train, serve, tokens = self.chip_rates(chips, maturity)
+        else:
+            train, serve, tokens = self.chip_rates([*chips, extra[0]], [*maturity, extra[1]])
+            self.extra_rates = (self.date, *extra, float(train[-1]), float(serve[-1]))
+            train, serve, tokens = train[:-1], serve[:-1], tokens[:-1]
         return ({c.id: (float(t), float(s)) for c, t, s in zip(chips, train, serve, strict=True)},
                 {c.id: float(x) for c, x in zip(chips, tokens, strict=True)})
 

@@ -32,6 +32,7 @@ from .parallelism import Parallel
 REFERENCE_CHIP = "h100-sxm"
 REFERENCE_WORKLOAD = "llama-3-70b"
 SERVE_INPUT, SERVE_OUTPUT = 512, 256
+SERVE_PRECISIONS = ("fp8", "bf16")  # a chip serves at the better of the two it has
 
 
 def market_efficiency(efficiency: EfficiencyParams) -> EfficiencyParams:
@@ -45,14 +46,15 @@ def training_rates(chips: Sequence[Accelerator], maturity, workload: Workload, e
     efficiency = market_efficiency(efficiency)
     chip_arr = roofline.chip_arrays(chips, "bf16", efficiency, maturity)
     model_arr = roofline.model_arrays([workload])
-    res = roofline.evaluate("train", model_arr, chip_arr, 1, precision="bf16")
+    res = roofline.evaluate("train", model_arr, chip_arr, 1, precision="bf16", rates_only=True)
     return np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0)
 
 
 def serving_rates(chips: Sequence[Accelerator], maturity, workload: Workload, efficiency: EfficiencyParams):
     """Best serving output tokens/s per chip (K,), over precisions (fp8 or bf16) and group sizes; for a mixture of
     experts also over expert-parallel layouts (one chip per attention replica, the routed experts spread over the
-    replicas' chips, inside the chip's scale-up domain)."""
+    replicas' chips, inside the chip's scale-up domain). One roofline call per layout: the chips at each precision
+    are rows of their own."""
     efficiency = market_efficiency(efficiency)
     largest = max(c.max_group for c in chips)
     groups = (2.0 ** np.arange(int(np.log2(largest)) + 1))[None, :]
@@ -60,11 +62,13 @@ def serving_rates(chips: Sequence[Accelerator], maturity, workload: Workload, ef
     layouts = [(groups, None)]
     if workload.experts > 1:  # a mixture of experts is also served as engines do: attention data-parallel, experts EP
         layouts.append((1.0, Parallel(data=groups, expert=groups)))
+    chip_arr = roofline.chip_arrays_at_precisions(chips, SERVE_PRECISIONS, efficiency, maturity, axis=0, ndim=2)
     best = np.zeros(len(chips))
-    for precision in ("fp8", "bf16"):
-        chip_arr = roofline.chip_arrays(chips, precision, efficiency, maturity, axis=0, ndim=2)
-        for group, parallel in layouts:
-            res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=precision, group=group,
-                                    input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, parallel=parallel)
-            best = np.maximum(best, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
+    for group, parallel in layouts:
+        res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=SERVE_PRECISIONS[0], group=group,
+                                input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, parallel=parallel,
+                                rates_only=True)
+        per_row = np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1)
+        for at_precision in per_row.reshape(len(SERVE_PRECISIONS), len(chips)):
+            best = np.maximum(best, at_precision)
     return best

@@ -40,7 +40,8 @@ def power_bought(spend, shares, prices, watts) -> np.ndarray:
     return np.asarray(spend, dtype=float) * (np.asarray(shares) * (watts / prices)).sum(axis=-1)
 
 
-def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40, levels_per_call: int = 1) -> np.ndarray:
+def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40, levels_per_call: int = 1,
+                       secant_steps: int = 0) -> np.ndarray:
     """(H,) the shadow price of power (USD per facility kWh) for each cloud: 0 where what it plans to buy fits the
     power it has free, else the lowest price at which, costing each chip's power envelope at that price, the
     logit moves its budget to chips that fit (bisection), capped at `ceiling` (H,), beyond which a watt would
@@ -53,26 +54,74 @@ def shadow_power_price(power_needed, free_w, ceiling, iterations: int = 40, leve
     row as it would return for that row alone): each call then prices the 2^d - 1 midpoints of the next d steps of
     every cloud's bisection at once (the same midpoints, computed the same way), and the walk down them picks the
     bisection's path, so the price is the same to the bit with a d-th of the calls.
+
+    With `secant_steps` = n > 0 (power_needed taking (N, H) prices), n calls at one price per cloud first close in on
+    the price (`_bracket`, regula falsi): a price where the purchases do not fit and one where they do. Where
+    power_needed falls with the price, a bisection midpoint at or below the first cannot fit and one at or above the
+    second fits: those steps are taken without a call, and only the midpoints between the two are priced (d levels a
+    call). One last call prices every midpoint taken without a call; if any is not what was assumed (power_needed
+    rose with the price somewhere), the bisection is run again in full. Either way the same steps, so the same price,
+    to the bit; the fewer, smaller calls when the purchases' draw falls with the price, as it mostly does.
     """
     free_w = np.asarray(free_w, dtype=float)
     ceiling = np.asarray(ceiling, dtype=float)
     price = np.zeros_like(free_w)
-    short = power_needed(price) > free_w
+    excess = power_needed(price) - free_w
+    short = excess > 0
     if not short.any():
         return price
     low, high = np.zeros_like(free_w), np.where(short, ceiling, 0.0)
+    too_low, enough = np.full_like(free_w, -np.inf), np.full_like(free_w, np.inf)
+    if secant_steps > 0:
+        too_low, enough = _bracket(power_needed, free_w, short, excess, ceiling, secant_steps)
+    assumed: list[tuple[np.ndarray, np.ndarray]] = []  # (midpoints, whether they fit) of the steps taken unpriced
     done = 0
     while done < iterations:
+        middle = 0.5 * (low + high)
+        if np.all(~short | (middle <= too_low) | (middle >= enough)):  # every cloud's step known from the bracket
+            fits = middle >= enough
+            assumed.append((middle, fits))
+            high = np.where(short & fits, middle, high)
+            low = np.where(short & ~fits, middle, low)
+            done += 1
+            continue
         depth = min(levels_per_call, iterations - done)
         if depth == 1:
-            middle = 0.5 * (low + high)
             fits = power_needed(middle) <= free_w
             high = np.where(short & fits, middle, high)
             low = np.where(short & ~fits, middle, low)
         else:
             low, high = _bisect_levels(power_needed, free_w, short, low, high, depth)
         done += depth
+    if assumed:
+        middles, fits = (np.stack(parts) for parts in zip(*assumed, strict=True))
+        if np.any(short & ((power_needed(middles) <= free_w) != fits)):
+            return shadow_power_price(power_needed, free_w, ceiling, iterations, levels_per_call)
     return np.where(short, high, 0.0)
+
+
+def _bracket(power_needed, free_w, short, excess_at_zero, ceiling, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H,) (a price at which each short cloud's purchases do not fit, one at which they fit), closed in on by
+    `steps` calls of regula falsi with the Illinois rule (the end that stays has its excess halved, so both ends
+    move). A cloud whose purchases do not fit even at `ceiling` gets (ceiling, inf): every midpoint fails."""
+    a, fa = np.zeros_like(free_w), excess_at_zero
+    b = ceiling.copy()
+    fb = power_needed(b) - free_w
+    never = short & (fb > 0)
+    active = short & ~never
+    side = np.zeros(free_w.shape, dtype=int)  # the end the last step moved: -1 low, +1 high
+    for _ in range(steps):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = b - fb * (b - a) / (fb - fa)
+        c = np.where(active, np.where(np.isfinite(c) & (c > a) & (c < b), c, 0.5 * (a + b)), 0.0)
+        fc = power_needed(c) - free_w
+        fails, fits = active & (fc > 0), active & ~(fc > 0)
+        fb = np.where(fails & (side == -1), 0.5 * fb, fb)  # Illinois: the same end moves twice running
+        fa = np.where(fits & (side == 1), 0.5 * fa, fa)
+        a, fa = np.where(fails, c, a), np.where(fails, fc, fa)
+        b, fb = np.where(fits, c, b), np.where(fits, fc, fb)
+        side = np.where(fails, -1, np.where(fits, 1, side))
+    return np.where(never, ceiling, np.where(active, a, -np.inf)), np.where(active, b, np.inf)
 
 
 def _bisect_levels(power_needed, free_w, short, low, high, depth: int) -> tuple[np.ndarray, np.ndarray]:

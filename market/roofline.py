@@ -47,6 +47,7 @@ Model (DESIGN.md section 4):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -113,6 +114,10 @@ class ChipArrays:
     # seconds per step after a collective's first where the fabric sequences steps in hardware (None: link_latency)
     step_latency: np.ndarray | float | None = None
     sequence_overhead: np.ndarray | float = 0.0  # seconds per sequence per decode step (scheduling, sampling, batching)
+    # bytes per weight and per KV-cache element of each row when rows hold different number formats
+    # (chip_arrays_at_precisions); None: those of the precision `evaluate` is given
+    bytes_per_param: np.ndarray | None = None
+    kv_bytes: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +200,28 @@ def chip_arrays(
         expert_efficiency=efficiency.expert_efficiency,
         sequence_overhead=col(efficiency.sequence_overhead_us * 1e-6 * decline / factor),
     )
+
+
+def chip_arrays_at_precisions(
+    chips: Sequence[Accelerator],
+    precisions: Sequence[str],
+    efficiency: EfficiencyParams,
+    maturity: Mapping[str, float] | Sequence[float],
+    axis: int = 0,
+    ndim: int = 1,
+) -> ChipArrays:
+    """`chips` at each of `precisions`, one block of rows after another along `axis` (row i x len(chips) + k: chip k
+    at precisions[i]), each row carrying its number format's bytes per weight and per KV-cache element, so that one
+    `evaluate` call prices every (chip, precision) pair; each row gets the values `chip_arrays(chips, precision, ...)`
+    gives it."""
+    blocks = [chip_arrays(chips, precision, efficiency, maturity, axis, ndim) for precision in precisions]
+    rows = lambda values: _on_axis(np.repeat(values, len(chips)), axis, ndim)  # noqa: E731
+    stacked = {
+        f.name: np.concatenate([getattr(b, f.name) for b in blocks], axis=axis)
+        for f in dataclasses.fields(ChipArrays) if isinstance(getattr(blocks[0], f.name), np.ndarray)
+    }
+    return dataclasses.replace(blocks[0], **stacked, bytes_per_param=rows([BYTES_PER_PARAM[p] for p in precisions]),
+                               kv_bytes=rows([KV_BYTES_PER_ELEMENT[p] for p in precisions]))
 
 
 def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) -> ModelArrays:
@@ -526,6 +553,14 @@ def _context_for_memory(phase: str, input_tokens, output_tokens):
     return np.asarray(input_tokens, dtype=float) + np.asarray(output_tokens, dtype=float)
 
 
+@dataclass(frozen=True)
+class RooflineRates:
+    """What `evaluate(..., rates_only=True)` returns: the throughput per chip alone (all the market reads), the same
+    values as RooflineResult's, without the time components, bounds, power and energy it skips."""
+
+    tokens_per_second_per_chip: np.ndarray
+
+
 def evaluate(
     phase: str,
     model: ModelArrays,
@@ -539,7 +574,8 @@ def evaluate(
     pipeline=None,
     parallel: Parallel | None = None,
     kv_precision: str | None = None,
-) -> RooflineResult:
+    rates_only: bool = False,
+) -> RooflineResult | RooflineRates:
     """Evaluate `phase` on every broadcast point of (model, chip, batch, group, lengths).
 
     batch: sequences per step (per data-parallel replica); None means the largest batch that fits (inference).
@@ -552,15 +588,22 @@ def evaluate(
         the result counts all chips and all replicas' tokens. Serving under expert parallelism needs the EP group
         (`parallel.expert` chips, dividing the replicas' tensor chips) inside the chip's scale-up domain.
     kv_precision: the KV cache's number format when it differs from the weights' (None: the weights' default).
+    precision: the weights' number format; rows of `chip_arrays_at_precisions` carry their own (and their KV cache's).
+    rates_only: return only the throughput per chip (RooflineRates), skipping the time components, bounds, power and
+        energy (the market reads nothing else); the values are the full evaluation's to the bit.
     """
     if phase not in PHASES:
         raise ValueError(f"unknown phase '{phase}'; valid: {', '.join(PHASES)}")
     parallel = parallel or Parallel()
-    bpp = BYTES_PER_PARAM[precision]
-    kvb = KV_BYTES_PER_ELEMENT[precision] if kv_precision is None else KV_CACHE_BYTES[kv_precision]
+    bpp = BYTES_PER_PARAM[precision] if chip.bytes_per_param is None else chip.bytes_per_param
+    if kv_precision is not None:
+        kvb = KV_CACHE_BYTES[kv_precision]
+    else:
+        kvb = KV_BYTES_PER_ELEMENT[precision] if chip.kv_bytes is None else chip.kv_bytes
     supported = np.isfinite(chip.peak_flops)
     if phase == "train":
-        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported, pipeline, parallel)
+        return _evaluate_train(model, chip, 1 if batch is None else batch, group, supported, pipeline, parallel,
+                               rates_only)
 
     context = _context_for_memory(phase, input_tokens, output_tokens)
     fit_batch = 1.0 if batch is None else batch
@@ -609,6 +652,8 @@ def evaluate(
                                       stages, parallel)
             produced = batch * data
         seconds = times.total
+        if rates_only:
+            return _rates(produced, seconds, group * data, batch, supported)
         compute_s, memory_s, comm_s, over_s, busy_s = (
             times.compute, times.memory, times.interconnect, times.overhead, times.busy
         )
@@ -626,6 +671,8 @@ def evaluate(
                         + steps * (at0.interconnect + at0.overhead))
         seconds = pre.total + decode_total
         produced = batch * out * data
+        if rates_only:
+            return _rates(produced, seconds, group * data, batch, supported)
         compute_s = pre.compute + _line_sum(at0.compute, c1, lo, hi)
         memory_s = pre.memory + _line_sum(at0.memory, m1, lo, hi)
         comm_s = pre.interconnect + steps * at0.interconnect
@@ -642,8 +689,8 @@ def evaluate(
                    flop, chip.tdp_w, over_s, busy_s)
 
 
-def _evaluate_train(model, chip, batch, group, supported, pipeline=None, parallel: Parallel | None = None
-                    ) -> RooflineResult:
+def _evaluate_train(model, chip, batch, group, supported, pipeline=None, parallel: Parallel | None = None,
+                    rates_only: bool = False) -> RooflineResult | RooflineRates:
     """Training: `group` chips hold one model copy (tensor x `pipeline` stages; None: the smallest power of two
     whose memory holds it, all tensor-parallel), `parallel.context` groups split each sequence and `parallel.data`
     copies split the batch; each chip must hold parallelism.training_bytes_per_chip. Time is the model FLOP at the
@@ -669,6 +716,8 @@ def _evaluate_train(model, chip, batch, group, supported, pipeline=None, paralle
     batch = np.asarray(batch, dtype=float)
     tokens_per_step = batch * model.train_seq_len
     compute_s = tokens_per_step * flop_per_token / (chips * chip.peak_flops * chip.mfu_train)
+    if rates_only:
+        return _rates(tokens_per_step, compute_s, chips, batch, supported)
     zero = np.zeros_like(compute_s)
     return _finish(
         "train", tokens_per_step, compute_s, chips, batch, compute_s, zero, zero, np.full_like(compute_s, np.inf),
@@ -684,14 +733,28 @@ def chip_power(tdp_w, compute_s, seconds):
     return np.asarray(tdp_w, dtype=float) * (POWER_FLOOR + (1.0 - POWER_FLOOR) * busy)
 
 
-def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported, flop, tdp_w,
-            overhead_s, busy_s):
+def _feasible(produced, seconds, group, batch, supported):
+    """The points' common shape as (broadcaster to it, group, batch, seconds, supported broadcast to it, fits,
+    feasible): `fits` where the group and batch fit, `feasible` where also the precision is supported and the time
+    finite."""
     shape = np.broadcast_shapes(*(np.shape(x) for x in (produced, seconds, group, batch, supported)))
     b = lambda x: np.broadcast_to(np.asarray(x, dtype=float), shape)  # noqa: E731
     group, batch, seconds = b(group), b(batch), b(seconds)
     supported = np.broadcast_to(supported, shape)
     fits = np.isfinite(group) & np.isfinite(batch)
-    feasible = supported & fits & np.isfinite(seconds)
+    return b, group, batch, seconds, supported, fits, supported & fits & np.isfinite(seconds)
+
+
+def _rates(produced, seconds, group, batch, supported) -> RooflineRates:
+    """`_finish`'s throughput per chip alone, by the same operations."""
+    b, group, _, seconds, _, _, feasible = _feasible(produced, seconds, group, batch, supported)
+    tps = np.where(feasible, b(b(produced) / seconds), np.nan)
+    return RooflineRates(tokens_per_second_per_chip=tps / np.where(feasible, group, np.nan))
+
+
+def _finish(phase, produced, seconds, group, batch, compute_s, memory_s, comm_s, flop_per_byte, supported, flop, tdp_w,
+            overhead_s, busy_s):
+    b, group, batch, seconds, supported, fits, feasible = _feasible(produced, seconds, group, batch, supported)
     reason = np.where(~supported, NO_PRECISION, np.where(~fits, NO_FIT, FEASIBLE)).astype(np.int8)
     nan = lambda x: np.where(feasible, b(x), np.nan)  # noqa: E731
     tps = nan(b(produced) / seconds)

@@ -171,3 +171,11 @@ def test_a_dearer_design_delays_or_prevents_programmes():
     for cloud, month in base.items():
         assert cloud not in dear or dear[cloud] > month
     assert len(dear) < len(base) or any(dear[c] > base[c] for c in dear)
+
+
+def test_the_programme_chip_priced_with_the_months_chips_gets_the_rates_it_gets_alone(market):
+    date, chip, maturity, train, serve = market.extra_rates  # the selling phase priced it with last month's chips
+    assert chip.id == "programme-1" and date < market.date
+    alone = tuple(float(rate[0]) for rate in market.chip_rates([chip], [maturity]))
+    assert train > 0 and serve > 0
+    assert (train, serve) == alone

@@ -188,3 +188,54 @@ def test_pricing_several_bisection_steps_per_call_gives_the_same_price_to_the_bi
     assert sequential_calls == 41
     assert calls[1] == (2**7 - 1, 3) and calls[-1] == (2**5 - 1, 3)
     assert len(calls) == 1 + 6  # the check at price 0, then 40 steps: 5 calls of 7 and one of 5
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_bracketing_the_price_first_gives_the_bisections_price_to_the_bit(seed):
+    """Seeds 0-3: chips' work in proportion to their price, so the draw falls as power costs more and the steps the
+    bracket decides are right; 4-7: work at random, where the draw may rise with the price somewhere and the check
+    of those steps must catch it."""
+    rng = np.random.default_rng(seed)
+    clouds, chips = 6, 5
+    prices = rng.uniform(5e3, 4e4, chips)
+    watts = rng.uniform(300.0, 2500.0, chips)
+    hourly = rng.uniform(0.5, 3.0, (clouds, chips))
+    work = prices / 1e4 * rng.uniform(0.8, 1.2, (clouds, chips)) if seed < 4 else rng.uniform(0.3, 3.0, (clouds, chips))
+    spend = rng.uniform(1e5, 1e7, clouds)
+    calls = []
+
+    def needed(price):  # (..., H) USD per kWh -> (..., H) W: a logit over USD per unit of work
+        calls.append(not np.any(price))  # a bisection (re)starts at price 0
+        cost = (hourly + np.asarray(price)[..., None] * watts / 1e3) / work
+        u = np.exp(-3.0 * np.log(cost))
+        return power.power_bought(spend, u / u.sum(axis=-1, keepdims=True), prices, watts)
+
+    at_zero, at_most = needed(np.zeros(clouds)), needed(np.full(clouds, 1e4))
+    # clouds short of power with room at some price, one with room to spare, one that never fits
+    between = np.minimum(at_most, at_zero) + rng.uniform(0.05, 0.95, clouds) * np.abs(at_zero - at_most)
+    free = np.concatenate([between[:-2], [1.5 * at_zero[-2], 0.5 * min(at_most[-1], at_zero[-1])]])
+    ceiling = np.full(clouds, 1e4)
+    plain = power.shadow_power_price(needed, free, ceiling, levels_per_call=5)
+    for steps in (1, 4, 8, 20):
+        calls.clear()
+        assert np.array_equal(power.shadow_power_price(needed, free, ceiling, levels_per_call=5, secant_steps=steps),
+                              plain)
+        if seed < 4:  # the steps taken from the bracket were right: no bisection run again in full
+            assert sum(calls) == 1
+    assert plain[-2] == 0.0 and plain[-1] == 1e4 and ((plain[:-2] > 0) & (plain[:-2] < 1e4)).any()
+
+
+def test_a_draw_that_rises_with_the_price_somewhere_is_caught_and_bisected_in_full():
+    calls = []
+
+    def needed(price):  # W: falls through the free power at 5 USD/kWh, with a dip below it around 3.1 USD/kWh
+        calls.append(not np.any(price))
+        price = np.asarray(price, dtype=float)
+        return np.where((price > 3.0) & (price < 3.2), 0.5, 2.0 - price / 5.0)
+
+    free, ceiling = np.array([1.0]), np.array([100.0])
+    plain = power.shadow_power_price(needed, free, ceiling, levels_per_call=5)
+    assert 3.0 < plain[0] < 3.2  # the bisection's path lands in the dip (at 100 / 32)
+    calls.clear()
+    assert np.array_equal(power.shadow_power_price(needed, free, ceiling, levels_per_call=5, secant_steps=8), plain)
+    assert sum(calls) == 2  # the bracket put the root at 5; the check of its steps found 3.125 fits; bisected again

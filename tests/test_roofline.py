@@ -449,3 +449,38 @@ def test_vectorised_matches_reference_with_expert_and_data_parallelism_and_laten
         assert res.latency_s[i] == pytest.approx(expected["latency_s"], rel=1e-9)
         assert res.bound_name(i) == expected["bound"]
     assert feasible_seen >= n // 6 and expert_seen >= 5, (feasible_seen, expert_seen)
+
+
+@pytest.mark.parametrize("phase", ["train", "serve", "decode", "prefill"])
+def test_rates_only_gives_the_full_evaluations_throughput_per_chip_to_the_bit(phase):
+    chips = list(CATALOG.accelerators.values())
+    maturity = np.linspace(0.2, 1.0, len(chips))
+    chip_arr = roofline.chip_arrays(chips, "fp8", CATALOG.efficiency, maturity, axis=0, ndim=3)
+    model_arr = roofline.model_arrays(list(CATALOG.workloads.values())[:3], axis=1, ndim=3)
+    groups = (2.0 ** np.arange(7))[None, None, :]
+    kwargs = dict(precision="fp8", group=None if phase == "train" else groups, input_tokens=512, output_tokens=256)
+    batch = 1 if phase == "train" else None
+    full = roofline.evaluate(phase, model_arr, chip_arr, batch, **kwargs).tokens_per_second_per_chip
+    lean = roofline.evaluate(phase, model_arr, chip_arr, batch, rates_only=True, **kwargs).tokens_per_second_per_chip
+    assert np.isfinite(full).any() and np.isnan(full).any()  # feasible and infeasible points both checked
+    np.testing.assert_array_equal(lean, full)
+
+
+@pytest.mark.parametrize("phase", ["serve", "decode", "prefill"])
+def test_chips_at_several_precisions_in_one_call_get_each_precisions_own_evaluation_to_the_bit(phase):
+    chips = list(CATALOG.accelerators.values())
+    maturity = np.linspace(0.2, 1.0, len(chips))
+    precisions = ("fp8", "bf16", "fp4")
+    stacked = roofline.chip_arrays_at_precisions(chips, precisions, CATALOG.efficiency, maturity, axis=0, ndim=3)
+    groups = (2.0 ** np.arange(7))[None, None, :]
+    for workload in ("llama-3-70b", "deepseek-v3", "jamba-v0.1"):
+        model_arr = roofline.model_arrays([CATALOG.workload(workload)], axis=1, ndim=3)
+        kwargs = dict(group=groups, input_tokens=512, output_tokens=256, rates_only=True)
+        together = roofline.evaluate(phase, model_arr, stacked, None, precision="bf16", **kwargs)
+        rows = together.tokens_per_second_per_chip.reshape(len(precisions), len(chips), *groups.shape[1:])
+        for precision, block in zip(precisions, rows, strict=True):
+            alone = roofline.evaluate(phase, model_arr, roofline.chip_arrays(chips, precision, CATALOG.efficiency,
+                                                                            maturity, axis=0, ndim=3),
+                                      None, precision=precision, **kwargs).tokens_per_second_per_chip
+            assert np.isfinite(alone).any()
+            np.testing.assert_array_equal(block, alone)

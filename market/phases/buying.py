@@ -17,6 +17,9 @@ PURPOSES = ("internal", "rental")  # each hyperscaler buys for its own AI work a
 DEPLOYMENT_MONTHS = 3
 # steps of the power price's bisection priced per call (market/power.py; the same price, 2^5 - 1 prices a call)
 BISECTION_LEVELS_PER_CALL = 5
+# calls of regula falsi that bracket the price first, so that the bisection prices only the steps between (the same
+# price in fewer calls: market/power.py)
+SECANT_STEPS = 8
 
 
 def last_power_price(hyperscalers) -> np.ndarray | None:
@@ -89,22 +92,28 @@ class BuyingPhase:
                            for h in m.hyperscalers])
         free_w = np.maximum(free_w - committed_w, 0.0)
 
-        def needed(price):  # W each cloud's freely chosen purchases draw with power at `price` (USD/kWh), (..., H)
-            chosen = choice.logit_shares(self.utilities(book, book.available, shocks, np.repeat(price, rows, axis=-1)))
-            drawn = power.power_bought(free_spend, chosen, book.prices, watts)
-            return drawn.reshape(*drawn.shape[:-1], n_h, rows).sum(axis=-1)
+        def chosen(price):  # (..., R, K) shares of each row's free spend with power at `price` (USD/kWh), (..., H)
+            return choice.logit_shares(self.utilities(book, book.available, shocks, np.repeat(price, rows, axis=-1)))
+
+        def drawn(shares):  # (..., H) W each cloud's freely chosen purchases draw when split by `shares`
+            watts_bought = power.power_bought(free_spend, shares, book.prices, watts)
+            return watts_bought.reshape(*watts_bought.shape[:-1], n_h, rows).sum(axis=-1)
+
+        def needed(price):
+            return drawn(chosen(price))
 
         # a kWh is worth at most what renting out the chip that earns most per watt brings in
         rent_per_hour = pricing.rental_price(m.capital_per_price * book.prices + book.running_cost, m.tco)
         ceiling = np.full(n_h, float(np.max(rent_per_hour / (watts / 1e3))))
-        price = power.shadow_power_price(needed, free_w, ceiling, levels_per_call=BISECTION_LEVELS_PER_CALL)
+        price = power.shadow_power_price(needed, free_w, ceiling, levels_per_call=BISECTION_LEVELS_PER_CALL,
+                                         secant_steps=SECANT_STEPS)
         for h, p in zip(m.hyperscalers, price, strict=True):
             h.price_power(float(p))
         if not price.any():
             return spend, shares, None
         rows_price = np.repeat(price, rows)
-        shares = choice.logit_shares(self.utilities(book, book.available, shocks, rows_price))
-        need = needed(price)
+        shares = chosen(price)
+        need = drawn(shares)
         fit = np.where(need > free_w, np.divide(free_w, need, out=np.zeros_like(need), where=need > 0), 1.0)
         return committed_usd + free_spend * np.repeat(fit, rows), shares, rows_price
 

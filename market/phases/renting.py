@@ -34,7 +34,7 @@ class RentingPhase:
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
             h.count_idle(float(units.sum()), m.fleets.draw_w(h))
             if heq > 0:
-                maturity[i] = float(np.average([m.effective_maturity(m.chip_index[c].vendor) for c in h.fleet],
+                maturity[i] = float(np.average(m.chip_maturity([m.chip_index[c] for c in h.fleet]),
                                                weights=work))
             paid = np.array([h.paid[c] for c in h.fleet])
             tdp = np.array([m.chip_index[c].tdp_w for c in h.fleet])

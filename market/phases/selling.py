@@ -14,7 +14,7 @@ import numpy as np
 from agents.chip_vendor import ChipVendor
 from hardware_catalog import Accelerator
 
-from .. import choice, power, pricing, regions, vendor_pricing
+from .. import choice, inhouse, power, pricing, regions, vendor_pricing
 from ..capacity import own_capacity_units
 from ..offers import OfferBook
 from .buying import PURPOSES, last_power_price
@@ -52,7 +52,9 @@ class SellingPhase:
         vendor_list = list(m.vendors.values())
         position = {v.vendor_id: i for i, v in enumerate(vendor_list)}
         k = len(chips)
-        rates, served_tokens = m.rates_and_tokens(list(m.chip_index.values()))
+        # the chip an in-house programme would deliver is priced with them (the ecosystem phase's appraisals read it)
+        programme = inhouse.programme_chip(m) if cfg.inhouse.inhouse_enabled else None
+        rates, served_tokens = m.rates_and_tokens(list(m.chip_index.values()), programme)
         train = np.array([rates[c.id][0] for c in chips])
         serve = np.array([rates[c.id][1] for c in chips])
         inference_share = m.inference_share()
@@ -77,7 +79,7 @@ class SellingPhase:
             units_per_chip=np.array([m.packaging_units(c) for c in chips]),
             running_cost=pricing.hourly_cost(0.0, np.array([c.tdp_w for c in chips]), m.tco).total,
             facility_w=power.facility_watts([c.tdp_w for c in chips], m.tco),
-            maturity=np.array([m.effective_maturity(c.vendor) for c in chips]), rates=rates,
+            maturity=np.array(m.chip_maturity(chips)), rates=rates,
             served_tokens=served_tokens,
             inference_share=inference_share, work=work, available=available,
             # leaving the installed software stack costs the same on every move, onto a buyer's own silicon too: an

@@ -1,0 +1,39 @@
+"""Fleet arithmetic (market/fleet.py): a cloud's running chips are kept between the month's questions only while
+what they were computed from is unchanged."""
+
+from __future__ import annotations
+
+from market.config import VentureConfig, fitted_config
+from market.fleet import Fleets
+from market.model import ComputeMarket
+
+
+def fresh(model) -> Fleets:
+    return Fleets(model.chip_index, model.tco, model.config.power.power_enabled)
+
+
+def test_running_chips_are_recomputed_when_the_fleet_its_sites_or_the_rates_change():
+    model = ComputeMarket(fitted_config(months=24, venture=VentureConfig(enabled=False)), rng=2)
+    model.run()
+    book = model.last_month.book
+    cloud = max(model.hyperscalers, key=lambda h: len(h.fleet))
+    fleets = model.fleets
+
+    def agrees(rates=book.rates):  # the kept answer is the one a fleet calculator with nothing kept gives
+        kept = fleets.running(cloud, rates, book.inference_share)
+        alone = fresh(model).running(cloud, rates, book.inference_share)
+        assert [[float(x) for x in part] for part in kept] == [[float(x) for x in part] for part in alone]
+        return kept
+
+    first = agrees()
+    assert fleets.running(cloud, book.rates, book.inference_share) is first  # asked again unchanged: kept
+    cloud.retire(0.25)
+    after_retiring = agrees()
+    assert list(after_retiring[1]) != list(first[1])
+    cloud.site_w = 0.5 * sum(u * fleets.facility_w(c) for c, u in cloud.fleet.items())  # half its fleet's draw
+    after_sites = agrees()
+    assert sum(after_sites[0]) < sum(after_retiring[0])
+    cloud.add_chips(next(iter(cloud.fleet)), 1e5, 1.0)
+    agrees()
+    halved = {cid: (t / 2, s / 2) for cid, (t, s) in book.rates.items()}
+    assert sum(agrees(halved)[1]) < sum(fleets.running(cloud, book.rates, book.inference_share)[1])
