@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import mesa
@@ -241,3 +242,13 @@ def signal_noise(information_advantage, config, informed: bool):
     """S.d. of a firm's signal of a startup's log quality: the base noise, cut by its information advantage (in
     [0, 1]; one firm's, or an array of firms') when the information channel is on."""
     return config.signal_noise / (1.0 + (config.information_gain * information_advantage if informed else 0.0))
+
+
+def net_multiple(value: float, called: float, carry: float) -> float:
+    """A fund's multiple of called capital to its LPs, net of carried interest: `value` (USD: distributions, plus
+    NAV for a TVPI) over `called` (USD), less the GP's `carry` share of the profit above the capital called (the
+    whole-fund waterfall, carry accrued on unrealised gains as net figures report it). NaN if nothing was called."""
+    if called <= 0:
+        return math.nan
+    gross = value / called
+    return gross - carry * max(0.0, gross - 1.0)

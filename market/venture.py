@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from agents.startup import STAGES, StartupCohort
-from agents.venture_fund import Fund, VentureFund, signal_noise
+from agents.venture_fund import Fund, VentureFund, net_multiple, signal_noise
 from hardware_catalog import add_months
 
 from . import deal_flow, syndication
@@ -235,7 +235,8 @@ class VenturePhase:
             last = firm.current
             track = 1.0
             if last is not None and month - last.vintage >= TRACK_RECORD_AFTER_MONTHS and last.called > 0:
-                track = float(np.clip((last.distributions + self._nav(last)) / last.called, *TRACK_RECORD_BOUNDS))
+                net = net_multiple(last.distributions + self._nav(last), last.called, self.terms.fund.carry)
+                track = float(np.clip(net, *TRACK_RECORD_BOUNDS))
             if track < WEAK_TRACK and self.rng.random() < WALK_AWAY_CHANCE:
                 firm.close_down()  # LPs walk away
                 continue
@@ -528,6 +529,8 @@ class VenturePhase:
         return deals
 
     def fund_table(self) -> pd.DataFrame:
+        """Every fund: its accounts at the run's end (`tvpi` net of carry, `irr` of the gross cash flows) and, judged at
+        fixed ages, the columns of `_fund_at_ages`."""
         self._resolve_betweenness()
         rows = []
         for firm in self.firms:
@@ -544,7 +547,7 @@ class VenturePhase:
                     "called": fund.called,
                     "uncalled": fund.uncalled, "invested": fund.invested, "fees": fund.fees,
                     "distributions": fund.distributions, "nav": nav,
-                    "tvpi": (fund.distributions + nav) / fund.called if fund.called > 0 else np.nan,
+                    "tvpi": net_multiple(fund.distributions + nav, fund.called, self.terms.fund.carry),
                     "irr": irr(fund.cash_flows, nav, self.model.month),
                     "reputation": firm.reputation, "information_advantage": firm.information_advantage,
                     "centrality_at_vintage": lagged[-1], **{f"{k}_centrality": v for k, v in firm.centrality.items()},
@@ -558,14 +561,15 @@ class VenturePhase:
         age, TVPI at the final age."""
         ages = self.ages
         mark = lambda age: self.fund_marks.get((fund.firm, fund.vintage, age))  # noqa: E731
-        tvpi = lambda m: (m["distributions"] + m["nav"]) / m["called"] if m and m["called"] > 0 else math.nan  # noqa: E731
+        carry = self.terms.fund.carry
+        tvpi = lambda m: net_multiple(m["distributions"] + m["nav"], m["called"], carry) if m else math.nan  # noqa: E731
         deployed, interim, judged, final = (mark(a) for a in (ages.deployment_age_months, ages.persistence_age_months,
                                                               ages.fund_age_months, ages.fund_final_age_months))
         return {
             "called_share_at_deployment_age": deployed["called"] / deployed["committed"]
             if deployed and deployed["committed"] > 0 else math.nan,
             "tvpi_interim": tvpi(interim), "tvpi_at_age": tvpi(judged),
-            "dpi_at_age": judged["distributions"] / judged["called"] if judged and judged["called"] > 0 else math.nan,
+            "dpi_at_age": net_multiple(judged["distributions"], judged["called"], carry) if judged else math.nan,
             "exit_rate_at_age": judged["exit_rate"] if judged else math.nan,
             "called_share_at_age": judged["called"] / judged["committed"] if judged and judged["committed"] > 0
             else math.nan,

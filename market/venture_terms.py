@@ -24,6 +24,7 @@ class FundTerms:
     raise_when_budget_used: float
     min_months_between_funds: int
     pacing_bar_slope: float
+    carry: float
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class VentureTerms:
 # fields that are probabilities or shares (in [0, 1]); every other number must be >= 0 (log means may be negative)
 SHARES = {"reserve_share", "raise_when_budget_used", "recycle_share", "ipo_hazard", "acquisition_hazard",
           "distressed_sale_probability", "distressed_multiple_share", "acquihire_probability", "acquihire_recovery",
-          "fee_rate_per_year", "fee_step_down_rate_per_year"}
+          "fee_rate_per_year", "fee_step_down_rate_per_year", "carry"}
 SIGNED = {"acquisition_value_log_mean"}
 
 
