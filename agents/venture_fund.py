@@ -32,6 +32,7 @@ class Fund:
     fees: float = 0.0
     distributions: float = 0.0
     cash_flows: list[tuple[int, float]] = field(default_factory=list)  # (month, +distribution / -call)
+    fee_budget: float | None = None  # USD of fees it may charge over its life (VentureFund.fee_budget, once known)
 
     @property
     def invested(self) -> float:
@@ -130,21 +131,23 @@ class VentureFund(mesa.Agent):
         used = fund.invested_new / budget if budget > 0 else 1.0
         return used >= terms.raise_when_budget_used or age >= config.investment_period_months
 
-    @staticmethod
-    def fee_budget(fund: Fund, config, step_down_rate: float) -> float:
+    def fee_budget(self, fund: Fund, config) -> float:
         """USD of fees the fund may charge over its life at most: the fee on commitments over the investment period
-        and the stepped-down fee after it, on invested capital (at most the commitments)."""
-        years_in, years_after = (config.investment_period_months / 12.0,
-                                 max(0, config.fund_life_months - config.investment_period_months) / 12.0)
-        return fund.committed * (config.fee_rate_per_year * years_in + step_down_rate * years_after)
+        and the stepped-down fee after it, on invested capital (at most the commitments). Fixed once the fund has
+        closed, so it is computed once and kept on the fund."""
+        if fund.fee_budget is None:
+            years_in, years_after = (config.investment_period_months / 12.0,
+                                     max(0, config.fund_life_months - config.investment_period_months) / 12.0)
+            fund.fee_budget = fund.committed * (config.fee_rate_per_year * years_in + self.step_down_rate * years_after)
+        return fund.fee_budget
 
     def fees_to_come(self, fund: Fund, config) -> float:
         """Fees the fund may still charge over its life (kept uncalled for them)."""
-        return max(0.0, self.fee_budget(fund, config, self.step_down_rate) - fund.fees)
+        return max(0.0, self.fee_budget(fund, config) - fund.fees)
 
     def first_cheque_budget(self, fund: Fund, config) -> float:
         """USD of a fund meant for first cheques: its commitments less its fees, less the reserve for follow-ons."""
-        return (fund.committed - self.fee_budget(fund, config, self.step_down_rate)) * (1.0 - config.reserve_share)
+        return (fund.committed - self.fee_budget(fund, config)) * (1.0 - config.reserve_share)
 
     def pace_ahead(self, month: int, config) -> float:
         """How far the current fund's first cheques run ahead of an even pace over its investment period: the share
@@ -217,14 +220,15 @@ class VentureFund(mesa.Agent):
     def charge_fees(self, month: int, config) -> None:
         """Monthly management fee of each fund within its life: on committed capital over the investment period,
         then the stepped-down rate on invested capital (from what is uncalled)."""
-        for fund in self.funds:
+        for fund in reversed(self.funds):  # newest first: the first fund past its life ends the loop (vintages rise)
             age = month - fund.vintage
-            if age < config.fund_life_months:
-                base = (fund.committed * config.fee_rate_per_year if age < config.investment_period_months
-                        else fund.invested * self.step_down_rate)
-                fee = min(base / 12.0, fund.uncalled)
-                if fee > 0:
-                    fund.charge_fee(month, fee)
+            if age >= config.fund_life_months:
+                break
+            base = (fund.committed * config.fee_rate_per_year if age < config.investment_period_months
+                    else fund.invested * self.step_down_rate)
+            fee = min(base / 12.0, fund.uncalled)
+            if fee > 0:
+                fund.charge_fee(month, fee)
 
     def distribute(self, fund: Fund, month: int, amount: float) -> None:
         fund.distribute(month, amount)
