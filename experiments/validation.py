@@ -555,7 +555,8 @@ def markdown(rows: list[dict], ablations: list[dict], decomp: pd.DataFrame, seed
          f"`held out` history rows end after it (observed, but never fitted to); `input` rows are numbers the model "
          "is given, listed for completeness."),
         *([("Venture rounds and funds are judged at fixed ages (rounds at 6 years, funds at 8 and 10 years); the run "
-            "is too short for some of them, whose rows read `not covered`: " + "; ".join(too_short) + ".")]
+            "is too short for some of them (rows that need them read `not covered`; the run's summary.json has "
+            "NaN): " + "; ".join(too_short) + ".")]
           if too_short else []),
         "",
         "## Summary",

@@ -1,14 +1,19 @@
 """The venture phase of the monthly step: startups, VC firms, syndicates and the reputation loop.
 
-Each month: funds charge fees and firms raise new funds from the LP pool (size follows track record
-and reputation); new startups with latent lognormal quality appear; startups that need money seek a
-round: the firms that see the deal (deal flow weighted by information advantage) read a noisy signal
-of quality (noise shrinks with information advantage) and offer if it clears their bar; founders pick
+Each month: funds charge fees (on commitments over the investment period, then a step-down on invested capital);
+the LPs' money takes in its base inflow and recycles part of last month's distributions; firms that have deployed
+their fund (VentureFund.ready_to_raise) raise new funds from it (asks follow track record and reputation, and are
+cut in proportion when they exceed the money); new startups with latent lognormal quality appear; startups that
+need money seek a round: the firms that see the deal (deal flow weighted by information advantage) read a noisy
+signal of quality (noise shrinks with information advantage) and offer if it clears their bar, raised or lowered
+by how far their fund's first cheques run ahead of an even pace over its investment period; founders pick
 the most reputable lead (who prices 10-14% lower, as in Hsu 2004); the lead invites co-investors
 among its network neighbours and reputable firms; the syndicate strengthens the network's ties.
 Startups grow revenue multiplicatively (drift from quality and the lead's value added, volatility),
 burn cash on a team and on inference compute bought at the market's rental price, and exit (IPO or
-acquisition at revenue multiples that move with the AI market) or die when cash runs out. Exits pay
+trade sale at revenue multiples that move with the AI market) or, when cash runs out, are sold in distress, taken
+in an acqui-hire or shut down. Fund terms, LP behaviour, exit hazards and values are sourced numbers in
+market/data/venture_terms.toml. Rounds and funds are judged at fixed ages (_mark_at_age). Exits pay
 investors pro rata; large exits build reputation. The loop (reputation and centrality -> better
 signals and deal flow -> better startups -> exits -> reputation) runs through four channels, each with a
 switch in VentureConfig: information_advantage (signals, deal flow, invitations), founder_sorting (founders
@@ -22,10 +27,12 @@ cheques change what the next can raise; each decision is an agent's own method: 
 pro rata and answer to an invitation (agents/venture_fund.VentureFund), the founders' choice of lead
 (StartupCohort.choose_lead).
 
-Random stream layout (the venture side's own stream), each month: fund raises, new startups; then for the month's
-seekers at once their round sizes, deal-flow draws, signals and founders' tastes; then round by round (rounds that
-drew an offer, in startup order) the firms invited at random when the information channel is off and one
-diligence draw per distinct invited candidate; then growth shocks and exits.
+Random stream layout (the venture side's own stream), each month: fund raises (a walk-away draw for a firm with a
+weak record, then a size draw, firm by firm), new startups; then for the month's seekers at once their round sizes,
+deal-flow draws, signals and founders' tastes; then round by round (rounds that drew an offer, in startup order)
+the firms invited at random when the information channel is off and one diligence draw per distinct invited
+candidate; then growth shocks; then exits (a hazard draw per startup, IPO and trade-sale values, a fate draw per
+startup for those out of cash, distressed-sale values).
 """
 
 from __future__ import annotations
