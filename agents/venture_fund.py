@@ -32,7 +32,7 @@ class Fund:
     fees: float = 0.0
     distributions: float = 0.0
     cash_flows: list[tuple[int, float]] = field(default_factory=list)  # (month, +distribution / -call)
-    fee_budget: float | None = None  # USD of fees it may charge over its life (VentureFund.fee_budget, once known)
+    _fee_budget: float | None = None  # USD of fees it may charge over its life (fee_budget, once computed)
 
     @property
     def invested(self) -> float:
@@ -45,6 +45,16 @@ class Fund:
     @property
     def uncalled(self) -> float:
         return self.committed - (self.invested_new + self.invested_follow_on + self.fees)  # - called, inlined (hot)
+
+    def fee_budget(self, config, step_down_rate: float) -> float:
+        """USD of fees it may charge over its life at most: the fee on commitments over the investment period and
+        the stepped-down fee (`step_down_rate` a year) after it, on invested capital (at most the commitments).
+        Fixed once it has closed, so computed once and kept."""
+        if self._fee_budget is None:
+            years_in, years_after = (config.investment_period_months / 12.0,
+                                     max(0, config.fund_life_months - config.investment_period_months) / 12.0)
+            self._fee_budget = self.committed * (config.fee_rate_per_year * years_in + step_down_rate * years_after)
+        return self._fee_budget
 
     def call(self, month: int, amount: float) -> None:
         self.cash_flows.append((month, -amount))
@@ -131,23 +141,13 @@ class VentureFund(mesa.Agent):
         used = fund.invested_new / budget if budget > 0 else 1.0
         return used >= terms.raise_when_budget_used or age >= config.investment_period_months
 
-    def fee_budget(self, fund: Fund, config) -> float:
-        """USD of fees the fund may charge over its life at most: the fee on commitments over the investment period
-        and the stepped-down fee after it, on invested capital (at most the commitments). Fixed once the fund has
-        closed, so it is computed once and kept on the fund."""
-        if fund.fee_budget is None:
-            years_in, years_after = (config.investment_period_months / 12.0,
-                                     max(0, config.fund_life_months - config.investment_period_months) / 12.0)
-            fund.fee_budget = fund.committed * (config.fee_rate_per_year * years_in + self.step_down_rate * years_after)
-        return fund.fee_budget
-
     def fees_to_come(self, fund: Fund, config) -> float:
         """Fees the fund may still charge over its life (kept uncalled for them)."""
-        return max(0.0, self.fee_budget(fund, config) - fund.fees)
+        return max(0.0, fund.fee_budget(config, self.step_down_rate) - fund.fees)
 
     def first_cheque_budget(self, fund: Fund, config) -> float:
         """USD of a fund meant for first cheques: its commitments less its fees, less the reserve for follow-ons."""
-        return (fund.committed - self.fee_budget(fund, config)) * (1.0 - config.reserve_share)
+        return (fund.committed - fund.fee_budget(config, self.step_down_rate)) * (1.0 - config.reserve_share)
 
     def pace_ahead(self, month: int, config) -> float:
         """How far the current fund's first cheques run ahead of an even pace over its investment period: the share
