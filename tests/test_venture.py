@@ -486,3 +486,22 @@ def test_a_deal_is_seen_by_the_distinct_firms_drawn_that_can_write_a_fifth_of_it
     assert draws[0, kept[0]].tolist() == [3, 1, 0] and slot[0, kept[0]].tolist() == [0, 1, 2]
     assert draws[1, kept[1]].tolist() == [2] and kept[1, 0]  # a firm drawn seven times sees it once, at its first
     assert (slot[~kept] == -1).all()
+
+
+def test_the_venture_terms_file_is_checked_field_by_field(tmp_path):
+    from market.venture_terms import TERMS_PATH, load_terms
+
+    text = TERMS_PATH.read_text()
+    assert load_terms().fund.carry == 0.2  # the packaged file loads
+    for broken, message in ((text.replace("carry = 0.2", "carry = 1.5"), "[fund] field 'carry': must be in [0, 1]"),
+                            (text.replace("hold_months = 12", "hold_months = 12.5"),
+                             "[lp] field 'hold_months': missing or not an integer"),
+                            (text.replace("ipo_hazard = 0.04\n", ""), "[exits] field 'ipo_hazard': missing"),
+                            (text.replace("[evaluation]", "[evaluations]"), "section [evaluation]: missing"),
+                            (text + "\n[fund\n", "cannot read")):
+        path = tmp_path / "terms.toml"
+        path.write_text(broken)
+        with pytest.raises(ValueError) as error:
+            load_terms(path)
+        assert str(error.value).startswith(str(path)) and message in str(error.value)
+        assert "\n" not in str(error.value)
