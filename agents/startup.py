@@ -16,7 +16,8 @@ class StartupCohort:
 
     Arrays by startup: `quality` (latent, unobserved by investors), `founded` (month), `revenue`, `cash`, `drift`
     (monthly log-revenue drift), `bonus` (drift added by its lead), `alive`, `burn`, `rounds` (raised so far),
-    `raised`, `last_post_money`, `total_shares`; `status` (alive | acquired | ipo | dead) and `cap_tables`
+    `raised`, `last_post_money`, `total_shares`, `exit_value` (USD, 0 until it ends); `status` (alive | acquired |
+    ipo | dead), `exit_kind` (how it ended, "" while alive: market/venture.EXIT_KINDS) and `cap_tables`
     ((firm index, fund vintage) -> shares) per startup.
     """
 
@@ -33,7 +34,9 @@ class StartupCohort:
         self.raised = np.zeros(0)
         self.last_post_money = np.zeros(0)
         self.total_shares = np.zeros(0)
+        self.exit_value = np.zeros(0)
         self.status: list[str] = []
+        self.exit_kind: list[str] = []
         self.cap_tables: list[dict[tuple[int, int], float]] = []
 
     def __len__(self) -> int:
@@ -52,8 +55,10 @@ class StartupCohort:
         self.alive = grow(self.alive, True)
         self.rounds = grow(self.rounds, 0)
         self.raised, self.last_post_money = grow(self.raised, 0.0), grow(self.last_post_money, 0.0)
+        self.exit_value = grow(self.exit_value, 0.0)
         self.total_shares = grow(self.total_shares, FOUNDER_SHARES)
         self.status += ["alive"] * n
+        self.exit_kind += [""] * n
         self.cap_tables += [{} for _ in range(n)]
 
     def grow_and_burn(self, live: np.ndarray, growth: np.ndarray, opex: np.ndarray, base_compute: float,
@@ -93,11 +98,14 @@ class StartupCohort:
         """Split an exit value (USD) among startup `i`'s investors pro rata to shares (founders keep the rest)."""
         return {holder: value * shares / self.total_shares[i] for holder, shares in self.cap_tables[i].items()}
 
-    def end(self, i: int, status: str) -> None:
-        """Startup `i` exits (ipo, acquired) or dies."""
+    def end(self, i: int, status: str, kind: str = "shutdown", value: float = 0.0) -> None:
+        """Startup `i` exits (ipo, acquired) or dies, the way `kind` says, for `value` USD to its holders."""
         self.status[i] = status
+        self.exit_kind[i] = kind
+        self.exit_value[i] = value
         self.alive[i] = False
 
-    def mark(self, i: int, shares: float) -> float:
-        """USD value of `shares` of living startup `i` at its last round's post-money valuation."""
-        return self.last_post_money[i] * shares / self.total_shares[i]
+    def share_value(self, i: int) -> float:
+        """USD value of one share of startup `i` now: its last round's price while it lives, its exit proceeds
+        per share once it has ended (0 if it died)."""
+        return (self.last_post_money[i] if self.alive[i] else self.exit_value[i]) / self.total_shares[i]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import mesa
+
+from market.venture_terms import TERMS
 
 # A lead's pricing and a co-investor's cheque (est, stylised seed/venture practice):
 MIN_PRE_MONEY_ROUNDS = 2.5  # a pre-money valuation of at least 2.5x the round (the round buys at most ~29%)
@@ -29,6 +32,7 @@ class Fund:
     fees: float = 0.0
     distributions: float = 0.0
     cash_flows: list[tuple[int, float]] = field(default_factory=list)  # (month, +distribution / -call)
+    _fee_budget: float | None = None  # USD of fees it may charge over its life (fee_budget, once computed)
 
     @property
     def invested(self) -> float:
@@ -41,6 +45,16 @@ class Fund:
     @property
     def uncalled(self) -> float:
         return self.committed - (self.invested_new + self.invested_follow_on + self.fees)  # - called, inlined (hot)
+
+    def fee_budget(self, config, step_down_rate: float) -> float:
+        """USD of fees it may charge over its life at most: the fee on commitments over the investment period and
+        the stepped-down fee (`step_down_rate` a year) after it, on invested capital (at most the commitments).
+        Fixed once it has closed, so computed once and kept."""
+        if self._fee_budget is None:
+            years_in, years_after = (config.investment_period_months / 12.0,
+                                     max(0, config.fund_life_months - config.investment_period_months) / 12.0)
+            self._fee_budget = self.committed * (config.fee_rate_per_year * years_in + step_down_rate * years_after)
+        return self._fee_budget
 
     def call(self, month: int, amount: float) -> None:
         self.cash_flows.append((month, -amount))
@@ -74,11 +88,12 @@ class VentureFund(mesa.Agent):
         self.reputation = 0.0
         self.funds: list[Fund] = []
         self._by_vintage: dict[int, Fund] = {}  # the same funds by vintage
-        self.next_raise = 0  # month of the next fundraise
         self.centrality = {"degree": 0.0, "eigenvector": 0.0, "betweenness": 0.0}
         self.information_advantage = 0.0
         self.centrality_history: list[tuple[int, float]] = []  # (month, eigenvector centrality)
         self.alive = True
+        self.step_down_rate = TERMS.fund.fee_step_down_rate_per_year  # fee a year on invested capital after the
+        # investment period
 
     @property
     def current(self) -> Fund | None:
@@ -94,12 +109,11 @@ class VentureFund(mesa.Agent):
         """Its exit record from before the run."""
         self.reputation = reputation
 
-    def raise_fund(self, vintage: int, size: float, cycle_months: int) -> None:
-        """It closes a new fund of `size` USD in month `vintage` and plans its next raise a fund cycle later."""
+    def raise_fund(self, vintage: int, size: float) -> None:
+        """It closes a new fund of `size` USD in month `vintage`."""
         fund = Fund(self.firm_index, vintage, size)
         self.funds.append(fund)
         self._by_vintage.setdefault(vintage, fund)  # the first fund of a vintage, as a search of `funds` finds it
-        self.next_raise = vintage + cycle_months
 
     def close_down(self) -> None:
         """Its LPs walk away: it raises no more funds and writes no new cheques."""
@@ -111,10 +125,40 @@ class VentureFund(mesa.Agent):
         self.information_advantage = information_advantage
         self.centrality_history.append((month, self.centrality["eigenvector"]))
 
-    @staticmethod
-    def fees_to_come(fund: Fund, config) -> float:
-        """Fees the fund will still charge over its life (kept uncalled for them)."""
-        return max(0.0, fund.committed * config.fee_rate_per_year * config.fund_life_months / 12.0 - fund.fees)
+    def ready_to_raise(self, month: int, config, terms) -> bool:
+        """Whether it goes to its LPs for a new fund this month: it is open and its current fund (if any) is at least
+        `terms.min_months_between_funds` old and has used `terms.raise_when_budget_used` of its first-cheque budget
+        or is past its investment period."""
+        fund = self.current
+        if not self.alive:
+            return False
+        if fund is None:
+            return True
+        age = month - fund.vintage
+        if age < terms.min_months_between_funds:
+            return False
+        budget = self.first_cheque_budget(fund, config)
+        used = fund.invested_new / budget if budget > 0 else 1.0
+        return used >= terms.raise_when_budget_used or age >= config.investment_period_months
+
+    def fees_to_come(self, fund: Fund, config) -> float:
+        """Fees the fund may still charge over its life (kept uncalled for them)."""
+        return max(0.0, fund.fee_budget(config, self.step_down_rate) - fund.fees)
+
+    def first_cheque_budget(self, fund: Fund, config) -> float:
+        """USD of a fund meant for first cheques: its commitments less its fees, less the reserve for follow-ons."""
+        return (fund.committed - fund.fee_budget(config, self.step_down_rate)) * (1.0 - config.reserve_share)
+
+    def pace_ahead(self, month: int, config) -> float:
+        """How far the current fund's first cheques run ahead of an even pace over its investment period: the share
+        of its first-cheque budget used less the share of the period gone (negative: behind). 0 without a fund in
+        its investment period."""
+        fund = self.current
+        if fund is None or not 0 <= month - fund.vintage < config.investment_period_months:
+            return 0.0
+        budget = self.first_cheque_budget(fund, config)
+        used = fund.invested_new / budget if budget > 0 else 1.0
+        return used - (month - fund.vintage) / config.investment_period_months
 
     def new_cheque_capacity(self, month: int, config) -> float:
         """USD the current fund can still put into first cheques (within its investment period)."""
@@ -122,16 +166,16 @@ class VentureFund(mesa.Agent):
         if fund is None or month - fund.vintage >= config.investment_period_months:
             return 0.0
         fees_to_come = self.fees_to_come(fund, config)
-        budget = (fund.committed - fund.fees - fees_to_come) * (1.0 - config.reserve_share)
-        return max(0.0, min(budget - fund.invested_new, fund.uncalled - fees_to_come))
+        return max(0.0, min(self.first_cheque_budget(fund, config) - fund.invested_new, fund.uncalled - fees_to_come))
 
     # --- investment decisions ---------------------------------------------------------------
 
     @staticmethod
-    def offers(signal, bar: float):
-        """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar (one signal, or
-        an array of the signals of the firms that see a deal)."""
-        return signal > bar
+    def offers(signal, bar, pace_ahead, pacing_slope: float):
+        """Whether it offers to lead: its signal of the startup's log quality clears the stage's bar raised by
+        `pacing_slope` x how far its fund runs ahead of an even deployment pace (lowered when behind: a fund paces
+        its first cheques over its investment period). Scalars, or arrays of the firms that see a deal."""
+        return signal > bar + pacing_slope * pace_ahead
 
     def pre_money(self, target: float, revenue: float, multiple: float, reputation_rank: float, discount: bool,
                   discount_at_top: float) -> float:
@@ -174,10 +218,16 @@ class VentureFund(mesa.Agent):
         fund.invest(month, amount, follow_on)
 
     def charge_fees(self, month: int, config) -> None:
-        """Monthly management fee on committed capital over each fund's life."""
-        for fund in self.funds:
-            if month - fund.vintage < config.fund_life_months:
-                fee = min(fund.committed * config.fee_rate_per_year / 12.0, fund.uncalled)
+        """Monthly management fee of each fund within its life: on committed capital over the investment period,
+        then the stepped-down rate on invested capital (from what is uncalled)."""
+        for fund in reversed(self.funds):  # newest first: the first fund past its life ends the loop (vintages rise)
+            age = month - fund.vintage
+            if age >= config.fund_life_months:
+                break
+            base = (fund.committed * config.fee_rate_per_year if age < config.investment_period_months
+                    else fund.invested * self.step_down_rate)
+            fee = min(base / 12.0, fund.uncalled)
+            if fee > 0:
                 fund.charge_fee(month, fee)
 
     def distribute(self, fund: Fund, month: int, amount: float) -> None:
@@ -196,3 +246,13 @@ def signal_noise(information_advantage, config, informed: bool):
     """S.d. of a firm's signal of a startup's log quality: the base noise, cut by its information advantage (in
     [0, 1]; one firm's, or an array of firms') when the information channel is on."""
     return config.signal_noise / (1.0 + (config.information_gain * information_advantage if informed else 0.0))
+
+
+def net_multiple(value: float, called: float, carry: float) -> float:
+    """A fund's multiple of called capital to its LPs, net of carried interest: `value` (USD: distributions, plus
+    NAV for a TVPI) over `called` (USD), less the GP's `carry` share of the profit above the capital called (the
+    whole-fund waterfall, carry accrued on unrealised gains as net figures report it). NaN if nothing was called."""
+    if called <= 0:
+        return math.nan
+    gross = value / called
+    return gross - carry * max(0.0, gross - 1.0)

@@ -27,7 +27,7 @@ from .seed import (  # noqa: F401
     run_seed,
     runtime_warnings,
 )
-from .venture_analysis import deal_cohort, powerlaw_fit
+from .venture_analysis import deal_cohort, judged_funds, powerlaw_fit
 
 
 def summarise(results: Sequence[SeedResult]) -> dict[str, dict[str, float]]:
@@ -155,13 +155,13 @@ def _submit_venture_figures(results: Sequence[SeedResult], funds: pd.DataFrame, 
     first = results[0]
     cohort = deal_cohort(first.deals)
     drawing.submit(_ccdf_figure, cohort.multiple, figures / "deal_multiples_ccdf.png",
-                   f"Deal multiples, rounds of the first 6 years (seed {first.seed})")
+                   f"Deal multiples 6 years after the round (seed {first.seed})")
     last_year = first.network[first.network.year == first.network.year.max()] if len(first.network) else first.network
     drawing.submit(draw_figure, "network_chart", last_year, first.reputation, figures / "syndication_network.png",
                    f"Syndication network, final year, largest component (seed {first.seed}); size = reputation")
-    drawing.submit(draw_figure, "centrality_returns_chart", funds[(funds.vintage <= 48) & (funds.called > 0)],
+    drawing.submit(draw_figure, "centrality_returns_chart", judged_funds(funds),
                    figures / "centrality_vs_returns.png",
-                   "Fund TVPI vs firm centrality at vintage (funds of the first 4 years, all seeds)")
+                   "Fund TVPI at 8 years vs firm centrality at vintage (all seeds)")
 
 
 METRIC_NOTES = {
@@ -182,10 +182,11 @@ METRIC_NOTES = {
     "deployed_power_gw_final": "facility GW of the chips running, last month",
     "power_short_share_final": "share of cloud-months short of site power, last 12 months",
     "deals": "VC rounds over the run",
-    "deals_below_1x_share": "share of rounds (first 6 years) returning < 1x",
-    "deals_10x_plus_share": "share of rounds (first 6 years) returning >= 10x",
-    "top5pct_deal_return_share": "share of value returned by the top 5% of rounds",
-    "powerlaw_alpha": "power-law exponent of deal multiples (powerlaw package)",
+    "deals_below_1x_share": "share of rounds returning < 1x, judged 6 years after the round",
+    "deals_10x_plus_share": "share of rounds returning >= 10x, judged 6 years after the round",
+    "top5pct_deal_return_share": "share of value returned by the top 5% of rounds (judged at 6 years)",
+    "deals_judged": "rounds old enough (6 years) to judge",
+    "powerlaw_alpha": "power-law exponent of deal multiples at 6 years (powerlaw package)",
     "powerlaw_xmin": "lower bound of the power-law tail",
     "powerlaw_ks": "KS distance of the power-law fit",
     "powerlaw_vs_lognormal_loglik_ratio": "normalised log-likelihood ratio, power law vs lognormal (> 0 favours power "
@@ -195,20 +196,28 @@ METRIC_NOTES = {
     "powerlaw_vs_exponential_p": "p-value of that comparison",
     "powerlaw_tail_n": "rounds in the fitted tail",
     "syndicated_round_share": "share of rounds with two or more VC firms",
-    "centrality_return_spearman": "rank correlation of firm centrality at vintage and fund TVPI (funds of years 1-4)",
+    "centrality_return_spearman": "rank correlation of firm centrality at vintage and fund TVPI at 8 years",
     "centrality_return_p": "permutation p-value of that correlation: share of 2000 shuffles of TVPI reaching it",
-    "fund_tvpi_p75": "75th percentile TVPI of funds of years 1-4",
-    "funds_above_2x_share": "share of funds of years 1-4 with TVPI above 2x",
-    "funds_above_3x_share": "share of funds of years 1-4 with TVPI above 3x",
-    "quartile_persistence_top": "P(a firm's next fund is top-quartile in its vintage year | this one was)",
-    "quartile_persistence_bottom": "P(a firm's next fund is top-quartile in its vintage year | this one was "
-                                   "bottom-quartile)",
-    "deals_marked_share": "share of rounds (first 6 years) still held at their last round's price (not realised)",
-    "realised_deals_below_1x_share": "share of realised rounds (exit or failure, first 6 years) returning < 1x",
-    "realised_deals_10x_plus_share": "share of realised rounds (exit or failure, first 6 years) returning >= 10x",
-    "fund_tvpi_median": "median TVPI of funds of years 1-4",
+    "centrality_exit_spearman": "rank correlation of firm centrality at vintage and the share of the fund's "
+                                "startups with an IPO or trade sale by 8 years",
+    "centrality_exit_p": "permutation p-value of that correlation",
+    "fund_tvpi_p75": "75th percentile TVPI of funds at 8 years (funds raised in the run)",
+    "funds_above_2x_share": "share of funds with TVPI above 2x at 8 years",
+    "funds_above_3x_share": "share of funds with TVPI above 3x at 8 years",
+    "funds_judged": "funds raised in the run that reached 8 years",
+    "fund_tvpi_10y_median": "median TVPI of funds at 10 years (NaN: no fund reached 10 years in the run)",
+    "fund_called_share_24m_median": "median share of commitments called by a fund's 24th month",
+    "quartile_persistence_top": "P(a firm's next fund is top-quartile in its vintage year at 5 years | this one "
+                                "was)",
+    "quartile_persistence_bottom": "P(a firm's next fund is top-quartile in its vintage year at 5 years | this one "
+                                   "was bottom-quartile)",
+    "deals_marked_share": "share of rounds still held at their last round's price 6 years after it (not realised)",
+    "realised_deals_below_1x_share": "share of rounds realised by 6 years (exit or failure) returning < 1x",
+    "realised_deals_10x_plus_share": "share of rounds realised by 6 years (exit or failure) returning >= 10x",
+    "fund_tvpi_median": "median TVPI of funds at 8 years (funds raised in the run)",
     "funded_startups": "startups that raised at least one round",
-    "exits": "startups acquired or listed",
+    "exits": "startups acquired (any sale, acqui-hires included) or listed",
+    "successful_exits": "startups listed or sold in a trade sale (not in distress, not acqui-hired)",
     "ipos": "startups listed",
 }
 

@@ -1,5 +1,12 @@
 """Venture analyses: deal-multiple distribution (power-law fit with the `powerlaw` package), return
-concentration, syndication rate, and the centrality-return relationship."""
+concentration, syndication rate, fund returns, and the centrality-return and centrality-exit relationships.
+
+Deals and funds are judged at a fixed age, not when the run stops (market/data/venture_terms.toml, [evaluation]):
+a round at 6 years from its date, a fund at 8 years from its vintage (and 10 years where the run reaches it),
+successive funds at 5 years; an unrealised stake is marked at the startup's last round's post-money, a failed
+one at 0, an exited one at its proceeds. So the first M months of a longer run give the same figures for every
+round and fund that reached its age within them; a run too short for any gives NaN (`coverage` says which).
+Only funds raised in the run are judged (a fund raised before it has no record of its first years)."""
 
 from __future__ import annotations
 
@@ -9,12 +16,45 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-COHORT_MONTHS = 72  # deals made in the first 72 months, so most have had years to resolve
-FUND_VINTAGE_MAX = 48  # funds old enough (>= 6 years by the end of a 120-month run) to judge
+from market.venture_terms import TERMS
+
+AGES = TERMS.evaluation
 
 
-def deal_cohort(deals: pd.DataFrame, months: int = COHORT_MONTHS) -> pd.DataFrame:
-    return deals[deals.month < months]
+def deal_cohort(deals: pd.DataFrame) -> pd.DataFrame:
+    """The rounds that reached the judging age in the run, with `value`, `multiple` and `resolved` as they stood at
+    that age (value_at_age, multiple_at_age, resolved_at_age)."""
+    judged = deals[deals.value_at_age.notna()]
+    return judged.assign(value=judged.value_at_age, multiple=judged.multiple_at_age, resolved=judged.resolved_at_age)
+
+
+def coverage(months: int, ages=AGES) -> list[str]:
+    """Sentences saying which age-based figures a run of `months` cannot give (empty: it gives them all). A round
+    made in month m is judged at the end of month m + deal_age_months, so a run needs more than that many months
+    (a fund raised in month 0 likewise)."""
+    needs = (("rounds judged at 6 years", ages.deal_age_months), ("funds judged at 8 years", ages.fund_age_months),
+             ("funds judged at 10 years", ages.fund_final_age_months),
+             ("persistence of successive funds (judged at 5 years)", ages.persistence_age_months))
+    return [f"{what}: a run of {months} months is too short (it needs more than {age})"
+            for what, age in needs if months <= age]
+
+
+def as_of(deals: pd.DataFrame, funds: pd.DataFrame, months: int, ages=AGES) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The deal and fund tables of a longer run as a run of `months` months would have them, for the age-based
+    figures: rounds and funds from month `months` on left out, and each judgment made at or after `months` (a round
+    judged at month + deal_age_months, a fund at vintage + each age) blanked. A shorter run of the same config and
+    seed gives the same age-based figures (tests/test_venture.py)."""
+    deals = deals[deals.month < months].copy()
+    late = deals.month + ages.deal_age_months >= months
+    deals.loc[late, ["value_at_age", "multiple_at_age"]] = np.nan
+    deals.loc[late, "resolved_at_age"] = False
+    funds = funds[funds.vintage < months].copy()
+    judged_at_age = ["tvpi_at_age", "dpi_at_age", "exit_rate_at_age", "called_share_at_age"]
+    for columns, age in ((["called_share_at_deployment_age"], ages.deployment_age_months),
+                         (["tvpi_interim"], ages.persistence_age_months), (judged_at_age, ages.fund_age_months),
+                         (["tvpi_final"], ages.fund_final_age_months)):
+        funds.loc[funds.vintage + age >= months, columns] = np.nan
+    return deals, funds
 
 
 # A tail start whose closed-form KS distance exceeds the best one's by more than this cannot be the best start.
@@ -94,38 +134,50 @@ def powerlaw_fit(multiples: np.ndarray) -> dict[str, float]:
     return out
 
 
-def judged_funds(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> pd.DataFrame:
-    """The funds old enough to judge (vintage month <= vintage_max) that have called capital."""
-    return funds[(funds.vintage <= vintage_max) & (funds.called > 0)]
+def judged_funds(funds: pd.DataFrame, age_column: str = "tvpi_at_age") -> pd.DataFrame:
+    """The funds raised in the run that reached the age of `age_column` (a TVPI column of the fund table:
+    tvpi_at_age, tvpi_interim, tvpi_final), with that TVPI as `tvpi`; cohorts by calendar vintage year."""
+    judged = funds[(funds.vintage >= 0) & funds[age_column].notna()]
+    return judged.assign(tvpi=judged[age_column])
 
 
-def centrality_return_spearman(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> float:
-    """Rank correlation between a fund's firm centrality at its vintage (lagged) and its TVPI."""
-    old = judged_funds(funds, vintage_max)
+def _spearman(funds: pd.DataFrame, outcome: str) -> float:
+    old = judged_funds(funds).dropna(subset=[outcome])
     if len(old) < 10:
         return float("nan")
-    return float(spearmanr(old.centrality_at_vintage, old.tvpi).statistic)
+    return float(spearmanr(old.centrality_at_vintage, old[outcome]).statistic)
+
+
+def centrality_return_spearman(funds: pd.DataFrame) -> float:
+    """Rank correlation between a fund's firm centrality at its vintage (lagged) and its TVPI at the judging age."""
+    return _spearman(funds, "tvpi")
+
+
+def centrality_exit_spearman(funds: pd.DataFrame) -> float:
+    """Rank correlation between a fund's firm centrality at its vintage and the share of the startups it backed that
+    had made a successful exit (IPO or trade sale) by the judging age: the effect Hochberg, Ljungqvist & Lu (2007)
+    measure."""
+    return _spearman(funds, "exit_rate_at_age")
 
 
 def _centrality_return_null(funds: pd.DataFrame, rng: np.random.Generator, permutations: int,
-                            vintage_max: int) -> tuple[float, np.ndarray] | None:
-    """(observed Spearman, Spearman of `permutations` random reassignments of the judged funds' TVPIs to their
-    centralities within each vintage year), or None with fewer than 10 judged funds.
+                            outcome: str = "tvpi") -> tuple[float, np.ndarray] | None:
+    """(observed Spearman, Spearman of `permutations` random reassignments of the judged funds' `outcome` (TVPI, or
+    exit_rate_at_age) to their centralities within each vintage year), or None with fewer than 10 judged funds.
 
-    TVPIs are shuffled only among funds of the same vintage year (vintage month // 12): later funds sit in a
-    denser network (higher centrality) and, with younger portfolios held at their last round, show higher TVPIs,
-    so a shuffle across years would credit centrality with a vintage effect (Hochberg, Ljungqvist & Lu 2007 hold
-    vintage year fixed for the same reason)."""
-    old = judged_funds(funds, vintage_max)
+    Outcomes are shuffled only among funds of the same vintage year: later funds sit in a denser network (higher
+    centrality), so a shuffle across years would credit centrality with a vintage effect (Hochberg, Ljungqvist &
+    Lu 2007 hold vintage year fixed for the same reason)."""
+    old = judged_funds(funds).dropna(subset=[outcome])
     if len(old) < 10:
         return None
     centrality = old.centrality_at_vintage.rank().to_numpy()
-    tvpi = old.tvpi.rank().to_numpy()
+    tvpi = old[outcome].rank().to_numpy()
     observed = np.corrcoef(centrality, tvpi)[0, 1]  # Spearman = Pearson on ranks
     # a permutation keeps the mean and spread of the TVPI ranks, so centre both once and correlate by dot products
     centred_centrality, centred_tvpi = centrality - centrality.mean(), tvpi - tvpi.mean()
     shuffled = np.empty((permutations, len(old)))
-    years = (old.vintage.to_numpy() // 12).astype(int)
+    years = old.vintage_year.to_numpy().astype(int)
     for year in np.unique(years):
         members = np.flatnonzero(years == year)
         shuffled[:, members] = rng.permuted(np.tile(centred_tvpi[members], (permutations, 1)), axis=1)
@@ -133,14 +185,13 @@ def _centrality_return_null(funds: pd.DataFrame, rng: np.random.Generator, permu
     return float(observed), null
 
 
-def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000,
-                              vintage_max: int = FUND_VINTAGE_MAX) -> float:
+def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000, outcome: str = "tvpi") -> float:
     """How often chance alone gives a centrality-return rank correlation at least as high as the run's: the share
-    of `permutations` random reassignments of the funds' TVPIs to their centralities within vintage years (a
-    one-sided permutation test, with its own fixed generator so the figure is reproducible) whose Spearman
+    of `permutations` random reassignments of the funds' TVPIs (or `outcome`) to their centralities within vintage
+    years (a one-sided permutation test, with its own fixed generator so the figure is reproducible) whose Spearman
     reaches the observed one. A small value means centrality carries information about returns beyond chance
     and beyond the vintage year."""
-    result = _centrality_return_null(funds, np.random.default_rng(20070101), permutations, vintage_max)
+    result = _centrality_return_null(funds, np.random.default_rng(20070101), permutations, outcome)
     if result is None:
         return float("nan")
     observed, null = result
@@ -148,14 +199,14 @@ def centrality_return_p_value(funds: pd.DataFrame, permutations: int = 2000,
 
 
 def pooled_centrality_return_p_value(funds_by_seed: list[pd.DataFrame], permutations: int = 2000,
-                                     vintage_max: int = FUND_VINTAGE_MAX) -> tuple[float, float]:
-    """(mean Spearman over seeds, one-sided permutation p-value of that mean): TVPIs are reassigned at random
-    within each seed and vintage year (seeds are independent runs, so funds are exchangeable only within one;
-    vintage years as in `centrality_return_p_value`), and the p-value is
-    the share of reassignments whose mean Spearman over the seeds reaches the observed mean. Seeds with fewer
-    than 10 judged funds are left out; (NaN, NaN) if none is left."""
+                                     outcome: str = "tvpi") -> tuple[float, float]:
+    """(mean Spearman over seeds, one-sided permutation p-value of that mean): TVPIs (or `outcome`) are reassigned
+    at random within each seed and vintage year (seeds are independent runs, so funds are exchangeable only within
+    one; vintage years as in `centrality_return_p_value`), and the p-value is the share of reassignments whose mean
+    Spearman over the seeds reaches the observed mean. Seeds with fewer than 10 judged funds are left out; (NaN,
+    NaN) if none is left."""
     rng = np.random.default_rng(20070101)
-    results = [r for r in (_centrality_return_null(f, rng, permutations, vintage_max) for f in funds_by_seed) if r]
+    results = [r for r in (_centrality_return_null(f, rng, permutations, outcome) for f in funds_by_seed) if r]
     if not results:
         return float("nan"), float("nan")
     observed = float(np.mean([r[0] for r in results]))
@@ -163,23 +214,35 @@ def pooled_centrality_return_p_value(funds_by_seed: list[pd.DataFrame], permutat
     return observed, float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
 
 
-def fund_metrics(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> dict[str, float]:
-    """Fund-level outcomes of the funds old enough to judge (vintage month <= vintage_max, capital called): the
-    median and 75th percentile TVPI, the shares above 2x and 3x, and persistence: the probability that a firm's
-    next fund lands in the top quartile of its vintage year given that this one did (and given that this one was
-    in the bottom quartile). Quartiles are ranked within vintage years (vintage month // 12). A judged fund set
-    with no funds gives NaN for every figure (a run too short to judge any fund)."""
-    old = judged_funds(funds, vintage_max).copy()
+def fund_metrics(funds: pd.DataFrame) -> dict[str, float]:
+    """Fund-level outcomes of the funds raised in the run, judged at fixed ages: at the judging age (8 years) the
+    median and 75th percentile TVPI and the shares above 2x and 3x; the median TVPI at 10 years; the median share
+    of commitments called at the deployment age (24 months); and persistence at the interim age (5 years): the
+    probability that a firm's next fund lands in the top quartile of its vintage year given that this one did (and
+    given that this one was in the bottom quartile). Quartiles are ranked within calendar vintage years. A figure
+    no fund reached the age for is NaN (a run too short: `coverage`)."""
+    old = judged_funds(funds)
     out = dict.fromkeys(("fund_tvpi_median", "fund_tvpi_p75", "funds_above_2x_share", "funds_above_3x_share",
+                         "fund_tvpi_10y_median", "fund_called_share_24m_median", "funds_judged",
                          "quartile_persistence_top", "quartile_persistence_bottom"), float("nan"))
-    if old.empty:
+    out["funds_judged"] = float(len(old))
+    if not old.empty:
+        out.update(fund_tvpi_median=float(old.tvpi.median()), fund_tvpi_p75=float(old.tvpi.quantile(0.75)),
+                   funds_above_2x_share=float((old.tvpi > 2).mean()),
+                   funds_above_3x_share=float((old.tvpi > 3).mean()))
+    final = judged_funds(funds, "tvpi_final")
+    if not final.empty:
+        out["fund_tvpi_10y_median"] = float(final.tvpi.median())
+    deployed = funds[(funds.vintage >= 0)].called_share_at_deployment_age.dropna()
+    if not deployed.empty:
+        out["fund_called_share_24m_median"] = float(deployed.median())
+    interim = judged_funds(funds, "tvpi_interim").copy()
+    if interim.empty:
         return out
-    out.update(fund_tvpi_median=float(old.tvpi.median()), fund_tvpi_p75=float(old.tvpi.quantile(0.75)),
-               funds_above_2x_share=float((old.tvpi > 2).mean()), funds_above_3x_share=float((old.tvpi > 3).mean()))
-    old["year"] = old.vintage // 12
-    old["quartile"] = old.groupby("year").tvpi.transform(lambda t: np.ceil(4 * t.rank(method="first") / len(t)))
-    nxt = old.sort_values(["firm", "vintage"]).groupby("firm").quartile.shift(-1)
-    pairs = old.assign(next_quartile=nxt).dropna(subset=["next_quartile"])
+    interim["quartile"] = interim.groupby("vintage_year").tvpi.transform(
+        lambda t: np.ceil(4 * t.rank(method="first") / len(t)))
+    nxt = interim.sort_values(["firm", "vintage"]).groupby("firm").quartile.shift(-1)
+    pairs = interim.assign(next_quartile=nxt).dropna(subset=["next_quartile"])
     for name, quartile in (("quartile_persistence_top", 4), ("quartile_persistence_bottom", 1)):
         given = pairs[pairs.quartile == quartile]
         if len(given):
@@ -188,9 +251,9 @@ def fund_metrics(funds: pd.DataFrame, vintage_max: int = FUND_VINTAGE_MAX) -> di
 
 
 def realised_and_marked(deals: pd.DataFrame) -> dict[str, float]:
-    """Deal outcomes split into realised (exited or dead) and marked (still held at their last round, which puts
-    a step at exactly 1x in the CCDF): the share of the cohort still marked, and the shares below 1x and at 10x or
-    more among realised deals only."""
+    """Deal outcomes at the judging age split into realised (exited or dead by then) and marked (still held at their
+    last round, which puts a step at exactly 1x in the CCDF): the share of the cohort still marked, and the shares
+    below 1x and at 10x or more among realised deals only."""
     cohort = deal_cohort(deals)
     realised = cohort[cohort.resolved]
     return {
@@ -228,11 +291,15 @@ def _venture_metrics(deals: pd.DataFrame, funds: pd.DataFrame, startups: pd.Data
         "top5pct_deal_return_share": top_return_share(cohort, 0.05),
         **powerlaw_fit(multiples),
         "syndicated_round_share": float((deals.investors >= 2).mean()),
+        "deals_judged": float(len(cohort)),
         "centrality_return_spearman": centrality_return_spearman(funds),
         "centrality_return_p": centrality_return_p_value(funds),
+        "centrality_exit_spearman": centrality_exit_spearman(funds),
+        "centrality_exit_p": centrality_return_p_value(funds, outcome="exit_rate_at_age"),
         **fund_metrics(funds),
         **realised_and_marked(deals),
         "funded_startups": float((startups.rounds > 0).sum()),
         "exits": float(startups.status.isin(["ipo", "acquired"]).sum()),
+        "successful_exits": float(startups.exit_kind.isin(["ipo", "trade_sale"]).sum()),
         "ipos": float((startups.status == "ipo").sum()),
     }

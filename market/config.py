@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, fields
 
 from hardware_catalog import months_between
 
+from .venture_terms import TERMS
+
 
 @dataclass(frozen=True)
 class Bounds:
@@ -198,14 +200,20 @@ class VentureConfig:
     reputation_discount: bool = True  # a reputable lead prices the round lower, up to 12% at the top (Hsu 2004)
     value_added: bool = True  # a reputable lead adds growth to the startups it leads (value_add_drift)
     reputation_loop: bool = True  # master switch: False turns all four channels off
-    lp_pool_usd_per_year: float = number(1.2e10)  # LP commitments available to the funds raised each year (est, scaled)
+    # new LP commitments to venture a year, before recycled distributions (est, scaled; set so that funds call
+    # about half their commitments in 24 months, the deployment pace of market/data/venture_terms.toml)
+    lp_pool_usd_per_year: float = number(6.0e9)
     # scenario lever: higher rates cut LP appetite and exit multiples (LP appetite is 1 - 2 x premium: none at 0.5)
     rate_premium: float = number(0.0, high=0.5)
-    fund_cycle_months: int = positive(36, high=1200)  # a firm raises its next fund this long after the previous one
-    investment_period_months: int = positive(48, high=1200)
-    fund_life_months: int = positive(120, high=1200)
-    fee_rate_per_year: float = share(0.02)  # management fee on committed capital (the 2 of "2 and 20")
-    reserve_share: float = share(0.5)  # share of a fund kept for follow-on rounds
+    # a firm's typical gap between funds: a fund's size is a cycle's share of the LP pool, and the starting funds'
+    # vintages are spread over one cycle (when a firm raises is its own decision: VentureFund.ready_to_raise)
+    fund_cycle_months: int = positive(36, high=1200)
+    # fund terms: defaults from market/data/venture_terms.toml ([fund], with their sources)
+    investment_period_months: int = positive(TERMS.fund.investment_period_months, high=1200)
+    fund_life_months: int = positive(TERMS.fund.fund_life_months, high=1200)
+    # management fee on committed capital over the investment period (the 2 of "2 and 20"; then a step-down)
+    fee_rate_per_year: float = share(TERMS.fund.fee_rate_per_year)
+    reserve_share: float = share(TERMS.fund.reserve_share)  # share of a fund kept for follow-on rounds
     # s.d. of logs (quality, signals, revenue shocks): at most 10, e^(10 s.d.) is already 2e4-fold
     quality_sigma: float = positive(1.0, high=10.0)  # s.d. of startups' log latent quality (lognormal quality)
     signal_noise: float = positive(1.2, high=10.0)  # s.d. of a firm's signal of log quality without information adv.

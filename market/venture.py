@@ -1,14 +1,19 @@
 """The venture phase of the monthly step: startups, VC firms, syndicates and the reputation loop.
 
-Each month: funds charge fees and firms raise new funds from the LP pool (size follows track record
-and reputation); new startups with latent lognormal quality appear; startups that need money seek a
-round: the firms that see the deal (deal flow weighted by information advantage) read a noisy signal
-of quality (noise shrinks with information advantage) and offer if it clears their bar; founders pick
+Each month: funds charge fees (on commitments over the investment period, then a step-down on invested capital);
+the LPs' money takes in its base inflow and recycles part of last month's distributions; firms that have deployed
+their fund (VentureFund.ready_to_raise) raise new funds from it (asks follow track record and reputation, and are
+cut in proportion when they exceed the money); new startups with latent lognormal quality appear; startups that
+need money seek a round: the firms that see the deal (deal flow weighted by information advantage) read a noisy
+signal of quality (noise shrinks with information advantage) and offer if it clears their bar, raised or lowered
+by how far their fund's first cheques run ahead of an even pace over its investment period; founders pick
 the most reputable lead (who prices 10-14% lower, as in Hsu 2004); the lead invites co-investors
 among its network neighbours and reputable firms; the syndicate strengthens the network's ties.
 Startups grow revenue multiplicatively (drift from quality and the lead's value added, volatility),
 burn cash on a team and on inference compute bought at the market's rental price, and exit (IPO or
-acquisition at revenue multiples that move with the AI market) or die when cash runs out. Exits pay
+trade sale at revenue multiples that move with the AI market) or, when cash runs out, are sold in distress, taken
+in an acqui-hire or shut down. Fund terms, LP behaviour, exit hazards and values are sourced numbers in
+market/data/venture_terms.toml. Rounds and funds are judged at fixed ages (_mark_at_age). Exits pay
 investors pro rata; large exits build reputation. The loop (reputation and centrality -> better
 signals and deal flow -> better startups -> exits -> reputation) runs through four channels, each with a
 switch in VentureConfig: information_advantage (signals, deal flow, invitations), founder_sorting (founders
@@ -22,10 +27,12 @@ cheques change what the next can raise; each decision is an agent's own method: 
 pro rata and answer to an invitation (agents/venture_fund.VentureFund), the founders' choice of lead
 (StartupCohort.choose_lead).
 
-Random stream layout (the venture side's own stream), each month: fund raises, new startups; then for the month's
-seekers at once their round sizes, deal-flow draws, signals and founders' tastes; then round by round (rounds that
-drew an offer, in startup order) the firms invited at random when the information channel is off and one
-diligence draw per distinct invited candidate; then growth shocks and exits.
+Random stream layout (the venture side's own stream), each month: fund raises (a walk-away draw for a firm with a
+weak record, then a size draw, firm by firm), new startups; then for the month's seekers at once their round sizes,
+deal-flow draws, signals and founders' tastes; then round by round (rounds that drew an offer, in startup order)
+the firms invited at random when the information channel is off and one diligence draw per distinct invited
+candidate; then growth shocks; then exits (a hazard draw per startup, IPO and trade-sale values, a fate draw per
+startup for those out of cash, distressed-sale values).
 """
 
 from __future__ import annotations
@@ -38,9 +45,11 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from agents.startup import STAGES, StartupCohort
-from agents.venture_fund import Fund, VentureFund, signal_noise
+from agents.venture_fund import Fund, VentureFund, net_multiple, signal_noise
+from hardware_catalog import add_months
 
 from . import deal_flow, syndication
+from .venture_terms import TERMS
 
 # Columns of the deal table (deal_table), with their types, so a run without a single round still has them.
 DEAL_COLUMNS = {"deal": "int64", "startup": "int64", "month": "int64", "stage": "object", "amount": "float64",
@@ -52,10 +61,6 @@ ROUND_SIZE = (3e6, 12e6, 35e6, 80e6, 150e6, 300e6)  # USD by stage (seed .. grow
 MILESTONE_ARR = (0.0, 1e6, 5e6, 20e6, 50e6, 100e6)  # annualised revenue a startup needs to raise the stage
 OPEX = (1.5e5, 5e5, 1.5e6, 3.5e6, 6e6, 1e7)  # USD per month by stage reached (team, go-to-market), est
 FIRST_REVENUE = 2.0e4  # USD per month once a product ships after the seed round
-IPO_ARR, IPO_HAZARD = 1.5e8, 0.04
-ACQUISITION_HAZARD = 0.006
-ACQUIHIRE_PROBABILITY, ACQUIHIRE_RECOVERY = 0.3, 0.15
-LARGE_EXIT_USD = 5e8
 # a lead with the top reputation prices a round this much lower (scaled by its reputation rank): offers from
 # high-reputation VCs come at a 10-14% lower valuation (Hsu 2004, J. Finance)
 REPUTATION_DISCOUNT_AT_TOP = 0.12
@@ -80,9 +85,11 @@ ROUND_SIZE_LOG_SD = 0.3  # spread of a round's size around its stage's typical s
 MIN_CHEQUE_SHARE_TO_SEE = 0.2  # a firm sees a deal only if it can write a cheque of this share of the round
 BAR_RELIEF_PER_STAGE = 0.3  # later stages carry more evidence: the signal bar falls this much per stage
 CLOSE_WHEN_REMAINING = 0.05  # a syndicate stops inviting once less than this share of the round is open
-# Exit values: multiple x ARR x lognormal noise (an IPO's around its multiple, an acquisition's lower and wider)
-IPO_VALUE_LOG_SD = 0.3
-ACQUISITION_VALUE_LOG_MEAN, ACQUISITION_VALUE_LOG_SD = -0.3, 0.6
+# Exit hazards and values, fund terms, the LPs' recycling and the evaluation ages: market/data/venture_terms.toml
+# How a startup ended (StartupCohort.exit_kind); IPOs and trade sales are the successful exits (Hochberg,
+# Ljungqvist & Lu 2007 count IPOs and sales); distressed sales and acqui-hires return part of the money
+EXIT_KINDS = ("ipo", "trade_sale", "distressed_sale", "acquihire", "shutdown")
+SUCCESSFUL_EXITS = ("ipo", "trade_sale")
 
 
 class VenturePhase:
@@ -107,10 +114,12 @@ class VenturePhase:
         for firm in self.firms:
             firm.start_with_reputation(float(self.rng.pareto(START_REPUTATION_PARETO_SHAPE)))
         self.reputation = np.array([f.reputation for f in self.firms])
+        self._funds_of_vintage: dict[int, list[Fund]] = {}  # every fund by vintage month (to judge them by age)
         for firm in self.firms:
             vintage = -int(self.rng.integers(0, config.fund_cycle_months))
             size = mean_size * float(self.rng.lognormal(-0.5, 1.0))
-            firm.raise_fund(vintage, size, config.fund_cycle_months)
+            firm.raise_fund(vintage, size)
+            self._funds_of_vintage.setdefault(vintage, []).append(firm.current)
         self.startups = StartupCohort()
         self.deals: list[dict] = []
         self.holdings: list[tuple[int, tuple[int, int], float, float]] = []  # (deal id, holder, shares, amount)
@@ -119,6 +128,18 @@ class VenturePhase:
         self.snapshots: list[pd.DataFrame] = []
         self.month_stats: dict[str, float] = {}
         self.ia = np.zeros(config.firms)
+        self.terms = TERMS
+        self.ages = TERMS.evaluation  # the ages at which deals and funds are judged (marks below)
+        # LP money committed to venture and not yet raised by a fund (USD): each month's inflow is the pool's
+        # share plus the recycled distributions; what no fund raises leaks away over the hold period. The run
+        # starts at the hold period's base inflow (what it holds with no fund raised)
+        self.lp_money = TERMS.lp.hold_months * self._lp_base_inflow()
+        self._distributed = 0.0  # USD distributed to LPs this month
+        # judged at a fixed age: deal id -> value (USD) at deal_age; (firm, vintage) -> fund figures at each age
+        self._deal_month: list[int] = []
+        self._deal_shares: list[float] = []
+        self.deal_value_at_age: dict[int, tuple[float, bool]] = {}  # deal id -> (value, startup ended by then)
+        self.fund_marks: dict[tuple[int, int, int], dict[str, float]] = {}
         self._update_centrality(-1)
 
     # ------------------------------------------------------------------------------ helpers
@@ -139,9 +160,11 @@ class VenturePhase:
 
     def step(self, month: int, rental_index: float, market_growth: float) -> None:
         cfg = self.config
-        self.month_stats = {"funded_rounds": 0, "vc_deployed": 0.0, "exits": 0, "deaths": 0, "new_funds": 0}
+        self.month_stats = {"funded_rounds": 0, "vc_deployed": 0.0, "exits": 0, "deaths": 0, "new_funds": 0,
+                            "lp_raised": 0.0}
         for firm in self.firms:
             firm.charge_fees(month, cfg)
+        self._lp_inflow()
         self._raise_funds(month)
         self._found_startups(month)
         multiple = self.multiple(market_growth)
@@ -156,7 +179,9 @@ class VenturePhase:
             self.snapshots.append(syndication.edge_table(self.ties).assign(year=month // 12))
         if month % cfg.centrality_interval == 0:
             self._update_centrality(month)
+        self._mark_at_age(month)
         self.month_stats["active_startups"] = int(self.startups.alive.sum())
+        self.month_stats["lp_money"] = self.lp_money
 
     @property
     def graph(self) -> nx.Graph:
@@ -187,25 +212,52 @@ class VenturePhase:
             firm.centrality["betweenness"] = float(values[i])
         self._betweenness_pending = None
 
-    def _raise_funds(self, month: int) -> None:
+    def _lp_base_inflow(self) -> float:
+        """USD a month of new LP commitments before recycling: the pool's monthly share times LP appetite (which
+        higher rates cut)."""
         cfg = self.config
-        raising = [f for f in self.firms if f.alive and f.next_raise <= month]
+        return cfg.lp_pool_usd_per_year / 12.0 * max(0.0, 1.0 - RATE_APPETITE_SLOPE * cfg.rate_premium)
+
+    def _lp_inflow(self) -> None:
+        """This month's LP money: what was left leaks away over the hold period; the base inflow and the recycled
+        share of last month's distributions come in (LP appetite follows distributions)."""
+        lp = self.terms.lp
+        self.lp_money = (self.lp_money * (1.0 - 1.0 / lp.hold_months) + self._lp_base_inflow()
+                         + lp.recycle_share * self._distributed)
+        self._distributed = 0.0
+
+    def _raise_funds(self, month: int) -> None:
+        """Firms ready to raise (VentureFund.ready_to_raise) ask LPs for a fund whose size follows their record and
+        reputation; LPs walk away from a weak record. If the asks exceed the LP money available, every fund is cut
+        in proportion (the LP money binds)."""
+        cfg = self.config
+        raising = [f for f in self.firms if f.ready_to_raise(month, cfg, self.terms.fund)]
         if not raising:
             return
-        mean_size = cfg.lp_pool_usd_per_year * cfg.fund_cycle_months / 12.0 / cfg.firms
-        appetite = max(0.0, 1.0 - RATE_APPETITE_SLOPE * cfg.rate_premium)
+        # a typical ask: the LP money there is, spread over the firms raising in one fund cycle (a firm raises about
+        # once a cycle, the money is held for the hold period), so asks grow with the LPs' money
+        mean_size = self.lp_money * cfg.fund_cycle_months / (self.terms.lp.hold_months * cfg.firms)
+        asks = []
         for firm in raising:
             last = firm.current
             track = 1.0
             if last is not None and month - last.vintage >= TRACK_RECORD_AFTER_MONTHS and last.called > 0:
-                track = float(np.clip((last.distributions + self._nav(last)) / last.called, *TRACK_RECORD_BOUNDS))
+                net = net_multiple(last.distributions + self._nav(last), last.called, self.terms.fund.carry)
+                track = float(np.clip(net, *TRACK_RECORD_BOUNDS))
             if track < WEAK_TRACK and self.rng.random() < WALK_AWAY_CHANCE:
                 firm.close_down()  # LPs walk away
                 continue
-            size = (mean_size * appetite * track**TRACK_ELASTICITY * (1.0 + firm.reputation) ** REPUTATION_ELASTICITY
-                    * float(self.rng.lognormal(FUND_SIZE_LOG_MEAN, FUND_SIZE_LOG_SD)))
-            firm.raise_fund(month, size, cfg.fund_cycle_months)
+            asks.append((firm, mean_size * track**TRACK_ELASTICITY * (1.0 + firm.reputation) ** REPUTATION_ELASTICITY
+                         * float(self.rng.lognormal(FUND_SIZE_LOG_MEAN, FUND_SIZE_LOG_SD))))
+        asked = math.fsum(size for _, size in asks)
+        scale = min(1.0, self.lp_money / asked) if asked > 0 else 0.0
+        for firm, size in asks:
+            firm.raise_fund(month, size * scale)
+            self._funds_of_vintage.setdefault(month, []).append(firm.current)
             self.month_stats["new_funds"] += 1
+        raised = asked * scale
+        self.lp_money = max(0.0, self.lp_money - raised)
+        self.month_stats["lp_raised"] = raised
 
     def _found_startups(self, month: int) -> None:
         cfg = self.config
@@ -280,7 +332,8 @@ class VenturePhase:
         kept, slot = deal_flow.seen_by(draws, capacity, target, MIN_CHEQUE_SHARE_TO_SEE, k)
         bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
         signal = deal_flow.signals(slot, np.log(c.quality[seekers]), normals, noise[draws])
-        offered = kept & VentureFund.offers(signal, bar[:, None])
+        pace = np.array([f.pace_ahead(month, cfg) for f in self.firms])
+        offered = kept & VentureFund.offers(signal, bar[:, None], pace[draws], self.terms.fund.pacing_bar_slope)
         for row in np.flatnonzero(offered.any(axis=1)).tolist():
             idx, round_target, least = int(seekers[row]), float(target[row]), MIN_CHEQUE_SHARE_TO_SEE * target[row]
             offers = [(firm, place) for firm, place in zip(draws[row, offered[row]].tolist(),
@@ -305,6 +358,7 @@ class VenturePhase:
         cfg, c = self.config, self.startups
         deal_id = len(self.deals)
         members = []
+        shares_bought = []
         for holder, cheque in cheques.items():
             firm = self.firms[holder[0]]
             fund = firm.fund_of(holder[1])
@@ -313,6 +367,9 @@ class VenturePhase:
             self.portfolio.setdefault(holder, set()).add(int(idx))
             self.holdings.append((deal_id, holder, shares, cheque))
             members.append(holder[0])
+            shares_bought.append(shares)
+        self._deal_month.append(month)
+        self._deal_shares.append(math.fsum(shares_bought))
         for firm_index in set(members):  # only the investing firms' capacity changed
             capacity[firm_index] = self._capacity_list[firm_index] = self.firms[firm_index].new_cheque_capacity(
                 month, cfg)
@@ -392,30 +449,65 @@ class VenturePhase:
         self.month_stats["startup_burn"] = float(c.burn.sum())
 
     def _exits(self, month: int, multiple: float) -> None:
-        c = self.startups
+        """IPOs (above the revenue threshold) and trade sales at the market's revenue multiple, at their monthly
+        hazards; a startup out of cash is sold in distress (if it has revenue, at a share of the multiple), taken
+        in an acqui-hire (a share of what it raised) or shut down. Proceeds go to the holders pro rata."""
+        c, x = self.startups, self.terms.exits
         live = c.alive & (c.rounds > 0)
         arr = 12.0 * c.revenue
         draw = self.rng.random(size=len(c))
-        ipo = live & (arr >= IPO_ARR) & (draw < IPO_HAZARD)
-        acquired = live & ~ipo & (draw > 1.0 - ACQUISITION_HAZARD)
+        ipo = live & (arr >= x.ipo_arr_usd) & (draw < x.ipo_hazard)
+        acquired = live & ~ipo & (draw > 1.0 - x.acquisition_hazard)
         broke = live & ~ipo & ~acquired & (c.cash < 0)
         value = np.zeros(len(c))
-        value[ipo] = multiple * arr[ipo] * self.rng.lognormal(0.0, IPO_VALUE_LOG_SD, size=ipo.sum())
-        noise = self.rng.lognormal(ACQUISITION_VALUE_LOG_MEAN, ACQUISITION_VALUE_LOG_SD, size=acquired.sum())
+        value[ipo] = multiple * arr[ipo] * self.rng.lognormal(0.0, x.ipo_value_log_sd, size=ipo.sum())
+        noise = self.rng.lognormal(x.acquisition_value_log_mean, x.acquisition_value_log_sd, size=acquired.sum())
         value[acquired] = multiple * arr[acquired] * noise
-        rescue = broke & (self.rng.random(size=len(c)) < ACQUIHIRE_PROBABILITY)
-        value[rescue] = ACQUIHIRE_RECOVERY * c.raised[rescue]
+        fate = self.rng.random(size=len(c))
+        distressed = broke & (arr > 0) & (fate < x.distressed_sale_probability)
+        value[distressed] = (x.distressed_multiple_share * multiple * arr[distressed]
+                             * self.rng.lognormal(0.0, x.distressed_value_log_sd, size=distressed.sum()))
+        rescue = broke & ~distressed & (fate < x.distressed_sale_probability
+                                        + (1.0 - x.distressed_sale_probability) * x.acquihire_probability)
+        value[rescue] = x.acquihire_recovery * c.raised[rescue]
+        kind = np.select([ipo, acquired, distressed, rescue], EXIT_KINDS[:4], EXIT_KINDS[4])
         for idx in np.flatnonzero(ipo | acquired | broke):
-            status = "ipo" if ipo[idx] else "acquired" if (acquired[idx] or rescue[idx]) else "dead"
-            c.end(idx, status)
+            status = "ipo" if ipo[idx] else "dead" if kind[idx] == "shutdown" else "acquired"
+            c.end(idx, status, str(kind[idx]), float(value[idx]))
             for holder, amount in c.payout(idx, float(value[idx])).items():
                 firm = self.firms[holder[0]]
                 fund = firm.fund_of(holder[1])
                 if amount > 0:
                     firm.distribute(fund, month, amount)
-                firm.record_exit(bool(ipo[idx]) or value[idx] >= LARGE_EXIT_USD)
-            self.exits.append({"startup": int(idx), "month": month, "status": status, "value": float(value[idx])})
+                    self._distributed += amount
+                firm.record_exit(bool(ipo[idx]) or value[idx] >= x.large_exit_usd)
+            self.exits.append({"startup": int(idx), "month": month, "status": status, "value": float(value[idx]),
+                               "kind": str(kind[idx])})
             self.month_stats["exits" if status != "dead" else "deaths"] += 1
+
+    # ------------------------------------------------------------------------------ judged at a fixed age
+
+    def _mark_at_age(self, month: int) -> None:
+        """Record, at the end of `month`, the value of each round that is now `deal_age_months` old, and the figures
+        of each fund that is now at one of its judging ages (interim, judged, final): capital called,
+        distributions, NAV (stakes in living startups at their last round's post-money) and the share of the
+        startups it backed that have made a successful exit (IPO or trade sale)."""
+        ages, c = self.ages, self.startups
+        dated = month - ages.deal_age_months
+        months = np.asarray(self._deal_month)
+        for deal_id in np.flatnonzero(months == dated).tolist():
+            i = self.deals[deal_id]["startup"]
+            self.deal_value_at_age[deal_id] = (self._deal_shares[deal_id] * c.share_value(i), not c.alive[i])
+        fund_ages = (ages.deployment_age_months, ages.persistence_age_months, ages.fund_age_months,
+                     ages.fund_final_age_months)
+        for age in fund_ages:
+            for fund in self._funds_of_vintage.get(month - age, ()):
+                held = self.portfolio.get((fund.firm, fund.vintage), set())
+                exits = sum(1 for i in held if c.exit_kind[i] in SUCCESSFUL_EXITS)
+                self.fund_marks[(fund.firm, fund.vintage, age)] = {
+                    "called": fund.called, "distributions": fund.distributions, "nav": self._nav(fund),
+                    "exit_rate": exits / len(held) if held else math.nan, "committed": fund.committed,
+                }
 
     # ------------------------------------------------------------------------------ valuation and tables
 
@@ -431,21 +523,21 @@ class VenturePhase:
             return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in DEAL_COLUMNS.items()})
         deals = pd.DataFrame(self.deals)
         c = self.startups
-        exit_value = {e["startup"]: e["value"] for e in self.exits}
-        value = np.zeros(len(deals))
-        for deal_id, _holder, shares, _amount in self.holdings:
-            i = self.deals[deal_id]["startup"]
-            if c.status[i] == "alive":
-                value[deal_id] += c.mark(i, shares)
-            else:
-                value[deal_id] += exit_value.get(i, 0.0) * shares / c.total_shares[i]
+        value = np.array([self._deal_shares[d] * c.share_value(self.deals[d]["startup"]) for d in range(len(deals))])
         deals["value"] = value
         deals["multiple"] = value / deals["amount"]
         deals["outcome"] = [c.status[i] for i in deals["startup"]]
         deals["resolved"] = deals["outcome"] != "alive"
+        # judged at deal_age_months from the round's date (NaN: the run ended before the round was that old)
+        at_age = [self.deal_value_at_age.get(d, (math.nan, False)) for d in deals["deal"]]
+        deals["value_at_age"] = [value for value, _ in at_age]
+        deals["multiple_at_age"] = deals["value_at_age"] / deals["amount"]
+        deals["resolved_at_age"] = [ended for _, ended in at_age]
         return deals
 
     def fund_table(self) -> pd.DataFrame:
+        """Every fund: its accounts at the run's end (`tvpi` net of carry, `irr` of the gross cash flows) and, judged at
+        fixed ages, the columns of `_fund_at_ages`."""
         self._resolve_betweenness()
         rows = []
         for firm in self.firms:
@@ -456,23 +548,48 @@ class VenturePhase:
                 # historical network the run starts from)
                 lagged = [c for m, c in history if m <= max(fund.vintage, -1)] or [0.0]
                 rows.append({
-                    "firm": firm.firm_index, "vintage": fund.vintage, "committed": fund.committed,
+                    "firm": firm.firm_index, "vintage": fund.vintage,
+                    "vintage_year": int(add_months(self.model.config.start, fund.vintage)[:4]),
+                    "committed": fund.committed,
                     "called": fund.called,
                     "uncalled": fund.uncalled, "invested": fund.invested, "fees": fund.fees,
                     "distributions": fund.distributions, "nav": nav,
-                    "tvpi": (fund.distributions + nav) / fund.called if fund.called > 0 else np.nan,
+                    "tvpi": net_multiple(fund.distributions + nav, fund.called, self.terms.fund.carry),
                     "irr": irr(fund.cash_flows, nav, self.model.month),
                     "reputation": firm.reputation, "information_advantage": firm.information_advantage,
                     "centrality_at_vintage": lagged[-1], **{f"{k}_centrality": v for k, v in firm.centrality.items()},
+                    **self._fund_at_ages(fund),
                 })
         return pd.DataFrame(rows)
+
+    def _fund_at_ages(self, fund: Fund) -> dict[str, float]:
+        """The fund's figures at its judging ages (NaN where the run ended first): called share of commitments at
+        the deployment age, TVPI at the interim (persistence) age, TVPI, DPI and successful-exit rate at the judging
+        age, TVPI at the final age."""
+        ages = self.ages
+        mark = lambda age: self.fund_marks.get((fund.firm, fund.vintage, age))  # noqa: E731
+        carry = self.terms.fund.carry
+        tvpi = lambda m: net_multiple(m["distributions"] + m["nav"], m["called"], carry) if m else math.nan  # noqa: E731
+        deployed, interim, judged, final = (mark(a) for a in (ages.deployment_age_months, ages.persistence_age_months,
+                                                              ages.fund_age_months, ages.fund_final_age_months))
+        return {
+            "called_share_at_deployment_age": deployed["called"] / deployed["committed"]
+            if deployed and deployed["committed"] > 0 else math.nan,
+            "tvpi_interim": tvpi(interim), "tvpi_at_age": tvpi(judged),
+            "dpi_at_age": net_multiple(judged["distributions"], judged["called"], carry) if judged else math.nan,
+            "exit_rate_at_age": judged["exit_rate"] if judged else math.nan,
+            "called_share_at_age": judged["called"] / judged["committed"] if judged and judged["committed"] > 0
+            else math.nan,
+            "tvpi_final": tvpi(final),
+        }
 
     def startup_table(self) -> pd.DataFrame:
         c = self.startups
         exits = {e["startup"]: (e["value"], e["month"]) for e in self.exits}
         return pd.DataFrame([{
             "startup": i, "founded": int(c.founded[i]), "quality": float(c.quality[i]), "rounds": int(c.rounds[i]),
-            "raised": float(c.raised[i]), "status": c.status[i], "exit_value": exits.get(i, (np.nan, None))[0],
+            "raised": float(c.raised[i]), "status": c.status[i],
+            "exit_kind": c.exit_kind[i], "exit_value": exits.get(i, (np.nan, None))[0],
             "exit_month": exits.get(i, (None, None))[1], "revenue_now": float(c.revenue[i]),
         } for i in range(len(c))])
 

@@ -99,7 +99,8 @@ def test_the_pooled_permutation_test_over_seeds():
     def funds(related: bool):
         centrality = rng.random(80)
         tvpi = centrality * 0.3 + rng.random(80) if related else rng.random(80)
-        return pd.DataFrame({"vintage": 1, "called": 1.0, "centrality_at_vintage": centrality, "tvpi": tvpi})
+        return pd.DataFrame({"vintage": 1, "vintage_year": 2023, "called": 1.0, "centrality_at_vintage": centrality,
+                             "tvpi_at_age": tvpi})
 
     mean, p = pooled_centrality_return_p_value([funds(True) for _ in range(8)], 1000)
     assert mean > 0.15 and p < 0.01

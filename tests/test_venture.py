@@ -12,10 +12,22 @@ import pytest
 from scipy.stats import spearmanr
 
 from agents.startup import FOUNDER_SHARES
-from experiments.venture_analysis import centrality_return_spearman, powerlaw_fit, venture_metrics
+from experiments.venture_analysis import (
+    as_of,
+    centrality_exit_spearman,
+    centrality_return_spearman,
+    deal_cohort,
+    powerlaw_fit,
+    venture_metrics,
+)
 from market.config import VentureConfig, fitted_config
 from market.model import ComputeMarket
 from market.venture import irr
+from market.venture_terms import EvaluationAges
+
+# judging ages short enough for runs of a few years: rounds at 2 years, funds at 3 and 4 (interim 1, deployment 1)
+SHORT_AGES = EvaluationAges(deal_age_months=24, fund_age_months=36, fund_final_age_months=48,
+                            persistence_age_months=12, deployment_age_months=12)
 
 
 @cache
@@ -25,9 +37,18 @@ def run(seed: int, months: int = 120, **venture) -> ComputeMarket:
     return model
 
 
+@cache
+def aged_run(seed: int, months: int, **venture) -> ComputeMarket:
+    """A run whose deals and funds are judged at SHORT_AGES."""
+    model = ComputeMarket(fitted_config(months=months, venture=VentureConfig(**venture)), rng=seed)
+    model.venture.ages = SHORT_AGES
+    model.run()
+    return model
+
+
 @pytest.fixture(scope="module")
 def model() -> ComputeMarket:
-    return run(3, 72)
+    return aged_run(3, 72)
 
 
 # --- invariants ------------------------------------------------------------------------------
@@ -155,9 +176,39 @@ def test_the_narrowed_xmin_search_finds_the_packages_own_answer():
 def test_venture_metrics_on_the_model_are_in_range(model):
     v = model.venture
     metrics = venture_metrics(v.deal_table(), v.fund_table(), v.startup_table())
-    for key in ("deals_below_1x_share", "deals_10x_plus_share", "top5pct_deal_return_share", "syndicated_round_share"):
+    for key in ("deals_below_1x_share", "deals_10x_plus_share", "top5pct_deal_return_share", "syndicated_round_share",
+                "funds_above_2x_share", "fund_called_share_24m_median"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["funded_startups"] > 0 and metrics["exits"] > 0
+    assert metrics["deals_judged"] > 500 and metrics["funds_judged"] > 10
+    assert -1.0 <= centrality_exit_spearman(v.fund_table()) <= 1.0
+
+
+AGE_BASED = ("deals_below_1x_share", "deals_10x_plus_share", "top5pct_deal_return_share", "powerlaw_alpha",
+             "deals_judged", "deals_marked_share", "realised_deals_below_1x_share", "fund_tvpi_median",
+             "fund_tvpi_p75", "funds_above_2x_share", "funds_above_3x_share", "fund_tvpi_10y_median",
+             "fund_called_share_24m_median", "funds_judged", "quartile_persistence_top", "quartile_persistence_bottom",
+             "centrality_return_spearman", "centrality_exit_spearman")
+
+
+def test_age_based_figures_do_not_depend_on_when_the_run_stops(model):
+    """The first 48 months of a 72-month run give the same age-based venture figures as a 48-month run of the same
+    seed: every round and fund is judged at its own age, whenever the run ends."""
+    short = aged_run(3, 48)
+    deals, funds = short.venture.deal_table(), short.venture.fund_table()
+    long_deals, long_funds = model.venture.deal_table(), model.venture.fund_table()
+    judged = deal_cohort(deals)
+    assert len(judged) > 300
+    again = deal_cohort(long_deals).set_index("deal").loc[judged.deal]
+    np.testing.assert_array_equal(judged.multiple.to_numpy(), again.multiple.to_numpy())
+    # judged at the end of each run instead, the same rounds differ: the test can tell the two apart
+    at_end = long_deals.set_index("deal").multiple.loc[judged.deal].to_numpy()
+    assert not np.array_equal(deals.set_index("deal").multiple.loc[judged.deal].to_numpy(), at_end)
+    mine = venture_metrics(deals, funds, short.venture.startup_table())
+    theirs = venture_metrics(*as_of(long_deals, long_funds, 48, SHORT_AGES), model.venture.startup_table())
+    assert mine["funds_judged"] > 10 and np.isfinite(mine["quartile_persistence_top"])
+    for key in AGE_BASED:
+        assert mine[key] == theirs[key] or (math.isnan(mine[key]) and math.isnan(theirs[key])), key
 
 
 # --- the reputation loop and its levers -------------------------------------------------------
@@ -191,8 +242,9 @@ def test_information_advantage_buys_better_startups_only_with_the_loop_on():
 @pytest.mark.slow
 def test_smaller_lp_pool_funds_fewer_startups():
     funded = lambda m: int((m.venture.startup_table()["rounds"] > 0).sum())  # noqa: E731
-    # a quarter of the LP pool funds 6-17% fewer startups per seed (seeds 1-4, 60 months): selection, not
-    # capital, limits most deals; the mean over four seeds is asserted to be at least 8% lower
+    # half the LP pool (3e9 against 6e9) funds fewer startups: the LP money binds (funds are cut to what LPs
+    # commit, and a smaller fund paces fewer first cheques); the mean over four seeds is asserted to be at least
+    # 8% lower
     seeds = (1, 2, 3, 4)
     base = np.mean([funded(run(seed, 60)) for seed in seeds])
     squeeze = np.mean([funded(run(seed, 60, lp_pool_usd_per_year=3e9)) for seed in seeds])
@@ -371,13 +423,13 @@ def test_the_permutation_p_value_separates_a_real_relationship_from_chance():
 
     rng = np.random.default_rng(1)
     centrality = rng.random(60)
-    base = pd.DataFrame({"vintage": 1, "called": 1.0, "centrality_at_vintage": centrality})
-    related = base.assign(tvpi=centrality + rng.normal(0, 0.2, 60))
-    unrelated = base.assign(tvpi=rng.random(60))
+    base = pd.DataFrame({"vintage": 1, "vintage_year": 2023, "called": 1.0, "centrality_at_vintage": centrality})
+    related = base.assign(tvpi_at_age=centrality + rng.normal(0, 0.2, 60))
+    unrelated = base.assign(tvpi_at_age=rng.random(60))
     assert centrality_return_p_value(related) < 0.01
     assert centrality_return_p_value(unrelated) > 0.05
     assert centrality_return_p_value(related) == centrality_return_p_value(related)  # its own fixed generator
-    p_values = [centrality_return_p_value(base.assign(tvpi=np.random.default_rng(s).random(60)),
+    p_values = [centrality_return_p_value(base.assign(tvpi_at_age=np.random.default_rng(s).random(60)),
                                           500) for s in range(40)]
     assert 0.02 <= np.mean(np.array(p_values) < 0.1) <= 0.25  # under no relationship, p < 0.1 about a tenth of the time
 
@@ -385,28 +437,41 @@ def test_the_permutation_p_value_separates_a_real_relationship_from_chance():
 def test_fund_metrics_count_quartiles_within_vintage_years_and_follow_each_firm_to_its_next_fund():
     from experiments.venture_analysis import fund_metrics
 
-    # vintage year 0: four funds, firms 0-3 in quartiles 4, 3, 2, 1; vintage year 3: their next funds, where
-    # firm 0 (top before) is top again and firm 3 (bottom before) comes third
+    # vintage year 2023: four funds, firms 0-3 in quartiles 4, 3, 2, 1 at the interim age; vintage year 2026: their
+    # next funds, where firm 0 (top before) is top again and firm 3 (bottom before) comes third. The TVPIs at the
+    # judging age are the same but reversed, so persistence must be read from the interim ones
+    interim = [4.0, 2.5, 1.0, 0.4, 3.7, 0.5, 0.8, 3.5]
     funds = pd.DataFrame({
         "firm": [0, 1, 2, 3, 0, 1, 2, 3],
         "vintage": [2, 3, 4, 5, 38, 39, 40, 41],
+        "vintage_year": [2023] * 4 + [2026] * 4,
         "called": 1.0,
-        "tvpi": [4.0, 2.5, 1.0, 0.4, 3.7, 0.5, 0.8, 3.5],
+        "tvpi_interim": interim,
+        "tvpi_at_age": interim[::-1],
+        "tvpi_final": np.nan,
+        "called_share_at_deployment_age": [0.5] * 7 + [np.nan],
     })
     m = fund_metrics(funds)
     assert m["funds_above_2x_share"] == 0.5 and m["funds_above_3x_share"] == 0.375
-    assert m["fund_tvpi_p75"] == pytest.approx(np.quantile(funds.tvpi, 0.75))
+    assert m["fund_tvpi_p75"] == pytest.approx(np.quantile(funds.tvpi_at_age, 0.75))
     assert m["quartile_persistence_top"] == 1.0  # firm 0: top, then top again
     assert m["quartile_persistence_bottom"] == 0.0  # firm 3: bottom, then third
-    assert np.isnan(fund_metrics(funds.assign(called=0.0))["fund_tvpi_p75"])
+    assert m["funds_judged"] == 8 and m["fund_called_share_24m_median"] == 0.5
+    assert np.isnan(m["fund_tvpi_10y_median"])  # no fund reached 10 years
+    # funds raised before the run, or not yet at the judging age, are not judged
+    assert fund_metrics(funds.assign(vintage=funds.vintage - 100))["funds_judged"] == 0
+    assert np.isnan(fund_metrics(funds.assign(tvpi_at_age=np.nan))["fund_tvpi_p75"])
 
 
 def test_realised_and_marked_deals_are_counted_apart():
     from experiments.venture_analysis import realised_and_marked
 
-    deals = pd.DataFrame({"month": [1, 2, 3, 4, 80], "multiple": [0.0, 12.0, 1.0, 1.0, 50.0],
-                          "resolved": [True, True, False, False, True]})
-    m = realised_and_marked(deals)  # the month-80 deal is outside the cohort
+    # as judged at the deal's age; the month-80 deal has not reached it (NaN), and its end-of-run figures are not used
+    deals = pd.DataFrame({"month": [1, 2, 3, 4, 80], "value_at_age": [0.0, 12.0, 1.0, 1.0, np.nan],
+                          "multiple_at_age": [0.0, 12.0, 1.0, 1.0, np.nan],
+                          "resolved_at_age": [True, True, False, False, False],
+                          "multiple": [5.0, 5.0, 5.0, 5.0, 50.0], "resolved": True})
+    m = realised_and_marked(deals)
     assert m["deals_marked_share"] == 0.5
     assert m["realised_deals_below_1x_share"] == 0.5 and m["realised_deals_10x_plus_share"] == 0.5
 
@@ -421,3 +486,22 @@ def test_a_deal_is_seen_by_the_distinct_firms_drawn_that_can_write_a_fifth_of_it
     assert draws[0, kept[0]].tolist() == [3, 1, 0] and slot[0, kept[0]].tolist() == [0, 1, 2]
     assert draws[1, kept[1]].tolist() == [2] and kept[1, 0]  # a firm drawn seven times sees it once, at its first
     assert (slot[~kept] == -1).all()
+
+
+def test_the_venture_terms_file_is_checked_field_by_field(tmp_path):
+    from market.venture_terms import TERMS_PATH, load_terms
+
+    text = TERMS_PATH.read_text()
+    assert load_terms().fund.carry == 0.2  # the packaged file loads
+    for broken, message in ((text.replace("carry = 0.2", "carry = 1.5"), "[fund] field 'carry': must be in [0, 1]"),
+                            (text.replace("hold_months = 12", "hold_months = 12.5"),
+                             "[lp] field 'hold_months': missing or not an integer"),
+                            (text.replace("ipo_hazard = 0.04\n", ""), "[exits] field 'ipo_hazard': missing"),
+                            (text.replace("[evaluation]", "[evaluations]"), "section [evaluation]: missing"),
+                            (text + "\n[fund\n", "cannot read")):
+        path = tmp_path / "terms.toml"
+        path.write_text(broken)
+        with pytest.raises(ValueError) as error:
+            load_terms(path)
+        assert str(error.value).startswith(str(path)) and message in str(error.value)
+        assert "\n" not in str(error.value)
