@@ -75,10 +75,10 @@ def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_amd():
     late = (108, 120)
     share = series("revenue_share_nvidia", *late)
     assert mean_over_seeds(share, preset="open_software_stack") < mean_over_seeds(share) - 0.05
-    # AMD's 2032 margin rises with the open stack; by less (+0.018 at the 2026-12 fit) since its announced line leads
-    # the baseline's later years anyway, where before it gained 0.03 or more
-    amd = margin("amd", *late)
-    assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.01
+    # AMD gains the share NVIDIA loses. (Its 2032 margin was the test until the 2026-12 refit: with scarcity
+    # pricing AMD's margin is at the top of the grid, 0.95, in both runs by 2032, its allocation short of its orders)
+    amd = series("revenue_share_amd", *late)
+    assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.05
 
 
 @pytest.mark.slow
@@ -117,8 +117,12 @@ def test_lesson_6_a_bust_collapses_revenue_and_committed_supply_opens_a_gap_betw
         return (mean_over_seeds(posted, months=60, preset="demand_shock", **levers)
                 - mean_over_seeds(booked, months=60, preset="demand_shock", **levers))
     ahead, to_order = gap(lead_time="6"), gap(lead_time="0")
-    assert ahead > 0.2  # supply committed six months ahead: the write-down carries the bust into the books
-    assert ahead > to_order + 0.15  # the lever, not the shock alone, opens the gap
+    # supply committed six months ahead: the write-down carries the bust into the books, and the lever, not the shock
+    # alone, opens the gap. Measured at the 2026-12 refit: 0.14 against 0.00 made to order (labs' contracts keep
+    # more of NVIDIA's 2027 sales than before, so the same ~$26B written down is a smaller share of them; the gap was
+    # 0.33 when the shock took more of its revenue)
+    assert ahead > 0.1
+    assert ahead > to_order + 0.1
 
 
 def posted_margin(vendor: str, first: int, last: int):

@@ -212,6 +212,8 @@ FIGURES = (
                  OPEN_STACK),
     LessonFigure("l2_amd_margin_2032", margin("amd", 2032), "{:.2f}", TEN_YEARS),
     LessonFigure("l2_amd_margin_2032_open", margin("amd", 2032), "{:.2f}", OPEN_STACK),
+    LessonFigure("l2_amd_share_2032", yearly("revenue_share_amd", 2032), "{:.2f}", TEN_YEARS),
+    LessonFigure("l2_amd_share_2032_open", yearly("revenue_share_amd", 2032), "{:.2f}", OPEN_STACK),
     # lesson 3: an HBM shortage
     LessonFigure("l3_amd_margin_2024", margin("amd", 2024), "{:.2f}", TWO_YEARS),
     LessonFigure("l3_amd_margin_2024_shortage", margin("amd", 2024), "{:.2f}", SHORTAGE_2Y),
