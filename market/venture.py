@@ -55,7 +55,8 @@ from .venture_terms import TERMS
 DEAL_COLUMNS = {"deal": "int64", "startup": "int64", "month": "int64", "stage": "object", "amount": "float64",
                 "pre_money": "float64", "lead": "int64", "syndicate": "object", "investors": "int64",
                 "lead_reputation_rank": "float64", "value": "float64", "multiple": "float64", "outcome": "object",
-                "resolved": "bool"}
+                "resolved": "bool", "value_at_age": "float64", "multiple_at_age": "float64",
+                "resolved_at_age": "bool"}
 
 ROUND_SIZE = (3e6, 12e6, 35e6, 80e6, 150e6, 300e6)  # USD by stage (seed .. growth), est
 MILESTONE_ARR = (0.0, 1e6, 5e6, 20e6, 50e6, 100e6)  # annualised revenue a startup needs to raise the stage
