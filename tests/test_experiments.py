@@ -205,7 +205,13 @@ def test_compare_intervals_exclude_zero_for_a_large_effect_and_include_it_for_an
     assert table.loc[("shortage", "leader_gross_margin_mean"), "excludes_zero"]
     assert table.loc[("shortage", "usd_per_million_tokens_final"), "difference"] > 0
     identical = table.loc["same"]
-    assert ((identical["p05"] <= 0) & (identical["p95"] >= 0)).all()
+    # a 36-month run is too short for the venture figures judged at a fixed age (6 and 8 years): those have no
+    # interval; every figure that has one holds zero
+    defined = identical.dropna(subset=["p05", "p95"])
+    assert len(defined) > 10 and ((defined["p05"] <= 0) & (defined["p95"] >= 0)).all()
+    assert identical.loc[identical["p05"].isna()].index.str.contains("deal|fund|tvpi|alpha|centrality|persist"
+                                                                       "|top|xmin|power|judged|realised|marked|"
+                                                                       "called|exit").all()
     assert (out / "comparison.png").stat().st_size > 0
 
 
