@@ -154,10 +154,10 @@ class Hyperscaler(mesa.Agent):
 
         Target fleet = (own demand + labs' spot rental demand + what it has sold labs under contract for the month
         its plan reaches, `contracted_heq`) / planned utilisation: a contract is ordered for before it is delivered.
-        Own demand follows the economy's
-        adoption of AI (`adoption_index`, 1 at the start: market/adoption.py) and responds to the market's cost of
-        useful work with elasticity eta (`cost_ratio` = the cost of useful work in its market today / at the start,
-        BuyingPhase.market_cost_ratio: AI services are priced from what they cost the industry to produce). The
+        Own demand follows the economy's adoption of AI (`adoption_index`, 1 at the start: market/adoption.py) and
+        responds to the market's cost of useful work with elasticity eta (`cost_ratio` = the cost of useful work in
+        its market today / at the start, BuyingPhase.market_cost_ratio: AI services are priced from what they cost
+        the industry to produce). The
         response is to the cost it expects, which follows the observed ratio over `capex_adjustment_months`
         (adaptive expectations: a launch that cuts the cost of new capacity raises planned work over months, not in
         one). Spend closes part of the gap (`capex_response`) and never exceeds cash. An insolvent cloud buys

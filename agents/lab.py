@@ -44,7 +44,6 @@ class Lab(mesa.Agent):
         self.rounds = 0
         self.revenue_history: deque[float] = deque(maxlen=13)  # USD a month, the last 13 months (this one last)
         self.committed_usd_ahead = 0.0  # USD a month its contracts call for over the coming year (on average)
-        self.commitment_shortfall = 0.0  # USD of contract payments due this month its cash could not cover
 
     @property
     def capability(self) -> float:
@@ -88,9 +87,7 @@ class Lab(mesa.Agent):
         """Share of this month's contract payments (`due`, USD) its cash covers (1 when it covers them all)."""
         if due <= 0:
             return 1.0
-        cover = min(1.0, max(self.cash, 0.0) / due)
-        self.commitment_shortfall = due * (1.0 - cover)
-        return cover
+        return min(1.0, max(self.cash, 0.0) / due)
 
     def receive_compute(self, heq_hours: float, cost: float) -> None:
         self.compute_month = heq_hours

@@ -23,7 +23,8 @@ def commitment_to_sign(current_heq: float, growth_per_year: float, lead_months: 
                        already_committed_heq: float) -> float:
     """HEq a lab commits now for delivery `lead_months` ahead: `share` of the useful work it expects to use then
     (what it uses now, `current_heq`, grown at its expected `growth_per_year`, a fraction) less what it has already
-    committed for that month. Never negative: a lab that expects to shrink signs nothing."""
+    committed for that month. Never negative; a growth below zero counts as none (a lab that expects to shrink
+    plans for what it uses now)."""
     expected = max(current_heq, 0.0) * (1.0 + max(growth_per_year, 0.0)) ** (lead_months / 12.0)
     return max(0.0, share * expected - already_committed_heq)
 
@@ -78,6 +79,16 @@ class CommitmentBook:
     def lab_committed(self, lab: int, month: int) -> float:
         """HEq lab `lab` has committed for `month`, over all clouds."""
         return float(self.committed(month)[lab].sum())
+
+    def lab_committed_usd(self, lab: int, month: int) -> float:
+        """USD a month lab `lab`'s contracts call for in `month`, over all clouds (0 past the horizon)."""
+        if month >= self.months:
+            return 0.0
+        return float(self.usd_per_hour[lab, :, month].sum()) * HOURS_PER_MONTH
+
+    def usd_a_month_ahead(self, month: int, months: int = 12) -> np.ndarray:
+        """(L,) USD a month each lab's contracts call for, on average over the `months` after `month`."""
+        return self.usd_per_hour[:, :, month + 1:month + 1 + months].sum(axis=(1, 2)) * HOURS_PER_MONTH / months
 
     def cloud_committed(self, month: int) -> np.ndarray:
         """(H,) HEq each cloud has sold forward for `month`."""

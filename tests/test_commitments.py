@@ -34,6 +34,10 @@ def test_the_book_schedules_volume_and_money_over_the_term_and_grows_past_its_ho
     np.testing.assert_allclose(book.price(8)[1], [2.0, 3.0, 0.0])
     assert book.signed_usd == pytest.approx((20.0 * 2.0 + 20.0 * 3.0) * HOURS_PER_MONTH * 12)
     assert book.lab_committed(0, 8) == 0.0
+    assert book.lab_committed_usd(1, 8) == pytest.approx((20.0 * 2.0 + 20.0 * 3.0) * HOURS_PER_MONTH)
+    assert book.lab_committed_usd(1, 3) == 0.0 and book.lab_committed_usd(1, 99) == 0.0
+    # from month 9 the next 12 months hold 6 contract months (10-15) of the 12
+    np.testing.assert_allclose(book.usd_a_month_ahead(9), [0.0, 100.0 * HOURS_PER_MONTH * 6 / 12])
 
 
 def test_a_new_contract_follows_last_months_spending_or_else_affinity_and_only_open_clouds():

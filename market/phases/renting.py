@@ -46,10 +46,11 @@ class RentingPhase:
         # at the contract price; the spot market gets the rest of the fleets and of the labs' budgets
         book_c = m.commitments
         due_hours = book_c.committed(m.month) * HOURS_PER_MONTH  # (L, H)
-        due_usd = due_hours * book_c.price(m.month)
+        contract_price = book_c.price(m.month)  # (L, H) USD per HEq-hour
+        due_usd = due_hours * contract_price
         cover = np.array([lab.cash_cover(float(due_usd[li].sum())) for li, lab in enumerate(m.labs)])
         delivered = commitments.deliver(due_hours, supply, cover)
-        contract_paid = delivered * book_c.price(m.month)
+        contract_paid = delivered * contract_price
         supply = supply - delivered.sum(axis=0)
         budgets = np.array([lab.compute_budget(cfg.lab_finance.lab_runway_months) for lab in m.labs])
         budgets = np.maximum(budgets - contract_paid.sum(axis=1), 0.0)
@@ -108,17 +109,15 @@ class RentingPhase:
         book_c.signed_this_month = 0.0
         start = m.month + finance.commitment_lead_months
         open_to = np.isfinite(price) & np.array([not h.bankrupt for h in m.hyperscalers])
-        for li, lab in enumerate(m.labs):
-            if not open_to.any():
-                break
-            shares = commitments.split_over_clouds(paid[li], lab.affinity, open_to)
-            contract_price = float((shares * np.where(open_to, price, 0.0)).sum())  # USD per HEq-hour
-            already_usd = float(book_c.usd_per_hour[li, :, start].sum()) * HOURS_PER_MONTH if start < book_c.months \
-                else 0.0
-            heq = lab.plan_commitment(book_c.lab_committed(li, start), already_usd, contract_price, finance)
-            if heq > 0:
-                book_c.sign(li, shares, heq, price, start, finance.commitment_term_months)
-        ahead = book_c.usd_per_hour[:, :, m.month + 1:m.month + 13].sum(axis=(1, 2)) * HOURS_PER_MONTH / 12.0
+        if open_to.any():
+            for li, lab in enumerate(m.labs):
+                shares = commitments.split_over_clouds(paid[li], lab.affinity, open_to)
+                contract_price = float((shares * np.where(open_to, price, 0.0)).sum())  # USD per HEq-hour
+                heq = lab.plan_commitment(book_c.lab_committed(li, start), book_c.lab_committed_usd(li, start),
+                                          contract_price, finance)
+                if heq > 0:
+                    book_c.sign(li, shares, heq, price, start, finance.commitment_term_months)
+        ahead = book_c.usd_a_month_ahead(m.month)
         for li, lab in enumerate(m.labs):
             lab.committed_usd_ahead = float(ahead[li])
 
