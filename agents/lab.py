@@ -7,6 +7,7 @@ from collections import deque
 
 import mesa
 
+from market.adoption import saturated
 from market.commitments import commitment_to_sign
 from market.pricing import HOURS_PER_MONTH
 
@@ -97,12 +98,16 @@ class Lab(mesa.Agent):
         if self.compute_reference is None and heq_hours > 0:
             self.compute_reference = CAPABILITY_REFERENCE_MONTHS * heq_hours
 
-    def update_business(self, adoption_index: float, finance, rng, demand_factor: float = 1.0) -> None:
+    def update_business(self, adoption_index: float, finance, rng, demand_factor: float = 1.0,
+                        index_cap: float = math.inf) -> None:
         """Revenue follows the economy's adoption of AI (`adoption_index`, 1 at the start) and the lab's own
-        capability (scaled in a demand shock); funding comes when cash runs low. `finance` is the config's
-        [lab_finance] section (market/config.py); money in USD a month."""
-        self.revenue = (self.revenue0 * adoption_index ** finance.lab_adoption_elasticity * demand_factor
-                        * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
+        capability (scaled in a demand shock), and is bounded as adoption is: its growth over the start cannot pass
+        the multiple AI's economic potential allows (`index_cap`, market/adoption.Adoption.index_cap); funding comes
+        when cash runs low. `finance` is the config's [lab_finance] section (market/config.py); money in USD a
+        month."""
+        growth = (adoption_index ** finance.lab_adoption_elasticity
+                  * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
+        self.revenue = self.revenue0 * saturated(growth, index_cap) * demand_factor
         self.revenue_history.append(self.revenue)
         self.cash += self.revenue * (1.0 - OTHER_COSTS_SHARE)
         self.funding_raised = 0.0

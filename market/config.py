@@ -272,6 +272,11 @@ class DemandConfig:
     capability_elasticity: float = number(1.0, high=10.0)
     # eta: clouds' own useful-work demand ~ (its market's cost of useful work)^-eta (fitted; > 1: elastic)
     demand_elasticity: float = positive(1.2, high=10)
+    # AI's economic potential, USD a year: the value of the use at which adoption saturates, priced at the start's
+    # price of AI (market/adoption.py). McKinsey & Company, "The economic potential of generative AI" (2023-06):
+    # $2.6-4.4T a year across 63 use cases; the upper end (reading the value as the bound on what AI use is worth
+    # at the start's price is an estimate). inf: no bound.
+    ai_value_potential_usd_per_year: float = positive(4.4e12)
     inference_share_start: float = share(0.35)  # hyperscaler workload mix, share of inference (est)...
     inference_share_end: float = share(0.75)  # ...moving linearly over the schedule window below
     # The workload mix's schedule runs in calendar time:

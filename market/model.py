@@ -74,7 +74,8 @@ class ComputeMarket(mesa.Model):
         self.commitments = CommitmentBook(len(self.labs), len(self.hyperscalers), horizon)
         self.capacity = config.supply.start_capacity_hbm_gb * config.supply.capacity_scale
         demand = config.demand
-        self.adoption = Adoption(demand.start_adoption, demand.adoption_speed, demand.capability_elasticity)
+        self.adoption = Adoption(demand.start_adoption, demand.adoption_speed, demand.capability_elasticity,
+                                 demand.ai_value_potential_usd_per_year)
         self.venture = VenturePhase(self, config.venture) if config.venture.enabled else None
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None

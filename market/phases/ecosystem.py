@@ -42,8 +42,15 @@ class EcosystemPhase:
         if cfg.inhouse.inhouse_enabled:
             inhouse.advance_programmes(m)
         # the month's training compute moves AI's potential; adoption diffuses toward it (market/adoption.py)
-        training = sum(m.fleets.heq(h, book.rates, book.inference_share) for h in m.hyperscalers)
-        m.adoption.step(training * (1.0 - book.inference_share) * HOURS_PER_MONTH)
+        training: dict[str, float] = {}  # HEq-hours of training by buyer region
+        for h in m.hyperscalers:
+            hours = m.fleets.heq(h, book.rates, book.inference_share) * (1.0 - book.inference_share) * HOURS_PER_MONTH
+            training[h.spec.region] = training.get(h.spec.region, 0.0) + hours
+        # the first month's AI in use (clouds' own work at its rental value, labs' revenue) puts AI's economic potential
+        # in adoption's units
+        m.adoption.measure_start_value(12.0 * (sum(h.own_ai_revenue for h in m.hyperscalers)
+                                               + sum(lab.revenue for lab in m.labs)))
+        m.adoption.step(training)
         for h in m.hyperscalers:
             h.retire(1.0 / (12.0 * m.tco.depreciation_years))
         if cfg.power.power_enabled:

@@ -62,7 +62,7 @@ class RentingPhase:
         wanted, got, paid = wanted + delivered, got + delivered, paid + contract_paid
         for li, lab in enumerate(m.labs):
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
-            lab.update_business(m.adoption.index, cfg.lab_finance, m.rng, m.demand_factor())
+            lab.update_business(m.adoption.index, cfg.lab_finance, m.rng, m.demand_factor(), m.adoption.index_cap)
         self.sign_commitments(cost_plus, paid)
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
