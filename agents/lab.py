@@ -114,8 +114,11 @@ class Lab(mesa.Agent):
         # it raises against what it spends and what its contracts will call for
         monthly_need = max(self.compute_spend, self.committed_usd_ahead, 1.0)
         if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
-            # investors put in at most a multiple of its revenue; it raises no more than its runway of spending
-            raised = min(self.revenue * 12.0 * finance.lab_funding_multiple,
+            # investors put in at most a multiple of its revenue, which scales with its growth (a lab that does not
+            # grow raises nothing); it raises no more than its runway of spending
+            multiple = finance.lab_funding_multiple * min(
+                1.0, self.expected_growth(finance.commitment_growth_cap) / finance.funding_growth_reference)
+            raised = min(self.revenue * 12.0 * multiple,
                          max(finance.lab_runway_months * monthly_need - self.cash, 0.0))
             self.cash += raised
             self.funding_raised = raised

@@ -70,6 +70,15 @@ class CommitmentBook:
         self.signed_usd += value
         self.signed_this_month += value
 
+    def restructure(self, lab: int, month: int, keep: float) -> None:
+        """Lab `lab` could pay only `keep` (in [0, 1]) of what fell due: its contracts from `month` on are cut to that
+        share, as a defaulted take-or-pay contract is terminated or renegotiated, so clouds stop planning for capacity
+        the lab cannot pay for."""
+        keep = min(max(keep, 0.0), 1.0)
+        if keep < 1.0 and month < self.months:
+            self.heq[lab, :, month:] *= keep
+            self.usd_per_hour[lab, :, month:] *= keep
+
     def committed(self, month: int) -> np.ndarray:
         """(L, H) HEq committed for `month` (zeros past the horizon)."""
         if month >= self.months:

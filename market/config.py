@@ -348,6 +348,13 @@ class LabFinanceConfig:
     # (2025-09, company post) at a ~$5B run-rate (2.6x); press figures for the revenues. Fitted until 2026-12, when
     # compute commitments made labs raise against what their contracts call for and the fitted 37.5x became a loop
     lab_funding_multiple: float = number(2.5)
+    # ...at the revenue growth those rounds were raised at: the multiple investors pay scales with growth (valuations
+    # are revenue times a multiple that rises with growth, and a round sells a slice of the valuation), so a lab
+    # growing at this fraction a year or faster raises up to the full multiple and one that does not grow raises
+    # nothing: it lives on its revenue. OpenAI's run-rate grew ~$2B -> ~$6B over 2024 (+200%) before its 2024-10
+    # and 2025-03 rounds (history_2023_2025.md, [2]); Anthropic's grew faster (~$1B -> ~$5B in eight months) at a
+    # similar multiple, so the full multiple is reached at +200% (est)
+    funding_growth_reference: float = positive(2.0, high=100.0)
     # labs' revenue ~ (adoption index)^elasticity (fitted: frontier-lab revenue ~$0.5B -> $2B -> $7B annualised,
     # end-2022 -> end-2023 -> end-2024 [2], grew faster than clouds' own AI demand)
     lab_adoption_elasticity: float = number(1.0, high=10.0)

@@ -56,6 +56,20 @@ def test_delivery_is_pro_rata_when_a_cloud_is_short_and_a_lab_without_cash_takes
     np.testing.assert_allclose(got, [[30.0, 5.0], [40.0, 0.0]])
 
 
+def test_a_lab_that_defaults_has_its_later_contracts_cut_to_what_it_paid():
+    book = CommitmentBook(2, 2, months=12)
+    for lab in (0, 1):
+        book.sign(lab, np.array([0.5, 0.5]), 10.0, np.array([2.0, 4.0]), start=0, term=12)
+    book.restructure(0, 5, 0.4)
+    assert book.lab_committed(0, 4) == pytest.approx(10.0)  # what fell due before stays as it was
+    assert book.lab_committed(0, 5) == pytest.approx(4.0) and book.lab_committed(0, 11) == pytest.approx(4.0)
+    np.testing.assert_allclose(book.price(7)[0], [2.0, 4.0])  # the price holds; the volume is cut
+    assert book.lab_committed_usd(0, 7) == pytest.approx(0.4 * book.lab_committed_usd(1, 7))
+    assert book.lab_committed(1, 11) == pytest.approx(10.0)  # other labs' contracts are untouched
+    book.restructure(1, 5, 1.0)
+    assert book.lab_committed(1, 11) == pytest.approx(10.0)
+
+
 def test_a_cloud_orders_for_a_contract_before_it_is_delivered():
     def planned(contracted):
         from agents.hyperscaler import Hyperscaler
@@ -107,25 +121,46 @@ def test_labs_that_book_ahead_run_more_compute_once_their_contracts_deliver(with
     assert frontier_on > 1.2 * frontier_off
 
 
-def test_a_labs_round_is_at_most_a_multiple_of_its_revenue_and_no_more_than_its_runway_needs():
-    from agents.lab import OTHER_COSTS_SHARE, Lab
-    from market.config import LabFinanceConfig
+class AlwaysRaise:
+    def random(self):
+        return 0.0
 
-    class AlwaysRaise:
-        def random(self):
-            return 0.0
+
+def growing_lab(model, name: str, revenue: float, growth_per_year: float):
+    """A lab whose revenue grew at `growth_per_year` (a fraction) over the last year, now at `revenue` a month."""
+    from agents.lab import Lab
+
+    lab = Lab(model, name, True, cash=0.0, revenue=revenue, affinity=np.zeros(len(model.hyperscalers)))
+    for month in range(12):  # the twelve months before this one
+        lab.revenue_history.append(revenue * (1.0 + growth_per_year) ** ((month - 12) / 12.0))
+    return lab
+
+
+def test_a_labs_round_is_at_most_a_multiple_of_its_revenue_and_no_more_than_its_runway_needs():
+    from agents.lab import OTHER_COSTS_SHARE
+    from market.config import LabFinanceConfig
 
     model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
     finance = LabFinanceConfig(lab_funding_multiple=2.5, lab_runway_months=18.0, lab_adoption_elasticity=1.0,
-                               lab_revenue_elasticity=0.0)
-    # a lab whose contracts call for far more than its revenue: investors cap the round at 2.5x annual revenue
-    lab = Lab(model, "t", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
+                               lab_revenue_elasticity=0.0, funding_growth_reference=2.0)
+    # a lab growing 3x a year whose contracts call for far more than its revenue: investors cap the round at 2.5x
+    # annual revenue
+    lab = growing_lab(model, "t", 1e8, 2.0)
     lab.committed_usd_ahead = 1e10
     lab.update_business(1.0, finance, AlwaysRaise())
     assert lab.funding_raised == pytest.approx(2.5 * 12 * 1e8)
     assert lab.cash == pytest.approx(lab.funding_raised + 1e8 * (1.0 - OTHER_COSTS_SHARE))
+    # at half the reference growth, half the multiple; a lab that does not grow raises nothing
+    lab = growing_lab(model, "h", 1e8, 1.0)
+    lab.committed_usd_ahead = 1e10
+    lab.update_business(1.0, finance, AlwaysRaise())
+    assert lab.funding_raised == pytest.approx(0.5 * 2.5 * 12 * 1e8, rel=1e-3)
+    lab = growing_lab(model, "flat", 1e8, 0.0)
+    lab.committed_usd_ahead = 1e10
+    lab.update_business(1.0, finance, AlwaysRaise())
+    assert lab.funding_raised == 0.0
     # a lab that needs little raises only up to its runway of spending
-    lab = Lab(model, "u", True, cash=0.0, revenue=1e6, affinity=np.zeros(len(model.hyperscalers)))
+    lab = growing_lab(model, "u", 1e6, 2.0)
     lab.compute_spend = 1e6
     lab.update_business(1.0, finance, AlwaysRaise())
     assert lab.funding_raised == pytest.approx(18.0 * 1e6 - 1e6 * (1.0 - OTHER_COSTS_SHARE))

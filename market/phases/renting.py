@@ -50,6 +50,8 @@ class RentingPhase:
         due_usd = due_hours * contract_price
         cover = np.array([lab.cash_cover(float(due_usd[li].sum())) for li, lab in enumerate(m.labs)])
         delivered = commitments.deliver(due_hours, supply, cover)
+        for li in np.flatnonzero(cover < 1.0):  # a lab that defaults has its later contracts cut to what it paid
+            book_c.restructure(int(li), m.month + 1, float(cover[li]))
         contract_paid = delivered * contract_price
         supply = supply - delivered.sum(axis=0)
         budgets = np.array([lab.compute_budget(cfg.lab_finance.lab_runway_months) for lab in m.labs])
