@@ -11,17 +11,16 @@ for it hold up), and slows when it stops: nothing here is a function of the cale
 What AI can do is bounded by what it is worth: the ceiling saturates at the use whose value, at the start's price of
 AI, equals AI's economic potential (a USD-a-year figure, DemandConfig.ai_value_potential_usd_per_year, sourced). The
 start's value is measured in the run's first month (clouds' own AI work at its rental price plus labs' revenue), so
-the bound is in the same units as adoption:
-
-    cap          = A_0 x potential_usd / start_value_usd
-    ceiling'_t   = ceiling_t (1 + (ceiling_t / cap)^4)^(-1/4)     (a smooth minimum: ~ceiling_t well below the cap,
-                                                                    -> cap above it)
+the bound is in adoption's units:
 
     capability_t = log2(C_t / C_0)              C: the frontier region's cumulative training compute (HEq-hours),
                                                 the largest over regions; C_0 the frontier's history at the start
                                                 (TRAINING_HISTORY_MONTHS of each region's first month's training)
     ceiling_t    = 2^(kappa capability_t)       relative to the potential at the start (1)
-    A_{t+1}      = A_t + s A_t (1 - A_t / ceiling_t)     adoption, a share of the start potential; A_0 given
+    cap          = A_0 x potential_usd / start_value_usd
+    bounded_t    = ceiling_t (1 + (ceiling_t / cap)^4)^(-1/4)    a smooth minimum: ~ceiling_t well below the cap,
+                                                                  the cap well above it
+    A_{t+1}      = A_t + s A_t (1 - A_t / bounded_t)     adoption, a share of the start potential; A_0 given
 
 The index clouds' own AI demand and labs' revenue follow is A_t / A_0 (1 at the start).
 """

@@ -9,9 +9,10 @@ MarketConfig is made of sections, one per TOML table ([choice], [demand], [cloud
 metadata (`Bounds`), read both by the section's own check and by the TOML loader.
 
 The defaults here are the pre-fit values. The fields marked (fitted) (AI adoption's starting share, speed and
-elasticity to capability, buyers' price sensitivity, switching cost, labs' elasticity to adoption and funding
-multiple, demand elasticity, vendors' margin stickiness) are fitted to the observed January 2023 - December 2025
-path by `compute-market calibrate-history`, which writes them into the catalog folder (history_calibration.toml);
+elasticity to capability, buyers' price sensitivity, switching cost, labs' revenue elasticity to their own compute,
+the share of expected use labs book ahead, demand elasticity, the starting packaging capacity) are fitted to the
+observed January 2023 - December 2025 path by `compute-market calibrate-history`, which writes them into the catalog
+folder (history_calibration.toml);
 they reach a config explicitly, through the catalog (`MarketConfig.build(catalog.fitted, ...)`, which the experiment
 loader and ComputeMarket's default config use).
 Defaults marked (cal) are older hand choices aimed at ../shared/reference/calibration_targets.md. All are
@@ -342,7 +343,10 @@ class LabFinanceConfig:
     """[lab_finance] AI labs' revenue and funding."""
 
     lab_runway_months: float = positive(18.0)  # labs spend cash / runway each month (est)
-    lab_revenue_elasticity: float = number(0.35, high=10)  # revenue ~ (cumulative compute)^beta (est)
+    # beta: doublings of a lab's revenue per doubling of its cumulative compute, its own capability (fitted since
+    # 2026-12: labs' revenue grew faster than clouds' own AI demand, ~$0.5B -> $2B -> $7B -> $29B annualised from
+    # end-2022 to end-2025 [2], and this is the mechanism that lets it)
+    lab_revenue_elasticity: float = number(0.35, high=10)
     # round size = annualised revenue x multiple (der, est): OpenAI raised $6.6B (2024-10, company post) on ~$3.7B of
     # 2024 revenue (1.8x) and $40B (2025-03, company post) on ~$12.7B expected for 2025 (3.1x); Anthropic $13B
     # (2025-09, company post) at a ~$5B run-rate (2.6x); press figures for the revenues. Fitted until 2026-12, when
@@ -355,8 +359,8 @@ class LabFinanceConfig:
     # and 2025-03 rounds (history_2023_2025.md, [2]); Anthropic's grew faster (~$1B -> ~$5B in eight months) at a
     # similar multiple, so the full multiple is reached at +200% (est)
     funding_growth_reference: float = positive(2.0, high=100.0)
-    # labs' revenue ~ (adoption index)^elasticity (fitted: frontier-lab revenue ~$0.5B -> $2B -> $7B annualised,
-    # end-2022 -> end-2023 -> end-2024 [2], grew faster than clouds' own AI demand)
+    # labs' revenue ~ (adoption index)^elasticity: 1, as clouds' own AI work follows it (fitted until 2026-12, when
+    # labs' own capability, lab_revenue_elasticity, took its place among the fitted parameters)
     lab_adoption_elasticity: float = number(1.0, high=10.0)
     # Multi-year compute commitments (market/commitments.py). Each month a lab books this share of the useful work
     # it expects to use `commitment_lead_months` ahead (what it uses now, grown at its revenue growth over the last

@@ -27,13 +27,6 @@ def run(months: int, seed: int, **overrides) -> ComputeMarket:
     return model
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "measured at the 2026-12 refit (labs' commitments, roofline v3's serving mix and cost factor): with adoption held, "
-    "chip spending in years 6-10 (2028-32) moves +10..16% in 2029, -10..16% in 2030, then 1-7% a year, and ends within "
-    "4% of 2028 (seeds 0-1, lead times 0 and 6). The swing is the stock adjustment to each discrete step in the cost "
-    "of useful work (Rubin and MI455X in 2026-09, Rubin Ultra and the derived generations after it): with unit "
-    "demand elasticity a cheaper generation raises the useful work wanted at once, the fleet is topped up over the "
-    "adjustment months, and orders fall back after. Open in issue 24"))
 @pytest.mark.parametrize("lead_time", [0, 6])
 def test_with_adoption_held_the_market_settles_to_a_steady_state(lead_time):
     """No diffusion and no growth of AI's potential, and demand of unit elasticity to the cost of work (so cheaper
