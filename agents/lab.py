@@ -45,6 +45,7 @@ class Lab(mesa.Agent):
         self.rounds = 0
         self.revenue_history: deque[float] = deque(maxlen=13)  # USD a month, the last 13 months (this one last)
         self.committed_usd_ahead = 0.0  # USD a month its contracts call for over the coming year (on average)
+        self.contract_fill = 1.0  # share of what its contracts called for last month that its clouds delivered
 
     @property
     def capability(self) -> float:
@@ -90,6 +91,11 @@ class Lab(mesa.Agent):
             return 1.0
         return min(1.0, max(self.cash, 0.0) / due)
 
+    def record_contract_fill(self, due_hours: float, delivered_hours: float) -> None:
+        """What its contracts called for this month that it could pay for (`due_hours`, HEq-hours) and what its clouds
+        delivered of it."""
+        self.contract_fill = min(1.0, delivered_hours / due_hours) if due_hours > 0 else 1.0
+
     def receive_compute(self, heq_hours: float, cost: float) -> None:
         self.compute_month = heq_hours
         self.compute_spend = cost
@@ -111,8 +117,10 @@ class Lab(mesa.Agent):
         self.revenue_history.append(self.revenue)
         self.cash += self.revenue * (1.0 - OTHER_COSTS_SHARE)
         self.funding_raised = 0.0
-        # it raises against what it spends and what its contracts will call for
-        monthly_need = max(self.compute_spend, self.committed_usd_ahead, 1.0)
+        # it raises against what it spends and what its contracts will call for, as far as they are being delivered
+        # (a take-or-pay contract is paid for what is delivered: a lab whose clouds are short of power or chips does
+        # not raise for compute it cannot get)
+        monthly_need = max(self.compute_spend, self.committed_usd_ahead * self.contract_fill, 1.0)
         if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
             # investors put in at most a multiple of its revenue, which scales with its growth (a lab that does not
             # grow raises nothing); it raises no more than its runway of spending

@@ -18,7 +18,7 @@ the bound is in adoption's units:
                                                 (TRAINING_HISTORY_MONTHS of each region's first month's training)
     ceiling_t    = 2^(kappa capability_t)       relative to the potential at the start (1)
     cap          = A_0 x potential_usd / start_value_usd
-    bounded_t    = ceiling_t (1 + (ceiling_t / cap)^4)^(-1/4)    a smooth minimum: ~ceiling_t well below the cap,
+    bounded_t    = ceiling_t (1 + (ceiling_t / cap)^2)^(-1/2)    a smooth minimum: ~ceiling_t well below the cap,
                                                                   the cap well above it
     A_{t+1}      = A_t + s A_t (1 - A_t / bounded_t)     adoption, a share of the start potential; A_0 given
 
@@ -51,7 +51,7 @@ def saturated(potential: float, cap: float) -> float:
     well above it (inf: no bound)."""
     if not math.isfinite(cap):
         return potential
-    return potential * (1.0 + (potential / cap) ** 4) ** -0.25
+    return potential * (1.0 + (potential / cap) ** 2) ** -0.5
 
 
 class Adoption:

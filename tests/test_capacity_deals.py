@@ -94,10 +94,10 @@ def test_capacity_deals_preset_raises_the_vendors_share():
     def share(model):
         return np.nanmean(model.model_table()["revenue_share_amd"].to_numpy()[window])
 
-    # the deal's chips raise AMD's share by half or more (AMD's packaging allocation limits how fast they are made);
-    # measured 2.6% -> 4.7% (seed 1) since the market offers AMD's own MI355X / MI455X line (issue 27), which sells
-    # without the deal too (2.0x before, when AMD's line stopped at MI325X and its derived successors)
-    assert share(with_deals) > 1.5 * share(without) and share(with_deals) > share(without) + 0.01
+    # the deal's chips raise AMD's share by a point or more (AMD's packaging allocation limits how fast they are
+    # made; the NVIDIA deal, 10 GW against AMD's 6, is in the same preset); measured 3.8% -> 5.2% (seed 1) since the
+    # 2026-12 refit (labs' budgets bind, demand saturates), 2.6% -> 4.7% before, when AMD's line sold less without it
+    assert share(with_deals) > share(without) + 0.01
 
 
 @pytest.mark.parametrize("row, field, message", [

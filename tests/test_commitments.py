@@ -185,3 +185,24 @@ def test_a_lab_books_no_more_than_it_could_pay_when_the_contract_starts():
     assert lab.plan_commitment(0.0, affordable, price, finance) == 0.0
     # a cheap enough contract is limited by what it expects to use instead
     assert lab.plan_commitment(0.0, 0.0, 0.01, finance) == pytest.approx(1e6)
+
+
+def test_a_lab_raises_only_for_the_contracted_compute_its_clouds_deliver():
+    """A lab whose clouds deliver half of what its contracts call for (short of power or chips) raises for half: it
+    pays for what is delivered, so it does not pile up cash for compute it cannot get."""
+    from market.config import LabFinanceConfig
+
+    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+    finance = LabFinanceConfig(lab_funding_multiple=2.5, lab_runway_months=18.0, lab_adoption_elasticity=1.0,
+                               lab_revenue_elasticity=0.0, funding_growth_reference=2.0)
+    raised = {}
+    for fill in (1.0, 0.5):
+        lab = growing_lab(model, f"fill-{fill}", 1e8, 2.0)
+        lab.committed_usd_ahead = 1e8  # USD a month its contracts call for
+        lab.record_contract_fill(due_hours=1e6, delivered_hours=1e6 * fill)
+        assert lab.contract_fill == pytest.approx(fill)
+        lab.update_business(1.0, finance, AlwaysRaise())
+        raised[fill] = lab.funding_raised
+    cash_from_revenue = 1e8 * 0.5  # the half of its revenue not spent on other costs
+    assert raised[1.0] == pytest.approx(18.0 * 1e8 - cash_from_revenue)
+    assert raised[0.5] == pytest.approx(18.0 * 0.5e8 - cash_from_revenue)

@@ -63,6 +63,8 @@ class RentingPhase:
         spot_wanted = wanted
         wanted, got, paid = wanted + delivered, got + delivered, paid + contract_paid
         for li, lab in enumerate(m.labs):
+            # what its clouds could deliver of what it could pay for (its own cash shortfall is not theirs)
+            lab.record_contract_fill(float(due_hours[li].sum()) * float(cover[li]), float(delivered[li].sum()))
             lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
             lab.update_business(m.adoption.index, cfg.lab_finance, m.rng, m.demand_factor(), m.adoption.index_cap)
         self.sign_commitments(cost_plus, paid)
