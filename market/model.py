@@ -55,6 +55,7 @@ class ComputeMarket(mesa.Model):
             config = config.replace(**overrides)
         self.config = config
         self.month = 0
+        self._date: tuple[tuple[str, int] | None, str] = (None, "")  # ((start, month), date): the last `date` answer
         self.ledger = Ledger()
         self.tco = self.catalog.tco
         self.capital_per_price = (
@@ -63,6 +64,7 @@ class ComputeMarket(mesa.Model):
             / pricing.HOURS_PER_YEAR
         )
         self.chip_index: dict[str, Accelerator] = {}
+        self._memory_factor: dict[tuple[str, str], float] = {}  # (date, memory pricing date) -> memory_priced's factor
         self.fleets = Fleets(self.chip_index, self.tco, config.power.power_enabled)  # fleet arithmetic: market/fleet.py
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         self.reference_workload, self.reference_chip, self.ref_train = scenario.reference(self.catalog)
@@ -103,7 +105,11 @@ class ComputeMarket(mesa.Model):
 
     @property
     def date(self) -> str:
-        return add_months(self.config.start, self.month)
+        """This month (YYYY-MM), kept for the month it was computed for (the phases ask for it thousands of times)."""
+        key = (self.config.start, self.month)
+        if self._date[0] != key:
+            self._date = (key, add_months(*key))
+        return self._date[1]
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -183,7 +189,11 @@ class ComputeMarket(mesa.Model):
 
     def memory_priced(self, chip: Accelerator) -> Accelerator:
         """`chip` with its memory line at this month's HBM contract price (hardware_catalog/paths.py)."""
-        return chip.at_memory_price(self.catalog.paths.memory_price_factor(self.date, chip.memory_cost_date))
+        key = (self.date, chip.memory_cost_date)
+        factor = self._memory_factor.get(key)
+        if factor is None:  # the same for every chip priced at the same date, this month
+            factor = self._memory_factor[key] = self.catalog.paths.memory_price_factor(*key)
+        return chip.at_memory_price(factor)
 
     def packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.supply.min_packaging_units_per_chip)
