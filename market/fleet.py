@@ -28,6 +28,7 @@ class Fleets:
         # share, its site power and its fleet (chip id, units) as they were; a month asks again with all of them
         # unchanged (the ecosystem phase after the renting phase)
         self._running: dict[int, tuple] = {}
+        self._draw: dict[int, tuple[tuple, float]] = {}  # each cloud's last draw_w answer with its fleet as it was
 
     def facility_w(self, chip_id: str) -> float:
         """W at the facility meter of one chip (market/power.facility_watts)."""
@@ -37,9 +38,16 @@ class Fleets:
         return watts
 
     def draw_w(self, h) -> float:
-        """W the whole of cloud `h`'s fleet would draw running (idle chips included)."""
-        watts = self._watts  # facility_w's cache, read directly: this runs for every chip type of every cloud, often
-        return sum(units * (watts[cid] if cid in watts else self.facility_w(cid)) for cid, units in h.fleet.items())
+        """W the whole of cloud `h`'s fleet would draw running (idle chips included), kept with the fleet (chip id,
+        units) it was computed for: a month asks about 6 times per cloud, its fleet changed once or twice."""
+        fleet = tuple(h.fleet.items())
+        kept = self._draw.get(id(h))
+        if kept is not None and kept[0] == fleet:
+            return kept[1]
+        watts = self._watts  # facility_w's cache, read directly
+        drawn = sum(units * (watts[cid] if cid in watts else self.facility_w(cid)) for cid, units in fleet)
+        self._draw[id(h)] = (fleet, drawn)
+        return drawn
 
     def powered(self, h, work: list[float]):
         """Chips of each type in `h`'s fleet its sites can run (fleet order): all of them while they fit, else the

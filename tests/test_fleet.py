@@ -1,5 +1,5 @@
-"""Fleet arithmetic (market/fleet.py): a cloud's running chips are kept between the month's questions only while
-what they were computed from is unchanged."""
+"""Fleet arithmetic (market/fleet.py): a cloud's running chips and its fleet's draw are kept between the month's
+questions only while what they were computed from is unchanged."""
 
 from __future__ import annotations
 
@@ -23,13 +23,16 @@ def test_running_chips_are_recomputed_when_the_fleet_its_sites_or_the_rates_chan
         kept = fleets.running(cloud, rates, book.inference_share)
         alone = fresh(model).running(cloud, rates, book.inference_share)
         assert [[float(x) for x in part] for part in kept] == [[float(x) for x in part] for part in alone]
+        assert fleets.draw_w(cloud) == fresh(model).draw_w(cloud)  # the fleet's draw, kept with it, too
         return kept
 
     first = agrees()
+    drawn = fleets.draw_w(cloud)
     assert fleets.running(cloud, book.rates, book.inference_share) is first  # asked again unchanged: kept
     cloud.retire(0.25)
     after_retiring = agrees()
     assert list(after_retiring[1]) != list(first[1])
+    assert fleets.draw_w(cloud) < drawn
     cloud.site_w = 0.5 * sum(u * fleets.facility_w(c) for c, u in cloud.fleet.items())  # half its fleet's draw
     after_sites = agrees()
     assert sum(after_sites[0]) < sum(after_retiring[0])
