@@ -65,6 +65,7 @@ class ComputeMarket(mesa.Model):
         )
         self.chip_index: dict[str, Accelerator] = {}
         self._memory_factor: dict[tuple[str, str], float] = {}  # (date, memory pricing date) -> memory_priced's factor
+        self._memory_priced: dict[str, tuple] = {}  # chip id -> (chip, factor, memory_priced's last answer)
         self.fleets = Fleets(self.chip_index, self.tco, config.power.power_enabled)  # fleet arithmetic: market/fleet.py
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         self.reference_workload, self.reference_chip, self.ref_train = scenario.reference(self.catalog)
@@ -193,7 +194,10 @@ class ComputeMarket(mesa.Model):
         factor = self._memory_factor.get(key)
         if factor is None:  # the same for every chip priced at the same date, this month
             factor = self._memory_factor[key] = self.catalog.paths.memory_price_factor(*key)
-        return chip.at_memory_price(factor)
+        kept = self._memory_priced.get(chip.id)  # the path is flat for months: the same factor, the same chip
+        if kept is None or kept[0] is not chip or kept[1] != factor:
+            kept = self._memory_priced[chip.id] = (chip, factor, chip.at_memory_price(factor))
+        return kept[2]
 
     def packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.supply.min_packaging_units_per_chip)

@@ -49,6 +49,15 @@ def test_the_market_costs_its_chips_at_the_months_memory_price():
     assert any(chip.manufacturing_cost_usd > base.manufacturing_cost_usd for chip, base in priced)
     j = book.chips.index(priced[0][0])
     assert book.unit_cost[j] == priced[0][0].manufacturing_cost_usd
+    # the priced chip is kept while the month's factor is the same, and priced again when it moves
+    chip, base = priced[0]
+    assert model.memory_priced(base) is chip
+    before = PATHS.memory_price_factor(model.date, base.memory_cost_date)
+    model.month = 44  # 2026-09: HBM at 1.2x its mid-2026 price, not 1.44x
+    cheaper = model.memory_priced(base)
+    factor = PATHS.memory_price_factor(model.date, base.memory_cost_date)
+    assert factor < before and cheaper.manufacturing_cost_usd == base.manufacturing_cost_usd + (factor - 1) * (
+        base.memory_cost_usd)
 
 
 def test_buyers_serve_the_months_mix_and_a_named_model_replaces_it():
