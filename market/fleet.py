@@ -99,11 +99,14 @@ class Fleets:
             out.append(sum(u * self.facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
         return out
 
-    def installed_by_vendor(self, clouds, amount) -> dict[str, float]:
-        """Sum over clouds' fleets of `amount(chip, units)`, by the chip's vendor."""
-        out: dict[str, float] = {}
+    def installed_by_vendor(self, clouds) -> tuple[dict[str, float], dict[str, float]]:
+        """(chips, GW of accelerator TDP) installed in `clouds`' fleets, by the chip's vendor, in one pass."""
+        units_of: dict[str, float] = {}
+        gw_of: dict[str, float] = {}
+        index = self.chip_index
         for h in clouds:
             for cid, units in h.fleet.items():
-                chip = self.chip_index[cid]
-                out[chip.vendor] = out.get(chip.vendor, 0.0) + amount(chip, units)
-        return out
+                chip = index[cid]
+                units_of[chip.vendor] = units_of.get(chip.vendor, 0.0) + units
+                gw_of[chip.vendor] = gw_of.get(chip.vendor, 0.0) + units * chip.tdp_w / 1e9
+        return units_of, gw_of

@@ -227,15 +227,18 @@ class ComputeMarket(mesa.Model):
         self.month += 1
 
     # ------------------------------------------------------------------------------ the industry's state
+    def installed_by_vendor(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(installed_base_by_vendor, installed_power_by_vendor), from one pass over the fleets."""
+        units, gw = self.fleets.installed_by_vendor(self.hyperscalers)
+        return {vid: units.get(vid, 0.0) for vid in self.vendors}, gw
+
     def installed_base_by_vendor(self) -> dict[str, float]:
         """Chips installed in clouds' fleets, for each vendor in the market."""
-        units = self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units)
-        return {vid: units.get(vid, 0.0) for vid in self.vendors}
+        return self.installed_by_vendor()[0]
 
     def installed_power_by_vendor(self) -> dict[str, float]:
         """GW of accelerator TDP installed in clouds' fleets, by vendor."""
-        return self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units * chip.tdp_w / 1e9)
-
+        return self.installed_by_vendor()[1]
 
     def rental_price_index(self) -> float:
         """Mean rental price per HEq-hour across clouds that rent, relative to month 0."""

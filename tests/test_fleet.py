@@ -3,6 +3,8 @@ questions only while what they were computed from is unchanged."""
 
 from __future__ import annotations
 
+import pytest
+
 from market.config import VentureConfig, fitted_config
 from market.fleet import Fleets
 from market.model import ComputeMarket
@@ -40,3 +42,17 @@ def test_running_chips_are_recomputed_when_the_fleet_its_sites_or_the_rates_chan
     agrees()
     halved = {cid: (t / 2, s / 2) for cid, (t, s) in book.rates.items()}
     assert sum(agrees(halved)[1]) < sum(fleets.running(cloud, book.rates, book.inference_share)[1])
+
+
+def test_the_installed_base_and_power_by_vendor_come_from_one_pass_over_the_fleets():
+    model = ComputeMarket(fitted_config(months=24, venture=VentureConfig(enabled=False)), rng=1)
+    model.run()
+    base, power = model.installed_by_vendor()
+    assert set(base) == set(model.vendors) and set(power) <= set(model.vendors)
+    for vid in model.vendors:
+        held = [(model.chip_index[c], u) for h in model.hyperscalers for c, u in h.fleet.items()
+                if model.chip_index[c].vendor == vid]
+        assert base[vid] == pytest.approx(sum(u for _, u in held), rel=1e-12)
+        assert power.get(vid, 0.0) == pytest.approx(sum(u * chip.tdp_w / 1e9 for chip, u in held), rel=1e-12)
+    assert sum(base.values()) > 0 and len([v for v in base.values() if v > 0]) > 1
+    assert model.installed_base_by_vendor() == base and model.installed_power_by_vendor() == power
