@@ -28,6 +28,7 @@ class Fleets:
         # share, its site power and its fleet (chip id, units) as they were; a month asks again with all of them
         # unchanged (the ecosystem phase after the renting phase)
         self._running: dict[int, tuple] = {}
+        self._draw: dict[int, tuple[tuple, float]] = {}  # each cloud's last draw_w answer with its fleet as it was
 
     def facility_w(self, chip_id: str) -> float:
         """W at the facility meter of one chip (market/power.facility_watts)."""
@@ -37,9 +38,16 @@ class Fleets:
         return watts
 
     def draw_w(self, h) -> float:
-        """W the whole of cloud `h`'s fleet would draw running (idle chips included)."""
-        watts = self._watts  # facility_w's cache, read directly: this runs for every chip type of every cloud, often
-        return sum(units * (watts[cid] if cid in watts else self.facility_w(cid)) for cid, units in h.fleet.items())
+        """W the whole of cloud `h`'s fleet would draw running (idle chips included), kept with the fleet (chip id,
+        units) it was computed for: a month asks about 6 times per cloud, its fleet changed once or twice."""
+        fleet = tuple(h.fleet.items())
+        kept = self._draw.get(id(h))
+        if kept is not None and kept[0] == fleet:
+            return kept[1]
+        watts = self._watts  # facility_w's cache, read directly
+        drawn = sum(units * (watts[cid] if cid in watts else self.facility_w(cid)) for cid, units in fleet)
+        self._draw[id(h)] = (fleet, drawn)
+        return drawn
 
     def powered(self, h, work: list[float]):
         """Chips of each type in `h`'s fleet its sites can run (fleet order): all of them while they fit, else the
@@ -91,11 +99,14 @@ class Fleets:
             out.append(sum(u * self.facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
         return out
 
-    def installed_by_vendor(self, clouds, amount) -> dict[str, float]:
-        """Sum over clouds' fleets of `amount(chip, units)`, by the chip's vendor."""
-        out: dict[str, float] = {}
+    def installed_by_vendor(self, clouds) -> tuple[dict[str, float], dict[str, float]]:
+        """(chips, GW of accelerator TDP) installed in `clouds`' fleets, by the chip's vendor, in one pass."""
+        units_of: dict[str, float] = {}
+        gw_of: dict[str, float] = {}
+        index = self.chip_index
         for h in clouds:
             for cid, units in h.fleet.items():
-                chip = self.chip_index[cid]
-                out[chip.vendor] = out.get(chip.vendor, 0.0) + amount(chip, units)
-        return out
+                chip = index[cid]
+                units_of[chip.vendor] = units_of.get(chip.vendor, 0.0) + units
+                gw_of[chip.vendor] = gw_of.get(chip.vendor, 0.0) + units * chip.tdp_w / 1e9
+        return units_of, gw_of

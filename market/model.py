@@ -55,6 +55,7 @@ class ComputeMarket(mesa.Model):
             config = config.replace(**overrides)
         self.config = config
         self.month = 0
+        self._date: tuple[tuple[str, int] | None, str] = (None, "")  # ((start, month), date): the last `date` answer
         self.ledger = Ledger()
         self.tco = self.catalog.tco
         self.capital_per_price = (
@@ -63,6 +64,8 @@ class ComputeMarket(mesa.Model):
             / pricing.HOURS_PER_YEAR
         )
         self.chip_index: dict[str, Accelerator] = {}
+        self._memory_factor: dict[tuple[str, str], float] = {}  # (date, memory pricing date) -> memory_priced's factor
+        self._memory_priced: dict[str, tuple] = {}  # chip id -> (chip, factor, memory_priced's last answer)
         self.fleets = Fleets(self.chip_index, self.tco, config.power.power_enabled)  # fleet arithmetic: market/fleet.py
         self.vendors, self.potential_vendor_ids = scenario.vendors(self)
         self.reference_workload, self.reference_chip, self.ref_train = scenario.reference(self.catalog)
@@ -104,7 +107,11 @@ class ComputeMarket(mesa.Model):
 
     @property
     def date(self) -> str:
-        return add_months(self.config.start, self.month)
+        """This month (YYYY-MM), kept for the month it was computed for (the phases ask for it thousands of times)."""
+        key = (self.config.start, self.month)
+        if self._date[0] != key:
+            self._date = (key, add_months(*key))
+        return self._date[1]
 
     # ------------------------------------------------------------------------------ helpers
 
@@ -184,7 +191,14 @@ class ComputeMarket(mesa.Model):
 
     def memory_priced(self, chip: Accelerator) -> Accelerator:
         """`chip` with its memory line at this month's HBM contract price (hardware_catalog/paths.py)."""
-        return chip.at_memory_price(self.catalog.paths.memory_price_factor(self.date, chip.memory_cost_date))
+        key = (self.date, chip.memory_cost_date)
+        factor = self._memory_factor.get(key)
+        if factor is None:  # the same for every chip priced at the same date, this month
+            factor = self._memory_factor[key] = self.catalog.paths.memory_price_factor(*key)
+        kept = self._memory_priced.get(chip.id)  # the path is flat for months: the same factor, the same chip
+        if kept is None or kept[0] is not chip or kept[1] != factor:
+            kept = self._memory_priced[chip.id] = (chip, factor, chip.at_memory_price(factor))
+        return kept[2]
 
     def packaging_units(self, chip: Accelerator) -> float:
         return max(chip.hbm_gb, self.config.supply.min_packaging_units_per_chip)
@@ -214,15 +228,18 @@ class ComputeMarket(mesa.Model):
         self.month += 1
 
     # ------------------------------------------------------------------------------ the industry's state
+    def installed_by_vendor(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(installed_base_by_vendor, installed_power_by_vendor), from one pass over the fleets."""
+        units, gw = self.fleets.installed_by_vendor(self.hyperscalers)
+        return {vid: units.get(vid, 0.0) for vid in self.vendors}, gw
+
     def installed_base_by_vendor(self) -> dict[str, float]:
         """Chips installed in clouds' fleets, for each vendor in the market."""
-        units = self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units)
-        return {vid: units.get(vid, 0.0) for vid in self.vendors}
+        return self.installed_by_vendor()[0]
 
     def installed_power_by_vendor(self) -> dict[str, float]:
         """GW of accelerator TDP installed in clouds' fleets, by vendor."""
-        return self.fleets.installed_by_vendor(self.hyperscalers, lambda chip, units: units * chip.tdp_w / 1e9)
-
+        return self.installed_by_vendor()[1]
 
     def rental_price_index(self) -> float:
         """Mean rental price per HEq-hour across clouds that rent, relative to month 0."""

@@ -53,22 +53,35 @@ def training_rates(chips: Sequence[Accelerator], maturity, workload: Workload, e
 def serving_rates(chips: Sequence[Accelerator], maturity, workload: Workload, efficiency: EfficiencyParams):
     """Best serving output tokens/s per chip (K,), over precisions (fp8 or bf16) and group sizes; for a mixture of
     experts also over expert-parallel layouts (one chip per attention replica, the routed experts spread over the
-    replicas' chips, inside the chip's scale-up domain). One roofline call per layout: the chips at each precision
-    are rows of their own."""
+    replicas' chips, inside the chip's scale-up domain)."""
+    return mix_serving_rates(chips, maturity, [workload], efficiency)[0]
+
+
+def mix_serving_rates(chips: Sequence[Accelerator], maturity, workloads: Sequence[Workload],
+                      efficiency: EfficiencyParams) -> np.ndarray:
+    """`serving_rates` of each of `workloads` (W, K), in one roofline call: its rows are blocks of (workload, layout),
+    each block the chips at each precision (a row per chip and precision); the layout is the tensor-parallel group,
+    or for a mixture of experts also the expert-parallel one (group 1, `data` = `expert` = the group sizes)."""
+    if not workloads:
+        return np.zeros((0, len(chips)))
     efficiency = market_efficiency(efficiency)
     largest = max(c.max_group for c in chips)
     groups = (2.0 ** np.arange(int(np.log2(largest)) + 1))[None, :]
-    model_arr = roofline.model_arrays([workload], axis=0, ndim=2)
-    layouts = [(groups, None)]
-    if workload.experts > 1:  # a mixture of experts is also served as engines do: attention data-parallel, experts EP
-        layouts.append((1.0, Parallel(data=groups, expert=groups)))
-    chip_arr = roofline.chip_arrays_at_precisions(chips, SERVE_PRECISIONS, efficiency, maturity, axis=0, ndim=2)
-    best = np.zeros(len(chips))
-    for group, parallel in layouts:
-        res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=SERVE_PRECISIONS[0], group=group,
-                                input_tokens=SERVE_INPUT, output_tokens=SERVE_OUTPUT, parallel=parallel,
-                                rates_only=True)
-        per_row = np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1)
-        for at_precision in per_row.reshape(len(SERVE_PRECISIONS), len(chips)):
-            best = np.maximum(best, at_precision)
+    blocks = [(i, expert) for i, w in enumerate(workloads) for expert in ((False, True) if w.experts > 1 else (False,))]
+    per_block = len(SERVE_PRECISIONS) * len(chips)
+    chip_arr = roofline.repeat_rows(
+        roofline.chip_arrays_at_precisions(chips, SERVE_PRECISIONS, efficiency, maturity, axis=0, ndim=2),
+        len(blocks))
+    model_arr = roofline.repeat_rows(roofline.model_arrays([workloads[i] for i, _ in blocks], axis=0, ndim=2),
+                                     per_block, each=True)
+    expert_rows = np.repeat([expert for _, expert in blocks], per_block)[:, None]
+    parallel = Parallel(data=np.where(expert_rows, groups, 1.0), expert=np.where(expert_rows, groups, 0.0))
+    res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=SERVE_PRECISIONS[0],
+                            group=np.where(expert_rows, 1.0, groups), input_tokens=SERVE_INPUT,
+                            output_tokens=SERVE_OUTPUT, parallel=parallel, rates_only=True)
+    per_row = np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1)
+    best = np.zeros((len(workloads), len(chips)))
+    for (i, _), block in zip(blocks, per_row.reshape(len(blocks), len(SERVE_PRECISIONS), len(chips)), strict=True):
+        for at_precision in block:
+            best[i] = np.maximum(best[i], at_precision)
     return best

@@ -11,6 +11,7 @@ Units: USD, hours, watts, kW, years. The economics (DESIGN.md section 5):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,13 @@ def capital_recovery_factor(annual_rate, years):
     return np.where(annual_rate > 0, annuity, 1.0 / years)
 
 
+@functools.lru_cache(maxsize=16)
+def _recovery_factor(annual_rate: float, years: float) -> np.ndarray:
+    """capital_recovery_factor of one (rate, years), computed once: hourly_cost asks for the run's TCO's about ten
+    times a month."""
+    return capital_recovery_factor(annual_rate, years)
+
+
 @dataclass(frozen=True)
 class HourlyCost:
     """Cloud cost of running one chip for one hour, by component (USD per chip-hour)."""
@@ -60,7 +68,7 @@ class HourlyCost:
 def hourly_cost(chip_price, tdp_w, tco: TCOParams) -> HourlyCost:
     """USD per chip-hour for a cloud that paid `chip_price` for a chip drawing `tdp_w` watts."""
     capex = np.asarray(chip_price, dtype=float) * (1.0 + tco.system_overhead_fraction)
-    capital = capex * capital_recovery_factor(tco.cost_of_capital, tco.depreciation_years) / HOURS_PER_YEAR
+    capital = capex * _recovery_factor(tco.cost_of_capital, tco.depreciation_years) / HOURS_PER_YEAR
     it_kw = np.asarray(tdp_w, dtype=float) * (1.0 + tco.host_power_fraction) / 1000.0
     power = it_kw * tco.pue * tco.usd_per_kwh
     hosting = it_kw * tco.hosting_usd_per_kw_month / HOURS_PER_MONTH

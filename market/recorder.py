@@ -153,8 +153,7 @@ class MonthRecorder:
         units = {v.vendor_id: v.units_sold for v in vendors}
         flops = {v.vendor_id: v.flops_sold for v in vendors}
         total_units, total_flops = sum(units.values()), sum(flops.values())
-        base = model.installed_base_by_vendor()
-        power = model.installed_power_by_vendor()
+        base, power = model.installed_by_vendor()
         deployed_gw = model.fleets.deployed_gw(model.hyperscalers, book.rates, book.inference_share)
         for v in vendors:
             vid = v.vendor_id

@@ -224,6 +224,16 @@ def chip_arrays_at_precisions(
                                kv_bytes=rows([KV_BYTES_PER_ELEMENT[p] for p in precisions]))
 
 
+def repeat_rows(arrays, times: int, each: bool = False):
+    """`arrays` (ChipArrays or ModelArrays, rows along axis 0) with its rows repeated `times` times: the whole block
+    after itself (np.tile), or with `each` every row after itself (np.repeat), so that one `evaluate` call prices
+    several blocks of rows side by side. Fields that are not arrays, or hold one row, broadcast as they are."""
+    repeat = (lambda a: np.repeat(a, times, axis=0)) if each else (lambda a: np.concatenate((a,) * times, axis=0))
+    repeated = {f.name: repeat(value) for f in dataclasses.fields(arrays)
+                if isinstance(value := getattr(arrays, f.name), np.ndarray) and value.ndim and len(value) > 1}
+    return dataclasses.replace(arrays, **repeated)
+
+
 def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) -> ModelArrays:
     """Stack `workloads` along `axis` of an `ndim`-dimensional grid."""
     col = lambda attr: _on_axis([getattr(w, attr) for w in workloads], axis, ndim)  # noqa: E731
@@ -709,6 +719,8 @@ def _evaluate_train(model, chip, batch, group, supported, pipeline=None, paralle
         for power in range(0, 21):
             chips = 2.0**power
             group = np.where(np.isnan(group) & (need(chips) <= per_chip_memory), chips, group)
+            if not np.isnan(group).any():  # every point has its group: the larger sizes change nothing
+                break
     else:
         group = np.asarray(group, dtype=float)
         group = np.where((need(group) <= per_chip_memory) & (np.mod(group, stages) == 0), group, np.nan)

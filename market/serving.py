@@ -50,11 +50,10 @@ class ServingMix:
         """(serving work rate relative to the H100, output tokens/s of the mix) of each chip (K,), K = len(chips)."""
         relative = np.zeros(len(chips))
         tokens = np.zeros(len(chips))
-        for workload_id, share in shares.items():
-            if share <= 0:
-                continue
-            rate = performance.serving_rates(chips, maturity, self.catalog.workload(workload_id),
-                                             self.catalog.efficiency)
+        served = [(workload_id, share) for workload_id, share in shares.items() if share > 0]
+        rates = performance.mix_serving_rates(chips, maturity, [self.catalog.workload(w) for w, _ in served],
+                                              self.catalog.efficiency)
+        for (workload_id, share), rate in zip(served, rates, strict=True):
             relative += share * rate / self.reference_rate(workload_id)
             tokens += share * rate
         return relative, tokens

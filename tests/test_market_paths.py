@@ -49,6 +49,15 @@ def test_the_market_costs_its_chips_at_the_months_memory_price():
     assert any(chip.manufacturing_cost_usd > base.manufacturing_cost_usd for chip, base in priced)
     j = book.chips.index(priced[0][0])
     assert book.unit_cost[j] == priced[0][0].manufacturing_cost_usd
+    # the priced chip is kept while the month's factor is the same, and priced again when it moves
+    chip, base = priced[0]
+    assert model.memory_priced(base) is chip
+    before = PATHS.memory_price_factor(model.date, base.memory_cost_date)
+    model.month = 44  # 2026-09: HBM at 1.2x its mid-2026 price, not 1.44x
+    cheaper = model.memory_priced(base)
+    factor = PATHS.memory_price_factor(model.date, base.memory_cost_date)
+    assert factor < before and cheaper.manufacturing_cost_usd == base.manufacturing_cost_usd + (factor - 1) * (
+        base.memory_cost_usd)
 
 
 def test_buyers_serve_the_months_mix_and_a_named_model_replaces_it():
@@ -88,6 +97,34 @@ def test_a_mixture_of_experts_is_served_expert_parallel_where_that_is_faster():
         tp_only = np.maximum(tp_only, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
     assert np.all(with_ep >= tp_only * (1 - 1e-12))
     assert with_ep[0] > 1.2 * tp_only[0]  # 80 GB H100s hold an eighth of the experts each, with room for the cache
+
+
+def test_the_months_models_are_served_in_one_roofline_call_each_at_what_its_own_search_gives_to_the_bit():
+    chips = list(CATALOG.accelerators.values())
+    maturity = np.linspace(0.2, 1.0, len(chips))
+    workloads = [CATALOG.workload(w) for w in ("llama-3-70b", "qwen3-235b-a22b", "jamba-v0.1", "deepseek-v3")]
+    together = performance.mix_serving_rates(chips, maturity, workloads, CATALOG.efficiency)
+    # each model alone, one call per layout and precision (the search as it was before the rows were stacked)
+    eff = performance.market_efficiency(CATALOG.efficiency)
+    groups = (2.0 ** np.arange(int(np.log2(max(c.max_group for c in chips))) + 1))[None, :]
+    unserved = 0
+    for workload, rates in zip(workloads, together, strict=True):
+        layouts = [(groups, Parallel())]
+        if workload.experts > 1:
+            layouts.append((1.0, Parallel(data=groups, expert=groups)))
+        alone = np.zeros(len(chips))
+        for group, parallel in layouts:
+            for precision in performance.SERVE_PRECISIONS:
+                arrays = roofline.chip_arrays(chips, precision, eff, maturity, axis=0, ndim=2)
+                res = roofline.evaluate("serve", roofline.model_arrays([workload], axis=0, ndim=2), arrays, None,
+                                        precision=precision, group=group, input_tokens=performance.SERVE_INPUT,
+                                        output_tokens=performance.SERVE_OUTPUT, parallel=parallel, rates_only=True)
+                alone = np.maximum(alone, np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1))
+        assert (alone > 0).any()
+        unserved += int((alone == 0).sum())
+        np.testing.assert_array_equal(rates, alone)
+    assert unserved  # chips that cannot serve a model are checked too
+    assert performance.mix_serving_rates(chips, maturity, [], CATALOG.efficiency).shape == (0, len(chips))
 
 
 @pytest.mark.parametrize("old, new, message", [

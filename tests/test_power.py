@@ -37,6 +37,27 @@ def test_a_fleet_that_fits_runs_whole_and_one_that_does_not_runs_its_best_work_p
     np.testing.assert_allclose(power.powered_units(units, watts, work, 0.0), 0.0)
 
 
+def test_the_chips_a_site_runs_are_the_greedy_fill_by_work_per_watt_to_the_bit():
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        n = int(rng.integers(2, 30))
+        units = rng.uniform(0.0, 1e5, n)
+        watts = rng.choice([0.0, 700.0, 1000.0, 1400.0], n)  # chips drawing nothing, and ties in work per watt
+        work = rng.choice([0.5, 1.0, 2.0], n)
+        capacity = float(rng.uniform(0.1, 0.9)) * float((units * watts).sum())
+        # the greedy fill in plain Python floats: most work per watt first (ties in fleet order), each type getting
+        # what is left of the site after the types before it, by the same operations in the same order
+        per_watt = [w / p if p > 0 else np.inf for w, p in zip(work, watts, strict=True)]
+        order = sorted(range(n), key=lambda i: -per_watt[i])
+        expected, taken = [0.0] * n, 0.0
+        for i in order:
+            draw = float(units[i] * watts[i])
+            taken += draw
+            share = min(max(capacity - (taken - draw), 0.0), draw)
+            expected[i] = share / float(watts[i]) if watts[i] > 0 else 0.0
+        np.testing.assert_array_equal(power.powered_units(units, watts, work, capacity), expected)
+
+
 def test_site_power_is_shared_in_proportion_to_orders_and_never_beyond_them():
     np.testing.assert_allclose(power.allocate_site_power([1.0, 3.0], 10.0), [1.0, 3.0])
     shared = power.allocate_site_power([1.0, 3.0], 2.0)

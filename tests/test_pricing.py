@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -44,6 +46,14 @@ def test_tco_components_add_up():
     assert cost.total == pytest.approx(capital + power + hosting)
     # over the depreciation life, capital charges repay capex at least (more with interest)
     assert cost.capital * pricing.HOURS_PER_YEAR * TCO.depreciation_years >= capex
+
+
+def test_the_capital_charge_follows_the_tcos_cost_of_capital_and_life_each_call():
+    # hourly_cost computes a (rate, years) annuity once and keeps it: a different TCO must get its own
+    for rate, years in ((0.08, 5.0), (0.12, 4.0), (0.0, 6.0), (0.08, 5.0)):
+        tco = dataclasses.replace(TCO, cost_of_capital=rate, depreciation_years=years)
+        expected = 1e4 * (1 + tco.system_overhead_fraction) * pricing.capital_recovery_factor(rate, years)
+        assert pricing.hourly_cost(1e4, 700.0, tco).capital == expected / pricing.HOURS_PER_YEAR
 
 
 def test_rental_price_applies_utilisation_and_markup():

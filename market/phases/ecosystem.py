@@ -67,12 +67,14 @@ class EcosystemPhase:
         # W per USD of what each cloud chose to buy this month (its planned capex, in watts)
         w_per_usd = (orders.shares * (book.facility_w / book.prices)[None, :]).sum(axis=1).reshape(-1, rows)
         spend = orders.spend.reshape(-1, rows)
-        for i, h in enumerate(m.hyperscalers):
+        # each cloud's W per USD over its rows, weighted by their spend (np.average's operations, all clouds at once)
+        spent = spend.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mixes = np.where(spent > 0, (w_per_usd * spend).sum(axis=1) / spent, w_per_usd.mean(axis=1))
+        for h, mix in zip(m.hyperscalers, mixes.tolist(), strict=True):
             h.energise_sites()
             if h.bankrupt:
                 continue
-            mix = (float(np.average(w_per_usd[i], weights=spend[i])) if spend[i].sum() > 0
-                   else float(w_per_usd[i].mean()))
             h.order_sites(m.fleets.draw_w(h), h.planned_capex * mix, cfg.power.site_lead_time_months,
                           cfg.power.site_power_reserve)
         allotted = power.allocate_site_power([h.site_orders_w for h in m.hyperscalers],
