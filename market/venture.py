@@ -5,13 +5,14 @@ the LPs' money takes in its base inflow and recycles part of last month's distri
 their fund (VentureFund.ready_to_raise) raise new funds from it (asks follow track record and reputation, and are
 cut in proportion when they exceed the money); new startups with latent lognormal quality appear; startups that
 need money seek a round: the firms that see the deal (deal flow weighted by information advantage) read a noisy
-signal of quality (noise shrinks with information advantage) and offer if it clears their bar, raised or lowered
-by how far their fund's first cheques run ahead of an even pace over its investment period; founders pick
+signal of quality (noise shrinks with information advantage) and offer if it clears their bar (a fund behind an
+even pace over its investment period is drawn to see more deals, one ahead fewer); founders pick
 the most reputable lead (who prices 10-14% lower, as in Hsu 2004); the lead invites co-investors
 among its network neighbours and reputable firms; the syndicate strengthens the network's ties.
 Startups grow revenue multiplicatively (drift from quality and the lead's value added, volatility),
 burn cash on a team and on inference compute bought at the market's rental price, and exit (IPO or
-trade sale at revenue multiples that move with the AI market) or, when cash runs out, are sold in distress, taken
+trade sale at public comps' revenue multiple, which moves with the AI market but peaks lower than private
+rounds' prices) or, when cash runs out, are sold in distress, taken
 in an acqui-hire or shut down. Fund terms, LP behaviour, exit hazards and values are sourced numbers in
 market/data/venture_terms.toml. Rounds and funds are judged at fixed ages (_mark_at_age). Exits pay
 investors pro rata; large exits build reputation. The loop (reputation and centrality -> better
