@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import mesa
 
+from agents.fund_table import FundTable
 from market.venture_terms import TERMS
 
 # A lead's pricing and a co-investor's cheque (est, stylised seed/venture practice):
@@ -16,73 +16,77 @@ MAX_SYNDICATE_SHARE = 0.5  # a co-investor takes at most half of a round
 MIN_SYNDICATE_SHARE = 0.05  # a cheque under 5% of the round is not worth a co-investor's time
 
 
-@dataclass
 class Fund:
-    """One fund (vintage) of a firm. USD; months are model months.
+    """One fund (vintage) of a firm: a row of the firms' FundTable (agents/fund_table.py), whose numpy columns hold its
+    money. USD; months are model months. Capital is called exactly when it is invested or charged as fees, so at
+    every moment committed = called + uncalled and called = invested + fees (+ cash, always 0 here)."""
 
-    Capital is called exactly when it is invested or charged as fees, so at every moment
-    committed = called + uncalled and called = invested + fees (+ cash, always 0 here).
-    """
+    __slots__ = ("firm", "vintage", "row", "table", "_flows")
 
-    firm: int
-    vintage: int
-    committed: float
-    invested_new: float = 0.0  # first cheques
-    invested_follow_on: float = 0.0
-    fees: float = 0.0
-    distributions: float = 0.0
-    cash_flows: list[tuple[int, float]] = field(default_factory=list)  # (month, +distribution / -call)
-    _fee_budget: float | None = None  # USD of fees it may charge over its life (fee_budget, once computed)
+    def __init__(self, table: FundTable, firm: int, vintage: int, committed: float, fee_budget: float) -> None:
+        self.firm, self.vintage, self.table = firm, vintage, table
+        self.row = table.add(firm, vintage, committed, fee_budget)
+        self._flows: list[tuple[int, float]] = []  # (month, +distribution / -investment); fees: the table's log
+
+    committed = property(lambda self: float(self.table.committed[self.row]))
+    invested_new = property(lambda self: float(self.table.invested_new[self.row]))  # first cheques
+    invested_follow_on = property(lambda self: float(self.table.invested_follow_on[self.row]))
+    fees = property(lambda self: float(self.table.fees[self.row]))
+    distributions = property(lambda self: float(self.table.distributions[self.row]))
 
     @property
     def invested(self) -> float:
-        return self.invested_new + self.invested_follow_on
+        t, row = self.table, self.row
+        return float(t.invested_new[row] + t.invested_follow_on[row])
 
     @property
     def called(self) -> float:
-        return self.invested + self.fees
+        t, row = self.table, self.row
+        return float(t.invested_new[row] + t.invested_follow_on[row] + t.fees[row])
 
     @property
     def uncalled(self) -> float:
-        return self.committed - (self.invested_new + self.invested_follow_on + self.fees)  # - called, inlined (hot)
+        t, row = self.table, self.row
+        return float(t.committed[row] - (t.invested_new[row] + t.invested_follow_on[row] + t.fees[row]))
 
-    def fee_budget(self, config, step_down_rate: float) -> float:
-        """USD of fees it may charge over its life at most: the fee on commitments over the investment period and
-        the stepped-down fee (`step_down_rate` a year) after it, on invested capital (at most the commitments).
-        Fixed once it has closed, so computed once and kept."""
-        if self._fee_budget is None:
-            years_in, years_after = (config.investment_period_months / 12.0,
-                                     max(0, config.fund_life_months - config.investment_period_months) / 12.0)
-            self._fee_budget = self.committed * (config.fee_rate_per_year * years_in + step_down_rate * years_after)
-        return self._fee_budget
+    def fee_budget(self) -> float:
+        """USD of fees it may charge over its life at most (fixed when it closed: `fee_budget`)."""
+        return float(self.table.fee_budget[self.row])
 
-    def call(self, month: int, amount: float) -> None:
-        self.cash_flows.append((month, -amount))
+    def cash_flows(self, fee_flows: list[tuple[int, float]] | None = None) -> list[tuple[int, float]]:
+        """Its cash flows to and from LPs, (month, +distribution / -call), in month order and within a month its fee
+        first (charged at the month's start); `fee_flows` are its fees if already at hand (FundTable.all_fee_flows)."""
+        fees = self.table.fee_flows(self.row) if fee_flows is None else fee_flows
+        flows = [(m, amount, 0) for m, amount in fees] + [(m, amount, 1) for m, amount in self._flows]
+        flows.sort(key=lambda flow: (flow[0], flow[2]))  # stable: a month's other flows keep their order
+        return [(m, amount) for m, amount, _ in flows]
 
     def invest(self, month: int, amount: float, follow_on: bool) -> None:
         """Call `amount` USD for a first cheque or a follow-on."""
-        if follow_on:
-            self.invested_follow_on += amount
-        else:
-            self.invested_new += amount
-        self.cash_flows.append((month, -amount))
-
-    def charge_fee(self, month: int, fee: float) -> None:
-        """Call `fee` USD of management fees."""
-        self.fees += fee
-        self.cash_flows.append((month, -fee))
+        (self.table.invested_follow_on if follow_on else self.table.invested_new)[self.row] += amount
+        self._flows.append((month, -amount))
 
     def distribute(self, month: int, amount: float) -> None:
         """Pay `amount` USD of exit proceeds to the LPs."""
-        self.distributions += amount
-        self.cash_flows.append((month, amount))
+        self.table.distributions[self.row] += amount
+        self._flows.append((month, amount))
+
+
+def fee_budget(committed: float, config, step_down_rate: float) -> float:
+    """USD of fees a fund of `committed` USD may charge over its life at most: the fee on commitments over the
+    investment period and the stepped-down fee (`step_down_rate` a year) after it, on invested capital (at most the
+    commitments)."""
+    years_in, years_after = (config.investment_period_months / 12.0,
+                             max(0, config.fund_life_months - config.investment_period_months) / 12.0)
+    return committed * (config.fee_rate_per_year * years_in + step_down_rate * years_after)
 
 
 class VentureFund(mesa.Agent):
     """A VC firm. Its `funds` are its vintages; `reputation` is an exponentially weighted exit record."""
 
-    def __init__(self, model: mesa.Model, firm_index: int, name: str) -> None:
+    def __init__(self, model: mesa.Model, firm_index: int, name: str, fund_table: FundTable) -> None:
         super().__init__(model)
+        self.fund_table = fund_table  # every firm's funds' money (its own funds are rows of it)
         self.firm_index = firm_index
         self.name = name
         self.reputation = 0.0
@@ -109,9 +113,9 @@ class VentureFund(mesa.Agent):
         """Its exit record from before the run."""
         self.reputation = reputation
 
-    def raise_fund(self, vintage: int, size: float) -> None:
-        """It closes a new fund of `size` USD in month `vintage`."""
-        fund = Fund(self.firm_index, vintage, size)
+    def raise_fund(self, vintage: int, size: float, config) -> None:
+        """It closes a new fund of `size` USD in month `vintage` (on the fee terms of `config`)."""
+        fund = Fund(self.fund_table, self.firm_index, vintage, size, fee_budget(size, config, self.step_down_rate))
         self.funds.append(fund)
         self._by_vintage.setdefault(vintage, fund)  # the first fund of a vintage, as a search of `funds` finds it
 
@@ -143,25 +147,15 @@ class VentureFund(mesa.Agent):
 
     def fees_to_come(self, fund: Fund, config) -> float:
         """Fees the fund may still charge over its life (kept uncalled for them)."""
-        return max(0.0, fund.fee_budget(config, self.step_down_rate) - fund.fees)
+        return max(0.0, fund.fee_budget() - fund.fees)
 
     def first_cheque_budget(self, fund: Fund, config) -> float:
         """USD of a fund meant for first cheques: its commitments less its fees, less the reserve for follow-ons."""
-        return (fund.committed - fund.fee_budget(config, self.step_down_rate)) * (1.0 - config.reserve_share)
-
-    def pace_ahead(self, month: int, config) -> float:
-        """How far the current fund's first cheques run ahead of an even pace over its investment period: the share
-        of its first-cheque budget used less the share of the period gone (negative: behind). 0 without a fund in
-        its investment period."""
-        fund = self.current
-        if fund is None or not 0 <= month - fund.vintage < config.investment_period_months:
-            return 0.0
-        budget = self.first_cheque_budget(fund, config)
-        used = fund.invested_new / budget if budget > 0 else 1.0
-        return used - (month - fund.vintage) / config.investment_period_months
+        return (fund.committed - fund.fee_budget()) * (1.0 - config.reserve_share)
 
     def new_cheque_capacity(self, month: int, config) -> float:
-        """USD the current fund can still put into first cheques (within its investment period)."""
+        """USD the current fund can still put into first cheques (within its investment period). One firm at a time
+        (after its cheques); all firms at once: FundTable.first_cheque_room."""
         fund = self.current
         if fund is None or month - fund.vintage >= config.investment_period_months:
             return 0.0
@@ -216,19 +210,6 @@ class VentureFund(mesa.Agent):
             raise ValueError(f"fund {self.name}/{fund.vintage} cannot invest {amount:.0f} "
                              f"with {fund.uncalled:.0f} uncalled")
         fund.invest(month, amount, follow_on)
-
-    def charge_fees(self, month: int, config) -> None:
-        """Monthly management fee of each fund within its life: on committed capital over the investment period,
-        then the stepped-down rate on invested capital (from what is uncalled)."""
-        for fund in reversed(self.funds):  # newest first: the first fund past its life ends the loop (vintages rise)
-            age = month - fund.vintage
-            if age >= config.fund_life_months:
-                break
-            base = (fund.committed * config.fee_rate_per_year if age < config.investment_period_months
-                    else fund.invested * self.step_down_rate)
-            fee = min(base / 12.0, fund.uncalled)
-            if fee > 0:
-                fund.charge_fee(month, fee)
 
     def distribute(self, fund: Fund, month: int, amount: float) -> None:
         fund.distribute(month, amount)

@@ -1,6 +1,8 @@
 """A month's deal flow as arrays: which firms see each round sought this month and which of them offer to lead.
 Pure numpy; the random draws are made by the caller (market/venture.py) in one block per month.
 
+- `weights`: each firm's deal-flow weight (how likely it is drawn to see a round).
+
 For S rounds sought and firms drawn D = 4 x k times per round (k = candidates per deal):
 - `seen_by`: the firms drawn for a round (deal flow, with repeats), kept in draw order at their first draw if they
   can write a cheque of `min_share` of the round, at most k of them (S, D) booleans; `slot` gives each kept firm's
@@ -35,3 +37,10 @@ def signals(slot: np.ndarray, log_quality: np.ndarray, normals: np.ndarray, nois
     s.d.)."""
     drawn = np.take_along_axis(normals, np.maximum(slot, 0), axis=1)
     return log_quality[:, None] + drawn * noise
+
+
+def weights(information_advantage: np.ndarray, gain: float, pace_ahead: np.ndarray, pacing_slope: float) -> np.ndarray:
+    """Each firm's deal-flow weight: (1 + `gain` x its information advantage) x exp(-`pacing_slope` x `pace_ahead`),
+    the share of its fund's first-cheque budget used less the share of the investment period gone (a fund behind
+    an even pace takes more first meetings, one ahead fewer; arrays over the same firms, weights > 0)."""
+    return (1.0 + gain * information_advantage) * np.exp(-pacing_slope * pace_ahead)

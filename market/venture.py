@@ -5,13 +5,14 @@ the LPs' money takes in its base inflow and recycles part of last month's distri
 their fund (VentureFund.ready_to_raise) raise new funds from it (asks follow track record and reputation, and are
 cut in proportion when they exceed the money); new startups with latent lognormal quality appear; startups that
 need money seek a round: the firms that see the deal (deal flow weighted by information advantage) read a noisy
-signal of quality (noise shrinks with information advantage) and offer if it clears their bar, raised or lowered
-by how far their fund's first cheques run ahead of an even pace over its investment period; founders pick
+signal of quality (noise shrinks with information advantage) and offer if it clears their bar (a fund behind an
+even pace over its investment period is drawn to see more deals, one ahead fewer); founders pick
 the most reputable lead (who prices 10-14% lower, as in Hsu 2004); the lead invites co-investors
 among its network neighbours and reputable firms; the syndicate strengthens the network's ties.
 Startups grow revenue multiplicatively (drift from quality and the lead's value added, volatility),
 burn cash on a team and on inference compute bought at the market's rental price, and exit (IPO or
-trade sale at revenue multiples that move with the AI market) or, when cash runs out, are sold in distress, taken
+trade sale at public comps' revenue multiple, which moves with the AI market but peaks lower than private
+rounds' prices) or, when cash runs out, are sold in distress, taken
 in an acqui-hire or shut down. Fund terms, LP behaviour, exit hazards and values are sourced numbers in
 market/data/venture_terms.toml. Rounds and funds are judged at fixed ages (_mark_at_age). Exits pay
 investors pro rata; large exits build reputation. The loop (reputation and centrality -> better
@@ -44,6 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from agents.fund_table import FundTable
 from agents.startup import STAGES, StartupCohort
 from agents.venture_fund import Fund, VentureFund, net_multiple, signal_noise
 from hardware_catalog import add_months
@@ -104,8 +106,9 @@ class VenturePhase:
         # (network, seed) at the last centralities
         self._betweenness_pending: tuple[syndication.Ties | None, int] | None = None
         self.firms: list[VentureFund] = []
+        self.fund_accounts = FundTable()  # every fund's money, numpy columns (fees are charged on it at once)
         for i in range(config.firms):
-            firm = VentureFund(model, i, f"vc-{i + 1:03d}")
+            firm = VentureFund(model, i, f"vc-{i + 1:03d}", self.fund_accounts)
             self.firms.append(firm)
         # starting funds: vintages staggered over the last fund cycle, sizes lognormal around the mean
         mean_size = config.lp_pool_usd_per_year * config.fund_cycle_months / 12.0 / config.firms
@@ -119,7 +122,7 @@ class VenturePhase:
         for firm in self.firms:
             vintage = -int(self.rng.integers(0, config.fund_cycle_months))
             size = mean_size * float(self.rng.lognormal(-0.5, 1.0))
-            firm.raise_fund(vintage, size)
+            firm.raise_fund(vintage, size, config)
             self._funds_of_vintage.setdefault(vintage, []).append(firm.current)
         self.startups = StartupCohort()
         self.deals: list[dict] = []
@@ -145,10 +148,18 @@ class VenturePhase:
 
     # ------------------------------------------------------------------------------ helpers
 
-    def multiple(self, market_growth: float) -> float:
-        """Revenue multiple for pricing and exits: moves with the AI market's growth, falls with rates."""
-        return (self.config.revenue_multiple * float(np.clip(1.0 + market_growth, 0.5, 3.0))
+    def multiple(self, market_growth: float, peak_ratio: float = 3.0) -> float:
+        """Revenue multiple (of annualised revenue): the starting multiple x (1 + the AI market's growth), within
+        [0.5, `peak_ratio`], falling with rates. Private rounds are priced at it with a peak of 3 (est); exits at
+        `exit_multiple`."""
+        return (self.config.revenue_multiple * float(np.clip(1.0 + market_growth, 0.5, peak_ratio))
                 / (1.0 + 5.0 * self.config.rate_premium))
+
+    def exit_multiple(self, market_growth: float) -> float:
+        """Revenue multiple at which exits are valued: public comps, whose multiple rises with the market's growth no
+        further than the sourced peak of public software multiples over their long-run average
+        (terms.exits.public_comps_peak_ratio)."""
+        return self.multiple(market_growth, min(3.0, self.terms.exits.public_comps_peak_ratio))
 
     def _rank(self, values: np.ndarray) -> np.ndarray:
         """Percentile rank in [0, 1] (ties share the lower rank)."""
@@ -163,15 +174,14 @@ class VenturePhase:
         cfg = self.config
         self.month_stats = {"funded_rounds": 0, "vc_deployed": 0.0, "exits": 0, "deaths": 0, "new_funds": 0,
                             "lp_raised": 0.0}
-        for firm in self.firms:
-            firm.charge_fees(month, cfg)
+        self._charge_fees(month)
         self._lp_inflow()
         self._raise_funds(month)
         self._found_startups(month)
         multiple = self.multiple(market_growth)
         self._seek_rounds(month, multiple)
         self._grow_and_burn(rental_index)
-        self._exits(month, multiple)
+        self._exits(month, self.exit_multiple(market_growth))
         for firm in self.firms:
             firm.decay_reputation(REPUTATION_DECAY)
         self.reputation = np.array([f.reputation for f in self.firms])
@@ -213,6 +223,13 @@ class VenturePhase:
             firm.centrality["betweenness"] = float(values[i])
         self._betweenness_pending = None
 
+    def _charge_fees(self, month: int) -> None:
+        """Every fund within its life pays its monthly management fee (FundTable.charge_fees): on its commitments over
+        the investment period, then the stepped-down rate on invested capital, from what is uncalled."""
+        cfg = self.config
+        self.fund_accounts.charge_fees(month, cfg.fee_rate_per_year, self.terms.fund.fee_step_down_rate_per_year,
+                                       cfg.investment_period_months, cfg.fund_life_months)
+
     def _lp_base_inflow(self) -> float:
         """USD a month of new LP commitments before recycling: the pool's monthly share times LP appetite (which
         higher rates cut)."""
@@ -253,7 +270,7 @@ class VenturePhase:
         asked = math.fsum(size for _, size in asks)
         scale = min(1.0, self.lp_money / asked) if asked > 0 else 0.0
         for firm, size in asks:
-            firm.raise_fund(month, size * scale)
+            firm.raise_fund(month, size * scale, cfg)
             self._funds_of_vintage.setdefault(month, []).append(firm.current)
             self.month_stats["new_funds"] += 1
         raised = asked * scale
@@ -276,6 +293,18 @@ class VenturePhase:
         low_cash = c.cash < RAISE_BELOW_RUNWAY_MONTHS * c.burn
         return np.flatnonzero(c.alive & (unfunded | (low_cash & (12.0 * c.revenue >= milestone))))
 
+    def _first_cheque_room(self, month: int) -> tuple[np.ndarray, np.ndarray]:
+        """(capacity USD, pace ahead), one per firm, of its current fund (FundTable.first_cheque_room); a firm closed
+        down has no capacity, a firm without a fund neither and no pace."""
+        cfg = self.config
+        rows = np.array([-1 if f.current is None else f.current.row for f in self.firms])
+        has = rows >= 0
+        capacity, pace = np.zeros(rows.size), np.zeros(rows.size)
+        capacity[has], pace[has] = self.fund_accounts.first_cheque_room(rows[has], month, cfg.investment_period_months,
+                                                                        cfg.reserve_share)
+        capacity[~np.array([f.alive for f in self.firms])] = 0.0
+        return capacity, pace
+
     def channel(self, name: str) -> bool:
         """Whether a channel of the reputation loop is on: its own switch and the master switch."""
         return bool(getattr(self.config, name)) and self.config.reputation_loop
@@ -290,18 +319,18 @@ class VenturePhase:
             self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added")
         )
         rep_rank = self._rank(self.reputation)
-        # USD each firm can still put into first cheques: an array, and the same values as the firms' method returned
-        # them in `_capacity_list` (read one firm at a time, and handed on as they are: a capacity that is a numpy
-        # float makes a numpy-float cheque, which Python's sum() adds without the compensation it gives exact floats,
-        # so a round's total stays what it has always been, to the last bit); _close keeps the two in step
-        self._capacity_list = [f.new_cheque_capacity(month, cfg) if f.alive else 0.0 for f in self.firms]
-        capacity = np.array(self._capacity_list)
+        # USD each firm can still put into first cheques and how far its fund's first cheques run ahead of an even
+        # pace, from the fund table's columns for all firms at once (FundTable.first_cheque_room; 0 for a firm closed
+        # down or without a fund); `_capacity_list` holds the same as Python floats, and _close keeps the two in step
+        capacity, pace = self._first_cheque_room(month)
+        self._capacity_list = capacity.tolist()
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
-        # (O(k log F) per deal, so cost stays linear in startups and firms)
+        # (O(k log F) per deal, so cost stays linear in startups and firms); a fund behind its pace takes more meetings
         active = np.flatnonzero(capacity > 0)
         if active.size == 0:
             return
-        flow = 1.0 + (cfg.deal_flow_gain * self.ia[active] if loop else np.zeros(active.size))
+        flow = deal_flow.weights(self.ia[active], cfg.deal_flow_gain if loop else 0.0, pace[active],
+                                 self.terms.fund.pacing_flow_slope)
         cumulative = np.cumsum(flow)
         self._top_reputation = np.argsort(-self.reputation)[:10]
         self._active = active
@@ -333,7 +362,6 @@ class VenturePhase:
         kept, slot = deal_flow.seen_by(draws, capacity, target, MIN_CHEQUE_SHARE_TO_SEE, k)
         bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
         signal = deal_flow.signals(slot, np.log(c.quality[seekers]), normals, noise[draws])
-        pace = np.array([f.pace_ahead(month, cfg) for f in self.firms])
         offered = kept & VentureFund.offers(signal, bar[:, None], pace[draws], self.terms.fund.pacing_bar_slope)
         for row in np.flatnonzero(offered.any(axis=1)).tolist():
             idx, round_target, least = int(seekers[row]), float(target[row]), MIN_CHEQUE_SHARE_TO_SEE * target[row]
@@ -348,7 +376,7 @@ class VenturePhase:
             pre_money = self.firms[lead].pre_money(round_target, c.revenue[idx], multiple, rep_rank[lead], discount,
                                                    REPUTATION_DISCOUNT_AT_TOP)
             cheques = self._syndicate(idx, lead, firms, round_target, capacity, month, loop, round_bar)
-            amount = sum(cheques.values())
+            amount = math.fsum(cheques.values())
             if amount <= 0:
                 continue
             self._close(idx, month, round_stage, lead, cheques, pre_money, amount, capacity, rep_rank[lead],
@@ -405,7 +433,7 @@ class VenturePhase:
         # co-investors: with the information channel on, the network brings deal flow: the lead's strongest ties
         # first, then other firms that offered, then reputable firms. With it off, neither the network nor
         # reputation steers invitations: the other firms that offered, then firms drawn at random
-        remaining = target - sum(cheques.values())
+        remaining = target - math.fsum(cheques.values())
         if remaining <= CLOSE_WHEN_REMAINING * target or cfg.syndicate_max <= 0:
             return cheques
         if loop:
@@ -541,6 +569,7 @@ class VenturePhase:
         fixed ages, the columns of `_fund_at_ages`."""
         self._resolve_betweenness()
         rows = []
+        fee_flows = self.fund_accounts.all_fee_flows()
         for firm in self.firms:
             history = firm.centrality_history
             for fund in firm.funds:
@@ -556,7 +585,7 @@ class VenturePhase:
                     "uncalled": fund.uncalled, "invested": fund.invested, "fees": fund.fees,
                     "distributions": fund.distributions, "nav": nav,
                     "tvpi": net_multiple(fund.distributions + nav, fund.called, self.terms.fund.carry),
-                    "irr": irr(fund.cash_flows, nav, self.model.month),
+                    "irr": irr(fund.cash_flows(fee_flows.get(fund.row, [])), nav, self.model.month),
                     "reputation": firm.reputation, "information_advantage": firm.information_advantage,
                     "centrality_at_vintage": lagged[-1], **{f"{k}_centrality": v for k, v in firm.centrality.items()},
                     **self._fund_at_ages(fund),

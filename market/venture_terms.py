@@ -23,6 +23,7 @@ class FundTerms:
     reserve_share: float
     raise_when_budget_used: float
     min_months_between_funds: int
+    pacing_flow_slope: float
     pacing_bar_slope: float
     carry: float
 
@@ -51,6 +52,7 @@ class ExitTerms:
     acquihire_probability: float
     acquihire_recovery: float
     large_exit_usd: float
+    public_comps_peak_ratio: float
 
 
 @dataclass(frozen=True)
