@@ -69,7 +69,7 @@ PARAMETERS = (
               "doublings of AI's potential per doubling of the industry's cumulative training compute"),
     Parameter("price_sensitivity", 0.5, 6.0, "buyers' logit weight on log cost per useful work"),
     Parameter("switching_cost", 0.5, 12.0, "utility lost per unit of software immaturity (lock-in)"),
-    Parameter("lab_revenue_elasticity", 0.0, 2.0,
+    Parameter("lab_revenue_elasticity", 0.01, 2.0,
               "doublings of a lab's revenue per doubling of its cumulative compute"),
     Parameter("commitment_share", 0.05, 0.95,
               "share of the useful work a lab expects to use a year ahead that it books on multi-year contracts"),
