@@ -71,14 +71,17 @@ def test_lesson_1_lock_in_and_scarcity_hold_up_the_leaders_margin():
 
 
 @pytest.mark.slow
-def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_amd():
+def test_lesson_2_an_open_stack_erodes_the_leaders_share_and_helps_the_stacks_lock_in_held_back():
     late = (108, 120)
     share = series("revenue_share_nvidia", *late)
     assert mean_over_seeds(share, preset="open_software_stack") < mean_over_seeds(share) - 0.05
-    # AMD gains the share NVIDIA loses. (Its 2032 margin was the test until the 2026-12 refit: with scarcity
-    # pricing AMD's margin is at the top of the grid, 0.95, in both runs by 2032, its allocation short of its orders)
-    amd = series("revenue_share_amd", *late)
-    assert mean_over_seeds(amd, preset="open_software_stack") > mean_over_seeds(amd) + 0.05
+    # the vendors other than the two GPU makers (Intel, Google and the clouds' own chips) gain: 8 seeds, 0.13 -> 0.28
+    # of 2032 revenue. AMD, ahead of NVIDIA by 2032 since the 2026-12 refit, gains little (0.44 -> 0.46); it was the
+    # test until then (0.44 -> 0.59)
+    def others(monthly, _):
+        return float(np.nanmean(1.0 - monthly["revenue_share_nvidia"].to_numpy()[slice(*late)]
+                                - monthly["revenue_share_amd"].to_numpy()[slice(*late)]))
+    assert mean_over_seeds(others, preset="open_software_stack") > mean_over_seeds(others) + 0.05
 
 
 @pytest.mark.slow
