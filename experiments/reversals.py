@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hardware_catalog import months_between
+from .effect_windows import months_from
 
 TIME_WINDOWS = ("during", "one year after", "three years after", "last year")
 TOP = 2  # contributors named per window and split
@@ -45,7 +45,7 @@ def _read(folder: Path, name: str) -> pd.DataFrame:
 
 
 def _in_window(table: pd.DataFrame, start: str, end: str, run_start: str) -> pd.DataFrame:
-    first, last = months_between(run_start, start), months_between(run_start, end)
+    first, last = months_from(run_start, start), months_from(run_start, end)
     return table[(table["month"] >= first) & (table["month"] <= last)]
 
 
@@ -96,7 +96,7 @@ def explain(compare_dir: Path, scenario: str, rows: pd.DataFrame, base: str = "b
         if window not in windows:
             continue
         start, end = windows[window]
-        years = max(months_between(start, end) + 1, 1) / 12.0
+        years = max(months_from(start, end) + 1, 1) / 12.0
         wb, ws = _in_window(vb, start, end, run_start), _in_window(vs, start, end, run_start)
         by_vendor = split(wb, ws, "vendor", "revenue", years)
         text = f"{window} ({start}..{end}): by vendor {_named(by_vendor)}"
