@@ -70,10 +70,15 @@ class Adoption:
         self.cap = math.inf  # the bound on the ceiling, in adoption's units (set by `measure_start_value`)
         self.start_value_usd = math.nan  # USD a year of AI use at the start
 
+    @property
+    def start_measured(self) -> bool:
+        """The value of the AI in use at the start has been measured (`measure_start_value`)."""
+        return math.isfinite(self.start_value_usd)
+
     def measure_start_value(self, value_usd_per_year: float) -> None:
         """The value of the AI in use at the start (USD a year), which puts the economic potential in adoption's
         units: cap = start adoption x potential / start value. Only the first call counts."""
-        if math.isfinite(self.start_value_usd):
+        if self.start_measured:
             return
         self.start_value_usd = value_usd_per_year
         if value_usd_per_year > 0 and math.isfinite(self.potential_usd):

@@ -35,8 +35,9 @@ def test_saturated_is_a_smooth_minimum():
 
 def test_the_start_value_puts_the_potential_in_adoptions_units():
     adoption = Adoption(0.2, 0.3, 1.0, potential_usd_per_year=4.4e12)
-    assert adoption.index_cap == math.inf  # not measured yet: no bound
+    assert adoption.index_cap == math.inf and not adoption.start_measured  # not measured yet: no bound
     adoption.measure_start_value(1.5e10)
+    assert adoption.start_measured
     assert adoption.cap == pytest.approx(0.2 * 4.4e12 / 1.5e10)
     assert adoption.index_cap == pytest.approx(4.4e12 / 1.5e10)
     adoption.measure_start_value(3e10)  # only the first month counts

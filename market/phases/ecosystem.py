@@ -48,8 +48,9 @@ class EcosystemPhase:
             training[h.spec.region] = training.get(h.spec.region, 0.0) + hours
         # the first month's AI in use (clouds' own work at its rental value, labs' revenue) puts AI's economic potential
         # in adoption's units
-        m.adoption.measure_start_value(12.0 * (sum(h.own_ai_revenue for h in m.hyperscalers)
-                                               + sum(lab.revenue for lab in m.labs)))
+        if not m.adoption.start_measured:
+            m.adoption.measure_start_value(12.0 * (sum(h.own_ai_revenue for h in m.hyperscalers)
+                                                   + sum(lab.revenue for lab in m.labs)))
         m.adoption.step(training)
         for h in m.hyperscalers:
             h.retire(1.0 / (12.0 * m.tco.depreciation_years))
