@@ -44,6 +44,8 @@ class Lab(mesa.Agent):
         self.funding_raised = 0.0
         self.rounds = 0
         self.revenue_history: deque[float] = deque(maxlen=13)  # USD a month, the last 13 months (this one last)
+        # the highest monthly revenue it had reached by each of those months (USD a month, this one last)
+        self.revenue_peaks: deque[float] = deque(maxlen=13)
         self.committed_usd_ahead = 0.0  # USD a month its contracts call for over the coming year (on average)
         self.contract_fill = 1.0  # share of what its contracts called for last month that its clouds delivered
 
@@ -60,12 +62,21 @@ class Lab(mesa.Agent):
 
     def expected_growth(self, cap: float) -> float:
         """Its expected growth a year (a fraction, in [0, cap]): its revenue's growth over the last 12 months, or
-        over the months it has, annualised."""
+        over the months it has, annualised, measured from the highest revenue it had reached 12 months ago (a
+        high-water mark). A lab whose revenue only climbs back to where it was before a slump is not growing: the
+        rebound is not read as growth to book contracts and raise money on (which would build for a boom that is
+        not there). A lab whose revenue has only risen expects the same growth either way."""
         history = self.revenue_history
-        if len(history) < 2 or history[0] <= 0:
+        if len(history) < 2 or self.revenue_peaks[0] <= 0:
             return 0.0
-        growth = (history[-1] / history[0]) ** (12.0 / (len(history) - 1)) - 1.0
+        growth = (history[-1] / self.revenue_peaks[0]) ** (12.0 / (len(history) - 1)) - 1.0
         return min(max(growth, 0.0), cap)
+
+    def record_revenue(self, revenue: float) -> None:
+        """This month's revenue (USD a month), kept with its high-water mark for `expected_growth`."""
+        self.revenue = revenue
+        self.revenue_history.append(revenue)
+        self.revenue_peaks.append(max(self.revenue_peaks[-1], revenue) if self.revenue_peaks else revenue)
 
     def plan_commitment(self, already_committed_heq: float, already_committed_usd: float, price: float,
                         finance) -> float:
@@ -113,8 +124,7 @@ class Lab(mesa.Agent):
         month."""
         growth = (adoption_index ** finance.lab_adoption_elasticity
                   * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
-        self.revenue = self.revenue0 * saturated(growth, index_cap) * demand_factor
-        self.revenue_history.append(self.revenue)
+        self.record_revenue(self.revenue0 * saturated(growth, index_cap) * demand_factor)
         self.cash += self.revenue * (1.0 - OTHER_COSTS_SHARE)
         self.funding_raised = 0.0
         # it raises against what it spends and what its contracts will call for, as far as they are being delivered

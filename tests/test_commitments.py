@@ -132,8 +132,28 @@ def growing_lab(model, name: str, revenue: float, growth_per_year: float):
 
     lab = Lab(model, name, True, cash=0.0, revenue=revenue, affinity=np.zeros(len(model.hyperscalers)))
     for month in range(12):  # the twelve months before this one
-        lab.revenue_history.append(revenue * (1.0 + growth_per_year) ** ((month - 12) / 12.0))
+        lab.record_revenue(revenue * (1.0 + growth_per_year) ** ((month - 12) / 12.0))
     return lab
+
+
+def test_a_labs_growth_is_measured_from_its_high_water_mark_so_a_rebound_is_not_growth():
+    """A lab whose revenue halves for a year and comes back expects no growth from the rebound (nor books or raises
+    on it); a lab whose revenue has only risen expects the same growth as from 12 months ago; a lab that passes its
+    old high grows by what it added above it."""
+    model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+    steady = growing_lab(model, "steady", 2e8, 1.0)
+    steady.record_revenue(2e8)
+    assert steady.expected_growth(3.0) == pytest.approx(1.0)  # 1e8 a year ago, 2e8 now: as from 12 months ago
+    from agents.lab import Lab
+
+    slump = Lab(model, "slump", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
+    for revenue in [1e8] * 3 + [5e7] * 12:  # a year at half its revenue...
+        slump.record_revenue(revenue)
+    slump.record_revenue(1e8)  # ...and back: 12 months ago it earned half, but it had earned this before
+    assert slump.revenue_history[0] == pytest.approx(5e7)  # the plain 12-month ratio would read +100%
+    assert slump.expected_growth(3.0) == 0.0
+    slump.record_revenue(1.5e8)  # half again above its old high, within the months it keeps
+    assert slump.expected_growth(3.0) == pytest.approx(1.5 ** (12 / 12) - 1.0)
 
 
 def test_a_labs_round_is_at_most_a_multiple_of_its_revenue_and_no_more_than_its_runway_needs():
@@ -175,7 +195,8 @@ def test_a_lab_books_no_more_than_it_could_pay_when_the_contract_starts():
     finance = LabFinanceConfig(lab_funding_multiple=2.5, lab_runway_months=18.0, commitment_share=1.0,
                                commitment_lead_months=12, commitment_growth_cap=3.0)
     lab = Lab(model, "t", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
-    lab.revenue_history.extend([1e8, 1e8])  # no growth: expects to use what it uses now
+    for _ in range(2):  # no growth: expects to use what it uses now
+        lab.record_revenue(1e8)
     lab.compute_month = 1e6 * HOURS_PER_MONTH  # 1M HEq
     price = 2.0  # USD per HEq-hour: 1M HEq cost $1.46B a month, far beyond what $100M a month of revenue supports
     affordable = REVENUE_SPENT_ON_COMPUTE * 1e8 + 2.5 * 12 * 1e8 / 18.0
