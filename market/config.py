@@ -247,8 +247,9 @@ class ChoiceConfig:
 
     # alpha: utility = -alpha log(USD per useful work) ... (fitted); exp() of the logit overflows past ~700
     price_sensitivity: float = positive(3.0, high=100)
-    # utility lost per unit of (1 - vendor software maturity) (fitted). It applies to every purchase except a
-    # cloud's own chips for its own work (it co-designs their software), and to labs' rentals.
+    # utility lost per unit of (1 - vendor software maturity) (fitted): the cost of leaving the installed software
+    # stack. It applies to every purchase, a cloud's own chips for its own work too (an immature in-house stack is
+    # charged on its owner's work: market/phases/selling.py), and to labs' rentals (market/rental.py).
     switching_cost: float = number(3.5, high=100)
     choice_noise: float = number(0.15, high=10.0)  # s.d. of monthly buyer-chip utility shocks
     offered_generations: int = number(2, high=100)  # each vendor sells its newest n chips
