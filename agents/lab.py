@@ -91,10 +91,19 @@ class Lab(mesa.Agent):
         wanted = commitment_to_sign(self.compute_month / HOURS_PER_MONTH, growth, finance.commitment_lead_months,
                                     finance.commitment_share, already_committed_heq)
         revenue_then = self.revenue * (1.0 + growth) ** (finance.commitment_lead_months / 12.0)
-        fundable = max(self.cash, 0.0) + self.revenue * 12.0 * finance.lab_funding_multiple
+        fundable = max(self.cash, 0.0) + self.revenue * 12.0 * self.round_multiple(finance)
         affordable = REVENUE_SPENT_ON_COMPUTE * revenue_then + fundable / finance.lab_runway_months
         headroom = max(0.0, affordable - already_committed_usd) / (price * HOURS_PER_MONTH)
         return min(wanted, headroom)
+
+    def round_multiple(self, finance) -> float:
+        """The most investors would put in now, as a multiple of its annualised revenue: the config's
+        `lab_funding_multiple` at `funding_growth_reference` growth or faster, scaled down with its expected growth
+        below that (0 for a lab that does not grow). The same multiple sizes the round it raises
+        (`update_business`) and the round it counts on when it books contracts (`plan_commitment`). `finance`: the
+        config's [lab_finance]."""
+        return finance.lab_funding_multiple * min(
+            1.0, self.expected_growth(finance.commitment_growth_cap) / finance.funding_growth_reference)
 
     def cash_cover(self, due: float) -> float:
         """Share of this month's contract payments (`due`, USD) its cash covers (1 when it covers them all)."""
@@ -134,9 +143,7 @@ class Lab(mesa.Agent):
         if self.cash < FUNDRAISE_BELOW_MONTHS * monthly_need and rng.random() < FUNDRAISE_CHANCE:
             # investors put in at most a multiple of its revenue, which scales with its growth (a lab that does not
             # grow raises nothing); it raises no more than its runway of spending
-            multiple = finance.lab_funding_multiple * min(
-                1.0, self.expected_growth(finance.commitment_growth_cap) / finance.funding_growth_reference)
-            raised = min(self.revenue * 12.0 * multiple,
+            raised = min(self.revenue * 12.0 * self.round_multiple(finance),
                          max(finance.lab_runway_months * monthly_need - self.cash, 0.0))
             self.cash += raised
             self.funding_raised = raised

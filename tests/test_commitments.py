@@ -188,24 +188,34 @@ def test_a_labs_round_is_at_most_a_multiple_of_its_revenue_and_no_more_than_its_
 
 
 def test_a_lab_books_no_more_than_it_could_pay_when_the_contract_starts():
+    """What it could pay then: the share of its revenue it spends on compute, at its expected growth, plus its cash
+    and the round investors would give it (the multiple its growth earns: the same as the round it would raise),
+    spread over its runway."""
     from agents.lab import REVENUE_SPENT_ON_COMPUTE, Lab
     from market.config import LabFinanceConfig
 
     model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
     finance = LabFinanceConfig(lab_funding_multiple=2.5, lab_runway_months=18.0, commitment_share=1.0,
-                               commitment_lead_months=12, commitment_growth_cap=3.0)
-    lab = Lab(model, "t", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
-    for _ in range(2):  # no growth: expects to use what it uses now
-        lab.record_revenue(1e8)
-    lab.compute_month = 1e6 * HOURS_PER_MONTH  # 1M HEq
+                               commitment_lead_months=12, commitment_growth_cap=3.0, funding_growth_reference=2.0)
     price = 2.0  # USD per HEq-hour: 1M HEq cost $1.46B a month, far beyond what $100M a month of revenue supports
-    affordable = REVENUE_SPENT_ON_COMPUTE * 1e8 + 2.5 * 12 * 1e8 / 18.0
+    # growing 3x a year (at the reference growth or faster: the full multiple): its revenue a year on is 3e8
+    lab = growing_lab(model, "g", 1e8, 2.0)
+    lab.record_revenue(1e8)
+    lab.compute_month = 1e6 * HOURS_PER_MONTH  # 1M HEq
+    affordable = REVENUE_SPENT_ON_COMPUTE * 3e8 + 2.5 * 12 * 1e8 / 18.0
     booked = lab.plan_commitment(0.0, 0.0, price, finance)
     assert booked * price * HOURS_PER_MONTH == pytest.approx(affordable)
     # what it has booked for that month already counts against the same limit
     assert lab.plan_commitment(0.0, affordable, price, finance) == 0.0
-    # a cheap enough contract is limited by what it expects to use instead
-    assert lab.plan_commitment(0.0, 0.0, 0.01, finance) == pytest.approx(1e6)
+    # a cheap enough contract is limited by what it expects to use instead: 1M HEq grown 3x, the growth cap 4x
+    assert lab.plan_commitment(0.0, 0.0, 0.01, finance) == pytest.approx(3e6)
+    # a lab that does not grow counts on no round (investors would give it none): its revenue and cash only
+    flat = Lab(model, "t", True, cash=9e8, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
+    for _ in range(2):
+        flat.record_revenue(1e8)
+    flat.compute_month = 1e6 * HOURS_PER_MONTH
+    booked = flat.plan_commitment(0.0, 0.0, price, finance)
+    assert booked * price * HOURS_PER_MONTH == pytest.approx(REVENUE_SPENT_ON_COMPUTE * 1e8 + 9e8 / 18.0)
 
 
 def test_a_lab_raises_only_for_the_contracted_compute_its_clouds_deliver():
