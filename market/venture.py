@@ -363,16 +363,20 @@ class VenturePhase:
         bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
         signal = deal_flow.signals(slot, np.log(c.quality[seekers]), normals, noise[draws])
         offered = kept & VentureFund.offers(signal, bar[:, None], pace[draws], self.terms.fund.pacing_bar_slope)
-        for row in np.flatnonzero(offered.any(axis=1)).tolist():
-            idx, round_target, least = int(seekers[row]), float(target[row]), MIN_CHEQUE_SHARE_TO_SEE * target[row]
-            offers = [(firm, place) for firm, place in zip(draws[row, offered[row]].tolist(),
-                                                           slot[row, offered[row]].tolist(), strict=True)
-                      if self._capacity_list[firm] >= least]
+        # the rounds that drew an offer, one at a time (each one's cheques change what the next can raise), on Python
+        # lists: a round has a handful of offers, too few for numpy's per-call cost to pay
+        rows = np.flatnonzero(offered.any(axis=1))
+        rep_rank_list = rep_rank.tolist()
+        for idx, round_target, round_stage, round_bar, drawn, offering, places, taste in zip(
+                seekers[rows].tolist(), target[rows].tolist(), stage[rows].tolist(), bar[rows].tolist(),
+                draws[rows].tolist(), offered[rows].tolist(), slot[rows].tolist(), tastes[rows].tolist(), strict=True):
+            least = MIN_CHEQUE_SHARE_TO_SEE * round_target
+            offers = [(firm, place) for firm, place, made in zip(drawn, places, offering, strict=True)
+                      if made and self._capacity_list[firm] >= least]
             if not offers:
                 continue
-            firms = np.array([firm for firm, _ in offers])
-            lead = c.choose_lead(firms, rep_rank, tastes[row, [place for _, place in offers]], sorting)
-            round_stage, round_bar = int(stage[row]), float(bar[row])
+            firms = [firm for firm, _ in offers]
+            lead = c.choose_lead(firms, rep_rank_list, [taste[place] for _, place in offers], sorting)
             pre_money = self.firms[lead].pre_money(round_target, c.revenue[idx], multiple, rep_rank[lead], discount,
                                                    REPUTATION_DISCOUNT_AT_TOP)
             cheques = self._syndicate(idx, lead, firms, round_target, capacity, month, loop, round_bar)
@@ -437,10 +441,10 @@ class VenturePhase:
         if remaining <= CLOSE_WHEN_REMAINING * target or cfg.syndicate_max <= 0:
             return cheques
         if loop:
-            invited = self.ties.partners_by_strength(lead).tolist() + offers.tolist() + self._top_reputation
+            invited = self.ties.partners_by_strength(lead).tolist() + offers + self._top_reputation
         else:
             strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
-            invited = offers.tolist() + strangers.tolist()
+            invited = offers + strangers.tolist()
         # the distinct invited firms (at their first invitation: dict keys keep the order they were first met) that
         # can join: open, not the lead, not already in the round from their current fund (a pro rata). Python lists,
         # not numpy: a round invites a few dozen firms, too few for numpy's per-call cost to pay
