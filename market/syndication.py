@@ -74,7 +74,7 @@ class Ties:
         until one of the firm's ties changes: do not modify it."""
         known = self._by_strength.get(firm)
         if known is None:
-            partners = np.flatnonzero(self.formed[firm] >= 0)
+            partners = (self.formed[firm] >= 0).nonzero()[0]
             known = partners[np.lexsort((self.formed[firm, partners], -self.weight[firm, partners]))]
             self._by_strength[firm] = known
         return known

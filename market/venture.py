@@ -459,10 +459,10 @@ class VenturePhase:
         normals = self.rng.normal(0.0, 1.0, size=len(candidates)).tolist()
         added = 0
         for firm_index, z in zip(candidates, normals, strict=True):
+            if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
+                break  # full: no later candidate, joining or not, puts money in
             if not VentureFund.joins_syndicate(log_quality + z * noise[firm_index], bar):
                 continue
-            if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
-                break
             cheque = VentureFund.syndicate_cheque(self._capacity_list[firm_index], remaining, target)
             if cheque > 0:
                 cheques[(firm_index, vintage[firm_index])] = cheque
