@@ -61,6 +61,18 @@ class FundTable:
         used = np.divide(new, budget, out=np.ones_like(new), where=budget > 0)
         return capacity, np.where(within, used - age / investment_period, 0.0)
 
+    def first_cheque_capacity(self, row: int, month: int, investment_period: int, reserve_share: float) -> float:
+        """USD fund `row` can still put into first cheques in `month`: `first_cheque_room`'s capacity of one fund, by
+        the same operations on Python floats (a round books its cheques one fund at a time, too few for numpy's
+        per-call cost to pay); 0 once its `investment_period` (months) is over."""
+        if month - int(self.vintage[row]) >= investment_period:
+            return 0.0
+        committed, new, fee_budget, fees = (float(self.committed[row]), float(self.invested_new[row]),
+                                            float(self.fee_budget[row]), float(self.fees[row]))
+        budget = (committed - fee_budget) * (1.0 - reserve_share)
+        uncalled = committed - (new + float(self.invested_follow_on[row]) + fees)
+        return max(0.0, min(budget - new, uncalled - max(0.0, fee_budget - fees)))
+
     def charge_fees(self, month: int, fee_rate: float, step_down_rate: float, investment_period: int,
                     life: int) -> None:
         """Charge each fund within its `life` (months) its monthly management fee: `fee_rate` a year on its commitments

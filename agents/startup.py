@@ -73,10 +73,14 @@ class StartupCohort:
         self.cash += np.where(funded, self.revenue - self.burn, 0.0)
         return np.where(funded, compute, 0.0)
 
-    def choose_lead(self, offers: np.ndarray, reputation_rank: np.ndarray, taste: np.ndarray, sorting: bool) -> int:
-        """The firm the founders take as lead among those that offered: the most reputable (with some personal
-        taste, `taste` per offer) when founders sort on reputation, else the one they like best."""
-        return int(offers[np.argmax(reputation_rank[offers] + taste if sorting else taste)])
+    def choose_lead(self, offers: list[int], reputation_rank: list[float], taste: list[float], sorting: bool) -> int:
+        """The firm the founders take as lead among those that offered (firm indices): the most reputable (its
+        `reputation_rank`, indexed by firm, with some personal taste, `taste` per offer) when founders sort on
+        reputation, else the one they like best; the first of equal scores. Python lists: a round has a handful of
+        offers."""
+        score = ([reputation_rank[firm] + liking for firm, liking in zip(offers, taste, strict=True)] if sorting
+                 else taste)
+        return offers[score.index(max(score))]
 
     def issue(self, i: int, holder: tuple[int, int], amount: float, pre_money: float) -> float:
         """Startup `i` sells new shares worth `amount` (USD) to `holder` at `pre_money`; returns the shares."""

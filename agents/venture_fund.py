@@ -154,13 +154,15 @@ class VentureFund(mesa.Agent):
         return (fund.committed - fund.fee_budget()) * (1.0 - config.reserve_share)
 
     def new_cheque_capacity(self, month: int, config) -> float:
-        """USD the current fund can still put into first cheques (within its investment period). One firm at a time
-        (after its cheques); all firms at once: FundTable.first_cheque_room."""
+        """USD the current fund can still put into first cheques (within its investment period): its first-cheque
+        budget less what it has put in, at most what is uncalled less the fees to come (FundTable.
+        first_cheque_capacity, read from its row). One firm at a time (after its cheques); all firms at once:
+        FundTable.first_cheque_room."""
         fund = self.current
-        if fund is None or month - fund.vintage >= config.investment_period_months:
+        if fund is None:
             return 0.0
-        fees_to_come = self.fees_to_come(fund, config)
-        return max(0.0, min(self.first_cheque_budget(fund, config) - fund.invested_new, fund.uncalled - fees_to_come))
+        return self.fund_table.first_cheque_capacity(fund.row, month, config.investment_period_months,
+                                                     config.reserve_share)
 
     # --- investment decisions ---------------------------------------------------------------
 

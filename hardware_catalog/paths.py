@@ -13,6 +13,7 @@ a date. Between two points a path moves linearly by month; before the first and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +53,16 @@ class MarketPaths:
         a path or without a pricing date)."""
         if not self.memory_price or not priced_at:
             return 1.0
-        months = np.array([months_between(ORIGIN, d) for d, _ in self.memory_price], dtype=float)
-        index = np.array([v for _, v in self.memory_price])
+        months, index = self._memory_points
         at = np.interp([months_between(ORIGIN, date), months_between(ORIGIN, priced_at)], months, index)
         return float(at[0] / at[1])
+
+    @cached_property
+    def _memory_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(months from ORIGIN, index) of the memory price path's points, parsed once (a month prices each memory
+        pricing date of the chips on sale: ~500 calls a run)."""
+        return (np.array([months_between(ORIGIN, d) for d, _ in self.memory_price], dtype=float),
+                np.array([v for _, v in self.memory_price]))
 
     def serving_workloads(self) -> tuple[str, ...]:
         """Every workload the serving mix names, in order of first appearance."""

@@ -94,9 +94,11 @@ class Fleets:
     def deployed_gw(self, clouds, rates, inference_share: float) -> list[float]:
         """Facility GW of the chips each cloud's sites run (cloud order)."""
         out = []
+        watts = self._watts  # facility_w's cache, read directly
         for h in clouds:
             running = self.running(h, rates, inference_share)[0]
-            out.append(sum(u * self.facility_w(c) for u, c in zip(running, h.fleet, strict=True)) / 1e9)
+            out.append(sum(u * (watts[c] if c in watts else self.facility_w(c))
+                           for u, c in zip(running, h.fleet, strict=True)) / 1e9)
         return out
 
     def installed_by_vendor(self, clouds) -> tuple[dict[str, float], dict[str, float]]:

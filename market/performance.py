@@ -61,27 +61,38 @@ def mix_serving_rates(chips: Sequence[Accelerator], maturity, workloads: Sequenc
                       efficiency: EfficiencyParams) -> np.ndarray:
     """`serving_rates` of each of `workloads` (W, K), in one roofline call: its rows are blocks of (workload, layout),
     each block the chips at each precision (a row per chip and precision); the layout is the tensor-parallel group,
-    or for a mixture of experts also the expert-parallel one (group 1, `data` = `expert` = the group sizes)."""
+    or for a mixture of experts also the expert-parallel one (group 1, `data` = `expert` = the group sizes).
+
+    Only the points that can serve are evaluated, as one list of (row, group size) points: a row's group sizes up to
+    its chip's scale-up domain, at a precision the chip has. The rest (about half of the grid: the group axis runs to
+    the largest domain, thousands of chips for a TPU pod, while most chips stop at 8) serve nothing (NaN, read as 0),
+    so each row's best is the same; every roofline operation is elementwise, so each point's rate is the grid's."""
     if not workloads:
         return np.zeros((0, len(chips)))
     efficiency = market_efficiency(efficiency)
     largest = max(c.max_group for c in chips)
-    groups = (2.0 ** np.arange(int(np.log2(largest)) + 1))[None, :]
+    groups = 2.0 ** np.arange(int(np.log2(largest)) + 1)
     blocks = [(i, expert) for i, w in enumerate(workloads) for expert in ((False, True) if w.experts > 1 else (False,))]
     per_block = len(SERVE_PRECISIONS) * len(chips)
-    chip_arr = roofline.repeat_rows(
-        roofline.chip_arrays_at_precisions(chips, SERVE_PRECISIONS, efficiency, maturity, axis=0, ndim=2),
-        len(blocks))
-    model_arr = roofline.repeat_rows(roofline.model_arrays([workloads[i] for i, _ in blocks], axis=0, ndim=2),
-                                     per_block, each=True)
-    expert_rows = np.repeat([expert for _, expert in blocks], per_block)[:, None]
-    parallel = Parallel(data=np.where(expert_rows, groups, 1.0), expert=np.where(expert_rows, groups, 0.0))
+    chip_rows = roofline.chip_arrays_at_precisions(chips, SERVE_PRECISIONS, efficiency, maturity, axis=0, ndim=2)
+    # the points: (row of a block, group size) where the group fits the chip's domain at a precision it has
+    row, column = np.nonzero((groups[None, :] <= chip_rows.max_group) & np.isfinite(chip_rows.peak_flops))
+    block = np.repeat(np.arange(len(blocks)), row.size)
+    row, column = np.tile(row, len(blocks)), np.tile(column, len(blocks))
+    chip_arr = roofline.take_rows(chip_rows, row)
+    model_arr = roofline.take_rows(roofline.model_arrays([workloads[i] for i, _ in blocks], axis=0, ndim=2), block)
+    expert = np.array([expert for _, expert in blocks])[block][:, None]
+    size = groups[column][:, None]
+    parallel = Parallel(data=np.where(expert, size, 1.0), expert=np.where(expert, size, 0.0))
     res = roofline.evaluate("serve", model_arr, chip_arr, None, precision=SERVE_PRECISIONS[0],
-                            group=np.where(expert_rows, 1.0, groups), input_tokens=SERVE_INPUT,
+                            group=np.where(expert, 1.0, size), input_tokens=SERVE_INPUT,
                             output_tokens=SERVE_OUTPUT, parallel=parallel, rates_only=True)
-    per_row = np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0).max(axis=1)
+    grid = np.zeros((len(blocks), per_block, groups.size))
+    grid[block, row, column] = np.nan_to_num(res.tokens_per_second_per_chip, nan=0.0)[:, 0]
+    per_row = grid.max(axis=2)
     best = np.zeros((len(workloads), len(chips)))
-    for (i, _), block in zip(blocks, per_row.reshape(len(blocks), len(SERVE_PRECISIONS), len(chips)), strict=True):
-        for at_precision in block:
+    for (i, _), block_rates in zip(blocks, per_row.reshape(len(blocks), len(SERVE_PRECISIONS), len(chips)),
+                                   strict=True):
+        for at_precision in block_rates:
             best[i] = np.maximum(best[i], at_precision)
     return best

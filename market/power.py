@@ -7,6 +7,8 @@ money in USD; the shadow price of power in USD per facility kWh.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -18,23 +20,27 @@ def facility_watts(tdp_w, tco):
 def powered_units(units, watts, work, capacity_w: float) -> np.ndarray:
     """(K,) chips of each type a site of `capacity_w` (W) can run: a cloud whose fleet draws more than its sites
     supply powers the chips with the most useful work per watt first (`work`, HEq per chip-hour, and `watts`, W per
-    chip, both (K,)); the rest wait for power. All of them run when the fleet fits (`units` returned as given)."""
+    chip, both (K,), finite); the rest wait for power. All of them run when the fleet fits (`units` returned as
+    given)."""
     units = np.asarray(units, dtype=float)
-    watts = np.asarray(watts, dtype=float)
-    draw = units * watts
+    draw = units * np.asarray(watts, dtype=float)
     if draw.sum() <= capacity_w:
         return units
-    # it runs for every cloud short of power several times a month on ~20 chip types: each step is one numpy call
-    # (no errstate block, np.clip's wrapper or repeated gathers, which cost more than the arithmetic)
-    drawing = watts > 0
-    per_watt = np.divide(work, watts, out=np.full_like(watts, np.inf), where=drawing)
-    order = np.argsort(-per_watt, kind="stable")
-    draw_first, watts_first = draw[order], watts[order]
-    before = np.cumsum(draw_first) - draw_first  # W taken by chips with more work per watt
-    powered_draw = np.minimum(np.maximum(max(capacity_w, 0.0) - before, 0.0), draw_first)
-    powered = np.empty_like(units)
-    powered[order] = np.divide(powered_draw, watts_first, out=np.zeros_like(powered_draw), where=drawing[order])
-    return powered
+    # it runs for every cloud short of power several times a month on ~20 chip types, too few for numpy's per-call
+    # cost to pay: a greedy fill in Python floats, most work per watt first (a stable sort: ties in fleet order),
+    # each type getting what is left of the site after the W taken by the types before it (a running sum, as
+    # np.cumsum adds, less the type's own draw)
+    watts = [float(w) for w in watts]
+    per_watt = [float(w) / p if p > 0 else math.inf for w, p in zip(work, watts, strict=True)]
+    site = max(capacity_w, 0.0)
+    draws = draw.tolist()
+    powered = [0.0] * len(draws)
+    taken = 0.0
+    for i in sorted(range(len(draws)), key=lambda i: -per_watt[i]):
+        taken += draws[i]
+        share = min(max(site - (taken - draws[i]), 0.0), draws[i])
+        powered[i] = share / watts[i] if watts[i] > 0 else 0.0
+    return np.array(powered)
 
 
 def power_bought(spend, shares, prices, watts) -> np.ndarray:

@@ -49,18 +49,21 @@ def rent(budgets, affinity, shocks, price, supply, alpha: float, maturity=1.0, s
     return wanted, got, paid
 
 
-def rented_by_chip(rented: float, price: float, units, work, heq: float):
-    """(chip-hours, USD) of each chip type in one cloud's rentals this month.
+def rented_by_chip(rented: float, price, units, work, heq: float):
+    """(chip-hours, USD) of each chip type in one cloud's rentals this month; with several prices (a tuple), one USD
+    array per price after the chip-hours.
 
     `rented` (HEq-hours) is shared over the chip types running in its fleet in proportion to the work they do
     (`work`, HEq per type; `units`, chips running per type; `heq` = sum of work), so a type's chip-hours are
-    rented x units / heq and its revenue price x rented x work / heq (`price`, USD per HEq-hour).
+    rented x units / heq and its revenue price x rented x work / heq (`price`, USD per HEq-hour). Nothing is
+    rented (zeros) unless `rented` and `heq` are positive and the price is finite.
     """
+    prices = price if isinstance(price, tuple) else (price,)
     units = np.asarray(units, dtype=float)
     work = np.asarray(work, dtype=float)
-    if rented <= 0 or heq <= 0 or not np.isfinite(price):
-        return np.zeros_like(units), np.zeros_like(work)
-    return rented * units / heq, price * rented * work / heq
+    rents = not (rented <= 0 or heq <= 0)
+    hours = rented * units / heq if rents and np.isfinite(prices[0]) else np.zeros_like(units)
+    return hours, *(p * rented * work / heq if rents and np.isfinite(p) else np.zeros_like(work) for p in prices)
 
 
 def scarcity_premium(premium: float, wanted: float, offered: float, adjustment: float) -> float:

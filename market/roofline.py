@@ -234,6 +234,15 @@ def repeat_rows(arrays, times: int, each: bool = False):
     return dataclasses.replace(arrays, **repeated)
 
 
+def take_rows(arrays, rows: np.ndarray):
+    """`arrays` (ChipArrays or ModelArrays, rows along axis 0) at the rows `rows` (an index array, repeats allowed),
+    so that one `evaluate` call prices a list of points, each on its own row. Fields that are not arrays, or hold one
+    row, broadcast as they are."""
+    taken = {f.name: value[rows] for f in dataclasses.fields(arrays)
+             if isinstance(value := getattr(arrays, f.name), np.ndarray) and value.ndim and len(value) > 1}
+    return dataclasses.replace(arrays, **taken)
+
+
 def model_arrays(workloads: Sequence[Workload], axis: int = 0, ndim: int = 1) -> ModelArrays:
     """Stack `workloads` along `axis` of an `ndim`-dimensional grid."""
     col = lambda attr: _on_axis([getattr(w, attr) for w in workloads], axis, ndim)  # noqa: E731

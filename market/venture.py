@@ -332,13 +332,13 @@ class VenturePhase:
         flow = deal_flow.weights(self.ia[active], cfg.deal_flow_gain if loop else 0.0, pace[active],
                                  self.terms.fund.pacing_flow_slope)
         cumulative = np.cumsum(flow)
-        self._top_reputation = np.argsort(-self.reputation)[:10]
+        self._top_reputation = np.argsort(-self.reputation)[:10].tolist()
         self._active = active
         noise = np.broadcast_to(signal_noise(self.ia, cfg, loop), self.ia.shape)  # each firm's, all firms at once
-        self._noise_array = noise
+        self._noise_list = noise.tolist()
         # each firm's current fund's vintage, None for a firm that writes no new cheques (closed down, or no fund)
         self._vintage = [f.current.vintage if f.alive and f.current is not None else None for f in self.firms]
-        self._open = np.array([v is not None for v in self._vintage])
+        self._open = [v is not None for v in self._vintage]
         seekers = self._seekers()
         gave_up = (c.rounds[seekers] == 0) & (month - c.founded[seekers] > 6)
         for idx in seekers[gave_up].tolist():
@@ -363,16 +363,20 @@ class VenturePhase:
         bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
         signal = deal_flow.signals(slot, np.log(c.quality[seekers]), normals, noise[draws])
         offered = kept & VentureFund.offers(signal, bar[:, None], pace[draws], self.terms.fund.pacing_bar_slope)
-        for row in np.flatnonzero(offered.any(axis=1)).tolist():
-            idx, round_target, least = int(seekers[row]), float(target[row]), MIN_CHEQUE_SHARE_TO_SEE * target[row]
-            offers = [(firm, place) for firm, place in zip(draws[row, offered[row]].tolist(),
-                                                           slot[row, offered[row]].tolist(), strict=True)
-                      if self._capacity_list[firm] >= least]
+        # the rounds that drew an offer, one at a time (each one's cheques change what the next can raise), on Python
+        # lists: a round has a handful of offers, too few for numpy's per-call cost to pay
+        rows = np.flatnonzero(offered.any(axis=1))
+        rep_rank_list = rep_rank.tolist()
+        for idx, round_target, round_stage, round_bar, drawn, offering, places, taste in zip(
+                seekers[rows].tolist(), target[rows].tolist(), stage[rows].tolist(), bar[rows].tolist(),
+                draws[rows].tolist(), offered[rows].tolist(), slot[rows].tolist(), tastes[rows].tolist(), strict=True):
+            least = MIN_CHEQUE_SHARE_TO_SEE * round_target
+            offers = [(firm, place) for firm, place, made in zip(drawn, places, offering, strict=True)
+                      if made and self._capacity_list[firm] >= least]
             if not offers:
                 continue
-            firms = np.array([firm for firm, _ in offers])
-            lead = c.choose_lead(firms, rep_rank, tastes[row, [place for _, place in offers]], sorting)
-            round_stage, round_bar = int(stage[row]), float(bar[row])
+            firms = [firm for firm, _ in offers]
+            lead = c.choose_lead(firms, rep_rank_list, [taste[place] for _, place in offers], sorting)
             pre_money = self.firms[lead].pre_money(round_target, c.revenue[idx], multiple, rep_rank[lead], discount,
                                                    REPUTATION_DISCOUNT_AT_TOP)
             cheques = self._syndicate(idx, lead, firms, round_target, capacity, month, loop, round_bar)
@@ -437,27 +441,28 @@ class VenturePhase:
         if remaining <= CLOSE_WHEN_REMAINING * target or cfg.syndicate_max <= 0:
             return cheques
         if loop:
-            invited = np.concatenate([self.ties.partners_by_strength(lead), offers, self._top_reputation])
+            invited = self.ties.partners_by_strength(lead).tolist() + offers + self._top_reputation
         else:
             strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
-            invited = np.concatenate([offers, strangers])
-        # the distinct invited firms (at their first invitation) that can join: open, not the lead, not already in
-        # the round from their current fund (a pro rata)
-        _, first = np.unique(invited, return_index=True)
-        candidates = invited[np.sort(first)]
-        in_round = np.array([lead] + [f for f, v in cheques if v == self._vintage[f]])
-        candidates = candidates[self._open[candidates] & (candidates[:, None] != in_round).all(axis=1)]
-        if candidates.size == 0:
+            invited = offers + strangers.tolist()
+        # the distinct invited firms (at their first invitation: dict keys keep the order they were first met) that
+        # can join: open, not the lead, not already in the round from their current fund (a pro rata). Python lists,
+        # not numpy: a round invites a few dozen firms, too few for numpy's per-call cost to pay
+        vintage, is_open = self._vintage, self._open
+        in_round = {lead, *(f for f, v in cheques if v == vintage[f])}
+        candidates = [f for f in dict.fromkeys(invited) if is_open[f] and f not in in_round]
+        if not candidates:
             return cheques
-        # each candidate's own diligence, all at once (one standard normal each, scaled by its signal noise); those
+        # each candidate's own diligence (one standard normal each, drawn at once, scaled by its signal noise); those
         # that join put in their cheques in invitation order until the round is (nearly) full or the syndicate is
-        signal = math.log(c.quality[idx]) + self.rng.normal(0.0, 1.0, size=candidates.size) * self._noise_array[
-            candidates]
+        log_quality, noise = math.log(c.quality[idx]), self._noise_list
+        normals = self.rng.normal(0.0, 1.0, size=len(candidates)).tolist()
         added = 0
-        vintage = self._vintage
-        for firm_index in candidates[VentureFund.joins_syndicate(signal, bar)].tolist():
+        for firm_index, z in zip(candidates, normals, strict=True):
             if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
-                break
+                break  # full: no later candidate, joining or not, puts money in
+            if not VentureFund.joins_syndicate(log_quality + z * noise[firm_index], bar):
+                continue
             cheque = VentureFund.syndicate_cheque(self._capacity_list[firm_index], remaining, target)
             if cheque > 0:
                 cheques[(firm_index, vintage[firm_index])] = cheque

@@ -50,6 +50,26 @@ def test_the_first_cheque_room_of_all_firms_at_once_is_each_firms_own():
     assert checked > 100  # firms with money to place were compared, not only zeros
 
 
+def test_a_funds_first_cheque_capacity_read_from_its_row_is_its_budget_less_what_it_put_in_within_its_money():
+    model = ComputeMarket(fitted_config(months=40), rng=2)
+    v = model.venture
+    cfg = v.config
+    checked = 0
+    for _ in range(40):
+        model.step()
+        for firm in v.firms:
+            fund = firm.current
+            if fund is None or model.month - fund.vintage >= cfg.investment_period_months:
+                assert firm.new_cheque_capacity(model.month, cfg) == 0.0
+                continue
+            # the fund's own figures, through its properties and the firm's budget and fee helpers
+            room = min(firm.first_cheque_budget(fund, cfg) - fund.invested_new,
+                       fund.uncalled - firm.fees_to_come(fund, cfg))
+            assert firm.new_cheque_capacity(model.month, cfg) == max(0.0, room)
+            checked += room > 0
+    assert checked > 100
+
+
 def test_a_fund_behind_its_pace_sees_more_deals_and_its_bar_stays_its_own():
     ia, pace = np.array([0.0, 0.0, 0.5]), np.array([-0.25, 0.25, 0.0])
     weight = deal_flow.weights(ia, 6.0, pace, 2.0)

@@ -201,6 +201,28 @@ def test_a_clouds_rentals_are_shared_over_its_chips_by_the_work_they_do():
         assert not nothing[0].any() and not nothing[1].any()
 
 
+def test_rented_by_chip_at_several_prices_is_each_prices_own_answer():
+    units, work = np.array([100.0, 50.0, 0.0]), np.array([100.0, 125.0, 0.0])
+    for rented, prices in ((4500.0, (3.1, 2.7)), (4500.0, (3.1, np.inf)), (0.0, (3.1, 2.7)), (10.0, (np.inf, 2.0))):
+        hours, *usd = rental.rented_by_chip(rented, prices, units, work, work.sum())
+        assert np.array_equal(hours, rental.rented_by_chip(rented, prices[0], units, work, work.sum())[0])
+        for price, at_price in zip(prices, usd, strict=True):
+            assert np.array_equal(at_price, rental.rented_by_chip(rented, price, units, work, work.sum())[1])
+
+
+def test_the_renting_phases_lab_and_cloud_sums_keep_each_rows_and_columns_own_bits():
+    from market.phases.renting import by_cloud, by_lab
+
+    rng = np.random.default_rng(11)
+    for shape in ((26, 8), (7, 3), (40, 13), (1, 1)):
+        x = rng.lognormal(0.0, 3.0, size=shape) * rng.choice([1.0, -1.0, 1e-9], size=shape)
+        assert by_lab(x) == [float(x[i].sum()) for i in range(shape[0])]
+        assert by_cloud(x) == [float(x[:, j].sum()) for j in range(shape[1])]
+    # the column sums differ from x.sum(axis=0), which adds row by row, for some such arrays: the reason for by_cloud
+    x = rng.lognormal(0.0, 3.0, size=(40, 13))
+    assert by_cloud(x) != x.sum(axis=0).tolist()
+
+
 def test_cloud_offer_rents_only_spare_compute_above_cost():
     from hardware_catalog import load_catalog
     from market import pricing

@@ -116,6 +116,19 @@ def test_same_seed_same_deals():
     pd.testing.assert_frame_equal(a.venture.fund_table(), b.venture.fund_table(), check_exact=True)
 
 
+def test_founders_take_the_first_of_the_best_scoring_leads_as_argmax_would():
+    from agents.startup import StartupCohort
+
+    cohort, rng = StartupCohort(), np.random.default_rng(3)
+    rank = rng.choice([0.0, 0.25, 0.5, 1.0], size=30)  # repeated ranks: ties between offers
+    for _ in range(200):
+        offers = rng.choice(30, size=int(rng.integers(1, 8)), replace=False)
+        taste = rng.choice([0.0, 0.1, -0.1], size=offers.size)
+        for sorting in (True, False):
+            expected = int(offers[np.argmax(rank[offers] + taste if sorting else taste)])
+            assert cohort.choose_lead(offers.tolist(), rank.tolist(), taste.tolist(), sorting) == expected
+
+
 def test_irr_of_known_flows():
     # -100 now, +121 after 24 months: 10% a year
     assert irr([(0, -100.0), (24, 121.0)], 0.0, 24) == pytest.approx(0.10, rel=1e-6)

@@ -11,6 +11,18 @@ from ..offers import OfferBook, RentalOutcome
 from ..pricing import HOURS_PER_MONTH
 
 
+def by_lab(x: np.ndarray) -> list[float]:
+    """Row sums of an (L labs, H clouds) array, as Python floats: the same sum, to the bit, as each row's own
+    `.sum()` (numpy's pairwise sum along a contiguous row), in one call instead of one per lab."""
+    return np.ascontiguousarray(x).sum(axis=1).tolist()
+
+
+def by_cloud(x: np.ndarray) -> list[float]:
+    """Column sums of an (L labs, H clouds) array, as Python floats, the same to the bit as each column's own
+    `.sum()`: the columns made rows first, since `x.sum(axis=0)` adds row after row instead of pairwise."""
+    return np.ascontiguousarray(x.T).sum(axis=1).tolist()
+
+
 class RentingPhase:
     """The rental market between clouds and labs, and the month's settlement."""
 
@@ -48,7 +60,7 @@ class RentingPhase:
         due_hours = book_c.committed(m.month) * HOURS_PER_MONTH  # (L, H)
         contract_price = book_c.price(m.month)  # (L, H) USD per HEq-hour
         due_usd = due_hours * contract_price
-        cover = np.array([lab.cash_cover(float(due_usd[li].sum())) for li, lab in enumerate(m.labs)])
+        cover = np.array([lab.cash_cover(due) for lab, due in zip(m.labs, by_lab(due_usd), strict=True)])
         delivered = commitments.deliver(due_hours, supply, cover)
         for li in np.flatnonzero(cover < 1.0):  # a lab that defaults has its later contracts cut to what it paid
             book_c.restructure(int(li), m.month + 1, float(cover[li]))
@@ -62,35 +74,38 @@ class RentingPhase:
                                         maturity, cfg.choice.switching_cost)
         spot_wanted = wanted
         wanted, got, paid = wanted + delivered, got + delivered, paid + contract_paid
-        for li, lab in enumerate(m.labs):
+        for lab, due, share, delivered_to, got_by, paid_by in zip(m.labs, by_lab(due_hours), cover.tolist(),
+                                                                   by_lab(delivered), by_lab(got), by_lab(paid),
+                                                                   strict=True):
             # what its clouds could deliver of what it could pay for (its own cash shortfall is not theirs)
-            lab.record_contract_fill(float(due_hours[li].sum()) * float(cover[li]), float(delivered[li].sum()))
-            lab.receive_compute(float(got[li].sum()), float(paid[li].sum()))
+            lab.record_contract_fill(due * share, delivered_to)
+            lab.receive_compute(got_by, paid_by)
             lab.update_business(m.adoption.index, cfg.lab_finance, m.rng, m.demand_factor(), m.adoption.index_cap)
         self.sign_commitments(cost_plus, paid)
         rented_hours: dict[str, float] = {}  # per chip type, this month, over all clouds
         rented_usd: dict[str, float] = {}
         market_usd: dict[str, float] = {}  # the same hours at the clouds' posted prices of the month
+        got_at, paid_at = by_cloud(got), by_cloud(paid)
         for i in range(n_h):
             ids, on, work, heq = running_fleets[i]
-            hours = float(got[:, i].sum())
-            # spot and contract hours together, at what they were paid on average
-            earned = float(paid[:, i].sum()) / hours if hours > 0 else price[i]
-            chip_hours, usd = rental.rented_by_chip(hours, earned, on, work, heq)
-            _, at_market = rental.rented_by_chip(hours, price[i], on, work, heq)
-            for cid, hrs, amount, worth in zip(ids, chip_hours, usd, at_market, strict=True):
+            hours = got_at[i]
+            # spot and contract hours together, at what they were paid on average, and at its posted price
+            earned = paid_at[i] / hours if hours > 0 else price[i]
+            chip_hours, usd, at_market = rental.rented_by_chip(hours, (earned, price[i]), on, work, heq)
+            for cid, hrs, amount, worth in zip(ids, chip_hours.tolist(), usd.tolist(), at_market.tolist(),
+                                               strict=True):
                 if hrs > 0:
-                    rented_hours[cid] = rented_hours.get(cid, 0.0) + float(hrs)
-                    rented_usd[cid] = rented_usd.get(cid, 0.0) + float(amount)
-                    market_usd[cid] = market_usd.get(cid, 0.0) + float(worth)
+                    rented_hours[cid] = rented_hours.get(cid, 0.0) + hrs
+                    rented_usd[cid] = rented_usd.get(cid, 0.0) + amount
+                    market_usd[cid] = market_usd.get(cid, 0.0) + worth
         posted = price[np.isfinite(price)]
         market_price = float(posted.mean()) if posted.size else 0.0  # USD per HEq-hour, the clouds that rent
-        for i, h in enumerate(m.hyperscalers):
+        for i, (h, served, spot) in enumerate(zip(m.hyperscalers, by_cloud(delivered), by_cloud(spot_wanted),
+                                                  strict=True)):
             # its scarcity premium answers to what labs wanted of its spare fleet against what it had (contracts
             # delivered count on both sides); its spot demand is what it plans for beside its contracts
-            served = float(delivered[:, i].sum())
-            h.record_rentals(float(spot_wanted[:, i].sum()), float(got[:, i].sum()), float(paid[:, i].sum()),
-                             float(supply[i]), cfg.clouds.rental_price_adjustment, served)
+            h.record_rentals(spot, got_at[i], paid_at[i], float(supply[i]), cfg.clouds.rental_price_adjustment,
+                             served)
             # its own AI work (what its fleet runs for it, up to its demand) is worth what renting it would cost: its
             # own rental price, or the market's if it rents nothing out
             own_work = min(h.internal_demand, running_fleets[i][3]) * HOURS_PER_MONTH
