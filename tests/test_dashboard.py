@@ -235,6 +235,14 @@ def test_lesson_steps_are_the_run_and_watch_items():
     assert "## Run and watch" not in shock.without_steps() and "## What the model shows" in shock.without_steps()
 
 
+def test_a_lesson_figure_that_rounds_to_zero_is_written_without_a_sign():
+    assert lesson_figures.written("{:.2f}", -0.001) == "0.00"
+    assert lesson_figures.written("${:.1f}B", -0.04) == "$0.0B"
+    assert lesson_figures.written("{:.0%}", -0.004) == "0%"
+    assert lesson_figures.written("{:.2f}", -0.01) == "-0.01"  # a value that does not round to zero keeps its sign
+    assert lesson_figures.written("{:.2f}", 0.44) == "0.44"
+
+
 def test_every_preset_has_an_info_page_and_the_glossary_has_the_terms():
     for preset in session.PRESETS:
         page = lessons.info_page(preset)

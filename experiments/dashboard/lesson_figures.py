@@ -161,7 +161,15 @@ class LessonFigure:
         return float(np.mean(values))
 
     def text(self) -> str:
-        return self.fmt.format(self.compute())
+        """The figure written with `fmt`; a value that rounds to zero is written as zero, not as "-0.00"."""
+        return written(self.fmt, self.compute())
+
+
+def written(fmt: str, value: float) -> str:
+    """`value` formatted with `fmt`, without the sign of a value that rounds to zero ("-0.00" -> "0.00")."""
+    text = fmt.format(value)
+    zero = fmt.format(0.0)
+    return zero if text.replace("-", "", 1) == zero else text
 
 
 TWO_YEARS = {"months": 24}
