@@ -277,7 +277,7 @@ class DemandConfig:
     # AI's economic potential, USD a year: the value of the use at which adoption saturates, priced at the start's
     # price of AI (market/adoption.py). McKinsey & Company, "The economic potential of generative AI" (2023-06):
     # $2.6-4.4T a year across 63 use cases; the upper end (reading the value as the bound on what AI use is worth
-    # at the start's price is an estimate). inf: no bound.
+    # at the start's price is an estimate). inf: no bound (from Python; a config file takes at most 1e15).
     ai_value_potential_usd_per_year: float = positive(4.4e12)
     inference_share_start: float = share(0.35)  # hyperscaler workload mix, share of inference (est)...
     inference_share_end: float = share(0.75)  # ...moving linearly over the schedule window below
@@ -365,12 +365,13 @@ class LabFinanceConfig:
     lab_adoption_elasticity: float = number(1.0, high=10.0)
     # Multi-year compute commitments (market/commitments.py). Each month a lab books this share of the useful work
     # it expects to use `commitment_lead_months` ahead (what it uses now, grown at its revenue growth over the last
-    # year, at most `commitment_growth_cap` a year), take-or-pay for `commitment_term_months`, at its cloud's price
-    # of the day; 0 switches commitments off. Estimates from the 2025 deals (../shared/reference/history_2025H2.md
-    # and history_2023_2025.md): OpenAI-AMD signed 2025-10 for a first GW in H2 2026, Anthropic-Google signed
-    # 2025-10 for TPUs coming online in 2026 (lead ~9-15 months); OpenAI-CoreWeave ($11.9B, 2025-03) and
-    # OpenAI-Oracle (~$300B, 2025-09) run about five years; labs' commitments far exceed their revenue, so most of
-    # what they expect to use is booked (share est).
+    # year measured from its revenue's high of 12 months ago, at most `commitment_growth_cap` a year), take-or-pay for
+    # `commitment_term_months`, at its cloud's price of the day, and no more than it could pay then, counting on the
+    # round its growth earns (agents/lab.py); 0 switches commitments off. Estimates from the 2025 deals
+    # (../shared/reference/history_2025H2.md and history_2023_2025.md): OpenAI-AMD signed 2025-10 for a first GW in
+    # H2 2026, Anthropic-Google signed 2025-10 for TPUs coming online in 2026 (lead ~9-15 months); OpenAI-CoreWeave
+    # ($11.9B, 2025-03) and OpenAI-Oracle (~$300B, 2025-09) run about five years; labs' commitments far exceed their
+    # revenue, so most of what they expect to use is booked (share est).
     commitment_share: float = share(0.6)
     commitment_lead_months: int = number(12, high=120)
     commitment_term_months: int = positive(60, high=240)
