@@ -140,18 +140,21 @@ def test_a_labs_growth_is_measured_from_its_high_water_mark_so_a_rebound_is_not_
     """A lab whose revenue halves for a year and comes back expects no growth from the rebound (nor books or raises
     on it); a lab whose revenue has only risen expects the same growth as from 12 months ago; a lab that passes its
     old high grows by what it added above it."""
+    from agents.lab import Lab
+    from market.config import LabFinanceConfig
+
     model = ComputeMarket(MarketConfig(months=1, venture=VentureConfig(enabled=False)))
+    finance = LabFinanceConfig(lab_funding_multiple=2.5, funding_growth_reference=2.0, commitment_growth_cap=3.0)
     steady = growing_lab(model, "steady", 2e8, 1.0)
     steady.record_revenue(2e8)
     assert steady.expected_growth(3.0) == pytest.approx(1.0)  # 1e8 a year ago, 2e8 now: as from 12 months ago
-    from agents.lab import Lab
-
     slump = Lab(model, "slump", True, cash=0.0, revenue=1e8, affinity=np.zeros(len(model.hyperscalers)))
     for revenue in [1e8] * 3 + [5e7] * 12:  # a year at half its revenue...
         slump.record_revenue(revenue)
     slump.record_revenue(1e8)  # ...and back: 12 months ago it earned half, but it had earned this before
     assert slump.revenue_history[0] == pytest.approx(5e7)  # the plain 12-month ratio would read +100%
     assert slump.expected_growth(3.0) == 0.0
+    assert slump.round_multiple(finance) == 0.0  # investors give it no round on the rebound, nor does it book on one
     slump.record_revenue(1.5e8)  # half again above its old high, within the months it keeps
     assert slump.expected_growth(3.0) == pytest.approx(1.5 ** (12 / 12) - 1.0)
 

@@ -218,9 +218,8 @@ def test_the_renting_phases_lab_and_cloud_sums_keep_each_rows_and_columns_own_bi
         x = rng.lognormal(0.0, 3.0, size=shape) * rng.choice([1.0, -1.0, 1e-9], size=shape)
         assert by_lab(x) == [float(x[i].sum()) for i in range(shape[0])]
         assert by_cloud(x) == [float(x[:, j].sum()) for j in range(shape[1])]
-    # the column sums differ from x.sum(axis=0), which adds row by row, for some such arrays: the reason for by_cloud
-    x = rng.lognormal(0.0, 3.0, size=(40, 13))
-    assert by_cloud(x) != x.sum(axis=0).tolist()
+    # (numpy's x.sum(axis=0) adds row by row, so for some such arrays its column sums differ from each column's own
+    # .sum() in the last bits: the reason for by_cloud)
 
 
 def test_cloud_offer_rents_only_spare_compute_above_cost():
