@@ -49,16 +49,15 @@ def rent(budgets, affinity, shocks, price, supply, alpha: float, maturity=1.0, s
     return wanted, got, paid
 
 
-def rented_by_chip(rented: float, price, units, work, heq: float):
-    """(chip-hours, USD) of each chip type in one cloud's rentals this month; with several prices (a tuple), one USD
-    array per price after the chip-hours.
+def rented_by_chip(rented: float, prices, units, work, heq: float):
+    """(chip-hours, then one USD array per price in `prices`) of each chip type in one cloud's rentals this month.
 
     `rented` (HEq-hours) is shared over the chip types running in its fleet in proportion to the work they do
     (`work`, HEq per type; `units`, chips running per type; `heq` = sum of work), so a type's chip-hours are
-    rented x units / heq and its revenue price x rented x work / heq (`price`, USD per HEq-hour). Nothing is
-    rented (zeros) unless `rented` and `heq` are positive and the price is finite.
+    rented x units / heq and its revenue at a price p (USD per HEq-hour) p x rented x work / heq. `prices`: a
+    sequence of prices, the first the one the hours were rented at. Nothing is rented (zeros) unless `rented` and
+    `heq` are positive and that first price is finite; a later price that is not finite values the hours at zero.
     """
-    prices = price if isinstance(price, tuple) else (price,)
     units = np.asarray(units, dtype=float)
     work = np.asarray(work, dtype=float)
     rents = not (rented <= 0 or heq <= 0)

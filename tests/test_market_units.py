@@ -190,14 +190,14 @@ def test_rent_pays_for_what_is_rented_within_supply_and_budgets():
 
 def test_a_clouds_rentals_are_shared_over_its_chips_by_the_work_they_do():
     units, work = np.array([100.0, 50.0, 0.0]), np.array([100.0, 125.0, 0.0])  # HEq per type: 1.0 and 2.5 per chip
-    hours, usd = rental.rented_by_chip(4500.0, 3.0, units, work, work.sum())
+    hours, usd = rental.rented_by_chip(4500.0, (3.0,), units, work, work.sum())
     assert usd.sum() == pytest.approx(3.0 * 4500.0)  # all it earned, nothing made up
     assert (hours * work / np.where(units > 0, units, 1)).sum() == pytest.approx(4500.0)  # HEq-hours add up
     # an hour of a chip that does 2.5x rents for 2.5x
     assert usd[1] / hours[1] == pytest.approx(2.5 * usd[0] / hours[0])
     assert hours[2] == usd[2] == 0.0
-    for nothing in (rental.rented_by_chip(0.0, 3.0, units, work, work.sum()), rental.rented_by_chip(10.0, np.inf, units,
-                                                                                                    work, 225.0)):
+    for nothing in (rental.rented_by_chip(0.0, (3.0,), units, work, work.sum()),
+                    rental.rented_by_chip(10.0, (np.inf,), units, work, 225.0)):
         assert not nothing[0].any() and not nothing[1].any()
 
 
@@ -205,9 +205,9 @@ def test_rented_by_chip_at_several_prices_is_each_prices_own_answer():
     units, work = np.array([100.0, 50.0, 0.0]), np.array([100.0, 125.0, 0.0])
     for rented, prices in ((4500.0, (3.1, 2.7)), (4500.0, (3.1, np.inf)), (0.0, (3.1, 2.7)), (10.0, (np.inf, 2.0))):
         hours, *usd = rental.rented_by_chip(rented, prices, units, work, work.sum())
-        assert np.array_equal(hours, rental.rented_by_chip(rented, prices[0], units, work, work.sum())[0])
+        assert np.array_equal(hours, rental.rented_by_chip(rented, prices[:1], units, work, work.sum())[0])
         for price, at_price in zip(prices, usd, strict=True):
-            assert np.array_equal(at_price, rental.rented_by_chip(rented, price, units, work, work.sum())[1])
+            assert np.array_equal(at_price, rental.rented_by_chip(rented, (price,), units, work, work.sum())[1])
 
 
 def test_the_renting_phases_lab_and_cloud_sums_keep_each_rows_and_columns_own_bits():
