@@ -131,9 +131,9 @@ class Lab(mesa.Agent):
         the multiple AI's economic potential allows (`index_cap`, market/adoption.Adoption.index_cap); funding comes
         when cash runs low. `finance` is the config's [lab_finance] section (market/config.py); money in USD a
         month."""
-        growth = (adoption_index ** finance.lab_adoption_elasticity
-                  * 2.0 ** (finance.lab_revenue_elasticity * self.capability))
-        self.record_revenue(self.revenue0 * saturated(growth, index_cap) * demand_factor)
+        over_start = (adoption_index ** finance.lab_adoption_elasticity
+                      * 2.0 ** (finance.lab_revenue_elasticity * self.capability))  # revenue / its start's
+        self.record_revenue(self.revenue0 * saturated(over_start, index_cap) * demand_factor)
         self.cash += self.revenue * (1.0 - OTHER_COSTS_SHARE)
         self.funding_raised = 0.0
         # it raises against what it spends and what its contracts will call for, as far as they are being delivered
