@@ -148,14 +148,23 @@ def seed_moments_task(task: tuple) -> np.ndarray:
     return seed_moments(*task)
 
 
+def seed_means(figures: np.ndarray) -> np.ndarray:
+    """Each moment's mean over the seeds of a (seeds x moments) `seed_moments` array (NaN where no seed covers it)."""
+    means = []
+    for sims in np.asarray(figures, dtype=float).T:
+        finite = sims[np.isfinite(sims)]
+        means.append(float(np.mean(finite)) if finite.size else math.nan)
+    return np.array(means)
+
+
+def objective_of(means: np.ndarray, moments: Sequence[HistoryObservation]) -> float:
+    """The fit's objective at these seed-mean figures (`seed_means`): the sum of squared `distance`s."""
+    return float(sum(distance(float(value), obs) ** 2 for value, obs in zip(means, moments, strict=True)))
+
+
 def objective(values: dict[str, float], base: MarketConfig, catalog: Catalog, moments: Sequence[HistoryObservation],
               seeds: Sequence[int], workers: int = 1) -> float:
-    figures = seed_moments(base.replace(**values), catalog, moments, seeds, workers)
-    total = 0.0
-    for obs, sims in zip(moments, figures.T, strict=True):
-        finite = sims[np.isfinite(sims)]
-        total += distance(float(np.mean(finite)) if finite.size else math.nan, obs) ** 2
-    return total
+    return objective_of(seed_means(seed_moments(base.replace(**values), catalog, moments, seeds, workers)), moments)
 
 
 @dataclass
@@ -247,6 +256,101 @@ def fit_uncertainty(fit: Fit, catalog: Catalog, base: MarketConfig | None = None
 
     values = {p.name: fit.values[p.name] for p in parameters}
     return estimate(values, lows, highs, moments_at, moments, tolerances, draws)
+
+
+@dataclass
+class Screen:
+    """What the model can reach at all: the fit's moments simulated at parameter sets spread over the whole box of
+    bounds (`screen`), not only near the fit.
+
+    `points`: one row per parameter set, its values (one column per parameter), its `objective` and `in_band` (how
+    many fitted moments its seed means put in their band). `inside`: whether each set (row) puts each moment (a column
+    per id) in band. `reach`: one row per fitted moment, `id`, `anywhere` (share of the points that put it in band),
+    `near_best` (the same share among the tenth of the points with the lowest objective), `at_best` (in band at the
+    point with the lowest objective) and `conflicts` (`conflicts`)."""
+
+    points: pd.DataFrame
+    inside: pd.DataFrame
+    reach: pd.DataFrame
+
+    def best(self) -> tuple[dict[str, float], float]:
+        """The screened values with the lowest objective, and that objective."""
+        row = self.points.loc[self.points["objective"].idxmin()]
+        names = [c for c in self.points.columns if c not in ("objective", "in_band")]
+        return {name: float(row[name]) for name in names}, float(row["objective"])
+
+    def joint_best(self) -> int:
+        """The most fitted moments any one screened set puts in band together."""
+        return int(self.points["in_band"].max())
+
+    def structural_misses(self) -> list[str]:
+        """The moments no screened parameter set puts in band: a refit cannot bring them in, the model's structure
+        must change."""
+        return self.reach.loc[self.reach["anywhere"] == 0.0, "id"].tolist()
+
+
+def screen(catalog: Catalog, points: int, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
+           parameters: Sequence[Parameter] = PARAMETERS, window_end: str | None = None, workers: int = 1,
+           seed: int = 0, backend: str = "local", scheduler: str | None = None,
+           progress: Callable[[int, int], None] | None = None) -> Screen:
+    """The fit's moments at `points` parameter sets of a Latin hypercube over the parameters' bounds
+    (scipy.stats.qmc, its own generator seeded with `seed`, so a screen is reproducible), each over `seeds`; the
+    other parameters as in `base` (default: the catalog's last fit). The sets run on `workers` processes (or a Dask
+    cluster); `progress(done, total)`."""
+    from scipy.stats import qmc
+
+    if points < 1:
+        raise UsageError(f"screen: need at least one parameter set, got {points}")
+    window_end = window_end or catalog.fit_window_end
+    moments = fit_moments(catalog, window_end)
+    config = chip_market_to(base or MarketConfig.build(catalog.fitted), window_end)
+    lows = np.array([p.low for p in parameters])
+    highs = np.array([p.high for p in parameters])
+    unit = qmc.LatinHypercube(d=len(parameters), seed=np.random.default_rng(seed)).random(points)
+    sets = [{p.name: float(v) for p, v in zip(parameters, lows + u * (highs - lows), strict=True)} for u in unit]
+    tasks = [(config.replace(**values), catalog, moments, tuple(seeds)) for values in sets]
+    figures = map_tasks(seed_moments_task, tasks, workers=workers, backend=backend, scheduler=scheduler,
+                        progress=(lambda done: progress(done, len(tasks))) if progress else None)
+    means = np.array([seed_means(f) for f in figures])  # (points, moments)
+    bands = np.array([band(o) for o in moments])  # (moments, 2)
+    inside = (means >= bands[:, 0]) & (means <= bands[:, 1])  # NaN compares False: not covered, not in band
+    objectives = np.array([objective_of(row, moments) for row in means])
+    table = pd.DataFrame(sets).assign(objective=objectives, in_band=inside.sum(axis=1))
+    best = np.argsort(objectives, kind="stable")[:max(1, points // 10)]
+    ids = [o.id for o in moments]
+    reach = pd.DataFrame({"id": ids, "anywhere": inside.mean(axis=0), "near_best": inside[best].mean(axis=0),
+                          "at_best": inside[best[0]], "conflicts": conflicts(inside, ids)})
+    return Screen(table, pd.DataFrame(inside, columns=ids), reach)
+
+
+CONFLICT_EXPECTED_SETS = 3.0  # a pair is a conflict when no set has both in band though unrelated rows would share 3
+
+
+def conflicts(inside: np.ndarray, ids: Sequence[str]) -> list[tuple[str, ...]]:
+    """For each moment (a column of `inside`, sets x moments, in band or not), the moments it is never in band
+    together with although, were the two unrelated, at least CONFLICT_EXPECTED_SETS sets would put both in band
+    (sets x share of one x share of the other): a trade-off the model's structure imposes, which no choice of the
+    screened parameters escapes (the chance of seeing none of 3 expected joint hits by luck is about 5%)."""
+    inside = np.asarray(inside, dtype=float)
+    sets = inside.shape[0]
+    together = inside.T @ inside  # (moments, moments) sets with both in band
+    share = inside.mean(axis=0)
+    expected = sets * np.outer(share, share)
+    never = (together == 0) & (expected >= CONFLICT_EXPECTED_SETS)
+    return [tuple(ids[j] for j in np.flatnonzero(row)) for row in never]
+
+
+def format_reach(result: Screen) -> str:
+    """Markdown: each fitted moment's share of screened parameter sets that put it in band, anywhere in the box and
+    among the best tenth by objective, with a verdict; the moments in band nowhere are the structural misses."""
+    lines = ["| observation | in band: share of all screened sets | share of the best tenth | at the best set | "
+             "verdict | never in band together with |", "|---|---|---|---|---|---|"]
+    for row in result.reach.sort_values(["anywhere", "near_best"], kind="stable").itertuples():
+        verdict = ("structural: in band at no screened set" if row.anywhere == 0 else
+                   "trade-off: in band only away from the best sets" if row.near_best == 0 else "reachable")
+        lines.append(f"| {row.id} | {row.anywhere:.0%} | {row.near_best:.0%} | {'yes' if row.at_best else 'no'} | "
+                     f"{verdict} | {', '.join(row.conflicts)} |")
+    return "\n".join(lines)
 
 
 def _simplex(x0: np.ndarray, step: float = 0.15) -> np.ndarray:

@@ -11,10 +11,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.calibrate_history import PARAMETERS, Fit, distance, fit_moments, tolerance, write_calibration
+from experiments.calibrate_history import (
+    PARAMETERS,
+    Fit,
+    chip_market_to,
+    conflicts,
+    distance,
+    fit_moments,
+    format_reach,
+    objective,
+    screen,
+    tolerance,
+    write_calibration,
+)
 from experiments.history_fit import (
     BROADCOM_DESIGNED,
     band,
@@ -227,9 +240,12 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
     shutil.copytree(DATA, data)
     (data / "history_calibration.toml").unlink()
     done = subprocess.run([sys.executable, "-m", "experiments.cli", "--catalog-dir", str(data), "calibrate-history",
-                           "--seeds", "1", "--max-evals", "3", "--window-end", "2025-12", "--draws", "3", "--write"],
+                           "--seeds", "1", "--max-evals", "3", "--window-end", "2025-12", "--draws", "3",
+                           "--screen", "2", "--write"],
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
+    assert "screen of 2 parameter sets" in done.stdout and "| structural: in band at no screened set |" in done.stdout
+    assert "the search starts from the" in done.stdout
     assert "nvidia-dc-revenue-q1fy25" in done.stdout and ("in band" in done.stdout or "MISS" in done.stdout)
     assert "ending by 2025-12" in done.stderr
     rows = {line.split(" | ")[0].strip("| "): line.rsplit(" | ", 1)[1].strip(" |")
@@ -374,3 +390,37 @@ def test_a_run_summary_reports_fitted_and_held_out_observations_apart(tmp_path, 
     fit = pd.read_csv(tmp_path / "R" / "history_fit.csv").set_index("id")
     assert fit.loc["nvidia-dc-revenue-q4fy26", "held_out"] and not fit.loc["nvidia-dc-revenue-q3fy26", "held_out"]
     assert (tmp_path / "R" / "figures" / "history_fit.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_screen_reports_what_each_parameter_set_reaches_and_is_reproducible():
+    """The screen's counts agree with its per-observation shares, its best set is the one with the lowest objective
+    (and that objective is the fit's objective at those values), the same seed screens the same sets, and an
+    observation in band at no set is listed as a structural miss."""
+    moments = fit_moments(CATALOG, CATALOG.fit_window_end)
+    first = screen(CATALOG, 3, seeds=(0,), seed=5)
+    assert len(first.points) == 3 and list(first.reach["id"]) == [o.id for o in moments]
+    assert first.points["in_band"].sum() == pytest.approx(first.reach["anywhere"].sum() * 3)
+    assert list(first.inside.sum(axis=1)) == list(first.points["in_band"])
+    assert first.joint_best() == first.points["in_band"].max()
+    for p in PARAMETERS:  # every set inside the bounds
+        assert first.points[p.name].between(p.low, p.high).all()
+    values, best = first.best()
+    assert best == first.points["objective"].min()
+    base = chip_market_to(MarketConfig.build(CATALOG.fitted), CATALOG.fit_window_end)
+    assert objective(values, base, CATALOG, moments, (0,)) == pytest.approx(best)
+    again = screen(CATALOG, 3, seeds=(0,), seed=5)
+    pd.testing.assert_frame_equal(first.points, again.points)
+    assert not screen(CATALOG, 1, seeds=(0,), seed=6).points.equals(first.points.iloc[:1])
+    structural = first.structural_misses()
+    assert set(structural) == set(first.reach.loc[first.reach["anywhere"] == 0, "id"])
+    table = format_reach(first)
+    assert all(f"| {i} | 0% | 0% | no | structural" in table for i in structural)
+
+
+def test_two_observations_never_in_band_together_are_a_conflict_only_when_chance_would_have_paired_them():
+    """a and b are each in band at half of 12 sets and never together: unrelated, about 3 sets would have had both,
+    so each is the other's conflict. c is in band with both. With 4 sets the same pattern is too little evidence."""
+    pattern = [[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1], [1, 0, 0], [0, 1, 0]]
+    assert conflicts(np.array(pattern * 2, dtype=bool), ["a", "b", "c"]) == [("b",), ("a",), ()]
+    assert conflicts(np.array(pattern[:4], dtype=bool), ["a", "b", "c"]) == [(), (), ()]

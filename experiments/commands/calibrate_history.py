@@ -32,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--draws", type=_int_between(0, 1000, "a whole number >= 0"), default=20,
                    help="parameter sets to draw from the fit's uncertainty (Gauss-Newton covariance of the simulated "
                         "moments, 2 x parameters extra simulations); 0: none")
+    p.add_argument("--screen", type=_int_between(0, 100_000, "a whole number >= 0"), default=0, metavar="N",
+                   help="first simulate N parameter sets spread over the whole box of bounds (a Latin hypercube): "
+                        "report, for each fitted observation, the share of them that put it in band (those in band "
+                        "at none are structural misses, which no refit can bring in), and start the search from the "
+                        "best of them if it beats the current defaults; 0: no screen")
     p.add_argument("--workers", type=_workers, default=2,
                    help="worker processes: each evaluation's seeds, and the uncertainty's simulations, side by side")
     p.add_argument("--backend", choices=("local", "dask"), default="local",
@@ -69,8 +74,12 @@ def run(args, catalog) -> int:
         print(f"\r  evaluation {n}/{args.max_evals}: objective {value:.4g}, {time.perf_counter() - clock:.0f}s elapsed",
               end="", file=sys.stderr, flush=True)
 
-    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end,
-                    workers=args.workers)
+    base = None
+    if args.screen:
+        base = _screened_start(args, catalog, seeds, window_end, moments)
+        clock = time.perf_counter()
+    fit = calibrate(catalog, base=base, seeds=seeds, max_evaluations=args.max_evals, on_step=progress,
+                    window_end=window_end, workers=args.workers)
     print(file=sys.stderr)
     print(f"objective (sum of squared distances to the observations ending by {window_end}, in units of their "
           f"tolerance): {fit.start_objective:.4g} at the current defaults -> {fit.objective:.4g} after "
@@ -108,3 +117,51 @@ def run(args, catalog) -> int:
             write_draws(uncertainty, draws_path(catalog), window_end)
             print(f"wrote {draws_path(catalog)}", file=sys.stderr)
     return 0
+
+
+def _screened_start(args, catalog, seeds, window_end, moments):
+    """Run the screen (`--screen N`), print what it found, and return the config to start the search from: the best
+    screened parameter set if its objective is below the current defaults', else None (the defaults)."""
+    import time
+
+    from experiments.calibrate_history import (
+        CONFLICT_EXPECTED_SETS,
+        PARAMETERS,
+        chip_market_to,
+        format_reach,
+        objective,
+        screen,
+    )
+    from experiments.progress import print_progress
+    from market.config import MarketConfig
+
+    print(f"screen: {args.screen} parameter sets over the bounds of the {len(PARAMETERS)} parameters", file=sys.stderr)
+    clock = time.perf_counter()
+    result = screen(catalog, args.screen, seeds=seeds, window_end=window_end, workers=args.workers,
+                    backend=args.backend, scheduler=args.scheduler,
+                    progress=lambda done, total: print_progress(done, total, time.perf_counter() - clock,
+                                                                "parameter sets"))
+    defaults = MarketConfig.build(catalog.fitted)
+    at_defaults = objective({p.name: defaults.get(p.name) for p in PARAMETERS}, chip_market_to(defaults, window_end),
+                            catalog, moments, seeds, args.workers)
+    values, best = result.best()
+    structural = result.structural_misses()
+    print(f"screen of {args.screen} parameter sets (Latin hypercube over the bounds, {len(seeds)} seeds each): each "
+          f"fitted observation's share of them in band")
+    print(format_reach(result))
+    trade_offs = result.reach.loc[(result.reach["anywhere"] > 0) & (result.reach["near_best"] == 0), "id"].tolist()
+    print(f"{len(structural)} of {len(moments)} fitted observations are in band at none of the {args.screen} sets"
+          + (f" ({', '.join(structural)}): no parameter values within the bounds are likely to bring them in (the "
+             f"more sets screened, the stronger that evidence); the model's structure decides them" if structural
+             else "")
+          + f". {len(trade_offs)} are in band only away from the best tenth of the sets (a trade-off with the "
+            f"others). Most in band together at one set: {result.joint_best()} of {len(moments)}; the last column "
+            f"names the observations never in band together with each (though, were they unrelated, "
+            f"{CONFLICT_EXPECTED_SETS:g} or more sets would put both in band): trade-offs of the model's structure.")
+    if best < at_defaults:
+        print(f"the search starts from the best screened set (objective {best:.4g}; {at_defaults:.4g} at the current "
+              f"defaults)")
+        return defaults.replace(**values)
+    print(f"the search starts from the current defaults (objective {at_defaults:.4g}; {best:.4g} at the best "
+          f"screened set)")
+    return None
