@@ -175,6 +175,7 @@ class Fit:
     evaluations: int
     table: pd.DataFrame
     window_end: str = FIT_WINDOW_END  # the last month of the observations fitted
+    start: int = -1  # where the search started: -1 at the base config's values, i at calibrate's other_starts[i]
 
 
 def fit_moments(catalog: Catalog, window_end: str) -> list[HistoryObservation]:
@@ -185,11 +186,13 @@ def fit_moments(catalog: Catalog, window_end: str) -> list[HistoryObservation]:
 def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
               max_evaluations: int = 120, parameters: Sequence[Parameter] = PARAMETERS,
               on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None,
-              workers: int = 1) -> Fit:
+              workers: int = 1, other_starts: Sequence[dict[str, float]] = ()) -> Fit:
     """Nelder-Mead over the scaled parameters against the moments of the window ending at `window_end` (default: the
     window of the catalog's stored fit); returns the best values and the fit table at them, of every observation
-    (those after the window held out). The search takes one point at a time; each point's seeds run on `workers`
-    local processes."""
+    (those after the window held out). The search starts from `base`'s values, or from the best of `other_starts`
+    (parameter values, e.g. a screen's best set) if its objective is lower; `Fit.start_objective` is the objective
+    at `base`'s values. The search takes one point at a time; each point's seeds run on `workers` local
+    processes."""
     from scipy.optimize import minimize
 
     window_end = window_end or catalog.fit_window_end
@@ -221,8 +224,15 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
                 on_step(count[0], cache[key], values_of(np.array(key)))
         return cache[key]
 
-    x0 = np.clip((np.array([base.get(p.name) for p in parameters]) - lows) / (highs - lows), 0.0, 1.0)
+    def scaled(values) -> np.ndarray:
+        return np.clip((np.array([values[p.name] for p in parameters]) - lows) / (highs - lows), 0.0, 1.0)
+
+    x0 = scaled({p.name: base.get(p.name) for p in parameters})
     start_objective = f(x0)
+    start = -1
+    for i, other in enumerate(other_starts):  # each evaluated as the search evaluates its points
+        if f(scaled(other)) < f(x0):
+            x0, start = scaled(other), i
     result = minimize(f, x0, method="Nelder-Mead",
                       options={"maxfev": max_evaluations, "xatol": 1e-3, "fatol": 1e-4,
                                "initial_simplex": _simplex(x0)})
@@ -232,7 +242,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
     last = max([window_end, *(o.period_end for o in catalog.history)])
     runs = simulate(base.replace(**best, months=window_months(base.start, last)), catalog, seeds)
     table = fit_table(catalog.history, runs, window_end)
-    return Fit(best, float(result.fun), start_objective, count[0], table, window_end)
+    return Fit(best, float(result.fun), start_objective, count[0], table, window_end, start)
 
 
 def fit_uncertainty(fit: Fit, catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),

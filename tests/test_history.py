@@ -18,6 +18,7 @@ import pytest
 from experiments.calibrate_history import (
     PARAMETERS,
     Fit,
+    calibrate,
     chip_market_to,
     conflicts,
     distance,
@@ -245,7 +246,7 @@ def test_calibrate_history_runs_end_to_end_and_prints_the_fit(tmp_path):
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr
     assert "screen of 2 parameter sets" in done.stdout and "| structural: in band at no screened set |" in done.stdout
-    assert "the search starts from the" in done.stdout
+    assert "The best screened set (objective" in done.stdout
     assert "nvidia-dc-revenue-q1fy25" in done.stdout and ("in band" in done.stdout or "MISS" in done.stdout)
     assert "ending by 2025-12" in done.stderr
     rows = {line.split(" | ")[0].strip("| "): line.rsplit(" | ", 1)[1].strip(" |")
@@ -424,3 +425,16 @@ def test_two_observations_never_in_band_together_are_a_conflict_only_when_chance
     pattern = [[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1], [1, 0, 0], [0, 1, 0]]
     assert conflicts(np.array(pattern * 2, dtype=bool), ["a", "b", "c"]) == [("b",), ("a",), ()]
     assert conflicts(np.array(pattern[:4], dtype=bool), ["a", "b", "c"]) == [(), (), ()]
+
+
+@pytest.mark.slow
+def test_the_search_starts_from_another_start_only_where_its_objective_is_lower():
+    """From a poor base, the stored fit offered as another start is taken (Fit.start 0) and the objective reported
+    at the start is still the base's; offered the base's own values, the search stays at the base (start -1)."""
+    fitted = MarketConfig.build(CATALOG.fitted)
+    stored = {p.name: fitted.get(p.name) for p in PARAMETERS}
+    poor = fitted.replace(start_adoption=0.45, adoption_speed=0.05)
+    moved = calibrate(CATALOG, base=poor, seeds=(0,), max_evaluations=1, other_starts=[stored])
+    assert moved.start == 0 and moved.objective < moved.start_objective
+    stayed = calibrate(CATALOG, base=fitted, seeds=(0,), max_evaluations=1, other_starts=[stored])
+    assert stayed.start == -1

@@ -74,16 +74,17 @@ def run(args, catalog) -> int:
         print(f"\r  evaluation {n}/{args.max_evals}: objective {value:.4g}, {time.perf_counter() - clock:.0f}s elapsed",
               end="", file=sys.stderr, flush=True)
 
-    base = None
+    other_starts = []
     if args.screen:
-        base = _screened_start(args, catalog, seeds, window_end, moments)
+        other_starts.append(_screen(args, catalog, seeds, window_end, moments))
         clock = time.perf_counter()
-    fit = calibrate(catalog, base=base, seeds=seeds, max_evaluations=args.max_evals, on_step=progress,
-                    window_end=window_end, workers=args.workers)
+    fit = calibrate(catalog, seeds=seeds, max_evaluations=args.max_evals, on_step=progress, window_end=window_end,
+                    workers=args.workers, other_starts=other_starts)
     print(file=sys.stderr)
     print(f"objective (sum of squared distances to the observations ending by {window_end}, in units of their "
           f"tolerance): {fit.start_objective:.4g} at the current defaults -> {fit.objective:.4g} after "
-          f"{fit.evaluations} evaluations")
+          f"{fit.evaluations} evaluations" + (", the search starting from the best screened set, where it was lower"
+                                              if fit.start >= 0 else ""))
     for p in PARAMETERS:
         distance = min(abs(fit.values[p.name] - p.low), abs(fit.values[p.name] - p.high))
         edge = " (at a bound)" if distance < 1e-6 * (p.high - p.low) + 1e-12 else ""
@@ -119,21 +120,13 @@ def run(args, catalog) -> int:
     return 0
 
 
-def _screened_start(args, catalog, seeds, window_end, moments):
-    """Run the screen (`--screen N`), print what it found, and return the config to start the search from: the best
-    screened parameter set if its objective is below the current defaults', else None (the defaults)."""
+def _screen(args, catalog, seeds, window_end, moments) -> dict[str, float]:
+    """Run the screen (`--screen N`), print what it found, and return its best parameter set: the search starts there
+    instead of at the current defaults if its objective is lower."""
     import time
 
-    from experiments.calibrate_history import (
-        CONFLICT_EXPECTED_SETS,
-        PARAMETERS,
-        chip_market_to,
-        format_reach,
-        objective,
-        screen,
-    )
+    from experiments.calibrate_history import CONFLICT_EXPECTED_SETS, PARAMETERS, format_reach, screen
     from experiments.progress import print_progress
-    from market.config import MarketConfig
 
     print(f"screen: {args.screen} parameter sets over the bounds of the {len(PARAMETERS)} parameters", file=sys.stderr)
     clock = time.perf_counter()
@@ -141,27 +134,19 @@ def _screened_start(args, catalog, seeds, window_end, moments):
                     backend=args.backend, scheduler=args.scheduler,
                     progress=lambda done, total: print_progress(done, total, time.perf_counter() - clock,
                                                                 "parameter sets"))
-    defaults = MarketConfig.build(catalog.fitted)
-    at_defaults = objective({p.name: defaults.get(p.name) for p in PARAMETERS}, chip_market_to(defaults, window_end),
-                            catalog, moments, seeds, args.workers)
     values, best = result.best()
     structural = result.structural_misses()
+    trade_offs = result.reach.loc[(result.reach["anywhere"] > 0) & (result.reach["near_best"] == 0), "id"].tolist()
     print(f"screen of {args.screen} parameter sets (Latin hypercube over the bounds, {len(seeds)} seeds each): each "
           f"fitted observation's share of them in band")
     print(format_reach(result))
-    trade_offs = result.reach.loc[(result.reach["anywhere"] > 0) & (result.reach["near_best"] == 0), "id"].tolist()
-    print(f"{len(structural)} of {len(moments)} fitted observations are in band at none of the {args.screen} sets"
+    print(f"In band at none of the {args.screen} sets: {len(structural)} of {len(moments)} fitted observations"
           + (f" ({', '.join(structural)}): no parameter values within the bounds are likely to bring them in (the "
              f"more sets screened, the stronger that evidence); the model's structure decides them" if structural
              else "")
-          + f". {len(trade_offs)} are in band only away from the best tenth of the sets (a trade-off with the "
-            f"others). Most in band together at one set: {result.joint_best()} of {len(moments)}; the last column "
-            f"names the observations never in band together with each (though, were they unrelated, "
-            f"{CONFLICT_EXPECTED_SETS:g} or more sets would put both in band): trade-offs of the model's structure.")
-    if best < at_defaults:
-        print(f"the search starts from the best screened set (objective {best:.4g}; {at_defaults:.4g} at the current "
-              f"defaults)")
-        return defaults.replace(**values)
-    print(f"the search starts from the current defaults (objective {at_defaults:.4g}; {best:.4g} at the best "
-          f"screened set)")
-    return None
+          + f". In band only away from the best tenth of the sets (a trade-off with the others): {len(trade_offs)}. "
+            f"Most in band together at one set: {result.joint_best()} of {len(moments)}. The last column names the "
+            f"observations never in band together with each, though, were they unrelated, "
+            f"{CONFLICT_EXPECTED_SETS:g} or more sets would put both in band: trade-offs of the model's structure. "
+            f"The best screened set (objective {best:.4g}) is the search's start if it beats the current defaults.")
+    return values
