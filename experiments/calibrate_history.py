@@ -16,6 +16,10 @@ kinks), so a derivative-free simplex search is the fitting tool; bounds are enfo
 Fitted values are written to hardware_catalog/data/history_calibration.toml (with `--write`), from which
 MarketConfig takes its defaults, with the window they were fitted to (`[fit] window_end`, which reports read to
 tell fitted observations from held-out ones).
+
+Before a search, `screen` asks what the model can reach at all: the moments at parameter sets of a Latin hypercube over
+the whole box of bounds, each observation's share of sets in band, and the pairs of observations no set puts in band
+together (`conflicts`): trade-offs of the model's structure that no refit closes.
 """
 
 from __future__ import annotations
@@ -294,8 +298,8 @@ class Screen:
         return int(self.points["in_band"].max())
 
     def structural_misses(self) -> list[str]:
-        """The moments no screened parameter set puts in band: a refit cannot bring them in, the model's structure
-        must change."""
+        """The moments no screened parameter set puts in band: evidence, the stronger the more sets were screened,
+        that no refit within the bounds brings them in and that the model's structure must change."""
         return self.reach.loc[self.reach["anywhere"] == 0.0, "id"].tolist()
 
 
