@@ -51,10 +51,14 @@ LEGACY_LOCK = ".compute-market.lock"  # the lock file inside a run folder, befor
 LOCK_SUFFIX = ".compute-market.lock"
 MARKER_FORMAT = 2  # 2: "files" lists every file written, at every depth, with its SHA-256
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-# Source that decides a run's numbers (presentation code such as plots and the CLI is left out, so
-# editing a chart does not invalidate stored runs; figures are redrawn from stored tables anyway).
-MODEL_SOURCES = ("market", "agents", "hardware_catalog", "experiments/market_report.py",
-                 "experiments/venture_analysis.py")
+# Source that decides a run's numbers: the model, the catalog, and every module of experiments/ a run's worker
+# imports (tests/test_run_folders.py checks that list against what running a seed imports). Presentation code such as
+# plots and the CLI is left out, so editing a chart does not invalidate stored runs (figures are redrawn from stored
+# tables anyway), and so are the modules below, which a worker imports but which decide none of its numbers.
+MODEL_SOURCES = ("market", "agents", "hardware_catalog", "experiments/config.py", "experiments/history_fit.py",
+                 "experiments/market_report.py", "experiments/parameter_uncertainty.py", "experiments/runner.py",
+                 "experiments/seed.py", "experiments/venture_analysis.py")
+NOT_MODEL_SOURCES = ("experiments/__init__.py", "experiments/errors.py", "experiments/rundir.py")
 SOURCE_PACKAGES = ("market", "agents", "hardware_catalog", "experiments", "tests")
 # Files a worker writes into a stored seed (`seeds/seed-NNNN/`), and the temporary folder it writes them in first.
 # The files a worker writes into a stored seed (`seeds/seed-NNNN/`; runner.SEED_TABLES and metrics.json), first in a

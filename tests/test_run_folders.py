@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -604,3 +605,25 @@ def test_sensitivity_force_with_another_method_leaves_nothing_of_the_old_analysi
     sobol = {p.name for p in out.glob("*.png")}
     assert "morris_mu_star_sigma.png" in morris and "morris_mu_star_sigma.png" not in sobol  # not left beside Sobol
     assert sobol <= set(rundir.recorded_files(out))
+
+
+def test_every_module_a_run_imports_is_part_of_the_code_fingerprint_or_declared_not_to_decide_numbers():
+    """A stored run is reused only for the same code: every module of the project that running a seed imports must be
+    hashed (rundir.MODEL_SOURCES) or listed as deciding none of its numbers (rundir.NOT_MODEL_SOURCES). A new module
+    the seed's code imports fails here until it is put in one of the two."""
+    listing = subprocess.run([sys.executable, "-c", "import sys, experiments.runner, experiments.seed; "
+                              "print('\\n'.join(m.__file__ for m in list(sys.modules.values()) "
+                              "if getattr(m, '__file__', None)))"],
+                             capture_output=True, text=True, check=True, cwd=ROOT)
+    ours = set()
+    for line in listing.stdout.splitlines():
+        path = Path(line).resolve()
+        if path.is_relative_to(ROOT) and not path.is_relative_to(ROOT / ".venv"):
+            ours.add(path.relative_to(ROOT).as_posix())
+    assert "experiments/seed.py" in ours and "market/model.py" in ours
+
+    def covered(name: str) -> bool:
+        return any(name == source or name.startswith(source + "/")
+                   for source in (*rundir.MODEL_SOURCES, *rundir.NOT_MODEL_SOURCES))
+
+    assert sorted(name for name in ours if not covered(name)) == []
