@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pandas as pd  # noqa: E402
 from hardware_catalog import Accelerator, Catalog, Workload  # noqa: E402
 from market import roofline  # noqa: E402
 from market.evaluation import maturity_of  # noqa: E402
+
+from .rundir import atomic_write_bytes  # noqa: E402
 
 PHASE_MARKERS = {"train": "s", "prefill": "^", "decode": "o", "serve": "D"}
 
@@ -145,9 +148,40 @@ def roofline_chart(catalog: Catalog, chips, workloads, path: Path, *, precision=
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, metadata={"Software": STANDALONE_PNG_SOFTWARE})
     plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+# The PNG text tag of a chart written to a path the user names (`roofline --plot`): a later command may replace a file
+# carrying it (its own earlier chart), never another file (`made_by_compute_market`)
+STANDALONE_PNG_SOFTWARE = "compute-market roofline chart"
+
+
+def made_by_compute_market(path: Path) -> bool:
+    """Whether `path` is a regular file (not a link) holding a PNG this tool wrote to a user-named path: its tEXt
+    chunk 'Software' is STANDALONE_PNG_SOFTWARE. Reads the chunks' headers only up to the image data."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+            return False
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return False
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind in (b"IDAT", b"IEND"):
+                return False
+            body = handle.read(length)
+            handle.read(4)  # CRC
+            if kind == b"tEXt":
+                key, _, value = body.partition(b"\0")
+                if key == b"Software" and value == STANDALONE_PNG_SOFTWARE.encode("latin-1"):
+                    return True
 
 
 def cost_per_token_chart(frame: pd.DataFrame, path: Path, title: str) -> Path:

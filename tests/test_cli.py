@@ -121,6 +121,29 @@ def test_plot_writes_a_png(capsys, tmp_path):
     assert code == 0 and target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_replaces_only_its_own_chart_never_a_users_file(capsys, tmp_path):
+    """--plot at a file the user made (a photo named .png, or a PNG of another program) is refused with one line and
+    the file is untouched; a chart the command wrote before is replaced; a symbolic link is never followed."""
+    args = ["roofline", "--chip", "h100-sxm", "--model", "llama-2-7b", "--plot"]
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"my photo")
+    other = tmp_path / "other.png"
+    other.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0\0\0\0IEND" + b"\0" * 4)
+    for target in (photo, other):
+        before = target.read_bytes()
+        code, _, err = run(capsys, *args, str(target))
+        assert code == 2 and "never replaces one" in err and target.read_bytes() == before
+    chart = tmp_path / "chart.png"
+    assert run(capsys, *args, str(chart))[0] == 0
+    first = chart.stat().st_ino
+    assert run(capsys, *args, str(chart))[0] == 0 and chart.stat().st_ino != first  # rewritten, by a new file
+    link = tmp_path / "link.png"
+    link.symlink_to(chart)
+    code, _, err = run(capsys, *args, str(link))
+    assert code == 2 and link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "chart.png", "link.png", "other.png", "photo.png"]
+
+
 def test_calibration_prints_table_and_json(capsys):
     code, out, _ = run(capsys, "calibration")
     assert code == 0 and "median absolute percentage error" in out

@@ -59,7 +59,7 @@ def run(args, catalog) -> int:
     if args.phase is None and args.plot is None:
         raise UsageError("--phase is required unless --plot is given")
     if args.plot is not None:
-        from experiments.plots import roofline_chart
+        from experiments.plots import made_by_compute_market, roofline_chart
 
         chips = [catalog.accelerator(cid) for cid in id_list(args.chip, "--chip")]
         models = [catalog.workload(mid) for mid in id_list(args.model, "--model")]
@@ -67,6 +67,9 @@ def run(args, catalog) -> int:
         check_group_size(chips, args.tensor_parallel, args.pipeline, args.phase or "serve")
         if args.plot.suffix.lower() != ".png":
             raise UsageError(f"--plot: file must end in .png, got '{args.plot}'")
+        if (args.plot.exists() or args.plot.is_symlink()) and not made_by_compute_market(args.plot):
+            raise UsageError(f"--plot {args.plot}: a file compute-market did not write is already there, and it never "
+                             "replaces one; name a new file")
         phases = (args.phase,) if args.phase else None
         batches = (1, 16, 256) if args.batch in (None, 1, "max") else (args.batch,)
         path = roofline_chart(catalog, chips, models, args.plot, precision=args.precision, phases=phases,
