@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -150,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command as a shell would take it back (quoted), for a run's manifest and the re-run hints built from it
+    args.command_line = shlex.join(["compute-market", *(sys.argv[1:] if argv is None else argv)])
     _received.clear()
     previous = _install_stop_handlers()
     try:
@@ -292,7 +295,7 @@ def _ensemble(experiment, out, args, seeds, default_out=None) -> Path:
 
     return run_experiment(experiment, out, seeds=seeds, months=args.months, workers=workers,
                           backend=args.backend, scheduler=args.scheduler,
-                          command=" ".join(["compute-market", *sys.argv[1:]]),
+                          command=args.command_line,
                           on_progress=print_progress, on_note=_note, force=getattr(args, "force", False),
                           default_out=default_out, on_start=start,
                           parameter_draws=getattr(args, "parameter_draws", False))

@@ -16,6 +16,7 @@ import importlib.metadata
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -488,6 +489,7 @@ def _finalise(experiment, config, inputs, seeds, resumed, partial, out, backend,
         "seconds_per_seed": [round(r.seconds, 3) for r in results],
         "backend": backend,
         "command": command,
+        "cwd": os.getcwd(),  # where the command ran: its relative paths are read from there
         "parameter_draws": draws,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -537,10 +539,26 @@ def move_files_up(staging: Path, folder: Path, kind: str, inputs: dict[str, Any]
     return written
 
 
+def rerun_hint(manifest: dict, folder: Path) -> str:
+    """How to recompute the run in `folder` (its manifest's words): the recorded command, run from the folder it ran in
+    (its relative paths were read from there) and, for a `run`, into `folder` itself with --force, since the folder
+    may have been copied or moved since. Without a recorded command, the same in words."""
+    command = manifest.get("command") if isinstance(manifest, dict) else None
+    if not command:
+        return f"run the command that made it again with --out {folder} --force"
+    try:
+        is_run = "run" in shlex.split(command)[1:]
+    except ValueError:
+        is_run = False
+    where = manifest.get("cwd")
+    line = f"{command} --out {shlex.quote(str(folder))} --force" if is_run else f"{command} --force"
+    return f"run 'cd {shlex.quote(where)} && {line}'" if where else f"run '{line}' from the folder it was first run in"
+
+
 def catalog_of(manifest: dict, folder: Path) -> Catalog:
     """The catalog a run was made with, as recorded in its manifest; refused if missing or changed since."""
     where, recorded = manifest.get("catalog"), manifest.get("catalog_fingerprint")
-    rerun = f"re-run '{manifest.get('command') or 'the command that made it'}' (with --force) to recompute the run"
+    rerun = f"{rerun_hint(manifest, folder)} to recompute the run"
     if not where or not recorded:
         raise UsageError(f"{folder}: its manifest does not record which catalog it was made with (an older run); "
                          f"{rerun}")
@@ -561,7 +579,7 @@ def open_complete_run(folder: Path) -> tuple[Path, dict, dict]:
     folder = Path(os.path.abspath(folder))
     marker = rundir.read_marker(folder) if folder.is_dir() else None
     if marker is None or marker["kind"] != "run" or not (folder / "manifest.json").exists():
-        raise UsageError(f"{folder}: not a complete compute-market run directory (no {rundir.MARKER} or manifest.json)")
+        raise UsageError(not_a_run(folder))
     if not rundir.is_legacy(marker) and not marker.get("complete"):
         raise UsageError(f"{folder}: an unfinished run (stopped while its results were being written); run the "
                          f"command that made it again to finish it")
@@ -575,10 +593,25 @@ def open_complete_run(folder: Path) -> tuple[Path, dict, dict]:
     damaged = [rel for rel in rundir.damaged_files(folder) if rel.startswith("seeds/") or rel == "manifest.json"]
     if damaged:
         raise UsageError(f"{folder}: damaged ({', '.join(damaged[:3])}{' ...' if len(damaged) > 3 else ''} missing or "
-                         "changed since it was written); re-run "
-                         f"'{manifest.get('command') or 'the command that made it'}'"
-                         f" with --force to recompute it")
+                         f"changed since it was written); {rerun_hint(manifest, folder)} to recompute it")
     return folder, marker, manifest
+
+
+def not_a_run(folder: Path) -> str:
+    """Why `folder` (absolute) holds no finished run, in one line that says what to do: a run is being written into
+    it now (by whom), or one was interrupted and waits in `<folder>.partial`, or there is no such folder, or it is not
+    a run's."""
+    partial = rundir.partial_of(folder)
+    holder = rundir.lock_holder(folder, option="report") if folder.parent.is_dir() else None
+    if holder:
+        return f"{folder}: a run is being written into it by {holder}; wait until it finishes, then ask again"
+    if partial.is_dir():
+        return (f"{folder}: holds no finished run; an interrupted one waits in {partial}: run the command that started "
+                f"it again to finish it (the seeds stored are kept), then ask again")
+    if not folder.exists():
+        return f"{folder}: no such folder; give the --out folder of a finished 'compute-market run'"
+    return (f"{folder}: not a finished compute-market run (no {rundir.MARKER} and manifest.json of a run); give the "
+            f"--out folder of a finished 'compute-market run'")
 
 
 def report(folder: Path) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -627,3 +628,50 @@ def test_every_module_a_run_imports_is_part_of_the_code_fingerprint_or_declared_
                    for source in (*rundir.MODEL_SOURCES, *rundir.NOT_MODEL_SOURCES))
 
     assert sorted(name for name in ours if not covered(name)) == []
+
+
+def test_the_re_run_hint_of_a_damaged_copy_recomputes_the_copy_from_anywhere(tmp_path, capsys, monkeypatch):
+    """A run copied to another folder and damaged there: the hint names the copy, not the folder the command first
+    wrote, and the folder the command ran in (its relative paths); run as given from elsewhere, it mends the copy and
+    leaves the original alone."""
+    monkeypatch.chdir(tmp_path)
+    config = tiny(tmp_path)
+    assert main(_run(config.relative_to(tmp_path), Path("R"))) == 0
+    original = snapshot(tmp_path / "R")
+    shutil.copytree(tmp_path / "R", tmp_path / "R2")
+    (tmp_path / "R2" / "seeds" / "seed-0000" / "metrics.json").write_text("{")
+    capsys.readouterr()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    last = one_line_error(capsys, main(["report", str(tmp_path / "R2")]), "damaged")
+    hint = last.split("run '", 1)[1].rsplit("' to recompute", 1)[0]
+    words = shlex.split(hint)
+    assert words[:3] == ["cd", str(tmp_path), "&&"] and words[3] == "compute-market"
+    assert words[-3:] == ["--out", str(tmp_path / "R2"), "--force"]
+    monkeypatch.chdir(words[1])
+    assert main(words[4:]) == 0
+    assert main(["report", str(tmp_path / "R2")]) == 0 and snapshot(tmp_path / "R") == original
+
+
+def test_report_says_why_a_folder_holds_no_finished_run_and_what_to_do(tmp_path, capsys, monkeypatch):
+    """No such folder; an interrupted run waiting in its .partial twin; a run being written now (the lock held by
+    another process, named with its PID): each gets its own one-line answer."""
+    one_line_error(capsys, main(["report", str(tmp_path / "nothing")]), "no such folder")
+    interrupt_after_first_seed(monkeypatch)
+    out = tmp_path / "run"
+    assert main(["run", str(tiny(tmp_path, seeds=2)), "--out", str(out), "--workers", "1"]) == 130
+    capsys.readouterr()
+    last = one_line_error(capsys, main(["show", str(out)]), "an interrupted one waits in")
+    assert str(rundir.partial_of(out)) in last and "run the command that started it again" in last
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from experiments import rundir\n"
+                               f"with rundir.FolderLock(rundir.Path({str(out)!r})):\n"
+                               "    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        last = one_line_error(capsys, main(["report", str(out)]), "a run is being written into it by")
+        assert f"PID {holder.pid}" in last
+    finally:
+        holder.kill()
+        holder.wait()

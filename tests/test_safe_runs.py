@@ -374,7 +374,7 @@ def test_report_on_damaged_files_is_a_one_line_error(tmp_path, capsys):
     one_line_error(capsys, main(["report", str(out)]), "damaged (seeds/seed-0000/model.parquet missing or changed")
     (out / "manifest.json").write_text("{ not json")
     one_line_error(capsys, main(["report", str(out)]), "manifest.json: missing or damaged")
-    one_line_error(capsys, main(["report", str(tmp_path)]), "not a complete compute-market run directory")
+    one_line_error(capsys, main(["report", str(tmp_path)]), "not a finished compute-market run")
 
 
 @pytest.mark.slow
