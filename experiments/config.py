@@ -48,6 +48,7 @@ from market.config import (
     VentureConfig,
     bounds_of,
 )
+from market.regions import known_regions, region_problem
 
 BASELINE_CONFIG = Path(__file__).resolve().parent / "configs" / "baseline.toml"  # the packaged baseline experiment
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -445,6 +446,7 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
         if spec.inhouse_vendor and spec.inhouse_vendor not in catalog.vendors:
             raise err(f"hyperscalers[{i}].inhouse_vendor",
                       f"unknown vendor '{spec.inhouse_vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
+    _check_regions(kwargs, catalog, err)
     names = [spec.id for spec in kwargs.get("hyperscalers", ())]
     if len(names) != len(set(names)):
         raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
@@ -457,6 +459,18 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
             valid = sorted(v for v in catalog.vendors if v not in disabled)
             raise err(f"deals[{i}].vendor", f"unknown or disabled vendor '{deal.vendor}'; valid: {', '.join(valid)}")
     _check_can_trade(kwargs, catalog, err)
+
+
+def _check_regions(kwargs: dict, catalog: Catalog, err) -> None:
+    """Every region a cloud is in or an export control names is a known one (a typo would switch a control off)."""
+    known = known_regions([*catalog.vendors.values(), *catalog.regional.vendors.values()])
+    named = [(f"hyperscalers[{i}].region", spec.region) for i, spec in enumerate(kwargs.get("hyperscalers", ()))]
+    named += [(f"policy.export_control_regions[{i}]", region)
+              for i, region in enumerate(kwargs.get("export_control_regions", ()))]
+    for where, region in named:
+        problem = region_problem(region, known)
+        if problem:
+            raise err(where, problem)
 
 
 def _check_can_trade(kwargs: dict, catalog: Catalog, err) -> None:

@@ -221,3 +221,33 @@ def test_a_run_in_which_no_venture_round_closes_succeeds_with_undefined_shares(t
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
     assert metrics["deals"]["mean"] == 0
     assert math.isnan(metrics["deals_below_1x_share"]["mean"])  # undefined: no deal to share out
+
+
+# --- region ids ------------------------------------------------------------------------------------------------
+
+HYPERSCALER = '[[hyperscalers]]\nid = "x"\nname = "X"\nbudget_share = 1.0\ninternal_share = 0.5\nregion = "{}"\n'
+
+
+@pytest.mark.parametrize(("extra", "field", "region"), [
+    ('[policy]\nexport_control_regions = ["cn", "mars"]\n', "policy.export_control_regions[1]", "mars"),
+    (HYPERSCALER.format("mars"), "hyperscalers[0].region", "mars"),
+])
+def test_an_unknown_region_is_refused_naming_the_field_and_the_known_ones(tmp_path, capsys, extra, field, region):
+    line = run_refused(tmp_path, capsys, tiny(tmp_path, extra), f"tiny.toml: {field}: unknown region '{region}'")
+    assert "known regions: cn, eu, us" in line and "case" not in line
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ('[policy]\nexport_control_regions = ["CN"]\n', "policy.export_control_regions[0]"),
+    (HYPERSCALER.format("CN"), "hyperscalers[0].region"),
+])
+def test_a_region_in_the_wrong_case_says_only_the_case_differs(tmp_path, capsys, extra, field):
+    run_refused(tmp_path, capsys, tiny(tmp_path, extra), f"{field}: unknown region 'CN' (only the case differs: "
+                                                         "write 'cn')")
+
+
+def test_known_regions_load(tmp_path):
+    extra = '[policy]\nexport_control_regions = ["cn", "eu"]\n' + HYPERSCALER.format("eu")
+    experiment = load_experiment(tiny(tmp_path, extra))
+    assert experiment.market.policy.export_control_regions == ("cn", "eu")
+    assert experiment.market.hyperscalers[0].region == "eu"
