@@ -288,11 +288,16 @@ def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experim
     return _resolve(path, doc, catalog, file)
 
 
-def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
+def _resolve(path: Path, doc: dict, catalog: Catalog, file: str, flag: tuple[str, str] | None = None) -> Experiment:
+    """The experiment of the merged tables `doc`; errors name `file` and the field, or, for a value given on the
+    command line, `flag`: (the option and value as given, e.g. "--set supply.capacity_scale=-1", its table.key)."""
     aliases = doc.get("__aliases__", {})
 
     def err(where, message):
-        return ConfigError(f"{file}: {aliases.get(where, where)}: {message}")
+        if flag is None:
+            return ConfigError(f"{file}: {aliases.get(where, where)}: {message}")
+        given, dotted = flag
+        return ConfigError(f"{given}: {message}" if where == dotted else f"{given}: {where}: {message}")
 
     known = {"simulation", "market", *SECTIONS, "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
     for key in doc:
@@ -533,16 +538,32 @@ def resolved_values(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def with_value(experiment: Experiment, dotted: str, value: Any) -> Experiment:
-    """A copy with one value changed, validated as if written in the file (for sweeps)."""
+def with_value(experiment: Experiment, dotted: str, value: Any, flag: str | None = None) -> Experiment:
+    """A copy with one value changed, validated as if written in the file (for sweeps). `flag` is the command-line
+    option the value came from ("--set", "--param"): an error then names the option and the value as given
+    ("--set supply.capacity_scale=-1: must be > 0, got -1"), not the config file, which is fine."""
+    given = f"{flag} {dotted}={as_written(value)}" if flag else None
     table, _, key = dotted.partition(".")
     if not key:
-        raise ConfigError(f"{experiment.path}: {dotted}: sweep paths look like table.key (e.g. choice.switching_cost)")
+        raise ConfigError(f"{given or experiment.path + ': ' + dotted}: config paths look like table.key (e.g. "
+                          "choice.switching_cost)")
     if table == "market" and key in SHORTHAND:  # the shorthand names the field's section
         table = SECTION_OF[key]
     doc = _merge(experiment.raw, {table: _nest(key, value)})
     doc.get("__aliases__", {}).pop(f"{table}.{key}", None)  # the value is now set where the path says
-    return _resolve(Path(experiment.path), doc, experiment.base_catalog, experiment.path)
+    return _resolve(Path(experiment.path), doc, experiment.base_catalog, experiment.path,
+                    (given, f"{table}.{key}") if given else None)
+
+
+def as_written(value: Any) -> str:
+    """A value as it would be typed on the command line (TOML literals: true, -1, 0.5, ["cn"])."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(f'"{v}"' if isinstance(v, str) else as_written(v) for v in value) + "]"
+    return str(value)
 
 
 def _nest(dotted: str, value):

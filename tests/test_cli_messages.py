@@ -261,3 +261,21 @@ def test_the_dashboard_server_ends_with_the_command(tmp_path, sig):
     assert lines[0].startswith("compute-market dashboard: open") and len(lines) == 2, err
     assert lines[1] == (f"compute-market: dashboard stopped ({sig.name}); it wrote nothing; run the same command to "
                         "start it again")
+
+
+# ------------------------------------------------------------------------------------------ values given by flag
+
+def test_a_bad_set_value_names_the_flag_and_the_value_not_the_config(capsys, tmp_path):
+    out = tmp_path / "sweep"
+    err = refused(capsys, ["sweep", BASELINE, "--set", "supply.capacity_scale=-1,1", "--out", out],
+                  "error: --set supply.capacity_scale=-1: must be > 0")
+    assert "baseline.toml" not in err
+    assert not out.exists()
+
+
+def test_a_bad_param_end_names_the_flag_and_the_value_not_the_config(capsys, tmp_path):
+    out = tmp_path / "sens"
+    err = refused(capsys, ["sensitivity", BASELINE, "--param", "supply.capacity_scale=-1:1", *SENSITIVITY,
+                           "--out", out], "error: --param supply.capacity_scale=-1: must be > 0")
+    assert "baseline.toml" not in err
+    assert not out.exists()
