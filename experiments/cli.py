@@ -216,8 +216,18 @@ def _fail(message: str, code: int, word: str = "error") -> int:
 def _dispatch(args) -> int:
     _check_paths_are_utf8(args)
     _check_scheduler(args)
+    _check_catalog_dir(args.catalog_dir)
     catalog = load_catalog(args.catalog_dir)
     return args.handler(args, catalog)
+
+
+def _check_catalog_dir(folder: Path | None) -> None:
+    """--catalog-dir names an existing folder (else the first catalog file would be reported missing inside it)."""
+    if folder is None or folder.is_dir():
+        return
+    problem = "is not a folder" if folder.exists() else "the catalog folder does not exist"
+    raise UsageError(f"--catalog-dir {folder}: {problem}; give a folder holding the catalog's TOML files (a copy of "
+                     "hardware_catalog/data)")
 
 
 def _option_name(dest: str) -> str:

@@ -157,6 +157,15 @@ def _file_kind(mode: int) -> str:
     return "a special file"
 
 
+def _refuse_url(given: str) -> None:
+    """Refuse a config named by a URL before it is taken for a folder called "https:" (a path argument has lost
+    one of the URL's slashes by then: it is shown with them)."""
+    if _URL.match(given):
+        shown = re.sub(r"^(https?|ftp|s3|gs|az|hdfs):/(?!/)", r"\1://", given, flags=re.IGNORECASE)
+        raise ConfigError(f"{shown}: a config must be a local file path (URLs are not fetched); download the file "
+                          "and pass its path")
+
+
 def _refuse_descriptor(given: str, where: str | None) -> None:
     """Refuse a path naming an open descriptor (/dev/stdin, /dev/fd/N, /proc/PID/fd/N): its messages would name
     a /proc path and a relative `extends` could not be resolved from it. `where` is None for the top-level file."""
@@ -280,6 +289,7 @@ def _merge(base: dict, override: dict) -> dict:
 
 def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experiment:
     """Read, merge, validate and resolve a config file."""
+    _refuse_url(str(path))
     _refuse_descriptor(str(path), None)
     path = Path(path).resolve()
     doc = _read(path, ())

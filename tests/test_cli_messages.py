@@ -279,3 +279,34 @@ def test_a_bad_param_end_names_the_flag_and_the_value_not_the_config(capsys, tmp
                            "--out", out], "error: --param supply.capacity_scale=-1: must be > 0")
     assert "baseline.toml" not in err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ clear messages
+
+def test_a_url_config_is_refused_as_a_url_not_a_missing_file(capsys, tmp_path):
+    out = tmp_path / "run"
+    err = refused(capsys, ["run", "https://example.com/x.toml", "--out", out],
+                  "https://example.com/x.toml: a config must be a local file path (URLs are not fetched)")
+    assert "not found" not in err and not out.exists()
+
+
+def test_a_missing_catalog_dir_is_named_as_the_folder(capsys, tmp_path):
+    err = refused(capsys, ["--catalog-dir", tmp_path / "nonexistent", "catalog"],
+                  f"--catalog-dir {tmp_path / 'nonexistent'}: the catalog folder does not exist")
+    assert "vendors.toml" not in err
+
+
+def test_catalog_names_the_folder_it_read(capsys, tmp_path):
+    import shutil
+
+    copy = tmp_path / "catalog"
+    shutil.copytree(REPO / "hardware_catalog" / "data", copy)
+    assert main(["--catalog-dir", str(copy), "catalog"]) == 0
+    assert f"Sources: {copy / 'accelerators.toml'}" in capsys.readouterr().out
+
+
+def test_calibrate_history_refuses_a_window_before_printing_anything(capsys):
+    code = main(["calibrate-history", "--window-end", "2019-01", "--max-evals", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == "compute-market: error: fit window end 2019-01: before the model's start 2023-01\n"  # no banner
