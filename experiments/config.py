@@ -72,7 +72,8 @@ FRACTIONS = {"internal_share", "budget_share", "software_maturity", "packaging_s
 POSITIVE = {"months", "gigawatts", "count", "seeds", "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps",
             "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group"}
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
-UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "count": 100_000,
+MAX_SEED = 2**31 - 1  # the largest seed (run --seed accepts the same range, so every seed can be re-run alone)
+UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": MAX_SEED, "months": 1200, "count": 100_000,
          "max_group": 2**20}
 LOWER: dict[str, float] = {}
 
@@ -359,6 +360,10 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str, flag: tuple[str
     first = _value(sim.get("first_seed", 0), int, "simulation.first_seed", err)
     if first < 0:
         raise err("simulation.first_seed", f"must be >= 0, got {first}")
+    if first + seeds - 1 > MAX_SEED:
+        raise err("simulation.first_seed", f"with seeds = {seeds} the last seed would be {first + seeds - 1}, beyond "
+                                           f"{MAX_SEED}, the largest seed --seed can re-run; set first_seed to at "
+                                           f"most {MAX_SEED - seeds + 1}")
     chips = _overrides(doc, ("hardware", "chips"), catalog.accelerators, CHIP_OVERRIDES, err, "chip")
     vendors = _overrides(doc, ("vendors",), catalog.vendors, VENDOR_OVERRIDES, err, "vendor")
     raw = {k: v for k, v in doc.items()}

@@ -310,3 +310,13 @@ def test_calibrate_history_refuses_a_window_before_printing_anything(capsys):
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err == "compute-market: error: fit window end 2019-01: before the model's start 2023-01\n"  # no banner
+
+
+# ------------------------------------------------------------------------------------------ --debug
+
+def test_debug_adds_the_traceback_but_bad_input_still_exits_2(capsys, tmp_path):
+    code = main(["--debug", "run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("Traceback (most recent call last):") and "ConfigError" in err
+    assert err.splitlines()[-1].startswith("compute-market: error: ") and "file not found" in err.splitlines()[-1]

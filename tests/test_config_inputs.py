@@ -251,3 +251,29 @@ def test_known_regions_load(tmp_path):
     experiment = load_experiment(tiny(tmp_path, extra))
     assert experiment.market.policy.export_control_regions == ("cn", "eu")
     assert experiment.market.hyperscalers[0].region == "eu"
+
+
+# --- seeds every one of which --seed can re-run --------------------------------------------------------------------
+
+def test_seeds_beyond_the_largest_seed_are_refused_at_load_time(tmp_path, capsys):
+    config = write(tmp_path, "late.toml", f'extends = "{BASELINE}"\n[simulation]\nfirst_seed = 2147483647\n'
+                                          "seeds = 2\n")
+    line = run_refused(tmp_path, capsys, config, "late.toml: simulation.first_seed: with seeds = 2 the last seed "
+                                                 "would be 2147483648, beyond 2147483647")
+    assert "set first_seed to at most 2147483646" in line
+
+
+def test_the_largest_seed_itself_loads(tmp_path):
+    config = write(tmp_path, "last.toml", f'extends = "{BASELINE}"\n[simulation]\nfirst_seed = 2147483646\n'
+                                          "seeds = 2\n")
+    assert load_experiment(config).seeds == (2147483646, 2147483647)
+
+
+def test_a_seeds_flag_beyond_the_largest_seed_is_refused(tmp_path, capsys):
+    config = write(tmp_path, "last.toml", f'extends = "{BASELINE}"\n[simulation]\nfirst_seed = 2147483647\n'
+                                          "seeds = 1\n")
+    out = tmp_path / "out"
+    code = main(["run", str(config), "--seeds", "2", "--out", str(out), "--workers", "1"])
+    one_line_error(capsys, code, "--seeds 2: counted from the config's first_seed 2147483647, the last seed would "
+                                 "be 2147483648")
+    assert not out.exists()
