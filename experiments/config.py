@@ -16,10 +16,11 @@ A config file has these tables (all optional except where a base provides them):
     [vendors.ID]                  override software_maturity, cadence_months or packaging_share of a vendor
 
 Every problem (unknown key, wrong type, out-of-range value, NaN/inf, a number too large or too small for the
-model's arithmetic, unknown chip/vendor/workload id, a missing or cyclic `extends`) raises ConfigError
-"<file>: <dotted.path>: <problem>". A config and each file it extends must be a regular local file of at most
-MAX_CONFIG_BYTES: a URL, a device, a pipe or standard input is refused before it is read. Nothing in a
-config is evaluated as code.
+model's arithmetic, unknown chip/vendor/workload/region id, a missing or cyclic `extends`) raises ConfigError
+"<file>: <dotted.path>: <problem>" (a value given on the command line, `with_value(..., flag)`, is named by its
+option instead: "--set <dotted.path>=<value>: <problem>"). A config and each file it extends must be a regular
+local file of at most MAX_CONFIG_BYTES: a URL, a device, a pipe or standard input is refused before it is read.
+Nothing in a config is evaluated as code.
 """
 
 from __future__ import annotations
