@@ -187,6 +187,20 @@ def fit_moments(catalog: Catalog, window_end: str) -> list[HistoryObservation]:
     return [o for o in observations_before(catalog.history, window_end) if o.fit]
 
 
+def checked_moments(catalog: Catalog, window_end: str, start: str | None = None) -> list[HistoryObservation]:
+    """The moments a fit window ending at `window_end` fits, after checking it can be fitted: it ends on or after the
+    model's `start` (default: that of the catalog's fitted config) and holds an observation with fit = true; else
+    a one-line UsageError, before anything is printed or simulated."""
+    start = start or MarketConfig.build(catalog.fitted).start
+    fitted = fit_moments(catalog, window_end)  # (a malformed window end stops here)
+    if window_end < start:
+        raise UsageError(f"fit window end {window_end}: before the model's start {start}")
+    if not fitted:
+        raise UsageError(f"fit window end {window_end}: no observation with fit = true ends by then "
+                         f"({catalog.data_dir / 'history.toml'})")
+    return fitted
+
+
 def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
               max_evaluations: int = 120, parameters: Sequence[Parameter] = PARAMETERS,
               on_step: Callable[[int, float, dict], None] | None = None, window_end: str | None = None,
@@ -201,12 +215,7 @@ def calibrate(catalog: Catalog, base: MarketConfig | None = None, seeds: Sequenc
 
     window_end = window_end or catalog.fit_window_end
     start_config = base or MarketConfig.build(catalog.fitted)  # this catalog's last fit
-    fitted = fit_moments(catalog, window_end)  # (a malformed window end stops here)
-    if window_end < start_config.start:
-        raise UsageError(f"fit window end {window_end}: before the model's start {start_config.start}")
-    if not fitted:
-        raise UsageError(f"fit window end {window_end}: no observation with fit = true ends by then "
-                         f"({catalog.data_dir / 'history.toml'})")
+    fitted = checked_moments(catalog, window_end, start_config.start)
     base = chip_market_to(start_config, window_end)
     lows = np.array([p.low for p in parameters])
     highs = np.array([p.high for p in parameters])

@@ -3,7 +3,8 @@
 Every expected failure ends as one line `compute-market: error: ...` on stderr naming the file, folder
 or option, with exit 2 (bad input); Ctrl-C ends as one `compute-market: interrupted: ...` line saying
 what was kept and how to resume, exit 130. An unexpected failure is one line too (exit 1); `--debug`
-shows the traceback instead. Output piped into a reader that stops early (`| head`) ends quietly (141).
+shows the traceback instead, and for bad input before its line (still exit 2: the traceback is extra output, not
+another outcome). Output piped into a reader that stops early (`| head`) ends quietly (141).
 
 Each subcommand is a module of experiments/commands (listed in experiments.commands.COMMANDS) that registers its
 own parser and handler; the work itself lives in the module that owns it (runner, sweep, sensitivity, validation,
@@ -19,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from experiments.config import UPPER, ConfigError
+from experiments.config import MAX_SEED, UPPER, ConfigError
 from experiments.errors import Interrupted, UsageError
 from experiments.json_safe import clean as _clean  # noqa: F401  (kept importable from here)
 from experiments.sweep import parse_set as _parse_set  # noqa: F401  (kept importable from here)
@@ -70,7 +71,7 @@ _positive_int = _int_between(1, 2**31 - 1, "a positive integer")
 _non_negative_int = _int_between(0, 2**31 - 1, "a whole number >= 0")
 _months = _int_between(1, UPPER["months"], "a positive number of months")
 _seed_count = _int_between(1, UPPER["seeds"], "a positive number of seeds")
-_seed = _int_between(0, UPPER["first_seed"], "a whole number >= 0")
+_seed = _int_between(0, MAX_SEED, "a whole number >= 0")
 _workers = _int_between(1, MAX_WORKERS, "a positive number of worker processes")
 
 
@@ -103,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--catalog-dir", type=Path, default=None,
                         help="read the hardware catalog's TOML files from this folder instead of the packaged ones "
                              "(used by every command, runs included)")
-    parser.add_argument("--debug", action="store_true", help="show Python tracebacks instead of one-line errors")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks as well as one-line errors (bad "
+                        "input still exits 2)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)
@@ -181,17 +183,28 @@ def _main(args) -> int:
         return _interrupted("stopped before finishing; results already stored are kept and nothing half-written was "
                             "left: run the same command again")
     except Exception as exc:
+        line, code = _failure(exc)
         if args.debug:
-            raise
-        if isinstance(exc, EXPECTED):
-            return _fail(str(exc), EXIT_USAGE)
-        if isinstance(exc, OSError):
-            return _fail(_os_error_line(exc), EXIT_USAGE)
-        if isinstance(exc, RecursionError):
-            return _fail("input nested too deeply (recursion limit); simplify it", EXIT_USAGE)
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        return _fail(f"internal error ({type(exc).__name__}: {first}); please report it, "
-                     f"and re-run with --debug for the traceback", EXIT_INTERNAL)
+            if code == EXIT_INTERNAL:
+                raise
+            import traceback
+
+            traceback.print_exc()  # bad input: the traceback is extra output, the line and the exit status stay
+        return _fail(line, code)
+
+
+def _failure(exc: Exception) -> tuple[str, int]:
+    """The one line and the exit status of a failure: 2 for bad input (an expected error, a path the system
+    refused, input nested too deeply), 1 for anything else (an internal error)."""
+    if isinstance(exc, EXPECTED):
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, OSError):
+        return _os_error_line(exc), EXIT_USAGE
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply (recursion limit); simplify it", EXIT_USAGE
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return (f"internal error ({type(exc).__name__}: {first}); please report it, and re-run with --debug for the "
+            f"traceback"), EXIT_INTERNAL
 
 
 def _os_error_line(exc: OSError) -> str:
@@ -219,8 +232,18 @@ def _fail(message: str, code: int, word: str = "error") -> int:
 def _dispatch(args) -> int:
     _check_paths_are_utf8(args)
     _check_scheduler(args)
+    _check_catalog_dir(args.catalog_dir)
     catalog = load_catalog(args.catalog_dir)
     return args.handler(args, catalog)
+
+
+def _check_catalog_dir(folder: Path | None) -> None:
+    """--catalog-dir names an existing folder (else the first catalog file would be reported missing inside it)."""
+    if folder is None or folder.is_dir():
+        return
+    problem = "is not a folder" if folder.exists() else "the catalog folder does not exist"
+    raise UsageError(f"--catalog-dir {folder}: {problem}; give a folder holding the catalog's TOML files (a copy of "
+                     "hardware_catalog/data)")
 
 
 def _option_name(dest: str) -> str:
@@ -263,8 +286,18 @@ def _seeds(args, experiment) -> tuple[int, ...]:
     if getattr(args, "seed", None) is not None:
         return (args.seed,)
     if args.seeds:
-        return tuple(range(experiment.seeds[0], experiment.seeds[0] + args.seeds))
+        return seed_range(experiment.seeds[0], args.seeds)
     return experiment.seeds
+
+
+def seed_range(first: int, count: int) -> tuple[int, ...]:
+    """Seeds first .. first + count - 1 for `--seeds count`, refused in one line if the last is beyond MAX_SEED (the
+    largest seed --seed can re-run)."""
+    if first + count - 1 > MAX_SEED:
+        raise UsageError(f"--seeds {count}: counted from the config's first_seed {first}, the last seed would be "
+                         f"{first + count - 1}, beyond {MAX_SEED}, the largest seed --seed can re-run; use at most "
+                         f"{MAX_SEED - first + 1} seed(s) or lower the config's simulation.first_seed")
+    return tuple(range(first, first + count))
 
 
 def _note(text: str) -> None:

@@ -154,6 +154,25 @@ def compare_runs(run_dirs: list[Path], min_seeds_for_significance: int = 5) -> p
     return table
 
 
+def unchanged_scenarios(run_dirs: list[Path]) -> list[str]:
+    """The scenarios (the run folders after the first, by name) whose headline metrics equal the first's in every
+    paired seed and every metric: their change did nothing in the months run (it may begin after them)."""
+    from .runner import read_stored
+
+    metrics = [read_stored(Path(d) / "metrics_by_seed.parquet", pd.read_parquet).set_index("seed") for d in run_dirs]
+    base = metrics[0]
+    return [Path(folder).name for folder, other in zip(run_dirs[1:], metrics[1:], strict=True)
+            if _same_results(base, other)]
+
+
+def _same_results(base: pd.DataFrame, other: pd.DataFrame) -> bool:
+    """Whether two per-seed metric tables hold the same seeds and metrics with equal values (NaN equal to NaN)."""
+    if not base.index.equals(other.index) or list(base.columns) != list(other.columns):
+        return False
+    return all(np.array_equal(base[m].to_numpy(dtype=float), other[m].to_numpy(dtype=float), equal_nan=True)
+               for m in base.columns)
+
+
 def comparison_figure(run_dirs: list[Path], path: Path) -> Path:
     from .runner import read_stored
 

@@ -16,10 +16,11 @@ A config file has these tables (all optional except where a base provides them):
     [vendors.ID]                  override software_maturity, cadence_months or packaging_share of a vendor
 
 Every problem (unknown key, wrong type, out-of-range value, NaN/inf, a number too large or too small for the
-model's arithmetic, unknown chip/vendor/workload id, a missing or cyclic `extends`) raises ConfigError
-"<file>: <dotted.path>: <problem>". A config and each file it extends must be a regular local file of at most
-MAX_CONFIG_BYTES: a URL, a device, a pipe or standard input is refused before it is read. Nothing in a
-config is evaluated as code.
+model's arithmetic, unknown chip/vendor/workload/region id, a missing or cyclic `extends`) raises ConfigError
+"<file>: <dotted.path>: <problem>" (a value given on the command line, `with_value(..., flag)`, is named by its
+option instead: "--set <dotted.path>=<value>: <problem>"). A config and each file it extends must be a regular
+local file of at most MAX_CONFIG_BYTES: a URL, a device, a pipe or standard input is refused before it is read.
+Nothing in a config is evaluated as code.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from market.config import (
     VentureConfig,
     bounds_of,
 )
+from market.regions import known_regions, region_problem
 
 BASELINE_CONFIG = Path(__file__).resolve().parent / "configs" / "baseline.toml"  # the packaged baseline experiment
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -71,7 +73,8 @@ FRACTIONS = {"internal_share", "budget_share", "software_maturity", "packaging_s
 POSITIVE = {"months", "gigawatts", "count", "seeds", "cadence_months", "hbm_gb", "hbm_tbps", "interconnect_gbps",
             "tdp_w", "manufacturing_cost_usd", "launch_price_usd", "max_group"}
 # Upper bounds on counts and sizes, so a typo cannot ask for billions of seeds, agents or months.
-UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": 2**31 - 1, "months": 1200, "count": 100_000,
+MAX_SEED = 2**31 - 1  # the largest seed (run --seed accepts the same range, so every seed can be re-run alone)
+UPPER = {"seeds": 10_000, "gigawatts": 1000, "first_seed": MAX_SEED, "months": 1200, "count": 100_000,
          "max_group": 2**20}
 LOWER: dict[str, float] = {}
 
@@ -154,6 +157,15 @@ def _file_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "a socket"
     return "a special file"
+
+
+def _refuse_url(given: str) -> None:
+    """Refuse a config named by a URL before it is taken for a folder called "https:" (a path argument has lost
+    one of the URL's slashes by then: it is shown with them)."""
+    if _URL.match(given):
+        shown = re.sub(r"^(https?|ftp|s3|gs|az|hdfs):/(?!/)", r"\1://", given, flags=re.IGNORECASE)
+        raise ConfigError(f"{shown}: a config must be a local file path (URLs are not fetched); download the file "
+                          "and pass its path")
 
 
 def _refuse_descriptor(given: str, where: str | None) -> None:
@@ -279,6 +291,7 @@ def _merge(base: dict, override: dict) -> dict:
 
 def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experiment:
     """Read, merge, validate and resolve a config file."""
+    _refuse_url(str(path))
     _refuse_descriptor(str(path), None)
     path = Path(path).resolve()
     doc = _read(path, ())
@@ -287,11 +300,16 @@ def load_experiment(path: str | Path, catalog: Catalog | None = None) -> Experim
     return _resolve(path, doc, catalog, file)
 
 
-def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
+def _resolve(path: Path, doc: dict, catalog: Catalog, file: str, flag: tuple[str, str] | None = None) -> Experiment:
+    """The experiment of the merged tables `doc`; errors name `file` and the field, or, for a value given on the
+    command line, `flag`: (the option and value as given, e.g. "--set supply.capacity_scale=-1", its table.key)."""
     aliases = doc.get("__aliases__", {})
 
     def err(where, message):
-        return ConfigError(f"{file}: {aliases.get(where, where)}: {message}")
+        if flag is None:
+            return ConfigError(f"{file}: {aliases.get(where, where)}: {message}")
+        given, dotted = flag
+        return ConfigError(f"{given}: {message}" if where == dotted else f"{given}: {where}: {message}")
 
     known = {"simulation", "market", *SECTIONS, "venture", "hyperscalers", "labs", "deals", "hardware", "vendors"}
     for key in doc:
@@ -343,6 +361,10 @@ def _resolve(path: Path, doc: dict, catalog: Catalog, file: str) -> Experiment:
     first = _value(sim.get("first_seed", 0), int, "simulation.first_seed", err)
     if first < 0:
         raise err("simulation.first_seed", f"must be >= 0, got {first}")
+    if first + seeds - 1 > MAX_SEED:
+        raise err("simulation.first_seed", f"with seeds = {seeds} the last seed would be {first + seeds - 1}, beyond "
+                                           f"{MAX_SEED}, the largest seed --seed can re-run; set first_seed to at "
+                                           f"most {MAX_SEED - seeds + 1}")
     chips = _overrides(doc, ("hardware", "chips"), catalog.accelerators, CHIP_OVERRIDES, err, "chip")
     vendors = _overrides(doc, ("vendors",), catalog.vendors, VENDOR_OVERRIDES, err, "vendor")
     raw = {k: v for k, v in doc.items()}
@@ -445,6 +467,7 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
         if spec.inhouse_vendor and spec.inhouse_vendor not in catalog.vendors:
             raise err(f"hyperscalers[{i}].inhouse_vendor",
                       f"unknown vendor '{spec.inhouse_vendor}'; valid: {', '.join(sorted(catalog.vendors))}")
+    _check_regions(kwargs, catalog, err)
     names = [spec.id for spec in kwargs.get("hyperscalers", ())]
     if len(names) != len(set(names)):
         raise err("hyperscalers", f"duplicate id among {', '.join(names)}")
@@ -457,6 +480,18 @@ def _check_ids(kwargs: dict, catalog: Catalog, err) -> None:
             valid = sorted(v for v in catalog.vendors if v not in disabled)
             raise err(f"deals[{i}].vendor", f"unknown or disabled vendor '{deal.vendor}'; valid: {', '.join(valid)}")
     _check_can_trade(kwargs, catalog, err)
+
+
+def _check_regions(kwargs: dict, catalog: Catalog, err) -> None:
+    """Every region a cloud is in or an export control names is a known one (a typo would switch a control off)."""
+    known = known_regions([*catalog.vendors.values(), *catalog.regional.vendors.values()])
+    named = [(f"hyperscalers[{i}].region", spec.region) for i, spec in enumerate(kwargs.get("hyperscalers", ()))]
+    named += [(f"policy.export_control_regions[{i}]", region)
+              for i, region in enumerate(kwargs.get("export_control_regions", ()))]
+    for where, region in named:
+        problem = region_problem(region, known)
+        if problem:
+            raise err(where, problem)
 
 
 def _check_can_trade(kwargs: dict, catalog: Catalog, err) -> None:
@@ -519,16 +554,32 @@ def resolved_values(experiment: Experiment) -> dict[str, Any]:
     }
 
 
-def with_value(experiment: Experiment, dotted: str, value: Any) -> Experiment:
-    """A copy with one value changed, validated as if written in the file (for sweeps)."""
+def with_value(experiment: Experiment, dotted: str, value: Any, flag: str | None = None) -> Experiment:
+    """A copy with one value changed, validated as if written in the file (for sweeps). `flag` is the command-line
+    option the value came from ("--set", "--param"): an error then names the option and the value as given
+    ("--set supply.capacity_scale=-1: must be > 0, got -1"), not the config file, which is fine."""
+    given = f"{flag} {dotted}={as_written(value)}" if flag else None
     table, _, key = dotted.partition(".")
     if not key:
-        raise ConfigError(f"{experiment.path}: {dotted}: sweep paths look like table.key (e.g. choice.switching_cost)")
+        raise ConfigError(f"{given or experiment.path + ': ' + dotted}: config paths look like table.key (e.g. "
+                          "choice.switching_cost)")
     if table == "market" and key in SHORTHAND:  # the shorthand names the field's section
         table = SECTION_OF[key]
     doc = _merge(experiment.raw, {table: _nest(key, value)})
     doc.get("__aliases__", {}).pop(f"{table}.{key}", None)  # the value is now set where the path says
-    return _resolve(Path(experiment.path), doc, experiment.base_catalog, experiment.path)
+    return _resolve(Path(experiment.path), doc, experiment.base_catalog, experiment.path,
+                    (given, f"{table}.{key}") if given else None)
+
+
+def as_written(value: Any) -> str:
+    """A value as it would be typed on the command line (TOML literals: true, -1, 0.5, ["cn"])."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(f'"{v}"' if isinstance(v, str) else as_written(v) for v in value) + "]"
+    return str(value)
 
 
 def _nest(dotted: str, value):

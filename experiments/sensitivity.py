@@ -340,9 +340,9 @@ def check_paths(experiment, parameters: Sequence[Parameter]) -> None:
                              f"single value {ends[0]}; widen it")
         for value in ends:
             try:
-                with_value(experiment, p.path, value)
-            except ConfigError as exc:
-                raise UsageError(f"--param {p.path}: {exc}") from None
+                with_value(experiment, p.path, value, "--param")
+            except ConfigError as exc:  # it names --param and the value, not the config file
+                raise UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------- the report

@@ -62,7 +62,7 @@ def grid_points(experiment: Experiment, grid: list[tuple[str, list]], seeds_of, 
     for values in itertools.product(*(vals for _, vals in grid)):
         point = experiment
         for (path, _), value in zip(grid, values, strict=True):
-            point = with_value(point, path, value)  # validated like the file itself
+            point = with_value(point, path, value, "--set")  # validated like the file itself
         seeds = seeds_of(point)
         inputs = run_inputs(point, effective_config(point, months), seeds, point.catalog())
         # a point's folder is named by the hash of all its inputs, so a folder can only ever hold its own values

@@ -28,12 +28,34 @@ the result is exactly the rule `ComputeMarket.vendor_phase` applies today. The m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from hardware_catalog import Accelerator, Vendor
+
+# The regions a buyer (`HyperscalerSpec.region`) or an export control (`[policy] export_control_regions`) may name:
+# "us", every vendor's and cloud's home unless it says otherwise; "cn", the Chinese clouds and Huawei
+# (regional.toml); "eu", the sovereign EU buyer of experiments/configs/sovereign_compute.toml. A catalog folder
+# adds the regions its vendors are at home in or sell to (`known_regions`).
+REGIONS = ("us", "cn", "eu")
+
+
+def known_regions(vendors: Iterable[Vendor]) -> tuple[str, ...]:
+    """REGIONS and every region `vendors` (a catalog's, regional ones included) are at home in or sell to, sorted."""
+    named = {region for v in vendors for region in (v.region, *v.sells_to_regions)}
+    return tuple(sorted({*REGIONS, *named}))
+
+
+def region_problem(region: str, known: Sequence[str]) -> str | None:
+    """Why `region` is not one of the `known` region ids (None if it is): names them, and says so when only the
+    case differs (a control on an unknown region would bind nobody, silently)."""
+    if region in known:
+        return None
+    same = [k for k in known if k.lower() == region.lower()]
+    hint = f" (only the case differs: write '{same[0]}')" if same else ""
+    return f"unknown region '{region}'{hint}; known regions: {', '.join(known)}"
 
 
 @dataclass(frozen=True)

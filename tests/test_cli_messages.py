@@ -105,10 +105,10 @@ def test_set_values_keep_toml_arrays_and_quoted_commas_whole():
 @pytest.mark.slow
 def test_sweep_over_a_list_value(capsys, tmp_path):
     out = tmp_path / "sweep"
-    assert main(["sweep", str(tiny(tmp_path)), "--set", 'policy.export_control_regions=["cn","ru"]', "--workers", "1",
+    assert main(["sweep", str(tiny(tmp_path)), "--set", 'policy.export_control_regions=["cn","eu"]', "--workers", "1",
                  "--out", str(out)]) == 0
     table = pd.read_csv(out / "sweep.csv")
-    assert len(table) == 1 and table["policy.export_control_regions"][0] == "['cn', 'ru']"
+    assert len(table) == 1 and table["policy.export_control_regions"][0] == "['cn', 'eu']"
 
 
 # ------------------------------------------------------------------------------------------ 3., 4. roofline
@@ -261,3 +261,62 @@ def test_the_dashboard_server_ends_with_the_command(tmp_path, sig):
     assert lines[0].startswith("compute-market dashboard: open") and len(lines) == 2, err
     assert lines[1] == (f"compute-market: dashboard stopped ({sig.name}); it wrote nothing; run the same command to "
                         "start it again")
+
+
+# ------------------------------------------------------------------------------------------ values given by flag
+
+def test_a_bad_set_value_names_the_flag_and_the_value_not_the_config(capsys, tmp_path):
+    out = tmp_path / "sweep"
+    err = refused(capsys, ["sweep", BASELINE, "--set", "supply.capacity_scale=-1,1", "--out", out],
+                  "error: --set supply.capacity_scale=-1: must be > 0")
+    assert "baseline.toml" not in err
+    assert not out.exists()
+
+
+def test_a_bad_param_end_names_the_flag_and_the_value_not_the_config(capsys, tmp_path):
+    out = tmp_path / "sens"
+    err = refused(capsys, ["sensitivity", BASELINE, "--param", "supply.capacity_scale=-1:1", *SENSITIVITY,
+                           "--out", out], "error: --param supply.capacity_scale=-1: must be > 0")
+    assert "baseline.toml" not in err
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------ clear messages
+
+def test_a_url_config_is_refused_as_a_url_not_a_missing_file(capsys, tmp_path):
+    out = tmp_path / "run"
+    err = refused(capsys, ["run", "https://example.com/x.toml", "--out", out],
+                  "https://example.com/x.toml: a config must be a local file path (URLs are not fetched)")
+    assert "not found" not in err and not out.exists()
+
+
+def test_a_missing_catalog_dir_is_named_as_the_folder(capsys, tmp_path):
+    err = refused(capsys, ["--catalog-dir", tmp_path / "nonexistent", "catalog"],
+                  f"--catalog-dir {tmp_path / 'nonexistent'}: the catalog folder does not exist")
+    assert "vendors.toml" not in err
+
+
+def test_catalog_names_the_folder_it_read(capsys, tmp_path):
+    import shutil
+
+    copy = tmp_path / "catalog"
+    shutil.copytree(REPO / "hardware_catalog" / "data", copy)
+    assert main(["--catalog-dir", str(copy), "catalog"]) == 0
+    assert f"Sources: {copy / 'accelerators.toml'}" in capsys.readouterr().out
+
+
+def test_calibrate_history_refuses_a_window_before_printing_anything(capsys):
+    code = main(["calibrate-history", "--window-end", "2019-01", "--max-evals", "1"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == "compute-market: error: fit window end 2019-01: before the model's start 2023-01\n"  # no banner
+
+
+# ------------------------------------------------------------------------------------------ --debug
+
+def test_debug_adds_the_traceback_but_bad_input_still_exits_2(capsys, tmp_path):
+    code = main(["--debug", "run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("Traceback (most recent call last):") and "ConfigError" in err
+    assert err.splitlines()[-1].startswith("compute-market: error: ") and "file not found" in err.splitlines()[-1]

@@ -306,3 +306,38 @@ def test_compare_prints_human_figures_beside_the_base_level():
     assert [human(v) for v in (1.23e11, -4.5e6, 1234.0, 0.853, 4.3e-05, 0.0)] == ["123B", "-4.5M", "1.23k", "0.853",
                                                                                   "~0", "0"]
     assert not material(4.3e-05, 0.7) and material(0.02, 0.7) and material(1.0, 0.0)
+
+
+# ---------------------------------------------------------------------------------- a scenario that changed nothing
+
+def metrics_run(folder: Path, values: dict[str, list[float]]) -> Path:
+    """A run folder holding only metrics_by_seed.parquet (seeds 0, 1, ...), as `compare` reads it."""
+    folder.mkdir(parents=True)
+    seeds = range(len(next(iter(values.values()))))
+    pd.DataFrame({"seed": list(seeds), **values}).to_parquet(folder / "metrics_by_seed.parquet", index=False)
+    return folder
+
+
+def test_unchanged_scenarios_are_those_equal_to_the_base_in_every_seed_and_metric(tmp_path):
+    from experiments.compare import unchanged_scenarios
+
+    base = {"revenue": [1.0, 2.0], "margin": [0.5, math.nan]}
+    dirs = [metrics_run(tmp_path / "baseline", base),
+            metrics_run(tmp_path / "late_shock", base),  # NaN equals NaN: still the same results
+            metrics_run(tmp_path / "one_seed_moved", {"revenue": [1.0, 2.5], "margin": [0.5, math.nan]}),
+            metrics_run(tmp_path / "other_metric_moved", {"revenue": [1.0, 2.0], "margin": [0.5, 0.1]})]
+    assert unchanged_scenarios(dirs) == ["late_shock"]
+
+
+def test_compare_warns_once_naming_the_last_month_when_a_scenario_changed_nothing(capsys):
+    from experiments.commands.compare import _warn_unchanged
+    from experiments.config import load_experiment
+
+    configs = REPO / "experiments" / "configs"
+    experiments = [load_experiment(configs / "baseline.toml"), load_experiment(configs / "demand_shock.toml"),
+                   load_experiment(configs / "power_crunch.toml")]
+    _warn_unchanged(["demand_shock"], experiments, 24)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("compute-market: warning: demand_shock: ")
+    assert "identical to baseline's in every seed and metric" in lines[0]
+    assert "may begin after the run's last month (2024-12)" in lines[0]

@@ -221,3 +221,59 @@ def test_a_run_in_which_no_venture_round_closes_succeeds_with_undefined_shares(t
     metrics = json.loads((out / "summary.json").read_text())["metrics"]
     assert metrics["deals"]["mean"] == 0
     assert math.isnan(metrics["deals_below_1x_share"]["mean"])  # undefined: no deal to share out
+
+
+# --- region ids ------------------------------------------------------------------------------------------------
+
+HYPERSCALER = '[[hyperscalers]]\nid = "x"\nname = "X"\nbudget_share = 1.0\ninternal_share = 0.5\nregion = "{}"\n'
+
+
+@pytest.mark.parametrize(("extra", "field", "region"), [
+    ('[policy]\nexport_control_regions = ["cn", "mars"]\n', "policy.export_control_regions[1]", "mars"),
+    (HYPERSCALER.format("mars"), "hyperscalers[0].region", "mars"),
+])
+def test_an_unknown_region_is_refused_naming_the_field_and_the_known_ones(tmp_path, capsys, extra, field, region):
+    line = run_refused(tmp_path, capsys, tiny(tmp_path, extra), f"tiny.toml: {field}: unknown region '{region}'")
+    assert "known regions: cn, eu, us" in line and "case" not in line
+
+
+@pytest.mark.parametrize(("extra", "field"), [
+    ('[policy]\nexport_control_regions = ["CN"]\n', "policy.export_control_regions[0]"),
+    (HYPERSCALER.format("CN"), "hyperscalers[0].region"),
+])
+def test_a_region_in_the_wrong_case_says_only_the_case_differs(tmp_path, capsys, extra, field):
+    run_refused(tmp_path, capsys, tiny(tmp_path, extra), f"{field}: unknown region 'CN' (only the case differs: "
+                                                         "write 'cn')")
+
+
+def test_known_regions_load(tmp_path):
+    extra = '[policy]\nexport_control_regions = ["cn", "eu"]\n' + HYPERSCALER.format("eu")
+    experiment = load_experiment(tiny(tmp_path, extra))
+    assert experiment.market.policy.export_control_regions == ("cn", "eu")
+    assert experiment.market.hyperscalers[0].region == "eu"
+
+
+# --- seeds every one of which --seed can re-run --------------------------------------------------------------------
+
+def test_seeds_beyond_the_largest_seed_are_refused_at_load_time(tmp_path, capsys):
+    config = write(tmp_path, "late.toml", f'extends = "{BASELINE}"\n[simulation]\nfirst_seed = 2147483647\n'
+                                          "seeds = 2\n")
+    line = run_refused(tmp_path, capsys, config, "late.toml: simulation.first_seed: with seeds = 2 the last seed "
+                                                 "would be 2147483648, beyond 2147483647")
+    assert "set first_seed to at most 2147483646" in line
+
+
+def test_the_largest_seed_itself_loads(tmp_path):
+    config = write(tmp_path, "last.toml", f'extends = "{BASELINE}"\n[simulation]\nfirst_seed = 2147483646\n'
+                                          "seeds = 2\n")
+    assert load_experiment(config).seeds == (2147483646, 2147483647)
+
+
+def test_a_seeds_flag_beyond_the_largest_seed_is_refused(tmp_path, capsys):
+    config = write(tmp_path, "last.toml", f'extends = "{BASELINE}"\n[simulation]\nfirst_seed = 2147483647\n'
+                                          "seeds = 1\n")
+    out = tmp_path / "out"
+    code = main(["run", str(config), "--seeds", "2", "--out", str(out), "--workers", "1"])
+    one_line_error(capsys, code, "--seeds 2: counted from the config's first_seed 2147483647, the last seed would "
+                                 "be 2147483648")
+    assert not out.exists()

@@ -54,7 +54,7 @@ def run(args, catalog) -> int:
     from experiments.calibrate_history import (
         PARAMETERS,
         calibrate,
-        fit_moments,
+        checked_moments,
         fit_uncertainty,
         write_calibration,
     )
@@ -63,7 +63,7 @@ def run(args, catalog) -> int:
 
     seeds = tuple(range(args.seeds))
     window_end = args.window_end or catalog.fit_window_end
-    moments = fit_moments(catalog, window_end)
+    moments = checked_moments(catalog, window_end)  # a window that cannot be fitted is refused before the banner
     later = sum(o.period_end > window_end for o in catalog.history)
     print(f"fitting {len(PARAMETERS)} parameters ({', '.join(p.name for p in PARAMETERS)}) to {len(moments)} "
           f"moments ending by {window_end} ({later} later observations held out) over {len(seeds)} seeds, at most "

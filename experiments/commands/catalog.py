@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 from experiments.cli import command_parser
 from experiments.json_safe import clean
@@ -33,5 +34,14 @@ def run(args, catalog) -> int:
             f"{row.manufacturing_cost_usd:6.0f}{'*' if row.manufacturing_cost_estimate else ' '} "
             f"{row.launch_price_usd:7.0f}{'*' if row.launch_price_estimate else ' '}"
         )
-    print("\nTFLOP/s dense. * = estimate. Sources: hardware_catalog/data/accelerators.toml (or --json).")
+    print(f"\nTFLOP/s dense. * = estimate. Sources: {_shown(catalog.data_dir / 'accelerators.toml')} (or --json).")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it is inside it (the packaged catalog from the repository reads
+    hardware_catalog/data/...), else as it is."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

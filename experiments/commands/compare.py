@@ -40,7 +40,15 @@ def run(args, catalog) -> int:
     import numpy as np
 
     from experiments import rundir
-    from experiments.compare import MATERIAL_CHANGE, compare_runs, comparison_figure, human, material, relative_change
+    from experiments.compare import (
+        MATERIAL_CHANGE,
+        compare_runs,
+        comparison_figure,
+        human,
+        material,
+        relative_change,
+        unchanged_scenarios,
+    )
     from experiments.effect_windows import effects_by_window, effects_figure
 
     experiments = [load_experiment(path, catalog) for path in args.configs]  # validate all before running any
@@ -81,9 +89,27 @@ def run(args, catalog) -> int:
     elif len(table):
         print(f"* {table['star_rule'].iloc[0]} (sign-flip p-values, false discovery rate over the whole table), and "
               f"only differences of at least {MATERIAL_CHANGE:.0%} of the base level.")
+    _warn_unchanged(unchanged_scenarios(dirs), experiments, args.months)
     _print_signs(windows, names[0], few)
     print(f"wrote {out / 'comparison.csv'}, comparison.png, effects_by_window.csv and effects_by_window.png")
     return 0
+
+
+def _warn_unchanged(unchanged: list[str], experiments, months: int | None) -> None:
+    """One warning line per scenario whose results equal the base's in every seed and metric: a lever that begins
+    after the run's last month (or changes nothing) would otherwise show as a table of zeros."""
+    from experiments.runner import effective_config
+    from hardware_catalog import add_months
+
+    base = experiments[0]
+    for experiment in experiments[1:]:
+        if experiment.name not in unchanged:
+            continue
+        config = effective_config(experiment, months)
+        last = add_months(config.start, config.months - 1)
+        print(f"compute-market: warning: {experiment.name}: its results are identical to {base.name}'s in every seed "
+              f"and metric: its change may begin after the run's last month ({last}) or have no effect; check its "
+              f"start dates, or run more --months", file=sys.stderr)
 
 
 def _print_signs(windows, base: str, few_seeds: bool) -> None:

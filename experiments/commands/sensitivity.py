@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.cli import FLAG_OF_SET, _cap_workers, _ensemble_options, _int_between, command_parser
+from experiments.cli import FLAG_OF_SET, _cap_workers, _ensemble_options, _int_between, command_parser, seed_range
 from experiments.config import load_experiment
 from experiments.errors import UsageError
 
@@ -54,7 +54,7 @@ def run(args, catalog) -> int:
         from experiments.runner import _require_dask
 
         _require_dask()
-    seeds = tuple(range(experiment.seeds[0], experiment.seeds[0] + (args.seeds or 2)))
+    seeds = seed_range(experiment.seeds[0], args.seeds or 2)
     config = effective_config(experiment, args.months)
     size = args.trajectories if args.method == "morris" else args.samples
     context = run_inputs(experiment, config, seeds, experiment.catalog())["hash"]
