@@ -449,7 +449,8 @@ class VenturePhase:
         # can join: open, not the lead, not already in the round from their current fund (a pro rata). Python lists,
         # not numpy: a round invites a few dozen firms, too few for numpy's per-call cost to pay
         vintage, is_open = self._vintage, self._open
-        in_round = {lead, *(f for f, v in cheques if v == vintage[f])}
+        in_round = {f for f, v in cheques if v == vintage[f]}
+        in_round.add(lead)
         candidates = [f for f in dict.fromkeys(invited) if is_open[f] and f not in in_round]
         if not candidates:
             return cheques
@@ -458,10 +459,11 @@ class VenturePhase:
         log_quality, noise = math.log(c.quality[idx]), self._noise_list
         normals = self.rng.normal(0.0, 1.0, size=len(candidates)).tolist()
         added = 0
+        full_below, most, joining_bar = CLOSE_WHEN_REMAINING * target, cfg.syndicate_max, VentureFund.syndicate_bar(bar)
         for firm_index, z in zip(candidates, normals, strict=True):
-            if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
+            if remaining <= full_below or added >= most:
                 break  # full: no later candidate, joining or not, puts money in
-            if not VentureFund.joins_syndicate(log_quality + z * noise[firm_index], bar):
+            if not log_quality + z * noise[firm_index] >= joining_bar:  # its own diligence signal
                 continue
             cheque = VentureFund.syndicate_cheque(self._capacity_list[firm_index], remaining, target)
             if cheque > 0:
