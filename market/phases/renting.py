@@ -28,6 +28,8 @@ class RentingPhase:
         running = np.zeros(n_h)
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         running_fleets = []
+        # each chip's stack maturity, asked once for every cloud (ComputeMarket.chip_maturity: the floor read once)
+        maturity_of = dict(zip(m.chip_index, m.chip_maturity(m.chip_index.values()), strict=True))
         for i, h in enumerate(m.hyperscalers):
             on, work = m.fleets.running(h, book.rates, book.inference_share)
             heq = sum(work)
@@ -35,8 +37,8 @@ class RentingPhase:
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
             h.count_idle(float(units.sum()), m.fleets.draw_w(h))
             if heq > 0:
-                maturity[i] = float(np.average(m.chip_maturity([m.chip_index[c] for c in h.fleet]),
-                                               weights=work))
+                weights = np.array(work)  # np.average's operations, without its checks: the same mean to the bit
+                maturity[i] = float((np.array([maturity_of[c] for c in h.fleet]) * weights).sum() / weights.sum())
             paid = np.array([h.paid[c] for c in h.fleet])
             tdp = np.array([m.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
