@@ -484,3 +484,21 @@ def test_chips_at_several_precisions_in_one_call_get_each_precisions_own_evaluat
                                       None, precision=precision, **kwargs).tokens_per_second_per_chip
             assert np.isfinite(alone).any()
             np.testing.assert_array_equal(block, alone)
+
+
+def test_decode_steps_at_several_contexts_are_each_contexts_own_to_the_bit():
+    rng = np.random.default_rng(zlib.crc32(b"decode-steps"))
+    n = 80
+    chips, models = random_points(rng, n)
+    chip_arr, model_arr = as_arrays(chips, models, sharing=0.4, usable=0.9)
+    batch = rng.integers(1, 256, size=n).astype(float)
+    group = 2.0 ** rng.integers(0, 5, size=n)
+    parallel = roofline.Parallel(data=2.0 ** rng.integers(0, 3, size=n),
+                                 expert=np.where(rng.random(n) < 0.5, 0.0, 2.0 ** rng.integers(1, 4, size=n)))
+    contexts = (0.0, 1.0, rng.integers(1, 4096, size=n).astype(float))
+    together = roofline.decode_steps(model_arr, chip_arr, batch, contexts, group, 1.0, 1.0, 1.0, parallel)
+    for context, step in zip(contexts, together, strict=True):
+        alone = roofline.decode_step_times(model_arr, chip_arr, batch, context, group, 1.0, 1.0, 1.0, parallel)
+        for field in dataclasses.fields(step):
+            np.testing.assert_array_equal(getattr(step, field.name), getattr(alone, field.name))
+    assert not np.array_equal(together[0].memory, together[2].memory)  # the context moves the KV bytes read
