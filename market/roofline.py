@@ -174,19 +174,16 @@ def chip_arrays(
     """
     years = software_years(efficiency.software_date if software is None else software)
     decline = efficiency.overhead_decline**years
-    if isinstance(maturity, Mapping):
-        maturity = [maturity[c.vendor] for c in chips]
-    factor = efficiency.maturity_factor(np.asarray(maturity, dtype=float))
+    factor = _maturity_factor(chips, efficiency, maturity)
     col = lambda values: _on_axis(values, axis, ndim)  # noqa: E731
     fabrics = [efficiency.fabric_of(c) for c in chips]
     return ChipArrays(
-        peak_flops=col([c.tflops.get(precision, np.nan) * 1e12 for c in chips]),
+        **_at_precision(chips, precision, efficiency, factor, axis, ndim),
         hbm_bytes=col([c.hbm_gb * 1e9 for c in chips]),
         hbm_bandwidth=col([c.hbm_tbps * 1e12 for c in chips]),
         link_bandwidth=col([c.interconnect_gbps * 1e9 / 2.0 for c in chips]),
         max_group=col([c.max_group for c in chips]),
         mfu_train=col(np.array([efficiency.training_mfu(c.vendor) for c in chips]) * factor),
-        mfu_infer=col(efficiency.inference_mfu(precision) * factor),
         mbu=col(efficiency.mbu * factor),
         link_latency=col([efficiency.link_latency_us * 1e-6 * f.latency_factor for f in fabrics]),
         usable_memory_fraction=efficiency.usable_memory_fraction,
@@ -202,6 +199,22 @@ def chip_arrays(
     )
 
 
+def _maturity_factor(chips: Sequence[Accelerator], efficiency: EfficiencyParams,
+                     maturity: Mapping[str, float] | Sequence[float]) -> np.ndarray:
+    """(K,) each chip's `efficiency.maturity_factor` at its `maturity` (per vendor id, or per chip)."""
+    if isinstance(maturity, Mapping):
+        maturity = [maturity[c.vendor] for c in chips]
+    return efficiency.maturity_factor(np.asarray(maturity, dtype=float))
+
+
+def _at_precision(chips: Sequence[Accelerator], precision: str, efficiency: EfficiencyParams, factor: np.ndarray,
+                  axis: int, ndim: int) -> dict[str, np.ndarray]:
+    """chip_arrays' figures that depend on the number format: peak FLOP/s at `precision` (NaN where a chip lacks it)
+    and the inference MFU cap at it, scaled by each chip's maturity `factor`."""
+    return {"peak_flops": _on_axis([c.tflops.get(precision, np.nan) * 1e12 for c in chips], axis, ndim),
+            "mfu_infer": _on_axis(efficiency.inference_mfu(precision) * factor, axis, ndim)}
+
+
 def chip_arrays_at_precisions(
     chips: Sequence[Accelerator],
     precisions: Sequence[str],
@@ -214,7 +227,10 @@ def chip_arrays_at_precisions(
     at precisions[i]), each row carrying its number format's bytes per weight and per KV-cache element, so that one
     `evaluate` call prices every (chip, precision) pair; each row gets the values `chip_arrays(chips, precision, ...)`
     gives it."""
-    blocks = [chip_arrays(chips, precision, efficiency, maturity, axis, ndim) for precision in precisions]
+    first = chip_arrays(chips, precisions[0], efficiency, maturity, axis, ndim)
+    factor = _maturity_factor(chips, efficiency, maturity)  # only the number format's own figures differ
+    blocks = [first, *(dataclasses.replace(first, **_at_precision(chips, precision, efficiency, factor, axis, ndim))
+                       for precision in precisions[1:])]
     rows = lambda values: _on_axis(np.repeat(values, len(chips)), axis, ndim)  # noqa: E731
     stacked = {
         f.name: np.concatenate([getattr(b, f.name) for b in blocks], axis=axis)
