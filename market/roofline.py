@@ -85,6 +85,7 @@ OVERHEAD_EPOCH = "2023-10"
 
 PHASES = ("train", "prefill", "decode", "serve")
 BOUNDS = ("compute", "memory", "interconnect", "overhead")
+TRAINING_GROUP_SIZES = 2.0 ** np.arange(21)  # the group sizes a training run's state is fitted into: 1 to 2^20 chips
 SRAM_CHIP_BYTES = 1e9  # chips with less memory than this hold weights in on-chip SRAM: pipeline-parallel by default
 # Infeasibility codes in RooflineResult.infeasible_reason
 FEASIBLE, NO_PRECISION, NO_FIT = 0, 1, 2
@@ -760,12 +761,13 @@ def _evaluate_train(model, chip, batch, group, supported, pipeline=None, paralle
                                        chips / stages, stages, parallel)
 
     if group is None:  # smallest power of two whose chips hold their share (state shrinks, activations do not)
-        group = np.nan
-        for power in range(0, 21):
-            chips = 2.0**power
-            group = np.where(np.isnan(group) & (need(chips) <= per_chip_memory), chips, group)
-            if not np.isnan(group).any():  # every point has its group: the larger sizes change nothing
-                break
+        # every size at once, on an axis of its own ahead of the points' axes (each point's need is elementwise, so
+        # the same bytes as one size at a time), then each point's first size that fits (NaN: none up to 2^20)
+        points = max(np.ndim(x) for x in (model.params_total, model.n_layers, model.d_model, model.train_seq_len,
+                                          per_chip_memory, stages, parallel.data, parallel.context))
+        sizes = TRAINING_GROUP_SIZES.reshape(-1, *(1,) * points)
+        fits = need(sizes) <= per_chip_memory
+        group = np.where(fits.any(axis=0), TRAINING_GROUP_SIZES[fits.argmax(axis=0)], np.nan)
     else:
         group = np.asarray(group, dtype=float)
         group = np.where((need(group) <= per_chip_memory) & (np.mod(group, stages) == 0), group, np.nan)
