@@ -140,7 +140,7 @@ class VenturePhase:
         self.lp_money = TERMS.lp.hold_months * self._lp_base_inflow()
         self._distributed = 0.0  # USD distributed to LPs this month
         # judged at a fixed age: deal id -> value (USD) at deal_age; (firm, vintage) -> fund figures at each age
-        self._deal_month: list[int] = []
+        self._deals_of_month: dict[int, list[int]] = {}  # month -> ids of the deals closed in it, in deal order
         self._deal_shares: list[float] = []
         self.deal_value_at_age: dict[int, tuple[float, bool]] = {}  # deal id -> (value, startup ended by then)
         self.fund_marks: dict[tuple[int, int, int], dict[str, float]] = {}
@@ -401,7 +401,7 @@ class VenturePhase:
             self.holdings.append((deal_id, holder, shares, cheque))
             members.append(holder[0])
             shares_bought.append(shares)
-        self._deal_month.append(month)
+        self._deals_of_month.setdefault(month, []).append(deal_id)
         self._deal_shares.append(math.fsum(shares_bought))
         for firm_index in set(members):  # only the investing firms' capacity changed
             capacity[firm_index] = self._capacity_list[firm_index] = self.firms[firm_index].new_cheque_capacity(
@@ -530,8 +530,7 @@ class VenturePhase:
         startups it backed that have made a successful exit (IPO or trade sale)."""
         ages, c = self.ages, self.startups
         dated = month - ages.deal_age_months
-        months = np.asarray(self._deal_month)
-        for deal_id in np.flatnonzero(months == dated).tolist():
+        for deal_id in self._deals_of_month.get(dated, ()):
             i = self.deals[deal_id]["startup"]
             self.deal_value_at_age[deal_id] = (self._deal_shares[deal_id] * c.share_value(i), not c.alive[i])
         fund_ages = (ages.deployment_age_months, ages.persistence_age_months, ages.fund_age_months,
