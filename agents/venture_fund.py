@@ -189,10 +189,10 @@ class VentureFund(mesa.Agent):
         return min(ownership * target, self.follow_on_capacity(fund, month, config))
 
     @staticmethod
-    def joins_syndicate(signal, bar: float):
-        """Whether a firm invited to a round joins it on its own diligence: its signal of the startup's log quality
-        (one, or an array of invited firms' signals) clears the bar less 0.3 (the lead's backing)."""
-        return signal >= bar - LEAD_BACKING
+    def syndicate_bar(bar: float) -> float:
+        """The bar an invited firm's signal of the startup's log quality must reach for it to join a round on its own
+        diligence: the stage's `bar` less 0.3 (the lead's backing)."""
+        return bar - LEAD_BACKING
 
     @staticmethod
     def syndicate_cheque(capacity: float, remaining: float, target: float) -> float:

@@ -40,6 +40,29 @@ def split_over_clouds(spend_by_cloud: np.ndarray, affinity: np.ndarray, open_to_
     return weights / weights.sum() if weights.sum() > 0 else weights
 
 
+def split_over_clouds_by_lab(spend: np.ndarray, affinity: np.ndarray, open_to_contracts: np.ndarray) -> np.ndarray:
+    """(L, H) `split_over_clouds` of every lab at once (`spend`, `affinity`: (L, H)), to the bit: the spending split
+    with each row's own sum (by_lab); a lab that spent nothing falls back to its own call (its affinity's softmax)."""
+    kept = np.where(open_to_contracts[None, :], np.maximum(spend, 0.0), 0.0)
+    total = np.array(by_lab(kept))
+    shares = kept / np.where(total > 0, total, 1.0)[:, None]
+    for lab in np.flatnonzero(total <= 0).tolist():
+        shares[lab] = split_over_clouds(spend[lab], affinity[lab], open_to_contracts)
+    return shares
+
+
+def by_lab(x: np.ndarray) -> list[float]:
+    """Row sums of an (L labs, H clouds) array, as Python floats: the same sum, to the bit, as each row's own
+    `.sum()` (numpy's pairwise sum along a contiguous row), in one call instead of one per lab."""
+    return np.ascontiguousarray(x).sum(axis=1).tolist()
+
+
+def by_cloud(x: np.ndarray) -> list[float]:
+    """Column sums of an (L labs, H clouds) array, as Python floats, the same to the bit as each column's own
+    `.sum()`: the columns made rows first, since `x.sum(axis=0)` adds row after row instead of pairwise."""
+    return np.ascontiguousarray(x.T).sum(axis=1).tolist()
+
+
 class CommitmentBook:
     """Contracts between L labs and H clouds over the run, as a schedule by month (model month index)."""
 
@@ -56,19 +79,29 @@ class CommitmentBook:
     def sign(self, lab: int, shares: np.ndarray, heq: float, price: np.ndarray, start: int, term: int) -> None:
         """Book `heq` (HEq) for lab `lab` from month `start` for `term` months, split over clouds by `shares` (H,),
         each at its cloud's `price` (H,, USD per HEq-hour)."""
+        self.sign_labs(np.array([lab]), np.array([heq]), shares[None, :], price, start, term)
+
+    def sign_labs(self, labs: np.ndarray, heq: np.ndarray, shares: np.ndarray, price: np.ndarray, start: int,
+                  term: int) -> None:
+        """`sign` for several distinct labs at once (`labs`, (n,); `heq`, (n,) HEq; `shares`, (n, H)), the same as
+        signing them one after the other in that order: each lab's contracts are its own rows, and the value signed
+        is added lab by lab. Labs with nothing to book (heq <= 0) are skipped."""
         end = start + term
-        if heq <= 0 or term <= 0:
+        booking = heq > 0
+        if not booking.any() or term <= 0:
             return
+        labs, heq, shares = labs[booking], heq[booking], shares[booking]
         if end > self.months:  # a run longer than planned: extend the schedule
             grow = ((0, 0), (0, 0), (0, end - self.months))
             self.heq, self.usd_per_hour = np.pad(self.heq, grow), np.pad(self.usd_per_hour, grow)
-        volume = heq * shares
-        price = np.where(np.isfinite(price), price, 0.0)
-        self.heq[lab, :, start:end] += volume[:, None]
-        self.usd_per_hour[lab, :, start:end] += (volume * price)[:, None]
-        value = float((volume * price).sum()) * HOURS_PER_MONTH * (end - start)
-        self.signed_usd += value
-        self.signed_this_month += value
+        volume = heq[:, None] * shares
+        usd = volume * np.where(np.isfinite(price), price, 0.0)[None, :]
+        self.heq[labs, :, start:end] += volume[:, :, None]
+        self.usd_per_hour[labs, :, start:end] += usd[:, :, None]
+        for per_hour in by_lab(usd):
+            value = per_hour * HOURS_PER_MONTH * (end - start)
+            self.signed_usd += value
+            self.signed_this_month += value
 
     def restructure(self, lab: int, month: int, keep: float) -> None:
         """Lab `lab` could pay only `keep` (in [0, 1]) of what fell due: its contracts from `month` on are cut to that
@@ -85,15 +118,15 @@ class CommitmentBook:
             return np.zeros(self.heq.shape[:2])
         return self.heq[:, :, month]
 
-    def lab_committed(self, lab: int, month: int) -> float:
-        """HEq lab `lab` has committed for `month`, over all clouds."""
-        return float(self.committed(month)[lab].sum())
+    def labs_committed(self, month: int) -> list[float]:
+        """(L,) HEq each lab has committed for `month`, over all clouds (each row's own sum, to the bit)."""
+        return by_lab(self.committed(month))
 
-    def lab_committed_usd(self, lab: int, month: int) -> float:
-        """USD a month lab `lab`'s contracts call for in `month`, over all clouds (0 past the horizon)."""
+    def labs_committed_usd(self, month: int) -> list[float]:
+        """(L,) USD a month each lab's contracts call for in `month`, over all clouds (0 past the horizon)."""
         if month >= self.months:
-            return 0.0
-        return float(self.usd_per_hour[lab, :, month].sum()) * HOURS_PER_MONTH
+            return [0.0] * self.heq.shape[0]
+        return [per_hour * HOURS_PER_MONTH for per_hour in by_lab(self.usd_per_hour[:, :, month])]
 
     def usd_a_month_ahead(self, month: int, months: int = 12) -> np.ndarray:
         """(L,) USD a month each lab's contracts call for, on average over the `months` after `month`."""

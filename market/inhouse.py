@@ -103,11 +103,11 @@ class ProgrammeDesk:
         merchants' offers are today's): its rates at its stack's starting maturity, on the clouds' workload mix."""
         m = self.model
         if self._chip is None:
-            chip, maturity = programme_chip(m)
-            kept = m.extra_rates  # priced with the month's chips when the selling phase asked for it
-            if kept is not None and kept[:3] == (m.date, chip, maturity):
-                train, serve = kept[3:]
+            kept = m.extra_rates  # this month's programme chip, priced with the month's chips by the selling phase
+            if kept is not None and kept[0] == m.date:
+                _, chip, maturity, train, serve = kept
             else:
+                chip, maturity = programme_chip(m)
                 train, serve = (rate[0] for rate in m.chip_rates([chip], [maturity])[:2])
             book = m.last_month.book
             work = float(choice.work_rate(train, serve, book.inference_share))

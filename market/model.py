@@ -83,8 +83,9 @@ class ComputeMarket(mesa.Model):
         self._lab_revenue_history: list[float] = []
         self._rental_price0: float | None = None
         self.events: list[str] = []
-        # (date, chip, maturity, training rate, serving rate) of a chip priced with the month's chips at the selling
-        # phase's request (rates_and_tokens' `extra`), or None
+        # (date, chip, maturity, training rate, serving rate) of the month's in-house programme chip
+        # (inhouse.programme_chip), priced with the month's chips at the selling phase's request (rates_and_tokens'
+        # `extra`), or None
         self.extra_rates: tuple[str, Accelerator, float, float, float] | None = None
         self.last_month: MonthOutcome | None = None  # what the last month's phases returned (for inspection)
         self.recorder = MonthRecorder(self)

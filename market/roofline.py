@@ -85,6 +85,7 @@ OVERHEAD_EPOCH = "2023-10"
 
 PHASES = ("train", "prefill", "decode", "serve")
 BOUNDS = ("compute", "memory", "interconnect", "overhead")
+TRAINING_GROUP_SIZES = 2.0 ** np.arange(21)  # the group sizes a training run's state is fitted into: 1 to 2^20 chips
 SRAM_CHIP_BYTES = 1e9  # chips with less memory than this hold weights in on-chip SRAM: pipeline-parallel by default
 # Infeasibility codes in RooflineResult.infeasible_reason
 FEASIBLE, NO_PRECISION, NO_FIT = 0, 1, 2
@@ -174,19 +175,16 @@ def chip_arrays(
     """
     years = software_years(efficiency.software_date if software is None else software)
     decline = efficiency.overhead_decline**years
-    if isinstance(maturity, Mapping):
-        maturity = [maturity[c.vendor] for c in chips]
-    factor = efficiency.maturity_factor(np.asarray(maturity, dtype=float))
+    factor = _maturity_factor(chips, efficiency, maturity)
     col = lambda values: _on_axis(values, axis, ndim)  # noqa: E731
     fabrics = [efficiency.fabric_of(c) for c in chips]
     return ChipArrays(
-        peak_flops=col([c.tflops.get(precision, np.nan) * 1e12 for c in chips]),
+        **_at_precision(chips, precision, efficiency, factor, axis, ndim),
         hbm_bytes=col([c.hbm_gb * 1e9 for c in chips]),
         hbm_bandwidth=col([c.hbm_tbps * 1e12 for c in chips]),
         link_bandwidth=col([c.interconnect_gbps * 1e9 / 2.0 for c in chips]),
         max_group=col([c.max_group for c in chips]),
         mfu_train=col(np.array([efficiency.training_mfu(c.vendor) for c in chips]) * factor),
-        mfu_infer=col(efficiency.inference_mfu(precision) * factor),
         mbu=col(efficiency.mbu * factor),
         link_latency=col([efficiency.link_latency_us * 1e-6 * f.latency_factor for f in fabrics]),
         usable_memory_fraction=efficiency.usable_memory_fraction,
@@ -202,6 +200,22 @@ def chip_arrays(
     )
 
 
+def _maturity_factor(chips: Sequence[Accelerator], efficiency: EfficiencyParams,
+                     maturity: Mapping[str, float] | Sequence[float]) -> np.ndarray:
+    """(K,) each chip's `efficiency.maturity_factor` at its `maturity` (per vendor id, or per chip)."""
+    if isinstance(maturity, Mapping):
+        maturity = [maturity[c.vendor] for c in chips]
+    return efficiency.maturity_factor(np.asarray(maturity, dtype=float))
+
+
+def _at_precision(chips: Sequence[Accelerator], precision: str, efficiency: EfficiencyParams, factor: np.ndarray,
+                  axis: int, ndim: int) -> dict[str, np.ndarray]:
+    """chip_arrays' figures that depend on the number format: peak FLOP/s at `precision` (NaN where a chip lacks it)
+    and the inference MFU cap at it, scaled by each chip's maturity `factor`."""
+    return {"peak_flops": _on_axis([c.tflops.get(precision, np.nan) * 1e12 for c in chips], axis, ndim),
+            "mfu_infer": _on_axis(efficiency.inference_mfu(precision) * factor, axis, ndim)}
+
+
 def chip_arrays_at_precisions(
     chips: Sequence[Accelerator],
     precisions: Sequence[str],
@@ -214,7 +228,10 @@ def chip_arrays_at_precisions(
     at precisions[i]), each row carrying its number format's bytes per weight and per KV-cache element, so that one
     `evaluate` call prices every (chip, precision) pair; each row gets the values `chip_arrays(chips, precision, ...)`
     gives it."""
-    blocks = [chip_arrays(chips, precision, efficiency, maturity, axis, ndim) for precision in precisions]
+    first = chip_arrays(chips, precisions[0], efficiency, maturity, axis, ndim)
+    factor = _maturity_factor(chips, efficiency, maturity)  # only the number format's own figures differ
+    blocks = [first, *(dataclasses.replace(first, **_at_precision(chips, precision, efficiency, factor, axis, ndim))
+                       for precision in precisions[1:])]
     rows = lambda values: _on_axis(np.repeat(values, len(chips)), axis, ndim)  # noqa: E731
     stacked = {
         f.name: np.concatenate([getattr(b, f.name) for b in blocks], axis=axis)
@@ -434,13 +451,18 @@ def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool, p
     expert parallelism an MoE layer's second all-reduce is replaced by the dispatch and combine all-to-alls over the
     EP group, each chip sending its share of the tensor group's tokens (message / tensor) top_k times. fill: the
     pipeline is filled and drained for this pass (prefill) rather than kept full across steps (decode)."""
+    return _steps(model, chip, ((flop, moved),), message, group, stages, batch, fill, parallel)[0]
+
+
+def _steps(model, chip, work, message, group, stages, batch, fill: bool,
+           parallel: Parallel | None = None) -> list[StepTimes]:
+    """`_step` for each (flop, moved) of `work` that share the rest (the same message, group, stages and batch): the
+    communication, hops and overheads, which do not depend on them, computed once, by the same operations."""
     parallel = parallel or Parallel()
     group = np.asarray(group, dtype=float)
     stages = np.asarray(stages, dtype=float)
     tensor = group / stages
     m = microbatches(batch, stages)
-    compute = flop / (group * chip.peak_flops * chip.mfu_infer)
-    memory = moved / (group * chip.hbm_bandwidth * chip.mbu)
     allreduce = allreduce_time(message / m, tensor, chip.link_bandwidth, chip.link_latency, chip.switched,
                                chip.step_latency)
     ep = uses_experts(model.experts, parallel)
@@ -450,12 +472,18 @@ def _step(model, chip, flop, moved, message, group, stages, batch, fill: bool, p
     collective = model.n_layers * (allreduce + np.where(ep, 2.0 * alltoall, allreduce))
     hops = (stages - 1.0) * chip.link_latency
     layers = model.n_layers * (chip.prefill_layer_overhead if fill else chip.layer_overhead)
+    flop_rate, byte_rate = group * chip.peak_flops * chip.mfu_infer, group * chip.hbm_bandwidth * chip.mbu
     if fill:  # (m + p - 1) stage-times of one microbatch, each stage 1/p of the layers
         scale = (m + stages - 1.0) / m
-        return StepTimes(scale * compute, scale * memory, (m + stages - 1.0) / stages * collective + hops,
-                         (m + stages - 1.0) / stages * layers, compute)
-    scale = stages / m  # kept full across steps: idle stages while b < p
-    return StepTimes(scale * compute, scale * memory, collective + hops, layers, compute)
+        interconnect, overhead = (m + stages - 1.0) / stages * collective + hops, (m + stages - 1.0) / stages * layers
+    else:
+        scale = stages / m  # kept full across steps: idle stages while b < p
+        interconnect, overhead = collective + hops, layers
+    times = []
+    for flop, moved in work:
+        compute = flop / flop_rate
+        times.append(StepTimes(scale * compute, scale * (moved / byte_rate), interconnect, overhead, compute))
+    return times
 
 
 def decode_step_times(
@@ -464,24 +492,34 @@ def decode_step_times(
 ) -> StepTimes:
     """One decode step: each of `batch` sequences with `context` cached tokens emits one token (on one tensor group
     of `group` chips; `parallel.data` such groups step side by side with batches of their own)."""
+    return decode_steps(model, chip, batch, (context,), group, bytes_per_param, kv_bytes, stages, parallel)[0]
+
+
+def decode_steps(
+    model, chip, batch, contexts, group, bytes_per_param: float, kv_bytes: float, stages=1.0,
+    parallel: Parallel | None = None,
+) -> list[StepTimes]:
+    """`decode_step_times` at each of `contexts` (cached tokens per sequence), what does not depend on the context
+    (weights read, per-token KV and state bytes, communication) computed once, by the same operations."""
     parallel = parallel or Parallel()
     batch = np.asarray(batch, dtype=float)
     tensor = np.asarray(group, dtype=float) / np.asarray(stages, dtype=float)
-    flop = batch * (2.0 * model.params_active + decode_attention_flop(model) * context
-                    + expert_flop_penalty(model, chip.expert_efficiency))
+    dense_flop, attention_flop = 2.0 * model.params_active, decode_attention_flop(model)
+    penalty = expert_flop_penalty(model, chip.expert_efficiency)
     # weights (the group's share of the experts), the KV cache read (re-read by the query heads of a group as far
     # as the attention kernel does not share it: kv_rereads; held, so read, by kv_copies chips of the group), and
     # each sequence's recurrent state read and written back
     share = expert_copies_share(model.experts, tensor, parallel)
     routed = routed_tokens_per_copy(model.experts, batch, tensor, parallel)
     kv_read = kv_rereads(model, chip.gqa_sharing) * kv_copies(model.kv_heads, tensor)
-    moved = (weight_bytes_read(model, routed, bytes_per_param, share)
-             + batch * context * kv_bytes_per_token(model, kv_bytes) * kv_read
-             + 2.0 * batch * state_bytes(model, kv_bytes))
+    weights_read = weight_bytes_read(model, routed, bytes_per_param, share)
+    kv_per_token, state = kv_bytes_per_token(model, kv_bytes), 2.0 * batch * state_bytes(model, kv_bytes)
+    work = [(batch * (dense_flop + attention_flop * context + penalty),
+             weights_read + batch * context * kv_per_token * kv_read + state) for context in contexts]
     message = batch * model.d_model * ACTIVATION_BYTES
-    step = _step(model, chip, flop, moved, message, group, stages, batch, fill=False, parallel=parallel)
     per_step = batch * chip.sequence_overhead
-    return StepTimes(step.compute, step.memory, step.interconnect, step.overhead + per_step, step.busy)
+    return [StepTimes(step.compute, step.memory, step.interconnect, step.overhead + per_step, step.busy)
+            for step in _steps(model, chip, work, message, group, stages, batch, fill=False, parallel=parallel)]
 
 
 def prefill_times(
@@ -681,8 +719,7 @@ def evaluate(
         inp = np.asarray(input_tokens, dtype=float)
         out = np.asarray(output_tokens, dtype=float)
         pre = prefill_times(model, chip, batch, inp, group, bpp, kvb, stages, parallel)
-        at0 = decode_step_times(model, chip, batch, 0.0, group, bpp, kvb, stages, parallel)
-        at1 = decode_step_times(model, chip, batch, 1.0, group, bpp, kvb, stages, parallel)
+        at0, at1 = decode_steps(model, chip, batch, (0.0, 1.0), group, bpp, kvb, stages, parallel)
         c1, m1, busy1 = at1.compute - at0.compute, at1.memory - at0.memory, at1.busy - at0.busy  # per token of context
         lo, hi = inp + 1.0, inp + out - 1.0  # decode contexts after the prefill's first token
         steps = np.maximum(out - 1.0, 0.0)
@@ -724,12 +761,13 @@ def _evaluate_train(model, chip, batch, group, supported, pipeline=None, paralle
                                        chips / stages, stages, parallel)
 
     if group is None:  # smallest power of two whose chips hold their share (state shrinks, activations do not)
-        group = np.nan
-        for power in range(0, 21):
-            chips = 2.0**power
-            group = np.where(np.isnan(group) & (need(chips) <= per_chip_memory), chips, group)
-            if not np.isnan(group).any():  # every point has its group: the larger sizes change nothing
-                break
+        # every size at once, on an axis of its own ahead of the points' axes (each point's need is elementwise, so
+        # the same bytes as one size at a time), then each point's first size that fits (NaN: none up to 2^20)
+        points = max(np.ndim(x) for x in (model.params_total, model.n_layers, model.d_model, model.train_seq_len,
+                                          per_chip_memory, stages, parallel.data, parallel.context))
+        sizes = TRAINING_GROUP_SIZES.reshape(-1, *(1,) * points)
+        fits = need(sizes) <= per_chip_memory
+        group = np.where(fits.any(axis=0), TRAINING_GROUP_SIZES[fits.argmax(axis=0)], np.nan)
     else:
         group = np.asarray(group, dtype=float)
         group = np.where((need(group) <= per_chip_memory) & (np.mod(group, stages) == 0), group, np.nan)

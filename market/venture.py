@@ -140,7 +140,7 @@ class VenturePhase:
         self.lp_money = TERMS.lp.hold_months * self._lp_base_inflow()
         self._distributed = 0.0  # USD distributed to LPs this month
         # judged at a fixed age: deal id -> value (USD) at deal_age; (firm, vintage) -> fund figures at each age
-        self._deal_month: list[int] = []
+        self._deals_of_month: dict[int, list[int]] = {}  # month -> ids of the deals closed in it, in deal order
         self._deal_shares: list[float] = []
         self.deal_value_at_age: dict[int, tuple[float, bool]] = {}  # deal id -> (value, startup ended by then)
         self.fund_marks: dict[tuple[int, int, int], dict[str, float]] = {}
@@ -401,7 +401,7 @@ class VenturePhase:
             self.holdings.append((deal_id, holder, shares, cheque))
             members.append(holder[0])
             shares_bought.append(shares)
-        self._deal_month.append(month)
+        self._deals_of_month.setdefault(month, []).append(deal_id)
         self._deal_shares.append(math.fsum(shares_bought))
         for firm_index in set(members):  # only the investing firms' capacity changed
             capacity[firm_index] = self._capacity_list[firm_index] = self.firms[firm_index].new_cheque_capacity(
@@ -449,7 +449,8 @@ class VenturePhase:
         # can join: open, not the lead, not already in the round from their current fund (a pro rata). Python lists,
         # not numpy: a round invites a few dozen firms, too few for numpy's per-call cost to pay
         vintage, is_open = self._vintage, self._open
-        in_round = {lead, *(f for f, v in cheques if v == vintage[f])}
+        in_round = {f for f, v in cheques if v == vintage[f]}
+        in_round.add(lead)
         candidates = [f for f in dict.fromkeys(invited) if is_open[f] and f not in in_round]
         if not candidates:
             return cheques
@@ -458,10 +459,11 @@ class VenturePhase:
         log_quality, noise = math.log(c.quality[idx]), self._noise_list
         normals = self.rng.normal(0.0, 1.0, size=len(candidates)).tolist()
         added = 0
+        full_below, most, joining_bar = CLOSE_WHEN_REMAINING * target, cfg.syndicate_max, VentureFund.syndicate_bar(bar)
         for firm_index, z in zip(candidates, normals, strict=True):
-            if remaining <= CLOSE_WHEN_REMAINING * target or added >= cfg.syndicate_max:
+            if remaining <= full_below or added >= most:
                 break  # full: no later candidate, joining or not, puts money in
-            if not VentureFund.joins_syndicate(log_quality + z * noise[firm_index], bar):
+            if not log_quality + z * noise[firm_index] >= joining_bar:  # its own diligence signal
                 continue
             cheque = VentureFund.syndicate_cheque(self._capacity_list[firm_index], remaining, target)
             if cheque > 0:
@@ -528,8 +530,7 @@ class VenturePhase:
         startups it backed that have made a successful exit (IPO or trade sale)."""
         ages, c = self.ages, self.startups
         dated = month - ages.deal_age_months
-        months = np.asarray(self._deal_month)
-        for deal_id in np.flatnonzero(months == dated).tolist():
+        for deal_id in self._deals_of_month.get(dated, ()):
             i = self.deals[deal_id]["startup"]
             self.deal_value_at_age[deal_id] = (self._deal_shares[deal_id] * c.share_value(i), not c.alive[i])
         fund_ages = (ages.deployment_age_months, ages.persistence_age_months, ages.fund_age_months,

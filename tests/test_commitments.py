@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from hardware_catalog import load_catalog
-from market.commitments import CommitmentBook, commitment_to_sign, deliver, split_over_clouds
+from market.commitments import (
+    CommitmentBook,
+    commitment_to_sign,
+    deliver,
+    split_over_clouds,
+    split_over_clouds_by_lab,
+)
 from market.config import CloudConfig, DemandConfig, MarketConfig, VentureConfig
 from market.model import ComputeMarket
 from market.pricing import HOURS_PER_MONTH
@@ -28,14 +34,14 @@ def test_the_book_schedules_volume_and_money_over_the_term_and_grows_past_its_ho
     book = CommitmentBook(2, 3, months=10)
     book.sign(1, np.array([0.5, 0.5, 0.0]), 40.0, np.array([2.0, 3.0, np.inf]), start=4, term=12)
     assert book.months == 16
-    assert book.lab_committed(1, 3) == 0.0 and book.lab_committed(1, 4) == pytest.approx(40.0)
-    assert book.lab_committed(1, 15) == pytest.approx(40.0) and book.lab_committed(1, 16) == 0.0
+    assert book.labs_committed(3)[1] == 0.0 and book.labs_committed(4)[1] == pytest.approx(40.0)
+    assert book.labs_committed(15)[1] == pytest.approx(40.0) and book.labs_committed(16)[1] == 0.0
     np.testing.assert_allclose(book.cloud_committed(8), [20.0, 20.0, 0.0])
     np.testing.assert_allclose(book.price(8)[1], [2.0, 3.0, 0.0])
     assert book.signed_usd == pytest.approx((20.0 * 2.0 + 20.0 * 3.0) * HOURS_PER_MONTH * 12)
-    assert book.lab_committed(0, 8) == 0.0
-    assert book.lab_committed_usd(1, 8) == pytest.approx((20.0 * 2.0 + 20.0 * 3.0) * HOURS_PER_MONTH)
-    assert book.lab_committed_usd(1, 3) == 0.0 and book.lab_committed_usd(1, 99) == 0.0
+    assert book.labs_committed(8)[0] == 0.0
+    assert book.labs_committed_usd(8)[1] == pytest.approx((20.0 * 2.0 + 20.0 * 3.0) * HOURS_PER_MONTH)
+    assert book.labs_committed_usd(3)[1] == 0.0 and book.labs_committed_usd(99)[1] == 0.0
     # from month 9 the next 12 months hold 6 contract months (10-15) of the 12
     np.testing.assert_allclose(book.usd_a_month_ahead(9), [0.0, 100.0 * HOURS_PER_MONTH * 6 / 12])
 
@@ -46,6 +52,34 @@ def test_a_new_contract_follows_last_months_spending_or_else_affinity_and_only_o
     by_affinity = split_over_clouds(np.zeros(3), np.array([1.0, 0.0, 9.0]), open_to)
     assert by_affinity[2] == 0.0 and by_affinity[0] > by_affinity[1] and by_affinity.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(split_over_clouds(np.ones(3), np.zeros(3), np.zeros(3, bool)), 0.0)
+
+
+def test_every_labs_split_and_booking_at_once_are_each_labs_own_to_the_bit():
+    rng = np.random.default_rng(5)
+    labs, clouds = 26, 8
+    spend = rng.lognormal(20.0, 2.0, size=(labs, clouds)) * rng.choice([1.0, 0.0, -1.0], size=(labs, clouds))
+    spend[3] = 0.0  # a lab that spent nothing splits by its affinity
+    affinity = rng.normal(size=(labs, clouds))
+    open_to = np.array([True] * 6 + [False, True])
+    shares = split_over_clouds_by_lab(spend, affinity, open_to)
+    for lab in range(labs):
+        assert np.array_equal(shares[lab], split_over_clouds(spend[lab], affinity[lab], open_to))
+    heq = rng.lognormal(10.0, 1.0, size=labs) * (rng.random(labs) < 0.7)
+    price = np.where(open_to, rng.lognormal(0.5, 0.3, size=clouds), np.inf)
+    one_by_one, at_once = CommitmentBook(labs, clouds, months=20), CommitmentBook(labs, clouds, months=20)
+    for book in (one_by_one, at_once):
+        book.sign(2, shares[2], 5.0, price, start=1, term=6)  # contracts signed before
+    for lab in range(labs):
+        if heq[lab] > 0:
+            one_by_one.sign(lab, shares[lab], float(heq[lab]), price, start=4, term=24)
+    at_once.sign_labs(np.arange(labs), heq, shares, price, start=4, term=24)
+    assert np.array_equal(one_by_one.heq, at_once.heq) and np.array_equal(one_by_one.usd_per_hour, at_once.usd_per_hour)
+    assert (one_by_one.signed_usd, one_by_one.signed_this_month) == (at_once.signed_usd, at_once.signed_this_month)
+    for month in (0, 4, 27, 40):  # before, during and past the (extended) horizon
+        assert at_once.labs_committed(month) == [float(at_once.committed(month)[lab].sum()) for lab in range(labs)]
+        assert at_once.labs_committed_usd(month) == [
+            float(at_once.usd_per_hour[lab, :, month].sum()) * HOURS_PER_MONTH if month < at_once.months else 0.0
+            for lab in range(labs)]
 
 
 def test_delivery_is_pro_rata_when_a_cloud_is_short_and_a_lab_without_cash_takes_less():
@@ -61,13 +95,13 @@ def test_a_lab_that_defaults_has_its_later_contracts_cut_to_what_it_paid():
     for lab in (0, 1):
         book.sign(lab, np.array([0.5, 0.5]), 10.0, np.array([2.0, 4.0]), start=0, term=12)
     book.restructure(0, 5, 0.4)
-    assert book.lab_committed(0, 4) == pytest.approx(10.0)  # what fell due before stays as it was
-    assert book.lab_committed(0, 5) == pytest.approx(4.0) and book.lab_committed(0, 11) == pytest.approx(4.0)
+    assert book.labs_committed(4)[0] == pytest.approx(10.0)  # what fell due before stays as it was
+    assert book.labs_committed(5)[0] == pytest.approx(4.0) and book.labs_committed(11)[0] == pytest.approx(4.0)
     np.testing.assert_allclose(book.price(7)[0], [2.0, 4.0])  # the price holds; the volume is cut
-    assert book.lab_committed_usd(0, 7) == pytest.approx(0.4 * book.lab_committed_usd(1, 7))
-    assert book.lab_committed(1, 11) == pytest.approx(10.0)  # other labs' contracts are untouched
+    assert book.labs_committed_usd(7)[0] == pytest.approx(0.4 * book.labs_committed_usd(7)[1])
+    assert book.labs_committed(11)[1] == pytest.approx(10.0)  # other labs' contracts are untouched
     book.restructure(1, 5, 1.0)
-    assert book.lab_committed(1, 11) == pytest.approx(10.0)
+    assert book.labs_committed(11)[1] == pytest.approx(10.0)
 
 
 def test_a_cloud_orders_for_a_contract_before_it_is_delivered():

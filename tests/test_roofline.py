@@ -484,3 +484,42 @@ def test_chips_at_several_precisions_in_one_call_get_each_precisions_own_evaluat
                                       None, precision=precision, **kwargs).tokens_per_second_per_chip
             assert np.isfinite(alone).any()
             np.testing.assert_array_equal(block, alone)
+
+
+def test_decode_steps_at_several_contexts_are_each_contexts_own_to_the_bit():
+    rng = np.random.default_rng(zlib.crc32(b"decode-steps"))
+    n = 80
+    chips, models = random_points(rng, n)
+    chip_arr, model_arr = as_arrays(chips, models, sharing=0.4, usable=0.9)
+    batch = rng.integers(1, 256, size=n).astype(float)
+    group = 2.0 ** rng.integers(0, 5, size=n)
+    parallel = roofline.Parallel(data=2.0 ** rng.integers(0, 3, size=n),
+                                 expert=np.where(rng.random(n) < 0.5, 0.0, 2.0 ** rng.integers(1, 4, size=n)))
+    contexts = (0.0, 1.0, rng.integers(1, 4096, size=n).astype(float))
+    together = roofline.decode_steps(model_arr, chip_arr, batch, contexts, group, 1.0, 1.0, 1.0, parallel)
+    for context, step in zip(contexts, together, strict=True):
+        alone = roofline.decode_step_times(model_arr, chip_arr, batch, context, group, 1.0, 1.0, 1.0, parallel)
+        for field in dataclasses.fields(step):
+            np.testing.assert_array_equal(getattr(step, field.name), getattr(alone, field.name))
+    assert not np.array_equal(together[0].memory, together[2].memory)  # the context moves the KV bytes read
+
+
+def test_training_groups_searched_at_once_are_the_first_size_that_fits_one_size_at_a_time():
+    chips = list(CATALOG.accelerators.values())
+    chip_arr = roofline.chip_arrays(chips, "bf16", CATALOG.efficiency, np.linspace(0.2, 1.0, len(chips)), axis=0,
+                                    ndim=3)
+    tiny = np.where(np.arange(len(chips)) % 5 == 0, 1e-9, 1.0)[:, None, None]  # a fifth hold no run on 2^20 chips
+    chip_arr = dataclasses.replace(chip_arr, hbm_bytes=chip_arr.hbm_bytes * tiny)
+    model_arr = roofline.model_arrays(list(CATALOG.workloads.values()), axis=1, ndim=3)
+    parallel = roofline.Parallel(data=np.array([1.0, 8.0])[None, None, :], zero=1)
+    memory = chip_arr.hbm_bytes * chip_arr.usable_memory_fraction
+    group = np.nan
+    for power in range(21):  # one size at a time, the smallest that fits kept
+        need = roofline.training_bytes_per_chip(model_arr.params_total, model_arr.n_layers, model_arr.d_model,
+                                                model_arr.train_seq_len, 2.0**power, 1.0, parallel)
+        group = np.where(np.isnan(group) & (need <= memory), 2.0**power, group)
+    assert np.isfinite(group).any() and np.isnan(group).any()  # fitting and unfitting points both checked
+    searched = roofline.evaluate("train", model_arr, chip_arr, 4, precision="bf16", parallel=parallel)
+    given = roofline.evaluate("train", model_arr, chip_arr, 4, precision="bf16", parallel=parallel, group=group)
+    for field in ("chips", "tokens_per_second_per_chip", "latency_s", "power_w"):
+        np.testing.assert_array_equal(getattr(searched, field), getattr(given, field))

@@ -7,20 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import commitments, rental
+from ..commitments import by_cloud, by_lab
 from ..offers import OfferBook, RentalOutcome
 from ..pricing import HOURS_PER_MONTH
-
-
-def by_lab(x: np.ndarray) -> list[float]:
-    """Row sums of an (L labs, H clouds) array, as Python floats: the same sum, to the bit, as each row's own
-    `.sum()` (numpy's pairwise sum along a contiguous row), in one call instead of one per lab."""
-    return np.ascontiguousarray(x).sum(axis=1).tolist()
-
-
-def by_cloud(x: np.ndarray) -> list[float]:
-    """Column sums of an (L labs, H clouds) array, as Python floats, the same to the bit as each column's own
-    `.sum()`: the columns made rows first, since `x.sum(axis=0)` adds row after row instead of pairwise."""
-    return np.ascontiguousarray(x.T).sum(axis=1).tolist()
 
 
 class RentingPhase:
@@ -39,6 +28,8 @@ class RentingPhase:
         running = np.zeros(n_h)
         maturity = np.ones(n_h)  # software maturity of what each cloud rents out (HEq-weighted over its fleet)
         running_fleets = []
+        # each chip's stack maturity, asked once for every cloud (ComputeMarket.chip_maturity: the floor read once)
+        maturity_of = dict(zip(m.chip_index, m.chip_maturity(m.chip_index.values()), strict=True))
         for i, h in enumerate(m.hyperscalers):
             on, work = m.fleets.running(h, book.rates, book.inference_share)
             heq = sum(work)
@@ -46,8 +37,8 @@ class RentingPhase:
             units = np.asarray(on, dtype=float)  # idle chips (waiting for power) cost no power and earn nothing
             h.count_idle(float(units.sum()), m.fleets.draw_w(h))
             if heq > 0:
-                maturity[i] = float(np.average(m.chip_maturity([m.chip_index[c] for c in h.fleet]),
-                                               weights=work))
+                weights = np.array(work)  # np.average's operations, without its checks: the same mean to the bit
+                maturity[i] = float((np.array([maturity_of[c] for c in h.fleet]) * weights).sum() / weights.sum())
             paid = np.array([h.paid[c] for c in h.fleet])
             tdp = np.array([m.chip_index[c].tdp_w for c in h.fleet])
             supply[i], price[i], running[i] = rental.cloud_offer(units, paid, tdp, heq, h.internal_demand,
@@ -129,13 +120,16 @@ class RentingPhase:
         start = m.month + finance.commitment_lead_months
         open_to = np.isfinite(price) & np.array([not h.bankrupt for h in m.hyperscalers])
         if open_to.any():
-            for li, lab in enumerate(m.labs):
-                shares = commitments.split_over_clouds(paid[li], lab.affinity, open_to)
-                contract_price = float((shares * np.where(open_to, price, 0.0)).sum())  # USD per HEq-hour
-                heq = lab.plan_commitment(book_c.lab_committed(li, start), book_c.lab_committed_usd(li, start),
-                                          contract_price, finance)
-                if heq > 0:
-                    book_c.sign(li, shares, heq, price, start, finance.commitment_term_months)
+            # every lab's split, contract price (USD per HEq-hour) and what it has booked, at once: a lab's signing
+            # touches only its own rows of the book, so each lab decides on what it would have seen signing in turn
+            shares = commitments.split_over_clouds_by_lab(paid, np.array([lab.affinity for lab in m.labs]), open_to)
+            contract_prices = by_lab(shares * np.where(open_to, price, 0.0)[None, :])
+            heq = [lab.plan_commitment(committed, committed_usd, contract_price, finance)
+                   for lab, committed, committed_usd, contract_price in zip(
+                       m.labs, book_c.labs_committed(start), book_c.labs_committed_usd(start), contract_prices,
+                       strict=True)]
+            book_c.sign_labs(np.arange(len(m.labs)), np.array(heq), shares, price, start,
+                             finance.commitment_term_months)
         ahead = book_c.usd_a_month_ahead(m.month)
         for li, lab in enumerate(m.labs):
             lab.committed_usd_ahead = float(ahead[li])

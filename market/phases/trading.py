@@ -64,7 +64,8 @@ class TradingPhase:
             v.add_backlog(max(0.0, fills.ordered[j] - fills.filled[:, j].sum()))
 
     def receive(self, book: OfferBook, fills: Fills) -> None:
-        """Each cloud receives and pays for its chips; the ledger records every trade."""
+        """Each cloud receives and pays for its chips; the ledger records every trade. (The units and prices stay numpy
+        floats: Python's sum() adds Python floats with compensation, so a fleet of them would sum to other bits.)"""
         m = self.model
         k = len(book)
         filled = fills.filled
@@ -78,8 +79,9 @@ class TradingPhase:
                     h.add_chips(chip.id, per_buyer[i, j], book.prices[j])
                     by_vendor[vendor_ids[j]] = by_vendor.get(vendor_ids[j], 0.0) + per_buyer_amount[i, j]
             h.pay_for_chips(by_vendor)
-            m.ledger.record(m.month, [h.hyperscaler_id] * k, vendor_ids, [c.id for c in book.chips], per_buyer[i],
-                            book.prices)
+        n_h = len(m.hyperscalers)  # the month's trades in one record, cloud after cloud
+        m.ledger.record(m.month, np.repeat([h.hyperscaler_id for h in m.hyperscalers], k), np.tile(vendor_ids, n_h),
+                        np.tile([c.id for c in book.chips], n_h), per_buyer.ravel(), np.tile(book.prices, n_h))
 
     def plan_supply(self, book: OfferBook, fills: Fills) -> None:
         """Each vendor, given its orders this month, re-values its reserve and commits future supply."""
