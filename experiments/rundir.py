@@ -548,16 +548,37 @@ def prepare_collection(path: Path, kind: str, option: str = "--out") -> Path:
     return path
 
 
+def edited_files(folder: Path) -> list[str]:
+    """Recorded files still there whose bytes are not the ones the tool wrote: someone changed them since."""
+    edited = []
+    for rel in damaged_files(folder):
+        path = Path(folder) / rel
+        if path.is_symlink() or path.exists():
+            edited.append(rel)
+    return edited
+
+
+def refuse_edited(out: Path, option: str) -> None:
+    """Refuse to replace the tool's folder `out` while a file it wrote there has been changed since (a user's edit is
+    the user's work, though the file was the tool's)."""
+    edited = edited_files(out) if out.is_dir() else []
+    if edited:
+        raise RunDirError(f"{option} {out}: {_listing(edited)} changed since compute-market wrote "
+                          f"{'it' if len(edited) == 1 else 'them'}, so it will not replace the folder; move "
+                          f"{'it' if len(edited) == 1 else 'them'} out or choose another folder")
+
+
 @contextmanager
 def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Path]:
     """Yield a temporary folder that replaces `out` only if the block finishes without error.
 
-    `out` must be absent, empty, or the tool's own `kind` folder with nothing foreign in it at any depth (checked
-    before the block runs and again, under the folder's lock, before replacing). An interrupted or failed block
-    leaves `out` as it was.
+    `out` must be absent, empty, or the tool's own `kind` folder with nothing foreign in it at any depth and none of
+    its files changed since it wrote them (checked before the block runs and again, under the folder's lock, before
+    replacing). An interrupted or failed block leaves `out` as it was.
     """
     out = Path(os.path.abspath(out))
     check_replaceable(out, kind, option=option)
+    refuse_edited(out, option)
     out.parent.mkdir(parents=True, exist_ok=True)
     with FolderLock(out, option):
         clear_leftovers(out)
@@ -568,6 +589,7 @@ def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Pa
             seal(tmp, kind, None, files_below(tmp))
             mark_complete(tmp)
             check_replaceable(out, kind, option=option)
+            refuse_edited(out, option)
             promote(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -116,6 +116,22 @@ def test_csv_export_leaves_no_lock_or_temporary_behind(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["R", "csv", "tiny.toml"]
 
 
+def test_csv_export_never_replaces_a_csv_the_user_edited_but_replaces_its_own(tmp_path, capsys):
+    """Exporting again into the same folder replaces the tool's CSVs, also one deleted since; a CSV the user edited is
+    the user's work: the export is refused with one line naming it, and the edit is kept."""
+    out, csv = tmp_path / "R", tmp_path / "csv"
+    assert main(_run(tiny(tmp_path), out)) == 0
+    assert main(["show", str(out), "--csv", str(csv)]) == 0
+    first, edited = sorted(csv.glob("*.csv"))[:2]
+    first.unlink()
+    assert main(["show", str(out), "--csv", str(csv)]) == 0 and first.is_file()
+    edited.write_text(edited.read_text() + "my note\n")
+    before = snapshot(csv)
+    capsys.readouterr()
+    last = one_line_error(capsys, main(["show", str(out), "--csv", str(csv)]), f"{edited.name} changed since")
+    assert "will not replace" in last and snapshot(csv) == before
+
+
 # --- 4. the catalog a run was made with -----------------------------------------------------------
 
 
