@@ -241,6 +241,21 @@ def bands_note(draws: int) -> str:
             "adds the fit's parameter uncertainty (see README, How good are the forecasts).")
 
 
+def short_run_note(months: int) -> str:
+    """For a run too short for the metrics' windows to differ, a sentence saying which ones coincide or overlap
+    ('first 12 months' and 'last 12 months'; the first BOOM_MONTHS against the whole run); '' otherwise."""
+    notes = []
+    if months <= 12:
+        notes.append(f"the 'first 12 months' and 'last 12 months' metrics are the same {months} months")
+    elif months < 24:
+        notes.append(f"the 'first 12 months' and 'last 12 months' metrics share {24 - months} months")
+    if months <= BOOM_MONTHS:
+        notes.append(f"the 'first {BOOM_MONTHS} months' metrics cover the whole run, as the 'whole run' ones do")
+    if not notes:
+        return ""
+    return f"**A {months}-month run:** " + "; ".join(notes) + ". Run more months for them to differ."
+
+
 def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WINDOW_END, draws: int = 0) -> str:
     lines = [
         "# compute-market run",
@@ -262,6 +277,9 @@ def _summary_md(metrics, results, config, history=None, window_end: str = FIT_WI
                      f"{METRIC_NOTES.get(name, '')} |")
     if any(math.isnan(stats["mean"]) for stats in metrics.values()):
         lines += ["", UNDEFINED_NOTE]
+    windows = short_run_note(config.months)
+    if windows:
+        lines += ["", windows]
     if history is not None and history["simulated"].notna().any():
         covered = history[history["simulated"].notna()]
         lines += ["", "## History 2023 - 2025: observed vs the model", "",

@@ -245,3 +245,14 @@ def test_report_regenerates_figures(tmp_path, capsys):
         assert set(summary["metrics"][name]) == {"mean", "p05", "p95"}, name
     capsys.readouterr()
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_short_runs_summary_says_which_metric_windows_coincide():
+    """12 months: first and last 12 months are the same months, and the first 36 months are the whole run; 18 months:
+    they share 6; 36 months: only the boom window is the whole run; 120 months: nothing to say."""
+    from experiments.market_report import short_run_note
+
+    assert "are the same 12 months" in short_run_note(12) and "cover the whole run" in short_run_note(12)
+    assert "share 6 months" in short_run_note(18)
+    assert "first 12 months" not in short_run_note(36) and "cover the whole run" in short_run_note(36)
+    assert short_run_note(37) == "" and short_run_note(120) == ""
