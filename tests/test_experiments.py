@@ -225,7 +225,7 @@ def test_sweep_runs_one_row_per_point(tmp_path, capsys):
     rows = pd.read_csv(out / "sweep.csv")
     assert list(rows["choice.switching_cost"]) == [0.0, 3.5] and "leader_revenue_share_y1" in rows
     assert main(["sweep", str(config), "--set", "choice.switching_cost=-1", "--out", str(tmp_path / "s2")]) == 2
-    assert "choice.switching_cost: must be >= 0" in capsys.readouterr().err
+    assert "--set choice.switching_cost=-1: must be >= 0" in capsys.readouterr().err  # the flag, not the config file
 
 
 @pytest.mark.slow
