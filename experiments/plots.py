@@ -161,27 +161,18 @@ STANDALONE_PNG_SOFTWARE = "compute-market roofline chart"
 
 
 def made_by_compute_market(path: Path) -> bool:
-    """Whether `path` is a regular file (not a link) holding a PNG this tool wrote to a user-named path: its tEXt
-    chunk 'Software' is STANDALONE_PNG_SOFTWARE. Reads the chunks' headers only up to the image data."""
+    """Whether `path` is a regular file (not a link) holding a PNG this tool wrote to a user-named path: its text tag
+    'Software' is STANDALONE_PNG_SOFTWARE (Pillow reads the tags ahead of the image data, not the image)."""
+    from PIL import Image, UnidentifiedImageError
+
     path = Path(path)
     if path.is_symlink() or not path.is_file():
         return False
-    with open(path, "rb") as handle:
-        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
-            return False
-        while True:
-            header = handle.read(8)
-            if len(header) < 8:
-                return False
-            length, kind = int.from_bytes(header[:4], "big"), header[4:]
-            if kind in (b"IDAT", b"IEND"):
-                return False
-            body = handle.read(length)
-            handle.read(4)  # CRC
-            if kind == b"tEXt":
-                key, _, value = body.partition(b"\0")
-                if key == b"Software" and value == STANDALONE_PNG_SOFTWARE.encode("latin-1"):
-                    return True
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == STANDALONE_PNG_SOFTWARE
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):  # not an image, or a damaged PNG
+        return False
 
 
 def cost_per_token_chart(frame: pd.DataFrame, path: Path, title: str) -> Path:
