@@ -290,7 +290,8 @@ class Screen:
     many fitted moments its seed means put in their band). `inside`: whether each set (row) puts each moment (a column
     per id) in band. `reach`: one row per fitted moment, `id`, `anywhere` (share of the points that put it in band),
     `near_best` (the same share among the tenth of the points with the lowest objective), `at_best` (in band at the
-    point with the lowest objective) and `conflicts` (`conflicts`)."""
+    point with the lowest objective), `verdict` (STRUCTURAL, TRADE_OFF or "reachable") and `conflicts`
+    (`conflicts`)."""
 
     points: pd.DataFrame
     inside: pd.DataFrame
@@ -306,10 +307,19 @@ class Screen:
         """The most fitted moments any one screened set puts in band together."""
         return int(self.points["in_band"].max())
 
+    def trade_offs(self) -> list[str]:
+        """The moments some screened sets put in band, but none of the tenth with the lowest objective: in band only
+        at the cost of the others."""
+        return self.reach.loc[self.reach["verdict"] == TRADE_OFF, "id"].tolist()
+
     def structural_misses(self) -> list[str]:
         """The moments no screened parameter set puts in band: evidence, the stronger the more sets were screened,
         that no refit within the bounds brings them in and that the model's structure must change."""
-        return self.reach.loc[self.reach["anywhere"] == 0.0, "id"].tolist()
+        return self.reach.loc[self.reach["verdict"] == STRUCTURAL, "id"].tolist()
+
+
+STRUCTURAL = "structural: in band at no screened set"
+TRADE_OFF = "trade-off: in band only away from the best sets"
 
 
 def screen(catalog: Catalog, points: int, base: MarketConfig | None = None, seeds: Sequence[int] = (0, 1),
@@ -341,8 +351,10 @@ def screen(catalog: Catalog, points: int, base: MarketConfig | None = None, seed
     table = pd.DataFrame(sets).assign(objective=objectives, in_band=inside.sum(axis=1))
     best = np.argsort(objectives, kind="stable")[:max(1, points // 10)]
     ids = [o.id for o in moments]
-    reach = pd.DataFrame({"id": ids, "anywhere": inside.mean(axis=0), "near_best": inside[best].mean(axis=0),
-                          "at_best": inside[best[0]], "conflicts": conflicts(inside, ids)})
+    anywhere, near_best = inside.mean(axis=0), inside[best].mean(axis=0)
+    verdict = np.where(anywhere == 0, STRUCTURAL, np.where(near_best == 0, TRADE_OFF, "reachable"))
+    reach = pd.DataFrame({"id": ids, "anywhere": anywhere, "near_best": near_best, "at_best": inside[best[0]],
+                          "verdict": verdict, "conflicts": conflicts(inside, ids)})
     return Screen(table, pd.DataFrame(inside, columns=ids), reach)
 
 
@@ -369,10 +381,8 @@ def format_reach(result: Screen) -> str:
     lines = ["| observation | in band: share of all screened sets | share of the best tenth | at the best set | "
              "verdict | never in band together with |", "|---|---|---|---|---|---|"]
     for row in result.reach.sort_values(["anywhere", "near_best"], kind="stable").itertuples():
-        verdict = ("structural: in band at no screened set" if row.anywhere == 0 else
-                   "trade-off: in band only away from the best sets" if row.near_best == 0 else "reachable")
         lines.append(f"| {row.id} | {row.anywhere:.0%} | {row.near_best:.0%} | {'yes' if row.at_best else 'no'} | "
-                     f"{verdict} | {', '.join(row.conflicts)} |")
+                     f"{row.verdict} | {', '.join(row.conflicts)} |")
     return "\n".join(lines)
 
 

@@ -563,9 +563,9 @@ def refuse_edited(out: Path, option: str) -> None:
     the user's work, though the file was the tool's)."""
     edited = edited_files(out) if out.is_dir() else []
     if edited:
-        raise RunDirError(f"{option} {out}: {_listing(edited)} changed since compute-market wrote "
-                          f"{'it' if len(edited) == 1 else 'them'}, so it will not replace the folder; move "
-                          f"{'it' if len(edited) == 1 else 'them'} out or choose another folder")
+        them = "it" if len(edited) == 1 else "them"
+        raise RunDirError(f"{option} {out}: {_listing(edited)} changed since compute-market wrote {them}, so it will "
+                          f"not replace the folder; move {them} out or choose another folder")
 
 
 @contextmanager
@@ -577,8 +577,12 @@ def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Pa
     replacing). An interrupted or failed block leaves `out` as it was.
     """
     out = Path(os.path.abspath(out))
-    check_replaceable(out, kind, option=option)
-    refuse_edited(out, option)
+
+    def check() -> None:
+        check_replaceable(out, kind, option=option)
+        refuse_edited(out, option)
+
+    check()
     out.parent.mkdir(parents=True, exist_ok=True)
     with FolderLock(out, option):
         clear_leftovers(out)
@@ -588,8 +592,7 @@ def atomic_directory(out: Path, kind: str, option: str = "--out") -> Iterator[Pa
             yield tmp
             seal(tmp, kind, None, files_below(tmp))
             mark_complete(tmp)
-            check_replaceable(out, kind, option=option)
-            refuse_edited(out, option)
+            check()
             promote(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -136,7 +136,7 @@ def _screen(args, catalog, seeds, window_end, moments) -> dict[str, float]:
                                                                 "parameter sets"))
     values, best = result.best()
     structural = result.structural_misses()
-    trade_offs = result.reach.loc[(result.reach["anywhere"] > 0) & (result.reach["near_best"] == 0), "id"].tolist()
+    trade_offs = result.trade_offs()
     print(f"screen of {args.screen} parameter sets (Latin hypercube over the bounds, {len(seeds)} seeds each): each "
           f"fitted observation's share of them in band")
     print(format_reach(result))
