@@ -142,8 +142,9 @@ def band(obs: HistoryObservation) -> tuple[float, float]:
 def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[pd.DataFrame, pd.DataFrame,
                                                                                 pd.DataFrame]],
               window_end: str = FIT_WINDOW_END) -> pd.DataFrame:
-    """One row per observation: observed, simulated mean and 5-95% over seeds, log error, in band or not, and
-    `held_out` for those after the fit window (ending after `window_end`)."""
+    """One row per observation: observed, simulated mean and 5-95% over seeds, log error, in band or not (the mean),
+    `seeds_in_band` (the share of the seeds whose own figure is in band: a verdict that holds for a few seeds only is
+    marginal) and `held_out` for those after the fit window (ending after `window_end`)."""
     inside = {o.id for o in observations_before(observations, window_end)}
     rows = []
     for obs in observations:
@@ -159,6 +160,7 @@ def fit_table(observations: Sequence[HistoryObservation], seeds: Sequence[tuple[
             "p95": float(np.quantile(finite, 0.95)) if finite.size else math.nan,
             "log_error": math.log(mean / obs.value) if mean > 0 else math.nan,
             "in_band": bool(low <= mean <= high) if math.isfinite(mean) else False,
+            "seeds_in_band": float(((finite >= low) & (finite <= high)).mean()) if finite.size else math.nan,
             "fit": obs.fit, "held_out": obs.id not in inside, "tag": obs.tag, "source": obs.source,
             "note": obs.note,
         })
@@ -186,18 +188,20 @@ SERIES_UNITS = {  # the unit of each history series, as the fit table shows it
 def format_fit_table(table: pd.DataFrame) -> str:
     """Markdown: every observation with its unit, observed, the band it is judged against (the source's range, else
     +-5 points for a margin, +-25% for another point figure), simulated (mean over seeds, 5-95% over seeds), the
-    error of the mean against the observation, a verdict (the mean inside the band or not) and its role (fitted,
-    context, held out)."""
+    error of the mean against the observation, a verdict (the mean inside the band or not), the share of seeds whose
+    own figure is in band, and its role (fitted, context, held out)."""
     lines = ["| observation | period | unit | observed | band | simulated mean [5%, 95% over seeds] "
-             "| error of the mean | verdict | role |", "|---|---|---|---|---|---|---|---|---|"]
+             "| error of the mean | verdict | seeds in band | role |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
         error = f"{math.expm1(row.log_error):+.0%}" if math.isfinite(row.log_error) else "n/a"
         verdict = "in band" if row.in_band else ("not covered" if not math.isfinite(row.simulated) else "MISS")
         unit = SERIES_UNITS.get(getattr(row, "series", ""), "")
+        share = getattr(row, "seeds_in_band", math.nan)
+        seeds_in_band = f"{share:.0%}" if math.isfinite(share) else "n/a"
         lines.append(f"| {row.id} | {row.period} | {unit} | {format_figure(row.observed)} | "
                      f"[{format_figure(row.low)}, {format_figure(row.high)}] | {format_figure(row.simulated)} "
                      f"[{format_figure(row.p05)}, {format_figure(row.p95)}] | {error} | {verdict} | "
-                     f"{role(row.fit, row.held_out)} |")
+                     f"{seeds_in_band} | {role(row.fit, row.held_out)} |")
     return "\n".join(lines)
 
 
@@ -211,7 +215,8 @@ def in_band_counts(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
 
 def in_band_line(table: pd.DataFrame, window_end: str) -> str:
     """One sentence: the in-band share of the fitted observations and of the held-out ones, apart (context rows,
-    fit = false, counted on their own); observations the run does not cover are left out."""
+    fit = false, counted on their own), and how many fitted ones every seed puts in band and how many only some
+    seeds do (the count's own uncertainty); observations the run does not cover are left out."""
     counts = in_band_counts(table)
 
     def share(name: str) -> str:
@@ -220,7 +225,21 @@ def in_band_line(table: pd.DataFrame, window_end: str) -> str:
 
     return (f"In band: fitted observations (ending by {window_end}) {share('fitted')}; held out (ending after "
             f"{window_end}) {share('held out')}; context rows (fit = false, reported only) {share('context')} in the "
-            f"window and {share('held out (context)')} after it.")
+            f"window and {share('held out (context)')} after it.{seed_spread(table)}")
+
+
+def seed_spread(table: pd.DataFrame) -> str:
+    """' Fitted observations in band for every seed: k; for some seeds only: m.' from a fit table's
+    `seeds_in_band` ('' for a table without it or without fitted rows)."""
+    if "seeds_in_band" not in table:
+        return ""
+    covered = table[table["simulated"].notna()]
+    fitted = covered[[role(f, h) == "fitted" for f, h in zip(covered["fit"], covered["held_out"], strict=True)]]
+    shares = fitted["seeds_in_band"].dropna()
+    if shares.empty:
+        return ""
+    return (f" Fitted observations in band for every seed: {int((shares == 1.0).sum())}; for some seeds only: "
+            f"{int(((shares > 0) & (shares < 1)).sum())}.")
 
 
 def format_figure(value: float) -> str:

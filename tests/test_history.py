@@ -350,6 +350,27 @@ def test_the_fit_table_marks_the_observations_after_the_window_held_out(market_r
     assert f"held out (ending after 2025-06) {counts['held out'][0]} of {counts['held out'][1]}" in line
 
 
+def test_the_fit_table_says_how_many_seeds_put_each_observation_in_band(market_run):
+    """A verdict that holds for some seeds only is marked as such: with a second seed whose NVIDIA revenue is three
+    times the first's, the NVIDIA revenue rows the first seed puts in band are in band for half the seeds."""
+    tables = _seed_tables(market_run)
+    one = fit_table(CATALOG.history, [tables], "2025-06").set_index("id")
+    covered = one[one.simulated.notna()]
+    assert (covered.seeds_in_band == covered.in_band.astype(float)).all()  # one seed: the mean's verdict
+    model_table, vendor_table, chip_table = tables
+    tripled = vendor_table.assign(revenue=np.where(vendor_table.vendor == "nvidia", 3 * vendor_table.revenue,
+                                                   vendor_table.revenue))
+    two = fit_table(CATALOG.history, [tables, (model_table, tripled, chip_table)], "2025-06").set_index("id")
+    nvidia = [i for i in covered.index if i.startswith("nvidia-dc-revenue") and covered.loc[i, "in_band"]]
+    assert nvidia and (two.loc[nvidia, "seeds_in_band"] == 0.5).all()
+    assert (two.loc["amd-gross-margin-2024", "seeds_in_band"] == one.loc["amd-gross-margin-2024", "seeds_in_band"])
+    line = in_band_line(two.reset_index(), "2025-06")
+    shares = two[two.simulated.notna() & two.fit & ~two.held_out].seeds_in_band
+    assert (f"in band for every seed: {int((shares == 1).sum())}; for some seeds only: "
+            f"{int(((shares > 0) & (shares < 1)).sum())}.") in line
+    assert "| seeds in band |" in format_fit_table(two.reset_index()).splitlines()[0]
+
+
 def test_the_validation_report_marks_held_out_history_rows(market_run, tmp_path):
     from experiments import validation
 
