@@ -66,22 +66,19 @@ def syndicate_fill(round_of: np.ndarray, offer: np.ndarray, joins: np.ndarray, r
 
 def running_sums(group: np.ndarray, round_of: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """For entries with at most one per (`group`, round), a function of their amounts (USD) giving each entry the USD
-    its group (a firm, a fund) took in earlier rounds: added up entry after entry in round order, as a loop would (a
-    cumulative sum along each group's row of a padded table). The ordering is made once for many amounts."""
+    its group (a firm, a fund) took in earlier rounds: a cumulative sum over the entries sorted by group and round,
+    less its value at the group's first entry, in extended precision (so the sums are a loop's to well within
+    CAPACITY_ROUNDING, whatever the other groups hold). The ordering is made once for many amounts."""
     order = np.lexsort((round_of, group))
     by_group = group[order]
     first = np.concatenate([[True], by_group[1:] != by_group[:-1]]) if order.size else np.zeros(0, dtype=bool)
-    row = np.cumsum(first) - 1
-    place = np.arange(order.size) - np.flatnonzero(first)[row]
-    shape = (int(row[-1]) + 1, int(place.max()) + 1) if order.size else (0, 0)
-    earlier = place > 0
-    at_row, at_place, at_entry = row[earlier], place[earlier] - 1, order[earlier]
+    group_start = np.flatnonzero(first)[np.cumsum(first) - 1]  # each entry's group's first entry, in `order`
 
     def taken(amount: np.ndarray) -> np.ndarray:
-        table = np.zeros(shape)
-        table[row, place] = amount[order]
-        before = np.zeros(order.size)
-        before[at_entry] = np.cumsum(table, axis=1)[at_row, at_place]
+        ordered = amount[order].astype(np.longdouble)
+        earlier = np.cumsum(ordered) - ordered  # all entries before each one, in `order`
+        before = np.empty(order.size)
+        before[order] = earlier - earlier[group_start]
         return before
     return taken
 

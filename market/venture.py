@@ -467,7 +467,10 @@ class VenturePhase:
         z = self.rng.normal(0.0, 1.0, size=s_round.size)
         joins = (np.log(c.quality[startup[s_round]]) + z * firms["noise"][s_firm]
                  >= VentureFund.syndicate_bar(pending["bar"][s_round]))
-        cheque = rounds.syndicates_in_turn(s_round, s_firm, joins,
+        # only a candidate that joins and could offer with all its capacity can ever put money in
+        joins &= VentureFund.syndicate_offer(capacity[s_firm], target[s_round]) > 0
+        s_round, s_firm = s_round[joins], s_firm[joins]
+        cheque = rounds.syndicates_in_turn(s_round, s_firm, np.ones(s_round.size, dtype=bool),
                                            lambda left: VentureFund.syndicate_offer(left, target[s_round]), capacity,
                                            remaining, full_below, cfg.syndicate_max, lead, lead_cheque)
         joined = cheque > 0
