@@ -3,8 +3,9 @@
 USD throughout; months are model months. A fund's capital is called exactly when it is invested or charged as fees,
 so for every row committed = called + uncalled and called = invested_new + invested_follow_on + fees. Management
 fees are charged to all funds at once (`charge_fees`), each month's charges kept as a (rows, USD) pair so that a
-fund's cash flows can be rebuilt for its IRR. Every update is elementwise, so a row's figures are the same to the
-last bit as the per-fund arithmetic they replace; no figure is a sum over rows.
+fund's cash flows can be rebuilt for its IRR; the cheques a month's rounds call are booked at once (`invest`), each
+batch kept the same way. Every update is elementwise (cheques of one fund added in the order written); no figure is
+a sum over rows.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class FundTable:
         for name in MONEY:
             setattr(self, name, np.zeros(capacity))
         self.fee_log: list[tuple[int, np.ndarray, np.ndarray]] = []  # (month, rows charged, USD each)
+        self.investment_log: list[tuple[int, np.ndarray, np.ndarray]] = []  # (month, rows called, -USD each)
 
     def add(self, firm: int, vintage: int, committed: float, fee_budget: float) -> int:
         """A new fund's row (its index): `committed` USD, `fee_budget` USD of fees over its life, nothing called."""
@@ -48,8 +50,7 @@ class FundTable:
         """(capacity, pace ahead) of the funds `rows` in `month`, all at once. Capacity: USD a fund can still put into
         first cheques within its `investment_period` (months; else 0): its first-cheque budget ((committed less its
         fee budget) x (1 - `reserve_share`)) less what it has put in, at most what is uncalled less the fees to come.
-        Pace ahead: the share of that budget used less the share of the investment period gone (0 outside it). The
-        capacity is VentureFund.new_cheque_capacity's, fund by fund."""
+        Pace ahead: the share of that budget used less the share of the investment period gone (0 outside it)."""
         committed, new, fee_budget, fees = (self.committed[rows], self.invested_new[rows], self.fee_budget[rows],
                                             self.fees[rows])
         age = month - self.vintage[rows]
@@ -61,17 +62,35 @@ class FundTable:
         used = np.divide(new, budget, out=np.ones_like(new), where=budget > 0)
         return capacity, np.where(within, used - age / investment_period, 0.0)
 
-    def first_cheque_capacity(self, row: int, month: int, investment_period: int, reserve_share: float) -> float:
-        """USD fund `row` can still put into first cheques in `month`: `first_cheque_room`'s capacity of one fund, by
-        the same operations on Python floats (a round books its cheques one fund at a time, too few for numpy's
-        per-call cost to pay); 0 once its `investment_period` (months) is over."""
-        if month - int(self.vintage[row]) >= investment_period:
-            return 0.0
-        committed, new, fee_budget, fees = (float(self.committed[row]), float(self.invested_new[row]),
-                                            float(self.fee_budget[row]), float(self.fees[row]))
-        budget = (committed - fee_budget) * (1.0 - reserve_share)
-        uncalled = committed - (new + float(self.invested_follow_on[row]) + fees)
-        return max(0.0, min(budget - new, uncalled - max(0.0, fee_budget - fees)))
+    def follow_on_room(self, current: np.ndarray, month: int, investment_period: int,
+                       reserve_share: float) -> np.ndarray:
+        """(size,) USD each fund can put into follow-on rounds in `month`: what is uncalled, less the fees it may still
+        charge, less the first-cheque capacity it keeps if it is its firm's `current` fund (bool by row)."""
+        rows = np.arange(self.size)
+        keep = np.where(current, self.first_cheque_room(rows, month, investment_period, reserve_share)[0], 0.0)
+        fees_to_come = np.maximum(0.0, self.fee_budget[:self.size] - self.fees[:self.size])
+        return np.maximum(0.0, self.uncalled() - fees_to_come - keep)
+
+    def rows_of(self, firm: np.ndarray, vintage: np.ndarray) -> np.ndarray:
+        """The row of each (firm, vintage) fund (the first raised where a firm has two of one vintage)."""
+        n = self.size
+        key = lambda f, v: np.asarray(f, dtype=np.int64) * 2**32 + (np.asarray(v, dtype=np.int64) + 2**31)  # noqa: E731
+        known = key(self.firm[:n], self.vintage[:n])
+        order = np.argsort(known, kind="stable")
+        return order[np.searchsorted(known[order], key(firm, vintage))]
+
+    def invest(self, month: int, rows: np.ndarray, amounts: np.ndarray, follow_on: np.ndarray) -> None:
+        """Call `amounts` (USD) from the funds `rows` in `month` (a fund may appear more than once), as first cheques
+        or (`follow_on`) follow-ons. A ValueError if any fund would call more than it has uncalled."""
+        asked = np.bincount(rows, weights=amounts, minlength=self.size)[:self.size]
+        short = np.flatnonzero(asked > self.uncalled() + 1e-6)
+        if short.size:
+            row = int(short[0])
+            raise ValueError(f"fund of firm {self.firm[row]}/{self.vintage[row]} cannot invest {asked[row]:.0f} "
+                             f"with {self.uncalled()[row]:.0f} uncalled")
+        np.add.at(self.invested_follow_on, rows[follow_on], amounts[follow_on])
+        np.add.at(self.invested_new, rows[~follow_on], amounts[~follow_on])
+        self.investment_log.append((month, rows, -amounts))
 
     def charge_fees(self, month: int, fee_rate: float, step_down_rate: float, investment_period: int,
                     life: int) -> None:
@@ -105,4 +124,12 @@ class FundTable:
         for month, rows, fee in self.fee_log:
             for row, amount in zip(rows.tolist(), fee.tolist(), strict=True):
                 flows.setdefault(row, []).append((month, -amount))
+        return flows
+
+    def all_investment_flows(self) -> dict[int, list[tuple[int, float]]]:
+        """Every row's calls for cheques, as (month, -USD) in the order booked, built in one pass over the log."""
+        flows: dict[int, list[tuple[int, float]]] = {}
+        for month, rows, called in self.investment_log:
+            for row, amount in zip(rows.tolist(), called.tolist(), strict=True):
+                flows.setdefault(row, []).append((month, amount))
         return flows

@@ -9,6 +9,7 @@ import numpy as np
 
 STAGES = ("seed", "series_a", "series_b", "series_c", "series_d", "growth")
 FOUNDER_SHARES = 1.0e7  # shares are counted in units of the founders' 10M
+FIRST_REVENUE = 2.0e4  # USD per month once a product ships after the seed round
 
 
 class StartupCohort:
@@ -73,27 +74,32 @@ class StartupCohort:
         self.cash += np.where(funded, self.revenue - self.burn, 0.0)
         return np.where(funded, compute, 0.0)
 
-    def choose_lead(self, offers: list[int], reputation_rank: list[float], taste: list[float], sorting: bool) -> int:
-        """The firm the founders take as lead among those that offered (firm indices): the most reputable (its
-        `reputation_rank`, indexed by firm, with some personal taste, `taste` per offer) when founders sort on
-        reputation, else the one they like best; the first of equal scores. Python lists: a round has a handful of
-        offers."""
-        score = ([reputation_rank[firm] + liking for firm, liking in zip(offers, taste, strict=True)] if sorting
-                 else taste)
-        return offers[score.index(max(score))]
+    @staticmethod
+    def choose_lead(offers: np.ndarray, made: np.ndarray, reputation_rank: np.ndarray, taste: np.ndarray,
+                    sorting: bool) -> np.ndarray:
+        """The place of the firm the founders take as lead in each row of `offers` (R, D) (firm indices; `made` says
+        which made an offer, at least one a row): the most reputable (its `reputation_rank`, indexed by firm, with some
+        personal taste, `taste` (R, D)) when founders sort on reputation, else the one they like best; the first of
+        equal scores."""
+        score = reputation_rank[offers] + taste if sorting else taste
+        return np.argmax(np.where(made, score, -np.inf), axis=1)
 
-    def issue(self, i: int, holder: tuple[int, int], amount: float, pre_money: float) -> float:
-        """Startup `i` sells new shares worth `amount` (USD) to `holder` at `pre_money`; returns the shares."""
-        price = pre_money / self.total_shares[i]
-        shares = amount / price
-        self.cap_tables[i][holder] = self.cap_tables[i].get(holder, 0.0) + shares
-        self.total_shares[i] += shares
-        return shares
+    def take_cheques(self, startup: list[int], holder: list[tuple[int, int]], shares: list[float]) -> None:
+        """Add new `shares` to each `holder`'s stake in `startup` (lists of the same length, one entry per cheque; the
+        shares outstanding are updated by the caller, market/rounds.issued_shares)."""
+        tables = self.cap_tables
+        for i, owner, bought in zip(startup, holder, shares, strict=True):
+            table = tables[i]
+            table[owner] = table.get(owner, 0.0) + bought
 
-    def close_round(self, i: int, pre_money: float, amount: float) -> None:
+    def close_rounds(self, i: np.ndarray, pre_money: np.ndarray, amount: np.ndarray) -> None:
+        """Startups `i` (distinct) close rounds of `amount` USD at `pre_money` USD: the cash comes in, the last
+        post-money is set, the raised total and the round count grow; one with no revenue yet starts selling."""
         self.last_post_money[i] = pre_money + amount
         self.raised[i] += amount
         self.rounds[i] += 1
+        self.cash[i] += amount
+        self.revenue[i] = np.where(self.revenue[i] == 0, FIRST_REVENUE, self.revenue[i])
 
     def ownership(self, i: int, holder: tuple[int, int]) -> float:
         return self.cap_tables[i].get(holder, 0.0) / self.total_shares[i]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import mesa
+import numpy as np
 
 from agents.fund_table import FundTable
 from market.venture_terms import TERMS
@@ -26,7 +27,7 @@ class Fund:
     def __init__(self, table: FundTable, firm: int, vintage: int, committed: float, fee_budget: float) -> None:
         self.firm, self.vintage, self.table = firm, vintage, table
         self.row = table.add(firm, vintage, committed, fee_budget)
-        self._flows: list[tuple[int, float]] = []  # (month, +distribution / -investment); fees: the table's log
+        self._flows: list[tuple[int, float]] = []  # (month, +distribution); fees and calls: the table's logs
 
     committed = property(lambda self: float(self.table.committed[self.row]))
     invested_new = property(lambda self: float(self.table.invested_new[self.row]))  # first cheques
@@ -53,18 +54,18 @@ class Fund:
         """USD of fees it may charge over its life at most (fixed when it closed: `fee_budget`)."""
         return float(self.table.fee_budget[self.row])
 
-    def cash_flows(self, fee_flows: list[tuple[int, float]] | None = None) -> list[tuple[int, float]]:
+    def cash_flows(self, fee_flows: list[tuple[int, float]] | None = None,
+                   calls: list[tuple[int, float]] | None = None) -> list[tuple[int, float]]:
         """Its cash flows to and from LPs, (month, +distribution / -call), in month order and within a month its fee
-        first (charged at the month's start); `fee_flows` are its fees if already at hand (FundTable.all_fee_flows)."""
+        first (charged at the month's start), then its calls for cheques (the month's rounds), then distributions
+        (its exits); `fee_flows` and `calls` are its fees and calls if already at hand (FundTable.all_fee_flows,
+        FundTable.all_investment_flows)."""
         fees = self.table.fee_flows(self.row) if fee_flows is None else fee_flows
-        flows = [(m, amount, 0) for m, amount in fees] + [(m, amount, 1) for m, amount in self._flows]
+        calls = self.table.all_investment_flows().get(self.row, []) if calls is None else calls
+        flows = ([(m, amount, 0) for m, amount in fees] + [(m, amount, 1) for m, amount in calls]
+                 + [(m, amount, 2) for m, amount in self._flows])
         flows.sort(key=lambda flow: (flow[0], flow[2]))  # stable: a month's other flows keep their order
         return [(m, amount) for m, amount, _ in flows]
-
-    def invest(self, month: int, amount: float, follow_on: bool) -> None:
-        """Call `amount` USD for a first cheque or a follow-on."""
-        (self.table.invested_follow_on if follow_on else self.table.invested_new)[self.row] += amount
-        self._flows.append((month, -amount))
 
     def distribute(self, month: int, amount: float) -> None:
         """Pay `amount` USD of exit proceeds to the LPs."""
@@ -145,24 +146,9 @@ class VentureFund(mesa.Agent):
         used = fund.invested_new / budget if budget > 0 else 1.0
         return used >= terms.raise_when_budget_used or age >= config.investment_period_months
 
-    def fees_to_come(self, fund: Fund, config) -> float:
-        """Fees the fund may still charge over its life (kept uncalled for them)."""
-        return max(0.0, fund.fee_budget() - fund.fees)
-
     def first_cheque_budget(self, fund: Fund, config) -> float:
         """USD of a fund meant for first cheques: its commitments less its fees, less the reserve for follow-ons."""
         return (fund.committed - fund.fee_budget()) * (1.0 - config.reserve_share)
-
-    def new_cheque_capacity(self, month: int, config) -> float:
-        """USD the current fund can still put into first cheques (within its investment period): its first-cheque
-        budget less what it has put in, at most what is uncalled less the fees to come (FundTable.
-        first_cheque_capacity, read from its row). One firm at a time (after its cheques); all firms at once:
-        FundTable.first_cheque_room."""
-        fund = self.current
-        if fund is None:
-            return 0.0
-        return self.fund_table.first_cheque_capacity(fund.row, month, config.investment_period_months,
-                                                     config.reserve_share)
 
     # --- investment decisions ---------------------------------------------------------------
 
@@ -173,20 +159,24 @@ class VentureFund(mesa.Agent):
         its first cheques over its investment period). Scalars, or arrays of the firms that see a deal."""
         return signal > bar + pacing_slope * pace_ahead
 
-    def pre_money(self, target: float, revenue: float, multiple: float, reputation_rank: float, discount: bool,
-                  discount_at_top: float) -> float:
-        """USD it values a startup at before a round of `target` USD as lead: the larger of 2.5x the round and
-        `multiple` x annualised revenue (USD a month x 12), less its reputation discount (scaled by its rank)."""
-        return (max(MIN_PRE_MONEY_ROUNDS * target, multiple * 12.0 * revenue)
+    @staticmethod
+    def pre_money(target, revenue, multiple: float, reputation_rank, discount: bool, discount_at_top: float):
+        """USD a lead values a startup at before a round of `target` USD: the larger of 2.5x the round and `multiple` x
+        annualised revenue (USD a month x 12), less its reputation discount (scaled by its rank). Arrays of rounds."""
+        return (np.maximum(MIN_PRE_MONEY_ROUNDS * target, multiple * 12.0 * revenue)
                 * (1.0 - discount_at_top * reputation_rank * discount))
 
-    def lead_cheque(self, target: float, capacity: float, config) -> float:
-        """USD it puts in as lead: the round, within its first-cheque capacity and its diversification limit."""
-        return min(target, capacity, config.max_cheque_share * self.current.committed)
+    @staticmethod
+    def lead_cheque(target, capacity, committed, max_cheque_share: float):
+        """USD a lead puts in: the round (`target`), within its first-cheque `capacity` and its diversification limit
+        (`max_cheque_share` of its fund's `committed` USD). Arrays of rounds."""
+        return np.minimum(np.minimum(target, capacity), max_cheque_share * committed)
 
-    def pro_rata(self, fund: Fund, ownership: float, target: float, month: int, config) -> float:
-        """USD `fund` puts into a new round of a startup it owns `ownership` of: its share, from what it can."""
-        return min(ownership * target, self.follow_on_capacity(fund, month, config))
+    @staticmethod
+    def pro_rata(ownership, target, follow_on_room):
+        """USD a fund puts into a new round of `target` USD of a startup it owns `ownership` of: its share, within its
+        `follow_on_room` (FundTable.follow_on_room). Arrays of holdings."""
+        return np.minimum(ownership * target, follow_on_room)
 
     @staticmethod
     def syndicate_bar(bar: float) -> float:
@@ -195,23 +185,11 @@ class VentureFund(mesa.Agent):
         return bar - LEAD_BACKING
 
     @staticmethod
-    def syndicate_cheque(capacity: float, remaining: float, target: float) -> float:
-        """USD a firm that joins a round of `target` USD puts in: its first-cheque `capacity`, what is still open
-        (`remaining`), at most half the round; 0 if that is under 5% of the round (not worth its time)."""
-        cheque = min(capacity, remaining, MAX_SYNDICATE_SHARE * target)
-        return cheque if cheque >= MIN_SYNDICATE_SHARE * target else 0.0
-
-    def follow_on_capacity(self, fund: Fund, month: int, config) -> float:
-        """USD a fund can put into follow-on rounds: what is uncalled, less fees to come and less the
-        first-cheque budget it still keeps (if it is the firm's fund in its investment period)."""
-        keep = self.new_cheque_capacity(month, config) if fund is self.current else 0.0
-        return max(0.0, fund.uncalled - self.fees_to_come(fund, config) - keep)
-
-    def invest(self, fund: Fund, month: int, amount: float, follow_on: bool) -> None:
-        if amount > fund.uncalled + 1e-6:
-            raise ValueError(f"fund {self.name}/{fund.vintage} cannot invest {amount:.0f} "
-                             f"with {fund.uncalled:.0f} uncalled")
-        fund.invest(month, amount, follow_on)
+    def syndicate_offer(capacity, target):
+        """USD a firm that joins a round of `target` USD offers before what is still open caps it: its first-cheque
+        `capacity`, at most half the round; 0 if that is under 5% of the round (not worth its time). Arrays."""
+        offer = np.minimum(capacity, MAX_SYNDICATE_SHARE * target)
+        return np.where(offer >= MIN_SYNDICATE_SHARE * target, offer, 0.0)
 
     def distribute(self, fund: Fund, month: int, amount: float) -> None:
         fund.distribute(month, amount)

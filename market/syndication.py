@@ -9,8 +9,6 @@ Centralities: weighted degree, eigenvector by scipy on the largest component, be
 
 from __future__ import annotations
 
-from itertools import combinations
-
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -80,6 +78,24 @@ class Ties:
             self._by_strength[firm] = known
         return known
 
+    def add_syndicates(self, round_of: np.ndarray, firm: np.ndarray) -> None:
+        """Every pair of firms in one round gains 1 of tie weight, for the rounds of a batch (firms listed by round,
+        `round_of` increasing): pairs not tied form in the order `syndicate_pairs` lists them, as round after round
+        would form them."""
+        a, b = syndicate_pairs(np.asarray(round_of), np.asarray(firm))
+        if a.size == 0:
+            return
+        new = self.formed[a, b] < 0
+        _, first = np.unique(a[new] * self.formed.shape[0] + b[new], return_index=True)
+        first = np.sort(first)  # each new tie at its first pair, in order
+        fa, fb = a[new][first], b[new][first]
+        self.formed[fa, fb] = self.formed[fb, fa] = self._ties_formed + np.arange(first.size)
+        self._ties_formed += first.size
+        np.add.at(self.weight, (a, b), 1.0)
+        np.add.at(self.weight, (b, a), 1.0)
+        for changed in np.unique(np.concatenate([a, b])).tolist():
+            self._by_strength.pop(changed, None)
+
     def edges(self) -> tuple[np.ndarray, np.ndarray]:
         """(source, target) of every tie, source < target, in networkx's edge order: by source, then by when the tie
         formed."""
@@ -106,13 +122,22 @@ def add_ties(ties: Ties, edges, weight: float) -> None:
             ties.form(a, b, weight)
 
 
-def add_syndicate(ties: Ties, members) -> None:
-    """Every pair of firms in one round gains 1 of tie weight."""
-    for a, b in combinations(sorted(set(members)), 2):
-        if ties.formed[a, b] >= 0:
-            ties.strengthen(a, b, 1.0)
-        else:
-            ties.form(a, b, 1.0)
+def syndicate_pairs(round_of: np.ndarray, firm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b), a < b: every pair of distinct firms in the same round, for firms listed by round (`round_of`,
+    increasing, with repeats), rounds in order and each round's pairs in `itertools.combinations` order of its
+    sorted members."""
+    span = int(firm.max()) + 1 if firm.size else 1
+    members = np.unique(round_of * span + firm)  # (round, firm) pairs sorted, without repeats
+    rounds, firms = members // span, members % span
+    a, b, at = [], [], []
+    for gap in range(1, int(np.bincount(rounds).max()) if rounds.size else 0):
+        same = rounds[gap:] == rounds[:-gap]
+        a.append(firms[:-gap][same]), b.append(firms[gap:][same]), at.append(np.flatnonzero(same))
+    if not a:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    a, b, at = np.concatenate(a), np.concatenate(b), np.concatenate(at)
+    order = np.lexsort((b, at))  # by the first member's place (round, then firm), then the second firm
+    return a[order], b[order]
 
 
 def centralities(ties: Ties) -> dict[str, np.ndarray]:

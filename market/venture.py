@@ -23,17 +23,31 @@ growth); reputation_loop = False turns all four off.
 
 Growth, burn and exit hazards are vectorised over the cohort (agents/startup.StartupCohort, which owns the
 startups' arrays and cap tables). Matching deals screens the month's seekers in one batch (deal flow, signals
-and offers as arrays, market/deal_flow.py), then loops over the rounds that drew an offer, since each round's
-cheques change what the next can raise; each decision is an agent's own method: a firm's offer, price, lead cheque,
-pro rata and answer to an invitation (agents/venture_fund.VentureFund), the founders' choice of lead
+and offers as arrays, market/deal_flow.py), then forms the rounds that drew an offer in batches, as arrays
+(market/rounds.py): each decision is still an agent's own (vectorised) method: a firm's offer, price, lead cheque,
+pro rata and cheque as a co-investor (agents/venture_fund.VentureFund), the founders' choice of lead
 (StartupCohort.choose_lead).
+
+How the month's rounds share the firms' money (rounds in startup order, as one round after another would):
+- In each pass, every pending round is formed at once against what each firm can still put into first cheques and
+  each fund into follow-ons at the pass's start: the founders' lead among the offers still standing (a firm whose
+  capacity has fallen below a fifth of the round no longer offers), its cheque, the pro rata, the invitations and
+  the co-investors. Co-investors join in turn: a firm's cheque to a round reads the capacity the earlier rounds of
+  the pass left it (rounds.syndicates_in_turn), so a firm invited to many rounds is spent in startup order.
+- The rounds are booked in startup order up to the first whose lead or pro rata no longer fits what the rounds
+  before it took (rounds.within_capacity); that round and those after it wait for the next pass, formed anew. So a
+  firm never puts more into a month's rounds than its capacity, and each round is what it would have been had the
+  rounds before it been booked first, except that a pass's invitations follow the network as it stood at the
+  pass's start (the ties of its syndicates strengthen after it) and list the offers that stood at the pass's
+  start (one whose capacity ran out meanwhile can only put in what it has left).
 
 Random stream layout (the venture side's own stream), each month: fund raises (a walk-away draw for a firm with a
 weak record, then a size draw, firm by firm), new startups; then for the month's seekers at once their round sizes,
-deal-flow draws, signals and founders' tastes; then round by round (rounds that drew an offer, in startup order)
-the firms invited at random when the information channel is off and one diligence draw per distinct invited
-candidate; then growth shocks; then exits (a hazard draw per startup, IPO and trade-sale values, a fate draw per
-startup for those out of cash, distressed-sale values).
+deal-flow draws, signals and founders' tastes; then pass by pass, for the pass's rounds at once: with the information
+channel off, one uniform per active firm and inviting round (in round order: the 12 lowest pick the strangers
+invited), then one diligence draw (a standard normal) per distinct invited candidate, by round in invitation order;
+then growth shocks; then exits (a hazard draw per startup, IPO and trade-sale values, a fate draw per startup for
+those out of cash, distressed-sale values).
 """
 
 from __future__ import annotations
@@ -46,11 +60,11 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from agents.fund_table import FundTable
-from agents.startup import STAGES, StartupCohort
+from agents.startup import FIRST_REVENUE, STAGES, StartupCohort
 from agents.venture_fund import Fund, VentureFund, net_multiple, signal_noise
 from hardware_catalog import add_months
 
-from . import deal_flow, syndication
+from . import deal_flow, rounds, syndication
 from .venture_terms import TERMS
 
 # Columns of the deal table (deal_table), with their types, so a run without a single round still has them.
@@ -63,7 +77,6 @@ DEAL_COLUMNS = {"deal": "int64", "startup": "int64", "month": "int64", "stage": 
 ROUND_SIZE = (3e6, 12e6, 35e6, 80e6, 150e6, 300e6)  # USD by stage (seed .. growth), est
 MILESTONE_ARR = (0.0, 1e6, 5e6, 20e6, 50e6, 100e6)  # annualised revenue a startup needs to raise the stage
 OPEX = (1.5e5, 5e5, 1.5e6, 3.5e6, 6e6, 1e7)  # USD per month by stage reached (team, go-to-market), est
-FIRST_REVENUE = 2.0e4  # USD per month once a product ships after the seed round
 # a lead with the top reputation prices a round this much lower (scaled by its reputation rank): offers from
 # high-reputation VCs come at a 10-14% lower valuation (Hsu 2004, J. Finance)
 REPUTATION_DISCOUNT_AT_TOP = 0.12
@@ -293,17 +306,36 @@ class VenturePhase:
         low_cash = c.cash < RAISE_BELOW_RUNWAY_MONTHS * c.burn
         return np.flatnonzero(c.alive & (unfunded | (low_cash & (12.0 * c.revenue >= milestone))))
 
-    def _first_cheque_room(self, month: int) -> tuple[np.ndarray, np.ndarray]:
-        """(capacity USD, pace ahead), one per firm, of its current fund (FundTable.first_cheque_room); a firm closed
-        down has no capacity, a firm without a fund neither and no pace."""
-        cfg = self.config
+    def _current_funds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, open), one per firm: its current fund's row in the fund table (-1: it has none) and whether it writes
+        new cheques (not closed down, with a fund)."""
         rows = np.array([-1 if f.current is None else f.current.row for f in self.firms])
+        return rows, (rows >= 0) & np.array([f.alive for f in self.firms])
+
+    def _first_cheque_room(self, month: int, funds: tuple[np.ndarray, np.ndarray] | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """(capacity USD, pace ahead), one per firm, of its current fund (FundTable.first_cheque_room); a firm closed
+        down has no capacity, a firm without a fund neither and no pace. `funds`: `_current_funds()` if at hand."""
+        cfg = self.config
+        rows, is_open = self._current_funds() if funds is None else funds
         has = rows >= 0
         capacity, pace = np.zeros(rows.size), np.zeros(rows.size)
         capacity[has], pace[has] = self.fund_accounts.first_cheque_room(rows[has], month, cfg.investment_period_months,
                                                                         cfg.reserve_share)
-        capacity[~np.array([f.alive for f in self.firms])] = 0.0
+        capacity[~is_open] = 0.0
         return capacity, pace
+
+    def _holdings_of(self, startups: np.ndarray) -> dict[str, np.ndarray]:
+        """Every stake in `startups` (their cap tables, flattened): `round` (the startup's place in `startups`), `firm`,
+        `vintage`, `row` (the fund's row in the fund table) and `ownership` (share of the startup)."""
+        c = self.startups
+        tables = [c.cap_tables[i] for i in startups.tolist()]
+        holders = np.array([holder for table in tables for holder in table], dtype=np.int64).reshape(-1, 2)
+        shares = np.array([stake for table in tables for stake in table.values()])
+        place = np.repeat(np.arange(startups.size), [len(table) for table in tables])
+        return {"round": place, "firm": holders[:, 0], "vintage": holders[:, 1],
+                "row": self.fund_accounts.rows_of(holders[:, 0], holders[:, 1]),
+                "ownership": shares / c.total_shares[startups[place]]}
 
     def channel(self, name: str) -> bool:
         """Whether a channel of the reputation loop is on: its own switch and the master switch."""
@@ -311,19 +343,14 @@ class VenturePhase:
 
     def _seek_rounds(self, month: int, multiple: float) -> None:
         """Match this month's seekers with firms: deal flow, each firm's screen, the founders' choice of lead, the
-        lead's price and the syndicate (the decisions are the firms' and the founders' own methods)."""
+        lead's price and the syndicate, for all the month's rounds at once, in passes (module docstring)."""
         cfg = self.config
         c = self.startups
         loop = self.channel("information_advantage")
-        sorting, discount, value_added = (
-            self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added")
-        )
-        rep_rank = self._rank(self.reputation)
         # USD each firm can still put into first cheques and how far its fund's first cheques run ahead of an even
-        # pace, from the fund table's columns for all firms at once (FundTable.first_cheque_room; 0 for a firm closed
-        # down or without a fund); `_capacity_list` holds the same as Python floats, and _close keeps the two in step
-        capacity, pace = self._first_cheque_room(month)
-        self._capacity_list = capacity.tolist()
+        # pace, from the fund table's columns for all firms at once (0 for a firm closed down or without a fund)
+        funds = self._current_funds()
+        capacity, pace = self._first_cheque_room(month, funds)
         # deal flow: this month's weights, sampled per deal by binary search on their cumulative sum
         # (O(k log F) per deal, so cost stays linear in startups and firms); a fund behind its pace takes more meetings
         active = np.flatnonzero(capacity > 0)
@@ -332,13 +359,7 @@ class VenturePhase:
         flow = deal_flow.weights(self.ia[active], cfg.deal_flow_gain if loop else 0.0, pace[active],
                                  self.terms.fund.pacing_flow_slope)
         cumulative = np.cumsum(flow)
-        self._top_reputation = np.argsort(-self.reputation)[:10].tolist()
-        self._active = active
         noise = np.broadcast_to(signal_noise(self.ia, cfg, loop), self.ia.shape)  # each firm's, all firms at once
-        self._noise_list = noise.tolist()
-        # each firm's current fund's vintage, None for a firm that writes no new cheques (closed down, or no fund)
-        self._vintage = [f.current.vintage if f.alive and f.current is not None else None for f in self.firms]
-        self._open = [v is not None for v in self._vintage]
         seekers = self._seekers()
         gave_up = (c.rounds[seekers] == 0) & (month - c.founded[seekers] > 6)
         for idx in seekers[gave_up].tolist():
@@ -349,7 +370,7 @@ class VenturePhase:
         # The month's screening, every round at once. The draws, in this order (the stream's layout): each round's
         # size, the deal flow (4 x k uniforms a round), each seeing firm's signal (k standard normals a round, by
         # the firm's place among those that see it) and the founders' taste for each possible lead (k normals);
-        # then, round by round in the loop below, the invitations (module docstring)
+        # then, pass by pass, the invitations (module docstring)
         k = cfg.candidates_per_deal
         stage = np.minimum(c.rounds[seekers], len(ROUND_SIZE) - 1)
         target = np.asarray(ROUND_SIZE)[stage] * self.rng.lognormal(0.0, ROUND_SIZE_LOG_SD, size=seekers.size)
@@ -357,120 +378,181 @@ class VenturePhase:
         normals = self.rng.normal(0.0, 1.0, size=(seekers.size, k))
         tastes = self.rng.normal(0.0, 0.15, size=(seekers.size, k))
         # the distinct firms drawn, in draw order, that can write a cheque of a fifth of the round (at the month's
-        # start: the loop drops those whose cheques since have left them less); each reads a noisy signal of the
+        # start: each pass drops those whose cheques since have left them less); each reads a noisy signal of the
         # startup's quality and offers to lead if it clears the stage's bar
         kept, slot = deal_flow.seen_by(draws, capacity, target, MIN_CHEQUE_SHARE_TO_SEE, k)
         bar = cfg.seed_bar - BAR_RELIEF_PER_STAGE * stage
         signal = deal_flow.signals(slot, np.log(c.quality[seekers]), normals, noise[draws])
         offered = kept & VentureFund.offers(signal, bar[:, None], pace[draws], self.terms.fund.pacing_bar_slope)
-        # the rounds that drew an offer, one at a time (each one's cheques change what the next can raise), on Python
-        # lists: a round has a handful of offers, too few for numpy's per-call cost to pay
         rows = np.flatnonzero(offered.any(axis=1))
-        rep_rank_list = rep_rank.tolist()
-        for idx, round_target, round_stage, round_bar, drawn, offering, places, taste in zip(
-                seekers[rows].tolist(), target[rows].tolist(), stage[rows].tolist(), bar[rows].tolist(),
-                draws[rows].tolist(), offered[rows].tolist(), slot[rows].tolist(), tastes[rows].tolist(), strict=True):
-            least = MIN_CHEQUE_SHARE_TO_SEE * round_target
-            offers = [(firm, place) for firm, place, made in zip(drawn, places, offering, strict=True)
-                      if made and self._capacity_list[firm] >= least]
-            if not offers:
-                continue
-            firms = [firm for firm, _ in offers]
-            lead = c.choose_lead(firms, rep_rank_list, [taste[place] for _, place in offers], sorting)
-            pre_money = self.firms[lead].pre_money(round_target, c.revenue[idx], multiple, rep_rank[lead], discount,
-                                                   REPUTATION_DISCOUNT_AT_TOP)
-            cheques = self._syndicate(idx, lead, firms, round_target, capacity, month, loop, round_bar)
-            amount = math.fsum(cheques.values())
-            if amount <= 0:
-                continue
-            self._close(idx, month, round_stage, lead, cheques, pre_money, amount, capacity, rep_rank[lead],
-                        value_added)
+        pending = {"startup": seekers[rows], "target": target[rows], "stage": stage[rows], "bar": bar[rows],
+                   "drawn": draws[rows], "offered": offered[rows],
+                   "taste": np.take_along_axis(tastes[rows], np.maximum(slot[rows], 0), axis=1),
+                   "id": np.arange(rows.size)}
+        month_firms = self._month_firms(funds, noise, active, loop, multiple)
+        # the stakes in the startups raising (cap tables do not change before a startup's own round is booked)
+        month_firms["held"], month_firms["rounds"] = self._holdings_of(pending["startup"]), rows.size
+        # the passes: every pending round formed against what firms can put in at the pass's start, booked in startup
+        # order up to the first that no longer fits (rounds.within_capacity); the others wait for the next pass. Each
+        # pass books at least its first round, so the loop ends
+        while pending["startup"].size:
+            made = pending["offered"] & (capacity[pending["drawn"]]
+                                         >= MIN_CHEQUE_SHARE_TO_SEE * pending["target"][:, None])
+            leads = made.any(axis=1)  # a round whose offers all ran out of capacity closes nothing this month
+            pending = {name: values[leads] for name, values in pending.items()}
+            if not leads.any():
+                break
+            formed = self._form_rounds(pending, made[leads], capacity, month, month_firms)
+            fits = rounds.within_capacity(formed["round"], formed["resource"], formed["amount"], formed["need"],
+                                          np.concatenate([capacity, formed["follow_on_room"]]),
+                                          pending["startup"].size)
+            self._book(pending, formed, int(fits.sum()), month, month_firms)
+            capacity = self._first_cheque_room(month, funds)[0]
+            pending = {name: values[~fits] for name, values in pending.items()}
 
-    def _close(self, idx, month, stage, lead, cheques, pre_money, amount, capacity, lead_rank, value_added) -> None:
-        """Book a round: each cheque called from its fund, shares issued, the deal recorded, ties strengthened."""
-        cfg, c = self.config, self.startups
-        deal_id = len(self.deals)
-        members = []
-        shares_bought = []
-        for holder, cheque in cheques.items():
-            firm = self.firms[holder[0]]
-            fund = firm.fund_of(holder[1])
-            firm.invest(fund, month, cheque, follow_on=fund is not firm.current or holder in c.cap_tables[idx])
-            shares = c.issue(idx, holder, cheque, pre_money)
-            self.portfolio.setdefault(holder, set()).add(int(idx))
-            self.holdings.append((deal_id, holder, shares, cheque))
-            members.append(holder[0])
-            shares_bought.append(shares)
-        self._deals_of_month.setdefault(month, []).append(deal_id)
-        self._deal_shares.append(math.fsum(shares_bought))
-        for firm_index in set(members):  # only the investing firms' capacity changed
-            capacity[firm_index] = self._capacity_list[firm_index] = self.firms[firm_index].new_cheque_capacity(
-                month, cfg)
-        c.close_round(idx, pre_money, amount)
-        syndication.add_syndicate(self.ties, members)
-        self.deals.append({
-            "deal": deal_id, "startup": int(idx), "month": month, "stage": STAGES[stage], "amount": amount,
-            "pre_money": pre_money, "lead": lead, "syndicate": sorted(set(members)),
-            "investors": len(set(members)), "lead_reputation_rank": float(lead_rank),
-        })
-        c.cash[idx] += amount
-        if c.revenue[idx] == 0:
-            c.revenue[idx] = FIRST_REVENUE
-        c.bonus[idx] = max(c.bonus[idx], cfg.value_add_drift * lead_rank * value_added)
-        self.month_stats["funded_rounds"] += 1
-        self.month_stats["vc_deployed"] += amount
+    def _month_firms(self, funds: tuple[np.ndarray, np.ndarray], noise: np.ndarray, active: np.ndarray, loop: bool,
+                     multiple: float) -> dict:
+        """What the month's passes read of each firm (arrays indexed by firm): its current fund's row (-1: none) and
+        whether it is open (`funds`), that fund's commitments (USD), its signal noise and reputation rank; the firms
+        active at the month's start, the ten most reputable, the channels and the revenue multiple."""
+        rows, is_open = funds
+        committed = np.where(rows >= 0, self.fund_accounts.committed[np.maximum(rows, 0)], 0.0)
+        return {"row": rows, "open": is_open, "committed": committed, "noise": noise,
+                "rank": self._rank(self.reputation), "active": active, "loop": loop, "multiple": multiple,
+                "top": np.argsort(-self.reputation)[:10],
+                "channels": {ch: self.channel(ch) for ch in ("founder_sorting", "reputation_discount", "value_added")}}
 
-    def _syndicate(self, idx, lead, offers, target, capacity, month, loop, bar) -> dict:
-        """Cheques by (firm, fund vintage): the lead, existing investors' pro rata, invited co-investors."""
-        cfg, c = self.config, self.startups
-        cheques: dict[tuple[int, int], float] = {}
-        lead_firm = self.firms[lead]
-        # the lead fills what its diversification limit allows; a round it cannot fill needs a syndicate
-        cheques[(lead, lead_firm.current.vintage)] = lead_firm.lead_cheque(target, capacity[lead], cfg)
-        # existing investors keep their share (pro rata) from their own fund's reserve
-        for holder in list(c.cap_tables[idx]):
-            firm = self.firms[holder[0]]
-            fund = firm.fund_of(holder[1])
-            cheque = firm.pro_rata(fund, c.ownership(idx, holder), target, month, cfg)
-            if holder not in cheques and cheque > 0:
-                cheques[holder] = cheque
-        # co-investors: with the information channel on, the network brings deal flow: the lead's strongest ties
-        # first, then other firms that offered, then reputable firms. With it off, neither the network nor
-        # reputation steers invitations: the other firms that offered, then firms drawn at random
-        remaining = target - math.fsum(cheques.values())
-        if remaining <= CLOSE_WHEN_REMAINING * target or cfg.syndicate_max <= 0:
-            return cheques
-        if loop:
-            invited = self.ties.partners_by_strength(lead).tolist() + offers + self._top_reputation
+    def _form_rounds(self, pending: dict, made: np.ndarray, capacity: np.ndarray, month: int, firms: dict) -> dict:
+        """Every pending round formed against `capacity` (USD, by firm) as if it were the month's only one: the
+        founders' lead among the firms whose offers stand (`made`), its price and cheque, the existing investors'
+        pro rata, the invitations and the co-investors that join. Returns the cheques, one entry per cheque grouped
+        by round (lead, pro rata in cap-table order, co-investors in invitation order): `round`, `firm`, `row` (fund),
+        `amount` (USD), `follow_on`, `resource` (firm for a first cheque, firms + fund row for a follow-on) and
+        `need` (USD it takes of the resource; a lead needs a fifth of the round to see it); with `lead`, `pre_money`
+        and `follow_on_room` (USD, by fund row)."""
+        cfg, c, table = self.config, self.startups, self.fund_accounts
+        n_rounds, n_firms = pending["startup"].size, len(self.firms)
+        startup, target = pending["startup"], pending["target"]
+        place = c.choose_lead(pending["drawn"], made, firms["rank"], pending["taste"],
+                              firms["channels"]["founder_sorting"])
+        lead = pending["drawn"][np.arange(n_rounds), place]
+        pre_money = VentureFund.pre_money(target, c.revenue[startup], firms["multiple"], firms["rank"][lead],
+                                          firms["channels"]["reputation_discount"], REPUTATION_DISCOUNT_AT_TOP)
+        lead_cheque = VentureFund.lead_cheque(target, capacity[lead], firms["committed"][lead], cfg.max_cheque_share)
+        # existing investors keep their share (pro rata) from their own fund's follow-on room, except the lead's
+        # current fund (its lead cheque stands for it)
+        held = firms["held"]  # the stakes in every startup raising this month: those of the pending rounds
+        place_of = np.full(firms["rounds"], -1)
+        place_of[pending["id"]] = np.arange(n_rounds)
+        h_round = place_of[held["round"]]
+        stake = h_round >= 0
+        h_round, h_firm, h_row, h_own = (h_round[stake], held["firm"][stake], held["row"][stake],
+                                         held["ownership"][stake])
+        current = np.zeros(table.size, dtype=bool)
+        current[firms["row"][firms["row"] >= 0]] = True
+        room = table.follow_on_room(current, month, cfg.investment_period_months, cfg.reserve_share)
+        pro_rata = VentureFund.pro_rata(h_own, target[h_round], room[h_row])
+        pro_rata[h_row == firms["row"][lead[h_round]]] = 0.0
+        writes = pro_rata > 0
+        # co-investors: invited when more than 5% of the round is open and the syndicate may grow
+        remaining = target - lead_cheque - np.bincount(h_round[writes], weights=pro_rata[writes], minlength=n_rounds)
+        full_below = CLOSE_WHEN_REMAINING * target
+        inviting = (remaining > full_below) & (cfg.syndicate_max > 0)
+        in_round = np.zeros((n_rounds, n_firms), dtype=bool)  # the lead, and firms writing from their current fund
+        in_round[np.arange(n_rounds), lead] = True
+        current_stake = writes & (h_row == firms["row"][h_firm])
+        in_round[h_round[current_stake], h_firm[current_stake]] = True
+        s_round, s_firm = self._invitations(np.flatnonzero(inviting), lead, pending, made, firms, in_round)
+        # each candidate's own diligence (one standard normal each, drawn at once, scaled by its signal noise)
+        z = self.rng.normal(0.0, 1.0, size=s_round.size)
+        joins = (np.log(c.quality[startup[s_round]]) + z * firms["noise"][s_firm]
+                 >= VentureFund.syndicate_bar(pending["bar"][s_round]))
+        # only a candidate that joins and could offer with all its capacity can ever put money in
+        joins &= VentureFund.syndicate_offer(capacity[s_firm], target[s_round]) > 0
+        s_round, s_firm = s_round[joins], s_firm[joins]
+        cheque = rounds.syndicates_in_turn(s_round, s_firm, np.ones(s_round.size, dtype=bool),
+                                           lambda left: VentureFund.syndicate_offer(left, target[s_round]), capacity,
+                                           remaining, full_below, cfg.syndicate_max, lead, lead_cheque)
+        joined = cheque > 0
+        s_round, s_firm, cheque = s_round[joined], s_firm[joined], cheque[joined]
+        # the cheques of every round, grouped by round in the order they are written
+        held_before = np.unique(h_round * table.size + h_row)
+        kind_round = np.concatenate([np.arange(n_rounds), h_round[writes], s_round])
+        firm = np.concatenate([lead, h_firm[writes], s_firm])
+        row = np.concatenate([firms["row"][lead], h_row[writes], firms["row"][s_firm]])
+        amount = np.concatenate([lead_cheque, pro_rata[writes], cheque])
+        first = np.concatenate([np.ones(n_rounds, dtype=bool), np.zeros(writes.sum(), dtype=bool),
+                                np.ones(s_round.size, dtype=bool)])
+        need = np.concatenate([np.maximum(lead_cheque, MIN_CHEQUE_SHARE_TO_SEE * target), pro_rata[writes], cheque])
+        order = np.argsort(kind_round, kind="stable")
+        follow_on = (row != firms["row"][firm]) | np.isin(kind_round * table.size + row, held_before)
+        return {"round": kind_round[order], "firm": firm[order], "row": row[order], "amount": amount[order],
+                "follow_on": follow_on[order], "resource": np.where(first, firm, n_firms + row)[order],
+                "need": need[order], "lead": lead, "pre_money": pre_money, "follow_on_room": room}
+
+    def _invitations(self, inviting: np.ndarray, lead: np.ndarray, pending: dict, made: np.ndarray, firms: dict,
+                     in_round: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(round, firm) of every candidate co-investor of the rounds `inviting`, by round in invitation order: with
+        the information channel on, the lead's partners by tie strength, then the other firms whose offers stand,
+        then the ten most reputable firms; with it off, the firms whose offers stand, then 12 active firms drawn at
+        random (one uniform per active firm a round). Each firm at its first invitation, if it is open and not in
+        the round from its current fund (`in_round`: (R, F) bool)."""
+        where_made = np.nonzero(made[inviting])
+        offers = (inviting[where_made[0]], pending["drawn"][inviting][where_made])  # in draw order
+        if firms["loop"]:
+            partners = [self.ties.partners_by_strength(f) for f in lead[inviting].tolist()]
+            sizes = np.array([p.size for p in partners], dtype=np.int64)
+            by_strength = (np.repeat(inviting, sizes),
+                           np.concatenate(partners) if partners else np.zeros(0, dtype=np.int64))
+            top = firms["top"]
+            groups = [by_strength, offers, (np.repeat(inviting, top.size), np.tile(top, inviting.size))]
         else:
-            strangers = self.rng.choice(self._active, size=min(RANDOM_INVITATIONS, self._active.size), replace=False)
-            invited = offers + strangers.tolist()
-        # the distinct invited firms (at their first invitation: dict keys keep the order they were first met) that
-        # can join: open, not the lead, not already in the round from their current fund (a pro rata). Python lists,
-        # not numpy: a round invites a few dozen firms, too few for numpy's per-call cost to pay
-        vintage, is_open = self._vintage, self._open
-        in_round = {f for f, v in cheques if v == vintage[f]}
-        in_round.add(lead)
-        candidates = [f for f in dict.fromkeys(invited) if is_open[f] and f not in in_round]
-        if not candidates:
-            return cheques
-        # each candidate's own diligence (one standard normal each, drawn at once, scaled by its signal noise); those
-        # that join put in their cheques in invitation order until the round is (nearly) full or the syndicate is
-        log_quality, noise = math.log(c.quality[idx]), self._noise_list
-        normals = self.rng.normal(0.0, 1.0, size=len(candidates)).tolist()
-        added = 0
-        full_below, most, joining_bar = CLOSE_WHEN_REMAINING * target, cfg.syndicate_max, VentureFund.syndicate_bar(bar)
-        for firm_index, z in zip(candidates, normals, strict=True):
-            if remaining <= full_below or added >= most:
-                break  # full: no later candidate, joining or not, puts money in
-            if not log_quality + z * noise[firm_index] >= joining_bar:  # its own diligence signal
-                continue
-            cheque = VentureFund.syndicate_cheque(self._capacity_list[firm_index], remaining, target)
-            if cheque > 0:
-                cheques[(firm_index, vintage[firm_index])] = cheque
-                remaining -= cheque
-                added += 1
-        return cheques
+            active = firms["active"]
+            size = min(RANDOM_INVITATIONS, active.size)
+            strangers = np.argsort(self.rng.random((inviting.size, active.size)), axis=1)[:, :size]
+            groups = [offers, (np.repeat(inviting, size), active[strangers].ravel())]
+        return rounds.invitation_lists(groups, in_round | ~firms["open"])
+
+    def _book(self, pending: dict, formed: dict, booked: int, month: int, firms: dict) -> None:
+        """Book the first `booked` rounds formed (those that fit): every cheque called from its fund
+        (FundTable.invest), shares issued at the round's price, cap tables, portfolios and holdings written, the deals
+        recorded, the startups' rounds closed and the syndicates' ties strengthened."""
+        cfg, c = self.config, self.startups
+        take = formed["round"] < booked
+        round_of, firm, row, amount = (formed[name][take] for name in ("round", "firm", "row", "amount"))
+        self.fund_accounts.invest(month, row, amount, formed["follow_on"][take])
+        startup, pre_money, lead = pending["startup"][:booked], formed["pre_money"][:booked], formed["lead"][:booked]
+        totals = c.total_shares[startup].copy()
+        shares = rounds.issued_shares(round_of, amount, pre_money, totals)
+        c.total_shares[startup] = totals
+        vintage = self.fund_accounts.vintage[row]
+        deal_ids = len(self.deals) + np.arange(booked)
+        holders = list(zip(firm.tolist(), vintage.tolist(), strict=True))
+        c.take_cheques(startup[round_of].tolist(), holders, shares.tolist())
+        for i, holder, bought, cheque, deal_id in zip(startup[round_of].tolist(), holders, shares.tolist(),
+                                                    amount.tolist(), deal_ids[round_of].tolist(), strict=True):
+            self.portfolio.setdefault(holder, set()).add(i)
+            self.holdings.append((deal_id, holder, bought, cheque))
+        raised = np.bincount(round_of, weights=amount, minlength=booked)
+        self._deal_shares.extend(np.bincount(round_of, weights=shares, minlength=booked).tolist())
+        self._deals_of_month.setdefault(month, []).extend(deal_ids.tolist())
+        members = np.unique(round_of * len(self.firms) + firm)  # each round's distinct firms, in firm order
+        syndicates = np.split(members % len(self.firms), np.searchsorted(members // len(self.firms),
+                                                                          np.arange(1, booked)))
+        rank, stage = firms["rank"][lead], pending["stage"][:booked]
+        self.deals.extend({
+            "deal": deal_id, "startup": i, "month": month, "stage": STAGES[round_stage], "amount": total,
+            "pre_money": price, "lead": lead_firm, "syndicate": syndicate.tolist(), "investors": syndicate.size,
+            "lead_reputation_rank": lead_rank,
+        } for deal_id, i, round_stage, total, price, lead_firm, syndicate, lead_rank in zip(
+            deal_ids.tolist(), startup.tolist(), stage.tolist(), raised.tolist(), pre_money.tolist(), lead.tolist(),
+            syndicates, rank.tolist(), strict=True))
+        c.close_rounds(startup, pre_money, raised)
+        c.bonus[startup] = np.maximum(c.bonus[startup],
+                                      cfg.value_add_drift * rank * firms["channels"]["value_added"])
+        self.ties.add_syndicates(round_of, firm)
+        self.month_stats["funded_rounds"] += booked
+        self.month_stats["vc_deployed"] += float(raised.sum())
 
     def _grow_and_burn(self, rental_index: float) -> None:
         cfg, c = self.config, self.startups
@@ -575,7 +657,7 @@ class VenturePhase:
         fixed ages, the columns of `_fund_at_ages`."""
         self._resolve_betweenness()
         rows = []
-        fee_flows = self.fund_accounts.all_fee_flows()
+        fee_flows, calls = self.fund_accounts.all_fee_flows(), self.fund_accounts.all_investment_flows()
         for firm in self.firms:
             history = firm.centrality_history
             for fund in firm.funds:
@@ -591,7 +673,8 @@ class VenturePhase:
                     "uncalled": fund.uncalled, "invested": fund.invested, "fees": fund.fees,
                     "distributions": fund.distributions, "nav": nav,
                     "tvpi": net_multiple(fund.distributions + nav, fund.called, self.terms.fund.carry),
-                    "irr": irr(fund.cash_flows(fee_flows.get(fund.row, [])), nav, self.model.month),
+                    "irr": irr(fund.cash_flows(fee_flows.get(fund.row, []), calls.get(fund.row, [])), nav,
+                               self.model.month),
                     "reputation": firm.reputation, "information_advantage": firm.information_advantage,
                     "centrality_at_vintage": lagged[-1], **{f"{k}_centrality": v for k, v in firm.centrality.items()},
                     **self._fund_at_ages(fund),

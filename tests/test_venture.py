@@ -119,14 +119,18 @@ def test_same_seed_same_deals():
 def test_founders_take_the_first_of_the_best_scoring_leads_as_argmax_would():
     from agents.startup import StartupCohort
 
-    cohort, rng = StartupCohort(), np.random.default_rng(3)
+    rng = np.random.default_rng(3)
     rank = rng.choice([0.0, 0.25, 0.5, 1.0], size=30)  # repeated ranks: ties between offers
-    for _ in range(200):
-        offers = rng.choice(30, size=int(rng.integers(1, 8)), replace=False)
-        taste = rng.choice([0.0, 0.1, -0.1], size=offers.size)
-        for sorting in (True, False):
-            expected = int(offers[np.argmax(rank[offers] + taste if sorting else taste)])
-            assert cohort.choose_lead(offers.tolist(), rank.tolist(), taste.tolist(), sorting) == expected
+    offers = np.stack([rng.choice(30, size=8, replace=False) for _ in range(200)])  # a month of 200 rounds at once
+    made = rng.random(offers.shape) < 0.5
+    made[np.arange(200), rng.integers(0, 8, size=200)] = True  # every round has an offer
+    taste = rng.choice([0.0, 0.1, -0.1], size=offers.shape)
+    for sorting in (True, False):
+        chosen = StartupCohort.choose_lead(offers, made, rank, taste, sorting)
+        for row in range(200):
+            places = np.flatnonzero(made[row])  # the offers made, in draw order
+            score = rank[offers[row, places]] + taste[row, places] if sorting else taste[row, places]
+            assert chosen[row] == places[np.argmax(score)]
 
 
 def test_irr_of_known_flows():
@@ -300,11 +304,12 @@ def test_eigenvector_centrality_matches_networkx_and_is_bit_reproducible():
 def test_the_ties_are_the_network_networkx_builds_tie_by_tie():
     """The venture phase keeps the network as arrays and builds a networkx graph only when one is wanted. Against a
     graph updated the way networkx is used tie by tie (add an edge, add 1 to its weight, scale and remove weak ones),
-    through syndicates, decay and ties that drop and form again: partners by falling weight (stable in adjacency
+    through batches of syndicates (a month's at once, as the venture phase books them), decay and ties that drop and
+    form again: partners by falling weight (stable in adjacency
     order), weighted degree, the edge table and the built graph's adjacency, weights and order, must all match."""
     import networkx as nx
 
-    from market.syndication import Ties, add_syndicate, add_ties, centralities, edge_table
+    from market.syndication import Ties, add_ties, centralities, edge_table
 
     def syndicate(graph, members):
         for a, b in combinations(sorted(set(members)), 2):
@@ -329,10 +334,10 @@ def test_the_ties_are_the_network_networkx_builds_tie_by_tie():
     add_ties(ties, history, 1.0)
     dropped = 0
     for _ in range(6):
-        for _ in range(30):
-            members = rng.choice(40, size=rng.integers(2, 5), replace=False).tolist()
-            syndicate(reference, members)
-            add_syndicate(ties, members)
+        batch = [rng.choice(40, size=rng.integers(2, 5), replace=False) for _ in range(30)]  # a month's syndicates
+        for members in batch:
+            syndicate(reference, members.tolist())
+        ties.add_syndicates(np.repeat(np.arange(30), [m.size for m in batch]), np.concatenate(batch))
         edges = reference.number_of_edges()
         decay(reference, 0.3, 0.5)
         ties.decay(0.3, floor=0.5)
@@ -499,6 +504,136 @@ def test_a_deal_is_seen_by_the_distinct_firms_drawn_that_can_write_a_fifth_of_it
     assert draws[0, kept[0]].tolist() == [3, 1, 0] and slot[0, kept[0]].tolist() == [0, 1, 2]
     assert draws[1, kept[1]].tolist() == [2] and kept[1, 0]  # a firm drawn seven times sees it once, at its first
     assert (slot[~kept] == -1).all()
+
+
+# --- a month's rounds in batches (market/rounds.py) -------------------------------------------------
+
+
+def syndicates_round_by_round(candidates, joins, capacity, target, remaining, lead, lead_cheque, most):
+    """The reference: each round's co-investors in invitation order, one round after the other, each cheque taken
+    from its firm's capacity at once (the loop the batch replaces)."""
+    capacity = capacity.copy()
+    cheques = []
+    for r, firms in enumerate(candidates):
+        capacity[lead[r]] -= lead_cheque[r]
+        left, added, mine = remaining[r], 0, []
+        for firm, joined in zip(firms, joins[r], strict=True):
+            if left <= 0.05 * target[r] or added >= most:
+                mine.append(0.0)
+                continue
+            cheque = min(capacity[firm], left, 0.5 * target[r])
+            if not joined or cheque < 0.05 * target[r]:
+                mine.append(0.0)
+                continue
+            mine.append(cheque)
+            capacity[firm] -= cheque
+            left -= cheque
+            added += 1
+        cheques += mine
+    return np.array(cheques)
+
+
+def test_every_rounds_syndicate_is_what_a_loop_over_the_rounds_gives_with_capacity_left_by_the_rounds_before():
+    from agents.venture_fund import VentureFund
+    from market.rounds import syndicates_in_turn
+
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        rounds, firms = int(rng.integers(1, 12)), int(rng.integers(3, 15))
+        target = rng.lognormal(1.5, 0.5, size=rounds)  # continuous sizes and capacities: no knife-edge ties
+        capacity = rng.choice([0.0, 1.0], size=firms) * rng.lognormal(0.5, 1.5, size=firms)
+        lead = rng.integers(0, firms, size=rounds)
+        lead_cheque = np.zeros(rounds)
+        for r in range(rounds):  # a lead's cheque is within what its capacity has left at its turn
+            left = capacity[lead[r]] - lead_cheque[:r][lead[:r] == lead[r]].sum()
+            lead_cheque[r] = min(0.3 * target[r], max(0.0, left))
+        remaining = target - lead_cheque
+        candidates = [rng.permutation(np.setdiff1d(np.arange(firms), [lead[r]]))[:int(rng.integers(0, firms))]
+                      for r in range(rounds)]
+        joins = [rng.random(c.size) < 0.6 for c in candidates]
+        round_of = np.repeat(np.arange(rounds), [c.size for c in candidates])
+        firm = np.concatenate(candidates).astype(np.int64)
+        got = syndicates_in_turn(round_of, firm, np.concatenate(joins),
+                                 lambda left, t=target[round_of]: VentureFund.syndicate_offer(left, t),
+                                 capacity, remaining, 0.05 * target, 4, lead, lead_cheque)
+        expected = syndicates_round_by_round(candidates, joins, capacity, target, remaining, lead, lead_cheque, 4)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_a_co_investor_invited_to_two_rounds_puts_what_the_first_leaves_into_the_second():
+    from agents.venture_fund import VentureFund
+    from market.rounds import syndicates_in_turn, within_capacity
+
+    # firm 2 (capacity 6) is invited to two rounds of 10 led by firms 0 and 1 (cheques of 2): half the first round
+    # (5), then the 1 it has left (at least 5% of the round, so worth its time); firm 3 fills the second round
+    target, lead, lead_cheque = np.array([10.0, 10.0]), np.array([0, 1]), np.array([2.0, 2.0])
+    capacity = np.array([2.0, 2.0, 6.0, 100.0])
+    round_of, firm = np.array([0, 1, 1]), np.array([2, 2, 3])
+    cheque = syndicates_in_turn(round_of, firm, np.ones(3, dtype=bool),
+                                lambda left: VentureFund.syndicate_offer(left, target[round_of]), capacity,
+                                target - lead_cheque, 0.05 * target, 4, lead, lead_cheque)
+    assert cheque.tolist() == [5.0, 1.0, 5.0]
+    # both rounds fit firm 2's capacity (5 + 1 of 6); formed against the whole 6 the second would not (5 + 5)
+    use = np.concatenate([lead_cheque, cheque])
+    resource, rounds = np.concatenate([lead, firm]), np.concatenate([[0, 1], round_of])
+    order = np.argsort(rounds, kind="stable")
+    assert within_capacity(rounds[order], resource[order], use[order], use[order], capacity, 2).tolist() == [True, True]
+    greedy = np.array([2.0, 2.0, 5.0, 5.0, 3.0])[order]
+    assert within_capacity(rounds[order], resource[order], greedy, greedy, capacity, 2).tolist() == [True, False]
+    # a lead needs a fifth of its round left to offer: 2 left of firm 0's 2 (a need of 2 for a round of 10) fits,
+    # a second round it leads would not, nor would any round after the first that does not fit
+    need = np.array([2.0, 2.0, 2.0])
+    assert within_capacity(np.array([0, 1, 2]), np.array([0, 0, 1]), need, need, np.array([2.0, 9.0]),
+                           3).tolist() == [True, False, False]
+
+
+def test_shares_are_issued_at_the_round_price_cheque_after_cheque_and_invitations_skip_repeats_and_blocked_firms():
+    from market.rounds import invitation_lists, issued_shares
+    from market.syndication import syndicate_pairs
+
+    # a round at 30 USD pre-money of a startup with 10 shares: 10 USD buys 10 / (30 / 10) shares, then 5 USD at the
+    # price over the 13.33 shares now outstanding; a second startup's single cheque at its own price
+    totals = np.array([10.0, 4.0])
+    shares = issued_shares(np.array([0, 0, 1]), np.array([10.0, 5.0, 2.0]), np.array([30.0, 8.0]), totals)
+    np.testing.assert_allclose(shares, [10.0 / 3.0, 5.0 / (30.0 / (10.0 + 10.0 / 3.0)), 1.0])
+    np.testing.assert_allclose(totals, [10.0 + shares[0] + shares[1], 5.0])
+    # partners (round 0: 3, 1; round 1: 2), then offers (round 0: 1 again, 4; round 1: 0), then the reputable (0, 3)
+    blocked = np.zeros((2, 5), dtype=bool)
+    blocked[:, 4] = True  # firm 4 is closed down
+    blocked[1, 0] = True  # firm 0 leads round 1
+    groups = [(np.array([0, 0, 1]), np.array([3, 1, 2])), (np.array([0, 0, 1]), np.array([1, 4, 0])),
+              (np.array([0, 0, 1, 1]), np.array([0, 3, 0, 3]))]
+    rounds, firms = invitation_lists(groups, blocked)
+    assert rounds.tolist() == [0, 0, 0, 1, 1] and firms.tolist() == [3, 1, 0, 2, 3]
+    # every pair of a round's distinct firms, rounds in order, each round's pairs as itertools.combinations has them
+    a, b = syndicate_pairs(np.array([0, 0, 0, 0, 1, 1]), np.array([5, 2, 7, 2, 1, 0]))
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == [(2, 5), (2, 7), (5, 7), (0, 1)]
+
+
+@pytest.mark.slow
+def test_a_firm_never_puts_more_into_a_months_first_cheques_than_its_capacity_at_the_months_start():
+    model = ComputeMarket(fitted_config(months=48), rng=6)
+    v = model.venture
+    seek, checked = v._seek_rounds, 0
+
+    def watched(month, multiple):
+        nonlocal checked
+        capacity, _ = v._first_cheque_room(month)
+        rows = np.array([-1 if f.current is None else f.current.row for f in v.firms])
+        table = v.fund_accounts
+        new, uncalled = table.invested_new[:table.size].copy(), table.uncalled()
+        invested = table.invested_new[:table.size] + table.invested_follow_on[:table.size]
+        seek(month, multiple)
+        put = table.invested_new[:table.size] - new
+        assert (put[rows[rows >= 0]] <= capacity[rows >= 0] + 1e-6).all()  # first cheques: the current fund's
+        assert (put[np.setdiff1d(np.arange(table.size), rows)] == 0).all()  # ... and no other fund's
+        called = table.invested_new[:table.size] + table.invested_follow_on[:table.size] - invested
+        assert (called <= uncalled + 1e-6).all()
+        checked += int((put > 0).sum())
+
+    v._seek_rounds = watched
+    model.run()
+    assert checked > 1000
 
 
 def test_the_venture_terms_file_is_checked_field_by_field(tmp_path):
