@@ -126,6 +126,12 @@ class FundTable:
                 flows.setdefault(row, []).append((month, -amount))
         return flows
 
+    def investment_flows(self, row: int) -> list[tuple[int, float]]:
+        """The calls `row` made for cheques, as (month, -USD) in the order booked (several a month if it wrote
+        several cheques)."""
+        return [(month, amount) for month, rows, called in self.investment_log
+                for amount in called[rows == row].tolist()]
+
     def all_investment_flows(self) -> dict[int, list[tuple[int, float]]]:
         """Every row's calls for cheques, as (month, -USD) in the order booked, built in one pass over the log."""
         flows: dict[int, list[tuple[int, float]]] = {}

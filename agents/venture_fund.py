@@ -61,7 +61,7 @@ class Fund:
         (its exits); `fee_flows` and `calls` are its fees and calls if already at hand (FundTable.all_fee_flows,
         FundTable.all_investment_flows)."""
         fees = self.table.fee_flows(self.row) if fee_flows is None else fee_flows
-        calls = self.table.all_investment_flows().get(self.row, []) if calls is None else calls
+        calls = self.table.investment_flows(self.row) if calls is None else calls
         flows = ([(m, amount, 0) for m, amount in fees] + [(m, amount, 1) for m, amount in calls]
                  + [(m, amount, 2) for m, amount in self._flows])
         flows.sort(key=lambda flow: (flow[0], flow[2]))  # stable: a month's other flows keep their order

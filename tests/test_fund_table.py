@@ -36,6 +36,21 @@ def test_fees_follow_the_terms_and_never_exceed_what_is_uncalled():
     assert table.fee_flows(young)[-1] == (60, pytest.approx(-60.0 * 0.015 / 12))
 
 
+def test_a_batch_of_cheques_is_called_from_each_fund_and_logged_for_its_cash_flows():
+    table = FundTable(capacity=2)
+    a = table.add(firm=0, vintage=0, committed=100.0, fee_budget=10.0)
+    b = table.add(firm=1, vintage=0, committed=100.0, fee_budget=10.0)
+    table.invest(3, np.array([a, b, a]), np.array([5.0, 7.0, 2.0]), np.array([False, False, True]))
+    table.invest(5, np.array([b]), np.array([1.0]), np.array([True]))
+    assert (table.invested_new[a], table.invested_follow_on[a]) == (5.0, 2.0)
+    assert (table.invested_new[b], table.invested_follow_on[b]) == (7.0, 1.0)
+    # one fund's calls, in the order booked, are its entries of all funds' calls
+    assert table.investment_flows(a) == [(3, -5.0), (3, -2.0)] == table.all_investment_flows()[a]
+    assert table.investment_flows(b) == [(3, -7.0), (5, -1.0)] == table.all_investment_flows()[b]
+    with pytest.raises(ValueError, match="cannot invest"):
+        table.invest(6, np.array([a]), np.array([200.0]), np.array([False]))
+
+
 def test_the_first_cheque_room_of_all_firms_at_once_is_each_funds_budget_less_what_it_put_in_within_its_money():
     model = ComputeMarket(fitted_config(months=40), rng=2)
     v = model.venture
