@@ -205,11 +205,16 @@ def format_fit_table(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def covered_roles(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The rows of a `fit_table` the run covers, and the role (ROLES) of each."""
+    covered = table[table["simulated"].notna()]
+    return covered, pd.Series([role(f, h) for f, h in zip(covered["fit"], covered["held_out"], strict=True)],
+                              index=covered.index, dtype=object)
+
+
 def in_band_counts(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """Per role (ROLES), (observations in band, observations the run covers) of a `fit_table`."""
-    covered = table[table["simulated"].notna()]
-    roles = pd.Series([role(f, h) for f, h in zip(covered["fit"], covered["held_out"], strict=True)],
-                      index=covered.index, dtype=object)
+    covered, roles = covered_roles(table)
     return {name: (int(covered["in_band"][roles == name].sum()), int((roles == name).sum())) for name in ROLES.values()}
 
 
@@ -233,9 +238,8 @@ def seed_spread(table: pd.DataFrame) -> str:
     `seeds_in_band` ('' for a table without it or without fitted rows)."""
     if "seeds_in_band" not in table:
         return ""
-    covered = table[table["simulated"].notna()]
-    fitted = covered[[role(f, h) == "fitted" for f, h in zip(covered["fit"], covered["held_out"], strict=True)]]
-    shares = fitted["seeds_in_band"].dropna()
+    covered, roles = covered_roles(table)
+    shares = covered.loc[roles == "fitted", "seeds_in_band"].dropna()
     if shares.empty:
         return ""
     return (f" Fitted observations in band for every seed: {int((shares == 1.0).sum())}; for some seeds only: "
